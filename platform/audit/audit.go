@@ -1,0 +1,482 @@
+// Package audit keeps each tenant's tamper-evident audit log.
+//
+// # Overview
+//
+// Every control-plane action and every invocation becomes a [Record]: who
+// (the key's public id), what (action and object), when, the result status,
+// the latency and the request id — never the payload and never the key.
+// Records are hash-chained: each one's Hash covers its own fields and the
+// previous record's hash, so altering or removing a record breaks the chain
+// at that point, and [Log.Verify] names it.
+//
+// # Storage
+//
+// Records are written in segments: one object per flush, named by the
+// sequence number of its first record and holding the records as JSON lines.
+// A segment is created with a conditional create, so two processes (two
+// Lambda instances, say) can never both write sequence N: the loser reloads
+// the head of the log, renumbers its pending records behind the winner's and
+// tries again. A separate head object records the last sequence number and
+// hash, so cutting records off the end is detected too.
+//
+// # Buffering
+//
+// [Log.Record] queues a record and returns at once; a background loop
+// writes queued records every FlushInterval. [Log.Flush] writes everything
+// queued now — the Lambda function calls it before each invocation returns,
+// the server on shutdown. If the store is down, records stay queued (up to
+// MaxPending per tenant) and are retried; past that bound the oldest are
+// dropped and counted, because an audit log must not take the service down
+// with it.
+//
+// A Log is safe for concurrent use.
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Record is one audited event.
+type Record struct {
+	Seq       uint64    `json:"seq"`
+	Time      time.Time `json:"time"`
+	RequestID string    `json:"request_id,omitempty"`
+	Actor     string    `json:"actor"`            // key id, or "admin"
+	Action    string    `json:"action"`           // e.g. "model.publish", "infer"
+	Object    string    `json:"object,omitempty"` // e.g. "models/mnist/versions/3"
+	Status    int       `json:"status"`           // HTTP status of the outcome
+	LatencyMS float64   `json:"latency_ms"`
+	Prev      string    `json:"prev"` // hash of record Seq-1 ("" for the first)
+	Hash      string    `json:"hash"`
+}
+
+// Store is what the log needs from object storage, per tenant. Names are
+// plain ASCII; List returns names in ascending order.
+type Store interface {
+	// Create writes name only if it does not exist yet; otherwise it
+	// returns an error wrapping ErrConflict.
+	Create(ctx context.Context, tenant, name string, data []byte) error
+	// Put writes name, replacing it.
+	Put(ctx context.Context, tenant, name string, data []byte) error
+	// Read returns the object, or an error wrapping ErrMissing.
+	Read(ctx context.Context, tenant, name string) ([]byte, error)
+	// List returns up to limit names with the prefix, greater than after.
+	List(ctx context.Context, tenant, prefix, after string, limit int) ([]string, error)
+}
+
+var (
+	// ErrConflict is returned by Store.Create when the name is taken.
+	ErrConflict = errors.New("audit: object exists")
+	// ErrMissing is returned by Store.Read when the name does not exist.
+	ErrMissing = errors.New("audit: object missing")
+)
+
+const (
+	segPrefix = "seg-"
+	headName  = "head"
+	seqDigits = 20
+)
+
+// Options tunes a Log; nil means the defaults.
+type Options struct {
+	FlushInterval time.Duration // default 1s
+	MaxPending    int           // per tenant, default 100,000
+	MaxSegment    int           // records per segment, default 10,000
+	Logger        *slog.Logger
+	// Dropped is called when records are dropped (for a metric).
+	Dropped func(tenant string, n int)
+}
+
+// Log is the audit log of every tenant.
+type Log struct {
+	st   Store
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	tenants map[string]*tenantLog
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+type tenantLog struct {
+	mu      sync.Mutex // serialises flushes of this tenant
+	loaded  bool
+	next    uint64 // sequence number of the next record
+	last    string // hash of record next-1
+	pmu     sync.Mutex
+	pending []Record
+}
+
+// New returns a Log writing to st and starts its flush loop; Close stops it.
+func New(st Store, opts *Options) *Log {
+	l := &Log{st: st, tenants: map[string]*tenantLog{}, stop: make(chan struct{}), done: make(chan struct{})}
+	if opts != nil {
+		l.opts = *opts
+	}
+	if l.opts.FlushInterval <= 0 {
+		l.opts.FlushInterval = time.Second
+	}
+	if l.opts.MaxPending <= 0 {
+		l.opts.MaxPending = 100_000
+	}
+	if l.opts.MaxSegment <= 0 {
+		l.opts.MaxSegment = 10_000
+	}
+	l.log = l.opts.Logger
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	go l.loop()
+	return l
+}
+
+func (l *Log) tenant(id string) *tenantLog {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := l.tenants[id]
+	if t == nil {
+		t = &tenantLog{}
+		l.tenants[id] = t
+	}
+	return t
+}
+
+// Record queues r for tenant. Seq, Prev and Hash are assigned when written.
+func (l *Log) Record(tenant string, r Record) {
+	if r.Time.IsZero() {
+		r.Time = time.Now()
+	}
+	r.Time = r.Time.UTC()
+	t := l.tenant(tenant)
+	t.pmu.Lock()
+	t.pending = append(t.pending, r)
+	dropped := 0
+	if over := len(t.pending) - l.opts.MaxPending; over > 0 {
+		t.pending = append(t.pending[:0], t.pending[over:]...)
+		dropped = over
+	}
+	t.pmu.Unlock()
+	if dropped > 0 {
+		l.log.Error("audit records dropped: store unavailable too long", "tenant", tenant, "dropped", dropped)
+		if l.opts.Dropped != nil {
+			l.opts.Dropped(tenant, dropped)
+		}
+	}
+}
+
+// Flush writes every queued record of every tenant. It returns the first
+// error; records that could not be written stay queued.
+func (l *Log) Flush(ctx context.Context) error {
+	l.mu.Lock()
+	ids := make([]string, 0, len(l.tenants))
+	for id := range l.tenants {
+		ids = append(ids, id)
+	}
+	l.mu.Unlock()
+	var first error
+	for _, id := range ids {
+		if err := l.flushTenant(ctx, id); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Close flushes what it can within ctx and stops the flush loop.
+func (l *Log) Close(ctx context.Context) error {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+		<-l.done
+	}
+	return l.Flush(ctx)
+}
+
+func (l *Log) loop() {
+	defer close(l.done)
+	tick := time.NewTicker(l.opts.FlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-tick.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := l.Flush(ctx); err != nil {
+				l.log.Warn("audit flush failed; will retry", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+func (l *Log) flushTenant(ctx context.Context, id string) error {
+	t := l.tenant(id)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for {
+		t.pmu.Lock()
+		n := min(len(t.pending), l.opts.MaxSegment)
+		batch := append([]Record(nil), t.pending[:n]...)
+		t.pmu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		if err := l.writeSegment(ctx, id, t, batch); err != nil {
+			return err
+		}
+		t.pmu.Lock()
+		t.pending = append(t.pending[:0], t.pending[n:]...)
+		t.pmu.Unlock()
+	}
+}
+
+// writeSegment chains batch behind the head and creates its segment,
+// reloading the head and retrying when another writer got there first.
+func (l *Log) writeSegment(ctx context.Context, id string, t *tenantLog, batch []Record) error {
+	for attempt := 0; ; attempt++ {
+		if !t.loaded {
+			if err := l.loadHead(ctx, id, t); err != nil {
+				return err
+			}
+		}
+		prev := t.last
+		var buf bytes.Buffer
+		for i := range batch {
+			batch[i].Seq = t.next + uint64(i)
+			batch[i].Prev = prev
+			batch[i].Hash = hashRecord(&batch[i])
+			prev = batch[i].Hash
+			line, err := json.Marshal(&batch[i])
+			if err != nil {
+				return fmt.Errorf("audit: encode: %w", err)
+			}
+			buf.Write(line)
+			buf.WriteByte('\n')
+		}
+		err := l.st.Create(ctx, id, segName(t.next), buf.Bytes())
+		if errors.Is(err, ErrConflict) && attempt < 10 {
+			t.loaded = false // someone else wrote here: reload and renumber
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("audit: write segment %d of %s: %w", t.next, id, err)
+		}
+		t.next += uint64(len(batch))
+		t.last = prev
+		h, _ := json.Marshal(head{Next: t.next, Last: t.last})
+		if err := l.st.Put(ctx, id, headName, h); err != nil {
+			// The segment is written and chained; only truncation detection
+			// lags until the next flush rewrites the head.
+			l.log.Warn("audit head not updated", "tenant", id, "err", err)
+		}
+		return nil
+	}
+}
+
+type head struct {
+	Next uint64 `json:"next"`
+	Last string `json:"last"`
+}
+
+// loadHead finds the end of the log: the last segment's last record.
+func (l *Log) loadHead(ctx context.Context, id string, t *tenantLog) error {
+	t.next, t.last = 1, ""
+	names, err := l.allSegments(ctx, id)
+	if err != nil {
+		return err
+	}
+	if len(names) > 0 {
+		recs, err := l.readSegment(ctx, id, names[len(names)-1])
+		if err != nil {
+			return err
+		}
+		if len(recs) > 0 {
+			r := recs[len(recs)-1]
+			t.next, t.last = r.Seq+1, r.Hash
+		}
+	}
+	t.loaded = true
+	return nil
+}
+
+func (l *Log) allSegments(ctx context.Context, id string) ([]string, error) {
+	var all []string
+	after := ""
+	for {
+		names, err := l.st.List(ctx, id, segPrefix, after, 1000)
+		if err != nil {
+			return nil, fmt.Errorf("audit: list %s: %w", id, err)
+		}
+		all = append(all, names...)
+		if len(names) < 1000 {
+			return all, nil
+		}
+		after = names[len(names)-1]
+	}
+}
+
+func (l *Log) readSegment(ctx context.Context, id, name string) ([]Record, error) {
+	b, err := l.st.Read(ctx, id, name)
+	if err != nil {
+		return nil, fmt.Errorf("audit: read %s: %w", name, err)
+	}
+	var out []Record
+	for i, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var r Record
+		if err := json.Unmarshal(line, &r); err != nil {
+			return out, fmt.Errorf("audit: %s line %d: %w", name, i+1, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func segName(first uint64) string {
+	s := strconv.FormatUint(first, 10)
+	return segPrefix + strings.Repeat("0", seqDigits-len(s)) + s
+}
+
+// hashRecord is sha256 over the previous hash and the record's JSON with
+// an empty Hash field.
+func hashRecord(r *Record) string {
+	c := *r
+	c.Hash = ""
+	b, _ := json.Marshal(&c)
+	h := sha256.New()
+	h.Write([]byte(r.Prev))
+	h.Write([]byte{'\n'})
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Query selects records for [Log.Read].
+type Query struct {
+	AfterSeq uint64    // only records with Seq > AfterSeq
+	Since    time.Time // only records at or after Since
+	Until    time.Time // only records before Until (zero: no bound)
+	Limit    int       // at most Limit records (default 100, at most 1000)
+}
+
+// Read returns written records of tenant matching q, oldest first.
+// Queued, unwritten records are not included.
+func (l *Log) Read(ctx context.Context, tenant string, q Query) ([]Record, error) {
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	q.Limit = min(q.Limit, 1000)
+	names, err := l.allSegments(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	// Skip segments that end before AfterSeq: a segment starts at the seq
+	// in its name, so the one before the first name > AfterSeq+1 may hold it.
+	start := sort.Search(len(names), func(i int) bool { return names[i] > segName(q.AfterSeq+1) })
+	if start > 0 {
+		start--
+	}
+	var out []Record
+	for _, name := range names[start:] {
+		recs, err := l.readSegment(ctx, tenant, name)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			if r.Seq <= q.AfterSeq || r.Time.Before(q.Since) || (!q.Until.IsZero() && !r.Time.Before(q.Until)) {
+				continue
+			}
+			out = append(out, r)
+			if len(out) == q.Limit {
+				return out, nil
+			}
+		}
+	}
+	return out, nil
+}
+
+// VerifyResult is the outcome of [Log.Verify].
+type VerifyResult struct {
+	Records  uint64   `json:"records"`
+	Segments int      `json:"segments"`
+	OK       bool     `json:"ok"`
+	Problems []string `json:"problems,omitempty"`
+}
+
+// Verify walks tenant's whole log and checks the chain: contiguous sequence
+// numbers from 1, each record's Prev equal to the previous Hash, each Hash
+// recomputed, and the head object agreeing with the last record.
+func (l *Log) Verify(ctx context.Context, tenant string) (*VerifyResult, error) {
+	names, err := l.allSegments(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	res := &VerifyResult{Segments: len(names)}
+	bad := func(format string, a ...any) {
+		if len(res.Problems) < 100 {
+			res.Problems = append(res.Problems, fmt.Sprintf(format, a...))
+		}
+	}
+	want, prev := uint64(1), ""
+	for _, name := range names {
+		recs, err := l.readSegment(ctx, tenant, name)
+		if err != nil {
+			bad("%v", err)
+			continue
+		}
+		if len(recs) > 0 && name != segName(recs[0].Seq) {
+			bad("segment %s starts with record %d", name, recs[0].Seq)
+		}
+		for _, r := range recs {
+			if r.Seq != want {
+				bad("record %d missing (found %d next)", want, r.Seq)
+			}
+			if r.Prev != prev {
+				bad("record %d: chain broken (prev hash does not match record %d)", r.Seq, r.Seq-1)
+			}
+			if h := hashRecord(&r); h != r.Hash {
+				bad("record %d: altered (hash mismatch)", r.Seq)
+			}
+			want, prev = r.Seq+1, r.Hash
+			res.Records++
+		}
+	}
+	hb, err := l.st.Read(ctx, tenant, headName)
+	switch {
+	case errors.Is(err, ErrMissing):
+		if res.Records > 0 {
+			bad("head object missing")
+		}
+	case err != nil:
+		return nil, err
+	default:
+		var h head
+		if err := json.Unmarshal(hb, &h); err != nil {
+			bad("head object unreadable: %v", err)
+		} else if h.Next > want {
+			bad("records %d to %d missing from the end (head says %d)", want, h.Next-1, h.Next-1)
+		} else if h.Next == want && h.Last != prev {
+			bad("head hash does not match the last record")
+		}
+		// h.Next < want: a flush wrote a segment but not yet the head.
+	}
+	res.OK = len(res.Problems) == 0
+	return res, nil
+}
