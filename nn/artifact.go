@@ -1,0 +1,254 @@
+package nn
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+
+	"github.com/aiaas/aiaas/internal/safetensors"
+)
+
+// Metadata keys of a model artifact's safetensors "__metadata__" object.
+// Every value is a string, as safetensors requires; the structured ones are
+// JSON.
+const (
+	MetaFormatVersion = "format_version"   // "1"
+	MetaSpec          = "aiaas.spec"       // JSON Spec
+	MetaMetrics       = "aiaas.metrics"    // JSON object, optional
+	MetaProvenance    = "aiaas.provenance" // JSON object of strings, optional
+
+	artifactVersion = "1"
+)
+
+// Metadata is what an artifact carries besides its weights.
+type Metadata struct {
+	Spec       Spec
+	Metrics    map[string]any    // e.g. "test_accuracy", "history"
+	Provenance map[string]string // e.g. "dataset", "git_commit", "created_at"
+}
+
+// ArtifactLimits bound what ReadArtifact accepts. Zero fields take the
+// defaults.
+type ArtifactLimits struct {
+	MaxBytes       int // whole file; default 1 GiB
+	MaxParams      int // default MaxParams
+	MaxHeaderBytes int // JSON header, metadata included; default 8 MiB
+}
+
+func (l *ArtifactLimits) withDefaults() ArtifactLimits {
+	var o ArtifactLimits
+	if l != nil {
+		o = *l
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = 1 << 30
+	}
+	if o.MaxParams <= 0 || o.MaxParams > MaxParams {
+		o.MaxParams = MaxParams
+	}
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = 8 << 20
+	}
+	return o
+}
+
+// WeightName and BiasName return the tensor names of dense layer i (its index
+// in Spec.Layers, dropout layers included). Weights have shape [in, out],
+// the Keras kernel layout; biases [out].
+func WeightName(i int) string { return "layers." + strconv.Itoa(i) + ".weight" }
+
+// BiasName: see WeightName.
+func BiasName(i int) string { return "layers." + strconv.Itoa(i) + ".bias" }
+
+// WriteArtifact writes m as a safetensors model artifact: F32 tensors
+// layers.{i}.weight [in, out] and layers.{i}.bias [out] for each dense layer
+// in order, and the spec, meta.Metrics and meta.Provenance as JSON strings in
+// "__metadata__". meta.Spec is ignored: the model's own spec is written. The
+// output is deterministic. A model with NaN or infinite weights is refused,
+// since ReadArtifact would refuse the file. WriteArtifact is goroutine-safe (not during Train).
+func (m *Model) WriteArtifact(w io.Writer, meta Metadata) error {
+	if m == nil || m.in == 0 {
+		return errNoModel
+	}
+	for i, l := range m.layers {
+		if j := nonFinite(l.w); j >= 0 {
+			return fmt.Errorf("nn: write artifact: %s element %d is %v", WeightName(i), j, l.w[j])
+		}
+		if j := nonFinite(l.b); j >= 0 {
+			return fmt.Errorf("nn: write artifact: %s element %d is %v", BiasName(i), j, l.b[j])
+		}
+	}
+	md := map[string]string{MetaFormatVersion: artifactVersion}
+	for k, v := range map[string]any{MetaSpec: m.spec, MetaMetrics: meta.Metrics, MetaProvenance: meta.Provenance} {
+		if k != MetaSpec && reflectNil(v) {
+			continue
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("nn: write artifact: %s: %w", k, err)
+		}
+		md[k] = string(b)
+	}
+	f := &safetensors.File{Metadata: md}
+	for i, l := range m.layers {
+		if l.dense {
+			f.Tensors = append(f.Tensors,
+				safetensors.F32(WeightName(i), []int{l.in, l.out}, l.w),
+				safetensors.F32(BiasName(i), []int{l.out}, l.b))
+		}
+	}
+	if _, err := safetensors.EncodeTo(w, f); err != nil {
+		return fmt.Errorf("nn: write artifact: %w", err)
+	}
+	return nil
+}
+
+func reflectNil(v any) bool {
+	switch t := v.(type) {
+	case map[string]any:
+		return t == nil
+	case map[string]string:
+		return t == nil
+	}
+	return v == nil
+}
+
+func artErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrArtifact, fmt.Sprintf(format, args...))
+}
+
+// ReadArtifact decodes a model artifact from untrusted bytes. It rejects,
+// with an error wrapping ErrArtifact (and, for container errors,
+// safetensors.ErrFormat): files over the limits, a malformed safetensors
+// container (header length, JSON, offsets out of range or overlapping), a
+// missing or unknown format version, a missing or invalid spec, missing or
+// extra tensors, tensors whose dtype is not F32 or whose shape does not match
+// the spec, and NaN or infinite weights. The model does not alias b.
+// ReadArtifact is goroutine-safe.
+func ReadArtifact(b []byte, lim *ArtifactLimits) (*Model, *Metadata, error) {
+	l := lim.withDefaults()
+	if len(b) > l.MaxBytes {
+		return nil, nil, artErr("%d bytes, limit %d", len(b), l.MaxBytes)
+	}
+	f, err := safetensors.Decode(b, &safetensors.Limits{
+		MaxHeaderBytes: l.MaxHeaderBytes,
+		MaxTensors:     2*MaxLayers + 1, // one more than a model can use, so "extra tensor" is reported as such
+		MaxRank:        2,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrArtifact, err)
+	}
+	if v, ok := f.Metadata[MetaFormatVersion]; !ok || v != artifactVersion {
+		return nil, nil, artErr("format_version %q, want %q", v, artifactVersion)
+	}
+	raw, ok := f.Metadata[MetaSpec]
+	if !ok {
+		return nil, nil, artErr("no %q metadata", MetaSpec)
+	}
+	var spec Spec
+	dec := json.NewDecoder(bytes.NewReader([]byte(raw)))
+	dec.DisallowUnknownFields() // a field we do not know changes the network: refuse rather than ignore it
+	if err := dec.Decode(&spec); err != nil {
+		return nil, nil, artErr("%s: %v", MetaSpec, err)
+	}
+	if dec.More() {
+		return nil, nil, artErr("%s: trailing data", MetaSpec)
+	}
+	if err := spec.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrArtifact, err)
+	}
+	if n := specParams(spec); n > l.MaxParams {
+		return nil, nil, artErr("%d parameters, limit %d", n, l.MaxParams)
+	}
+	meta := &Metadata{Spec: spec.clone()}
+	if raw, ok := f.Metadata[MetaMetrics]; ok {
+		if err := json.Unmarshal([]byte(raw), &meta.Metrics); err != nil {
+			return nil, nil, artErr("%s: %v", MetaMetrics, err)
+		}
+	}
+	if raw, ok := f.Metadata[MetaProvenance]; ok {
+		if err := json.Unmarshal([]byte(raw), &meta.Provenance); err != nil {
+			return nil, nil, artErr("%s: %v", MetaProvenance, err)
+		}
+	}
+	m, err := build(spec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrArtifact, err)
+	}
+	used := 0
+	for i := range m.layers {
+		ly := &m.layers[i]
+		if !ly.dense {
+			continue
+		}
+		if err := loadTensor(f, WeightName(i), []int{ly.in, ly.out}, ly.w); err != nil {
+			return nil, nil, err
+		}
+		if err := loadTensor(f, BiasName(i), []int{ly.out}, ly.b); err != nil {
+			return nil, nil, err
+		}
+		used += 2
+	}
+	if len(f.Tensors) != used {
+		for _, t := range f.Tensors {
+			if !m.expects(t.Name) {
+				return nil, nil, artErr("unexpected tensor %q", t.Name)
+			}
+		}
+		return nil, nil, artErr("%d tensors, want %d", len(f.Tensors), used)
+	}
+	return m, meta, nil
+}
+
+func (m *Model) expects(name string) bool {
+	for i, l := range m.layers {
+		if l.dense && (name == WeightName(i) || name == BiasName(i)) {
+			return true
+		}
+	}
+	return false
+}
+
+func specParams(s Spec) int {
+	plan, err := s.plan()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for i, p := range plan {
+		if s.Layers[i].Type == LayerDense {
+			n += p[0]*p[1] + p[1]
+		}
+	}
+	return n
+}
+
+func loadTensor(f *safetensors.File, name string, shape []int, dst []float32) error {
+	t, ok := f.Tensor(name)
+	if !ok {
+		return artErr("missing tensor %q", name)
+	}
+	if t.DType != safetensors.DTypeF32 {
+		return artErr("tensor %q: dtype %s, want F32", name, t.DType)
+	}
+	if !slices.Equal(t.Shape, shape) {
+		return artErr("tensor %q: shape %v, want %v", name, t.Shape, shape)
+	}
+	v, err := t.Float32s(dst[:0])
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrArtifact, err)
+	}
+	if len(v) != len(dst) || &v[0] != &dst[0] {
+		return artErr("tensor %q: %d values, want %d", name, len(v), len(dst))
+	}
+	for j, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return artErr("tensor %q: element %d is %v", name, j, x)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,345 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+)
+
+// Forward works on chunks of at most fwdChunk rows, and fewer when layers
+// are wide, so that each of its two pooled scratch buffers holds at most
+// fwdScratchFloats floats (1 MiB) whatever the batch and the width: memory
+// per concurrent call stays bounded, and a chunk of activations stays in L2.
+const (
+	fwdChunk         = 256
+	fwdScratchFloats = 1 << 18
+)
+
+// layer is one compiled entry of a Spec.
+type layer struct {
+	dense   bool
+	in, out int
+	act     act
+	rate    float64   // dropout only
+	w       []float32 // in×out row-major: the Keras kernel layout, so y = x·W + b is one NoTrans Gemm
+	b       []float32 // out
+}
+
+// Model is a network with its weights.
+//
+// A Model is immutable after New or ReadArtifact except through Train, and
+// Forward, Evaluate, Attribute, WriteArtifact and the accessors are
+// goroutine-safe on it. Train mutates the weights in place and must not run
+// concurrently with anything else on the same Model.
+type Model struct {
+	spec     Spec
+	layers   []layer
+	in, out  int
+	hidden   int // widest non-input activation
+	params   int
+	lastDens int // index of the last dense layer; trailing dropouts are identities at inference
+	fwdRows  int // rows per Forward chunk
+
+	scratch sync.Pool // *fwdScratch
+}
+
+// errNoModel guards the zero Model, which has no layers: a Model comes from
+// New, ReadArtifact or Clone.
+var errNoModel = fmt.Errorf("%w: model not built with New or ReadArtifact", ErrSpec)
+
+type fwdScratch struct{ a, b []float32 }
+
+// New builds a model for spec with Glorot-uniform weights drawn from a
+// generator seeded with seed, and zero biases (the Keras defaults). The same
+// spec and seed always give bit-identical weights. Errors wrap ErrSpec.
+func New(spec Spec, seed int64) (*Model, error) {
+	m, err := build(spec)
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
+	for i := range m.layers {
+		l := &m.layers[i]
+		if !l.dense {
+			continue
+		}
+		limit := math.Sqrt(6 / float64(l.in+l.out))
+		for j := range l.w {
+			l.w[j] = float32((2*rng.Float64() - 1) * limit)
+		}
+	}
+	return m, nil
+}
+
+// build validates spec and allocates zeroed weights.
+func build(spec Spec) (*Model, error) {
+	plan, err := spec.plan()
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{spec: spec.clone(), layers: make([]layer, len(plan))}
+	m.in = plan[0][0]
+	for i, p := range plan {
+		l := spec.Layers[i]
+		ly := layer{in: p[0], out: p[1]}
+		if l.Type == LayerDense {
+			ly.dense = true
+			ly.act, _ = parseAct(l.Activation)
+			ly.w = make([]float32, p[0]*p[1])
+			ly.b = make([]float32, p[1])
+			m.params += len(ly.w) + len(ly.b)
+			m.lastDens = i
+		} else {
+			ly.rate = l.Rate
+		}
+		m.hidden = max(m.hidden, p[1])
+		m.out = p[1]
+		m.layers[i] = ly
+	}
+	m.fwdRows = max(1, min(fwdChunk, fwdScratchFloats/m.hidden))
+	return m, nil
+}
+
+// Spec returns a copy of the model's spec. It is goroutine-safe.
+func (m *Model) Spec() Spec { return m.spec.clone() }
+
+// InputDim returns the number of features per sample. It is goroutine-safe.
+func (m *Model) InputDim() int { return m.in }
+
+// OutputDim returns the number of outputs per sample. It is goroutine-safe.
+func (m *Model) OutputDim() int { return m.out }
+
+// NumParams returns the number of weights and biases. It is goroutine-safe.
+func (m *Model) NumParams() int { return m.params }
+
+// Forward computes the model's output for batch samples. x holds
+// batch×InputDim() values, row-major; the result holds batch×OutputDim().
+// dst is reused when its capacity is large enough and must not overlap x.
+// Dropout layers are identities. Sizes that do not match return an error
+// wrapping ErrShape; Forward never panics on them.
+//
+// Forward is goroutine-safe. Its scratch buffers come from a per-model
+// sync.Pool, so steady-state calls with a large enough dst allocate nothing.
+func (m *Model) Forward(dst, x []float32, batch int) ([]float32, error) {
+	if err := m.checkX(x, batch); err != nil {
+		return nil, err
+	}
+	need := batch * m.out
+	if cap(dst) >= need {
+		dst = dst[:need]
+	} else {
+		dst = make([]float32, need)
+	}
+	s, _ := m.scratch.Get().(*fwdScratch)
+	if s == nil {
+		s = &fwdScratch{}
+	}
+	if n := min(batch, m.fwdRows) * m.hidden; len(s.a) < n {
+		s.a, s.b = make([]float32, n), make([]float32, n)
+	}
+	for r := 0; r < batch; r += m.fwdRows {
+		rows := min(m.fwdRows, batch-r)
+		m.forwardChunk(dst[r*m.out:(r+rows)*m.out], x[r*m.in:(r+rows)*m.in], rows, s)
+	}
+	m.scratch.Put(s)
+	return dst, nil
+}
+
+func (m *Model) checkX(x []float32, batch int) error {
+	if m == nil || m.in == 0 {
+		return errNoModel
+	}
+	if batch < 1 {
+		return fmt.Errorf("%w: batch %d, want at least 1", ErrShape, batch)
+	}
+	if len(x)%m.in != 0 || len(x)/m.in != batch {
+		return fmt.Errorf("%w: input has %d values, want batch %d × %d", ErrShape, len(x), batch, m.in)
+	}
+	return nil
+}
+
+func (m *Model) forwardChunk(dst, x []float32, rows int, s *fwdScratch) {
+	cur, free := x, s.a
+	for i := 0; i <= m.lastDens; i++ {
+		l := &m.layers[i]
+		if !l.dense {
+			continue // dropout is the identity at inference
+		}
+		out := free[:rows*l.out]
+		if i == m.lastDens {
+			out = dst
+		}
+		denseForward(out, cur, l, rows)
+		cur = out
+		if &free[0] == &s.a[0] {
+			free = s.b
+		} else {
+			free = s.a
+		}
+	}
+}
+
+// denseForward computes out = act(in·W + b) for rows samples.
+func denseForward(out, in []float32, l *layer, rows int) {
+	for r := 0; r < rows; r++ {
+		copy(out[r*l.out:(r+1)*l.out], l.b)
+	}
+	blas32.Gemm(blas.NoTrans, blas.NoTrans, 1,
+		blas32.General{Rows: rows, Cols: l.in, Stride: l.in, Data: in},
+		blas32.General{Rows: l.in, Cols: l.out, Stride: l.out, Data: l.w},
+		1, blas32.General{Rows: rows, Cols: l.out, Stride: l.out, Data: out})
+	l.act.apply(out, l.out)
+}
+
+// workspace holds what a backward pass needs for a fixed batch size: every
+// layer's output, dropout masks and two gradient buffers. It belongs to one
+// goroutine.
+type workspace struct {
+	batch int
+	acts  [][]float32 // acts[0] aliases the input; acts[i+1] is layer i's output
+	masks [][]float32 // per dropout layer: 0 or 1/(1-rate)
+	d0    []float32
+	d1    []float32
+}
+
+// wsFloatsPerRow is the size of a workspace per row of its batch, in floats.
+func (m *Model) wsFloatsPerRow() int {
+	n := 2 * max(m.hidden, m.in)
+	for _, l := range m.layers {
+		n += l.out
+		if !l.dense {
+			n += l.out // mask
+		}
+	}
+	return n
+}
+
+func (m *Model) newWorkspace(batch int) *workspace {
+	ws := &workspace{batch: batch, acts: make([][]float32, len(m.layers)+1), masks: make([][]float32, len(m.layers))}
+	for i, l := range m.layers {
+		if l.dense {
+			ws.acts[i+1] = make([]float32, batch*l.out)
+		} else {
+			ws.acts[i+1] = make([]float32, batch*l.out)
+			ws.masks[i] = make([]float32, batch*l.out)
+		}
+	}
+	w := max(m.hidden, m.in)
+	ws.d0, ws.d1 = make([]float32, batch*w), make([]float32, batch*w)
+	return ws
+}
+
+// forwardTrain runs rows ≤ ws.batch samples and keeps every activation.
+// With rng non-nil, dropout is active (inverted dropout, as in Keras).
+func (m *Model) forwardTrain(ws *workspace, x []float32, rows int, rng *rand.Rand) []float32 {
+	ws.acts[0] = x[:rows*m.in]
+	for i := range m.layers {
+		l := &m.layers[i]
+		in, out := ws.acts[i][:rows*l.in], ws.acts[i+1][:rows*l.out]
+		if l.dense {
+			denseForward(out, in, l, rows)
+			continue
+		}
+		mask := ws.masks[i][:rows*l.out]
+		if rng == nil || l.rate == 0 {
+			for j := range mask {
+				mask[j] = 1
+			}
+			copy(out, in)
+			continue
+		}
+		keep := float32(1 / (1 - l.rate))
+		for j := range mask {
+			if rng.Float64() < l.rate {
+				mask[j] = 0
+			} else {
+				mask[j] = keep
+			}
+			out[j] = in[j] * mask[j]
+		}
+	}
+	return ws.acts[len(m.layers)][:rows*m.out]
+}
+
+// grads holds one gradient slice per weight and bias slice of a model.
+type grads struct{ w, b [][]float32 }
+
+func (m *Model) newGrads() *grads {
+	g := &grads{w: make([][]float32, len(m.layers)), b: make([][]float32, len(m.layers))}
+	for i, l := range m.layers {
+		if l.dense {
+			g.w[i], g.b[i] = make([]float32, len(l.w)), make([]float32, len(l.b))
+		}
+	}
+	return g
+}
+
+// backward propagates d, the gradient of a scalar with respect to the
+// model's output (rows×OutputDim, overwritten), through the activations kept
+// by forwardTrain. With fused set, d is already the gradient with respect to
+// the last layer's pre-activation (softmax + cross-entropy). It fills g
+// (weights and biases, overwritten) when g is non-nil, and returns the
+// gradient with respect to the input when wantDX is set.
+func (m *Model) backward(ws *workspace, d []float32, rows int, fused bool, g *grads, wantDX bool) []float32 {
+	cur := d
+	for i := len(m.layers) - 1; i >= 0; i-- {
+		l := &m.layers[i]
+		if !l.dense {
+			mask := ws.masks[i][:rows*l.out]
+			for j := range cur {
+				cur[j] *= mask[j]
+			}
+			continue
+		}
+		if !(fused && i == len(m.layers)-1) {
+			l.act.grad(cur, ws.acts[i+1][:rows*l.out], l.out)
+		}
+		in := ws.acts[i][:rows*l.in]
+		dz := blas32.General{Rows: rows, Cols: l.out, Stride: l.out, Data: cur}
+		if g != nil {
+			blas32.Gemm(blas.Trans, blas.NoTrans, 1,
+				blas32.General{Rows: rows, Cols: l.in, Stride: l.in, Data: in},
+				dz, 0, blas32.General{Rows: l.in, Cols: l.out, Stride: l.out, Data: g.w[i]})
+			gb := g.b[i]
+			clear(gb)
+			for r := 0; r < rows; r++ {
+				row := cur[r*l.out : (r+1)*l.out]
+				for j, v := range row {
+					gb[j] += v
+				}
+			}
+		}
+		if i == 0 && !wantDX {
+			return nil
+		}
+		next := ws.d0
+		if len(cur) > 0 && len(ws.d0) > 0 && &cur[0] == &ws.d0[0] {
+			next = ws.d1
+		}
+		next = next[:rows*l.in]
+		blas32.Gemm(blas.NoTrans, blas.Trans, 1, dz,
+			blas32.General{Rows: l.in, Cols: l.out, Stride: l.out, Data: l.w},
+			0, blas32.General{Rows: rows, Cols: l.in, Stride: l.in, Data: next})
+		cur = next
+	}
+	return cur
+}
+
+// Clone returns a deep copy of m with its own weights, e.g. to fine-tune a
+// served model with Train while the original keeps serving. It is
+// goroutine-safe (not during Train on m).
+func (m *Model) Clone() *Model {
+	c := &Model{spec: m.spec.clone(), layers: append([]layer(nil), m.layers...),
+		in: m.in, out: m.out, hidden: m.hidden, params: m.params, lastDens: m.lastDens, fwdRows: m.fwdRows}
+	for i := range c.layers {
+		if c.layers[i].dense {
+			c.layers[i].w = append([]float32(nil), m.layers[i].w...)
+			c.layers[i].b = append([]float32(nil), m.layers[i].b...)
+		}
+	}
+	return c
+}

@@ -1,0 +1,476 @@
+package nn
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// Training limits: a TrainConfig comes from a tenant's training job.
+// MaxTrainFloats bounds the per-batch workspace (every layer's activations
+// and two gradient buffers, batch × widths): 2^27 floats, 512 MiB.
+const (
+	MaxBatchSize   = 1 << 16
+	MaxEpochs      = 100_000
+	MaxTrainFloats = 1 << 27
+)
+
+// TrainConfig configures Train. Zero fields take the Keras defaults: loss
+// sparse_categorical_crossentropy, optimizer adam, learning rate 0.001 for
+// adam and 0.01 for sgd/momentum, batch size 32, 1 epoch. Adam uses
+// β₁ 0.9, β₂ 0.999, ε 1e-7 (Keras); "momentum" is SGD with Momentum
+// (default 0.9), and "sgd" with a non-zero Momentum is the same thing.
+type TrainConfig struct {
+	Loss            string
+	Optimizer       string
+	LearningRate    float64
+	Momentum        float64
+	BatchSize       int
+	Epochs          int
+	Seed            int64
+	ValidationSplit float64 // the last fraction of the samples, taken before shuffling (Keras)
+	EarlyStopping   *EarlyStopping
+	// Progress, when set, is called from Train's goroutine at most about
+	// ten times a second and after the last batch of every epoch. It must
+	// be cheap; Loss and Accuracy are the running means of the epoch.
+	Progress func(Progress)
+}
+
+// EarlyStopping stops training when Monitor has not improved by more than
+// MinDelta for Patience epochs (Keras' callback, with its counting: with
+// Patience p, training stops at the p-th epoch in a row without
+// improvement, and at the first one when p is 0). Monitor is "val_loss"
+// (the default; "loss" when there is no validation split), "loss",
+// "val_accuracy" or "accuracy".
+type EarlyStopping struct {
+	Monitor            string
+	Patience           int
+	MinDelta           float64
+	RestoreBestWeights bool
+}
+
+// Progress is a snapshot of a running epoch.
+type Progress struct {
+	Epoch, Epochs, Batch, Batches int
+	Loss, Accuracy                float64
+}
+
+// EpochMetrics are the results of one epoch; Epoch counts from 1.
+type EpochMetrics struct {
+	Epoch       int      `json:"epoch"`
+	Loss        float64  `json:"loss"`
+	Accuracy    float64  `json:"accuracy"`
+	ValLoss     *float64 `json:"val_loss,omitempty"`
+	ValAccuracy *float64 `json:"val_accuracy,omitempty"`
+	Seconds     float64  `json:"seconds"`
+}
+
+// History is what Train returns: the metrics of every completed epoch and
+// why training stopped early, if it did.
+type History struct {
+	Epochs  []EpochMetrics `json:"epochs"`
+	Stopped string         `json:"stopped,omitempty"` // "early_stopping" | "canceled" | ""
+}
+
+// Stop reasons in History.Stopped.
+const (
+	StoppedEarly    = "early_stopping"
+	StoppedCanceled = "canceled"
+)
+
+type trainCfg struct {
+	loss     lossKind
+	opt      string
+	lr, mom  float64
+	batch    int
+	epochs   int
+	monitor  string
+	maximise bool
+}
+
+func (c TrainConfig) resolve(hasVal bool) (trainCfg, error) {
+	var t trainCfg
+	var ok bool
+	if t.loss, ok = parseLoss(c.Loss); !ok {
+		return t, specErr("unknown loss %q", c.Loss)
+	}
+	t.opt = c.Optimizer
+	switch t.opt {
+	case "":
+		t.opt = OptAdam
+	case OptAdam, OptSGD, OptMomentum:
+	default:
+		return t, specErr("unknown optimizer %q", c.Optimizer)
+	}
+	t.lr = c.LearningRate
+	if t.lr == 0 {
+		t.lr = 0.01
+		if t.opt == OptAdam {
+			t.lr = 0.001
+		}
+	}
+	if !(t.lr > 0 && t.lr <= 10) {
+		return t, specErr("learning rate %v outside (0, 10]", c.LearningRate)
+	}
+	t.mom = c.Momentum
+	if t.opt == OptMomentum && t.mom == 0 {
+		t.mom = 0.9
+	}
+	if !(t.mom >= 0 && t.mom < 1) {
+		return t, specErr("momentum %v outside [0, 1)", c.Momentum)
+	}
+	if t.opt == OptAdam && c.Momentum != 0 {
+		return t, specErr("momentum is not an adam parameter")
+	}
+	t.batch, t.epochs = cmp0(c.BatchSize, 32), cmp0(c.Epochs, 1)
+	if t.batch < 1 || t.batch > MaxBatchSize {
+		return t, specErr("batch size %d outside [1, %d]", c.BatchSize, MaxBatchSize)
+	}
+	if t.epochs < 1 || t.epochs > MaxEpochs {
+		return t, specErr("epochs %d outside [1, %d]", c.Epochs, MaxEpochs)
+	}
+	if !(c.ValidationSplit >= 0 && c.ValidationSplit < 1) {
+		return t, specErr("validation split %v outside [0, 1)", c.ValidationSplit)
+	}
+	if es := c.EarlyStopping; es != nil {
+		t.monitor = es.Monitor
+		if t.monitor == "" {
+			t.monitor = "loss"
+			if hasVal {
+				t.monitor = "val_loss"
+			}
+		}
+		switch t.monitor {
+		case "loss":
+		case "accuracy":
+			t.maximise = true
+		case "val_loss", "val_accuracy":
+			if !hasVal {
+				return t, specErr("early stopping monitors %q without a validation split", t.monitor)
+			}
+			t.maximise = t.monitor == "val_accuracy"
+		default:
+			return t, specErr("unknown early-stopping monitor %q", es.Monitor)
+		}
+		if es.Patience < 0 || !(es.MinDelta >= 0) {
+			return t, specErr("early stopping: negative patience or min delta")
+		}
+	}
+	return t, nil
+}
+
+func cmp0(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Train fits m in place to n samples: x holds n×InputDim features; y holds
+// class labels for sparse_categorical_crossentropy (or, for the other losses,
+// may stand in for one-hot targets); targets holds n×OutputDim values for
+// categorical_crossentropy and mse. Mini-batches are drawn from a fresh
+// permutation every epoch, from a generator seeded with cfg.Seed, so the
+// same model, data and config give bit-identical weights and history.
+//
+// Cancelling ctx stops training between batches: Train then returns the
+// history of the completed epochs with Stopped "canceled" and ctx.Err(), and
+// m holds the weights of the last completed batch. Bad configurations wrap
+// ErrSpec, as does a loss that becomes NaN or infinite (divergence); data
+// that does not fit the model (sizes, labels outside [0, OutputDim), NaN or
+// infinite features or targets) wraps ErrShape.
+//
+// Train mutates m and is not goroutine-safe: nothing else may use m while it
+// runs.
+func Train(ctx context.Context, m *Model, x []float32, y []int32, targets []float32, n int, cfg TrainConfig) (*History, error) {
+	nTrain := n
+	if cfg.ValidationSplit > 0 {
+		nTrain = int(math.Ceil(float64(n) * (1 - cfg.ValidationSplit)))
+	}
+	c, err := cfg.resolve(nTrain < n)
+	if err != nil {
+		return nil, err
+	}
+	if n < 1 { // before checkData, so nTrain is not used in the error path
+		return nil, fmt.Errorf("%w: %d samples", ErrShape, n)
+	}
+	if err := m.checkData(x, y, targets, n, c.loss); err != nil {
+		return nil, err
+	}
+	if nTrain < 1 {
+		return nil, fmt.Errorf("%w: no training samples left after the validation split", ErrShape)
+	}
+	if y == nil && targets == nil {
+		return nil, fmt.Errorf("%w: neither labels nor targets", ErrShape)
+	}
+	// Losses on dense targets accept labels, one-hot encoded per batch.
+	oneHot := c.loss != lossSparseCE && targets == nil
+
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0xda3e39cb94b95bdb))
+	batch := min(c.batch, nTrain)
+	if per := m.wsFloatsPerRow(); batch > MaxTrainFloats/per {
+		return nil, specErr("batch size %d too large for this model: at most %d", batch, MaxTrainFloats/per)
+	}
+	ws := m.newWorkspace(batch)
+	g := m.newGrads()
+	opt := newOptimizer(m, c.opt, c.lr, c.mom)
+	last := m.layers[len(m.layers)-1]
+	fused := last.dense && last.act == actSoftmax && c.loss != lossMSE
+
+	xb := make([]float32, batch*m.in)
+	var yb []int32
+	if y != nil {
+		yb = make([]int32, batch)
+	}
+	var tb []float32
+	if targets != nil || oneHot {
+		tb = make([]float32, batch*m.out)
+	}
+	dOut := ws.d0[:batch*m.out]
+	perm := make([]int, nTrain)
+	for i := range perm {
+		perm[i] = i
+	}
+	batches := (nTrain + batch - 1) / batch
+
+	h := &History{}
+	var best float64
+	var bestW [][]float32
+	wait := 0
+	for epoch := 1; epoch <= c.epochs; epoch++ {
+		start := time.Now()
+		lastReport := start
+		rng.Shuffle(nTrain, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+		var lossSum float64
+		var hits, seen int
+		for bi := 0; bi < batches; bi++ {
+			if err := ctx.Err(); err != nil {
+				h.Stopped = StoppedCanceled
+				return h, err
+			}
+			lo := bi * batch
+			rows := min(batch, nTrain-lo)
+			for r, idx := range perm[lo : lo+rows] {
+				copy(xb[r*m.in:(r+1)*m.in], x[idx*m.in:(idx+1)*m.in])
+				if yb != nil {
+					yb[r] = y[idx]
+				}
+				switch {
+				case targets != nil:
+					copy(tb[r*m.out:(r+1)*m.out], targets[idx*m.out:(idx+1)*m.out])
+				case oneHot:
+					row := tb[r*m.out : (r+1)*m.out]
+					clear(row)
+					row[y[idx]] = 1
+				}
+			}
+			out := m.forwardTrain(ws, xb, rows, rng)
+			var tr []float32
+			if tb != nil {
+				tr = tb[:rows*m.out]
+			}
+			loss := lossGrad(c.loss, out, m.out, yb, tr, rows, fused, dOut[:rows*m.out])
+			hits += correct(out, m.out, yb, tr, rows)
+			lossSum += loss * float64(rows)
+			seen += rows
+			m.backward(ws, dOut[:rows*m.out], rows, fused, g, false)
+			opt.apply(m, g)
+			if cfg.Progress != nil {
+				if now := time.Now(); bi == batches-1 || now.Sub(lastReport) >= 100*time.Millisecond {
+					lastReport = now
+					cfg.Progress(Progress{Epoch: epoch, Epochs: c.epochs, Batch: bi + 1, Batches: batches,
+						Loss: lossSum / float64(seen), Accuracy: float64(hits) / float64(seen)})
+				}
+			}
+		}
+		em := EpochMetrics{Epoch: epoch, Loss: lossSum / float64(seen), Accuracy: float64(hits) / float64(seen)}
+		if math.IsNaN(em.Loss) || math.IsInf(em.Loss, 0) {
+			// The weights are no longer finite and WriteArtifact would
+			// refuse them: report the cause rather than train on.
+			return h, specErr("training diverged in epoch %d (loss %v): lower the learning rate", epoch, em.Loss)
+		}
+		if nTrain < n {
+			var vt []float32
+			if targets != nil {
+				vt = targets[nTrain*m.out:]
+			}
+			var vy []int32
+			if y != nil {
+				vy = y[nTrain:]
+			}
+			vl, va, err := m.evaluate(ctx, x[nTrain*m.in:], vy, vt, n-nTrain, c.loss)
+			if err != nil {
+				h.Stopped = StoppedCanceled
+				return h, err
+			}
+			em.ValLoss, em.ValAccuracy = &vl, &va
+		}
+		em.Seconds = time.Since(start).Seconds()
+		h.Epochs = append(h.Epochs, em)
+
+		if es := cfg.EarlyStopping; es != nil {
+			cur := pick(em, c.monitor)
+			improved := epoch == 1
+			if !improved {
+				if c.maximise {
+					improved = cur-es.MinDelta > best
+				} else {
+					improved = cur+es.MinDelta < best
+				}
+			}
+			if improved {
+				best, wait = cur, 0
+				if es.RestoreBestWeights {
+					bestW = m.snapshot(bestW)
+				}
+			} else if wait++; wait >= es.Patience {
+				h.Stopped = StoppedEarly
+				if es.RestoreBestWeights && bestW != nil {
+					m.restore(bestW)
+				}
+				return h, nil
+			}
+		}
+	}
+	return h, nil
+}
+
+func pick(e EpochMetrics, monitor string) float64 {
+	switch monitor {
+	case "accuracy":
+		return e.Accuracy
+	case "val_loss":
+		return *e.ValLoss
+	case "val_accuracy":
+		return *e.ValAccuracy
+	}
+	return e.Loss
+}
+
+func (m *Model) snapshot(dst [][]float32) [][]float32 {
+	if dst == nil {
+		for _, l := range m.layers {
+			if l.dense {
+				dst = append(dst, make([]float32, len(l.w)), make([]float32, len(l.b)))
+			}
+		}
+	}
+	i := 0
+	for _, l := range m.layers {
+		if l.dense {
+			copy(dst[i], l.w)
+			copy(dst[i+1], l.b)
+			i += 2
+		}
+	}
+	return dst
+}
+
+func (m *Model) restore(src [][]float32) {
+	i := 0
+	for _, l := range m.layers {
+		if l.dense {
+			copy(l.w, src[i])
+			copy(l.b, src[i+1])
+			i += 2
+		}
+	}
+}
+
+// checkData checks the sizes of a data set against m and the loss, and
+// that every label names an output.
+func (m *Model) checkData(x []float32, y []int32, targets []float32, n int, loss lossKind) error {
+	if m == nil || m.in == 0 {
+		return errNoModel
+	}
+	if n < 1 {
+		return fmt.Errorf("%w: %d samples", ErrShape, n)
+	}
+	if len(x)%m.in != 0 || len(x)/m.in != n {
+		return fmt.Errorf("%w: features have %d values, want %d samples × %d", ErrShape, len(x), n, m.in)
+	}
+	if loss == lossSparseCE && y == nil {
+		return fmt.Errorf("%w: sparse_categorical_crossentropy needs labels", ErrShape)
+	}
+	if y != nil {
+		if len(y) != n {
+			return fmt.Errorf("%w: %d labels for %d samples", ErrShape, len(y), n)
+		}
+		for i, v := range y {
+			if v < 0 || int(v) >= m.out {
+				return fmt.Errorf("%w: label %d of sample %d outside [0, %d)", ErrShape, v, i, m.out)
+			}
+		}
+	}
+	if targets != nil && (len(targets)%m.out != 0 || len(targets)/m.out != n) {
+		return fmt.Errorf("%w: targets have %d values, want %d samples × %d", ErrShape, len(targets), n, m.out)
+	}
+	if i := nonFinite(x); i >= 0 {
+		return fmt.Errorf("%w: feature %d of sample %d is %v", ErrShape, i%m.in, i/m.in, x[i])
+	}
+	if i := nonFinite(targets); i >= 0 {
+		return fmt.Errorf("%w: target %d of sample %d is %v", ErrShape, i%m.out, i/m.out, targets[i])
+	}
+	return nil
+}
+
+// nonFinite returns the index of the first NaN or infinite value, or -1.
+func nonFinite(v []float32) int {
+	for i, x := range v {
+		if x-x != 0 { // NaN and ±Inf only
+			return i
+		}
+	}
+	return -1
+}
+
+// Evaluate returns the mean sparse categorical cross-entropy and the
+// accuracy of m on n labelled samples, with dropout off. It is
+// goroutine-safe.
+func (m *Model) Evaluate(x []float32, y []int32, n int) (loss, accuracy float64, err error) {
+	if err := m.checkData(x, y, nil, n, lossSparseCE); err != nil {
+		return 0, 0, err
+	}
+	return m.evaluate(context.Background(), x, y, nil, n, lossSparseCE)
+}
+
+func (m *Model) evaluate(ctx context.Context, x []float32, y []int32, targets []float32, n int, kind lossKind) (float64, float64, error) {
+	chunk := max(1, min(1024, fwdScratchFloats/m.out)) // bounds the output buffer for wide outputs
+	out := make([]float32, min(n, chunk)*m.out)
+	var t1h []float32
+	if kind != lossSparseCE && targets == nil {
+		t1h = make([]float32, min(n, chunk)*m.out)
+	}
+	var lossSum float64
+	hits := 0
+	for lo := 0; lo < n; lo += chunk {
+		if err := ctx.Err(); err != nil {
+			return 0, 0, err
+		}
+		rows := min(chunk, n-lo)
+		p, err := m.Forward(out, x[lo*m.in:(lo+rows)*m.in], rows)
+		if err != nil {
+			return 0, 0, err
+		}
+		var yr []int32
+		if y != nil {
+			yr = y[lo : lo+rows]
+		}
+		var tr []float32
+		switch {
+		case targets != nil:
+			tr = targets[lo*m.out : (lo+rows)*m.out]
+		case t1h != nil:
+			tr = t1h[:rows*m.out]
+			clear(tr)
+			for r, v := range yr {
+				tr[r*m.out+int(v)] = 1
+			}
+		}
+		lossSum += lossGrad(kind, p, m.out, yr, tr, rows, false, nil) * float64(rows)
+		hits += correct(p, m.out, yr, tr, rows)
+	}
+	return lossSum / float64(n), float64(hits) / float64(n), nil
+}
