@@ -1,0 +1,97 @@
+package training
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/aiaas/aiaas/nn/dataset"
+)
+
+// MNIST is the dataset name that means the real MNIST data.
+const MNIST = "mnist"
+
+// LoadLocal reads a job's data from this machine: "mnist" (the GoMNIST
+// module's files), a CSV file, an IDX images file (labels beside it) or a
+// folder of MNIST-style IDX files. Without a test dataset, a CSV or IDX
+// dataset is split by testSplit after a seeded shuffle. name is a model
+// name derived from the dataset.
+func LoadLocal(path, testPath string, testSplit float64, seed int64) (train, test *dataset.Set, name string, err error) {
+	if path == MNIST {
+		dir, err := dataset.MNISTDir()
+		if err != nil {
+			return nil, nil, "", err
+		}
+		train, test, err = dataset.LoadMNIST(dir)
+		return train, test, MNIST, err
+	}
+	all, err := readLocal(path)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	name = filepath.Base(path)
+	for _, ext := range []string{".gz", ".csv", ".idx"} {
+		name = strings.TrimSuffix(name, ext)
+	}
+	if testPath != "" {
+		test, err = readLocal(testPath)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		return all, test, name, nil
+	}
+	train, test = SplitTest(all, testSplit, seed)
+	return train, test, name, nil
+}
+
+func readLocal(path string) (*dataset.Set, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("dataset: %w", err)
+	}
+	if st.IsDir() {
+		train, _, err := dataset.LoadMNIST(path)
+		return train, err
+	}
+	lower := strings.ToLower(path)
+	switch {
+	case strings.HasSuffix(lower, ".csv") || strings.HasSuffix(lower, ".csv.gz"):
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return dataset.ReadCSV(f, nil)
+	case strings.Contains(lower, "idx3"):
+		labels := strings.Replace(strings.Replace(path, "images", "labels", 1), "idx3", "idx1", 1)
+		fi, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer fi.Close()
+		fl, err := os.Open(labels)
+		if err != nil {
+			return nil, fmt.Errorf("dataset: labels for %s: %w (expected beside it as %s)", path, err, filepath.Base(labels))
+		}
+		defer fl.Close()
+		return dataset.ReadIDX(fi, fl, nil)
+	}
+	return nil, fmt.Errorf("dataset %s: unknown format; use a .csv file, an IDX images file (…-images-idx3-ubyte[.gz]) or a folder of IDX files", path)
+}
+
+// ParseCSV reads an uploaded dataset (CSV, optionally gzip-compressed).
+func ParseCSV(b []byte) (*dataset.Set, error) {
+	var r io.Reader = bytes.NewReader(b)
+	if len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", dataset.ErrFormat, err)
+		}
+		r = zr
+	}
+	return dataset.ReadCSV(r, nil)
+}

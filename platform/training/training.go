@@ -1,0 +1,251 @@
+// Package training runs one training job: a dataset and hyperparameters in,
+// a trained model, its artifact metadata and its metrics out.
+//
+// # Overview
+//
+// The same [Run] serves `aiaas train` on a laptop, the local server's
+// worker pool and the Lambda train function, so a model trained anywhere is
+// trained the same way. [Request] is the job's wire form (POST
+// /v1/training-jobs and the Lambda event); [Request.Validate] bounds every
+// field, since requests come from tenants.
+package training
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/aiaas/aiaas/nn"
+	"github.com/aiaas/aiaas/nn/dataset"
+)
+
+// Request is one training job's parameters. Zero fields take the defaults
+// of the Keras MNIST recipe (see [Request.Defaults]).
+type Request struct {
+	Model           string  `json:"model"`
+	Dataset         string  `json:"dataset"`
+	TestDataset     string  `json:"test_dataset,omitempty"`
+	TestSplit       float64 `json:"test_split,omitempty"`
+	Layers          []int   `json:"layers"`
+	Activation      string  `json:"activation,omitempty"`
+	Dropout         float64 `json:"dropout,omitempty"`
+	Optimizer       string  `json:"optimizer,omitempty"`
+	LearningRate    float64 `json:"learning_rate,omitempty"`
+	Momentum        float64 `json:"momentum,omitempty"`
+	Loss            string  `json:"loss,omitempty"`
+	BatchSize       int     `json:"batch_size,omitempty"`
+	Epochs          int     `json:"epochs,omitempty"`
+	Seed            int64   `json:"seed,omitempty"`
+	ValidationSplit float64 `json:"validation_split,omitempty"`
+	EarlyStopping   int     `json:"early_stopping,omitempty"` // patience in epochs; needs ValidationSplit
+	Limit           int     `json:"limit,omitempty"`          // use only the first Limit training rows
+}
+
+// Limits on what a tenant may ask for; the network itself is bounded again
+// by nn.Spec.Validate.
+const (
+	MaxEpochs    = 1000
+	MaxBatchSize = 1 << 16
+	MaxLayers    = 32
+	MaxWidth     = 1 << 14
+)
+
+// ErrInvalid is wrapped by every validation error.
+var ErrInvalid = errors.New("training: invalid request")
+
+// Defaults fills zero fields with the reference recipe's values.
+func (r *Request) Defaults() {
+	if r.Activation == "" {
+		r.Activation = "relu"
+	}
+	if r.Optimizer == "" {
+		r.Optimizer = "adam"
+	}
+	if r.LearningRate == 0 {
+		r.LearningRate = 0.001
+	}
+	if r.Momentum == 0 && r.Optimizer == "momentum" {
+		r.Momentum = 0.9
+	}
+	if r.Loss == "" {
+		r.Loss = "sparse_categorical_crossentropy"
+	}
+	if r.BatchSize == 0 {
+		r.BatchSize = 32
+	}
+	if r.Epochs == 0 {
+		r.Epochs = 5
+	}
+	if r.TestSplit == 0 {
+		r.TestSplit = 0.2
+	}
+}
+
+// Validate checks r after Defaults.
+func (r *Request) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case r.Dataset == "":
+		return bad(`"dataset" is required`)
+	case r.Epochs < 1 || r.Epochs > MaxEpochs:
+		return bad("epochs must be between 1 and %d", MaxEpochs)
+	case r.BatchSize < 1 || r.BatchSize > MaxBatchSize:
+		return bad("batch_size must be between 1 and %d", MaxBatchSize)
+	case len(r.Layers) > MaxLayers:
+		return bad("at most %d hidden layers", MaxLayers)
+	case r.LearningRate <= 0 || r.LearningRate > 10:
+		return bad("learning_rate must be in (0, 10]")
+	case r.Momentum < 0 || r.Momentum >= 1:
+		return bad("momentum must be in [0, 1)")
+	case r.Dropout < 0 || r.Dropout >= 1:
+		return bad("dropout must be in [0, 1)")
+	case r.ValidationSplit < 0 || r.ValidationSplit >= 1:
+		return bad("validation_split must be in [0, 1)")
+	case r.TestSplit <= 0 || r.TestSplit >= 1:
+		return bad("test_split must be in (0, 1)")
+	case r.EarlyStopping < 0 || (r.EarlyStopping > 0 && r.ValidationSplit == 0):
+		return bad("early_stopping needs validation_split > 0")
+	case r.Limit < 0:
+		return bad("limit must not be negative")
+	}
+	for _, w := range r.Layers {
+		if w < 1 || w > MaxWidth {
+			return bad("layer widths must be between 1 and %d", MaxWidth)
+		}
+	}
+	switch r.Optimizer {
+	case "adam", "sgd", "momentum":
+	default:
+		return bad("optimizer must be adam, sgd or momentum")
+	}
+	switch r.Activation {
+	case "relu", "tanh", "sigmoid", "linear":
+	default:
+		return bad("activation must be relu, tanh, sigmoid or linear")
+	}
+	switch r.Loss {
+	case "sparse_categorical_crossentropy", "categorical_crossentropy", "mse":
+	default:
+		return bad("loss must be sparse_categorical_crossentropy, categorical_crossentropy or mse")
+	}
+	return nil
+}
+
+// Result is what a finished job reports.
+type Result struct {
+	Model        string            `json:"model"`
+	TrainSamples int               `json:"train_samples"`
+	TestSamples  int               `json:"test_samples"`
+	Params       int               `json:"params"`
+	TestAccuracy float64           `json:"test_accuracy"`
+	TestLoss     float64           `json:"test_loss"`
+	Epochs       []nn.EpochMetrics `json:"epochs"`
+	Stopped      string            `json:"stopped,omitempty"`
+	WallSeconds  float64           `json:"wall_seconds"`
+}
+
+// Classifier is the Keras-style Dense stack: the hidden layers, each
+// optionally followed by dropout, then a softmax layer with one unit per
+// class.
+func Classifier(name string, features, classes int, hidden []int, act string, dropout float64) nn.Spec {
+	s := nn.MLP(name, features, hidden, act, classes, "softmax")
+	s.Outputs[0].Name = "probabilities"
+	if dropout > 0 {
+		layers := make([]nn.Layer, 0, 2*len(s.Layers))
+		for i, l := range s.Layers {
+			layers = append(layers, l)
+			if i < len(s.Layers)-1 {
+				layers = append(layers, nn.Layer{Type: "dropout", Rate: dropout})
+			}
+		}
+		s.Layers = layers
+	}
+	return s
+}
+
+// SplitTest holds out frac of s as a test set after a seeded shuffle (a
+// CSV is often sorted by class, so the last rows alone would be one class).
+func SplitTest(s *dataset.Set, frac float64, seed int64) (train, test *dataset.Set) {
+	perm := rand.New(rand.NewPCG(uint64(seed), 0x7e57)).Perm(s.N)
+	sh := &dataset.Set{N: s.N, Features: s.Features, Classes: s.Classes, X: make([]float32, len(s.X))}
+	if s.Y != nil {
+		sh.Y = make([]int32, s.N)
+	}
+	if s.Targets != nil {
+		sh.Targets = make([]float32, s.N)
+	}
+	for i, j := range perm {
+		copy(sh.X[i*s.Features:(i+1)*s.Features], s.X[j*s.Features:(j+1)*s.Features])
+		if s.Y != nil {
+			sh.Y[i] = s.Y[j]
+		}
+		if s.Targets != nil {
+			sh.Targets[i] = s.Targets[j]
+		}
+	}
+	return sh.Split(frac, seed)
+}
+
+// Run trains a model on train and evaluates it on test. progress may be nil.
+// Cancelling ctx stops between batches; the error then wraps ctx.Err().
+func Run(ctx context.Context, req Request, train, test *dataset.Set, progress func(nn.Progress)) (*nn.Model, nn.Metadata, *Result, error) {
+	start := time.Now()
+	req.Defaults()
+	if err := req.Validate(); err != nil {
+		return nil, nn.Metadata{}, nil, err
+	}
+	if train.Classes < 2 && req.Loss != "mse" {
+		return nil, nn.Metadata{}, nil, fmt.Errorf("%w: the dataset has %d classes; classification needs at least 2", ErrInvalid, train.Classes)
+	}
+	if test.Features != train.Features {
+		return nil, nn.Metadata{}, nil, fmt.Errorf("%w: test set has %d features, training set %d", ErrInvalid, test.Features, train.Features)
+	}
+	if req.Limit > 0 && req.Limit < train.N {
+		train = train.Subset(req.Limit)
+	}
+	classes := max(train.Classes, test.Classes)
+	spec := Classifier(req.Model, train.Features, classes, req.Layers, req.Activation, req.Dropout)
+	m, err := nn.New(spec, req.Seed)
+	if err != nil {
+		return nil, nn.Metadata{}, nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	cfg := nn.TrainConfig{
+		Loss: req.Loss, Optimizer: req.Optimizer, LearningRate: req.LearningRate, Momentum: req.Momentum,
+		BatchSize: req.BatchSize, Epochs: req.Epochs, Seed: req.Seed, ValidationSplit: req.ValidationSplit,
+		Progress: progress,
+	}
+	if req.EarlyStopping > 0 {
+		cfg.EarlyStopping = &nn.EarlyStopping{Patience: req.EarlyStopping}
+	}
+	hist, err := nn.Train(ctx, m, train.X, train.Y, nil, train.N, cfg)
+	if err != nil {
+		return nil, nn.Metadata{}, nil, err
+	}
+	loss, acc, err := m.Evaluate(test.X, test.Y, test.N)
+	if err != nil {
+		return nil, nn.Metadata{}, nil, err
+	}
+	res := &Result{
+		Model: req.Model, TrainSamples: train.N, TestSamples: test.N, Params: m.NumParams(),
+		TestAccuracy: acc, TestLoss: loss, Epochs: hist.Epochs, Stopped: hist.Stopped,
+		WallSeconds: time.Since(start).Seconds(),
+	}
+	meta := nn.Metadata{
+		Spec: spec,
+		Metrics: map[string]any{
+			"test_accuracy": acc, "test_loss": loss, "history": hist,
+			"train_samples": train.N, "test_samples": test.N,
+		},
+		Provenance: map[string]string{
+			"dataset": req.Dataset, "optimizer": req.Optimizer, "learning_rate": strconv.FormatFloat(req.LearningRate, 'g', -1, 64),
+			"batch_size": strconv.Itoa(req.BatchSize), "epochs": strconv.Itoa(req.Epochs), "seed": strconv.FormatInt(req.Seed, 10),
+			"loss": req.Loss, "trained_at": time.Now().UTC().Format(time.RFC3339),
+		},
+	}
+	return m, meta, res, nil
+}
