@@ -1,0 +1,223 @@
+package platform
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/aiaas/aiaas/nn"
+	"github.com/aiaas/aiaas/nn/dataset"
+	"github.com/aiaas/aiaas/platform/apikey"
+	"github.com/aiaas/aiaas/platform/training"
+)
+
+// LocalAdminKey makes the local mode's admin key: on the first start a key
+// is generated, its hash kept in the store and the key returned once
+// (created true); later starts load the hash and return no key.
+// Call it only when no admin key is configured.
+func (s *Server) LocalAdminKey(ctx context.Context) (key string, created bool, err error) {
+	if b, err := s.store.SystemGet(ctx, "admin-key-hash"); err == nil {
+		s.adminHash = strings.TrimSpace(string(b))
+		return "", false, nil
+	} else if statusOf(err) != http.StatusNotFound {
+		return "", false, err
+	}
+	k := apikey.New()
+	if err := s.store.SystemCreate(ctx, "admin-key-hash", []byte(k.Hash())); err != nil {
+		if statusOf(err) == http.StatusConflict { // another process made it first
+			return s.LocalAdminKey(ctx)
+		}
+		return "", false, err
+	}
+	s.adminHash = k.Hash()
+	return k.Reveal(), true, nil
+}
+
+// DemoOptions configures [Server.Demo].
+type DemoOptions struct {
+	// PluginsDir holds png-to-tensor.wasm and top-k.wasm (make plugins).
+	PluginsDir string
+	// DataDir receives the demo key and the sample request files.
+	DataDir string
+	// Log receives progress lines for the person waiting.
+	Log func(string)
+}
+
+// DemoInfo is what the demo prints.
+type DemoInfo struct {
+	Tenant, Key, Model, Endpoint string
+	SampleJSON, SamplePNG        string
+}
+
+const (
+	demoTenant   = "demo"
+	demoModel    = "mnist"
+	demoEndpoint = "mnist"
+)
+
+// Demo makes sure the demo tenant, its MNIST model (trained with the
+// reference recipe on first start), the example plugins and the mnist
+// endpoint exist, and writes sample requests. It is idempotent.
+func (s *Server) Demo(ctx context.Context, o DemoOptions) (*DemoInfo, error) {
+	logf := func(format string, a ...any) {
+		if o.Log != nil {
+			o.Log(fmt.Sprintf(format, a...))
+		}
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	t, err := s.TenantByName(ctx, demoTenant)
+	if err != nil {
+		if statusOf(err) != http.StatusNotFound {
+			return nil, err
+		}
+		if t, _, err = s.CreateTenant(ctx, demoTenant); err != nil {
+			return nil, err
+		}
+		logf("created tenant %q (%s)", t.Name, t.ID)
+	}
+	key, err := s.demoKey(ctx, t.ID, filepath.Join(o.DataDir, "key"))
+	if err != nil {
+		return nil, err
+	}
+
+	// The model: trained once with the reference recipe.
+	if vs, err := s.store.Versions(ctx, t.ID, demoModel); err != nil || len(vs) == 0 {
+		if err != nil && statusOf(err) != http.StatusNotFound {
+			return nil, err
+		}
+		logf("training the MNIST model (reference recipe: 128-128 relu, Adam, 5 epochs) — first start only")
+		req := training.Request{Model: demoModel, Dataset: training.MNIST, Layers: []int{128, 128}, Seed: 1}
+		train, test, _, err := training.LoadLocal(training.MNIST, "", 0, 1)
+		if err != nil {
+			return nil, err
+		}
+		m, meta, res, err := training.Run(ctx, req, train, test, func(p nn.Progress) {
+			if p.Batch == p.Batches {
+				logf("  epoch %d/%d: loss %.4f accuracy %.4f", p.Epoch, p.Epochs, p.Loss, p.Accuracy)
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		meta.Provenance["trainer"] = "aiaas serve --demo"
+		var buf bytes.Buffer
+		if err := m.WriteArtifact(&buf, meta); err != nil {
+			return nil, err
+		}
+		info, _, err := s.publish(ctx, t.ID, demoModel, buf.Bytes())
+		if err != nil {
+			return nil, err
+		}
+		logf("published %s version %d: test accuracy %.4f", demoModel, info.Version, res.TestAccuracy)
+	}
+	refs, err := s.refs.get(ctx, t.ID, demoModel)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := refs.aliases["prod"]; !ok {
+		if err := s.store.SetAlias(ctx, t.ID, demoModel, "prod", Alias{Version: refs.latest}); err != nil {
+			return nil, err
+		}
+		s.refs.forget(t.ID, demoModel)
+	}
+
+	// The example plugins and the endpoint.
+	ep := Endpoint{Name: demoEndpoint, Model: demoModel, Version: "prod"}
+	if s.plugins != nil {
+		for _, name := range []string{"png-to-tensor", "top-k"} {
+			path := filepath.Join(o.PluginsDir, name+".wasm")
+			wasm, err := os.ReadFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("plugin %s: %w (build the example plugins with 'make plugins')", name, err)
+			}
+			if _, err := s.putPlugin(ctx, t.ID, name, wasm); err != nil {
+				return nil, fmt.Errorf("plugin %s: %w", name, err)
+			}
+		}
+		ep.Preprocess, ep.Postprocess = "png-to-tensor", "top-k"
+	}
+	if _, _, err := s.putEndpoint(ctx, t.ID, ep); err != nil {
+		return nil, err
+	}
+
+	info := &DemoInfo{Tenant: demoTenant, Key: key, Model: demoModel, Endpoint: demoEndpoint,
+		SampleJSON: filepath.Join(o.DataDir, "sample.json"), SamplePNG: filepath.Join(o.DataDir, "digit.png")}
+	if err := writeSamples(info.SampleJSON, info.SamplePNG); err != nil {
+		return nil, err
+	}
+	return info, nil
+}
+
+// demoKey reuses the key saved in path while it is valid, else makes one.
+func (s *Server) demoKey(ctx context.Context, tenant, path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		if k, err := apikey.Parse(strings.TrimSpace(string(b))); err == nil {
+			if rb, err := s.store.SystemGet(ctx, "key."+k.Hash()); err == nil {
+				var rec keyRecord
+				if json.Unmarshal(rb, &rec) == nil && rec.Tenant == tenant && rec.Revoked == nil {
+					return k.Reveal(), nil
+				}
+			}
+		}
+	}
+	k, _, err := s.createKey(ctx, tenant, "demo", apikey.ScopeManage)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(k.Reveal()+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return k.Reveal(), nil
+}
+
+// writeSamples writes a real MNIST test digit as an OIP request and as a
+// PNG drawn the way a person would (dark ink on white, larger than 28×28).
+func writeSamples(jsonPath, pngPath string) error {
+	dir, err := dataset.MNISTDir()
+	if err != nil {
+		return err
+	}
+	_, test, err := dataset.LoadMNIST(dir)
+	if err != nil {
+		return err
+	}
+	if test.N == 0 {
+		return errors.New("empty MNIST test set")
+	}
+	x := test.X[:test.Features] // test image 0: a 7
+	req := map[string]any{
+		"id":     "demo-1",
+		"inputs": []map[string]any{{"name": "input", "shape": []int{1, test.Features}, "datatype": "FP32", "data": x}},
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(jsonPath, b, 0o644); err != nil {
+		return err
+	}
+	const scale = 4
+	img := image.NewGray(image.Rect(0, 0, 28*scale, 28*scale))
+	for y := 0; y < 28*scale; y++ {
+		for xx := 0; xx < 28*scale; xx++ {
+			v := x[(y/scale)*28+xx/scale]
+			img.SetGray(xx, y, color.Gray{Y: uint8(255 - v*255)})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return err
+	}
+	return os.WriteFile(pngPath, buf.Bytes(), 0o644)
+}

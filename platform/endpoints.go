@@ -1,0 +1,473 @@
+package platform
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aiaas/aiaas/internal/safetensors"
+	"github.com/aiaas/aiaas/platform/oip"
+	"github.com/aiaas/aiaas/plugins"
+)
+
+func init() {
+	RegisterStatus(plugins.ErrInvalidModule, http.StatusBadRequest)
+	RegisterStatus(plugins.ErrPluginError, http.StatusUnprocessableEntity)
+	RegisterStatus(plugins.ErrLimit, http.StatusUnprocessableEntity)
+	RegisterStatus(plugins.ErrBusy, http.StatusServiceUnavailable)
+	RegisterStatus(plugins.ErrTimeout, http.StatusGatewayTimeout)
+	RegisterStatus(plugins.ErrTrap, http.StatusBadGateway)
+	RegisterStatus(plugins.ErrClosed, http.StatusServiceUnavailable)
+}
+
+// PluginRecord is what the store keeps of an uploaded plugin; the module
+// itself is a content-addressed blob.
+type PluginRecord struct {
+	Name       string    `json:"name"`
+	SHA256     string    `json:"sha256"`
+	Size       int64     `json:"size"`
+	Exports    []string  `json:"exports"`
+	ABIVersion int       `json:"abi_version"`
+	Created    time.Time `json:"created"`
+}
+
+// Endpoint binds a model ref to optional plugins.
+type Endpoint struct {
+	Name        string    `json:"name"`
+	Model       string    `json:"model"`
+	Version     string    `json:"version"` // number, alias, or "" for latest
+	Preprocess  string    `json:"preprocess,omitempty"`
+	Postprocess string    `json:"postprocess,omitempty"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
+}
+
+var errNoPlugins = httpErr(http.StatusNotImplemented, "plugins are disabled on this server")
+
+// putPlugin validates a module and stores it under name.
+func (s *Server) putPlugin(ctx context.Context, tenant, name string, wasm []byte) (*PluginRecord, error) {
+	if s.plugins == nil {
+		return nil, errNoPlugins
+	}
+	info, err := s.plugins.Validate(ctx, wasm)
+	if err != nil {
+		return nil, err
+	}
+	if old, err := s.pluginRecord(ctx, tenant, name); err == nil && old.SHA256 == info.SHA256 {
+		return old, nil // same module again: nothing to do
+	}
+	sum, err := s.store.PutBlob(ctx, tenant, "plugin-blobs", info.SHA256, bytes.NewReader(wasm), int64(len(wasm)))
+	if err != nil {
+		return nil, err
+	}
+	if sum != info.SHA256 {
+		return nil, fmt.Errorf("plugin %s: stored sha256 %s differs from validated %s", name, sum, info.SHA256)
+	}
+	rec := &PluginRecord{Name: name, SHA256: info.SHA256, Size: int64(len(wasm)), Exports: info.Exports,
+		ABIVersion: info.ABIVersion, Created: time.Now().UTC()}
+	b, _ := json.Marshal(rec)
+	if err := s.store.Put(ctx, tenant, "plugins", name, b); err != nil {
+		return nil, err
+	}
+	s.small.forget(tenant, "plugins", name)
+	return rec, nil
+}
+
+func (s *Server) pluginRecord(ctx context.Context, tenant, name string) (*PluginRecord, error) {
+	b, err := s.small.get(ctx, tenant, "plugins", name)
+	if err != nil {
+		return nil, notFoundAs(err, "plugin %q not found", name)
+	}
+	var rec PluginRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, fmt.Errorf("plugin record %s: %w", name, err)
+	}
+	return &rec, nil
+}
+
+func (s *Server) module(tenant string, rec *PluginRecord) plugins.Module {
+	return plugins.Module{SHA256: rec.SHA256, Load: func(ctx context.Context) ([]byte, error) {
+		return s.store.GetBlob(ctx, tenant, "plugin-blobs", rec.SHA256)
+	}}
+}
+
+func (s *Server) handlePutPlugin(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	name := r.PathValue("plugin")
+	if err := checkName("plugin", name); err != nil {
+		return err
+	}
+	wasm, err := readAll(r)
+	if err != nil {
+		return err
+	}
+	rec, err := s.putPlugin(r.Context(), p.tenant, name, wasm)
+	if err != nil {
+		return err
+	}
+	setAuditObject(r, "plugins/"+name)
+	writeJSON(w, http.StatusCreated, rec)
+	return nil
+}
+
+func (s *Server) handleGetPlugin(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	name := r.PathValue("plugin")
+	if err := checkName("plugin", name); err != nil {
+		return err
+	}
+	rec, err := s.pluginRecord(r.Context(), p.tenant, name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rec)
+	return nil
+}
+
+func (s *Server) handleListPlugins(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	names, err := s.store.List(r.Context(), p.tenant, "plugins", "", "", 1000)
+	if err != nil {
+		return err
+	}
+	out := []*PluginRecord{}
+	for _, n := range names {
+		if rec, err := s.pluginRecord(r.Context(), p.tenant, n); err == nil {
+			out = append(out, rec)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"plugins": out})
+	return nil
+}
+
+// --- endpoints ------------------------------------------------------------
+
+// putEndpoint validates and stores an endpoint; created reports a new one.
+func (s *Server) putEndpoint(ctx context.Context, tenant string, ep Endpoint) (*Endpoint, bool, error) {
+	if err := checkName("endpoint", ep.Name); err != nil {
+		return nil, false, err
+	}
+	if err := checkName("model", ep.Model); err != nil {
+		return nil, false, err
+	}
+	if _, err := s.resolve(ctx, tenant, ep.Model, ep.Version, ""); err != nil {
+		return nil, false, err
+	}
+	for _, pl := range []string{ep.Preprocess, ep.Postprocess} {
+		if pl == "" {
+			continue
+		}
+		if s.plugins == nil {
+			return nil, false, errNoPlugins
+		}
+		if err := checkName("plugin", pl); err != nil {
+			return nil, false, err
+		}
+		if _, err := s.pluginRecord(ctx, tenant, pl); err != nil {
+			return nil, false, err
+		}
+	}
+	now := time.Now().UTC()
+	ep.Created, ep.Updated = now, now
+	created := true
+	if old, err := s.endpoint(ctx, tenant, ep.Name); err == nil {
+		ep.Created, created = old.Created, false
+	}
+	b, _ := json.Marshal(ep)
+	if err := s.store.Put(ctx, tenant, "endpoints", ep.Name, b); err != nil {
+		return nil, false, err
+	}
+	s.small.forget(tenant, "endpoints", ep.Name)
+	return &ep, created, nil
+}
+
+func (s *Server) endpoint(ctx context.Context, tenant, name string) (*Endpoint, error) {
+	b, err := s.small.get(ctx, tenant, "endpoints", name)
+	if err != nil {
+		return nil, notFoundAs(err, "endpoint %q not found", name)
+	}
+	var ep Endpoint
+	if err := json.Unmarshal(b, &ep); err != nil {
+		return nil, fmt.Errorf("endpoint %s: %w", name, err)
+	}
+	return &ep, nil
+}
+
+func (s *Server) handlePutEndpoint(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	var req struct {
+		Model       string `json:"model"`
+		Version     string `json:"version"`
+		Preprocess  string `json:"preprocess"`
+		Postprocess string `json:"postprocess"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	ep, created, err := s.putEndpoint(r.Context(), p.tenant, Endpoint{Name: r.PathValue("endpoint"), Model: req.Model,
+		Version: req.Version, Preprocess: req.Preprocess, Postprocess: req.Postprocess})
+	if err != nil {
+		return err
+	}
+	setAuditObject(r, "endpoints/"+ep.Name)
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, ep)
+	return nil
+}
+
+func (s *Server) handleGetEndpoint(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	name := r.PathValue("endpoint")
+	if err := checkName("endpoint", name); err != nil {
+		return err
+	}
+	ep, err := s.endpoint(r.Context(), p.tenant, name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ep)
+	return nil
+}
+
+func (s *Server) handleListEndpoints(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	names, err := s.store.List(r.Context(), p.tenant, "endpoints", "", "", 1000)
+	if err != nil {
+		return err
+	}
+	out := []*Endpoint{}
+	for _, n := range names {
+		if ep, err := s.endpoint(r.Context(), p.tenant, n); err == nil {
+			out = append(out, ep)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"endpoints": out})
+	return nil
+}
+
+func (s *Server) handleDeleteEndpoint(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	name := r.PathValue("endpoint")
+	if err := checkName("endpoint", name); err != nil {
+		return err
+	}
+	if _, err := s.endpoint(r.Context(), p.tenant, name); err != nil {
+		return err
+	}
+	if err := s.store.Delete(r.Context(), p.tenant, "endpoints", name); err != nil {
+		return err
+	}
+	s.small.forget(p.tenant, "endpoints", name)
+	setAuditObject(r, "endpoints/"+name)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// handleInvoke runs raw bytes → preprocess → forward → postprocess.
+func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	name := r.PathValue("endpoint")
+	if err := checkName("endpoint", name); err != nil {
+		return err
+	}
+	ep, err := s.endpoint(r.Context(), p.tenant, name)
+	if err != nil {
+		return err
+	}
+	setAuditObject(r, "endpoints/"+name)
+	body, put, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	defer put()
+	var t timings
+	var oipReq *oip.InferenceRequest
+	id := ""
+	if ep.Preprocess == "" {
+		if oipReq, err = s.decodeInfer(r, body); err != nil {
+			return err
+		}
+		id = oipReq.ID
+	}
+	l, err := s.load(r.Context(), p.tenant, ep.Model, ep.Version, stickyKey(r, id), &t)
+	if err != nil {
+		return err
+	}
+	lm := l.loaded
+	var x []float32
+	var batch int
+	if ep.Preprocess != "" {
+		rec, err := s.pluginRecord(r.Context(), p.tenant, ep.Preprocess)
+		if err != nil {
+			return err
+		}
+		l.PreSHA256 = rec.SHA256
+		start := time.Now()
+		tensors, err := s.plugins.Preprocess(r.Context(), p.tenant, s.module(p.tenant, rec), r.Header.Get("Content-Type"), body)
+		t.pre = time.Since(start)
+		s.observePlugin(p.tenant, "preprocess", t.pre, err)
+		if err != nil {
+			return err
+		}
+		if x, batch, err = tensorInput(lm, tensors); err != nil {
+			return err
+		}
+	} else if x, batch, err = modelInput(lm.model, &lm.spec, oipReq.Inputs); err != nil {
+		return err
+	}
+	out, err := s.forward(r.Context(), p.tenant, l, x, batch, &t)
+	if err != nil {
+		return err
+	}
+	if ep.Postprocess == "" {
+		if oipReq == nil {
+			oipReq = &oip.InferenceRequest{}
+		}
+		outs, err := modelOutputs(lm.model, &lm.spec, out, batch, oipReq)
+		if err != nil {
+			return err
+		}
+		writeInferResponse(w, &oip.InferenceResponse{ModelName: l.Model, ModelVersion: strconv.Itoa(l.Version),
+			ID: id, Parameters: l.parameters(), Outputs: outs}, &t)
+		return nil
+	}
+	rec, err := s.pluginRecord(r.Context(), p.tenant, ep.Postprocess)
+	if err != nil {
+		return err
+	}
+	l.PostSHA256 = rec.SHA256
+	start := time.Now()
+	outT := safetensors.F32(lm.spec.Outputs[0].Name, []int{batch, lm.model.OutputDim()}, out)
+	outF := &safetensors.File{
+		Metadata: map[string]string{"model": l.Model, "model_version": strconv.Itoa(l.Version)},
+		Tensors:  []safetensors.Tensor{outT},
+	}
+	resp, ctype, err := s.plugins.Postprocess(r.Context(), p.tenant, s.module(p.tenant, rec), outF)
+	t.post = time.Since(start)
+	s.observePlugin(p.tenant, "postprocess", t.post, err)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("Content-Length", strconv.Itoa(len(resp)))
+	h.Set("Server-Timing", t.header())
+	for k, v := range l.parameters() {
+		h.Set("X-Aiaas-"+headerName(k), fmt.Sprint(v))
+	}
+	w.WriteHeader(http.StatusOK)
+	w.Write(resp)
+	return nil
+}
+
+// headerName turns model_sha256 into Model-Sha256.
+func headerName(k string) string {
+	b := []byte(k)
+	up := true
+	for i, c := range b {
+		switch {
+		case c == '_':
+			b[i], up = '-', true
+		case up && c >= 'a' && c <= 'z':
+			b[i], up = c-'a'+'A', false
+		default:
+			up = false
+		}
+	}
+	return string(b)
+}
+
+func (s *Server) observePlugin(tenant, stage string, d time.Duration, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	s.metrics.pluginTime.WithLabelValues(tenant, stage, outcome).Observe(d.Seconds())
+}
+
+// tensorInput maps a preprocess plugin's tensors to the model's input: the
+// tensor named like the model's input, or the only tensor there is.
+func tensorInput(lm *loadedModel, ts []safetensors.Tensor) ([]float32, int, error) {
+	want := lm.spec.Inputs[0].Name
+	var t *safetensors.Tensor
+	for i := range ts {
+		if ts[i].Name == want {
+			t = &ts[i]
+		}
+	}
+	if t == nil && len(ts) == 1 {
+		t = &ts[0]
+	}
+	if t == nil {
+		return nil, 0, httpErr(http.StatusUnprocessableEntity, "the preprocess plugin returned %d tensors and none is named %q", len(ts), want)
+	}
+	if t.DType != "F32" {
+		return nil, 0, httpErr(http.StatusUnprocessableEntity, "the preprocess plugin returned %s data; the model takes F32", t.DType)
+	}
+	d := lm.model.InputDim()
+	var batch int
+	switch {
+	case len(t.Shape) == 2 && t.Shape[1] == d && t.Shape[0] >= 1:
+		batch = t.Shape[0]
+	case len(t.Shape) == 1 && t.Shape[0] == d:
+		batch = 1
+	default:
+		return nil, 0, httpErr(http.StatusUnprocessableEntity, "the preprocess plugin returned shape %v; the model takes [-1, %d]", t.Shape, d)
+	}
+	x, err := t.Float32s(nil)
+	if err != nil {
+		return nil, 0, httpErr(http.StatusUnprocessableEntity, "the preprocess plugin's tensor: %v", err)
+	}
+	return x, batch, nil
+}
+
+// smallCache keeps small records (endpoints, plugin records) for refTTL,
+// so a warm invoke reads nothing from the store; a change made through
+// another process is seen within refTTL.
+type smallCache struct {
+	s  *Server
+	mu sync.Mutex
+	m  map[string]smallEntry
+}
+
+type smallEntry struct {
+	b       []byte
+	err     error
+	expires time.Time
+}
+
+func (c *smallCache) get(ctx context.Context, tenant, kind, name string) ([]byte, error) {
+	key := tenant + "\x00" + kind + "\x00" + name
+	now := time.Now()
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.b, e.err
+	}
+	b, err := c.s.store.Get(ctx, tenant, kind, name)
+	if err != nil && statusOf(err) != http.StatusNotFound {
+		return nil, err // do not cache outages
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) > 100_000 {
+		c.m = map[string]smallEntry{}
+	}
+	c.m[key] = smallEntry{b: b, err: err, expires: now.Add(refTTL)}
+	c.mu.Unlock()
+	return b, err
+}
+
+func (c *smallCache) forget(tenant, kind, name string) {
+	c.mu.Lock()
+	delete(c.m, tenant+"\x00"+kind+"\x00"+name)
+	c.mu.Unlock()
+}

@@ -1,0 +1,102 @@
+package platform
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/aiaas/aiaas/nn"
+)
+
+// Error is an error with the HTTP status the client gets. Only this layer
+// chooses statuses: lower packages return sentinel errors, and [statusOf]
+// maps them.
+type Error struct {
+	Status     int
+	Msg        string
+	RetryAfter time.Duration // sets Retry-After on 429/503
+	err        error
+}
+
+func (e *Error) Error() string { return e.Msg }
+func (e *Error) Unwrap() error { return e.err }
+
+func httpErr(status int, format string, a ...any) *Error {
+	return &Error{Status: status, Msg: fmt.Sprintf(format, a...)}
+}
+
+// wrapStatus attaches a status to err, keeping its message and chain.
+func wrapStatus(status int, err error) *Error {
+	return &Error{Status: status, Msg: err.Error(), err: err}
+}
+
+// Sentinels of the packages below, registered by [RegisterStatus] so this
+// file does not import every one of them.
+var statusTable = []struct {
+	err    error
+	status int
+}{
+	{nn.ErrShape, http.StatusBadRequest},
+	{nn.ErrSpec, http.StatusBadRequest},
+	{nn.ErrArtifact, http.StatusBadRequest},
+	{context.DeadlineExceeded, http.StatusGatewayTimeout},
+}
+
+// RegisterStatus maps a sentinel error to an HTTP status. It is meant for
+// package init of the adapters (store, plugins); it is not goroutine-safe.
+func RegisterStatus(err error, status int) {
+	statusTable = append(statusTable, struct {
+		err    error
+		status int
+	}{err, status})
+}
+
+// statusOf picks the status for err: an *Error's own, else the first
+// registered sentinel err wraps, else 500.
+func statusOf(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status
+	}
+	for _, s := range statusTable {
+		if errors.Is(err, s.err) {
+			return s.status
+		}
+	}
+	return http.StatusInternalServerError
+}
+
+// writeError sends {"error": "..."}. A 500 hides the internal message from
+// the client (it is logged with the request id instead).
+func writeError(w http.ResponseWriter, r *http.Request, err error) int {
+	status := statusOf(err)
+	msg := err.Error()
+	if status == http.StatusInternalServerError {
+		msg = "internal error (request id " + requestID(r.Context()) + ")"
+	}
+	var e *Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(e.RetryAfter.Round(time.Second)/time.Second))))
+	} else if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, map[string]string{"error": msg})
+	return status
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":"internal error: response encoding"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	w.Write(b)
+	w.Write([]byte{'\n'})
+}

@@ -1,0 +1,193 @@
+package platform
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aiaas/aiaas/nn"
+)
+
+// timings split a request's time for the Server-Timing header.
+type timings struct {
+	load, pre, compute, post time.Duration
+}
+
+func (t *timings) header() string {
+	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 3, 64) }
+	var b strings.Builder
+	b.WriteString("load;dur=" + ms(t.load))
+	if t.pre > 0 || t.post > 0 {
+		b.WriteString(", plugins;dur=" + ms(t.pre+t.post))
+		b.WriteString(", preprocess;dur=" + ms(t.pre))
+		b.WriteString(", postprocess;dur=" + ms(t.post))
+	}
+	b.WriteString(", compute;dur=" + ms(t.compute))
+	return b.String()
+}
+
+// lineage is what every inference response says about where it came from.
+type lineage struct {
+	Model       string
+	Version     int
+	SHA256      string
+	Alias, Side string
+	PreSHA256   string
+	PostSHA256  string
+	loaded      *loadedModel
+}
+
+func (l *lineage) parameters() map[string]any {
+	p := map[string]any{"model_version": strconv.Itoa(l.Version), "model_sha256": l.SHA256}
+	if l.Alias != "" {
+		p["alias"] = l.Alias
+	}
+	if l.Side != "" {
+		p["canary_side"] = l.Side
+	}
+	if l.PreSHA256 != "" {
+		p["preprocess_sha256"] = l.PreSHA256
+	}
+	if l.PostSHA256 != "" {
+		p["postprocess_sha256"] = l.PostSHA256
+	}
+	return p
+}
+
+// load resolves a model ref and returns the decoded model, from the cache
+// when warm.
+func (s *Server) load(ctx context.Context, tenant, model, ref, sticky string, t *timings) (*lineage, error) {
+	start := time.Now()
+	defer func() { t.load += time.Since(start) }()
+	if err := checkName("model", model); err != nil {
+		return nil, err
+	}
+	res, err := s.resolve(ctx, tenant, model, ref, sticky)
+	if err != nil {
+		return nil, err
+	}
+	lm, err := s.models.get(ctx, tenant, model, res.info)
+	if err != nil {
+		return nil, err
+	}
+	infoOf(ctx).model = model
+	return &lineage{Model: model, Version: res.version, SHA256: res.info.SHA256, Alias: res.alias, Side: res.side, loaded: lm}, nil
+}
+
+// forward runs the model on batch rows of x, through the batcher when
+// adaptive batching is on.
+func (s *Server) forward(ctx context.Context, tenant string, l *lineage, x []float32, batch int, t *timings) ([]float32, error) {
+	start := time.Now()
+	m := l.loaded.model
+	if batch < 1 || len(x) != batch*m.InputDim() {
+		return nil, httpErr(http.StatusBadRequest, "input has %d values; the model takes rows of %d", len(x), m.InputDim())
+	}
+	var out []float32
+	var err error
+	if l.loaded.batcher != nil {
+		out, err = l.loaded.batcher.do(ctx, x, batch)
+	} else {
+		out, err = m.Forward(nil, x, batch)
+	}
+	d := time.Since(start)
+	t.compute += d
+	s.metrics.computeTime.WithLabelValues(tenant, l.Model).Observe(d.Seconds())
+	if l.Side != "" {
+		outcome := "ok"
+		if err != nil {
+			outcome = "error"
+		}
+		s.metrics.canary.WithLabelValues(tenant, l.Model, l.Alias, l.Side, outcome).Inc()
+		s.metrics.canaryTime.WithLabelValues(tenant, l.Model, l.Alias, l.Side).Observe(d.Seconds())
+	}
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range out {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("model %s version %d produced a non-finite output at %d", l.Model, l.Version, i)
+		}
+	}
+	return out, nil
+}
+
+// --- explain ------------------------------------------------------------
+
+type explainRequest struct {
+	Version string    `json:"version"`
+	Input   []float32 `json:"input"`
+	Target  *int      `json:"target"`
+	Method  string    `json:"method"`
+	Steps   int       `json:"steps"`
+}
+
+const maxExplainSteps = 256
+
+func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	var req explainRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Method == "" {
+		req.Method = "integrated_gradients"
+	}
+	if req.Method != "integrated_gradients" && req.Method != "gradient_x_input" {
+		return httpErr(http.StatusBadRequest, `method must be "integrated_gradients" or "gradient_x_input"`)
+	}
+	if req.Steps == 0 {
+		req.Steps = 32
+	}
+	if req.Steps < 1 || req.Steps > maxExplainSteps {
+		return httpErr(http.StatusBadRequest, "steps must be between 1 and %d", maxExplainSteps)
+	}
+	var t timings
+	l, err := s.load(r.Context(), p.tenant, r.PathValue("model"), req.Version, requestID(r.Context()), &t)
+	if err != nil {
+		return err
+	}
+	m := l.loaded.model
+	if len(req.Input) != m.InputDim() {
+		return httpErr(http.StatusBadRequest, "input has %d values; model %s takes %d", len(req.Input), l.Model, m.InputDim())
+	}
+	start := time.Now()
+	out, err := m.Forward(nil, req.Input, 1)
+	if err != nil {
+		return err
+	}
+	target := argmax(out)
+	if req.Target != nil {
+		target = *req.Target
+		if target < 0 || target >= m.OutputDim() {
+			return httpErr(http.StatusBadRequest, "target %d out of range: the model has %d outputs", target, m.OutputDim())
+		}
+	}
+	attr, err := m.Attribute(r.Context(), req.Input, target, req.Method, req.Steps)
+	if err != nil {
+		return err
+	}
+	t.compute = time.Since(start)
+	w.Header().Set("Server-Timing", t.header())
+	setAuditObject(r, fmt.Sprintf("models/%s/versions/%d", l.Model, l.Version))
+	writeJSON(w, http.StatusOK, map[string]any{
+		"model": l.Model, "version": l.Version, "target": target, "method": req.Method, "steps": req.Steps,
+		"output": out, "attributions": attr, "parameters": l.parameters(),
+	})
+	return nil
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for i := range v {
+		if v[i] > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+var _ = nn.ErrShape

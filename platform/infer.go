@@ -1,0 +1,268 @@
+package platform
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/aiaas/aiaas/nn"
+	"github.com/aiaas/aiaas/platform/oip"
+)
+
+const headerLenHeader = "Inference-Header-Content-Length"
+
+// bufPool recycles request and response buffers of the hot path.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// readBody reads a request body into a pooled buffer; call put when done.
+func readBody(r *http.Request) (b []byte, put func(), err error) {
+	bp := bufPool.Get().(*[]byte)
+	buf := (*bp)[:0]
+	if r.ContentLength > 0 && int64(cap(buf)) < r.ContentLength {
+		buf = make([]byte, 0, r.ContentLength)
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			*bp = buf
+			bufPool.Put(bp)
+			return nil, func() {}, bodyErr(err)
+		}
+	}
+	return buf, func() {
+		if cap(buf) <= 8<<20 { // do not pin huge buffers
+			*bp = buf[:0]
+			bufPool.Put(bp)
+		}
+	}, nil
+}
+
+func readAll(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, bodyErr(err)
+	}
+	return b, nil
+}
+
+// oipErr maps the codec's errors to statuses.
+func oipErr(err error) error {
+	if errors.Is(err, oip.ErrTooLarge) {
+		return wrapStatus(http.StatusRequestEntityTooLarge, err)
+	}
+	if errors.Is(err, oip.ErrBadRequest) {
+		return wrapStatus(http.StatusBadRequest, err)
+	}
+	return err
+}
+
+// decodeInfer parses an OIP request, JSON or binary.
+func (s *Server) decodeInfer(r *http.Request, body []byte) (*oip.InferenceRequest, error) {
+	headerLen := -1
+	if h := r.Header.Get(headerLenHeader); h != "" {
+		n, err := strconv.Atoi(h)
+		if err != nil || n < 0 || n > len(body) {
+			return nil, httpErr(http.StatusBadRequest, "%s must be the length of the JSON header (0..%d), got %q", headerLenHeader, len(body), truncate(h, 20))
+		}
+		headerLen = n
+	}
+	req, err := oip.DecodeRequest(body, headerLen, &oip.Limits{MaxBodyBytes: s.cfg.MaxBodyBytes})
+	if err != nil {
+		return nil, oipErr(err)
+	}
+	return req, nil
+}
+
+// modelInput checks a request's inputs against the model's signature and
+// returns the batch: one input, named as the signature names it, shape
+// [batch, features] (a lone sample may also come as [features]).
+func modelInput(m *nn.Model, spec *nn.Spec, ins []oip.RequestInput) ([]float32, int, error) {
+	want := spec.Inputs[0]
+	var in *oip.RequestInput
+	for i := range ins {
+		if ins[i].Name == want.Name {
+			in = &ins[i]
+		} else {
+			return nil, 0, httpErr(http.StatusBadRequest, "unknown input %q: the model's input is %q %s %v", truncate(ins[i].Name, 64), want.Name, want.Datatype, want.Shape)
+		}
+	}
+	if in == nil {
+		return nil, 0, httpErr(http.StatusBadRequest, "missing input %q (%s, shape %v)", want.Name, want.Datatype, want.Shape)
+	}
+	if in.Datatype == oip.BYTES || in.Bytes != nil {
+		return nil, 0, httpErr(http.StatusBadRequest, "input %q: datatype BYTES is not accepted; send %s numbers", in.Name, want.Datatype)
+	}
+	d := m.InputDim()
+	switch {
+	case len(in.Shape) == 2 && in.Shape[1] == int64(d) && in.Shape[0] >= 1:
+		return in.F32, int(in.Shape[0]), nil
+	case len(in.Shape) == 1 && in.Shape[0] == int64(d):
+		return in.F32, 1, nil
+	}
+	return nil, 0, httpErr(http.StatusBadRequest, "input %q has shape %v; the model takes %v (-1: any batch size ≥ 1)", in.Name, in.Shape, want.Shape)
+}
+
+// modelOutputs builds the response outputs, honouring the request's output
+// selection and binary flags.
+func modelOutputs(m *nn.Model, spec *nn.Spec, out []float32, batch int, req *oip.InferenceRequest) ([]oip.ResponseOutput, error) {
+	name := spec.Outputs[0].Name
+	o := oip.ResponseOutput{Name: name, Shape: []int64{int64(batch), int64(m.OutputDim())}, Datatype: oip.FP32, F32: out, Binary: req.BinaryOutput}
+	if len(req.Outputs) == 0 {
+		return []oip.ResponseOutput{o}, nil
+	}
+	var res []oip.ResponseOutput
+	for _, ro := range req.Outputs {
+		if ro.Name != name {
+			return nil, httpErr(http.StatusBadRequest, "unknown output %q: the model's output is %q", truncate(ro.Name, 64), name)
+		}
+		if len(res) > 0 {
+			return nil, httpErr(http.StatusBadRequest, "output %q requested twice", name)
+		}
+		o.Binary = ro.Binary
+		res = append(res, o)
+	}
+	return res, nil
+}
+
+// stickyKey is what pins a request to one side of a split alias: the
+// inference request id, else a client-chosen X-Request-Id.
+func stickyKey(r *http.Request, id string) string {
+	if id != "" {
+		return id
+	}
+	if h := r.Header.Get("X-Request-Id"); validRequestID(h) {
+		return h
+	}
+	return ""
+}
+
+func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	body, put, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	defer put()
+	req, err := s.decodeInfer(r, body)
+	if err != nil {
+		return err
+	}
+	var t timings
+	l, err := s.load(r.Context(), p.tenant, r.PathValue("model"), r.PathValue("version"), stickyKey(r, req.ID), &t)
+	if err != nil {
+		return err
+	}
+	lm := l.loaded
+	x, batch, err := modelInput(lm.model, &lm.spec, req.Inputs)
+	if err != nil {
+		return err
+	}
+	out, err := s.forward(r.Context(), p.tenant, l, x, batch, &t)
+	if err != nil {
+		return err
+	}
+	outs, err := modelOutputs(lm.model, &lm.spec, out, batch, req)
+	if err != nil {
+		return err
+	}
+	resp := oip.InferenceResponse{ModelName: l.Model, ModelVersion: strconv.Itoa(l.Version), ID: req.ID,
+		Parameters: l.parameters(), Outputs: outs}
+	setAuditObject(r, fmt.Sprintf("models/%s/versions/%d", l.Model, l.Version))
+	writeInferResponse(w, &resp, &t)
+	return nil
+}
+
+func writeInferResponse(w http.ResponseWriter, resp *oip.InferenceResponse, t *timings) {
+	bp := bufPool.Get().(*[]byte)
+	b, headerLen := oip.AppendResponse((*bp)[:0], resp)
+	h := w.Header()
+	if headerLen >= 0 {
+		h.Set(headerLenHeader, strconv.Itoa(headerLen))
+		h.Set("Content-Type", "application/octet-stream")
+	} else {
+		h.Set("Content-Type", "application/json")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("Server-Timing", t.header())
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+	if cap(b) <= 8<<20 {
+		*bp = b[:0]
+		bufPool.Put(bp)
+	}
+}
+
+// --- model metadata and readiness -----------------------------------------
+
+func (s *Server) handleModelMetadata(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	model := r.PathValue("model")
+	if err := checkName("model", model); err != nil {
+		return err
+	}
+	res, err := s.resolve(r.Context(), p.tenant, model, r.PathValue("version"), "")
+	if err != nil {
+		return err
+	}
+	refs, err := s.refs.get(r.Context(), p.tenant, model)
+	if err != nil {
+		return err
+	}
+	var vm versionMeta
+	if err := jsonUnmarshal(res.info.Meta, &vm); err != nil || len(vm.Inputs) == 0 {
+		// Old or foreign metadata: read the signature from the artifact.
+		var t timings
+		l, err := s.load(r.Context(), p.tenant, model, strconv.Itoa(res.version), "", &t)
+		if err != nil {
+			return err
+		}
+		vm.Inputs, vm.Outputs = l.loaded.spec.Inputs, l.loaded.spec.Outputs
+	}
+	md := oip.ModelMetadata{Name: model, Versions: versionsOf(refs), Platform: "aiaas_gonum"}
+	for _, in := range vm.Inputs {
+		md.Inputs = append(md.Inputs, oip.TensorMetadata{Name: in.Name, Datatype: in.Datatype, Shape: in.Shape})
+	}
+	for _, o := range vm.Outputs {
+		md.Outputs = append(md.Outputs, oip.TensorMetadata{Name: o.Name, Datatype: o.Datatype, Shape: o.Shape})
+	}
+	writeJSON(w, http.StatusOK, md)
+	return nil
+}
+
+// handleModelReady loads the model (or finds it warm): ready means the
+// next inference will not fail for want of the model.
+func (s *Server) handleModelReady(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	model := r.PathValue("model")
+	var t timings
+	_, err := s.load(r.Context(), p.tenant, model, r.PathValue("version"), "", &t)
+	if err != nil {
+		if st := statusOf(err); st == http.StatusNotFound || st == http.StatusBadRequest {
+			return err
+		}
+		s.log.Warn("model not ready", "tenant", p.tenant, "model", model, "err", err)
+		writeJSON(w, http.StatusOK, map[string]any{"name": model, "ready": false})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"name": model, "ready": true})
+	return nil
+}
+
+func jsonUnmarshal(b []byte, v any) error {
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return errors.New("empty")
+	}
+	return json.Unmarshal(b, v)
+}

@@ -1,0 +1,366 @@
+package platform
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aiaas/aiaas/nn"
+	"github.com/aiaas/aiaas/nn/dataset"
+	"github.com/aiaas/aiaas/platform/training"
+)
+
+// Job is a training job as the API shows it and the store keeps it.
+type Job struct {
+	ID       string            `json:"id"`
+	Status   string            `json:"status"` // queued, running, succeeded, failed, canceled
+	Model    string            `json:"model"`
+	Request  training.Request  `json:"request"`
+	Progress *JobProgress      `json:"progress,omitempty"`
+	Epochs   []nn.EpochMetrics `json:"epochs"`
+	Result   *JobResult        `json:"result,omitempty"`
+	Error    string            `json:"error,omitempty"`
+	Created  time.Time         `json:"created"`
+	Started  *time.Time        `json:"started,omitempty"`
+	Finished *time.Time        `json:"finished,omitempty"`
+	Updated  time.Time         `json:"updated"`
+}
+
+// JobProgress is where a running job is.
+type JobProgress struct {
+	Epoch    int     `json:"epoch"`
+	Epochs   int     `json:"epochs"`
+	Batch    int     `json:"batch"`
+	Batches  int     `json:"batches"`
+	Loss     float64 `json:"loss"`
+	Accuracy float64 `json:"accuracy"`
+}
+
+// JobResult is a succeeded job's outcome.
+type JobResult struct {
+	Version      int     `json:"version"`
+	SHA256       string  `json:"sha256"`
+	TestAccuracy float64 `json:"test_accuracy"`
+	TestLoss     float64 `json:"test_loss"`
+	WallSeconds  float64 `json:"wall_seconds"`
+	Stopped      string  `json:"stopped,omitempty"`
+}
+
+const (
+	jobQueued    = "queued"
+	jobRunning   = "running"
+	jobSucceeded = "succeeded"
+	jobFailed    = "failed"
+	jobCanceled  = "canceled"
+)
+
+// jobStale is how long a running job may go without a heartbeat before a
+// reader reports it as interrupted (its worker died).
+const jobStale = 10 * time.Minute
+
+// JobDispatcher hands a queued job to a worker elsewhere (the Lambda train
+// function). Nil runs jobs in the local pool.
+type JobDispatcher func(ctx context.Context, tenant, jobID string) error
+
+type jobTask struct{ tenant, id string }
+
+// jobRunner is the local worker pool. It is safe for concurrent use.
+type jobRunner struct {
+	s     *Server
+	queue chan jobTask
+	wg    sync.WaitGroup
+	stop  context.CancelFunc
+	ctx   context.Context
+
+	mu   sync.Mutex
+	live map[string]*Job // tenant/id → job running or queued here
+}
+
+const jobQueueSize = 64
+
+func newJobRunner(s *Server, workers int) *jobRunner {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &jobRunner{s: s, queue: make(chan jobTask, jobQueueSize), stop: cancel, ctx: ctx, live: map[string]*Job{}}
+	for i := 0; i < workers; i++ {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case t := <-r.queue:
+					if err := s.RunJob(ctx, t.tenant, t.id); err != nil {
+						s.log.Warn("training job failed", "tenant", t.tenant, "job", t.id, "err", err)
+					}
+				}
+			}
+		}()
+	}
+	return r
+}
+
+// close cancels running jobs (they are recorded as canceled) and waits.
+func (r *jobRunner) close() {
+	r.stop()
+	r.wg.Wait()
+}
+
+func (r *jobRunner) setLive(tenant string, j *Job) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if j == nil {
+		return
+	}
+	cp := *j
+	r.live[tenant+"/"+j.ID] = &cp
+}
+
+func (r *jobRunner) dropLive(tenant, id string) {
+	r.mu.Lock()
+	delete(r.live, tenant+"/"+id)
+	r.mu.Unlock()
+}
+
+func (r *jobRunner) getLive(tenant, id string) (Job, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	j, ok := r.live[tenant+"/"+id]
+	if !ok {
+		return Job{}, false
+	}
+	return *j, true
+}
+
+func newJobID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "j" + hex.EncodeToString(b[:])
+}
+
+func (s *Server) saveJob(ctx context.Context, tenant string, j *Job) error {
+	j.Updated = time.Now().UTC()
+	b, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	return s.store.Put(ctx, tenant, "jobs", j.ID, b)
+}
+
+func (s *Server) loadJob(ctx context.Context, tenant, id string) (*Job, error) {
+	if j, ok := s.jobs.getLive(tenant, id); ok {
+		return &j, nil
+	}
+	b, err := s.store.Get(ctx, tenant, "jobs", id)
+	if err != nil {
+		return nil, notFoundAs(err, "training job %q not found", id)
+	}
+	var j Job
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("job %s: %w", id, err)
+	}
+	if (j.Status == jobRunning || j.Status == jobQueued) && time.Since(j.Updated) > jobStale && s.dispatch == nil {
+		j.Status, j.Error = jobFailed, "interrupted: the worker stopped before the job finished; submit it again"
+	}
+	return &j, nil
+}
+
+func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	var req training.Request
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if err := checkName("model", req.Model); err != nil {
+		return err
+	}
+	req.Defaults()
+	if err := req.Validate(); err != nil {
+		return wrapStatus(http.StatusBadRequest, err)
+	}
+	for _, d := range []string{req.Dataset, req.TestDataset} {
+		if d == "" || d == training.MNIST {
+			continue
+		}
+		if err := checkName("dataset", d); err != nil {
+			return err
+		}
+		if _, err := s.store.StatBlob(r.Context(), p.tenant, "datasets", d); err != nil {
+			return notFoundAs(err, "dataset %q not found: upload it with PUT /v1/datasets/%s", d, d)
+		}
+	}
+	now := time.Now().UTC()
+	j := &Job{ID: newJobID(), Status: jobQueued, Model: req.Model, Request: req, Created: now, Epochs: []nn.EpochMetrics{}}
+	if err := s.saveJob(r.Context(), p.tenant, j); err != nil {
+		return err
+	}
+	if s.dispatch != nil {
+		if err := s.dispatch(r.Context(), p.tenant, j.ID); err != nil {
+			j.Status, j.Error = jobFailed, "could not start: "+err.Error()
+			_ = s.saveJob(context.WithoutCancel(r.Context()), p.tenant, j)
+			return wrapStatus(http.StatusServiceUnavailable, fmt.Errorf("training backend unavailable: %w", err))
+		}
+	} else {
+		s.jobs.setLive(p.tenant, j)
+		select {
+		case s.jobs.queue <- jobTask{p.tenant, j.ID}:
+		default:
+			s.jobs.dropLive(p.tenant, j.ID)
+			j.Status, j.Error = jobFailed, "queue full"
+			_ = s.saveJob(context.WithoutCancel(r.Context()), p.tenant, j)
+			return &Error{Status: http.StatusServiceUnavailable, RetryAfter: 30 * time.Second, Msg: "the training queue is full; retry later"}
+		}
+	}
+	setAuditObject(r, "training-jobs/"+j.ID)
+	writeJSON(w, http.StatusAccepted, j)
+	return nil
+}
+
+func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	id := r.PathValue("id")
+	if err := checkName("job", id); err != nil {
+		return httpErr(http.StatusNotFound, "training job %q not found", truncate(id, 32))
+	}
+	j, err := s.loadJob(r.Context(), p.tenant, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, j)
+	return nil
+}
+
+func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	ids, err := s.store.List(r.Context(), p.tenant, "jobs", "", "", 1000)
+	if err != nil {
+		return err
+	}
+	out := []*Job{}
+	for _, id := range ids {
+		j, err := s.loadJob(r.Context(), p.tenant, id)
+		if err != nil {
+			continue
+		}
+		out = append(out, j)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": out})
+	return nil
+}
+
+// RunJob runs a queued job to the end: load its data, train, publish a new
+// version, record the outcome. The local pool calls it, and so does the
+// Lambda train function (with ctx carrying the function's deadline).
+// The error is also recorded in the job; RunJob returns it for logging.
+func (s *Server) RunJob(ctx context.Context, tenant, id string) (err error) {
+	j, err := s.loadJob(ctx, tenant, id)
+	if err != nil {
+		return err
+	}
+	if j.Status != jobQueued {
+		return fmt.Errorf("job %s is %s, not queued", id, j.Status)
+	}
+	started := time.Now().UTC()
+	j.Status, j.Started = jobRunning, &started
+	s.jobs.setLive(tenant, j)
+	defer s.jobs.dropLive(tenant, id)
+	// Outcomes are recorded even when ctx is done: that is when it matters.
+	record := context.WithoutCancel(ctx)
+	if err := s.saveJob(ctx, tenant, j); err != nil {
+		return err
+	}
+	s.metrics.jobsRunning.Inc()
+	defer s.metrics.jobsRunning.Dec()
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("training crashed: %v", v)
+		}
+		fin := time.Now().UTC()
+		j.Finished = &fin
+		switch {
+		case err == nil:
+			j.Status = jobSucceeded
+		case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+			j.Status, j.Error = jobCanceled, "stopped before the end: "+err.Error()
+		default:
+			j.Status, j.Error = jobFailed, err.Error()
+		}
+		s.metrics.jobs.WithLabelValues(j.Status).Inc()
+		if e := s.saveJob(record, tenant, j); e != nil && err == nil {
+			err = e
+		}
+	}()
+
+	train, test, err := s.jobData(ctx, tenant, j.Request)
+	if err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	lastSave := time.Now()
+	progress := func(pr nn.Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		j.Progress = &JobProgress{Epoch: pr.Epoch, Epochs: pr.Epochs, Batch: pr.Batch, Batches: pr.Batches, Loss: pr.Loss, Accuracy: pr.Accuracy}
+		s.jobs.setLive(tenant, j)
+		// Persist about every 10 s, so other processes see progress.
+		if time.Since(lastSave) > 10*time.Second {
+			lastSave = time.Now()
+			_ = s.saveJob(ctx, tenant, j)
+		}
+	}
+	m, meta, res, err := training.Run(ctx, j.Request, train, test, progress)
+	if err != nil {
+		return err
+	}
+	meta.Provenance["trainer"] = "training job " + j.ID
+	var buf bytes.Buffer
+	if err := m.WriteArtifact(&buf, meta); err != nil {
+		return err
+	}
+	info, _, err := s.publish(ctx, tenant, j.Model, buf.Bytes())
+	if err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	mu.Lock()
+	j.Epochs = res.Epochs
+	j.Result = &JobResult{Version: info.Version, SHA256: info.SHA256, TestAccuracy: res.TestAccuracy,
+		TestLoss: res.TestLoss, WallSeconds: res.WallSeconds, Stopped: res.Stopped}
+	mu.Unlock()
+	s.audit.Record(tenant, auditRecord("system", "model.publish", fmt.Sprintf("models/%s/versions/%d", j.Model, info.Version), http.StatusCreated))
+	return nil
+}
+
+// jobData loads a job's training and test sets.
+func (s *Server) jobData(ctx context.Context, tenant string, req training.Request) (train, test *dataset.Set, err error) {
+	if req.Dataset == training.MNIST {
+		dir, err := dataset.MNISTDir()
+		if err != nil {
+			return nil, nil, fmt.Errorf("dataset mnist is not available on this server (%v); upload a dataset instead", err)
+		}
+		return dataset.LoadMNIST(dir)
+	}
+	load := func(name string) (*dataset.Set, error) {
+		b, err := s.store.GetBlob(ctx, tenant, "datasets", name)
+		if err != nil {
+			return nil, notFoundAs(err, "dataset %q not found", name)
+		}
+		return training.ParseCSV(b)
+	}
+	all, err := load(req.Dataset)
+	if err != nil {
+		return nil, nil, err
+	}
+	if req.TestDataset != "" {
+		test, err := load(req.TestDataset)
+		return all, test, err
+	}
+	train, test = training.SplitTest(all, req.TestSplit, req.Seed)
+	return train, test, nil
+}

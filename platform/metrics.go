@@ -1,0 +1,94 @@
+package platform
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the server's Prometheus series. Labels carry tenant ids and
+// model names, never keys or payloads; /metrics needs the admin key, since
+// one tenant must not read another's names.
+type metrics struct {
+	reg          *prometheus.Registry
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	throttled    *prometheus.CounterVec
+	cache        *prometheus.CounterVec
+	cacheBytes   prometheus.Gauge
+	pluginTime   *prometheus.HistogramVec
+	computeTime  *prometheus.HistogramVec
+	canary       *prometheus.CounterVec
+	canaryTime   *prometheus.HistogramVec
+	jobs         *prometheus.CounterVec
+	jobsRunning  prometheus.Gauge
+	batchRows    prometheus.Histogram
+	auditDropped prometheus.Counter
+}
+
+// Buckets from 100 µs to ~10 s: inference is sub-millisecond warm and tens
+// of milliseconds cold.
+var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2.5, 14)
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	f := func(c prometheus.Collector) { m.reg.MustRegister(c) }
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aiaas_requests_total", Help: "Requests by tenant, route action, model and status.",
+	}, []string{"tenant", "action", "model", "status"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "aiaas_request_duration_seconds", Help: "Request latency by tenant, route action and model.", Buckets: latencyBuckets,
+	}, []string{"tenant", "action", "model"})
+	m.throttled = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aiaas_throttled_total", Help: "Requests refused with 429 by tenant and quota (rate, concurrency).",
+	}, []string{"tenant", "reason"})
+	m.cache = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aiaas_model_cache_total", Help: "Model cache lookups by result (hit, miss, error).",
+	}, []string{"result"})
+	m.cacheBytes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "aiaas_model_cache_bytes", Help: "Bytes of decoded models held in the cache.",
+	})
+	m.pluginTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "aiaas_plugin_duration_seconds", Help: "Plugin call latency by tenant, stage and outcome.", Buckets: latencyBuckets,
+	}, []string{"tenant", "stage", "outcome"})
+	m.computeTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "aiaas_forward_duration_seconds", Help: "Forward-pass latency by tenant and model.", Buckets: latencyBuckets,
+	}, []string{"tenant", "model"})
+	m.canary = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aiaas_canary_requests_total", Help: "Requests through a split alias by side (primary, canary) and outcome (ok, error).",
+	}, []string{"tenant", "model", "alias", "side", "outcome"})
+	m.canaryTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "aiaas_canary_duration_seconds", Help: "Latency of requests through a split alias by side.", Buckets: latencyBuckets,
+	}, []string{"tenant", "model", "alias", "side"})
+	m.jobs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aiaas_training_jobs_total", Help: "Training jobs finished by status.",
+	}, []string{"status"})
+	m.jobsRunning = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "aiaas_training_jobs_running", Help: "Training jobs running now.",
+	})
+	m.batchRows = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "aiaas_batch_rows", Help: "Rows per forward pass after adaptive batching.", Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+	})
+	m.auditDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "aiaas_audit_dropped_total", Help: "Audit records dropped because the store was unavailable for too long.",
+	})
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.throttled, m.cache, m.cacheBytes, m.pluginTime,
+		m.computeTime, m.canary, m.canaryTime, m.jobs, m.jobsRunning, m.batchRows, m.auditDropped,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		f(c)
+	}
+	return m
+}
+
+func (m *metrics) observe(tenant, action, model string, status int, d time.Duration) {
+	m.requests.WithLabelValues(tenant, action, model, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(tenant, action, model).Observe(d.Seconds())
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}

@@ -1,0 +1,67 @@
+package platform
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/aiaas/aiaas/modelstore"
+	"github.com/aiaas/aiaas/nn"
+)
+
+// loadedModel is a decoded model version, shared by every request on it.
+type loadedModel struct {
+	model   *nn.Model
+	spec    nn.Spec
+	batcher *batcher // nil when adaptive batching is off
+}
+
+// modelCache keeps decoded models warm: byte-bounded LRU with one load per
+// key when many requests miss at once (modelstore.Cache). Versions are
+// immutable, so an entry never goes stale; aliases are resolved before the
+// cache (refCache).
+type modelCache struct {
+	s *Server
+	c *modelstore.Cache[*loadedModel]
+}
+
+func newModelCache(s *Server, maxBytes int64) *modelCache {
+	return &modelCache{s: s, c: modelstore.NewCache[*loadedModel](&modelstore.CacheOptions{MaxBytes: maxBytes})}
+}
+
+func (c *modelCache) get(ctx context.Context, tenant, model string, info VersionInfo) (*loadedModel, error) {
+	key := tenant + "\x00" + model + "\x00" + strconv.Itoa(info.Version)
+	hit := true
+	lm, err := c.c.Get(ctx, key, func(ctx context.Context) (*loadedModel, int64, string, error) {
+		hit = false
+		b, got, err := c.s.store.OpenModel(ctx, tenant, model, info.Version)
+		if err != nil {
+			return nil, 0, "", err
+		}
+		m, _, err := nn.ReadArtifact(b, nil)
+		if err != nil {
+			// The artifact was validated at publish: failing now means it
+			// changed behind our back.
+			return nil, 0, "", &Error{Status: http.StatusServiceUnavailable, err: err,
+				Msg: fmt.Sprintf("model %s version %d cannot be loaded: %v", model, info.Version, err)}
+		}
+		lm := &loadedModel{model: m, spec: m.Spec()}
+		if c.s.cfg.BatchWindow > 0 {
+			lm.batcher = newBatcher(m, c.s.cfg.BatchWindow, c.s.cfg.BatchMax, func(n int) { c.s.metrics.batchRows.Observe(float64(n)) })
+		}
+		// Weights dominate: four bytes a parameter, plus scratch.
+		return lm, int64(m.NumParams())*4 + 64<<10, got.SHA256, nil
+	})
+	switch {
+	case err != nil:
+		c.s.metrics.cache.WithLabelValues("error").Inc()
+	case hit:
+		c.s.metrics.cache.WithLabelValues("hit").Inc()
+	default:
+		c.s.metrics.cache.WithLabelValues("miss").Inc()
+	}
+	return lm, err
+}
+
+func (c *modelCache) bytes() int64 { return c.c.Bytes() }

@@ -1,0 +1,370 @@
+package platform
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aiaas/aiaas/nn"
+	"github.com/aiaas/aiaas/nn/nnbench"
+)
+
+// versionMeta is what the platform stores beside a version at publish, so
+// listings never read weights.
+type versionMeta struct {
+	Inputs     []nn.TensorSpec   `json:"inputs"`
+	Outputs    []nn.TensorSpec   `json:"outputs"`
+	Layers     []nn.Layer        `json:"layers"`
+	Params     int               `json:"params"`
+	Metrics    map[string]any    `json:"metrics,omitempty"`
+	Provenance map[string]string `json:"provenance,omitempty"`
+	Latency    *latency          `json:"latency,omitempty"`
+}
+
+type latency struct {
+	Batches []nnbench.Batch `json:"batches"`
+}
+
+// versionView is one version in GET /v1/models/{model}: the store's facts
+// (never its internal keys) and what was recorded at publish.
+type versionView struct {
+	Version int       `json:"version"`
+	SHA256  string    `json:"sha256"`
+	Size    int64     `json:"size"`
+	Created time.Time `json:"created"`
+	versionMeta
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// checkName validates a path name before it reaches the store (which checks
+// again): names are short, plain ASCII, and never "." or "..".
+func checkName(kind, name string) error {
+	if !nameRE.MatchString(name) || name == "." || name == ".." {
+		return httpErr(http.StatusBadRequest, "invalid %s name %q: use 1-128 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit", kind, truncate(name, 64))
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// publish validates an artifact, measures its latency and stores it as the
+// model's next version.
+func (s *Server) publish(ctx context.Context, tenant, name string, body []byte) (VersionInfo, versionMeta, error) {
+	m, meta, err := nn.ReadArtifact(body, nil)
+	if err != nil {
+		return VersionInfo{}, versionMeta{}, wrapStatus(http.StatusBadRequest, err)
+	}
+	spec := m.Spec()
+	vm := versionMeta{Inputs: spec.Inputs, Outputs: spec.Outputs, Layers: spec.Layers, Params: m.NumParams()}
+	if meta != nil {
+		vm.Metrics, vm.Provenance = meta.Metrics, meta.Provenance
+	}
+	if lat, err := nnbench.Measure(m, []int{1, 8, 64}, &nnbench.Options{Budget: publishBudget, MinCalls: 5}); err == nil {
+		vm.Latency = &latency{Batches: lat}
+	}
+	mb, err := json.Marshal(vm)
+	if err != nil {
+		return VersionInfo{}, versionMeta{}, err
+	}
+	info, err := s.store.PublishModel(ctx, tenant, name, bytes.NewReader(body), int64(len(body)), mb)
+	if err != nil {
+		return VersionInfo{}, versionMeta{}, err
+	}
+	s.refs.forget(tenant, name)
+	return info, vm, nil
+}
+
+// publishBudget bounds the latency measurement done at publish.
+const publishBudget = 40 * time.Millisecond
+
+func (s *Server) handlePublishModel(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	name := r.PathValue("model")
+	if err := checkName("model", name); err != nil {
+		return err
+	}
+	// Validation needs the whole artifact (nn.ReadArtifact checks every
+	// offset and weight), so it is read into memory, bounded by
+	// AIAAS_MAX_ARTIFACT_BYTES through the body limit.
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return bodyErr(err)
+	}
+	if len(body) == 0 {
+		return httpErr(http.StatusBadRequest, "empty body: send the safetensors model artifact")
+	}
+	info, vm, err := s.publish(r.Context(), p.tenant, name, body)
+	if err != nil {
+		return err
+	}
+	setAuditObject(r, fmt.Sprintf("models/%s/versions/%d", name, info.Version))
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"model": name, "version": info.Version, "sha256": info.SHA256, "size": info.Size,
+		"inputs": vm.Inputs, "outputs": vm.Outputs,
+	})
+	return nil
+}
+
+func (s *Server) handleListModels(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	names, err := s.store.Models(r.Context(), p.tenant)
+	if err != nil {
+		return err
+	}
+	type entry struct {
+		Name     string           `json:"name"`
+		Latest   int              `json:"latest"`
+		Versions int              `json:"versions"`
+		Aliases  map[string]Alias `json:"aliases"`
+	}
+	out := []entry{}
+	for _, n := range names {
+		refs, err := s.refs.get(r.Context(), p.tenant, n)
+		if err != nil {
+			if statusOf(err) == http.StatusNotFound {
+				continue // a model with no published version yet
+			}
+			return err
+		}
+		out = append(out, entry{Name: n, Latest: refs.latest, Versions: len(refs.versions), Aliases: refs.aliases})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"models": out})
+	return nil
+}
+
+func (s *Server) handleGetModel(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	name := r.PathValue("model")
+	if err := checkName("model", name); err != nil {
+		return err
+	}
+	vs, err := s.store.Versions(r.Context(), p.tenant, name)
+	if err != nil {
+		return notFoundAs(err, "model %q not found", name)
+	}
+	aliases, err := s.store.Aliases(r.Context(), p.tenant, name)
+	if err != nil {
+		return err
+	}
+	views := make([]versionView, 0, len(vs))
+	for _, v := range vs {
+		vv := versionView{Version: v.Version, SHA256: v.SHA256, Size: v.Size, Created: v.Created}
+		_ = json.Unmarshal(v.Meta, &vv.versionMeta)
+		views = append(views, vv)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"name": name, "aliases": aliases, "versions": views})
+	return nil
+}
+
+var aliasRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+
+func (s *Server) handleSetAlias(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	name, alias := r.PathValue("model"), r.PathValue("alias")
+	if err := checkName("model", name); err != nil {
+		return err
+	}
+	if !aliasRE.MatchString(alias) || alias == "latest" {
+		return httpErr(http.StatusBadRequest, "invalid alias %q: 1-32 characters of a-z 0-9 _ -, starting with a letter; \"latest\" is reserved", truncate(alias, 40))
+	}
+	var a Alias
+	if err := decodeJSON(r, &a); err != nil {
+		return err
+	}
+	if a.Version < 1 {
+		return httpErr(http.StatusBadRequest, "\"version\" must be a published version number (1, 2, …)")
+	}
+	if a.CanaryWeight < 0 || a.CanaryWeight > 100 {
+		return httpErr(http.StatusBadRequest, "\"canary_weight\" must be between 0 and 100")
+	}
+	if (a.CanaryVersion == 0) != (a.CanaryWeight == 0) {
+		return httpErr(http.StatusBadRequest, "set both \"canary_version\" and \"canary_weight\", or neither")
+	}
+	vs, err := s.store.Versions(r.Context(), p.tenant, name)
+	if err != nil {
+		return notFoundAs(err, "model %q not found", name)
+	}
+	has := map[int]bool{}
+	for _, v := range vs {
+		has[v.Version] = true
+	}
+	for _, v := range []int{a.Version, a.CanaryVersion} {
+		if v != 0 && !has[v] {
+			return httpErr(http.StatusNotFound, "model %q has no version %d", name, v)
+		}
+	}
+	if err := s.store.SetAlias(r.Context(), p.tenant, name, alias, a); err != nil {
+		return err
+	}
+	s.refs.forget(p.tenant, name)
+	setAuditObject(r, fmt.Sprintf("models/%s/aliases/%s", name, alias))
+	writeJSON(w, http.StatusOK, map[string]any{"model": name, "alias": alias, "version": a.Version,
+		"canary_version": a.CanaryVersion, "canary_weight": a.CanaryWeight})
+	return nil
+}
+
+// notFoundAs rewrites a store not-found into a message naming the object
+// as the client named it.
+func notFoundAs(err error, format string, a ...any) error {
+	if statusOf(err) == http.StatusNotFound {
+		return httpErr(http.StatusNotFound, format, a...)
+	}
+	return err
+}
+
+// --- version resolution -------------------------------------------------
+
+// modelRefs is what resolving a ref needs: the versions and the aliases,
+// cached briefly so a warm request reads nothing from the store. A moved
+// alias is seen by every process within refTTL.
+type modelRefs struct {
+	latest   int
+	versions map[int]VersionInfo
+	aliases  map[string]Alias
+	expires  time.Time
+}
+
+const refTTL = 2 * time.Second
+
+type refCache struct {
+	s  *Server
+	mu sync.Mutex
+	m  map[string]*modelRefs
+}
+
+func (c *refCache) get(ctx context.Context, tenant, model string) (*modelRefs, error) {
+	key := tenant + "\x00" + model
+	now := time.Now()
+	c.mu.Lock()
+	e := c.m[key]
+	c.mu.Unlock()
+	if e != nil && now.Before(e.expires) {
+		return e, nil
+	}
+	vs, err := c.s.store.Versions(ctx, tenant, model)
+	if err != nil {
+		return nil, err
+	}
+	if len(vs) == 0 {
+		return nil, httpErr(http.StatusNotFound, "model %q has no versions", model)
+	}
+	aliases, err := c.s.store.Aliases(ctx, tenant, model)
+	if err != nil {
+		return nil, err
+	}
+	e = &modelRefs{versions: map[int]VersionInfo{}, aliases: aliases, expires: now.Add(refTTL)}
+	for _, v := range vs {
+		e.versions[v.Version] = v
+		e.latest = max(e.latest, v.Version)
+	}
+	if e.aliases == nil {
+		e.aliases = map[string]Alias{}
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) > 100_000 {
+		c.m = map[string]*modelRefs{}
+	}
+	c.m[key] = e
+	c.mu.Unlock()
+	return e, nil
+}
+
+func (c *refCache) forget(tenant, model string) {
+	c.mu.Lock()
+	delete(c.m, tenant+"\x00"+model)
+	c.mu.Unlock()
+}
+
+// resolved is a ref turned into a version.
+type resolved struct {
+	version int
+	info    VersionInfo
+	alias   string // the alias used, "" for a number or latest
+	side    string // "primary" or "canary" when the alias splits traffic
+}
+
+// resolve turns a ref — "", "latest", a version number or an alias — into
+// a version. A split alias picks a side by weight, sticky per sticky key
+// (the request id) when one is given.
+func (s *Server) resolve(ctx context.Context, tenant, model, ref, sticky string) (resolved, error) {
+	refs, err := s.refs.get(ctx, tenant, model)
+	if err != nil {
+		return resolved{}, notFoundAs(err, "model %q not found", model)
+	}
+	var res resolved
+	switch {
+	case ref == "" || ref == "latest":
+		res.version = refs.latest
+	case ref[0] >= '0' && ref[0] <= '9':
+		n, err := strconv.Atoi(ref)
+		if err != nil || n < 1 {
+			return resolved{}, httpErr(http.StatusBadRequest, "invalid version %q", truncate(ref, 32))
+		}
+		res.version = n
+	default:
+		a, ok := refs.aliases[ref]
+		if !ok {
+			return resolved{}, httpErr(http.StatusNotFound, "model %q has no version or alias %q", model, truncate(ref, 32))
+		}
+		res.alias, res.version = ref, a.Version
+		if a.CanaryVersion != 0 && a.CanaryWeight > 0 {
+			res.side = "primary"
+			if pick(sticky) < a.CanaryWeight {
+				res.version, res.side = a.CanaryVersion, "canary"
+			}
+		}
+	}
+	info, ok := refs.versions[res.version]
+	if !ok {
+		// Maybe published a moment ago by another process.
+		s.refs.forget(tenant, model)
+		if refs, err = s.refs.get(ctx, tenant, model); err == nil {
+			info, ok = refs.versions[res.version]
+		}
+		if !ok {
+			return resolved{}, httpErr(http.StatusNotFound, "model %q has no version %d", model, res.version)
+		}
+	}
+	res.info = info
+	return res, nil
+}
+
+// pick maps a sticky key to 0..99 (random without one).
+func pick(sticky string) int {
+	if sticky == "" {
+		return rand.IntN(100)
+	}
+	h := fnv.New32a()
+	h.Write([]byte(sticky))
+	return int(h.Sum32() % 100)
+}
+
+// versionsOf lists a model's version numbers as strings, ascending.
+func versionsOf(refs *modelRefs) []string {
+	nums := make([]int, 0, len(refs.versions))
+	for v := range refs.versions {
+		nums = append(nums, v)
+	}
+	sort.Ints(nums)
+	out := make([]string, len(nums))
+	for i, v := range nums {
+		out[i] = strconv.Itoa(v)
+	}
+	return out
+}

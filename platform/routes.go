@@ -1,0 +1,237 @@
+package platform
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/aiaas/aiaas/platform/audit"
+	"github.com/aiaas/aiaas/platform/training"
+)
+
+// routes is the whole HTTP surface; docs/api.md documents each route.
+func (s *Server) routes() {
+	// Health and server metadata: no key, so probes and clients can
+	// discover the server.
+	s.route("GET /v2/health/live", public, "health.live", s.handleLive)
+	s.route("GET /v2/health/ready", public, "health.ready", s.handleReady)
+	s.route("GET /v2", public, "server.metadata", s.handleServerMetadata)
+	s.route("GET /v2/{$}", public, "server.metadata", s.handleServerMetadata)
+
+	// Open Inference Protocol v2 data plane.
+	s.route("GET /v2/models/{model}", invoke, "model.metadata", s.handleModelMetadata)
+	s.route("GET /v2/models/{model}/versions/{version}", invoke, "model.metadata", s.handleModelMetadata)
+	s.route("GET /v2/models/{model}/ready", invoke, "model.ready", s.handleModelReady)
+	s.route("GET /v2/models/{model}/versions/{version}/ready", invoke, "model.ready", s.handleModelReady)
+	s.route("POST /v2/models/{model}/infer", invoke, "infer", s.handleInfer)
+	s.route("POST /v2/models/{model}/versions/{version}/infer", invoke, "infer", s.handleInfer)
+
+	// Endpoints: raw bytes → plugins → model → plugins → raw bytes.
+	s.route("POST /v1/endpoints/{endpoint}/invoke", invoke, "endpoint.invoke", s.handleInvoke)
+	s.route("PUT /v1/endpoints/{endpoint}", manage, "endpoint.put", s.handlePutEndpoint)
+	s.route("GET /v1/endpoints", manage, "endpoint.list", s.handleListEndpoints)
+	s.route("GET /v1/endpoints/{endpoint}", manage, "endpoint.get", s.handleGetEndpoint)
+	s.route("DELETE /v1/endpoints/{endpoint}", manage, "endpoint.delete", s.handleDeleteEndpoint)
+
+	// Control plane.
+	s.route("POST /v1/tenants", admin, "tenant.create", s.handleCreateTenant)
+	s.route("GET /v1/tenants", admin, "tenant.list", s.handleListTenants)
+	s.route("POST /v1/keys", manage, "key.create", s.handleCreateKey)
+	s.route("GET /v1/keys", manage, "key.list", s.handleListKeys)
+	s.route("DELETE /v1/keys/{id}", manage, "key.revoke", s.handleRevokeKey)
+	s.route("POST /v1/models/{model}/versions", manage, "model.publish", s.handlePublishModel)
+	s.route("GET /v1/models", manage, "model.list", s.handleListModels)
+	s.route("GET /v1/models/{model}", manage, "model.get", s.handleGetModel)
+	s.route("PUT /v1/models/{model}/aliases/{alias}", manage, "model.alias", s.handleSetAlias)
+	s.route("POST /v1/models/{model}/explain", invoke, "model.explain", s.handleExplain)
+	s.route("PUT /v1/plugins/{plugin}", manage, "plugin.put", s.handlePutPlugin)
+	s.route("GET /v1/plugins", manage, "plugin.list", s.handleListPlugins)
+	s.route("GET /v1/plugins/{plugin}", manage, "plugin.get", s.handleGetPlugin)
+	s.route("PUT /v1/datasets/{dataset}", manage, "dataset.put", s.handlePutDataset)
+	s.route("GET /v1/datasets", manage, "dataset.list", s.handleListDatasets)
+	s.route("POST /v1/training-jobs", manage, "job.submit", s.handleSubmitJob)
+	s.route("GET /v1/training-jobs", manage, "job.list", s.handleListJobs)
+	s.route("GET /v1/training-jobs/{id}", manage, "job.get", s.handleGetJob)
+	s.route("GET /v1/audit", manage, "audit.read", s.handleAudit)
+	s.route("GET /v1/audit/verify", manage, "audit.verify", s.handleAuditVerify)
+	s.route("GET /metrics", admin, "metrics", func(w http.ResponseWriter, r *http.Request) error {
+		s.metrics.cacheBytes.Set(float64(s.models.bytes()))
+		s.metrics.handler().ServeHTTP(w, r)
+		return nil
+	})
+
+	// Everything else: a JSON 404 rather than the mux's text one.
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, httpErr(http.StatusNotFound, "no route %s %s; see docs/api.md", r.Method, truncate(r.URL.Path, 100)))
+	})
+}
+
+func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]bool{"live": true})
+	return nil
+}
+
+// handleReady answers 200 when the server can take requests: started, and
+// the store answering. The spec's ready object is {"live": bool}; "ready"
+// is added for readers of the KServe docs.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) error {
+	ready := s.ready.Load()
+	if ready {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if _, err := s.store.SystemList(ctx, "health."); err != nil {
+			ready = false
+		}
+	}
+	status := http.StatusOK
+	if !ready {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, map[string]bool{"live": true, "ready": ready})
+	return nil
+}
+
+// Extensions the server supports, listed in server metadata.
+var extensions = []string{"binary_tensor_data", "model_repository_versions", "aiaas_endpoints", "aiaas_explain"}
+
+func (s *Server) handleServerMetadata(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]any{"name": "aiaas", "version": Version, "extensions": extensions})
+	return nil
+}
+
+// --- datasets -----------------------------------------------------------
+
+func (s *Server) handlePutDataset(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	name := r.PathValue("dataset")
+	if err := checkName("dataset", name); err != nil {
+		return err
+	}
+	if name == training.MNIST {
+		return httpErr(http.StatusBadRequest, "%q is reserved for the built-in MNIST data", name)
+	}
+	body, err := readAll(r)
+	if err != nil {
+		return err
+	}
+	set, err := training.ParseCSV(body)
+	if err != nil {
+		return wrapStatus(http.StatusBadRequest, err)
+	}
+	sum, err := s.store.PutBlob(r.Context(), p.tenant, "datasets", name, bytes.NewReader(body), int64(len(body)))
+	if err != nil {
+		return err
+	}
+	setAuditObject(r, "datasets/"+name)
+	writeJSON(w, http.StatusCreated, map[string]any{"name": name, "sha256": sum, "size": len(body),
+		"rows": set.N, "features": set.Features, "classes": set.Classes})
+	return nil
+}
+
+func (s *Server) handleListDatasets(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	infos, err := s.store.ListBlobs(r.Context(), p.tenant, "datasets")
+	if err != nil {
+		return err
+	}
+	if infos == nil {
+		infos = []BlobInfo{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"datasets": infos})
+	return nil
+}
+
+// --- audit --------------------------------------------------------------
+
+func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	q := audit.Query{}
+	v := r.URL.Query()
+	if a := v.Get("after"); a != "" {
+		n, err := strconv.ParseUint(a, 10, 64)
+		if err != nil {
+			return httpErr(http.StatusBadRequest, "after must be a sequence number")
+		}
+		q.AfterSeq = n
+	}
+	for _, f := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &q.Since}, {"until", &q.Until}} {
+		if t := v.Get(f.name); t != "" {
+			tt, err := time.Parse(time.RFC3339, t)
+			if err != nil {
+				return httpErr(http.StatusBadRequest, "%s must be an RFC 3339 time like 2026-11-29T10:00:00Z", f.name)
+			}
+			*f.dst = tt
+		}
+	}
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			return httpErr(http.StatusBadRequest, "limit must be between 1 and 1000")
+		}
+		q.Limit = n
+	}
+	// Records of this very request and the ones just before it are
+	// queued; write them so the reader sees its own actions.
+	_ = s.audit.Flush(r.Context())
+	recs, err := s.audit.Read(r.Context(), p.tenant, q)
+	if err != nil {
+		return err
+	}
+	if recs == nil {
+		recs = []audit.Record{}
+	}
+	next := q.AfterSeq
+	if len(recs) > 0 {
+		next = recs[len(recs)-1].Seq
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"records": recs, "next_after": next})
+	return nil
+}
+
+func (s *Server) handleAuditVerify(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	_ = s.audit.Flush(r.Context())
+	res, err := s.audit.Verify(r.Context(), p.tenant)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func auditRecord(actor, action, object string, status int) audit.Record {
+	return audit.Record{Time: time.Now(), Actor: actor, Action: action, Object: object, Status: status}
+}
+
+// auditStore adapts the platform Store to the audit log's needs.
+type auditStore struct{ st Store }
+
+func (a auditStore) Create(ctx context.Context, tenant, name string, data []byte) error {
+	err := a.st.Create(ctx, tenant, "audit", name, data)
+	if err != nil && statusOf(err) == http.StatusConflict {
+		return errors.Join(audit.ErrConflict, err)
+	}
+	return err
+}
+
+func (a auditStore) Put(ctx context.Context, tenant, name string, data []byte) error {
+	return a.st.Put(ctx, tenant, "audit", name, data)
+}
+
+func (a auditStore) Read(ctx context.Context, tenant, name string) ([]byte, error) {
+	b, err := a.st.Get(ctx, tenant, "audit", name)
+	if err != nil && statusOf(err) == http.StatusNotFound {
+		return nil, errors.Join(audit.ErrMissing, err)
+	}
+	return b, err
+}
+
+func (a auditStore) List(ctx context.Context, tenant, prefix, after string, limit int) ([]string, error) {
+	return a.st.List(ctx, tenant, "audit", prefix, after, limit)
+}

@@ -1,0 +1,369 @@
+// Package platform is the multi-tenant inference service: one http.Handler
+// that the local server (`aiaas serve`) and the Lambda functions both run.
+//
+// # Overview
+//
+// A request is authenticated by its API key (→ tenant and scope), admitted
+// by the tenant's quota, routed, and audited. The data plane speaks the Open
+// Inference Protocol v2 (/v2/...); endpoints (/v1/endpoints/{name}/invoke)
+// run raw bytes through a tenant's preprocess plugin, a forward pass and a
+// postprocess plugin; the control plane (/v1/...) manages tenants, keys,
+// models, aliases, plugins, endpoints, training jobs and the audit log.
+//
+// The platform holds no state of its own beyond caches: everything lives in
+// the [Store], so any number of processes (Lambda instances) can serve the
+// same tenants.
+//
+// # Isolation
+//
+// Every store call carries the tenant id taken from the authenticated key,
+// never from the request; another tenant's object is therefore simply not
+// found, and the answer is the same 404 a missing object gets.
+package platform
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aiaas/aiaas/platform/apikey"
+	"github.com/aiaas/aiaas/platform/audit"
+	"github.com/aiaas/aiaas/platform/config"
+	"github.com/aiaas/aiaas/platform/quota"
+	"github.com/aiaas/aiaas/plugins"
+)
+
+// Version is the server version reported by GET /v2.
+var Version = "0.1.0"
+
+// Options configures a Server. Store is required.
+type Options struct {
+	Config config.Config
+	Store  Store
+	// Plugins runs tenant wasm; nil disables plugin upload and endpoints
+	// that name plugins.
+	Plugins *plugins.Host
+	// Dispatch hands training jobs to another worker (the Lambda train
+	// function); nil runs them in a local pool of Config.TrainWorkers.
+	Dispatch JobDispatcher
+	Logger   *slog.Logger
+}
+
+// Server is the platform's http.Handler. It is safe for concurrent use.
+type Server struct {
+	cfg       config.Config
+	store     Store
+	plugins   *plugins.Host
+	dispatch  JobDispatcher
+	refs      refCache
+	small     smallCache
+	log       *slog.Logger
+	mux       *http.ServeMux
+	adminHash string
+	auth      authCache
+	quota     *quota.Limiter
+	audit     *audit.Log
+	metrics   *metrics
+	models    *modelCache
+	jobs      *jobRunner
+	ready     atomic.Bool
+	started   time.Time
+}
+
+// New builds a Server. Close releases it.
+func New(ctx context.Context, opts Options) (*Server, error) {
+	if opts.Store == nil {
+		return nil, errors.New("platform: Options.Store is required")
+	}
+	if err := opts.Config.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:      opts.Config,
+		store:    opts.Store,
+		plugins:  opts.Plugins,
+		dispatch: opts.Dispatch,
+		log:      opts.Logger,
+		mux:      http.NewServeMux(),
+		started:  time.Now(),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if k := opts.Config.AdminKey.Reveal(); k != "" {
+		s.adminHash = apikey.Key(k).Hash()
+	}
+	s.metrics = newMetrics()
+	s.quota = quota.New(&quota.Options{RPS: s.cfg.TenantRPS, Burst: s.cfg.TenantBurst, Concurrency: s.cfg.TenantConcurrency})
+	s.audit = audit.New(auditStore{s.store}, &audit.Options{
+		Logger:  s.log,
+		Dropped: func(tenant string, n int) { s.metrics.auditDropped.Add(float64(n)) },
+	})
+	s.refs.s, s.small.s = s, s
+	s.models = newModelCache(s, int64(s.cfg.ModelCacheMB)<<20)
+	workers := s.cfg.TrainWorkers
+	if s.dispatch != nil {
+		workers = 0
+	}
+	s.jobs = newJobRunner(s, workers)
+	s.routes()
+	s.ready.Store(true)
+	return s, nil
+}
+
+// Close flushes the audit log and stops the workers.
+func (s *Server) Close(ctx context.Context) error {
+	s.ready.Store(false)
+	s.jobs.close()
+	return s.audit.Close(ctx)
+}
+
+// FlushAudit writes queued audit records now (Lambda calls it before an
+// invocation returns, so nothing is lost when the instance is frozen).
+func (s *Server) FlushAudit(ctx context.Context) error { return s.audit.Flush(ctx) }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// access is who may call a route.
+type access int
+
+const (
+	public access = iota // no key: health, server metadata
+	invoke               // a tenant key with scope invoke or manage
+	manage               // a tenant key with scope manage
+	admin                // the operator's admin key
+)
+
+// route registers a handler with authentication, quota, limits, audit and
+// metrics around it. action names the route in audit records and metrics.
+func (s *Server) route(pattern string, acc access, action string, h func(http.ResponseWriter, *http.Request) error) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ctx := r.Context()
+		reqID := r.Header.Get("X-Request-Id")
+		if !validRequestID(reqID) {
+			reqID = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", reqID)
+		info := &reqInfo{id: reqID, action: action}
+		ctx = context.WithValue(ctx, reqInfoKey{}, info)
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+		rec := &statusRecorder{ResponseWriter: w}
+		var p *principal
+		status := func() (status int) {
+			defer func() {
+				if v := recover(); v != nil {
+					s.log.Error("panic in handler", "request_id", reqID, "action", action, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+					if rec.status == 0 {
+						status = writeError(rec, r, errors.New("panic"))
+					} else {
+						status = rec.status
+					}
+				}
+			}()
+			if acc != public {
+				var err error
+				p, err = s.authenticate(r)
+				if err != nil {
+					return writeError(rec, r, err)
+				}
+				switch {
+				case acc == admin && !p.admin:
+					return writeError(rec, r, httpErr(http.StatusForbidden, "this route needs the operator's admin key"))
+				case acc != admin && p.admin:
+					return writeError(rec, r, httpErr(http.StatusForbidden, "the admin key manages tenants only; use a tenant's key"))
+				case acc == manage && !p.scope.Allows(apikey.ScopeManage):
+					return writeError(rec, r, httpErr(http.StatusForbidden, "this key has scope %q; this route needs scope \"manage\"", p.scope))
+				}
+				r = r.WithContext(withPrincipal(r.Context(), p))
+				if !p.admin {
+					d, release := s.quota.Acquire(p.tenant, start)
+					setRateHeaders(rec.Header(), d)
+					if !d.OK {
+						s.metrics.throttled.WithLabelValues(p.tenant, d.Reason).Inc()
+						return writeError(rec, r, &Error{Status: http.StatusTooManyRequests, RetryAfter: d.RetryAfter,
+							Msg: fmt.Sprintf("over the tenant's %s quota; retry after %s", d.Reason, d.RetryAfter.Round(time.Millisecond))})
+					}
+					defer release()
+				}
+			}
+			if r.Body != nil {
+				r.Body = http.MaxBytesReader(rec, r.Body, s.bodyLimit(action))
+			}
+			if err := h(rec, r); err != nil {
+				if rec.status != 0 { // the handler already answered
+					s.log.Warn("error after response started", "request_id", reqID, "err", err)
+					return rec.status
+				}
+				return writeError(rec, r, bodyErr(err))
+			}
+			if rec.status == 0 {
+				rec.WriteHeader(http.StatusOK)
+			}
+			return rec.status
+		}()
+		elapsed := time.Since(start)
+		tenant := ""
+		if p != nil && !p.admin {
+			tenant = p.tenant
+		}
+		s.metrics.observe(tenant, action, info.model, status, elapsed)
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		s.log.Log(r.Context(), level, "request", "request_id", reqID, "tenant", tenant, "action", action,
+			"status", status, "ms", float64(elapsed.Microseconds())/1000)
+		if p != nil && acc != public {
+			auditTenant := tenant
+			if p.admin && info.tenant != "" {
+				auditTenant = info.tenant
+			}
+			if auditTenant != "" {
+				s.audit.Record(auditTenant, audit.Record{
+					Time: start, RequestID: reqID, Actor: p.keyID, Action: action, Object: info.object,
+					Status: status, LatencyMS: float64(elapsed.Microseconds()) / 1000,
+				})
+			}
+		}
+	})
+}
+
+// bodyLimit is the request size limit of a route: uploads have their own.
+func (s *Server) bodyLimit(action string) int64 {
+	switch action {
+	case "model.publish":
+		return s.cfg.MaxArtifactBytes
+	case "plugin.put":
+		return maxPluginBytes
+	case "dataset.put":
+		return maxDatasetBytes
+	}
+	return s.cfg.MaxBodyBytes
+}
+
+const (
+	maxPluginBytes  = 32 << 20
+	maxDatasetBytes = 512 << 20
+)
+
+// bodyErr turns a body-size overrun into 413.
+func bodyErr(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return httpErr(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", mbe.Limit)
+	}
+	return err
+}
+
+func setRateHeaders(h http.Header, d quota.Decision) {
+	if d.Limit == 0 {
+		return
+	}
+	h.Set("X-RateLimit-Limit", fmt.Sprint(d.Limit))
+	h.Set("X-RateLimit-Remaining", fmt.Sprint(d.Remaining))
+	h.Set("X-RateLimit-Reset", fmt.Sprint(int(d.Reset.Seconds()+0.999)))
+}
+
+// reqInfo carries per-request facts from handlers back to the wrapper.
+type reqInfo struct {
+	id, action    string
+	object, model string
+	tenant        string // for admin actions: the tenant acted upon
+}
+
+type reqInfoKey struct{}
+
+func infoOf(ctx context.Context) *reqInfo {
+	i, _ := ctx.Value(reqInfoKey{}).(*reqInfo)
+	if i == nil {
+		return &reqInfo{}
+	}
+	return i
+}
+
+func requestID(ctx context.Context) string { return infoOf(ctx).id }
+
+// setAuditObject names the object a request acted on.
+func setAuditObject(r *http.Request, object string) { infoOf(r.Context()).object = object }
+
+func newRequestID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// validRequestID accepts a client's id only if it is short and plain, so it
+// is safe in logs and headers.
+func validRequestID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// decodeJSON reads a small JSON request body strictly: unknown fields and
+// trailing data are errors, so a typo in a field name is not silently
+// ignored.
+func decodeJSON(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return httpErr(http.StatusUnsupportedMediaType, "Content-Type must be application/json, got %q", ct)
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if err == io.EOF {
+			return httpErr(http.StatusBadRequest, "%v", errNotJSON)
+		}
+		if e := bodyErr(err); e != err {
+			return e
+		}
+		return httpErr(http.StatusBadRequest, "invalid JSON body: %v", err)
+	}
+	if dec.More() {
+		return httpErr(http.StatusBadRequest, "invalid JSON body: data after the object")
+	}
+	return nil
+}

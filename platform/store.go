@@ -1,0 +1,70 @@
+package platform
+
+import (
+	"context"
+	"io"
+	"net/http"
+
+	"github.com/aiaas/aiaas/modelstore"
+)
+
+// Store is what the platform needs from storage. modelstore.Store provides
+// it through the adapter in storeadapter.go; the platform never sees keys,
+// drivers or encryption.
+//
+// Names are validated by the store (ErrInvalidName → 400). Errors wrap the
+// store's sentinels, mapped to statuses with [RegisterStatus].
+type Store interface {
+	// System records: tenants and API keys, outside every tenant.
+	SystemGet(ctx context.Context, name string) ([]byte, error)
+	SystemPut(ctx context.Context, name string, data []byte) error
+	SystemCreate(ctx context.Context, name string, data []byte) error // ErrExists if taken
+	SystemList(ctx context.Context, prefix string) ([]string, error)
+
+	// Models: immutable numbered versions with metadata, and aliases.
+	PublishModel(ctx context.Context, tenant, model string, r io.Reader, size int64, meta []byte) (VersionInfo, error)
+	OpenModel(ctx context.Context, tenant, model string, version int) ([]byte, VersionInfo, error) // verified sha256
+	Versions(ctx context.Context, tenant, model string) ([]VersionInfo, error)                     // ErrNotFound if no model
+	Models(ctx context.Context, tenant string) ([]string, error)
+	SetAlias(ctx context.Context, tenant, model, alias string, a Alias) error
+	Aliases(ctx context.Context, tenant, model string) (map[string]Alias, error)
+
+	// Records of a tenant, by kind ("plugins", "endpoints", "jobs",
+	// "keys", "audit" …): small objects.
+	Get(ctx context.Context, tenant, kind, name string) ([]byte, error)
+	Put(ctx context.Context, tenant, kind, name string, data []byte) error
+	Create(ctx context.Context, tenant, kind, name string, data []byte) error // ErrExists if taken
+	Delete(ctx context.Context, tenant, kind, name string) error
+	List(ctx context.Context, tenant, kind, prefix, after string, limit int) ([]string, error)
+
+	// Blobs of a tenant: plugin modules and datasets, streamed.
+	PutBlob(ctx context.Context, tenant, kind, name string, r io.Reader, size int64) (sha256 string, err error)
+	GetBlob(ctx context.Context, tenant, kind, name string) ([]byte, error)
+	StatBlob(ctx context.Context, tenant, kind, name string) (BlobInfo, error)
+	ListBlobs(ctx context.Context, tenant, kind string) ([]BlobInfo, error)
+}
+
+
+// The store's value types, shared as they are.
+type (
+	// VersionInfo describes one published model version.
+	VersionInfo = modelstore.VersionInfo
+	// Alias points at a version, optionally splitting traffic with a canary.
+	Alias = modelstore.Alias
+	// BlobInfo describes a stored blob.
+	BlobInfo = modelstore.BlobInfo
+)
+
+// StoreFrom adapts a modelstore.Store to the platform.
+func StoreFrom(ms *modelstore.Store) Store { return ms }
+
+func init() {
+	RegisterStatus(modelstore.ErrNotFound, http.StatusNotFound)
+	RegisterStatus(modelstore.ErrExists, http.StatusConflict)
+	RegisterStatus(modelstore.ErrInvalidName, http.StatusBadRequest)
+	RegisterStatus(modelstore.ErrTooLarge, http.StatusRequestEntityTooLarge)
+	RegisterStatus(modelstore.ErrUnavailable, http.StatusServiceUnavailable)
+	// A corrupt object is refused; the client can do nothing about it
+	// now, and another version may still serve.
+	RegisterStatus(modelstore.ErrCorrupt, http.StatusServiceUnavailable)
+}

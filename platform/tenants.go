@@ -1,0 +1,347 @@
+package platform
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/aiaas/aiaas/platform/apikey"
+)
+
+// Tenant is one customer: everything it owns lives under its id.
+type Tenant struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+}
+
+// keyRecord is what the store keeps of an API key: its hash, never the key.
+type keyRecord struct {
+	ID      string       `json:"id"`
+	Hash    string       `json:"hash"`
+	Tenant  string       `json:"tenant"`
+	Name    string       `json:"name"`
+	Scope   apikey.Scope `json:"scope"`
+	Created time.Time    `json:"created"`
+	Revoked *time.Time   `json:"revoked,omitempty"`
+}
+
+// principal is who a request acts as.
+type principal struct {
+	admin  bool
+	tenant string
+	keyID  string
+	scope  apikey.Scope
+}
+
+type principalKey struct{}
+
+func withPrincipal(ctx context.Context, p *principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+func principalOf(ctx context.Context) *principal {
+	p, _ := ctx.Value(principalKey{}).(*principal)
+	return p
+}
+
+var tenantNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// CreateTenant registers a tenant and returns its first key (scope manage).
+// The key is returned once and stored only as its hash.
+func (s *Server) CreateTenant(ctx context.Context, name string) (Tenant, apikey.Key, error) {
+	if !tenantNameRE.MatchString(name) {
+		return Tenant{}, "", httpErr(http.StatusBadRequest, "tenant name must be 1-63 characters of a-z, 0-9 and '-', starting with a letter or digit")
+	}
+	var idb [6]byte
+	rand.Read(idb[:])
+	t := Tenant{ID: "t" + hex.EncodeToString(idb[:]), Name: name, Created: time.Now().UTC()}
+	// The name is claimed first, with a conditional create, so two
+	// concurrent creations of one name cannot both succeed.
+	if err := s.store.SystemCreate(ctx, "tenant-name."+name, []byte(t.ID)); err != nil {
+		if statusOf(err) == http.StatusConflict {
+			return Tenant{}, "", httpErr(http.StatusConflict, "tenant %q exists", name)
+		}
+		return Tenant{}, "", err
+	}
+	b, _ := json.Marshal(t)
+	if err := s.store.SystemPut(ctx, "tenant."+t.ID, b); err != nil {
+		return Tenant{}, "", err
+	}
+	key, _, err := s.createKey(ctx, t.ID, "default", apikey.ScopeManage)
+	return t, key, err
+}
+
+// TenantByName looks a tenant up by name.
+func (s *Server) TenantByName(ctx context.Context, name string) (Tenant, error) {
+	id, err := s.store.SystemGet(ctx, "tenant-name."+name)
+	if err != nil {
+		return Tenant{}, err
+	}
+	b, err := s.store.SystemGet(ctx, "tenant."+string(id))
+	if err != nil {
+		return Tenant{}, err
+	}
+	var t Tenant
+	return t, json.Unmarshal(b, &t)
+}
+
+func (s *Server) createKey(ctx context.Context, tenant, name string, scope apikey.Scope) (apikey.Key, keyRecord, error) {
+	k := apikey.New()
+	rec := keyRecord{ID: k.ID(), Hash: k.Hash(), Tenant: tenant, Name: name, Scope: scope, Created: time.Now().UTC()}
+	b, _ := json.Marshal(rec)
+	if err := s.store.SystemCreate(ctx, "key."+rec.Hash, b); err != nil {
+		return "", keyRecord{}, err
+	}
+	// The tenant's own index, so it can list and revoke its keys.
+	if err := s.store.Put(ctx, tenant, "keys", rec.ID, []byte(rec.Hash)); err != nil {
+		return "", keyRecord{}, err
+	}
+	return k, rec, nil
+}
+
+// authCache remembers verified keys briefly, so a warm request costs no
+// store read. Revocation through this process takes effect at once; through
+// another process within authTTL.
+type authCache struct {
+	mu sync.Mutex
+	m  map[string]authEntry
+}
+
+type authEntry struct {
+	rec     *keyRecord // nil: unknown key (negative entry)
+	expires time.Time
+}
+
+const authTTL = 30 * time.Second
+
+func (c *authCache) get(hash string, now time.Time) (authEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[hash]
+	if !ok || now.After(e.expires) {
+		return authEntry{}, false
+	}
+	return e, true
+}
+
+func (c *authCache) put(hash string, e authEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) > 100_000 { // bound memory under a key-guessing flood
+		c.m = map[string]authEntry{}
+	}
+	c.m[hash] = e
+}
+
+func (c *authCache) forget(hash string) {
+	c.mu.Lock()
+	delete(c.m, hash)
+	c.mu.Unlock()
+}
+
+var errNoKey = httpErr(http.StatusUnauthorized, "missing API key: send 'Authorization: Bearer <key>'")
+var errBadKey = httpErr(http.StatusUnauthorized, "invalid or revoked API key")
+
+// authenticate resolves the request's bearer key to a principal.
+func (s *Server) authenticate(r *http.Request) (*principal, error) {
+	h := r.Header.Get("Authorization")
+	const bearer = "Bearer "
+	if len(h) <= len(bearer) || !equalFoldASCII(h[:len(bearer)], bearer) {
+		return nil, errNoKey
+	}
+	presented := h[len(bearer):]
+	if s.adminHash != "" && apikey.Equal(apikey.Key(presented).Hash(), s.adminHash) {
+		return &principal{admin: true, keyID: "admin", scope: apikey.ScopeManage}, nil
+	}
+	k, err := apikey.Parse(presented)
+	if err != nil {
+		return nil, errBadKey
+	}
+	hash := k.Hash()
+	now := time.Now()
+	e, ok := s.auth.get(hash, now)
+	if !ok {
+		b, err := s.store.SystemGet(r.Context(), "key."+hash)
+		switch {
+		case err == nil:
+			var rec keyRecord
+			if err := json.Unmarshal(b, &rec); err != nil {
+				return nil, fmt.Errorf("key record: %w", err)
+			}
+			e = authEntry{rec: &rec}
+		case statusOf(err) == http.StatusNotFound:
+			e = authEntry{}
+		default:
+			return nil, err // store down: 503, not 401
+		}
+		e.expires = now.Add(authTTL)
+		s.auth.put(hash, e)
+	}
+	if e.rec == nil || e.rec.Revoked != nil || !apikey.Equal(e.rec.Hash, hash) {
+		return nil, errBadKey
+	}
+	return &principal{tenant: e.rec.Tenant, keyID: e.rec.ID, scope: e.rec.Scope}, nil
+}
+
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// --- handlers ---------------------------------------------------------
+
+func (s *Server) handleCreateTenant(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Name string `json:"name"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	t, key, err := s.CreateTenant(r.Context(), req.Name)
+	if err != nil {
+		return err
+	}
+	setAuditObject(r, "tenants/"+t.ID)
+	infoOf(r.Context()).tenant = t.ID // the new tenant's log records its creation
+	writeJSON(w, http.StatusCreated, map[string]any{"id": t.ID, "name": t.Name, "created": t.Created, "api_key": key.Reveal()})
+	return nil
+}
+
+func (s *Server) handleListTenants(w http.ResponseWriter, r *http.Request) error {
+	names, err := s.store.SystemList(r.Context(), "tenant.")
+	if err != nil {
+		return err
+	}
+	out := []Tenant{}
+	for _, n := range names {
+		b, err := s.store.SystemGet(r.Context(), n)
+		if err != nil {
+			return err
+		}
+		var t Tenant
+		if json.Unmarshal(b, &t) == nil {
+			out = append(out, t)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tenants": out})
+	return nil
+}
+
+type keyView struct {
+	ID      string       `json:"id"`
+	Name    string       `json:"name"`
+	Scope   apikey.Scope `json:"scope"`
+	Created time.Time    `json:"created"`
+	Revoked *time.Time   `json:"revoked,omitempty"`
+	APIKey  string       `json:"api_key,omitempty"`
+}
+
+func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	var req struct {
+		Name  string `json:"name"`
+		Scope string `json:"scope"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	scope, err := apikey.ParseScope(req.Scope)
+	if err != nil {
+		return httpErr(http.StatusBadRequest, "%v", err)
+	}
+	if len(req.Name) > 64 {
+		return httpErr(http.StatusBadRequest, "key name longer than 64 characters")
+	}
+	k, rec, err := s.createKey(r.Context(), p.tenant, req.Name, scope)
+	if err != nil {
+		return err
+	}
+	setAuditObject(r, "keys/"+rec.ID)
+	writeJSON(w, http.StatusCreated, keyView{ID: rec.ID, Name: rec.Name, Scope: rec.Scope, Created: rec.Created, APIKey: k.Reveal()})
+	return nil
+}
+
+func (s *Server) tenantKey(ctx context.Context, tenant, id string) (keyRecord, error) {
+	hash, err := s.store.Get(ctx, tenant, "keys", id)
+	if err != nil {
+		return keyRecord{}, err
+	}
+	b, err := s.store.SystemGet(ctx, "key."+string(hash))
+	if err != nil {
+		return keyRecord{}, err
+	}
+	var rec keyRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return keyRecord{}, err
+	}
+	if rec.Tenant != tenant { // never true unless the store was tampered with
+		return keyRecord{}, httpErr(http.StatusNotFound, "key %q not found", id)
+	}
+	return rec, nil
+}
+
+func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	ids, err := s.store.List(r.Context(), p.tenant, "keys", "", "", 1000)
+	if err != nil {
+		return err
+	}
+	out := []keyView{}
+	for _, id := range ids {
+		rec, err := s.tenantKey(r.Context(), p.tenant, id)
+		if err != nil {
+			continue
+		}
+		out = append(out, keyView{ID: rec.ID, Name: rec.Name, Scope: rec.Scope, Created: rec.Created, Revoked: rec.Revoked})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"keys": out})
+	return nil
+}
+
+func (s *Server) handleRevokeKey(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r.Context())
+	id := r.PathValue("id")
+	rec, err := s.tenantKey(r.Context(), p.tenant, id)
+	if err != nil {
+		if statusOf(err) == http.StatusNotFound || statusOf(err) == http.StatusBadRequest {
+			return httpErr(http.StatusNotFound, "key %q not found", id)
+		}
+		return err
+	}
+	if rec.Revoked == nil {
+		now := time.Now().UTC()
+		rec.Revoked = &now
+		b, _ := json.Marshal(rec)
+		if err := s.store.SystemPut(r.Context(), "key."+rec.Hash, b); err != nil {
+			return err
+		}
+	}
+	s.auth.forget(rec.Hash)
+	setAuditObject(r, "keys/"+rec.ID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+var errNotJSON = errors.New("request body must be a JSON object")
