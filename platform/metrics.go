@@ -92,3 +92,65 @@ func (m *metrics) observe(tenant, action, model string, status int, d time.Durat
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
+
+// tenantMetrics is GET /v1/metrics: the caller's own series, as JSON, for
+// the console's charts. A tenant never sees another tenant's labels.
+type tenantMetrics struct {
+	Requests []requestSeries `json:"requests"`
+	Latency  []latencySeries `json:"latency"`
+}
+
+type requestSeries struct {
+	Action string  `json:"action"`
+	Model  string  `json:"model,omitempty"`
+	Status string  `json:"status"`
+	Count  float64 `json:"count"`
+}
+
+type latencySeries struct {
+	Action  string   `json:"action"`
+	Model   string   `json:"model,omitempty"`
+	Count   uint64   `json:"count"`
+	Sum     float64  `json:"sum_seconds"`
+	Buckets []bucket `json:"buckets"`
+}
+
+type bucket struct {
+	LE    float64 `json:"le"`
+	Count uint64  `json:"count"`
+}
+
+func (m *metrics) forTenant(tenant string) (*tenantMetrics, error) {
+	fams, err := m.reg.Gather()
+	if err != nil {
+		return nil, err
+	}
+	out := &tenantMetrics{Requests: []requestSeries{}, Latency: []latencySeries{}}
+	for _, f := range fams {
+		switch f.GetName() {
+		case "aiaas_requests_total", "aiaas_request_duration_seconds":
+		default:
+			continue
+		}
+		for _, mt := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, lp := range mt.GetLabel() {
+				labels[lp.GetName()] = lp.GetValue()
+			}
+			if labels["tenant"] != tenant {
+				continue
+			}
+			if c := mt.GetCounter(); c != nil {
+				out.Requests = append(out.Requests, requestSeries{Action: labels["action"], Model: labels["model"], Status: labels["status"], Count: c.GetValue()})
+			}
+			if h := mt.GetHistogram(); h != nil {
+				ls := latencySeries{Action: labels["action"], Model: labels["model"], Count: h.GetSampleCount(), Sum: h.GetSampleSum()}
+				for _, b := range h.GetBucket() {
+					ls.Buckets = append(ls.Buckets, bucket{LE: b.GetUpperBound(), Count: b.GetCumulativeCount()})
+				}
+				out.Latency = append(out.Latency, ls)
+			}
+		}
+	}
+	return out, nil
+}

@@ -578,3 +578,19 @@ func TestConcurrentInferAndBatching(t *testing.T) {
 		}
 	}
 }
+
+func TestTenantMetrics(t *testing.T) {
+	e := newEnv(t, nil)
+	key := e.tenant("acme")
+	e.publish(key, "clf", 1)
+	e.do("POST", "/v2/models/clf/infer", key, inferBody(1))
+	other := e.tenant("other")
+	e.publish(other, "hidden-model", 1)
+	r := e.do("GET", "/v1/metrics", key, nil)
+	if r.status != 200 || !strings.Contains(string(r.body), `"action":"infer","model":"clf","status":"200"`) {
+		t.Fatalf("tenant metrics: %d %s", r.status, r.body)
+	}
+	if strings.Contains(string(r.body), "hidden-model") {
+		t.Fatalf("tenant metrics show another tenant's model: %s", r.body)
+	}
+}

@@ -57,6 +57,14 @@ func (s *Server) routes() {
 	s.route("GET /v1/training-jobs/{id}", manage, "job.get", s.handleGetJob)
 	s.route("GET /v1/audit", manage, "audit.read", s.handleAudit)
 	s.route("GET /v1/audit/verify", manage, "audit.verify", s.handleAuditVerify)
+	s.route("GET /v1/metrics", invoke, "metrics.tenant", func(w http.ResponseWriter, r *http.Request) error {
+		tm, err := s.metrics.forTenant(principalOf(r.Context()).tenant)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, tm)
+		return nil
+	})
 	s.route("GET /metrics", admin, "metrics", func(w http.ResponseWriter, r *http.Request) error {
 		s.metrics.cacheBytes.Set(float64(s.models.bytes()))
 		s.metrics.handler().ServeHTTP(w, r)

