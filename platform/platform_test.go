@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +32,25 @@ type env struct {
 }
 
 func newEnv(t *testing.T, mutate func(*config.Config)) *env {
+	return newEnvOn(t, "mem://", mutate)
+}
+
+// stores lists the store URLs the end-to-end tests run on: memory, a
+// folder, and MinIO when scripts/minio.sh started one (make test does, and
+// sets AIAAS_REQUIRE_S3=1 so that a missing MinIO fails instead of skipping).
+func stores(t *testing.T) map[string]string {
+	m := map[string]string{"mem": "mem://", "file": "file://" + t.TempDir()}
+	ep := os.Getenv("AIAAS_TEST_S3_ENDPOINT")
+	switch {
+	case ep != "":
+		m["s3"] = fmt.Sprintf("s3://aiaas-platform-%d?endpoint=%s&secure=false&create=true", time.Now().UnixNano()%1e9, ep)
+	case os.Getenv("AIAAS_REQUIRE_S3") == "1":
+		t.Fatal("AIAAS_REQUIRE_S3=1 but AIAAS_TEST_S3_ENDPOINT is unset: eval \"$(scripts/minio.sh start)\"")
+	}
+	return m
+}
+
+func newEnvOn(t *testing.T, storeURL string, mutate func(*config.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	cfg := config.Default()
@@ -41,7 +61,8 @@ func newEnv(t *testing.T, mutate func(*config.Config)) *env {
 		mutate(&cfg)
 	}
 	key, _ := cfg.MasterKeyBytes()
-	ms, err := modelstore.Open(ctx, "mem://", &modelstore.Options{MasterKey: key})
+	ms, err := modelstore.Open(ctx, storeURL, &modelstore.Options{MasterKey: key,
+		S3AccessKey: os.Getenv("AIAAS_TEST_S3_ACCESS_KEY"), S3SecretKey: os.Getenv("AIAAS_TEST_S3_SECRET_KEY")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +186,12 @@ func TestHealthAndServerMetadata(t *testing.T) {
 }
 
 func TestInferEndToEnd(t *testing.T) {
-	e := newEnv(t, nil)
+	for name, url := range stores(t) {
+		t.Run(name, func(t *testing.T) { testInferEndToEnd(t, newEnvOn(t, url, nil)) })
+	}
+}
+
+func testInferEndToEnd(t *testing.T, e *env) {
 	key := e.tenant("acme")
 	if v := e.publish(key, "clf", 1); v != 1 {
 		t.Fatalf("first version is %d", v)
@@ -399,7 +425,12 @@ func TestAliasesAndCanary(t *testing.T) {
 }
 
 func TestAuditTrail(t *testing.T) {
-	e := newEnv(t, nil)
+	for name, url := range stores(t) {
+		t.Run(name, func(t *testing.T) { testAuditTrail(t, newEnvOn(t, url, nil)) })
+	}
+}
+
+func testAuditTrail(t *testing.T, e *env) {
 	key := e.tenant("acme")
 	e.publish(key, "clf", 1)
 	e.do("POST", "/v2/models/clf/infer", key, inferBody(1), "X-Request-Id", "trace-123")
@@ -490,7 +521,12 @@ func TestExplain(t *testing.T) {
 }
 
 func TestTrainingJob(t *testing.T) {
-	e := newEnv(t, nil)
+	for name, url := range stores(t) {
+		t.Run(name, func(t *testing.T) { testTrainingJob(t, newEnvOn(t, url, nil)) })
+	}
+}
+
+func testTrainingJob(t *testing.T, e *env) {
 	key := e.tenant("acme")
 	var csv strings.Builder
 	for i := 0; i < 300; i++ {
