@@ -44,7 +44,6 @@ type Store interface {
 	ListBlobs(ctx context.Context, tenant, kind string) ([]BlobInfo, error)
 }
 
-
 // The store's value types, shared as they are.
 type (
 	// VersionInfo describes one published model version.
