@@ -1,0 +1,220 @@
+package plugins
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aiaas/aiaas/internal/safetensors"
+)
+
+// latencies runs f b.N times and reports the median per call.
+func latencies(b *testing.B, f func()) {
+	b.ReportAllocs()
+	d := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		f()
+		d = append(d, time.Since(t0))
+	}
+	b.StopTimer()
+	slices.Sort(d)
+	b.ReportMetric(float64(d[len(d)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(d[len(d)*99/100].Nanoseconds()), "p99-ns")
+}
+
+// Per-call overhead of a pooled instance: 784 floats host → guest → host,
+// with and without the deadline machinery.
+func BenchmarkIdentity784(b *testing.B) {
+	in := rawF32(make([]float32, 784))
+	for _, deadline := range []bool{true, false} {
+		b.Run("deadline="+strconv.FormatBool(deadline), func(b *testing.B) {
+			h := newHost(b, &Options{noDeadline: !deadline})
+			m := mod(b, "identity")
+			ctx := context.Background()
+			if _, err := h.Preprocess(ctx, "acme", m, "", in); err != nil {
+				b.Fatal(err)
+			}
+			latencies(b, func() {
+				if _, err := h.Preprocess(ctx, "acme", m, "", in); err != nil {
+					b.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// The host's floor: the same round trip through the hand-assembled echo
+// module, which has no language runtime at all.
+func BenchmarkEcho784(b *testing.B) {
+	in := safetensors.Encode(&safetensors.File{Tensors: []safetensors.Tensor{safetensors.F32("input", []int{1, 784}, make([]float32, 784))}})
+	for _, deadline := range []bool{true, false} {
+		b.Run("deadline="+strconv.FormatBool(deadline), func(b *testing.B) {
+			h := newHost(b, &Options{noDeadline: !deadline})
+			m := moduleOf(echoModule().bytes())
+			ctx := context.Background()
+			latencies(b, func() {
+				if _, err := h.Preprocess(ctx, "acme", m, "x", in); err != nil {
+					b.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// The deadline check's cost on a guest loop: 100 passes over 784 floats
+// (78,400 iterations) per call.
+func BenchmarkGuestLoop(b *testing.B) {
+	in := rawF32(make([]float32, 784))
+	for _, deadline := range []bool{true, false} {
+		b.Run("deadline="+strconv.FormatBool(deadline), func(b *testing.B) {
+			h := newHost(b, &Options{noDeadline: !deadline})
+			m := mod(b, "hostile")
+			ctx := context.Background()
+			latencies(b, func() {
+				if _, err := h.Preprocess(ctx, "acme", m, "sum;100", in); err != nil {
+					b.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// png-to-tensor then top-k, the plugin half of an MNIST invocation.
+// Compare with BenchmarkNative in examples/plugins/png-to-tensor and
+// examples/plugins/top-k.
+func BenchmarkPNGTopK(b *testing.B) {
+	img, err := os.ReadFile("../examples/plugins/testdata/seven.png")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, deadline := range []bool{true, false} {
+		b.Run("deadline="+strconv.FormatBool(deadline), func(b *testing.B) {
+			h := newHost(b, &Options{noDeadline: !deadline})
+			pre, post := mod(b, "png-to-tensor"), mod(b, "top-k")
+			ctx := context.Background()
+			probs := safetensors.F32("output", []int{1, 10}, []float32{.01, .02, .05, .01, .01, .05, .01, .80, .02, .02})
+			run := func() {
+				ts, err := h.Preprocess(ctx, "acme", pre, "image/png", img)
+				if err != nil || len(ts) != 1 {
+					b.Fatal(err)
+				}
+				if _, _, err := h.Postprocess(ctx, "acme", post, &safetensors.File{Tensors: []safetensors.Tensor{probs}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			run()
+			latencies(b, run)
+		})
+	}
+}
+
+// A new instance of a Go-built plugin from its compiled module.
+func BenchmarkInstantiate(b *testing.B) {
+	h := newHost(b, &Options{Prewarm: -1})
+	ctx := context.Background()
+	p, err := h.mustPool(ctx, "acme", mod(b, "png-to-tensor"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	latencies(b, func() {
+		inst, err := p.t.rt.instantiate(ctx, p.cm, p.sha)
+		if err != nil {
+			b.Fatal(err)
+		}
+		inst.close()
+	})
+}
+
+// Compiling a Go-built plugin (png-to-tensor, 3.5 MB): cold (empty cache
+// folder) and warm (the machine code is read back from the cache folder,
+// as on a Lambda warm start or a restarted server).
+func BenchmarkCompile(b *testing.B) {
+	wasm := built["png-to-tensor"]
+	for _, warm := range []bool{false, true} {
+		b.Run("warm="+strconv.FormatBool(warm), func(b *testing.B) {
+			dir := b.TempDir()
+			if warm {
+				h := newHost(b, &Options{CacheDir: dir})
+				if _, err := h.Validate(context.Background(), wasm); err != nil {
+					b.Fatal(err)
+				}
+			}
+			latencies(b, func() {
+				d := dir
+				if !warm {
+					d = b.TempDir()
+				}
+				h, err := New(context.Background(), &Options{CacheDir: d, Logger: discardLogger})
+				if err != nil {
+					b.Fatal(err)
+				}
+				cm, _, err := h.check(context.Background(), h.vrt, wasm)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cm.Close(context.Background())
+				h.Close(context.Background())
+			})
+		})
+	}
+}
+
+// Host memory per idle pooled instance: Go heap and process RSS growth
+// over n instances of a Go-built plugin, divided by n.
+func BenchmarkIdleInstanceMemory(b *testing.B) {
+	const n = 16
+	for range b.N {
+		b.StopTimer()
+		h := newHost(b, &Options{PoolSize: n, Prewarm: -1})
+		ctx := context.Background()
+		p, err := h.mustPool(ctx, "acme", mod(b, "top-k"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		rss0 := rssBytes()
+		b.StartTimer()
+		insts := make([]*instance, n)
+		for i := range insts {
+			if insts[i], err = p.get(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		for _, inst := range insts {
+			p.put(inst, true)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		rss1 := rssBytes()
+		b.ReportMetric(float64(m1.HeapInuse-m0.HeapInuse)/n, "heap-B/instance")
+		b.ReportMetric(float64(rss1-rss0)/n, "rss-B/instance")
+		b.ReportMetric(float64(insts[0].memBytes()), "guest-mem-B")
+		h.Close(ctx)
+	}
+}
+
+func rssBytes() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmRSS:")), "%d", &kb)
+			return kb << 10
+		}
+	}
+	return 0
+}

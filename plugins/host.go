@@ -1,0 +1,321 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+)
+
+// Options configure a Host. The zero value of every field means its
+// default; a nil *Options means all defaults.
+type Options struct {
+	// CacheDir holds the compilation cache shared by all tenants and by
+	// later processes (warm and cold starts skip recompilation). Default:
+	// os.UserCacheDir()/aiaas/wazero, or, when that is unset or not
+	// writable (AWS Lambda: no HOME, read-only file system but /tmp),
+	// os.TempDir()/aiaas-wazero-UID. It is created with mode 0700.
+	CacheDir string
+	// MaxModuleBytes caps an uploaded module. Default 16 MiB.
+	MaxModuleBytes int
+	// MemoryLimitPages caps each instance's linear memory, in 64 KiB
+	// pages. Default 2048 (128 MiB); a Go-built module needs about 4 MiB
+	// just to start.
+	MemoryLimitPages uint32
+	// HighWaterBytes: an instance whose memory grew past it is discarded
+	// after its call (the call still succeeds). Default half the cap.
+	HighWaterBytes int
+	// CallTimeout is each call's deadline. Default 2 s.
+	CallTimeout time.Duration
+	// InitTimeout is the deadline for instantiating a module (running its
+	// start function / _initialize). Default 5 s.
+	InitTimeout time.Duration
+	// MaxInputBytes caps the bytes passed into a call. Default 32 MiB.
+	MaxInputBytes int
+	// MaxOutputBytes caps what a call may return. Default 16 MiB.
+	MaxOutputBytes int
+	// MaxLogBytes caps the stdout+stderr kept per call; the rest is
+	// dropped and counted. Default 4 KiB.
+	MaxLogBytes int
+	// PoolSize bounds the instances per (tenant, plugin). Default 4.
+	PoolSize int
+	// Prewarm is how many instances a pool starts in the background when
+	// it is created and keeps after discards. Default 1; negative: none.
+	Prewarm int
+	// MaxConcurrency bounds guest execution in the whole process (calls
+	// and instantiations). Default DefaultConcurrency().
+	MaxConcurrency int
+	// QueueTimeout is how long a call waits for a free instance or
+	// concurrency slot before failing with ErrBusy. Default 1 s.
+	QueueTimeout time.Duration
+	// IdleTimeout: idle instances unused for longer are closed. Default 5
+	// minutes; negative: never.
+	IdleTimeout time.Duration
+	// Logger receives plugin output and lifecycle events. Default
+	// slog.Default().
+	Logger *slog.Logger
+
+	// noDeadline turns WithCloseOnContextDone off; benchmarks only, to
+	// measure the deadline check's cost.
+	noDeadline bool
+}
+
+// DefaultConcurrency is MaxConcurrency's default: guests are CPU-bound
+// and cannot be preempted, so more than a few per core only adds latency.
+func DefaultConcurrency() int { return 2 * max(1, runtime.GOMAXPROCS(0)) }
+
+func (o *Options) withDefaults() (Options, error) {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.CacheDir == "" {
+		c.CacheDir = defaultCacheDir()
+	}
+	def := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	defd := func(p *time.Duration, v time.Duration) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	def(&c.MaxModuleBytes, 16<<20)
+	if c.MemoryLimitPages == 0 {
+		c.MemoryLimitPages = 2048
+	}
+	if c.MemoryLimitPages > 65536 {
+		return c, fmt.Errorf("plugins: MemoryLimitPages %d exceeds 65536 (4 GiB)", c.MemoryLimitPages)
+	}
+	def(&c.HighWaterBytes, int(c.MemoryLimitPages)*65536/2)
+	defd(&c.CallTimeout, 2*time.Second)
+	defd(&c.InitTimeout, 5*time.Second)
+	def(&c.MaxInputBytes, 32<<20)
+	def(&c.MaxOutputBytes, 16<<20)
+	def(&c.MaxLogBytes, 4<<10)
+	def(&c.PoolSize, 4)
+	if c.Prewarm == 0 {
+		c.Prewarm = 1
+	}
+	c.Prewarm = min(max(c.Prewarm, 0), c.PoolSize)
+	def(&c.MaxConcurrency, DefaultConcurrency())
+	defd(&c.QueueTimeout, time.Second)
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 5 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c, nil
+}
+
+// defaultCacheDir picks the first usable folder. Configuration is read in
+// main, not here: callers that want another folder set Options.CacheDir.
+func defaultCacheDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		d = filepath.Join(d, "aiaas", "wazero")
+		if os.MkdirAll(d, 0o700) == nil {
+			return d
+		}
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("aiaas-wazero-%d", os.Getuid()))
+}
+
+// Module identifies a plugin's wasm by the hex sha256 of its bytes. Load
+// is called only when the host has not compiled that sha256 for the
+// tenant yet; the bytes it returns must hash to SHA256.
+type Module struct {
+	SHA256 string
+	Load   func(ctx context.Context) ([]byte, error)
+}
+
+// Host runs plugins. All its methods are safe for concurrent use.
+type Host struct {
+	opts  Options
+	cache wazero.CompilationCache
+	sem   chan struct{} // global guest concurrency
+
+	allowed map[string]map[string]signature // import module → name → signature
+
+	mu      sync.Mutex
+	tenants map[string]*tenant
+	closed  bool
+
+	vmu sync.Mutex // guards vrt
+	vrt *sandbox   // validation runtime: uploads are checked here
+
+	stop chan struct{}
+	done chan struct{}
+
+	// work counts calls, validations and background instantiations in
+	// progress: Close waits for them, because closing a wazero runtime
+	// while one of its modules runs or instantiates is not safe.
+	work   sync.WaitGroup
+	bg     context.Context // background instantiations; cancelled by Close
+	stopBg context.CancelFunc
+}
+
+// enter registers work; it fails once the host is closing.
+func (h *Host) enter() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return ErrClosed
+	}
+	h.work.Add(1)
+	return nil
+}
+
+func (h *Host) exit() { h.work.Done() }
+
+// New returns a Host. The compilation cache folder is created if needed.
+// Close it to release the runtimes and the janitor goroutine.
+func New(ctx context.Context, opts *Options) (*Host, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.CacheDir, 0o700); err != nil {
+		return nil, fmt.Errorf("plugins: compilation cache: %w", err)
+	}
+	cache, err := wazero.NewCompilationCacheWithDir(o.CacheDir)
+	if err != nil {
+		return nil, fmt.Errorf("plugins: compilation cache %s: %w", o.CacheDir, err)
+	}
+	h := &Host{
+		opts:    o,
+		cache:   cache,
+		sem:     make(chan struct{}, o.MaxConcurrency),
+		tenants: make(map[string]*tenant),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	h.bg, h.stopBg = context.WithCancel(context.Background())
+	h.vrt, err = h.newRuntime(ctx, "")
+	if err != nil {
+		cache.Close(ctx)
+		return nil, err
+	}
+	h.allowed = h.vrt.allowedImports()
+	go h.janitor()
+	return h, nil
+}
+
+// Options returns the effective options (defaults filled in). Safe for
+// concurrent use.
+func (h *Host) Options() Options { return h.opts }
+
+// Close refuses new work, waits for the calls in flight (each ends within
+// CallTimeout), cancels background instantiations, stops the janitor and
+// closes every runtime. Safe for concurrent use; later calls return nil.
+func (h *Host) Close(ctx context.Context) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	h.mu.Unlock()
+	h.stopBg()
+	close(h.stop)
+	<-h.done
+	h.work.Wait()
+	h.mu.Lock()
+	ts := h.tenants
+	h.tenants = nil
+	h.mu.Unlock()
+	var errs []error
+	for _, t := range ts {
+		errs = append(errs, t.rt.close(ctx))
+	}
+	h.vmu.Lock()
+	errs = append(errs, h.vrt.close(ctx))
+	h.vmu.Unlock()
+	errs = append(errs, h.cache.Close(ctx))
+	return errors.Join(errs...)
+}
+
+// tenant returns (creating) the tenant's runtime and pools.
+func (h *Host) tenant(ctx context.Context, name string) (*tenant, error) {
+	if name == "" {
+		return nil, fmt.Errorf("%w: empty tenant", ErrInvalidModule)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	if t := h.tenants[name]; t != nil {
+		return t, nil
+	}
+	rt, err := h.newRuntime(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	t := &tenant{h: h, name: name, rt: rt, pools: make(map[string]*pool)}
+	h.tenants[name] = t
+	return t, nil
+}
+
+// acquire takes a global concurrency slot, waiting at most QueueTimeout.
+func (h *Host) acquire(ctx context.Context) error {
+	select {
+	case h.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	tm := time.NewTimer(h.opts.QueueTimeout)
+	defer tm.Stop()
+	select {
+	case h.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-tm.C:
+		return fmt.Errorf("%w: %d guests already running", ErrBusy, cap(h.sem))
+	case <-h.stop:
+		return ErrClosed
+	}
+}
+
+func (h *Host) release() { <-h.sem }
+
+// janitor closes idle instances.
+func (h *Host) janitor() {
+	defer close(h.done)
+	if h.opts.IdleTimeout < 0 {
+		<-h.stop
+		return
+	}
+	tick := time.NewTicker(max(h.opts.IdleTimeout/2, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case now := <-tick.C:
+			h.mu.Lock()
+			var ps []*pool
+			for _, t := range h.tenants {
+				t.mu.Lock()
+				for _, p := range t.pools {
+					ps = append(ps, p)
+				}
+				t.mu.Unlock()
+			}
+			h.mu.Unlock()
+			for _, p := range ps {
+				p.reclaim(now.Add(-h.opts.IdleTimeout))
+			}
+		}
+	}
+}

@@ -1,0 +1,254 @@
+package plugins
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+)
+
+// tenant is a tenant's runtime and its pools, one per plugin sha256.
+type tenant struct {
+	h    *Host
+	name string
+	rt   *sandbox
+
+	mu    sync.Mutex
+	pools map[string]*pool
+}
+
+// pool is the instances of one compiled module for one tenant.
+type pool struct {
+	t     *tenant
+	sha   string
+	ready chan struct{} // closed once cm/info/err are set
+	cm    wazero.CompiledModule
+	info  *Info
+	err   error
+
+	slots chan struct{} // one token per checked-out instance
+
+	mu      sync.Mutex
+	idle    []*instance // LIFO: the warmest first
+	total   int         // idle + checked out + being created
+	created int         // instances ever created (tests, metrics)
+}
+
+// pool returns the tenant's pool for mod, compiling it on first use.
+// Concurrent first calls compile once.
+func (t *tenant) pool(ctx context.Context, mod Module) (*pool, error) {
+	if !validSHA(mod.SHA256) {
+		return nil, fmt.Errorf("%w: module sha256 %q is not 64 hex digits", ErrInvalidModule, mod.SHA256)
+	}
+	t.mu.Lock()
+	p := t.pools[mod.SHA256]
+	if p == nil {
+		p = &pool{t: t, sha: mod.SHA256, ready: make(chan struct{}), slots: make(chan struct{}, t.h.opts.PoolSize)}
+		t.pools[mod.SHA256] = p
+		t.mu.Unlock()
+		p.cm, p.info, p.err = t.compile(ctx, mod)
+		if p.err != nil {
+			// Forget the failure so that a later call (a fixed store, a
+			// new upload) can retry.
+			t.mu.Lock()
+			delete(t.pools, mod.SHA256)
+			t.mu.Unlock()
+		}
+		close(p.ready)
+		if p.err == nil {
+			p.prewarm()
+		}
+	} else {
+		t.mu.Unlock()
+	}
+	select {
+	case <-p.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	return p, nil
+}
+
+func (t *tenant) compile(ctx context.Context, mod Module) (wazero.CompiledModule, *Info, error) {
+	if mod.Load == nil {
+		return nil, nil, fmt.Errorf("%w: module %s has no loader", ErrInvalidModule, mod.SHA256)
+	}
+	wasm, err := mod.Load(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("plugins: loading module %s: %w", mod.SHA256, err)
+	}
+	sum := sha256.Sum256(wasm)
+	if got := hex.EncodeToString(sum[:]); got != mod.SHA256 {
+		return nil, nil, fmt.Errorf("%w: module bytes hash to %s, want %s", ErrInvalidModule, got, mod.SHA256)
+	}
+	cm, info, err := t.h.check(ctx, t.rt, wasm)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cm, info, nil
+}
+
+func validSHA(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// get checks out an instance, creating one if none is idle. It waits at
+// most QueueTimeout for a free slot.
+func (p *pool) get(ctx context.Context) (*instance, error) {
+	select {
+	case p.slots <- struct{}{}:
+	default:
+		tm := time.NewTimer(p.t.h.opts.QueueTimeout)
+		select {
+		case p.slots <- struct{}{}:
+			tm.Stop()
+		case <-ctx.Done():
+			tm.Stop()
+			return nil, ctx.Err()
+		case <-tm.C:
+			return nil, fmt.Errorf("%w: all %d instances of plugin %s are in use", ErrBusy, cap(p.slots), short(p.sha))
+		}
+	}
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		inst := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		return inst, nil
+	}
+	p.total++
+	p.mu.Unlock()
+	inst, err := p.create(ctx)
+	if err != nil {
+		p.mu.Lock()
+		p.total--
+		p.mu.Unlock()
+		<-p.slots
+		return nil, err
+	}
+	return inst, nil
+}
+
+// create instantiates under a concurrency slot. The caller counted it in
+// total.
+func (p *pool) create(ctx context.Context) (*instance, error) {
+	if err := p.t.h.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer p.t.h.release()
+	inst, err := p.t.rt.instantiate(ctx, p.cm, p.sha)
+	if err != nil {
+		return nil, fmt.Errorf("tenant %q plugin %s: %w", p.t.name, short(p.sha), err)
+	}
+	p.mu.Lock()
+	p.created++
+	p.mu.Unlock()
+	return inst, nil
+}
+
+// put returns a checked-out instance. A broken one is closed and, if the
+// pool falls below Prewarm, replaced in the background.
+func (p *pool) put(inst *instance, healthy bool) {
+	inst.lastUsed = time.Now().UnixNano()
+	p.mu.Lock()
+	if healthy && p.total <= cap(p.slots) {
+		p.idle = append(p.idle, inst)
+		p.mu.Unlock()
+		<-p.slots
+		return
+	}
+	p.total--
+	p.mu.Unlock()
+	<-p.slots
+	inst.close()
+	if !healthy {
+		p.prewarm()
+	}
+}
+
+// prewarm tops the pool up to Prewarm instances in the background.
+func (p *pool) prewarm() {
+	p.mu.Lock()
+	n := p.t.h.opts.Prewarm - p.total
+	if n > 0 {
+		p.total += n
+	}
+	p.mu.Unlock()
+	for range max(n, 0) {
+		if p.t.h.enter() != nil {
+			p.mu.Lock()
+			p.total--
+			p.mu.Unlock()
+			continue
+		}
+		go func() {
+			defer p.t.h.exit()
+			// Background work must not die with the request that caused
+			// it, but it still waits for a concurrency slot, and Close
+			// cancels it.
+			ctx, cancel := context.WithTimeout(p.t.h.bg, p.t.h.opts.InitTimeout+p.t.h.opts.QueueTimeout)
+			defer cancel()
+			inst, err := p.create(ctx)
+			p.mu.Lock()
+			if err != nil {
+				p.total--
+				p.mu.Unlock()
+				if p.t.h.bg.Err() == nil {
+					p.t.h.opts.Logger.Warn("plugin prewarm failed", "tenant", p.t.name, "plugin", short(p.sha), "err", err)
+				}
+				return
+			}
+			inst.lastUsed = time.Now().UnixNano()
+			p.idle = append(p.idle, inst)
+			p.mu.Unlock()
+		}()
+	}
+}
+
+// reclaim closes idle instances last used before cutoff.
+func (p *pool) reclaim(cutoff time.Time) {
+	c := cutoff.UnixNano()
+	var old []*instance
+	p.mu.Lock()
+	keep := p.idle[:0]
+	for _, inst := range p.idle {
+		if inst.lastUsed < c {
+			old = append(old, inst)
+			p.total--
+		} else {
+			keep = append(keep, inst)
+		}
+	}
+	clear(p.idle[len(keep):])
+	p.idle = keep
+	p.mu.Unlock()
+	for _, inst := range old {
+		inst.close()
+	}
+}
+
+// stats is a snapshot for tests and metrics.
+type poolStats struct{ idle, total, created int }
+
+func (p *pool) stats() poolStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return poolStats{len(p.idle), p.total, p.created}
+}
+
+func short(sha string) string { return sha[:min(12, len(sha))] }

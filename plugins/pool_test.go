@@ -1,0 +1,238 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aiaas/aiaas/internal/safetensors"
+)
+
+// The Go reactor GC trap: without the SDK's yield at the end of every
+// export, a plugin that allocates per call grows its memory until the cap.
+// 10,000 calls that each leave 16 KiB of garbage (156 MiB in total, 5×
+// the cap) must keep the same instance and a flat memory.
+func TestGuestHeapFlat(t *testing.T) {
+	h := newHost(t, &Options{PoolSize: 1, MemoryLimitPages: 512, HighWaterBytes: 32 << 20})
+	ctx := context.Background()
+	m := mod(t, "hostile")
+	call := func() {
+		if _, err := h.Preprocess(ctx, "acme", m, "garbage;16", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 200 {
+		call()
+	}
+	p, _ := h.mustPool(ctx, "acme", m)
+	p.quiesce(t)
+	memAt := func() int { return p.idle[0].memBytes() }
+	first, created := memAt(), p.stats().created
+	for range 10_000 - 200 {
+		call()
+	}
+	p.quiesce(t)
+	last := memAt()
+	t.Logf("guest memory after 200 calls: %d KiB; after 10,000: %d KiB", first>>10, last>>10)
+	if p.stats().created != created {
+		t.Fatalf("the instance was replaced (%d → %d creations): memory was not flat", created, p.stats().created)
+	}
+	if last > first+4<<20 {
+		t.Fatalf("guest memory grew from %d to %d bytes", first, last)
+	}
+}
+
+func TestTenantIsolation(t *testing.T) {
+	h := newHost(t, &Options{PoolSize: 1, Prewarm: -1})
+	ctx := context.Background()
+	m := mod(t, "hostile")
+	count := func(tenant string) float32 {
+		ts, err := h.Preprocess(ctx, tenant, m, "count", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f32s(t, ts, "count")[0]
+	}
+	for i := 1; i <= 3; i++ {
+		if got := count("a"); got != float32(i) {
+			t.Fatalf("tenant a call %d: counter %v", i, got)
+		}
+	}
+	if got := count("b"); got != 1 {
+		t.Fatalf("tenant b sees tenant a's instance: counter %v", got)
+	}
+	ta, _ := h.tenant(ctx, "a")
+	tb, _ := h.tenant(ctx, "b")
+	if ta.rt.rt == tb.rt.rt {
+		t.Fatal("tenants share a runtime")
+	}
+}
+
+func TestBusy(t *testing.T) {
+	h := newHost(t, &Options{PoolSize: 1, QueueTimeout: 50 * time.Millisecond, CallTimeout: time.Second})
+	ctx := context.Background()
+	m := mod(t, "hostile")
+	if _, err := h.Preprocess(ctx, "acme", m, "ok", nil); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() {
+		_, err := h.Preprocess(ctx, "acme", m, "loop", nil)
+		done <- err
+	}()
+	p, _ := h.mustPool(ctx, "acme", m)
+	waitFor(t, func() bool { return len(p.slots) == 1 }) // the loop holds the only instance
+	if _, err := h.Preprocess(ctx, "acme", m, "ok", nil); !errors.Is(err, ErrBusy) {
+		t.Errorf("pool exhausted: %v", err)
+	}
+	// A cancelled caller gets its context's error, not ErrBusy.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := h.Preprocess(cctx, "acme", m, "ok", nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+	if err := <-done; !errors.Is(err, ErrTimeout) {
+		t.Errorf("loop: %v", err)
+	}
+
+	// The global bound: one guest at a time across tenants.
+	h2 := newHost(t, &Options{MaxConcurrency: 1, Prewarm: -1, QueueTimeout: 50 * time.Millisecond, CallTimeout: time.Second})
+	for _, tenant := range []string{"a", "b"} {
+		if _, err := h2.Preprocess(ctx, tenant, m, "ok", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	go func() {
+		_, err := h2.Preprocess(ctx, "a", m, "loop", nil)
+		done <- err
+	}()
+	waitFor(t, func() bool { return len(h2.sem) == 1 })
+	if _, err := h2.Preprocess(ctx, "b", m, "ok", nil); !errors.Is(err, ErrBusy) {
+		t.Errorf("concurrency exhausted: %v", err)
+	}
+	<-done
+}
+
+func TestIdleReclaim(t *testing.T) {
+	h := newHost(t, &Options{IdleTimeout: 50 * time.Millisecond, Prewarm: -1})
+	ctx := context.Background()
+	m := mod(t, "identity")
+	if _, err := h.Preprocess(ctx, "acme", m, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := h.mustPool(ctx, "acme", m)
+	if s := p.stats(); s.idle != 1 {
+		t.Fatalf("after a call: %+v", s)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for p.stats().total != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("idle instance not reclaimed: %+v", p.stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// And the pool still works.
+	if _, err := h.Preprocess(ctx, "acme", m, "", nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestModuleErrors(t *testing.T) {
+	h := newHost(t, &Options{InitTimeout: 100 * time.Millisecond})
+	ctx := context.Background()
+	good := mod(t, "identity")
+	cases := []struct {
+		mod Module
+		err error
+	}{
+		{Module{SHA256: "abc", Load: good.Load}, ErrInvalidModule},
+		{Module{SHA256: mod(t, "top-k").SHA256, Load: good.Load}, ErrInvalidModule}, // bytes do not match the hash
+		{Module{SHA256: good.SHA256}, ErrInvalidModule},                             // no loader
+		{Module{SHA256: moduleOf([]byte("junk")).SHA256, Load: func(context.Context) ([]byte, error) { return []byte("junk"), nil }}, ErrInvalidModule},
+		{Module{SHA256: good.SHA256, Load: func(context.Context) ([]byte, error) { return nil, errStore }}, errStore},
+	}
+	for i, c := range cases {
+		if _, err := h.Preprocess(ctx, "acme", c.mod, "", nil); !errors.Is(err, c.err) {
+			t.Errorf("%d: got %v, want %v", i, err, c.err)
+		}
+	}
+	// A module whose start function never returns.
+	loop := echoModule()
+	start := uint32(4)
+	loop.start = &start
+	if _, err := h.Preprocess(ctx, "acme", moduleOf(loop.bytes()), "", nil); !errors.Is(err, ErrTimeout) {
+		t.Errorf("start loops: %v", err)
+	}
+	// A closed host.
+	h.Close(ctx)
+	if _, err := h.Preprocess(ctx, "acme", good, "", nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("closed: %v", err)
+	}
+}
+
+var errStore = errors.New("store down")
+
+// The pool's hammer test: many goroutines, three tenants, small pools,
+// correct results, hostile calls mixed in. Run under -race.
+func TestHammer(t *testing.T) {
+	h := newHost(t, &Options{PoolSize: 2, MaxConcurrency: 3, QueueTimeout: 5 * time.Second, CallTimeout: time.Second, IdleTimeout: 20 * time.Millisecond})
+	ctx := context.Background()
+	id, hostile := mod(t, "identity"), mod(t, "hostile")
+	var wg sync.WaitGroup
+	var ok, traps atomic.Int64
+	for g := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tenant := fmt.Sprintf("t%d", g%3)
+			for i := range 25 {
+				if i%10 == 9 {
+					if _, err := h.Preprocess(ctx, tenant, hostile, "panic", nil); !errors.Is(err, ErrTrap) {
+						t.Errorf("%s: panic call: %v", tenant, err)
+					}
+					traps.Add(1)
+					continue
+				}
+				v := []float32{float32(g), float32(i)}
+				ts, err := h.Preprocess(ctx, tenant, id, "", rawF32(v))
+				if err != nil {
+					t.Errorf("%s: %v", tenant, err)
+					return
+				}
+				got, _ := ts[0].Float32s(nil)
+				if len(got) != 2 || got[0] != v[0] || got[1] != v[1] {
+					t.Errorf("%s: got %v want %v", tenant, got, v)
+				}
+				body, _, err := h.Postprocess(ctx, tenant, id, &safetensors.File{Tensors: ts})
+				if err != nil || len(body) == 0 {
+					t.Errorf("%s: postprocess: %v", tenant, err)
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d good calls, %d traps", ok.Load(), traps.Load())
+	for _, name := range []string{"t0", "t1", "t2"} {
+		tt, _ := h.tenant(ctx, name)
+		for _, p := range tt.pools {
+			p.quiesce(t)
+			if s := p.stats(); s.total > 2 {
+				t.Errorf("%s: pool above its size: %+v", name, s)
+			}
+		}
+	}
+}
+
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+	}
+}
