@@ -346,10 +346,8 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) error {
 	l.PostSHA256 = rec.SHA256
 	start := time.Now()
 	outT := safetensors.F32(lm.spec.Outputs[0].Name, []int{batch, lm.model.OutputDim()}, out)
-	outF := &safetensors.File{
-		Metadata: map[string]string{"model": l.Model, "model_version": strconv.Itoa(l.Version)},
-		Tensors:  []safetensors.Tensor{outT},
-	}
+	outF := &safetensors.File{Metadata: postprocessParams(r), Tensors: []safetensors.Tensor{outT}}
+	outF.Metadata["model"], outF.Metadata["model_version"] = l.Model, strconv.Itoa(l.Version)
 	resp, ctype, err := s.plugins.Postprocess(r.Context(), p.tenant, s.module(p.tenant, rec), outF)
 	t.post = time.Since(start)
 	s.observePlugin(p.tenant, "postprocess", t.post, err)
@@ -366,6 +364,20 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	w.Write(resp)
 	return nil
+}
+
+// postprocessParams passes the invoke's query parameters (?k=5) to the
+// postprocess plugin as the safetensors metadata it receives; bounded,
+// since they come from the client.
+func postprocessParams(r *http.Request) map[string]string {
+	m := map[string]string{}
+	for k, vs := range r.URL.Query() {
+		if len(m) == 32 || len(k) > 64 || len(vs) == 0 || len(vs[0]) > 4096 {
+			continue
+		}
+		m[k] = vs[0]
+	}
+	return m
 }
 
 // headerName turns model_sha256 into Model-Sha256.
