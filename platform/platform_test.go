@@ -70,6 +70,10 @@ func newEnvOn(t *testing.T, storeURL string, mutate func(*config.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newEnvFor(t, srv, ms)
+}
+
+func newEnvFor(t *testing.T, srv *platform.Server, ms *modelstore.Store) *env {
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		ts.Close()
@@ -143,6 +147,17 @@ func artifact(t *testing.T, seed int64) []byte {
 		Outputs: []nn.TensorSpec{{Name: "probabilities", Datatype: "FP32", Shape: []int64{-1, 3}}},
 		Layers:  []nn.Layer{{Type: "dense", Units: 8, Activation: "relu"}, {Type: "dense", Units: 3, Activation: "softmax"}},
 	}
+	return artifactOf(t, spec, seed)
+}
+
+func mnistSpec() nn.Spec {
+	s := nn.MLP("digits", 784, []int{32}, "relu", 10, "softmax")
+	s.Outputs[0].Name = "probabilities"
+	return s
+}
+
+func artifactOf(t *testing.T, spec nn.Spec, seed int64) []byte {
+	t.Helper()
 	m, err := nn.New(spec, seed)
 	if err != nil {
 		t.Fatal(err)
