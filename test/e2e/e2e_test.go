@@ -334,3 +334,35 @@ func contains(xs []string, s string) bool {
 	}
 	return false
 }
+
+// TestColdStart measures what a user waits for after a cold start: a new
+// process, the model in the store (MinIO when available), from process
+// start to the first inference answer. It reports; BENCHMARKS.md quotes it.
+func TestColdStart(t *testing.T) {
+	store := "file://" + t.TempDir()
+	if ep := os.Getenv("AIAAS_TEST_S3_ENDPOINT"); ep != "" {
+		store = fmt.Sprintf("s3://aiaas-cold-%d?endpoint=%s&secure=false&create=true", time.Now().UnixNano()%1e9, ep)
+	}
+	ctx := context.Background()
+	s1 := start(t, store)
+	admin := must[*client.Client](t, "client")(client.New(s1.url, &client.Options{APIKey: adminKey}))
+	tenant := must[*client.Tenant](t, "tenant")(admin.CreateTenant(ctx, "cold"))
+	c := must[*client.Client](t, "client")(client.New(s1.url, &client.Options{APIKey: tenant.APIKey}))
+	art := mnistArtifact(t)
+	must[*client.PushedModel](t, "push")(c.PushModel(ctx, "digits", bytes.NewReader(art), int64(len(art)), nil))
+	s1.cmd.Process.Signal(os.Interrupt)
+	s1.cmd.Wait()
+
+	x := make([]float32, 784)
+	req := &client.InferRequest{Inputs: []client.InferInput{{Name: "input", Shape: []int64{1, 784}, Datatype: "FP32", Data: x}}}
+	var samples []time.Duration
+	for i := 0; i < 3; i++ {
+		s := start(t, store)
+		c := must[*client.Client](t, "client")(client.New(s.url, &client.Options{APIKey: tenant.APIKey}))
+		must[*client.InferResponse](t, "first infer")(c.Infer(ctx, "digits", "", req))
+		samples = append(samples, time.Since(s.started))
+		s.cmd.Process.Signal(os.Interrupt)
+		s.cmd.Wait()
+	}
+	t.Logf("cold start on %s: process start → first inference answer: %v (3 runs)", strings.SplitN(store, ":", 2)[0], samples)
+}
