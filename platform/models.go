@@ -12,11 +12,13 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/nn/nnbench"
+	"github.com/aiaas/aiaas/nn/onnx"
 )
 
 // versionMeta is what the platform stores beside a version at publish, so
@@ -90,6 +92,29 @@ func (s *Server) publish(ctx context.Context, tenant, name string, body []byte) 
 	return info, vm, nil
 }
 
+// isONNX tells an ONNX upload from a safetensors one: by Content-Type, or
+// by the bytes (safetensors' JSON header starts at offset 8 with '{').
+func isONNX(contentType string, b []byte) bool {
+	if strings.HasPrefix(contentType, "application/onnx") {
+		return true
+	}
+	return len(b) > 8 && b[8] != '{'
+}
+
+// fromONNX imports an ONNX model (the Dense subset) and re-encodes it as our
+// artifact, so every version in the store has one format.
+func fromONNX(b []byte) ([]byte, error) {
+	m, err := onnx.Import(b, nil)
+	if err != nil {
+		return nil, wrapStatus(http.StatusBadRequest, err)
+	}
+	var buf bytes.Buffer
+	if err := m.WriteArtifact(&buf, nn.Metadata{Spec: m.Spec(), Provenance: map[string]string{"imported_from": "onnx"}}); err != nil {
+		return nil, wrapStatus(http.StatusBadRequest, err)
+	}
+	return buf.Bytes(), nil
+}
+
 // publishBudget bounds the latency measurement done at publish.
 const publishBudget = 40 * time.Millisecond
 
@@ -108,6 +133,11 @@ func (s *Server) handlePublishModel(w http.ResponseWriter, r *http.Request) erro
 	}
 	if len(body) == 0 {
 		return httpErr(http.StatusBadRequest, "empty body: send the safetensors model artifact")
+	}
+	if isONNX(r.Header.Get("Content-Type"), body) {
+		if body, err = fromONNX(body); err != nil {
+			return err
+		}
 	}
 	info, vm, err := s.publish(r.Context(), p.tenant, name, body)
 	if err != nil {

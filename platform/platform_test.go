@@ -645,3 +645,24 @@ func TestTenantMetrics(t *testing.T) {
 		t.Fatalf("tenant metrics show another tenant's model: %s", r.body)
 	}
 }
+
+func TestPublishONNX(t *testing.T) {
+	e := newEnv(t, nil)
+	key := e.tenant("acme")
+	b, err := os.ReadFile("../nn/onnx/testdata/torch_mlp.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.do("POST", "/v1/models/torch/versions", key, b, "Content-Type", "application/onnx")
+	if r.status != 201 {
+		t.Fatalf("publish ONNX: %d %s", r.status, r.body)
+	}
+	md := e.do("GET", "/v2/models/torch", key, nil)
+	if md.status != 200 {
+		t.Fatalf("metadata: %d %s", md.status, md.body)
+	}
+	bad := e.do("POST", "/v1/models/torch/versions", key, append([]byte("\x08\x07\x00\x00\x00\x00\x00\x00\x12"), b[:40]...), "Content-Type", "application/onnx")
+	if bad.status != 400 {
+		t.Fatalf("truncated ONNX: %d %s", bad.status, bad.body)
+	}
+}
