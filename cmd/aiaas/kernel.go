@@ -1,4 +1,6 @@
 package main
 
-// kernelName reports the matrix kernel in use; nn/kernels replaces it.
-func kernelName() string { return "gonum" }
+import "github.com/aiaas/aiaas/nn"
+
+// kernelName reports the matrix kernel in use.
+func kernelName() string { return nn.Kernel() }

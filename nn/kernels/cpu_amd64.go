@@ -1,0 +1,134 @@
+//go:build !purego
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+var avx512Kernel = &kernel{
+	name:     "avx512-8x32",
+	features: "avx512f",
+	mr:       8,
+	nr:       32,
+	gemm:     gemm8x32AVX512,
+	gemvT:    gemvTAVX512,
+}
+
+var avx2Kernel = &kernel{
+	name:     "avx2-6x16",
+	features: "avx2 fma",
+	mr:       6,
+	nr:       16,
+	gemm:     gemm6x16AVX2,
+	gemvT:    gemvTAVX2,
+}
+
+// available lists the kernels this CPU can run, best first. x/sys/cpu
+// also checks that the OS saves the wide registers (XCR0), not only that
+// the CPU has them.
+func available() []*kernel {
+	l1d, l2 := cacheSizes()
+	var ks []*kernel
+	if cpu.X86.HasAVX512F {
+		ks = append(ks, avx512Kernel)
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		ks = append(ks, avx2Kernel)
+	}
+	ks = append(ks, genericKernel)
+	for _, k := range ks {
+		k.blk = newBlocking(k.mr, k.nr, l1d, l2)
+	}
+	return ks
+}
+
+// cacheSizes reads the L1 data and L2 cache sizes from CPUID's
+// deterministic cache parameters: leaf 4 on Intel, 0x8000001D on AMD (same
+// layout). It returns 0 for what the CPU (or hypervisor) does not report.
+func cacheSizes() (l1d, l2 int) {
+	maxStd, _, _, _ := cpuid(0, 0)
+	maxExt, _, _, _ := cpuid(0x80000000, 0)
+	for _, leaf := range []uint32{4, 0x8000001D} {
+		if (leaf < 0x80000000 && leaf > maxStd) || (leaf >= 0x80000000 && leaf > maxExt) {
+			continue
+		}
+		for sub := uint32(0); sub < 16; sub++ {
+			eax, ebx, ecx, _ := cpuid(leaf, sub)
+			typ := eax & 0x1f
+			if typ == 0 {
+				break
+			}
+			if typ == 2 { // instruction cache
+				continue
+			}
+			level := (eax >> 5) & 7
+			size := int((ebx>>22)+1) * int((ebx>>12)&0x3ff+1) * int(ebx&0xfff+1) * int(ecx+1)
+			switch level {
+			case 1:
+				l1d = size
+			case 2:
+				l2 = size
+			}
+		}
+		if l1d > 0 && l2 > 0 {
+			return l1d, l2
+		}
+	}
+	// AMD's legacy leaves, which hypervisors that blank 0x8000001D (as on
+	// the VM these kernels were tuned on) still pass through: sizes in KiB.
+	if maxExt >= 0x80000006 {
+		if l1d == 0 {
+			_, _, ecx, _ := cpuid(0x80000005, 0)
+			l1d = int(ecx>>24) << 10
+		}
+		if l2 == 0 {
+			_, _, ecx, _ := cpuid(0x80000006, 0)
+			l2 = int(ecx>>16) << 10
+		}
+	}
+	return l1d, l2
+}
+
+//go:noescape
+func gemm8x32AVX512(kc int, a, b *float32, ldb int, c *float32, ldc int, alpha float32)
+
+//go:noescape
+func gemvTAVX512(k int, x, b *float32, ldb int, y *float32, n int, alpha float32)
+
+//go:noescape
+func gemm6x16AVX2(kc int, a, b *float32, ldb int, c *float32, ldc int, alpha float32)
+
+//go:noescape
+func gemvT8AVX2(k int, x, b *float32, ldb int, y *float32, n int, alpha float32)
+
+func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
+
+// gemvTAVX2 runs the assembly on the columns that fill whole 8-wide
+// vectors (AVX2 has no cheap masked tail) and Go on the rest.
+func gemvTAVX2(k int, x, b *float32, ldb int, y *float32, n int, alpha float32) {
+	n8 := n &^ 7
+	if n8 > 0 {
+		gemvT8AVX2(k, x, b, ldb, y, n8, alpha)
+	}
+	if n8 < n {
+		gemvTGeneric(k, x, addFloat(b, n8), ldb, addFloat(y, n8), n-n8, alpha)
+	}
+}
+
+func clockProbe(n int)
+
+// peakProbe runs n iterations of the clock probe and returns how many clock
+// cycles it took and the single-precision flops per cycle of one core of
+// the chosen kernel: two FMA pipes (every AVX-512 and AVX2 server core of
+// the last generations: Zen 4/5, Skylake-SP and later Xeons), each
+// vector-width/32 lanes × 2 flops. flopsPerCycle is 0 when not known.
+func peakProbe(n int) (cycles, flopsPerCycle float64) {
+	clockProbe(n)
+	cycles = float64(n) * 32
+	switch {
+	case cpu.X86.HasAVX512F:
+		flopsPerCycle = 2 * 16 * 2
+	case cpu.X86.HasAVX2 && cpu.X86.HasFMA:
+		flopsPerCycle = 2 * 8 * 2
+	}
+	return cycles, flopsPerCycle
+}

@@ -1,0 +1,52 @@
+//go:build !purego
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+var neonKernel = &kernel{
+	name:     "neon-8x8",
+	features: "asimd",
+	mr:       8,
+	nr:       8,
+	gemm:     gemm8x8NEON,
+	gemvT:    gemvTNEON,
+}
+
+// Graviton 2/3/4 have 64 KiB L1D and 1–2 MiB L2 per core; arm64 has no
+// portable way to read them from user space, so the smaller is assumed.
+const (
+	arm64L1D = 64 << 10
+	arm64L2  = 1 << 20
+)
+
+// available lists the kernels this CPU can run, best first. ASIMD is
+// architectural on arm64, the check is for completeness.
+func available() []*kernel {
+	var ks []*kernel
+	if cpu.ARM64.HasASIMD {
+		ks = append(ks, neonKernel)
+	}
+	ks = append(ks, genericKernel)
+	for _, k := range ks {
+		k.blk = newBlocking(k.mr, k.nr, arm64L1D, arm64L2)
+	}
+	return ks
+}
+
+//go:noescape
+func gemm8x8NEON(kc int, a, b *float32, ldb int, c *float32, ldc int, alpha float32)
+
+//go:noescape
+func gemvT16NEON(k int, x, b *float32, ldb int, y *float32, n int, alpha float32)
+
+// gemvTNEON runs the assembly on whole 16-column strips and Go on the rest.
+func gemvTNEON(k int, x, b *float32, ldb int, y *float32, n int, alpha float32) {
+	n16 := n &^ 15
+	if n16 > 0 {
+		gemvT16NEON(k, x, b, ldb, y, n16, alpha)
+	}
+	if n16 < n {
+		gemvTGeneric(k, x, addFloat(b, n16), ldb, addFloat(y, n16), n-n16, alpha)
+	}
+}
