@@ -1,0 +1,271 @@
+// Package fileblob is a [driver.Bucket] over a local folder: the embedded
+// default store.
+//
+// # Overview
+//
+// Each object is one file at ROOT/KEY. A write goes to a temporary file in
+// the same folder, is fsynced, and is then moved into place with rename(2)
+// (overwrite) or link(2) (conditional create: link fails with EEXIST when the
+// name is taken, atomically, even between processes). The folder is fsynced
+// afterwards so the new name survives a crash. Readers therefore see the old
+// file or the new one, never a partial one.
+//
+// Temporary files start with ".tmp-"; listings skip every name starting with
+// '.', which the Store never produces.
+package fileblob
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/aiaas/aiaas/modelstore/driver"
+)
+
+// Bucket stores objects under a root folder. It is safe for concurrent use
+// by goroutines and by several processes sharing the folder.
+type Bucket struct {
+	root string
+}
+
+// Open returns a bucket rooted at dir, creating the folder if needed.
+func Open(dir string) (*Bucket, error) {
+	if dir == "" {
+		return nil, errors.New("fileblob: empty folder")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("fileblob: %w", err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("fileblob: %w", err)
+	}
+	return &Bucket{root: abs}, nil
+}
+
+func (b *Bucket) path(key string) string { return filepath.Join(b.root, filepath.FromSlash(key)) }
+
+func mapErr(key string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("fileblob: %s: %w", key, driver.ErrNotFound)
+	case errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("fileblob: %s: %w", key, driver.ErrExists)
+	}
+	return fmt.Errorf("fileblob: %s: %w", key, err)
+}
+
+// etag is derived from size and modification time: a replaced file gets a
+// new inode and, at nanosecond resolution, a new time.
+func attrs(key string, fi fs.FileInfo) driver.Attrs {
+	return driver.Attrs{Key: key, Size: fi.Size(), ModTime: fi.ModTime(),
+		ETag: strconv.FormatInt(fi.Size(), 16) + "-" + strconv.FormatInt(fi.ModTime().UnixNano(), 16)}
+}
+
+// Get implements driver.Bucket. It is goroutine-safe.
+func (b *Bucket) Get(ctx context.Context, key string) (io.ReadCloser, driver.Attrs, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, driver.Attrs{}, err
+	}
+	f, err := os.Open(b.path(key))
+	if err != nil {
+		return nil, driver.Attrs{}, mapErr(key, err)
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.IsDir() {
+		f.Close()
+		if err == nil {
+			err = fs.ErrNotExist
+		}
+		return nil, driver.Attrs{}, mapErr(key, err)
+	}
+	return f, attrs(key, fi), nil
+}
+
+// Stat implements driver.Bucket. It is goroutine-safe.
+func (b *Bucket) Stat(ctx context.Context, key string) (driver.Attrs, error) {
+	if err := ctx.Err(); err != nil {
+		return driver.Attrs{}, err
+	}
+	fi, err := os.Stat(b.path(key))
+	if err == nil && fi.IsDir() {
+		err = fs.ErrNotExist
+	}
+	if err != nil {
+		return driver.Attrs{}, mapErr(key, err)
+	}
+	return attrs(key, fi), nil
+}
+
+// ctxReader stops a long copy when the context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// Put implements driver.Bucket. It is goroutine-safe.
+func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, size int64, opts *driver.PutOptions) (err error) {
+	if size < 0 {
+		return fmt.Errorf("fileblob: %s: negative size", key)
+	}
+	dst := b.path(key)
+	dir := filepath.Dir(dst)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return mapErr(key, err)
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := filepath.Join(dir, ".tmp-"+hex.EncodeToString(rnd[:]))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return mapErr(key, err)
+	}
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+		os.Remove(tmp) // after rename/link this removes only the spare name
+	}()
+	n, err := io.Copy(f, io.LimitReader(ctxReader{ctx, r}, size))
+	if err != nil {
+		return mapErr(key, err)
+	}
+	if n != size {
+		return fmt.Errorf("fileblob: %s: body is %d bytes, want %d", key, n, size)
+	}
+	var one [1]byte
+	if m, _ := r.Read(one[:]); m > 0 {
+		return fmt.Errorf("fileblob: %s: body longer than %d bytes", key, size)
+	}
+	if err := f.Sync(); err != nil {
+		return mapErr(key, err)
+	}
+	if err := f.Close(); err != nil {
+		f = nil
+		return mapErr(key, err)
+	}
+	f = nil
+	if opts != nil && opts.IfNotExists {
+		err = os.Link(tmp, dst)
+	} else {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		return mapErr(key, err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	// Some file systems refuse fsync on folders; the rename is done anyway.
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return err
+	}
+	return nil
+}
+
+// Delete implements driver.Bucket. It is goroutine-safe.
+func (b *Bucket) Delete(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := os.Remove(b.path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return mapErr(key, err)
+	}
+	return nil
+}
+
+// List implements driver.Bucket. It is goroutine-safe.
+func (b *Bucket) List(ctx context.Context, prefix string, opts *driver.ListOptions) ([]driver.Attrs, error) {
+	var o driver.ListOptions
+	if opts != nil {
+		o = *opts
+	}
+	// Walk from the folder that holds the prefix: "a/b/c" starts in a/b.
+	base := ""
+	if i := strings.LastIndex(prefix, "/"); i >= 0 {
+		base = prefix[:i]
+	}
+	start := b.path(base)
+	var out []driver.Attrs
+	seen := map[string]bool{}
+	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(b.root, p)
+		key := filepath.ToSlash(rel)
+		if p == start {
+			return nil
+		}
+		if strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			// Prune folders that cannot hold a match.
+			kd := key + "/"
+			if !strings.HasPrefix(kd, prefix) && !strings.HasPrefix(prefix, kd) {
+				return filepath.SkipDir
+			}
+			if o.Delimiter == "/" && strings.HasPrefix(kd, prefix) {
+				if !seen[kd] {
+					seen[kd] = true
+					out = append(out, driver.Attrs{Key: kd})
+				}
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasPrefix(key, prefix) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil // removed while listing
+		}
+		out = append(out, attrs(key, fi))
+		return nil
+	})
+	if err != nil {
+		return nil, mapErr(prefix, err)
+	}
+	return driver.Finish(out, &o), nil
+}
+
+// Close implements driver.Bucket.
+func (b *Bucket) Close() error { return nil }
+
+// Path returns the file that holds key, for tests that inspect what is at
+// rest.
+func (b *Bucket) Path(key string) string { return b.path(key) }
+
+var _ driver.Bucket = (*Bucket)(nil)
