@@ -1,0 +1,50 @@
+// Command admin is the aiaas control-plane Lambda function: the /v1
+// management API (tenants, models, plugins, endpoints, training jobs, audit)
+// and /metrics, behind the HTTP API. Its role may write the bucket and start
+// the train function asynchronously; the data plane (functions/infer)
+// cannot.
+//
+// Training jobs are not run here: POST /v1/training-jobs answers 202 with a
+// job id and hands the job to the train function (AIAAS_TRAIN_FUNCTION) as
+// an asynchronous event, because an HTTP API call is cut at 30 s.
+//
+// Build: CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o bootstrap ./functions/admin
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aiaas/aiaas/functions/internal/lambdaapp"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+)
+
+func main() {
+	logger := lambdacontext.NewLogger()
+	opts := &lambdaapp.Options{Logger: logger, Metrics: os.Stdout}
+	if fn := os.Getenv("AIAAS_TRAIN_FUNCTION"); fn != "" {
+		iv := &lambdaapp.Invoker{
+			Function: fn,
+			Region:   os.Getenv("AWS_REGION"),
+			Endpoint: os.Getenv("AIAAS_LAMBDA_ENDPOINT"), // tests; empty = AWS
+			// Read per call: Lambda may rotate the role's session
+			// credentials in the environment between invocations.
+			Creds: func() lambdaapp.Credentials {
+				return lambdaapp.Credentials{
+					AccessKey:    os.Getenv("AWS_ACCESS_KEY_ID"),
+					SecretKey:    os.Getenv("AWS_SECRET_ACCESS_KEY"),
+					SessionToken: os.Getenv("AWS_SESSION_TOKEN"),
+				}
+			},
+		}
+		opts.Dispatch = iv.Dispatch
+	}
+	app, err := lambdaapp.Open(context.Background(), "admin", os.Environ(), opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "admin:", err)
+		os.Exit(1)
+	}
+	lambda.Start(app.HTTP())
+}

@@ -1,0 +1,234 @@
+package main
+
+// End-to-end: the real bootstrap of this function, built with the release
+// flags, runs under the AWS Lambda Runtime Interface Emulator with its store
+// on MinIO, and is invoked with API Gateway HTTP API (2.0) events.
+//
+// Needs: scripts/rie.sh install, and eval "$(scripts/minio.sh start)" (the
+// AIAAS_TEST_S3_* variables). Skipped without them unless AIAAS_REQUIRE_RIE /
+// AIAAS_REQUIRE_S3 is set.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aiaas/aiaas/functions/internal/rietest"
+	"github.com/aiaas/aiaas/nn"
+	"github.com/aws/aws-lambda-go/events"
+)
+
+const e2eAdminKey = "e2e-admin-key-0123456789abcdef"
+
+// v2Event builds an HTTP API payload 2.0 event as API Gateway sends it.
+func v2Event(method, path, key string, body []byte, contentType string) events.APIGatewayV2HTTPRequest {
+	h := map[string]string{"host": "api.example.com", "x-forwarded-proto": "https"}
+	if key != "" {
+		h["authorization"] = "Bearer " + key
+	}
+	if contentType != "" {
+		h["content-type"] = contentType
+	}
+	ev := events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: method + " " + path, RawPath: path, Headers: h,
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RequestID: "e2e", DomainName: "api.example.com", Stage: "$default",
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path, SourceIP: "192.0.2.1"},
+		},
+	}
+	if body != nil {
+		ev.Body, ev.IsBase64Encoded = base64.StdEncoding.EncodeToString(body), true
+	}
+	return ev
+}
+
+type httpResp struct {
+	StatusCode      int               `json:"statusCode"`
+	Headers         map[string]string `json:"headers"`
+	Body            string            `json:"body"`
+	IsBase64Encoded bool              `json:"isBase64Encoded"`
+}
+
+func (r httpResp) bytes() []byte {
+	if r.IsBase64Encoded {
+		b, _ := base64.StdEncoding.DecodeString(r.Body)
+		return b
+	}
+	return []byte(r.Body)
+}
+
+func call(t *testing.T, fn *rietest.Function, ev events.APIGatewayV2HTTPRequest) (httpResp, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	raw, took, err := fn.Invoke(ctx, ev)
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", ev.RequestContext.HTTP.Method, ev.RawPath, err, fn.Logs())
+	}
+	var r httpResp
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("%s %s: response %s: %v", ev.RequestContext.HTTP.Method, ev.RawPath, raw, err)
+	}
+	return r, took
+}
+
+func artifact(t *testing.T) []byte {
+	spec := nn.Spec{
+		Inputs:  []nn.TensorSpec{{Name: "input", Datatype: "FP32", Shape: []int64{-1, 4}}},
+		Outputs: []nn.TensorSpec{{Name: "probabilities", Datatype: "FP32", Shape: []int64{-1, 3}}},
+		Layers:  []nn.Layer{{Type: "dense", Units: 8, Activation: "relu"}, {Type: "dense", Units: 3, Activation: "softmax"}},
+	}
+	m, err := nn.New(spec, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := m.WriteArtifact(&buf, nn.Metadata{Spec: spec}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func buildPlugin(t *testing.T, name string) []byte {
+	out := filepath.Join(t.TempDir(), name+".wasm")
+	cmd := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-o", out, "../../examples/plugins/"+name)
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build plugin %s: %v\n%s", name, err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func s3Env(t *testing.T) []string {
+	ep := os.Getenv("AIAAS_TEST_S3_ENDPOINT")
+	if ep == "" {
+		if os.Getenv("AIAAS_REQUIRE_S3") == "1" {
+			t.Fatal("AIAAS_REQUIRE_S3=1 but AIAAS_TEST_S3_ENDPOINT is unset: eval \"$(scripts/minio.sh start)\"")
+		}
+		t.Skip("no S3 server: eval \"$(scripts/minio.sh start)\"")
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	bucket := "aiaas-lambda-" + hex.EncodeToString(rnd[:])
+	var mk [32]byte
+	_, _ = rand.Read(mk[:])
+	return []string{
+		"AIAAS_STORE=s3://" + bucket + "?endpoint=" + ep + "&secure=false&region=us-east-1&create=true",
+		"AIAAS_S3_ACCESS_KEY=" + os.Getenv("AIAAS_TEST_S3_ACCESS_KEY"),
+		"AIAAS_S3_SECRET_KEY=" + os.Getenv("AIAAS_TEST_S3_SECRET_KEY"),
+		"AIAAS_MASTER_KEY=" + base64.StdEncoding.EncodeToString(mk[:]),
+		"AIAAS_ADMIN_KEY=" + e2eAdminKey,
+		"AIAAS_PLUGIN_CACHE_DIR=" + t.TempDir(),
+		"AIAAS_BATCH_WINDOW=0s",
+		"AWS_LAMBDA_LOG_FORMAT=JSON", // what template.yaml's LoggingConfig sets
+	}
+}
+
+func TestInferUnderRIE(t *testing.T) {
+	rietest.Require(t)
+	env := s3Env(t)
+	bootstrap := rietest.Build(t, ".")
+	identity, topk := buildPlugin(t, "identity"), buildPlugin(t, "top-k")
+
+	// Phase 1: a fresh function sets the tenant up (the control-plane routes
+	// are served by the same handler; only IAM and API routes split them).
+	fn := rietest.Start(t, bootstrap, &rietest.Options{Env: env})
+	if r, _ := call(t, fn, v2Event("GET", "/v2/health/ready", "", nil, "")); r.StatusCode != 200 {
+		t.Fatalf("health: %d %s", r.StatusCode, r.Body)
+	}
+	body, _ := json.Marshal(map[string]string{"name": "acme"})
+	r, _ := call(t, fn, v2Event("POST", "/v1/tenants", e2eAdminKey, body, "application/json"))
+	if r.StatusCode != 201 {
+		t.Fatalf("create tenant: %d %s", r.StatusCode, r.Body)
+	}
+	var tenant struct {
+		APIKey string `json:"api_key"`
+	}
+	_ = json.Unmarshal(r.bytes(), &tenant)
+	key := tenant.APIKey
+	setup := []struct {
+		method, path string
+		body         []byte
+		ct           string
+		status       int
+	}{
+		{"POST", "/v1/models/clf/versions", artifact(t), "application/octet-stream", 201},
+		{"PUT", "/v1/plugins/identity", identity, "application/wasm", 201},
+		{"PUT", "/v1/plugins/top-k", topk, "application/wasm", 201},
+		{"PUT", "/v1/endpoints/clf", []byte(`{"model":"clf","version":"1","preprocess":"identity","postprocess":"top-k"}`), "application/json", 0},
+	}
+	for i, s := range setup {
+		r, _ := call(t, fn, v2Event(s.method, s.path, key, s.body, s.ct))
+		if s.status != 0 && r.StatusCode != s.status || r.StatusCode >= 300 {
+			t.Fatalf("setup %d (%s %s): %d %s", i, s.method, s.path, r.StatusCode, r.bytes())
+		}
+	}
+	fn.Stop()
+
+	// Phase 2: a cold function; its first invocation loads the model from
+	// MinIO. This is the figure BENCHMARKS.md reports.
+	fn = rietest.Start(t, bootstrap, &rietest.Options{Env: env})
+	inferReq, _ := json.Marshal(map[string]any{"inputs": []map[string]any{{
+		"name": "input", "shape": []int{1, 4}, "datatype": "FP32", "data": []float32{0.1, 0.2, 0.3, 0.4}}}})
+	f32 := make([]byte, 16)
+	for i, v := range []float32{0.1, 0.2, 0.3, 0.4} {
+		binary.LittleEndian.PutUint32(f32[4*i:], math.Float32bits(v))
+	}
+	cases := []struct {
+		name   string
+		ev     events.APIGatewayV2HTTPRequest
+		status int
+		want   string
+	}{
+		{"OIP infer (cold, model from MinIO)", v2Event("POST", "/v2/models/clf/infer", key, inferReq, "application/json"), 200, `"outputs"`},
+		{"OIP infer (warm)", v2Event("POST", "/v2/models/clf/infer", key, inferReq, "application/json"), 200, `"probabilities"`},
+		{"health", v2Event("GET", "/v2/health/live", "", nil, ""), 200, `"live":true`},
+		{"endpoint invoke with plugins", v2Event("POST", "/v1/endpoints/clf/invoke", key, f32, "application/octet-stream"), 200, `"predictions"`},
+		{"bad key", v2Event("POST", "/v2/models/clf/infer", "aiaas_not_a_real_key_0000000000", inferReq, "application/json"), 401, `"error"`},
+		{"bad body", v2Event("POST", "/v2/models/clf/infer", key, []byte(`{"inputs":[{`), "application/json"), 400, `"error"`},
+	}
+	durations := make([]time.Duration, len(cases))
+	for i, c := range cases {
+		r, took := call(t, fn, c.ev)
+		durations[i] = took
+		if r.StatusCode != c.status || !strings.Contains(string(r.bytes()), c.want) {
+			t.Errorf("case %d (%s): %d %s, want %d containing %s", i, c.name, r.StatusCode, r.bytes(), c.status, c.want)
+		}
+	}
+	init, err := fn.InitDuration()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, fn.Logs())
+	}
+	reps, _ := fn.WaitReports(context.Background(), len(cases))
+	m := regexp.MustCompile(`"message":"init complete".*"init_ms":([0-9.]+)`).FindStringSubmatch(fn.Logs())
+	if m == nil {
+		t.Fatalf("no JSON \"init complete\" log line:\n%s", fn.Logs())
+	}
+	if !strings.Contains(fn.Logs(), `"timestamp":`) || !strings.Contains(fn.Logs(), `"level":"INFO"`) {
+		t.Errorf("logs are not in Lambda's JSON shape (timestamp, level, message):\n%s", fn.Logs())
+	}
+	t.Logf("cold start: function init (config, store client, plugin host, platform) %s ms (its own log); emulator Init Duration %v", m[1], init)
+	t.Logf("first invocation incl. process start and model load from MinIO: %v (emulator REPORT), %v (client wall clock)", reps[0].Duration, durations[0])
+	for i := 1; i < len(cases); i++ {
+		t.Logf("case %d (%s): %v (REPORT), %v (client)", i, cases[i].name, reps[i].Duration, durations[i])
+	}
+	if !strings.Contains(fn.Logs(), `"_aws"`) {
+		t.Errorf("no EMF metrics line in the function's output")
+	}
+}

@@ -1,0 +1,256 @@
+// Package lambdaapp is the wiring the Lambda functions share: configuration
+// from the environment, the store, the plugin host and the platform server,
+// built once at init and reused by every warm invocation, plus the per
+// invocation work (audit flush, CloudWatch Embedded Metric Format line).
+//
+// # Overview
+//
+// A function's main calls [Open] before lambda.Start; a configuration error
+// (every bad variable at once, from platform/config) is returned there so the
+// process exits during init with one clear message instead of failing every
+// request. Models are not loaded at init: the platform loads each on first
+// use and keeps it warm across invocations.
+//
+// This package must never do per-request work at init, nor anything that
+// needs the network before the first invocation (init is billed and bounds
+// cold start).
+package lambdaapp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aiaas/aiaas/functions/internal/apigw"
+	"github.com/aiaas/aiaas/modelstore"
+	"github.com/aiaas/aiaas/platform"
+	"github.com/aiaas/aiaas/platform/config"
+	"github.com/aiaas/aiaas/plugins"
+)
+
+// processStart is set while the program's packages initialise, just before
+// main: Open reports the init time from it.
+var processStart = time.Now()
+
+// ErrConfig wraps every configuration problem found at init.
+var ErrConfig = errors.New("lambdaapp: configuration")
+
+// App is one function process's long-lived state. It is safe for
+// concurrent use (the platform server is).
+type App struct {
+	Name   string
+	Config config.Config
+	Server *platform.Server
+	Log    *slog.Logger
+
+	ms      *modelstore.Store
+	plugins *plugins.Host
+	metrics *EMF
+}
+
+// Options configure Open; nil means defaults.
+type Options struct {
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Metrics receives one EMF line per invocation; default os.Stdout via
+	// the caller (nil disables metrics).
+	Metrics io.Writer
+	// Dispatch hands training jobs to the train function (admin only).
+	Dispatch platform.JobDispatcher
+	// NoPlugins skips the plugin host (the train function needs none).
+	NoPlugins bool
+}
+
+// Open loads the configuration from environ (os.Environ() form) and builds
+// the store, the plugin host and the platform server.
+func Open(ctx context.Context, name string, environ []string, opts *Options) (*App, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	cfg, err := config.Load(config.Environ(environ))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	key, ok := cfg.MasterKeyBytes()
+	if !ok {
+		// Lambda has no local folder to keep a generated key in.
+		return nil, fmt.Errorf("%w: AIAAS_MASTER_KEY: want 32 bytes in standard base64", ErrConfig)
+	}
+	ms, err := modelstore.Open(ctx, cfg.Store, &modelstore.Options{
+		MasterKey:       key,
+		SSE:             cfg.S3SSE,
+		S3AccessKey:     cfg.S3AccessKey.Reveal(),
+		S3SecretKey:     cfg.S3SecretKey.Reveal(),
+		MaxArtifactSize: cfg.MaxArtifactBytes,
+		Logger:          o.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lambdaapp: open store: %w", err)
+	}
+	a := &App{Name: name, Config: cfg, Log: o.Logger, ms: ms}
+	if !o.NoPlugins {
+		a.plugins, err = plugins.New(ctx, &plugins.Options{
+			CacheDir:    cfg.PluginCacheDir,
+			CallTimeout: cfg.PluginTimeout,
+			Logger:      o.Logger,
+		})
+		if err != nil {
+			ms.Close()
+			return nil, fmt.Errorf("lambdaapp: plugin runtime: %w", err)
+		}
+	}
+	a.Server, err = platform.New(ctx, platform.Options{
+		Config: cfg, Store: platform.StoreFrom(ms), Plugins: a.plugins,
+		Dispatch: o.Dispatch, Logger: o.Logger,
+	})
+	if err != nil {
+		a.Close(ctx)
+		return nil, fmt.Errorf("lambdaapp: platform: %w", err)
+	}
+	if o.Metrics != nil {
+		a.metrics = NewEMF(o.Metrics, "aiaas")
+	}
+	a.Log.InfoContext(ctx, "init complete", "function", name,
+		"init_ms", float64(time.Since(processStart).Microseconds())/1000)
+	return a, nil
+}
+
+// Close releases the store and the plugin host. Lambda never calls it (the
+// sandbox is frozen, then discarded); tests do.
+func (a *App) Close(ctx context.Context) {
+	if a.Server != nil {
+		_ = a.Server.Close(ctx)
+	}
+	if a.plugins != nil {
+		_ = a.plugins.Close(ctx)
+	}
+	if a.ms != nil {
+		a.ms.Close()
+	}
+}
+
+// HTTP returns the lambda.Handler for API Gateway / function URL events:
+// after each invocation it flushes the audit log (the sandbox may be frozen
+// right after the response) and writes one EMF metrics line.
+func (a *App) HTTP() *apigw.Adapter {
+	return apigw.New(a.Server, &apigw.Options{
+		Logger: a.Log,
+		Observe: func(ctx context.Context, inv apigw.Invocation) {
+			if err := a.Server.FlushAudit(context.WithoutCancel(ctx)); err != nil {
+				a.Log.ErrorContext(ctx, "audit flush failed", "err", err)
+			}
+			if a.metrics != nil {
+				route := inv.Route
+				if route == "" {
+					route = inv.Method + " " + inv.Path
+				}
+				a.metrics.Record(a.Name, route, inv.Status, inv.Duration)
+			}
+		},
+	})
+}
+
+// JobEvent is the asynchronous invocation payload of the train function.
+type JobEvent struct {
+	Tenant string `json:"tenant"`
+	JobID  string `json:"job_id"`
+}
+
+// RunJob runs a training job event. The platform records the outcome in the
+// job (including a stop on the deadline), so the returned error is only for
+// the function's own error metric; a malformed event is refused up front.
+func (a *App) RunJob(ctx context.Context, ev JobEvent) (err error) {
+	if ev.Tenant == "" || ev.JobID == "" {
+		return fmt.Errorf("lambdaapp: job event needs tenant and job_id")
+	}
+	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("lambdaapp: job %s panicked: %v", ev.JobID, p)
+		}
+		if a.metrics != nil {
+			status := 200
+			if err != nil {
+				status = 500
+			}
+			a.metrics.Record(a.Name, "job", status, time.Since(start))
+		}
+	}()
+	return a.Server.RunJob(ctx, ev.Tenant, ev.JobID)
+}
+
+// EMF writes CloudWatch Embedded Metric Format lines: CloudWatch Logs turns
+// each into metrics without an API call or an agent (the Prometheus
+// endpoint is for the long-running server). It is safe for concurrent use.
+type EMF struct {
+	mu        sync.Mutex
+	w         io.Writer
+	namespace string
+	now       func() time.Time
+}
+
+// NewEMF returns an EMF writer to w under a CloudWatch namespace.
+func NewEMF(w io.Writer, namespace string) *EMF {
+	return &EMF{w: w, namespace: namespace, now: time.Now}
+}
+
+type emfLine struct {
+	AWS      emfMeta `json:"_aws"`
+	Function string  `json:"Function"`
+	Route    string  `json:"Route"`
+	Latency  float64 `json:"Latency"`
+	Errors   int     `json:"Errors"`
+	Status   int     `json:"Status"`
+}
+
+type emfMeta struct {
+	Timestamp         int64          `json:"Timestamp"`
+	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
+}
+
+type emfDirective struct {
+	Namespace  string      `json:"Namespace"`
+	Dimensions [][]string  `json:"Dimensions"`
+	Metrics    []emfMetric `json:"Metrics"`
+}
+
+type emfMetric struct {
+	Name string `json:"Name"`
+	Unit string `json:"Unit"`
+}
+
+// Record writes one line: Latency (ms) and Errors (1 for a 5xx) by Function
+// and Route; Status is a plain property, searchable in Logs Insights.
+func (e *EMF) Record(function, route string, status int, latency time.Duration) {
+	errs := 0
+	if status >= 500 {
+		errs = 1
+	}
+	line := emfLine{
+		AWS: emfMeta{
+			Timestamp: e.now().UnixMilli(),
+			CloudWatchMetrics: []emfDirective{{
+				Namespace:  e.namespace,
+				Dimensions: [][]string{{"Function", "Route"}},
+				Metrics:    []emfMetric{{Name: "Latency", Unit: "Milliseconds"}, {Name: "Errors", Unit: "Count"}},
+			}},
+		},
+		Function: function, Route: route,
+		Latency: float64(latency.Microseconds()) / 1000,
+		Errors:  errs, Status: status,
+	}
+	b, _ := json.Marshal(line) // plain strings and numbers: cannot fail
+	b = append(b, '\n')
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, _ = e.w.Write(b)
+}

@@ -1,0 +1,112 @@
+package lambdaapp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSignV4 checks the signer against the worked example of AWS's
+// "Create a signed AWS API request" documentation (IAM ListUsers).
+func TestSignV4(t *testing.T) {
+	req, _ := http.NewRequest("GET", "https://iam.amazonaws.com/?Action=ListUsers&Version=2010-05-08", nil)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	sign(req, nil, Credentials{AccessKey: "AKIDEXAMPLE", SecretKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"},
+		"us-east-1", "iam", time.Date(2015, 8, 30, 12, 36, 0, 0, time.UTC))
+	want := "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, " +
+		"SignedHeaders=content-type;host;x-amz-date, " +
+		"Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
+	if got := req.Header.Get("Authorization"); got != want {
+		t.Fatalf("Authorization =\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestDispatch(t *testing.T) {
+	var got struct {
+		path, invType, auth, token string
+		ev                         JobEvent
+	}
+	status := http.StatusAccepted
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.path, got.invType = r.URL.EscapedPath(), r.Header.Get("X-Amz-Invocation-Type")
+		got.auth, got.token = r.Header.Get("Authorization"), r.Header.Get("X-Amz-Security-Token")
+		_ = json.NewDecoder(r.Body).Decode(&got.ev)
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	iv := &Invoker{Function: "aiaas-TrainFunction-abc", Region: "eu-west-1", Endpoint: srv.URL,
+		Creds: func() Credentials { return Credentials{"AK", "SK", "TOKEN"} }}
+	if err := iv.Dispatch(context.Background(), "acme", "job-1"); err != nil {
+		t.Fatal(err)
+	}
+	if got.path != "/2015-03-31/functions/aiaas-TrainFunction-abc/invocations" || got.invType != "Event" ||
+		got.token != "TOKEN" || !strings.Contains(got.auth, "Credential=AK/") || !strings.Contains(got.auth, "/eu-west-1/lambda/aws4_request") ||
+		got.ev != (JobEvent{"acme", "job-1"}) {
+		t.Fatalf("request = %+v", got)
+	}
+	status = http.StatusForbidden
+	if err := iv.Dispatch(context.Background(), "acme", "job-1"); !errors.Is(err, ErrDispatch) {
+		t.Fatalf("403 gave %v", err)
+	}
+}
+
+func TestEMF(t *testing.T) {
+	var buf bytes.Buffer
+	e := NewEMF(&buf, "aiaas")
+	e.now = func() time.Time { return time.UnixMilli(1700000000123) }
+	e.Record("infer", "POST /v2/{proxy+}", 502, 1500*time.Microsecond)
+	want := `{"_aws":{"Timestamp":1700000000123,"CloudWatchMetrics":[{"Namespace":"aiaas","Dimensions":[["Function","Route"]],"Metrics":[{"Name":"Latency","Unit":"Milliseconds"},{"Name":"Errors","Unit":"Count"}]}]},"Function":"infer","Route":"POST /v2/{proxy+}","Latency":1.5,"Errors":1,"Status":502}` + "\n"
+	if buf.String() != want {
+		t.Fatalf("EMF line\n%s\nwant\n%s", buf.String(), want)
+	}
+}
+
+func TestOpenReportsConfigErrors(t *testing.T) {
+	_, err := Open(context.Background(), "infer", []string{"AIAAS_TENANT_RPS=fast", "AIAAS_REQUEST_TIMEOUT=soon"}, nil)
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "AIAAS_TENANT_RPS") || !strings.Contains(err.Error(), "AIAAS_REQUEST_TIMEOUT") {
+		t.Fatalf("err = %v", err)
+	}
+	_, err = Open(context.Background(), "infer", []string{"AIAAS_STORE=file://" + t.TempDir()}, nil)
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "AIAAS_MASTER_KEY") {
+		t.Fatalf("missing master key: err = %v", err)
+	}
+}
+
+// TestMainsFailFastOnBadConfig runs each function's real binary with a bad
+// environment: it must exit 1 during init, before lambda.Start, with one
+// message naming every bad variable.
+func TestMainsFailFastOnBadConfig(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds three binaries")
+	}
+	for i, fn := range []string{"infer", "admin", "train"} {
+		bin := filepath.Join(t.TempDir(), fn)
+		build := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bin, "../../"+fn)
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("case %d (%s): build: %v\n%s", i, fn, err, out)
+		}
+		cmd := exec.Command(bin)
+		cmd.Env = []string{"AIAAS_TENANT_RPS=fast", "AIAAS_REQUEST_TIMEOUT=soon", "AWS_LAMBDA_RUNTIME_API=127.0.0.1:1"}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Errorf("case %d (%s): exit %v, want 1; stderr %s", i, fn, err, stderr.String())
+		}
+		msg := stderr.String()
+		if strings.Count(strings.TrimSpace(msg), "\n") != 0 || !strings.Contains(msg, "AIAAS_TENANT_RPS") || !strings.Contains(msg, "AIAAS_REQUEST_TIMEOUT") {
+			t.Errorf("case %d (%s): want one line naming both variables, got %q", i, fn, msg)
+		}
+	}
+}

@@ -1,0 +1,576 @@
+package infra_test
+
+// This test reads infra/template.yaml (AWS SAM) and infra/Makefile and checks
+// them against the Go functions under functions/: the deployment must not
+// drift from the code (a renamed package, a dropped build tag, a write
+// permission on the read-only infer role, a route sent to the wrong function).
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// cfn converts a YAML node to plain Go values, expanding CloudFormation's
+// short-form tags (!Ref X, !GetAtt A.B, !Sub s, !If [...], ...) into their
+// long form ({"Ref": X}, {"Fn::GetAtt": [A, B]}, ...), so the checks below
+// see one representation whatever the template author chose.
+func cfn(n *yaml.Node) (any, error) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) != 1 {
+			return nil, fmt.Errorf("line %d: want one document", n.Line)
+		}
+		return cfn(n.Content[0])
+	case yaml.AliasNode:
+		return cfn(n.Alias)
+	}
+	var v any
+	switch n.Kind {
+	case yaml.MappingNode:
+		m := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			val, err := cfn(n.Content[i+1])
+			if err != nil {
+				return nil, err
+			}
+			m[n.Content[i].Value] = val
+		}
+		v = m
+	case yaml.SequenceNode:
+		s := make([]any, 0, len(n.Content))
+		for _, c := range n.Content {
+			val, err := cfn(c)
+			if err != nil {
+				return nil, err
+			}
+			s = append(s, val)
+		}
+		v = s
+	case yaml.ScalarNode:
+		if !strings.HasPrefix(n.Tag, "!") || strings.HasPrefix(n.Tag, "!!") {
+			var x any
+			if err := n.Decode(&x); err != nil {
+				return nil, fmt.Errorf("line %d: %w", n.Line, err)
+			}
+			v = x
+		} else {
+			v = n.Value
+		}
+	default:
+		return nil, fmt.Errorf("line %d: unexpected node kind %v", n.Line, n.Kind)
+	}
+	if !strings.HasPrefix(n.Tag, "!") || strings.HasPrefix(n.Tag, "!!") {
+		return v, nil
+	}
+	fn := n.Tag[1:]
+	switch fn {
+	case "Ref", "Condition":
+		return map[string]any{fn: v}, nil
+	case "GetAtt":
+		if s, ok := v.(string); ok {
+			res, attr, _ := strings.Cut(s, ".")
+			return map[string]any{"Fn::GetAtt": []any{res, attr}}, nil
+		}
+		return map[string]any{"Fn::GetAtt": v}, nil
+	case "Sub", "If", "Equals", "Not", "And", "Or", "Join", "Select", "Split",
+		"FindInMap", "GetAZs", "ImportValue", "Base64", "Cidr", "Length", "ToJsonString":
+		return map[string]any{"Fn::" + fn: v}, nil
+	}
+	return nil, fmt.Errorf("line %d: unknown tag %s", n.Line, n.Tag)
+}
+
+type template struct {
+	raw        map[string]any
+	resources  map[string]map[string]any // logical id -> resource
+	parameters map[string]map[string]any
+	globals    map[string]any // Globals.Function
+}
+
+func loadTemplate(t *testing.T) *template {
+	t.Helper()
+	b, err := os.ReadFile("template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		t.Fatalf("template.yaml: %v", err)
+	}
+	v, err := cfn(&root)
+	if err != nil {
+		t.Fatalf("template.yaml: %v", err)
+	}
+	raw, ok := v.(map[string]any)
+	if !ok {
+		t.Fatal("template.yaml: top level is not a mapping")
+	}
+	tp := &template{raw: raw, resources: map[string]map[string]any{}, parameters: map[string]map[string]any{}}
+	for id, r := range mapOf(raw["Resources"]) {
+		tp.resources[id] = mapOf(r)
+	}
+	for id, p := range mapOf(raw["Parameters"]) {
+		tp.parameters[id] = mapOf(p)
+	}
+	tp.globals = mapOf(mapOf(raw["Globals"])["Function"])
+	return tp
+}
+
+func mapOf(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
+func listOf(v any) []any {
+	switch x := v.(type) {
+	case []any:
+		return x
+	case nil:
+		return nil
+	}
+	return []any{v}
+}
+
+// get walks a path of keys.
+func get(v any, path ...string) any {
+	for _, k := range path {
+		v = mapOf(v)[k]
+	}
+	return v
+}
+
+func (tp *template) functions() []string {
+	var ids []string
+	for id, r := range tp.resources {
+		if r["Type"] == "AWS::Serverless::Function" {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// prop returns a function property, falling back to Globals.Function.
+func (tp *template) prop(id, name string) any {
+	if v, ok := mapOf(tp.resources[id]["Properties"])[name]; ok {
+		return v
+	}
+	return tp.globals[name]
+}
+
+// statements returns the IAM statements of a function's inline policies.
+func (tp *template) statements(t *testing.T, id string) []map[string]any {
+	var out []map[string]any
+	for i, p := range listOf(tp.prop(id, "Policies")) {
+		pm := mapOf(p)
+		if pm == nil {
+			t.Errorf("%s: policy %d is a managed policy or template (%v); only inline statements can be audited here", id, i, p)
+			continue
+		}
+		for _, s := range listOf(pm["Statement"]) {
+			out = append(out, mapOf(s))
+		}
+	}
+	return out
+}
+
+func actions(stmts []map[string]any) []string {
+	var out []string
+	for _, s := range stmts {
+		if s["Effect"] != "Allow" {
+			continue
+		}
+		for _, a := range listOf(s["Action"]) {
+			out = append(out, fmt.Sprint(a))
+		}
+	}
+	return out
+}
+
+// makeTargets parses infra/Makefile: target -> recipe lines.
+func makeTargets(t *testing.T) map[string][]string {
+	b, err := os.ReadFile("Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := map[string][]string{}
+	var cur string
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(line, "\t") && cur != "":
+			targets[cur] = append(targets[cur], strings.TrimSpace(line))
+		case strings.Contains(line, ":") && !strings.HasPrefix(line, "#") && !strings.Contains(line, "="):
+			cur = strings.TrimSpace(line[:strings.Index(line, ":")])
+		default:
+			cur = ""
+		}
+	}
+	return targets
+}
+
+var goBuildPkg = regexp.MustCompile(`go build .* (\.\./functions/[a-z0-9_-]+)\s*$`)
+
+func TestFunctionsBuildFromExistingPackages(t *testing.T) {
+	tp := loadTemplate(t)
+	targets := makeTargets(t)
+	ids := tp.functions()
+	if len(ids) == 0 {
+		t.Fatal("no AWS::Serverless::Function in template")
+	}
+	built := map[string]bool{}
+	for i, id := range ids {
+		r := tp.resources[id]
+		if get(r, "Metadata", "BuildMethod") != "makefile" {
+			t.Errorf("case %d (%s): Metadata.BuildMethod = %v, want makefile (keeps -tags lambda.norpc)", i, id, get(r, "Metadata", "BuildMethod"))
+		}
+		if cu := tp.prop(id, "CodeUri"); cu != "." {
+			t.Errorf("case %d (%s): CodeUri = %v, want . (the folder of infra/Makefile)", i, id, cu)
+		}
+		if h := tp.prop(id, "Handler"); h != "bootstrap" {
+			t.Errorf("case %d (%s): Handler = %v, want bootstrap", i, id, h)
+		}
+		if rt := tp.prop(id, "Runtime"); rt != "provided.al2023" {
+			t.Errorf("case %d (%s): Runtime = %v, want provided.al2023", i, id, rt)
+		}
+		if a := listOf(tp.prop(id, "Architectures")); len(a) != 1 || a[0] != "arm64" {
+			t.Errorf("case %d (%s): Architectures = %v, want [arm64]", i, id, a)
+		}
+		recipe := targets["build-"+id]
+		if len(recipe) != 1 {
+			t.Errorf("case %d (%s): infra/Makefile target build-%s has %d recipe lines, want 1", i, id, id, len(recipe))
+			continue
+		}
+		line := recipe[0]
+		for _, want := range []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=$(GOARCH)", "go build", "$(GOFLAGS_LAMBDA)", "-o $(ARTIFACTS_DIR)/bootstrap"} {
+			if !strings.Contains(line, want) {
+				t.Errorf("case %d (%s): build recipe %q lacks %q", i, id, line, want)
+			}
+		}
+		m := goBuildPkg.FindStringSubmatch(line)
+		if m == nil {
+			t.Errorf("case %d (%s): build recipe %q does not build ../functions/<name>", i, id, line)
+			continue
+		}
+		dir := m[1]
+		built[filepath.Base(dir)] = true
+		if _, err := os.Stat(dir); os.IsNotExist(err) {
+			// The function's main package is written after the template;
+			// the report lists which ones are pending.
+			t.Logf("case %d (%s): %s does not exist yet (pending)", i, id, dir)
+			continue
+		}
+		if !isMainPackage(t, dir) {
+			t.Errorf("case %d (%s): %s has no package main", i, id, dir)
+		}
+	}
+	vars := makeVars(t)
+	for _, want := range []string{"-tags lambda.norpc", "-trimpath", "-s -w"} {
+		if !strings.Contains(vars["GOFLAGS_LAMBDA"], want) {
+			t.Errorf("Makefile GOFLAGS_LAMBDA = %q lacks %q", vars["GOFLAGS_LAMBDA"], want)
+		}
+	}
+	if !strings.Contains(vars["GOARCH"], "arm64") {
+		t.Errorf("Makefile GOARCH = %q, want arm64 (the template's architecture)", vars["GOARCH"])
+	}
+	// The converse: every Lambda main package is deployed.
+	entries, _ := os.ReadDir("../functions")
+	for _, e := range entries {
+		if e.IsDir() && e.Name() != "internal" && isMainPackage(t, filepath.Join("../functions", e.Name())) && !built[e.Name()] {
+			t.Errorf("functions/%s is a main package with no function in template.yaml", e.Name())
+		}
+	}
+}
+
+func makeVars(t *testing.T) map[string]string {
+	b, err := os.ReadFile("Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "\t") || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		k = strings.TrimSpace(strings.TrimRight(k, "?:"))
+		if ok && k != "" && !strings.ContainsAny(k, " \t:") {
+			vars[k] = strings.TrimSpace(v)
+		}
+	}
+	return vars
+}
+
+func isMainPackage(t *testing.T, dir string) bool {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if regexp.MustCompile(`(?m)^package main\s*$`).Match(b) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestLeastPrivilege(t *testing.T) {
+	tp := loadTemplate(t)
+	writes := []string{"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:AbortMultipartUpload", "kms:GenerateDataKey", "kms:Encrypt"}
+	cases := []struct {
+		id        string
+		must      []string
+		mustNot   []string
+		invokable []string // lambda:InvokeFunction resources allowed
+	}{
+		{"InferFunction", []string{"s3:GetObject", "s3:ListBucket", "kms:Decrypt"}, writes, nil},
+		{"AdminFunction", []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "kms:Decrypt", "kms:GenerateDataKey", "lambda:InvokeFunction"}, nil, []string{"TrainFunction"}},
+		{"TrainFunction", []string{"s3:GetObject", "s3:PutObject", "kms:Decrypt", "kms:GenerateDataKey"}, nil, nil},
+	}
+	seen := map[string]bool{}
+	for i, c := range cases {
+		if tp.resources[c.id] == nil {
+			t.Errorf("case %d: no resource %s", i, c.id)
+			continue
+		}
+		seen[c.id] = true
+		stmts := tp.statements(t, c.id)
+		acts := actions(stmts)
+		for _, a := range c.must {
+			if !slices.Contains(acts, a) {
+				t.Errorf("case %d (%s): lacks %s (has %v)", i, c.id, a, acts)
+			}
+		}
+		for _, a := range c.mustNot {
+			if slices.Contains(acts, a) {
+				t.Errorf("case %d (%s): must not have %s", i, c.id, a)
+			}
+		}
+		for _, s := range stmts {
+			for _, a := range listOf(s["Action"]) {
+				as := fmt.Sprint(a)
+				if strings.Contains(as, "*") {
+					t.Errorf("case %d (%s): wildcard action %s", i, c.id, as)
+				}
+				if strings.HasPrefix(as, "s3:") || strings.HasPrefix(as, "kms:") {
+					checkResourceIn(t, i, c.id, s["Resource"], "ModelBucket", "ModelKey")
+				}
+				if as == "lambda:InvokeFunction" {
+					for _, r := range listOf(s["Resource"]) {
+						target := fmt.Sprint(listOf(get(r, "Fn::GetAtt"))[0:1])
+						if len(c.invokable) == 0 || target != fmt.Sprint([]any{c.invokable[0]}) {
+							t.Errorf("case %d (%s): may invoke %v", i, c.id, r)
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, id := range tp.functions() {
+		if !seen[id] {
+			t.Errorf("function %s has no least-privilege expectations in this test", id)
+		}
+	}
+}
+
+// checkResourceIn fails unless every resource of a statement is derived from
+// one of the named logical resources (no "*", no other bucket).
+func checkResourceIn(t *testing.T, i int, id string, res any, allowed ...string) {
+	t.Helper()
+	for _, r := range listOf(res) {
+		refs := referencedIDs(r)
+		if len(refs) == 0 {
+			t.Errorf("case %d (%s): resource %v is not derived from %v", i, id, r, allowed)
+		}
+		for _, ref := range refs {
+			if !slices.Contains(allowed, ref) {
+				t.Errorf("case %d (%s): resource %v references %s", i, id, r, ref)
+			}
+		}
+	}
+}
+
+var subRef = regexp.MustCompile(`\$\{([A-Za-z0-9:]+)(?:\.[A-Za-z]+)?\}`)
+
+// referencedIDs lists the logical ids or parameters a value refers to.
+func referencedIDs(v any) []string {
+	var out []string
+	switch x := v.(type) {
+	case map[string]any:
+		for k, val := range x {
+			switch k {
+			case "Ref":
+				out = append(out, fmt.Sprint(val))
+			case "Fn::GetAtt":
+				if l := listOf(val); len(l) > 0 {
+					out = append(out, fmt.Sprint(l[0]))
+				}
+			case "Fn::Sub":
+				s := val
+				if l, ok := val.([]any); ok && len(l) > 0 {
+					s = l[0]
+					out = append(out, referencedIDs(l[1:])...)
+				}
+				if str, ok := s.(string); ok {
+					for _, m := range subRef.FindAllStringSubmatch(str, -1) {
+						out = append(out, m[1])
+					}
+				}
+			default:
+				out = append(out, referencedIDs(val)...)
+			}
+		}
+	case []any:
+		for _, e := range x {
+			out = append(out, referencedIDs(e)...)
+		}
+	}
+	return out
+}
+
+func TestEveryReferenceResolves(t *testing.T) {
+	tp := loadTemplate(t)
+	refs := referencedIDs(map[string]any{"r": tp.raw["Resources"], "o": tp.raw["Outputs"], "g": tp.raw["Globals"]})
+	for _, ref := range refs {
+		if strings.HasPrefix(ref, "AWS::") {
+			continue
+		}
+		if tp.resources[ref] == nil && tp.parameters[ref] == nil {
+			t.Errorf("reference to undefined %q", ref)
+		}
+	}
+	conds := mapOf(tp.raw["Conditions"])
+	for id, r := range tp.resources {
+		if c, ok := r["Condition"]; ok && conds[fmt.Sprint(c)] == nil {
+			t.Errorf("%s: undefined condition %v", id, c)
+		}
+	}
+}
+
+func TestBucket(t *testing.T) {
+	tp := loadTemplate(t)
+	var buckets []string
+	for id, r := range tp.resources {
+		if r["Type"] == "AWS::S3::Bucket" {
+			buckets = append(buckets, id)
+		}
+	}
+	if len(buckets) != 1 || buckets[0] != "ModelBucket" {
+		t.Fatalf("buckets = %v, want [ModelBucket]", buckets)
+	}
+	p := mapOf(tp.resources["ModelBucket"]["Properties"])
+	sse := mapOf(listOf(get(p, "BucketEncryption", "ServerSideEncryptionConfiguration"))[0])
+	if get(sse, "ServerSideEncryptionByDefault", "SSEAlgorithm") != "aws:kms" ||
+		!slices.Contains(referencedIDs(get(sse, "ServerSideEncryptionByDefault", "KMSMasterKeyID")), "ModelKey") {
+		t.Errorf("bucket encryption = %v, want aws:kms with ModelKey", sse)
+	}
+	if tp.resources["ModelKey"]["Type"] != "AWS::KMS::Key" || get(tp.resources["ModelKey"], "Properties", "EnableKeyRotation") != true {
+		t.Errorf("ModelKey must be a KMS key with rotation")
+	}
+	for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
+		if get(p, "PublicAccessBlockConfiguration", k) != true {
+			t.Errorf("PublicAccessBlockConfiguration.%s is not true", k)
+		}
+	}
+	if get(p, "VersioningConfiguration", "Status") != "Enabled" {
+		t.Errorf("versioning is not enabled")
+	}
+	abort := false
+	for _, r := range listOf(get(p, "LifecycleConfiguration", "Rules")) {
+		if get(r, "Status") == "Enabled" && get(r, "AbortIncompleteMultipartUpload", "DaysAfterInitiation") != nil {
+			abort = true
+		}
+	}
+	if !abort {
+		t.Errorf("no enabled lifecycle rule aborts incomplete multipart uploads")
+	}
+}
+
+func TestRoutes(t *testing.T) {
+	tp := loadTemplate(t)
+	want := map[string]string{
+		"GET /v2/{proxy+}":                 "InferFunction",
+		"POST /v2/{proxy+}":                "InferFunction",
+		"GET /v2":                          "InferFunction",
+		"POST /v1/endpoints/{name}/invoke": "InferFunction",
+		"ANY /v1/{proxy+}":                 "AdminFunction",
+		"GET /metrics":                     "AdminFunction",
+	}
+	got := map[string]string{}
+	for _, id := range tp.functions() {
+		for name, ev := range mapOf(tp.prop(id, "Events")) {
+			if get(ev, "Type") != "HttpApi" {
+				continue
+			}
+			p := mapOf(get(ev, "Properties"))
+			if get(p, "ApiId", "Ref") != "HttpApi" {
+				t.Errorf("%s.%s: not attached to HttpApi", id, name)
+			}
+			key := fmt.Sprint(p["Method"]) + " " + fmt.Sprint(p["Path"])
+			if prev, dup := got[key]; dup {
+				t.Errorf("route %s mapped twice (%s, %s)", key, prev, id)
+			}
+			got[key] = id
+		}
+	}
+	for route, fn := range want {
+		if got[route] != fn {
+			t.Errorf("route %s -> %q, want %s", route, got[route], fn)
+		}
+	}
+	for route, fn := range got {
+		if _, ok := want[route]; !ok {
+			t.Errorf("unexpected route %s -> %s", route, fn)
+		}
+	}
+	if tp.prop("TrainFunction", "Events") != nil {
+		t.Errorf("TrainFunction must not be reachable over HTTP")
+	}
+}
+
+func TestLoggingConfigAndEnvironment(t *testing.T) {
+	tp := loadTemplate(t)
+	for i, id := range tp.functions() {
+		lc := mapOf(tp.prop(id, "LoggingConfig"))
+		if lc["LogFormat"] != "JSON" {
+			t.Errorf("case %d (%s): LogFormat = %v, want JSON", i, id, lc["LogFormat"])
+		}
+		lg := fmt.Sprint(get(lc, "LogGroup", "Ref"))
+		if tp.resources[lg]["Type"] != "AWS::Logs::LogGroup" || get(tp.resources[lg], "Properties", "RetentionInDays") == nil {
+			t.Errorf("case %d (%s): log group %q missing or without retention", i, id, lg)
+		}
+	}
+	env := mapOf(get(tp.globals, "Environment", "Variables"))
+	for _, k := range []string{"AIAAS_STORE", "AIAAS_S3_SSE", "AIAAS_PLUGIN_CACHE_DIR", "AIAAS_BATCH_WINDOW", "AIAAS_MASTER_KEY"} {
+		if env[k] == nil {
+			t.Errorf("Globals environment lacks %s", k)
+		}
+	}
+	if !strings.HasPrefix(fmt.Sprint(get(env, "AIAAS_STORE", "Fn::Sub")), "s3://${ModelBucket}") {
+		t.Errorf("AIAAS_STORE = %v", env["AIAAS_STORE"])
+	}
+	admin := mapOf(get(tp.resources["AdminFunction"], "Properties", "Environment", "Variables"))
+	if get(admin, "AIAAS_TRAIN_FUNCTION", "Ref") != "TrainFunction" || admin["AIAAS_ADMIN_KEY"] == nil {
+		t.Errorf("AdminFunction environment = %v", admin)
+	}
+	for _, p := range []string{"MemorySize", "EphemeralStorage", "ProvisionedConcurrency", "TenancyMode", "MasterKeySecret", "AdminKeySecret"} {
+		if tp.parameters[p] == nil {
+			t.Errorf("missing parameter %s", p)
+		}
+	}
+	for _, p := range []string{"MasterKeySecret", "AdminKeySecret"} {
+		if tp.parameters[p]["NoEcho"] != true {
+			t.Errorf("parameter %s must be NoEcho", p)
+		}
+	}
+}
