@@ -41,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,9 +85,10 @@ var (
 )
 
 const (
-	segPrefix = "seg-"
-	headName  = "head"
-	seqDigits = 20
+	maxConflicts = 100
+	segPrefix    = "seg-"
+	headName     = "head"
+	seqDigits    = 20
 )
 
 // Options tunes a Log; nil means the defaults.
@@ -94,7 +96,10 @@ type Options struct {
 	FlushInterval time.Duration // default 1s
 	MaxPending    int           // per tenant, default 100,000
 	MaxSegment    int           // records per segment, default 10,000
-	Logger        *slog.Logger
+	// MaxSegmentBytes bounds one segment object (the store caps records;
+	// modelstore's default cap is 1 MiB). Default 768 KiB.
+	MaxSegmentBytes int
+	Logger          *slog.Logger
 	// Dropped is called when records are dropped (for a metric).
 	Dropped func(tenant string, n int)
 }
@@ -135,6 +140,9 @@ func New(st Store, opts *Options) *Log {
 	}
 	if l.opts.MaxSegment <= 0 {
 		l.opts.MaxSegment = 10_000
+	}
+	if l.opts.MaxSegmentBytes <= 0 {
+		l.opts.MaxSegmentBytes = 768 << 10
 	}
 	l.log = l.opts.Logger
 	if l.log == nil {
@@ -237,47 +245,61 @@ func (l *Log) flushTenant(ctx context.Context, id string) error {
 		if n == 0 {
 			return nil
 		}
-		if err := l.writeSegment(ctx, id, t, batch); err != nil {
+		written, err := l.writeSegment(ctx, id, t, batch)
+		if err != nil {
 			return err
 		}
 		t.pmu.Lock()
-		t.pending = append(t.pending[:0], t.pending[n:]...)
+		t.pending = append(t.pending[:0], t.pending[written:]...)
 		t.pmu.Unlock()
 	}
 }
 
-// writeSegment chains batch behind the head and creates its segment,
-// reloading the head and retrying when another writer got there first.
-func (l *Log) writeSegment(ctx context.Context, id string, t *tenantLog, batch []Record) error {
+// writeSegment chains as many records of batch as fit in one segment behind
+// the head and creates the segment, reloading the head and retrying when
+// another writer got there first. It returns how many records it wrote.
+func (l *Log) writeSegment(ctx context.Context, id string, t *tenantLog, batch []Record) (int, error) {
 	for attempt := 0; ; attempt++ {
 		if !t.loaded {
 			if err := l.loadHead(ctx, id, t); err != nil {
-				return err
+				return 0, err
 			}
 		}
 		prev := t.last
 		var buf bytes.Buffer
+		n := 0
 		for i := range batch {
 			batch[i].Seq = t.next + uint64(i)
 			batch[i].Prev = prev
 			batch[i].Hash = hashRecord(&batch[i])
-			prev = batch[i].Hash
 			line, err := json.Marshal(&batch[i])
 			if err != nil {
-				return fmt.Errorf("audit: encode: %w", err)
+				return 0, fmt.Errorf("audit: encode: %w", err)
 			}
+			if n > 0 && buf.Len()+len(line)+1 > l.opts.MaxSegmentBytes {
+				break
+			}
+			prev = batch[i].Hash
 			buf.Write(line)
 			buf.WriteByte('\n')
+			n++
 		}
 		err := l.st.Create(ctx, id, segName(t.next), buf.Bytes())
-		if errors.Is(err, ErrConflict) && attempt < 10 {
-			t.loaded = false // someone else wrote here: reload and renumber
+		if errors.Is(err, ErrConflict) && attempt < maxConflicts {
+			// Someone else wrote here: back off a little (jittered, so
+			// writers stop colliding), reload the head and renumber.
+			t.loaded = false
+			select {
+			case <-time.After(time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 5)))):
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("audit: write segment %d of %s: %w", t.next, id, err)
+			return 0, fmt.Errorf("audit: write segment %d of %s: %w", t.next, id, err)
 		}
-		t.next += uint64(len(batch))
+		t.next += uint64(n)
 		t.last = prev
 		h, _ := json.Marshal(head{Next: t.next, Last: t.last})
 		if err := l.st.Put(ctx, id, headName, h); err != nil {
@@ -285,7 +307,7 @@ func (l *Log) writeSegment(ctx context.Context, id string, t *tenantLog, batch [
 			// lags until the next flush rewrites the head.
 			l.log.Warn("audit head not updated", "tenant", id, "err", err)
 		}
-		return nil
+		return n, nil
 	}
 }
 

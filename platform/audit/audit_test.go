@@ -245,3 +245,27 @@ func TestBackgroundFlush(t *testing.T) {
 	}
 	t.Fatal("background flush never wrote the record")
 }
+
+// A flush under load is split into segments that fit the store's object
+// limit, and nothing is lost.
+func TestSegmentsBoundedByBytes(t *testing.T) {
+	ctx := context.Background()
+	st := newMem()
+	l := New(st, &Options{FlushInterval: time.Hour, MaxSegmentBytes: 4 << 10})
+	defer l.Close(ctx)
+	for i := 0; i < 500; i++ {
+		l.Record("acme", record(i))
+	}
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range st.objs {
+		if len(v) > 4<<10 {
+			t.Fatalf("%s is %d bytes", k, len(v))
+		}
+	}
+	res, err := l.Verify(ctx, "acme")
+	if err != nil || !res.OK || res.Records != 500 || res.Segments < 10 {
+		t.Fatalf("verify: %+v %v", res, err)
+	}
+}
