@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // profiles on AIAAS_DEBUG_ADDR only
 	"net/url"
 	"os"
 	"path/filepath"
@@ -152,6 +153,13 @@ func serve(ctx context.Context, c *cli, addr, storeURL string, demo bool, plugin
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	if cfg.DebugAddr != "" {
+		go func() {
+			// The default mux holds net/http/pprof's handlers only.
+			err := http.ListenAndServe(cfg.DebugAddr, http.DefaultServeMux)
+			logger.Warn("debug listener stopped", "addr", cfg.DebugAddr, "err", err)
+		}()
+	}
 	logger.Info("serving", "url", base, "store", redactStore(cfg.Store))
 	if demo {
 		info, err := srv.Demo(ctx, platform.DemoOptions{PluginsDir: pluginsDir, DataDir: demoDir(localDir), Log: func(s string) { c.logf("%s", s) }})

@@ -47,6 +47,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Record is one audited event.
@@ -272,10 +273,7 @@ func (l *Log) writeSegment(ctx context.Context, id string, t *tenantLog, batch [
 			batch[i].Seq = t.next + uint64(i)
 			batch[i].Prev = prev
 			batch[i].Hash = hashRecord(&batch[i])
-			line, err := json.Marshal(&batch[i])
-			if err != nil {
-				return 0, fmt.Errorf("audit: encode: %w", err)
-			}
+			line := appendRecord(nil, &batch[i])
 			if n > 0 && buf.Len()+len(line)+1 > l.opts.MaxSegmentBytes {
 				break
 			}
@@ -377,17 +375,81 @@ func segName(first uint64) string {
 	return segPrefix + strings.Repeat("0", seqDigits-len(s)) + s
 }
 
-// hashRecord is sha256 over the previous hash and the record's JSON with
-// an empty Hash field.
+// hashRecord is sha256 over the previous hash, a newline, and the record's
+// canonical JSON (appendRecord) with an empty Hash field.
 func hashRecord(r *Record) string {
 	c := *r
 	c.Hash = ""
-	b, _ := json.Marshal(&c)
+	var buf [512]byte
+	b := appendRecord(buf[:0], &c)
 	h := sha256.New()
 	h.Write([]byte(r.Prev))
 	h.Write([]byte{'\n'})
 	h.Write(b)
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// appendRecord writes r as JSON in a fixed field order, without
+// reflection: records are written for every request, so this is on the
+// server's hot path, and a canonical form makes the hash reproducible from
+// a decoded record.
+func appendRecord(b []byte, r *Record) []byte {
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, r.Seq, 10)
+	b = append(b, `,"time":"`...)
+	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	if r.RequestID != "" {
+		b = append(b, `,"request_id":`...)
+		b = appendString(b, r.RequestID)
+	}
+	b = append(b, `,"actor":`...)
+	b = appendString(b, r.Actor)
+	b = append(b, `,"action":`...)
+	b = appendString(b, r.Action)
+	if r.Object != "" {
+		b = append(b, `,"object":`...)
+		b = appendString(b, r.Object)
+	}
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(r.Status), 10)
+	b = append(b, `,"latency_ms":`...)
+	b = strconv.AppendFloat(b, r.LatencyMS, 'g', -1, 64)
+	b = append(b, `,"prev":`...)
+	b = appendString(b, r.Prev)
+	b = append(b, `,"hash":`...)
+	b = appendString(b, r.Hash)
+	return append(b, '}')
+}
+
+// appendString writes s as a JSON string: control characters escaped,
+// invalid UTF-8 replaced, so that decoding and re-encoding is stable.
+func appendString(b []byte, s string) []byte {
+	const hexd = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20 || c == 0x7f:
+				b = append(b, '\\', 'u', '0', '0', hexd[c>>4], hexd[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = utf8.AppendRune(b, utf8.RuneError) // raw, so a decode round-trips
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
 }
 
 // Query selects records for [Log.Read].

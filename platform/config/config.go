@@ -103,6 +103,9 @@ type Config struct {
 	PluginTimeout time.Duration `env:"AIAAS_PLUGIN_TIMEOUT" envDefault:"2s"`
 	// TrainWorkers is the size of the local training worker pool.
 	TrainWorkers int `env:"AIAAS_TRAIN_WORKERS" envDefault:"1"`
+	// DebugAddr, when set, serves Go's profiler (net/http/pprof) on a
+	// separate listener — keep it on loopback.
+	DebugAddr string `env:"AIAAS_DEBUG_ADDR"`
 	// LogLevel is debug, info, warn or error; LogFormat is json or text.
 	LogLevel  string `env:"AIAAS_LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"AIAAS_LOG_FORMAT" envDefault:"json"`
@@ -134,6 +137,7 @@ var vars = []Var{
 	{"AIAAS_PLUGIN_CACHE_DIR", "", "wazero compilation cache folder"},
 	{"AIAAS_PLUGIN_TIMEOUT", "", "deadline of one plugin call"},
 	{"AIAAS_TRAIN_WORKERS", "", "local training workers"},
+	{"AIAAS_DEBUG_ADDR", "", "listen address for Go's profiler (net/http/pprof); keep it on loopback"},
 	{"AIAAS_LOG_LEVEL", "", "debug, info, warn or error"},
 	{"AIAAS_LOG_FORMAT", "", "json or text"},
 }
@@ -326,6 +330,11 @@ func (c Config) problems(skip map[string]bool) []string {
 	}
 	if c.TrainWorkers < 0 || c.TrainWorkers > 64 {
 		bad("AIAAS_TRAIN_WORKERS", "must be between 0 and 64, got %d", c.TrainWorkers)
+	}
+	if c.DebugAddr != "" {
+		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
+			bad("AIAAS_DEBUG_ADDR", "want HOST:PORT, got %q", c.DebugAddr)
+		}
 	}
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		bad("AIAAS_LOG_LEVEL", "%v", err)

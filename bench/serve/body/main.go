@@ -46,8 +46,15 @@ func main() {
 			}
 		}
 	}
-	js, err := json.Marshal(map[string]any{"inputs": []any{map[string]any{
-		"name": *input, "shape": []int{1, 784}, "datatype": "FP32", "data": px}}})
+	// Field order as in the protocol's examples and its clients (name,
+	// shape, datatype, data); a map would sort "data" first.
+	type in struct {
+		Name     string    `json:"name"`
+		Shape    []int     `json:"shape"`
+		Datatype string    `json:"datatype"`
+		Data     []float32 `json:"data"`
+	}
+	js, err := json.Marshal(map[string]any{"inputs": []in{{*input, []int{1, 784}, "FP32", px}}})
 	if err != nil {
 		log.Fatal(err)
 	}
