@@ -305,7 +305,7 @@ alias at one with 'aiaas model alias'. A progress bar is drawn on a terminal.`,
 	}))
 	clientCmd(&command{
 		name: "dataset push", args: "NAME FILE",
-		summary:  "upload a CSV or IDX training set for 'aiaas job submit'",
+		summary:  "upload a CSV training set (features…, label; gzip allowed) for 'aiaas job submit'",
 		examples: []string{"aiaas dataset push iris iris.csv", "aiaas job submit --model iris --dataset iris --wait"},
 	}, false, noFlags(func(ctx context.Context, c *cli, cl *client.Client, args []string) error {
 		if err := nargs(args, 2, "NAME FILE"); err != nil {
