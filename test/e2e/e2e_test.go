@@ -8,135 +8,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/aiaas/aiaas/internal/testserver"
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/sdk/client"
 )
 
-const (
-	adminKey  = "e2e-admin-key-0123456789abcdef0123"
-	masterKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-)
+const adminKey = testserver.AdminKey
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
-
-// build compiles aiaas and the example plugins once per test binary.
-func build(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "aiaas-e2e")
-		if buildErr != nil {
-			return
-		}
-		run := func(env []string, args ...string) {
-			if buildErr != nil {
-				return
-			}
-			cmd := exec.Command("go", args...)
-			cmd.Dir = "../.."
-			cmd.Env = append(os.Environ(), env...)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("go %v: %v\n%s", args, err, out)
-			}
-		}
-		run(nil, "build", "-o", filepath.Join(binDir, "aiaas"), "./cmd/aiaas")
-		for _, p := range []string{"png-to-tensor", "top-k"} {
-			run([]string{"GOOS=wasip1", "GOARCH=wasm"}, "build", "-buildmode=c-shared", "-o", filepath.Join(binDir, p+".wasm"), "./examples/plugins/"+p)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binDir
-}
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// server is a running aiaas serve process.
-type server struct {
-	url     string
-	cmd     *exec.Cmd
-	log     *bytes.Buffer
-	started time.Time
-	ready   time.Duration
-}
+type server = testserver.Server
 
 func start(t *testing.T, store string, extraEnv ...string) *server {
-	t.Helper()
-	dir := build(t)
-	addr := freeAddr(t)
-	s := &server{url: "http://" + addr, log: &bytes.Buffer{}}
-	s.cmd = exec.Command(filepath.Join(dir, "aiaas"), "serve")
-	s.cmd.Env = append(os.Environ(),
-		"AIAAS_ADDR="+addr, "AIAAS_STORE="+store, "AIAAS_ADMIN_KEY="+adminKey, "AIAAS_MASTER_KEY="+masterKey,
-		"AIAAS_PLUGIN_CACHE_DIR="+filepath.Join(os.TempDir(), "aiaas-e2e-wazero"),
-		"AIAAS_S3_ACCESS_KEY="+os.Getenv("AIAAS_TEST_S3_ACCESS_KEY"), "AIAAS_S3_SECRET_KEY="+os.Getenv("AIAAS_TEST_S3_SECRET_KEY"))
-	s.cmd.Env = append(s.cmd.Env, extraEnv...)
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	s.started = time.Now()
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { s.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			s.cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("server log:\n%s", s.log.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if r, err := http.Get(s.url + "/v2/health/ready"); err == nil {
-			r.Body.Close()
-			if r.StatusCode == 200 {
-				s.ready = time.Since(s.started)
-				return s
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("server not ready in 30 s:\n%s", s.log.String())
-	return nil
+	return testserver.Start(t, store, extraEnv...)
 }
 
-// stores lists where the e2e tests run: a folder, and MinIO when
-// scripts/minio.sh started one (make test sets AIAAS_REQUIRE_S3=1).
-func stores(t *testing.T) map[string]string {
-	m := map[string]string{"file": "file://" + t.TempDir()}
-	if ep := os.Getenv("AIAAS_TEST_S3_ENDPOINT"); ep != "" {
-		m["s3"] = fmt.Sprintf("s3://aiaas-e2e-%d?endpoint=%s&secure=false&create=true", time.Now().UnixNano()%1e9, ep)
-	} else if os.Getenv("AIAAS_REQUIRE_S3") == "1" {
-		t.Fatal("AIAAS_REQUIRE_S3=1 but AIAAS_TEST_S3_ENDPOINT is unset")
-	}
-	return m
-}
+func build(t *testing.T) string { return testserver.Build(t) }
+
+func stores(t *testing.T) map[string]string { return testserver.Stores(t) }
 
 func mnistArtifact(t *testing.T) []byte {
 	spec := nn.MLP("digits", 784, []int{32}, "relu", 10, "softmax")
@@ -171,19 +64,19 @@ func must[T any](t *testing.T, what string) func(v T, err error) T {
 func everyRoute(t *testing.T, s *server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	anon := must[*client.Client](t, "client")(client.New(s.url, nil))
+	anon := must[*client.Client](t, "client")(client.New(s.URL, nil))
 	if live := must[bool](t, "live")(anon.Live(ctx)); !live {
 		t.Fatal("not live")
 	}
 	if md := must[*client.ServerMetadata](t, "server metadata")(anon.ServerMetadata(ctx)); md.Name != "aiaas" || !contains(md.Extensions, "binary_tensor_data") {
 		t.Fatalf("server metadata: %+v", md)
 	}
-	admin := must[*client.Client](t, "client")(client.New(s.url, &client.Options{APIKey: adminKey}))
+	admin := must[*client.Client](t, "client")(client.New(s.URL, &client.Options{APIKey: adminKey}))
 	tenant := must[*client.Tenant](t, "create tenant")(admin.CreateTenant(ctx, "acme"))
 	if ts := must[[]client.Tenant](t, "tenants")(admin.Tenants(ctx)); len(ts) != 1 || ts[0].Name != "acme" {
 		t.Fatalf("tenants: %+v", ts)
 	}
-	c := must[*client.Client](t, "client")(client.New(s.url, &client.Options{APIKey: tenant.APIKey}))
+	c := must[*client.Client](t, "client")(client.New(s.URL, &client.Options{APIKey: tenant.APIKey}))
 
 	// Models, aliases, metadata, inference.
 	art := mnistArtifact(t)
@@ -282,7 +175,7 @@ func everyRoute(t *testing.T, s *server) {
 
 	// Keys, scopes, revocation.
 	k := must[*client.Key](t, "create key")(c.CreateKey(ctx, "ci", client.ScopeInvoke))
-	ci := must[*client.Client](t, "client")(client.New(s.url, &client.Options{APIKey: k.APIKey}))
+	ci := must[*client.Client](t, "client")(client.New(s.URL, &client.Options{APIKey: k.APIKey}))
 	must[*client.InferResponse](t, "infer with invoke key")(ci.Infer(ctx, "digits", "1", req))
 	if _, err := ci.Models(ctx); !isStatus(err, 403) {
 		t.Fatalf("invoke key manages: %v", err)
@@ -318,7 +211,7 @@ func everyRoute(t *testing.T, s *server) {
 	if _, err := c.Metrics(ctx); !isStatus(err, 403) {
 		t.Fatalf("tenant reads /metrics: %v", err)
 	}
-	t.Logf("process start → ready: %v", s.ready)
+	t.Logf("process start → ready: %v", s.Ready)
 }
 
 func isStatus(err error, status int) bool {
@@ -341,28 +234,26 @@ func contains(xs []string, s string) bool {
 func TestColdStart(t *testing.T) {
 	store := "file://" + t.TempDir()
 	if ep := os.Getenv("AIAAS_TEST_S3_ENDPOINT"); ep != "" {
-		store = fmt.Sprintf("s3://aiaas-cold-%d?endpoint=%s&secure=false&create=true", time.Now().UnixNano()%1e9, ep)
+		store = testserver.S3Store(ep)
 	}
 	ctx := context.Background()
 	s1 := start(t, store)
-	admin := must[*client.Client](t, "client")(client.New(s1.url, &client.Options{APIKey: adminKey}))
+	admin := must[*client.Client](t, "client")(client.New(s1.URL, &client.Options{APIKey: adminKey}))
 	tenant := must[*client.Tenant](t, "tenant")(admin.CreateTenant(ctx, "cold"))
-	c := must[*client.Client](t, "client")(client.New(s1.url, &client.Options{APIKey: tenant.APIKey}))
+	c := must[*client.Client](t, "client")(client.New(s1.URL, &client.Options{APIKey: tenant.APIKey}))
 	art := mnistArtifact(t)
 	must[*client.PushedModel](t, "push")(c.PushModel(ctx, "digits", bytes.NewReader(art), int64(len(art)), nil))
-	s1.cmd.Process.Signal(os.Interrupt)
-	s1.cmd.Wait()
+	s1.Stop()
 
 	x := make([]float32, 784)
 	req := &client.InferRequest{Inputs: []client.InferInput{{Name: "input", Shape: []int64{1, 784}, Datatype: "FP32", Data: x}}}
 	var samples []time.Duration
 	for i := 0; i < 3; i++ {
 		s := start(t, store)
-		c := must[*client.Client](t, "client")(client.New(s.url, &client.Options{APIKey: tenant.APIKey}))
+		c := must[*client.Client](t, "client")(client.New(s.URL, &client.Options{APIKey: tenant.APIKey}))
 		must[*client.InferResponse](t, "first infer")(c.Infer(ctx, "digits", "", req))
-		samples = append(samples, time.Since(s.started))
-		s.cmd.Process.Signal(os.Interrupt)
-		s.cmd.Wait()
+		samples = append(samples, time.Since(s.Started))
+		s.Stop()
 	}
 	t.Logf("cold start on %s: process start → first inference answer: %v (3 runs)", strings.SplitN(store, ":", 2)[0], samples)
 }
