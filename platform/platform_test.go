@@ -666,3 +666,23 @@ func TestPublishONNX(t *testing.T) {
 		t.Fatalf("truncated ONNX: %d %s", bad.status, bad.body)
 	}
 }
+
+func TestConsoleMounted(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.do("GET", "/console/", "", nil)
+	if r.status != 200 || !strings.Contains(r.header.Get("Content-Type"), "text/html") || r.header.Get("Content-Security-Policy") == "" {
+		t.Fatalf("console: %d %v", r.status, r.header)
+	}
+	req, _ := http.NewRequest("GET", e.ts.URL+"/", nil)
+	res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode/100 != 3 || res.Header.Get("Location") != "/console/" {
+		t.Fatalf("/ → %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	if r := e.do("GET", "/nope", "", nil); r.status != 404 || !strings.Contains(string(r.body), "no route") {
+		t.Fatalf("unknown path: %d %s", r.status, r.body)
+	}
+}

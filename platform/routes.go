@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aiaas/aiaas/platform/audit"
+	"github.com/aiaas/aiaas/platform/console"
 	"github.com/aiaas/aiaas/platform/training"
 )
 
@@ -70,6 +71,12 @@ func (s *Server) routes() {
 		s.metrics.handler().ServeHTTP(w, r)
 		return nil
 	})
+
+	// The web console: static files, no key (the page asks for one).
+	ui := console.Handler()
+	s.mux.Handle("GET /console/", ui)
+	s.mux.Handle("GET /console", ui)
+	s.mux.Handle("GET /{$}", ui)
 
 	// Everything else: a JSON 404 rather than the mux's text one.
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
