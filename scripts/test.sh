@@ -49,5 +49,8 @@ step "kernels: arm64 under qemu user-mode emulation"
 GOARCH=arm64 go test -c -o "${TMPDIR:-/tmp}/aiaas-kernels.arm64" ./nn/kernels/
 qemu-aarch64 "${TMPDIR:-/tmp}/aiaas-kernels.arm64" -test.count=1
 
+step "console in a real browser (Debian chromium, playwright-core)"
+scripts/browser-test.sh
+
 step "bench module builds and its own tests pass"
 (cd bench && go vet ./... && go test ./...)

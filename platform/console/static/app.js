@@ -113,7 +113,8 @@ async function loadEndpoints() {
   $('endpoint-list').replaceChildren(table(['name', 'model', 'version', 'preprocess', 'postprocess', 'updated'],
     endpoints.map(e => [e.name, e.model, e.version, fmtList(e.preprocess), fmtList(e.postprocess), e.updated || e.created || ''])));
 }
-const fmtList = x => Array.isArray(x) ? x.map(p => typeof p === 'string' ? p : (p.plugin || p.name || JSON.stringify(p))).join(' → ') : (x ? JSON.stringify(x) : '');
+// An endpoint names at most one plugin per stage, as a plain string.
+const fmtList = x => (typeof x === 'string' ? x : '');
 
 // --- training ---------------------------------------------------------------
 
