@@ -20,6 +20,9 @@ type Error struct {
 	Msg        string
 	RetryAfter time.Duration // sets Retry-After on 429/503
 	err        error
+	// public lets a 500's message reach the client: set only where the
+	// message was written for the client and holds nothing internal.
+	public bool
 }
 
 func (e *Error) Error() string { return e.Msg }
@@ -75,11 +78,12 @@ func statusOf(err error) int {
 func writeError(w http.ResponseWriter, r *http.Request, err error) int {
 	status := statusOf(err)
 	msg := err.Error()
-	if status == http.StatusInternalServerError {
+	var e *Error
+	isErr := errors.As(err, &e)
+	if status == http.StatusInternalServerError && !(isErr && e.public) {
 		msg = "internal error (request id " + requestID(r.Context()) + ")"
 	}
-	var e *Error
-	if errors.As(err, &e) && e.RetryAfter > 0 {
+	if isErr && e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(e.RetryAfter.Round(time.Second)/time.Second))))
 	} else if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")

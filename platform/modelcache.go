@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -36,6 +37,13 @@ func (c *modelCache) get(ctx context.Context, tenant, model string, info Version
 	lm, err := c.c.Get(ctx, key, func(ctx context.Context) (*loadedModel, int64, string, error) {
 		hit = false
 		b, got, err := c.s.store.OpenModel(ctx, tenant, model, info.Version)
+		if errors.Is(err, modelstore.ErrCorrupt) {
+			// Permanent until an operator acts: not a retryable 503. The
+			// storage key stays in the log, not in the answer.
+			c.s.log.Error("model artifact failed its integrity check", "tenant", tenant, "model", model, "version", info.Version, "err", err)
+			return nil, 0, "", &Error{Status: http.StatusInternalServerError, err: err, public: true,
+				Msg: fmt.Sprintf("model %s version %d failed its integrity check and cannot be served; other versions and aliases are unaffected (request id %s)", model, info.Version, requestID(ctx))}
+		}
 		if err != nil {
 			return nil, 0, "", err
 		}

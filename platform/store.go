@@ -63,7 +63,8 @@ func init() {
 	RegisterStatus(modelstore.ErrInvalidName, http.StatusBadRequest)
 	RegisterStatus(modelstore.ErrTooLarge, http.StatusRequestEntityTooLarge)
 	RegisterStatus(modelstore.ErrUnavailable, http.StatusServiceUnavailable)
-	// A corrupt object is refused; the client can do nothing about it
-	// now, and another version may still serve.
-	RegisterStatus(modelstore.ErrCorrupt, http.StatusServiceUnavailable)
+	// A corrupt object is refused for good (until an operator acts):
+	// 500, not a retryable 503. Model loads say so in their own words
+	// (modelcache.go); elsewhere the message stays in the log.
+	RegisterStatus(modelstore.ErrCorrupt, http.StatusInternalServerError)
 }
