@@ -49,6 +49,23 @@ var statusTable = []struct {
 	{context.DeadlineExceeded, http.StatusGatewayTimeout},
 }
 
+// opaque are sentinels whose wrapped messages carry internals (storage
+// endpoints, object keys): the client gets the public text instead, and
+// the full error goes to the log under the request id.
+var opaque []struct {
+	err error
+	msg string
+}
+
+// RegisterOpaque makes errors wrapping err answer with msg instead of
+// their own message. Like RegisterStatus, it is for package init.
+func RegisterOpaque(err error, msg string) {
+	opaque = append(opaque, struct {
+		err error
+		msg string
+	}{err, msg})
+}
+
 // RegisterStatus maps a sentinel error to an HTTP status. It is meant for
 // package init of the adapters (store, plugins); it is not goroutine-safe.
 func RegisterStatus(err error, status int) {
@@ -82,6 +99,14 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) int {
 	isErr := errors.As(err, &e)
 	if status == http.StatusInternalServerError && !(isErr && e.public) {
 		msg = "internal error (request id " + requestID(r.Context()) + ")"
+	}
+	if !(isErr && e.public) {
+		for _, o := range opaque {
+			if errors.Is(err, o.err) {
+				msg = o.msg + " (request id " + requestID(r.Context()) + ")"
+				break
+			}
+		}
 	}
 	if isErr && e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(e.RetryAfter.Round(time.Second)/time.Second))))

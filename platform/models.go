@@ -289,6 +289,12 @@ func (c *refCache) get(ctx context.Context, tenant, model string) (*modelRefs, e
 	}
 	vs, err := c.s.store.Versions(ctx, tenant, model)
 	if err != nil {
+		if e != nil && statusOf(err) == http.StatusServiceUnavailable {
+			// Stale-if-error: the store is down, and a model that was
+			// resolved before keeps serving from the last known refs
+			// (its weights are cached); new models fail fast with 503.
+			return e, nil
+		}
 		return nil, err
 	}
 	if len(vs) == 0 {
@@ -296,6 +302,9 @@ func (c *refCache) get(ctx context.Context, tenant, model string) (*modelRefs, e
 	}
 	aliases, err := c.s.store.Aliases(ctx, tenant, model)
 	if err != nil {
+		if e != nil && statusOf(err) == http.StatusServiceUnavailable {
+			return e, nil
+		}
 		return nil, err
 	}
 	e = &modelRefs{versions: map[int]VersionInfo{}, aliases: aliases, expires: now.Add(refTTL)}

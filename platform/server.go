@@ -210,6 +210,9 @@ func (s *Server) route(pattern string, acc access, action string, h func(http.Re
 					s.log.Warn("error after response started", "request_id", reqID, "err", err)
 					return rec.status
 				}
+				if st := statusOf(err); st >= 500 {
+					s.log.Error("request failed", "request_id", reqID, "action", action, "status", st, "err", err)
+				}
 				return writeError(rec, r, bodyErr(err))
 			}
 			if rec.status == 0 {

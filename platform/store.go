@@ -67,4 +67,5 @@ func init() {
 	// 500, not a retryable 503. Model loads say so in their own words
 	// (modelcache.go); elsewhere the message stays in the log.
 	RegisterStatus(modelstore.ErrCorrupt, http.StatusInternalServerError)
+	RegisterOpaque(modelstore.ErrUnavailable, "storage is temporarily unavailable; retry shortly")
 }

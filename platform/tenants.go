@@ -132,6 +132,14 @@ func (c *authCache) get(hash string, now time.Time) (authEntry, bool) {
 	return e, true
 }
 
+// getStale returns an entry even if it expired.
+func (c *authCache) getStale(hash string) (authEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[hash]
+	return e, ok
+}
+
 func (c *authCache) put(hash string, e authEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -180,7 +188,14 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 		case statusOf(err) == http.StatusNotFound:
 			e = authEntry{}
 		default:
-			return nil, err // store down: 503, not 401
+			// Store down: a key verified before keeps working (no one can
+			// revoke it while the store is down either); others get 503,
+			// not 401.
+			if stale, ok := s.auth.getStale(hash); ok && statusOf(err) == http.StatusServiceUnavailable {
+				e = stale
+				break
+			}
+			return nil, err
 		}
 		e.expires = now.Add(authTTL)
 		s.auth.put(hash, e)
