@@ -79,15 +79,36 @@ func (s *Server) putPlugin(ctx context.Context, tenant, name string, wasm []byte
 }
 
 func (s *Server) pluginRecord(ctx context.Context, tenant, name string) (*PluginRecord, error) {
-	b, err := s.small.get(ctx, tenant, "plugins", name)
+	return record[PluginRecord](ctx, s, tenant, "plugins", "plugin", name)
+}
+
+// record reads a small JSON record of a tenant through the short-lived
+// cache; a missing one is a 404 naming it as the client did.
+func record[T any](ctx context.Context, s *Server, tenant, kind, what, name string) (*T, error) {
+	b, err := s.small.get(ctx, tenant, kind, name)
 	if err != nil {
-		return nil, notFoundAs(err, "plugin %q not found", name)
+		return nil, notFoundAs(err, "%s %q not found", what, name)
 	}
-	var rec PluginRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return nil, fmt.Errorf("plugin record %s: %w", name, err)
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("%s record %s: %w", what, name, err)
 	}
-	return &rec, nil
+	return &v, nil
+}
+
+// records lists a tenant's records of one kind (unreadable ones skipped).
+func records[T any](ctx context.Context, s *Server, tenant, kind, what string) ([]*T, error) {
+	names, err := s.store.List(ctx, tenant, kind, "", "", 1000)
+	if err != nil {
+		return nil, err
+	}
+	out := []*T{}
+	for _, n := range names {
+		if v, err := record[T](ctx, s, tenant, kind, what, n); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out, nil
 }
 
 func (s *Server) module(tenant string, rec *PluginRecord) plugins.Module {
@@ -130,16 +151,9 @@ func (s *Server) handleGetPlugin(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) handleListPlugins(w http.ResponseWriter, r *http.Request) error {
-	p := principalOf(r.Context())
-	names, err := s.store.List(r.Context(), p.tenant, "plugins", "", "", 1000)
+	out, err := records[PluginRecord](r.Context(), s, principalOf(r.Context()).tenant, "plugins", "plugin")
 	if err != nil {
 		return err
-	}
-	out := []*PluginRecord{}
-	for _, n := range names {
-		if rec, err := s.pluginRecord(r.Context(), p.tenant, n); err == nil {
-			out = append(out, rec)
-		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"plugins": out})
 	return nil
@@ -187,15 +201,7 @@ func (s *Server) putEndpoint(ctx context.Context, tenant string, ep Endpoint) (*
 }
 
 func (s *Server) endpoint(ctx context.Context, tenant, name string) (*Endpoint, error) {
-	b, err := s.small.get(ctx, tenant, "endpoints", name)
-	if err != nil {
-		return nil, notFoundAs(err, "endpoint %q not found", name)
-	}
-	var ep Endpoint
-	if err := json.Unmarshal(b, &ep); err != nil {
-		return nil, fmt.Errorf("endpoint %s: %w", name, err)
-	}
-	return &ep, nil
+	return record[Endpoint](ctx, s, tenant, "endpoints", "endpoint", name)
 }
 
 func (s *Server) handlePutEndpoint(w http.ResponseWriter, r *http.Request) error {
@@ -238,16 +244,9 @@ func (s *Server) handleGetEndpoint(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) handleListEndpoints(w http.ResponseWriter, r *http.Request) error {
-	p := principalOf(r.Context())
-	names, err := s.store.List(r.Context(), p.tenant, "endpoints", "", "", 1000)
+	out, err := records[Endpoint](r.Context(), s, principalOf(r.Context()).tenant, "endpoints", "endpoint")
 	if err != nil {
 		return err
-	}
-	out := []*Endpoint{}
-	for _, n := range names {
-		if ep, err := s.endpoint(r.Context(), p.tenant, n); err == nil {
-			out = append(out, ep)
-		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"endpoints": out})
 	return nil

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/aiaas/aiaas/nn"
 )
 
 // timings split a request's time for the Server-Timing header.
@@ -189,5 +187,3 @@ func argmax(v []float32) int {
 	}
 	return best
 }
-
-var _ = nn.ErrShape

@@ -77,13 +77,11 @@ func envHelp() string {
 }
 
 func serve(ctx context.Context, c *cli, addr, storeURL string, demo bool, pluginsDir string) error {
-	env := config.Environ(os.Environ())
-	if c.getenv != nil {
-		env = map[string]string{}
-		for _, kv := range os.Environ() {
-			if k, _, ok := strings.Cut(kv, "="); ok {
-				env[k] = c.getenv(k)
-			}
+	// The variables come through c.getenv, so tests can pass their own.
+	env := map[string]string{}
+	for _, v := range config.Vars() {
+		if val := c.getenv(v.Name); val != "" {
+			env[v.Name] = val
 		}
 	}
 	cfg, err := config.Load(env)
