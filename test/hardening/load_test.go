@@ -219,7 +219,11 @@ func TestLoad(t *testing.T) {
 		if tg.name == "endpoint-invoke" {
 			bound = 1.4
 		}
-		if float64(rss1) > bound*float64(rss0) {
+		// Plus 8 MiB of absolute slack: on a ~28 MiB process the GC's heap
+		// goal alone moves RSS by more than 10 % (seen: 27.9 → 31.8 MiB,
+		// flat for the whole run), which is noise, not a leak.
+		const slackKiB = 8 << 10
+		if float64(rss1) > bound*float64(rss0) && rss1-rss0 > slackKiB {
 			t.Errorf("case %d %s: RSS grew from %d KiB to %d KiB (> %.1f×)", i, tg.name, rss0, rss1, bound)
 		}
 		// Long runs: a leak climbs to the end, warming flattens out. The
