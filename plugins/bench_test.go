@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/aiaas/aiaas/internal/safetensors"
 )
@@ -116,21 +119,54 @@ func BenchmarkPNGTopK(b *testing.B) {
 	}
 }
 
-// A new instance of a Go-built plugin from its compiled module.
+// A new instance of a Go-built plugin from its compiled module, with its
+// linear memory mapped (the platform default on Unix) or on the Go heap.
 func BenchmarkInstantiate(b *testing.B) {
-	h := newHost(b, &Options{Prewarm: -1})
-	ctx := context.Background()
-	p, err := h.mustPool(ctx, "acme", mod(b, "png-to-tensor"))
-	if err != nil {
-		b.Fatal(err)
+	for _, c := range []struct {
+		name   string
+		memory experimental.MemoryAllocator
+	}{{"memory=mapped", nil}, {"memory=heap", heapAllocator}} {
+		b.Run(c.name, func(b *testing.B) {
+			h := newHost(b, &Options{Prewarm: -1})
+			if c.memory != nil {
+				h.memory = c.memory
+			}
+			ctx := context.Background()
+			p, err := h.mustPool(ctx, "acme", mod(b, "png-to-tensor"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			latencies(b, func() {
+				inst, err := p.t.rt.instantiate(ctx, p.cm, p.sha)
+				if err != nil {
+					b.Fatal(err)
+				}
+				inst.close()
+			})
+		})
 	}
-	latencies(b, func() {
-		inst, err := p.t.rt.instantiate(ctx, p.cm, p.sha)
-		if err != nil {
-			b.Fatal(err)
-		}
-		inst.close()
-	})
+}
+
+// A memory bomb from call to refusal at a 128 MiB cap, instance replaced.
+func BenchmarkMemoryBomb(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		memory experimental.MemoryAllocator
+	}{{"memory=mapped", nil}, {"memory=heap", heapAllocator}} {
+		b.Run(c.name, func(b *testing.B) {
+			h := newHost(b, &Options{CallTimeout: time.Minute, Prewarm: -1})
+			if c.memory != nil {
+				h.memory = c.memory
+			}
+			ctx := context.Background()
+			m := mod(b, "hostile")
+			latencies(b, func() {
+				if _, err := h.Preprocess(ctx, "acme", m, "bomb", nil); !errors.Is(err, ErrLimit) {
+					b.Fatal(err)
+				}
+			})
+		})
+	}
 }
 
 // Compiling a Go-built plugin (png-to-tensor, 3.5 MB): cold (empty cache

@@ -8,10 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
 )
 
 // Options configure a Host. The zero value of every field means its
@@ -143,6 +145,8 @@ type Host struct {
 	opts  Options
 	cache wazero.CompilationCache
 	sem   chan struct{} // global guest concurrency
+	// memory places instances' linear memories (linearmem.go).
+	memory experimental.MemoryAllocator
 
 	allowed map[string]map[string]signature // import module → name → signature
 
@@ -155,6 +159,11 @@ type Host struct {
 
 	stop chan struct{}
 	done chan struct{}
+
+	// discarded wakes the scavenger after an instance was thrown away
+	// for misbehaving; scavDone closes when the scavenger has stopped.
+	discarded chan struct{}
+	scavDone  chan struct{}
 
 	// work counts calls, validations and background instantiations in
 	// progress: Close waits for them, because closing a wazero runtime
@@ -195,9 +204,13 @@ func New(ctx context.Context, opts *Options) (*Host, error) {
 		opts:    o,
 		cache:   cache,
 		sem:     make(chan struct{}, o.MaxConcurrency),
+		memory:  linearMemory(),
 		tenants: make(map[string]*tenant),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
+
+		discarded: make(chan struct{}, 1),
+		scavDone:  make(chan struct{}),
 	}
 	h.bg, h.stopBg = context.WithCancel(context.Background())
 	h.vrt, err = h.newRuntime(ctx, "")
@@ -207,6 +220,7 @@ func New(ctx context.Context, opts *Options) (*Host, error) {
 	}
 	h.allowed = h.vrt.allowedImports()
 	go h.janitor()
+	go h.scavenger()
 	return h, nil
 }
 
@@ -228,6 +242,7 @@ func (h *Host) Close(ctx context.Context) error {
 	h.stopBg()
 	close(h.stop)
 	<-h.done
+	<-h.scavDone
 	h.work.Wait()
 	h.mu.Lock()
 	ts := h.tenants
@@ -290,6 +305,47 @@ func (h *Host) acquire(ctx context.Context) error {
 func (h *Host) release() { <-h.sem }
 
 // janitor closes idle instances.
+// scavengeEvery bounds how often the scavenger forces a collection.
+const scavengeEvery = 5 * time.Second
+
+// scavenger hands the memory of misbehaving instances back to the OS.
+// Their linear memory is unmapped when they close (linearmem.go), but a
+// guest that recursed deeply also grew wazero's native call stack, a Go
+// slice of up to 400 MB; freed, it would stay in the process's RSS until
+// the Go runtime's background scavenger got to it, minutes later. So
+// after a discard (coalesced, and at most once per scavengeEvery) it
+// forces a collection and returns all free memory: a few milliseconds of
+// one core, only when a tenant's plugin traps, times out or meets a limit.
+func (h *Host) scavenger() {
+	defer close(h.scavDone)
+	var last time.Time
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-h.discarded:
+		}
+		// Let the failed call return first: its frames still hold the
+		// instance.
+		wait := max(100*time.Millisecond, time.Until(last.Add(scavengeEvery)))
+		select {
+		case <-h.stop:
+			return
+		case <-time.After(wait):
+		}
+		debug.FreeOSMemory()
+		last = time.Now()
+	}
+}
+
+// scavengeSoon wakes the scavenger; it never blocks.
+func (h *Host) scavengeSoon() {
+	select {
+	case h.discarded <- struct{}{}:
+	default:
+	}
+}
+
 func (h *Host) janitor() {
 	defer close(h.done)
 	if h.opts.IdleTimeout < 0 {

@@ -127,6 +127,10 @@ func (p *pool) get(ctx context.Context) (*instance, error) {
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
 		inst := p.idle[n-1]
+		// Clear the slot: the backing array would otherwise keep this
+		// instance, and through it its whole linear memory (128 MiB after
+		// a memory bomb), reachable after it is closed and discarded.
+		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
 		return inst, nil
@@ -177,6 +181,7 @@ func (p *pool) put(inst *instance, healthy bool) {
 	<-p.slots
 	inst.close()
 	if !healthy {
+		p.t.h.scavengeSoon()
 		p.prewarm()
 	}
 }

@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/aiaas/aiaas/internal/safetensors"
 )
@@ -234,5 +238,111 @@ func waitFor(t testing.TB, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatal("condition not reached")
 		}
+	}
+}
+
+// A discarded instance's memory must go back: after a memory bomb meets
+// the cap, the Go heap and the process's RSS return to their level before.
+// (They did not: the pool's idle slice kept the popped instance in its
+// backing array, so every bomb left 128 MiB of dead linear memory
+// reachable; and memory on the Go heap goes back to the OS only when the
+// scavenger gets to it.)
+func TestDiscardedInstanceMemoryIsFreed(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		memory experimental.MemoryAllocator
+	}{{"platform", nil}, {"heap", heapAllocator}} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHost(t, &Options{CallTimeout: 30 * time.Second, MemoryLimitPages: 1024, PoolSize: 2}) // 64 MiB cap
+			if c.memory != nil {
+				h.memory = c.memory
+			}
+			ctx := context.Background()
+			m := mod(t, "hostile")
+			if _, err := h.Preprocess(ctx, "acme", m, "ok", nil); err != nil {
+				t.Fatal(err)
+			}
+			live := func() uint64 {
+				var ms runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&ms)
+				return ms.HeapAlloc
+			}
+			p, err := h.mustPool(ctx, "acme", m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.quiesce(t)
+			before, rss0 := live(), selfRSS(t)
+			for i := range 3 {
+				if _, err := h.Preprocess(ctx, "acme", m, "bomb", nil); !errors.Is(err, ErrLimit) {
+					t.Fatalf("bomb %d: %v, want ErrLimit", i, err)
+				}
+				p.quiesce(t) // the replacement instance is in place
+				// A goroutine of wazero's that watched the call's deadline
+				// may hold the module for a moment: judge what stays.
+				after := live()
+				for deadline := time.Now().Add(5 * time.Second); after > before+16<<20 && time.Now().Before(deadline); {
+					time.Sleep(50 * time.Millisecond)
+					after = live()
+				}
+				t.Logf("bomb %d: live heap %d → %d MiB, RSS %d → %d MiB", i, before>>20, after>>20, rss0>>20, selfRSS(t)>>20)
+				// One fresh instance is a few MiB; a retained bomb is the whole cap.
+				if after > before+16<<20 {
+					t.Fatalf("bomb %d: live heap grew from %d MiB to %d MiB: the discarded instance's memory is still reachable", i, before>>20, after>>20)
+				}
+			}
+			// Unmapped memory leaves RSS at once; heap memory only when the
+			// scavenger runs, so the fallback is not held to it.
+			if rss := selfRSS(t); c.memory == nil && runtime.GOOS == "linux" && rss > rss0+16<<20 {
+				t.Errorf("RSS grew from %d MiB to %d MiB after the bombs", rss0>>20, rss>>20)
+			}
+		})
+	}
+}
+
+// selfRSS is this process's resident set in bytes (0 where /proc is not).
+func selfRSS(t *testing.T) uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	var size, rss uint64
+	fmt.Sscan(string(b), &size, &rss)
+	return rss * uint64(os.Getpagesize())
+}
+
+var heapAllocator = experimental.MemoryAllocatorFunc(func(capacity, _ uint64) experimental.LinearMemory {
+	return &heapMemory{buf: make([]byte, 0, capacity)}
+})
+
+// Deep recursion grows wazero's native call stack on the Go heap until the
+// deadline stops it; once the instance is discarded, the scavenger hands
+// that memory back, so the process's RSS returns close to its level before.
+func TestDeepRecursionMemoryReturns(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads RSS from /proc")
+	}
+	h := newHost(t, &Options{CallTimeout: 2 * time.Second, PoolSize: 2})
+	ctx := context.Background()
+	m := mod(t, "hostile")
+	if _, err := h.Preprocess(ctx, "acme", m, "ok", nil); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	rss0 := selfRSS(t)
+	_, err := h.Preprocess(ctx, "acme", m, "recurse", nil)
+	if !errors.Is(err, ErrTimeout) && !errors.Is(err, ErrTrap) && !errors.Is(err, ErrLimit) {
+		t.Fatalf("recurse: %v", err)
+	}
+	peak := selfRSS(t)
+	rss := peak
+	for deadline := time.Now().Add(10 * time.Second); rss > rss0+32<<20 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		rss = selfRSS(t)
+	}
+	t.Logf("RSS %d MiB before, %d MiB right after the call, %d MiB settled (%v)", rss0>>20, peak>>20, rss>>20, err)
+	if rss > rss0+32<<20 {
+		t.Errorf("RSS stayed at %d MiB after the recursion (from %d MiB)", rss>>20, rss0>>20)
 	}
 }

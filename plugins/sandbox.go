@@ -9,6 +9,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/aiaas/aiaas/sdk/plugin"
@@ -108,7 +109,7 @@ func (s *sandbox) instantiate(ctx context.Context, cm wazero.CompiledModule, sha
 		WithStdin(eofReader{}).
 		WithStdout(logs).
 		WithStderr(logs)
-	mod, err := s.rt.InstantiateModule(ctx, cm, cfg)
+	mod, err := s.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, s.h.memory), cm, cfg)
 	if err != nil {
 		if mod != nil {
 			mod.Close(context.Background())

@@ -108,7 +108,8 @@ func percentile(d []time.Duration, p float64) time.Duration {
 // documented status and a JSON error through POST /v1/endpoints/x/invoke,
 // while tenant B's good endpoint, hammered from 4 goroutines, sees no error
 // and a p99 under the 2 s plugin deadline; the server's RSS afterwards is
-// within 1.3× of its level after warm-up.
+// within 1.3× of its level after warm-up (it was 3.4×: discarded instances
+// stayed reachable, and freed memory stayed in the process).
 func TestHostilePluginsThroughEndpoints(t *testing.T) {
 	hostile := buildHostile(t)
 	s := testserver.Start(t, "file://"+t.TempDir())
@@ -193,10 +194,9 @@ func TestHostilePluginsThroughEndpoints(t *testing.T) {
 		want int
 	}{
 		{"loop", http.StatusGatewayTimeout},
-		// The memory bomb meets its 128 MiB cap (422) or, on a loaded
-		// machine, the 2 s deadline first (504); both are the plugin's own
-		// failure and both discard the instance.
-		{"bomb", 0},
+		// The memory bomb meets its 128 MiB cap in tens of milliseconds:
+		// growth maps pages in place, nothing is copied.
+		{"bomb", http.StatusUnprocessableEntity},
 		{"big;64", http.StatusUnprocessableEntity},
 		{"panic", http.StatusBadGateway},
 		// Go's stack lives in linear memory: deep recursion traps (502),
@@ -224,14 +224,14 @@ func TestHostilePluginsThroughEndpoints(t *testing.T) {
 		t.Errorf("hostile plugin after misbehaving: %d %.200s", st, rb)
 	}
 	p50, p99 := percentile(lat, 0.5), percentile(lat, 0.99)
-	// Discarded instances' linear memory is ordinary Go heap: the runtime
-	// hands it back to the OS after the next GC cycles and the background
-	// scavenger, not at once, so poll for a while before judging.
+	// A discarded instance's linear memory is unmapped at once; the
+	// native call stack a deep recursion grew is Go heap, handed back by
+	// the plugin host's scavenger (at most every 5 s), so poll a while.
 	var rss1 int
 	waitStart := time.Now()
 	for {
 		rss1 = rssKiB(t, pid)
-		if float64(rss1) <= 1.3*float64(rss0) || time.Since(waitStart) > 5*time.Second {
+		if float64(rss1) <= 1.3*float64(rss0) || time.Since(waitStart) > 10*time.Second {
 			break
 		}
 		// Harmless traffic lets the server's GC run.
@@ -251,11 +251,7 @@ func TestHostilePluginsThroughEndpoints(t *testing.T) {
 		t.Errorf("tenant B p99 %v ≥ the 2 s plugin deadline", p99)
 	}
 	if float64(rss1) > 1.3*float64(rss0) {
-		// Measured 2026-11-29: 128 MiB → 415 MiB (3.2×), not falling
-		// within 20 s of polling under light traffic. See the report of
-		// issue 9 (hardening-2): the platform/plugins owners must find what
-		// keeps the hostile instances' linear memory alive.
-		t.Skipf("BUG: server RSS grew from %d KiB to %d KiB (%.2f× > 1.3×) after the hostile phase and did not come back",
+		t.Errorf("server RSS grew from %d KiB to %d KiB (%.2f× > 1.3×) after the hostile phase and did not come back",
 			rss0, rss1, float64(rss1)/float64(rss0))
 	}
 }

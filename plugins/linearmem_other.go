@@ -1,0 +1,8 @@
+//go:build !unix
+
+package plugins
+
+import "github.com/tetratelabs/wazero/experimental"
+
+// mappedAllocator has no mapping to offer here: memory stays on the Go heap.
+func mappedAllocator() experimental.MemoryAllocator { return nil }
