@@ -201,6 +201,7 @@ func ReadArtifact(b []byte, lim *ArtifactLimits) (*Model, *Metadata, error) {
 		}
 		return nil, nil, artErr("%d tensors, want %d", len(f.Tensors), used)
 	}
+	m.pack()
 	return m, meta, nil
 }
 

@@ -12,28 +12,35 @@ import (
 )
 
 // BenchmarkForward measures the MNIST reference model (784-128-128-10) at
-// batch 1 and 64 with a reused dst: the steady state of a serving instance.
-// Inputs are dense random values ("random") or real MNIST test images
-// ("mnist", about 80 % zeros, which gonum's kernels skip).
+// batch 1, 8, 32, 64 and 256 with a reused dst: the steady state of a
+// serving instance. Inputs are dense random values ("random") or real MNIST
+// test images ("mnist", about 80 % zeros, which gonum's kernels skip).
+// path=fused is Forward as served (weights packed at load, bias and ReLU in
+// the kernel's epilogue); path=sgemm is the same model through blas32.Gemm
+// on nn/kernels with separate bias and activation passes, as before packing.
 func BenchmarkForward(b *testing.B) {
 	m := testModel(b, mnistSpec(), 1)
+	defer func() { fuseForward = true }()
 	for _, input := range []string{"random", "mnist"} {
-		for _, batch := range []int{1, 64} {
-			b.Run("input="+input+"/batch="+strconv.Itoa(batch), func(b *testing.B) {
-				x := randInput(rand.New(rand.NewPCG(1, 1)), batch*m.in)
-				if input == "mnist" {
-					x = loadMNIST(b).testX[:batch*m.in]
-				}
-				dst := make([]float32, batch*m.out)
-				b.ReportAllocs()
-				for b.Loop() {
-					if _, err := m.Forward(dst, x, batch); err != nil {
-						b.Fatal(err)
+		for _, batch := range []int{1, 8, 32, 64, 256} {
+			for _, path := range []string{"fused", "sgemm"} {
+				b.Run("input="+input+"/batch="+strconv.Itoa(batch)+"/path="+path, func(b *testing.B) {
+					fuseForward = path == "fused"
+					x := randInput(rand.New(rand.NewPCG(1, 1)), batch*m.in)
+					if input == "mnist" {
+						x = loadMNIST(b).testX[:batch*m.in]
 					}
-				}
-				b.ReportMetric(m.ForwardFLOPs(batch)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(batch), "ns/sample")
-			})
+					dst := make([]float32, batch*m.out)
+					b.ReportAllocs()
+					for b.Loop() {
+						if _, err := m.Forward(dst, x, batch); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(m.ForwardFLOPs(batch)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(batch), "ns/sample")
+				})
+			}
 		}
 	}
 }

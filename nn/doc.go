@@ -30,6 +30,14 @@
 // 2 MiB per concurrent call whatever the batch, and steady-state calls with
 // a caller-supplied dst do not allocate.
 //
+// When nn/kernels is the registered BLAS (the default, see Kernel),
+// Forward does not go through blas32: New, ReadArtifact, Clone and Train
+// pack each dense layer's weights once into the micro-kernel's panel
+// layout (kernels.Pack, about one more copy of the weights per model), and
+// each layer is one kernels.Dense call with the bias and ReLU fused into
+// the kernel's store; tanh, sigmoid and softmax follow on the output while
+// it is in cache. Registering another BLAS restores the blas32 path.
+//
 // # Training
 //
 // Train is the Keras fit loop: mini-batches from a permutation drawn afresh

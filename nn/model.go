@@ -8,6 +8,8 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/aiaas/aiaas/nn/kernels"
 )
 
 // Forward works on chunks of at most fwdChunk rows, and fewer when layers
@@ -24,9 +26,10 @@ type layer struct {
 	dense   bool
 	in, out int
 	act     act
-	rate    float64   // dropout only
-	w       []float32 // in×out row-major: the Keras kernel layout, so y = x·W + b is one NoTrans Gemm
-	b       []float32 // out
+	rate    float64         // dropout only
+	w       []float32       // in×out row-major: the Keras kernel layout, so y = x·W + b is one NoTrans Gemm
+	b       []float32       // out
+	pk      *kernels.Packed // w packed for kernels.Dense (references w and b); valid while Model.packed
 }
 
 // Model is a network with its weights.
@@ -43,6 +46,12 @@ type Model struct {
 	params   int
 	lastDens int // index of the last dense layer; trailing dropouts are identities at inference
 	fwdRows  int // rows per Forward chunk
+	// packed says every dense layer's pk holds its current weights. New,
+	// ReadArtifact and Clone pack; a training step clears it, and Forward
+	// (Train's validation pass) or Train's return packs again. It is only
+	// written while Train owns the model, so concurrent Forward calls on a
+	// model that is not training only read it.
+	packed bool
 
 	scratch sync.Pool // *fwdScratch
 }
@@ -72,8 +81,30 @@ func New(spec Spec, seed int64) (*Model, error) {
 			l.w[j] = float32((2*rng.Float64() - 1) * limit)
 		}
 	}
+	m.pack()
 	return m, nil
 }
+
+// pack packs every dense layer's weights for kernels.Dense: once per built,
+// loaded or trained model, instead of once per product as a GEMM does.
+func (m *Model) pack() {
+	for i := range m.layers {
+		if l := &m.layers[i]; l.dense {
+			l.pk = kernels.Pack(l.w, l.in, l.out, l.b)
+		}
+	}
+	m.packed = true
+}
+
+// repack packs again if a training step moved the weights.
+func (m *Model) repack() {
+	if !m.packed {
+		m.pack()
+	}
+}
+
+// weightsChanged records that the weights moved since the last pack.
+func (m *Model) weightsChanged() { m.packed = false }
 
 // build validates spec and allocates zeroed weights.
 func build(spec Spec) (*Model, error) {
@@ -141,9 +172,15 @@ func (m *Model) Forward(dst, x []float32, batch int) ([]float32, error) {
 	if n := min(batch, m.fwdRows) * m.hidden; len(s.a) < n {
 		s.a, s.b = make([]float32, n), make([]float32, n)
 	}
+	if !m.packed {
+		// Only inside Train (its validation pass), which owns the model:
+		// see Model.packed.
+		m.pack()
+	}
+	fused := m.fused()
 	for r := 0; r < batch; r += m.fwdRows {
 		rows := min(m.fwdRows, batch-r)
-		m.forwardChunk(dst[r*m.out:(r+rows)*m.out], x[r*m.in:(r+rows)*m.in], rows, s)
+		m.forwardChunk(dst[r*m.out:(r+rows)*m.out], x[r*m.in:(r+rows)*m.in], rows, s, fused)
 	}
 	m.scratch.Put(s)
 	return dst, nil
@@ -162,7 +199,18 @@ func (m *Model) checkX(x []float32, batch int) error {
 	return nil
 }
 
-func (m *Model) forwardChunk(dst, x []float32, rows int, s *fwdScratch) {
+// fused reports whether Forward can run the packed weights through
+// kernels.Dense: nn/kernels is the registered BLAS (a program that
+// registers another one with blas32.Use gets it used).
+func (m *Model) fused() bool {
+	return fuseForward && blas32.Implementation() == kernels.Implementation()
+}
+
+// fuseForward lets benchmarks compare the fused path with the unfused one
+// on the same BLAS; it is never changed outside them.
+var fuseForward = true
+
+func (m *Model) forwardChunk(dst, x []float32, rows int, s *fwdScratch, fused bool) {
 	cur, free := x, s.a
 	for i := 0; i <= m.lastDens; i++ {
 		l := &m.layers[i]
@@ -173,7 +221,11 @@ func (m *Model) forwardChunk(dst, x []float32, rows int, s *fwdScratch) {
 		if i == m.lastDens {
 			out = dst
 		}
-		denseForward(out, cur, l, rows)
+		if fused {
+			denseFused(out, cur, l, rows)
+		} else {
+			denseForward(out, cur, l, rows)
+		}
 		cur = out
 		if &free[0] == &s.a[0] {
 			free = s.b
@@ -192,6 +244,18 @@ func denseForward(out, in []float32, l *layer, rows int) {
 		blas32.General{Rows: rows, Cols: l.in, Stride: l.in, Data: in},
 		blas32.General{Rows: l.in, Cols: l.out, Stride: l.out, Data: l.w},
 		1, blas32.General{Rows: rows, Cols: l.out, Stride: l.out, Data: out})
+	l.act.apply(out, l.out)
+}
+
+// denseFused computes out = act(in·W + b) for rows samples with the packed
+// weights: bias and ReLU in the kernel's epilogue, the other activations
+// right after, while out is still in cache.
+func denseFused(out, in []float32, l *layer, rows int) {
+	if l.act == actReLU {
+		kernels.Dense(out, in, rows, l.pk, kernels.ReLU)
+		return
+	}
+	kernels.Dense(out, in, rows, l.pk, kernels.Linear)
 	l.act.apply(out, l.out)
 }
 
@@ -341,5 +405,6 @@ func (m *Model) Clone() *Model {
 			c.layers[i].b = append([]float32(nil), m.layers[i].b...)
 		}
 	}
+	c.pack()
 	return c
 }

@@ -54,6 +54,7 @@ func newOptimizer(m *Model, kind string, lr, momentum float64) *optimizer {
 // v ← μv − η·g, w ← w + v; Adam folds both bias corrections into the step
 // size, α = η·√(1−β₂ᵗ)/(1−β₁ᵗ), and adds ε outside the square root.
 func (o *optimizer) apply(m *Model, g *grads) {
+	m.weightsChanged()
 	o.step++
 	var alpha float32
 	if o.kind == OptAdam {

@@ -32,6 +32,12 @@ type TrainConfig struct {
 	Seed            int64
 	ValidationSplit float64 // the last fraction of the samples, taken before shuffling (Keras)
 	EarlyStopping   *EarlyStopping
+	// StopAt, when set, stops training between batches once the clock
+	// passes it (a deadline that leaves time to evaluate and save the
+	// model): Train then returns the history so far with Stopped
+	// "deadline" and a nil error, and m holds the weights of the last
+	// completed batch.
+	StopAt time.Time
 	// Progress, when set, is called from Train's goroutine at most about
 	// ten times a second and after the last batch of every epoch. It must
 	// be cheap; Loss and Accuracy are the running means of the epoch.
@@ -71,13 +77,20 @@ type EpochMetrics struct {
 // why training stopped early, if it did.
 type History struct {
 	Epochs  []EpochMetrics `json:"epochs"`
-	Stopped string         `json:"stopped,omitempty"` // "early_stopping" | "canceled" | ""
+	Stopped string         `json:"stopped,omitempty"` // "early_stopping" | "canceled" | "deadline" | ""
+	// Where a canceled or deadline stop happened: the epoch under way
+	// (from 1), the batches of it completed, and the batches per epoch;
+	// zero otherwise.
+	StoppedEpoch int `json:"stopped_epoch,omitempty"`
+	StoppedBatch int `json:"stopped_batch,omitempty"`
+	Batches      int `json:"batches_per_epoch,omitempty"`
 }
 
 // Stop reasons in History.Stopped.
 const (
 	StoppedEarly    = "early_stopping"
 	StoppedCanceled = "canceled"
+	StoppedDeadline = "deadline" // TrainConfig.StopAt passed
 )
 
 type trainCfg struct {
@@ -199,6 +212,7 @@ func Train(ctx context.Context, m *Model, x []float32, y []int32, targets []floa
 	if err := m.checkData(x, y, targets, n, c.loss); err != nil {
 		return nil, err
 	}
+	defer m.repack() // training steps unpack the weights (Model.packed); Forward wants them packed
 	if nTrain < 1 {
 		return nil, fmt.Errorf("%w: no training samples left after the validation split", ErrShape)
 	}
@@ -247,8 +261,12 @@ func Train(ctx context.Context, m *Model, x []float32, y []int32, targets []floa
 		var hits, seen int
 		for bi := 0; bi < batches; bi++ {
 			if err := ctx.Err(); err != nil {
-				h.Stopped = StoppedCanceled
+				h.Stopped, h.StoppedEpoch, h.StoppedBatch, h.Batches = StoppedCanceled, epoch, bi, batches
 				return h, err
+			}
+			if !cfg.StopAt.IsZero() && time.Now().After(cfg.StopAt) {
+				h.Stopped, h.StoppedEpoch, h.StoppedBatch, h.Batches = StoppedDeadline, epoch, bi, batches
+				return h, nil
 			}
 			lo := bi * batch
 			rows := min(batch, nTrain-lo)

@@ -263,6 +263,7 @@ func TestEvaluate(t *testing.T) {
 	// loss ln k, and argmax picks class 0.
 	m := testModel(t, MLP("m", 2, nil, "", 4, "softmax"), 1)
 	clear(m.layers[0].w)
+	m.pack() // weights set directly, not through Train
 	x := make([]float32, 5*2)
 	y := []int32{0, 1, 0, 3, 0}
 	loss, acc, err := m.Evaluate(x, y, 5)

@@ -43,11 +43,14 @@ step "go test -race (every package)"
 go test -race -timeout 25m ./...
 
 step "kernels: pure-Go fallback"
-go test -tags purego ./nn/kernels/
+go test -tags purego ./nn/kernels/ ./nn/
 
 step "kernels: arm64 under qemu user-mode emulation"
 GOARCH=arm64 go test -c -o "${TMPDIR:-/tmp}/aiaas-kernels.arm64" ./nn/kernels/
 qemu-aarch64 "${TMPDIR:-/tmp}/aiaas-kernels.arm64" -test.count=1
+# The model's packed, fused forward pass on the NEON kernel.
+GOARCH=arm64 go test -c -o "${TMPDIR:-/tmp}/aiaas-nn.arm64" ./nn/
+(cd nn && qemu-aarch64 "${TMPDIR:-/tmp}/aiaas-nn.arm64" -test.run 'Fused|Repacks|Forward' -test.count=1)
 
 step "console in a real browser (Debian chromium, playwright-core)"
 scripts/browser-test.sh

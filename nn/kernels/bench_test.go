@@ -203,3 +203,88 @@ func BenchmarkThresholdParallel(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMNISTDense: the forward pass of nn's MNIST model as nn runs it
+// on a loaded model, per kernel: "fused" is Dense on weights packed once
+// (bias and ReLU in the epilogue), "unfused" is what nn did before (bias
+// copied into C, Sgemm, then a ReLU pass), both without the softmax.
+func BenchmarkMNISTDense(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	acts := []Activation{ReLU, ReLU, Linear}
+	for _, batch := range []int{1, 8, 32, 64, 256} {
+		x := randSlice(rng, batch*784)
+		ws := make([][]float32, 3)
+		bs := make([][]float32, 3)
+		outs := make([][]float32, 3)
+		flops := 0.0
+		for i, l := range mnistLayers {
+			ws[i] = randSlice(rng, l[0]*l[1])
+			bs[i] = randSlice(rng, l[1])
+			outs[i] = make([]float32, batch*l[1])
+			flops += 2 * float64(batch*l[0]*l[1])
+		}
+		saved := active.Load()
+		for _, kr := range available() {
+			active.Store(kr)
+			ps := make([]*Packed, 3)
+			for i, l := range mnistLayers {
+				ps[i] = Pack(ws[i], l[0], l[1], bs[i])
+			}
+			b.Run(fmt.Sprintf("batch=%d/%s/fused", batch, kr.name), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					in := x
+					for i := range mnistLayers {
+						Dense(outs[i], in, batch, ps[i], acts[i])
+						in = outs[i]
+					}
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+			b.Run(fmt.Sprintf("batch=%d/%s/unfused", batch, kr.name), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					in := x
+					for i, l := range mnistLayers {
+						for r := range batch {
+							copy(outs[i][r*l[1]:], bs[i])
+						}
+						Sgemm(blas.NoTrans, blas.NoTrans, batch, l[1], l[0], 1, in, l[0], ws[i], l[1], 1, outs[i], l[1])
+						if acts[i] == ReLU {
+							relu(outs[i])
+						}
+						in = outs[i]
+					}
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+		active.Store(saved)
+	}
+}
+
+// BenchmarkThresholdParallelDense compares one goroutine against
+// GOMAXPROCS for Dense on the first MNIST layer (784×128, ReLU), the
+// measurement behind denseParallelMinFlops.
+func BenchmarkThresholdParallelDense(b *testing.B) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	w, bias := randSlice(rng, 784*128), randSlice(rng, 128)
+	p := Pack(w, 784, 128, bias)
+	saved := denseParallelMinFlops
+	defer func() { denseParallelMinFlops = saved }()
+	for _, m := range []int{64, 128, 256, 1024} {
+		x, c := randSlice(rng, m*784), make([]float32, m*128)
+		for _, limit := range []int{1 << 62, 0} {
+			name := "serial"
+			if limit == 0 {
+				name = "parallel"
+			}
+			b.Run(fmt.Sprintf("m=%d/%s", m, name), func(b *testing.B) {
+				denseParallelMinFlops = limit
+				for b.Loop() {
+					Dense(c, x, m, p, ReLU)
+				}
+			})
+		}
+	}
+}

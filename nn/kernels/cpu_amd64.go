@@ -11,6 +11,7 @@ var avx512Kernel = &kernel{
 	nr:       32,
 	gemm:     gemm8x32AVX512,
 	gemvT:    gemvTAVX512,
+	dense:    dense8x32AVX512,
 }
 
 var avx2Kernel = &kernel{
@@ -20,6 +21,7 @@ var avx2Kernel = &kernel{
 	nr:       16,
 	gemm:     gemm6x16AVX2,
 	gemvT:    gemvTAVX2,
+	dense:    dense6x16AVX2,
 }
 
 // available lists the kernels this CPU can run, best first. x/sys/cpu
@@ -95,7 +97,13 @@ func gemm8x32AVX512(kc int, a, b *float32, ldb int, c *float32, ldc int, alpha f
 func gemvTAVX512(k int, x, b *float32, ldb int, y *float32, n int, alpha float32)
 
 //go:noescape
+func dense8x32AVX512(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float32, flags int)
+
+//go:noescape
 func gemm6x16AVX2(kc int, a, b *float32, ldb int, c *float32, ldc int, alpha float32)
+
+//go:noescape
+func dense6x16AVX2(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float32, flags int)
 
 //go:noescape
 func gemvT8AVX2(k int, x, b *float32, ldb int, y *float32, n int, alpha float32)

@@ -11,6 +11,7 @@ var neonKernel = &kernel{
 	nr:       8,
 	gemm:     gemm8x8NEON,
 	gemvT:    gemvTNEON,
+	dense:    dense8x8NEON,
 }
 
 // Graviton 2/3/4 have 64 KiB L1D and 1–2 MiB L2 per core; arm64 has no
@@ -36,6 +37,9 @@ func available() []*kernel {
 
 //go:noescape
 func gemm8x8NEON(kc int, a, b *float32, ldb int, c *float32, ldc int, alpha float32)
+
+//go:noescape
+func dense8x8NEON(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float32, flags int)
 
 //go:noescape
 func gemvT16NEON(k int, x, b *float32, ldb int, y *float32, n int, alpha float32)

@@ -25,6 +25,26 @@
 // are split over GOMAXPROCS goroutines; small ones stay on one core, where
 // the goroutine hand-off would cost more than it saves.
 //
+// # Dense layers on pre-packed weights
+//
+// A served model multiplies by the same weights on every request, so
+// packing them per call (as any GEMM must) is wasted work. Pack packs a
+// layer's weight matrix once into the chosen micro-kernel's panel layout,
+// and Dense computes act(x·W + bias) with it:
+//
+//	p := kernels.Pack(w, in, out, bias) // once, when the model is loaded
+//	kernels.Dense(y, x, rows, p, kernels.ReLU)
+//
+// The activations x are read in place by a dense variant of each
+// assembly micro-kernel (AVX-512 8×32, AVX2 6×16, NEON 8×8) whose
+// accumulators start from the bias and which applies ReLU in registers
+// before its only store (a fused epilogue); the portable kernel packs x as
+// Sgemm does, preloads the bias and applies ReLU to each tile right after
+// it is stored. One row is a GEMV on the row-major weights. Package nn
+// packs every dense layer when a model is built, loaded, cloned or
+// trained, and serves Forward through Dense whenever this package is the
+// registered BLAS.
+//
 // # Micro-kernels
 //
 //   - amd64: AVX-512 (8×32) when the CPU and OS support it, else AVX2+FMA

@@ -20,3 +20,16 @@ func ExampleImplementation() {
 	fmt.Println(y.Data)
 	// Output: [4.5 4.5]
 }
+
+// Pack a layer's weights once, then run it with bias and ReLU fused.
+func ExampleDense() {
+	w := []float32{1, 0, 0, 1, 1, -1} // 3×2, row-major: y = x·W + b
+	b := []float32{0.5, -0.5}
+	p := kernels.Pack(w, 3, 2, b) // once, when the model is loaded
+
+	x := []float32{1, 2, 3, -1, -2, -3} // two rows
+	y := make([]float32, 2*2)
+	kernels.Dense(y, x, 2, p, kernels.ReLU)
+	fmt.Println(y)
+	// Output: [4.5 0 0 0.5]
+}

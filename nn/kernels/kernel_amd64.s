@@ -465,3 +465,280 @@ clockloop:
 	DECQ CX
 	JNZ  clockloop
 	RET
+
+// ---------------------------------------------------------------------------
+// AVX-512 8×32 dense tile with a fused epilogue (see denseKernel):
+// A is read in place, eight row pointers off SI and R12 with the row
+// stride in R10 (3·lda in R11); B̃ is a packed panel, 128 bytes a row.
+// Accumulators start from C, the bias or zero, and ReLU runs in registers
+// before the only store.
+
+#define DROW(addr, bc, acc0, acc1) \
+	VBROADCASTSS addr, bc; \
+	VFMADD231PS  Z16, bc, acc0; \
+	VFMADD231PS  Z17, bc, acc1
+
+#define DSTEP(ao, bo) \
+	VMOVUPS bo(DI), Z16; \
+	VMOVUPS bo+64(DI), Z17; \
+	DROW(ao(SI), Z18, Z0, Z1); \
+	DROW(ao(SI)(R10*1), Z19, Z2, Z3); \
+	DROW(ao(SI)(R10*2), Z20, Z4, Z5); \
+	DROW(ao(SI)(R11*1), Z21, Z6, Z7); \
+	DROW(ao(R12), Z22, Z8, Z9); \
+	DROW(ao(R12)(R10*1), Z23, Z10, Z11); \
+	DROW(ao(R12)(R10*2), Z24, Z12, Z13); \
+	DROW(ao(R12)(R11*1), Z25, Z14, Z15)
+
+#define DLOADC(acc0, acc1) \
+	VMOVUPS (BX), acc0; \
+	VMOVUPS 64(BX), acc1; \
+	ADDQ    R9, BX
+
+#define DRELU(acc) \
+	VMAXPS acc, Z31, acc
+
+#define DSTORE(acc0, acc1) \
+	VMOVUPS acc0, (DX); \
+	VMOVUPS acc1, 64(DX); \
+	ADDQ    R9, DX
+
+// func dense8x32AVX512(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float32, flags int)
+TEXT ·dense8x32AVX512(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R10
+	SHLQ $2, R10
+	LEAQ (R10)(R10*2), R11
+	LEAQ (SI)(R10*4), R12
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R9
+	SHLQ $2, R9
+	MOVQ flags+56(FP), AX
+	TESTQ $1, AX
+	JNZ  dinitc
+	TESTQ $2, AX
+	JNZ  dinitbias
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	JMP    dcopy
+
+dinitbias:
+	MOVQ    bias+48(FP), BX
+	VMOVUPS (BX), Z0
+	VMOVUPS 64(BX), Z1
+
+dcopy:
+	VMOVAPS Z0, Z2
+	VMOVAPS Z1, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z1, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z1, Z7
+	VMOVAPS Z0, Z8
+	VMOVAPS Z1, Z9
+	VMOVAPS Z0, Z10
+	VMOVAPS Z1, Z11
+	VMOVAPS Z0, Z12
+	VMOVAPS Z1, Z13
+	VMOVAPS Z0, Z14
+	VMOVAPS Z1, Z15
+	JMP     dloop4
+
+dinitc:
+	MOVQ DX, BX
+	DLOADC(Z0, Z1)
+	DLOADC(Z2, Z3)
+	DLOADC(Z4, Z5)
+	DLOADC(Z6, Z7)
+	DLOADC(Z8, Z9)
+	DLOADC(Z10, Z11)
+	DLOADC(Z12, Z13)
+	DLOADC(Z14, Z15)
+
+dloop4:
+	CMPQ CX, $4
+	JLT  dloop1
+	DSTEP(0, 0)
+	DSTEP(4, 128)
+	DSTEP(8, 256)
+	DSTEP(12, 384)
+	ADDQ $16, SI
+	ADDQ $16, R12
+	ADDQ $512, DI
+	SUBQ $4, CX
+	JMP  dloop4
+
+dloop1:
+	TESTQ CX, CX
+	JEQ   dstore
+	DSTEP(0, 0)
+	ADDQ  $4, SI
+	ADDQ  $4, R12
+	ADDQ  $128, DI
+	DECQ  CX
+	JMP   dloop1
+
+dstore:
+	TESTQ  $4, AX
+	JZ     dwrite
+	VPXORD Z31, Z31, Z31
+	DRELU(Z0)
+	DRELU(Z1)
+	DRELU(Z2)
+	DRELU(Z3)
+	DRELU(Z4)
+	DRELU(Z5)
+	DRELU(Z6)
+	DRELU(Z7)
+	DRELU(Z8)
+	DRELU(Z9)
+	DRELU(Z10)
+	DRELU(Z11)
+	DRELU(Z12)
+	DRELU(Z13)
+	DRELU(Z14)
+	DRELU(Z15)
+
+dwrite:
+	DSTORE(Z0, Z1)
+	DSTORE(Z2, Z3)
+	DSTORE(Z4, Z5)
+	DSTORE(Z6, Z7)
+	DSTORE(Z8, Z9)
+	DSTORE(Z10, Z11)
+	DSTORE(Z12, Z13)
+	DSTORE(Z14, Z15)
+	VZEROUPPER
+	RET
+
+// ---------------------------------------------------------------------------
+// AVX2+FMA 6×16 dense tile with a fused epilogue: as dense8x32AVX512 with
+// six rows (SI, R12 = SI+4·lda) and a packed panel of 64 bytes a row.
+
+#define AROW(addr, bc, acc0, acc1) \
+	VBROADCASTSS addr, bc; \
+	VFMADD231PS  Y12, bc, acc0; \
+	VFMADD231PS  Y13, bc, acc1
+
+#define ASTEP(ao, bo) \
+	VMOVUPS bo(DI), Y12; \
+	VMOVUPS bo+32(DI), Y13; \
+	AROW(ao(SI), Y14, Y0, Y1); \
+	AROW(ao(SI)(R10*1), Y15, Y2, Y3); \
+	AROW(ao(SI)(R10*2), Y14, Y4, Y5); \
+	AROW(ao(SI)(R11*1), Y15, Y6, Y7); \
+	AROW(ao(R12), Y14, Y8, Y9); \
+	AROW(ao(R12)(R10*1), Y15, Y10, Y11)
+
+#define ALOADC(acc0, acc1) \
+	VMOVUPS (BX), acc0; \
+	VMOVUPS 32(BX), acc1; \
+	ADDQ    R9, BX
+
+#define ARELU(acc) \
+	VMAXPS acc, Y15, acc
+
+#define ASTORE(acc0, acc1) \
+	VMOVUPS acc0, (DX); \
+	VMOVUPS acc1, 32(DX); \
+	ADDQ    R9, DX
+
+// func dense6x16AVX2(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float32, flags int)
+TEXT ·dense6x16AVX2(SB), NOSPLIT, $0-64
+	MOVQ  kc+0(FP), CX
+	MOVQ  a+8(FP), SI
+	MOVQ  lda+16(FP), R10
+	SHLQ  $2, R10
+	LEAQ  (R10)(R10*2), R11
+	LEAQ  (SI)(R10*4), R12
+	MOVQ  b+24(FP), DI
+	MOVQ  c+32(FP), DX
+	MOVQ  ldc+40(FP), R9
+	SHLQ  $2, R9
+	MOVQ  flags+56(FP), AX
+	TESTQ $1, AX
+	JNZ   ainitc
+	TESTQ $2, AX
+	JNZ   ainitbias
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	JMP    acopy
+
+ainitbias:
+	MOVQ    bias+48(FP), BX
+	VMOVUPS (BX), Y0
+	VMOVUPS 32(BX), Y1
+
+acopy:
+	VMOVAPS Y0, Y2
+	VMOVAPS Y1, Y3
+	VMOVAPS Y0, Y4
+	VMOVAPS Y1, Y5
+	VMOVAPS Y0, Y6
+	VMOVAPS Y1, Y7
+	VMOVAPS Y0, Y8
+	VMOVAPS Y1, Y9
+	VMOVAPS Y0, Y10
+	VMOVAPS Y1, Y11
+	JMP     aloop4
+
+ainitc:
+	MOVQ DX, BX
+	ALOADC(Y0, Y1)
+	ALOADC(Y2, Y3)
+	ALOADC(Y4, Y5)
+	ALOADC(Y6, Y7)
+	ALOADC(Y8, Y9)
+	ALOADC(Y10, Y11)
+
+aloop4:
+	CMPQ CX, $4
+	JLT  aloop1
+	ASTEP(0, 0)
+	ASTEP(4, 64)
+	ASTEP(8, 128)
+	ASTEP(12, 192)
+	ADDQ $16, SI
+	ADDQ $16, R12
+	ADDQ $256, DI
+	SUBQ $4, CX
+	JMP  aloop4
+
+aloop1:
+	TESTQ CX, CX
+	JEQ   astore
+	ASTEP(0, 0)
+	ADDQ  $4, SI
+	ADDQ  $4, R12
+	ADDQ  $64, DI
+	DECQ  CX
+	JMP   aloop1
+
+astore:
+	TESTQ  $4, AX
+	JZ     awrite
+	VXORPS Y15, Y15, Y15
+	ARELU(Y0)
+	ARELU(Y1)
+	ARELU(Y2)
+	ARELU(Y3)
+	ARELU(Y4)
+	ARELU(Y5)
+	ARELU(Y6)
+	ARELU(Y7)
+	ARELU(Y8)
+	ARELU(Y9)
+	ARELU(Y10)
+	ARELU(Y11)
+
+awrite:
+	ASTORE(Y0, Y1)
+	ASTORE(Y2, Y3)
+	ASTORE(Y4, Y5)
+	ASTORE(Y6, Y7)
+	ASTORE(Y8, Y9)
+	ASTORE(Y10, Y11)
+	VZEROUPPER
+	RET

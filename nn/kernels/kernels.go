@@ -25,6 +25,7 @@ type kernel struct {
 	mr, nr   int
 	gemm     microKernel
 	gemvT    gemvTKernel
+	dense    denseKernel // nil: Dense uses gemm and a generic epilogue
 	blk      blockSizes
 }
 
