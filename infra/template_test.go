@@ -551,7 +551,8 @@ func TestLoggingConfigAndEnvironment(t *testing.T) {
 		}
 	}
 	env := mapOf(get(tp.globals, "Environment", "Variables"))
-	for _, k := range []string{"AIAAS_STORE", "AIAAS_S3_SSE", "AIAAS_PLUGIN_CACHE_DIR", "AIAAS_BATCH_WINDOW", "AIAAS_MASTER_KEY"} {
+	for _, k := range []string{"AIAAS_STORE", "AIAAS_S3_SSE", "AIAAS_PLUGIN_CACHE_DIR", "AIAAS_BATCH_WINDOW", "AIAAS_MASTER_KEY",
+		"OTEL_EXPORTER_OTLP_ENDPOINT", "AIAAS_TRACE_FLUSH_TIMEOUT"} {
 		if env[k] == nil {
 			t.Errorf("Globals environment lacks %s", k)
 		}
@@ -563,7 +564,11 @@ func TestLoggingConfigAndEnvironment(t *testing.T) {
 	if get(admin, "AIAAS_TRAIN_FUNCTION", "Ref") != "TrainFunction" || admin["AIAAS_ADMIN_KEY"] == nil {
 		t.Errorf("AdminFunction environment = %v", admin)
 	}
-	for _, p := range []string{"MemorySize", "EphemeralStorage", "ProvisionedConcurrency", "TenancyMode", "MasterKeySecret", "AdminKeySecret"} {
+	if get(env, "OTEL_EXPORTER_OTLP_ENDPOINT", "Ref") != "OtlpEndpoint" || get(tp.globals, "Tracing", "Ref") != "TracingMode" {
+		t.Errorf("tracing is not wired to its parameters: %v, Tracing %v", env["OTEL_EXPORTER_OTLP_ENDPOINT"], tp.globals["Tracing"])
+	}
+	for _, p := range []string{"MemorySize", "EphemeralStorage", "ProvisionedConcurrency", "TenancyMode", "MasterKeySecret", "AdminKeySecret",
+		"OtlpEndpoint", "TracingMode"} {
 		if tp.parameters[p] == nil {
 			t.Errorf("missing parameter %s", p)
 		}

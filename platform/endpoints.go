@@ -12,6 +12,7 @@ import (
 
 	"github.com/aiaas/aiaas/internal/safetensors"
 	"github.com/aiaas/aiaas/platform/oip"
+	"github.com/aiaas/aiaas/platform/tracing"
 	"github.com/aiaas/aiaas/plugins"
 )
 
@@ -310,7 +311,9 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) error {
 		}
 		l.PreSHA256 = rec.SHA256
 		start := time.Now()
-		tensors, err := s.plugins.Preprocess(r.Context(), p.tenant, s.module(p.tenant, rec), r.Header.Get("Content-Type"), body)
+		pctx, span := tracing.Start(r.Context(), s.tracer, "plugin.preprocess")
+		tensors, err := s.plugins.Preprocess(pctx, p.tenant, s.module(p.tenant, rec), r.Header.Get("Content-Type"), body)
+		tracing.End(span, err)
 		t.pre = time.Since(start)
 		s.observePlugin(p.tenant, "preprocess", t.pre, err)
 		if err != nil {
@@ -347,7 +350,9 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) error {
 	outT := safetensors.F32(lm.spec.Outputs[0].Name, []int{batch, lm.model.OutputDim()}, out)
 	outF := &safetensors.File{Metadata: postprocessParams(r), Tensors: []safetensors.Tensor{outT}}
 	outF.Metadata["model"], outF.Metadata["model_version"] = l.Model, strconv.Itoa(l.Version)
-	resp, ctype, err := s.plugins.Postprocess(r.Context(), p.tenant, s.module(p.tenant, rec), outF)
+	pctx, span := tracing.Start(r.Context(), s.tracer, "plugin.postprocess")
+	resp, ctype, err := s.plugins.Postprocess(pctx, p.tenant, s.module(p.tenant, rec), outF)
+	tracing.End(span, err)
 	t.post = time.Since(start)
 	s.observePlugin(p.tenant, "postprocess", t.post, err)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aiaas/aiaas/platform/tracing"
 )
 
 // timings split a request's time for the Server-Timing header.
@@ -58,9 +60,10 @@ func (l *lineage) parameters() map[string]any {
 
 // load resolves a model ref and returns the decoded model, from the cache
 // when warm.
-func (s *Server) load(ctx context.Context, tenant, model, ref, sticky string, t *timings) (*lineage, error) {
+func (s *Server) load(ctx context.Context, tenant, model, ref, sticky string, t *timings) (_ *lineage, err error) {
 	start := time.Now()
-	defer func() { t.load += time.Since(start) }()
+	ctx, span := tracing.Start(ctx, s.tracer, "model.load")
+	defer func() { t.load += time.Since(start); tracing.End(span, err) }()
 	if err := checkName("model", model); err != nil {
 		return nil, err
 	}
@@ -80,6 +83,8 @@ func (s *Server) load(ctx context.Context, tenant, model, ref, sticky string, t 
 // adaptive batching is on.
 func (s *Server) forward(ctx context.Context, tenant string, l *lineage, x []float32, batch int, t *timings) ([]float32, error) {
 	start := time.Now()
+	ctx, span := tracing.Start(ctx, s.tracer, "model.forward")
+	defer span.End()
 	m := l.loaded.model
 	if batch < 1 || len(x) != batch*m.InputDim() {
 		return nil, httpErr(http.StatusBadRequest, "input has %d values; the model takes rows of %d", len(x), m.InputDim())

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/nn/dataset"
+	"github.com/aiaas/aiaas/platform/tracing"
 	"github.com/aiaas/aiaas/platform/training"
 )
 
@@ -50,7 +51,24 @@ type JobResult struct {
 	TestAccuracy float64 `json:"test_accuracy"`
 	TestLoss     float64 `json:"test_loss"`
 	WallSeconds  float64 `json:"wall_seconds"`
-	Stopped      string  `json:"stopped,omitempty"`
+	// Stopped is why training ended before its last epoch: early_stopping,
+	// or deadline (the worker's time limit, see StoppedAt).
+	Stopped   string        `json:"stopped,omitempty"`
+	StoppedAt *JobStoppedAt `json:"stopped_at,omitempty"`
+}
+
+// JobStoppedAt is where a job stopped at its deadline and how much time it
+// kept for evaluation, publishing and this record.
+type JobStoppedAt struct {
+	Epochs          int     `json:"epochs_completed"`
+	Epoch           int     `json:"epoch"` // under way when it stopped
+	Batch           int     `json:"batch"` // batches of that epoch done
+	BatchesPerEpoch int     `json:"batches_per_epoch"`
+	ReserveSeconds  float64 `json:"reserve_seconds"`
+	// TimeLeftSeconds is the time that was left before the deadline once
+	// the model was published, just before the job record was written.
+	TimeLeftSeconds float64 `json:"time_left_seconds"`
+	Note            string  `json:"note"`
 }
 
 const (
@@ -61,9 +79,26 @@ const (
 	jobCanceled  = "canceled"
 )
 
+// Before a deadline (the Lambda function's), RunJob stops training early
+// enough to evaluate, write and publish the model and record the job:
+// JobReserve(the time left when the job starts) before the deadline.
+const (
+	minJobReserve      = 5 * time.Second
+	jobReserveFraction = 10 // percent of the time left
+)
+
+// JobReserve is the time RunJob keeps before a deadline that is remaining
+// away: max(5 s, 10 % of remaining).
+func JobReserve(remaining time.Duration) time.Duration {
+	return max(minJobReserve, remaining*jobReserveFraction/100)
+}
+
 // jobStale is how long a running job may go without a heartbeat before a
 // reader reports it as interrupted (its worker died).
 const jobStale = 10 * time.Minute
+
+// errJobDeadline: the job's deadline came before a model worth publishing.
+var errJobDeadline = errors.New("no model to publish")
 
 // JobDispatcher hands a queued job to a worker elsewhere (the Lambda train
 // function). Nil runs jobs in the local pool.
@@ -268,6 +303,14 @@ func (s *Server) RunJob(ctx context.Context, tenant, id string) (err error) {
 		return fmt.Errorf("job %s is %s, not queued", id, j.Status)
 	}
 	started := time.Now().UTC()
+	// Training stops early enough before ctx's deadline (the Lambda
+	// function's) to evaluate, publish and record the job.
+	var stopAt, deadline time.Time
+	var reserve time.Duration
+	if dl, ok := ctx.Deadline(); ok {
+		deadline, reserve = dl, JobReserve(dl.Sub(started))
+		stopAt = dl.Add(-reserve)
+	}
 	j.Status, j.Started = jobRunning, &started
 	s.jobs.setLive(tenant, j)
 	defer s.jobs.dropLive(tenant, id)
@@ -287,6 +330,8 @@ func (s *Server) RunJob(ctx context.Context, tenant, id string) (err error) {
 		switch {
 		case err == nil:
 			j.Status = jobSucceeded
+		case errors.Is(err, errJobDeadline):
+			j.Status, j.Error = jobFailed, err.Error()
 		case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 			j.Status, j.Error = jobCanceled, "stopped before the end: "+err.Error()
 		default:
@@ -315,7 +360,13 @@ func (s *Server) RunJob(ctx context.Context, tenant, id string) (err error) {
 			_ = s.saveJob(ctx, tenant, j)
 		}
 	}
-	m, meta, res, err := training.Run(ctx, j.Request, train, test, progress)
+	tctx, span := tracing.Start(ctx, s.tracer, "job.train")
+	m, meta, res, err := training.RunUntil(tctx, j.Request, train, test, progress, stopAt)
+	tracing.End(span, err)
+	if errors.Is(err, training.ErrNoEpoch) {
+		return fmt.Errorf("%w: %v; the job had %.1f s before its deadline and keeps %.0f s of it for evaluation and publishing — raise the function timeout, or lower epochs or the dataset size (limit)",
+			errJobDeadline, err, deadline.Sub(started).Seconds(), reserve.Seconds())
+	}
 	if err != nil {
 		return err
 	}
@@ -324,7 +375,9 @@ func (s *Server) RunJob(ctx context.Context, tenant, id string) (err error) {
 	if err := m.WriteArtifact(&buf, meta); err != nil {
 		return err
 	}
-	info, _, err := s.publish(ctx, tenant, j.Model, buf.Bytes())
+	pctx, span := tracing.Start(ctx, s.tracer, "job.publish")
+	info, _, err := s.publish(pctx, tenant, j.Model, buf.Bytes())
+	tracing.End(span, err)
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
@@ -332,6 +385,14 @@ func (s *Server) RunJob(ctx context.Context, tenant, id string) (err error) {
 	j.Epochs = res.Epochs
 	j.Result = &JobResult{Version: info.Version, SHA256: info.SHA256, TestAccuracy: res.TestAccuracy,
 		TestLoss: res.TestLoss, WallSeconds: res.WallSeconds, Stopped: res.Stopped}
+	if res.Stopped == nn.StoppedDeadline {
+		j.Result.StoppedAt = &JobStoppedAt{
+			Epochs: len(res.Epochs), Epoch: res.StoppedEpoch, Batch: res.StoppedBatch, BatchesPerEpoch: res.BatchesPerEpoch,
+			ReserveSeconds: reserve.Seconds(), TimeLeftSeconds: time.Until(deadline).Seconds(),
+			Note: fmt.Sprintf("stopped at the worker's deadline after %d of %d epochs; version %d holds the model trained so far — raise the function timeout or lower epochs for a full run",
+				len(res.Epochs), j.Request.Epochs, info.Version),
+		}
+	}
 	mu.Unlock()
 	s.audit.Record(tenant, auditRecord("system", "model.publish", fmt.Sprintf("models/%s/versions/%d", j.Model, info.Version), http.StatusCreated))
 	return nil

@@ -40,7 +40,9 @@ import (
 	"github.com/aiaas/aiaas/platform/audit"
 	"github.com/aiaas/aiaas/platform/config"
 	"github.com/aiaas/aiaas/platform/quota"
+	"github.com/aiaas/aiaas/platform/tracing"
 	"github.com/aiaas/aiaas/plugins"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Version is the server version reported by GET /v2.
@@ -57,6 +59,10 @@ type Options struct {
 	// function); nil runs them in a local pool of Config.TrainWorkers.
 	Dispatch JobDispatcher
 	Logger   *slog.Logger
+	// Tracing exports the platform's spans; nil builds one from Config's
+	// OTEL_* settings, owned by the Server (Close shuts it down). A Lambda
+	// function passes its own, which it flushes after every invocation.
+	Tracing *tracing.Provider
 }
 
 // Server is the platform's http.Handler. It is safe for concurrent use.
@@ -78,6 +84,9 @@ type Server struct {
 	jobs      *jobRunner
 	ready     atomic.Bool
 	started   time.Time
+	tracing   *tracing.Provider
+	ownTrace  bool
+	tracer    trace.Tracer
 }
 
 // New builds a Server. Close releases it.
@@ -103,6 +112,15 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if k := opts.Config.AdminKey.Reveal(); k != "" {
 		s.adminHash = apikey.Key(k).Hash()
 	}
+	s.tracing = opts.Tracing
+	if s.tracing == nil {
+		tp, err := tracing.New(ctx, tracing.FromConfig(s.cfg, "aiaas"), &tracing.Options{Logger: s.log})
+		if err != nil {
+			return nil, fmt.Errorf("platform: tracing: %w", err)
+		}
+		s.tracing, s.ownTrace = tp, true
+	}
+	s.tracer = s.tracing.Tracer()
 	s.metrics = newMetrics()
 	s.quota = quota.New(&quota.Options{RPS: s.cfg.TenantRPS, Burst: s.cfg.TenantBurst, Concurrency: s.cfg.TenantConcurrency})
 	s.audit = audit.New(auditStore{s.store}, &audit.Options{
@@ -121,12 +139,22 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Close flushes the audit log and stops the workers.
+// Close flushes the audit log, stops the workers and, when the Server built
+// its own tracing provider, exports the last spans.
 func (s *Server) Close(ctx context.Context) error {
 	s.ready.Store(false)
 	s.jobs.close()
-	return s.audit.Close(ctx)
+	err := s.audit.Close(ctx)
+	if s.ownTrace {
+		if e := s.tracing.Shutdown(ctx); e != nil {
+			s.log.Warn("tracing: shutdown", "err", e)
+		}
+	}
+	return err
 }
+
+// Tracer is the tracer of the platform's spans (no-op when tracing is off).
+func (s *Server) Tracer() trace.Tracer { return s.tracer }
 
 // FlushAudit writes queued audit records now (Lambda calls it before an
 // invocation returns, so nothing is lost when the instance is frozen).
@@ -162,6 +190,7 @@ func (s *Server) route(pattern string, acc access, action string, h func(http.Re
 		ctx = context.WithValue(ctx, reqInfoKey{}, info)
 		ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 		defer cancel()
+		ctx, span := tracing.StartHTTP(ctx, s.tracer, r, routeOf(pattern))
 		r = r.WithContext(ctx)
 		rec := &statusRecorder{ResponseWriter: w}
 		var p *principal
@@ -226,6 +255,7 @@ func (s *Server) route(pattern string, acc access, action string, h func(http.Re
 			tenant = p.tenant
 		}
 		s.metrics.observe(tenant, action, info.model, status, elapsed)
+		tracing.EndHTTP(span, status, reqID, tenant)
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelError
@@ -245,6 +275,14 @@ func (s *Server) route(pattern string, acc access, action string, h func(http.Re
 			}
 		}
 	})
+}
+
+// routeOf drops the method from a ServeMux pattern ("POST /v2/x" → "/v2/x").
+func routeOf(pattern string) string {
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		return path
+	}
+	return pattern
 }
 
 // bodyLimit is the request size limit of a route: uploads have their own.

@@ -66,12 +66,16 @@ and the store is a folder, a master key is generated and kept in that folder
 func envHelp() string {
 	var b strings.Builder
 	b.WriteString("Environment:\n")
+	width := 0
+	for _, v := range config.Vars() {
+		width = max(width, len(v.Name))
+	}
 	for _, v := range config.Vars() {
 		def := v.Default
 		if def == "" {
 			def = "unset"
 		}
-		fmt.Fprintf(&b, "  %-26s %s (default: %s)\n", v.Name, v.Help, def)
+		fmt.Fprintf(&b, "  %-*s %s (default: %s)\n", width, v.Name, v.Help, def)
 	}
 	return b.String()
 }

@@ -21,12 +21,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aiaas/aiaas/functions/internal/rietest"
 	"github.com/aiaas/aiaas/nn"
+	"github.com/aiaas/aiaas/platform/tracing/otlptest"
 	"github.com/aws/aws-lambda-go/events"
 )
 
@@ -230,5 +232,77 @@ func TestInferUnderRIE(t *testing.T) {
 	}
 	if !strings.Contains(fn.Logs(), `"_aws"`) {
 		t.Errorf("no EMF metrics line in the function's output")
+	}
+	warmUntraced := reps[1].Duration
+	fn.Stop()
+
+	// Phase 3: the same cold start and calls with tracing on, exporting to
+	// an OTLP/HTTP receiver: every invocation's spans are there by the time
+	// the emulator answers, because the function flushes before returning.
+	rc := otlptest.New(t)
+	fn = rietest.Start(t, bootstrap, &rietest.Options{Env: append(env[:len(env):len(env)], "OTEL_EXPORTER_OTLP_ENDPOINT="+rc.URL)})
+	for i, c := range cases {
+		before := len(rc.Named("infer"))
+		r, took := call(t, fn, c.ev)
+		durations[i] = took
+		if r.StatusCode != c.status {
+			t.Errorf("traced case %d (%s): %d %s", i, c.name, r.StatusCode, r.bytes())
+		}
+		roots := rc.Named("infer")
+		if len(roots) != before+1 {
+			t.Fatalf("traced case %d (%s): %d root spans after the invocation, want %d\n%s", i, c.name, len(roots), before+1, fn.Logs())
+		}
+		root := roots[len(roots)-1]
+		if root.Attributes["faas.invocation_id"] == "" || root.Attributes["http.response.status_code"] != strconv.Itoa(c.status) ||
+			root.Attributes["faas.coldstart"] != strconv.FormatBool(i == 0) {
+			t.Errorf("traced case %d (%s): root span %+v", i, c.name, root)
+		}
+	}
+	reps, _ = fn.WaitReports(context.Background(), len(cases))
+	for i, rep := range reps {
+		if got := rc.Named("infer")[i].Attributes["faas.invocation_id"]; got != rep.RequestID {
+			t.Errorf("traced case %d: root span has request id %q, the emulator reported %q", i, got, rep.RequestID)
+		}
+	}
+	// The endpoint invocation's trace holds the whole pipeline.
+	epRoot := rc.Named("infer")[3]
+	for _, name := range []string{"POST /v1/endpoints/{endpoint}/invoke", "model.load", "plugin.preprocess", "model.forward", "plugin.postprocess"} {
+		found := false
+		for _, sp := range rc.Named(name) {
+			found = found || sp.TraceID == epRoot.TraceID
+		}
+		if !found {
+			t.Errorf("endpoint trace has no %q span", name)
+		}
+	}
+	initMS := "?"
+	if m := regexp.MustCompile(`"message":"init complete".*"init_ms":([0-9.]+)`).FindStringSubmatch(fn.Logs()); m != nil {
+		initMS = m[1]
+	}
+	t.Logf("tracing on: init %s ms (its own log); first invocation %v (REPORT), %v (client); warm OIP infer %v (REPORT), endpoint invoke %v; %d spans in %d export requests",
+		initMS, reps[0].Duration, durations[0], reps[1].Duration, reps[3].Duration, len(rc.Spans()), rc.Requests())
+	fn.Stop()
+
+	// Phase 4: a collector that never answers costs each invocation at most
+	// AIAAS_TRACE_FLUSH_TIMEOUT and fails none.
+	fn = rietest.Start(t, bootstrap, &rietest.Options{Env: append(env[:len(env):len(env)],
+		"OTEL_EXPORTER_OTLP_ENDPOINT="+otlptest.Blackhole(t), "AIAAS_TRACE_FLUSH_TIMEOUT=200ms"), Timeout: 3 * time.Second})
+	for i, c := range cases[:2] {
+		r, _ := call(t, fn, c.ev)
+		if r.StatusCode != c.status {
+			t.Errorf("dead collector, case %d (%s): %d %s", i, c.name, r.StatusCode, r.bytes())
+		}
+	}
+	reps, _ = fn.WaitReports(context.Background(), 2)
+	// The flush waits 200 ms for the collector; allow the untraced warm
+	// time twice over on top (a loaded machine), but no more.
+	if len(reps) < 2 || reps[1].Duration > 200*time.Millisecond+2*warmUntraced+100*time.Millisecond {
+		t.Errorf("dead collector: warm invocation %v, untraced %v: the flush was not bounded (%+v)", reps[1].Duration, warmUntraced, reps)
+	}
+	if len(reps) == 2 {
+		t.Logf("dead collector: warm OIP infer took %v (REPORT) with a 200ms flush timeout", reps[1].Duration)
+	}
+	if !strings.Contains(fn.Logs(), "span export failed") {
+		t.Errorf("the failed export was not logged:\n%s", fn.Logs())
 	}
 }

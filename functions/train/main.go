@@ -2,9 +2,12 @@
 // asynchronously (by the admin function, or `aws lambda invoke
 // --invocation-type Event`) with {"tenant": "...", "job_id": "..."} for a job
 // already queued in the store; it trains within the function's deadline
-// (the context carries it, and the platform checkpoints or stops cleanly and
-// records why), publishes the new model version and records the job's
-// outcome in the store, where GET /v1/training-jobs/{id} reads it.
+// (the context carries it: the platform stops training max(5 s, 10 %) before
+// it, publishes the model trained so far marked "stopped": "deadline", or
+// fails the job with the reason when not one epoch fit; see infra/README.md),
+// publishes the new model version and records the job's outcome in the
+// store, where GET /v1/training-jobs/{id} reads it. Its spans are exported
+// before each invocation returns.
 //
 // Build: CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o bootstrap ./functions/train
 package main

@@ -109,6 +109,31 @@ type Config struct {
 	// LogLevel is debug, info, warn or error; LogFormat is json or text.
 	LogLevel  string `env:"AIAAS_LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"AIAAS_LOG_FORMAT" envDefault:"json"`
+
+	// Tracing (OpenTelemetry) takes the standard OTEL_* variables so that
+	// a collector's usual setup works unchanged. It is off unless an OTLP
+	// endpoint is set; spans go over OTLP/HTTP with protobuf bodies.
+	// OTLPEndpoint is the collector's base URL (/v1/traces is appended);
+	// OTLPTracesEndpoint, when set, is the full traces URL and wins.
+	OTLPEndpoint       string `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
+	OTLPTracesEndpoint string `env:"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"`
+	// OTLPProtocol must be http/protobuf (or unset): no gRPC exporter is
+	// linked, so saying grpc is a configuration error, not a silent switch.
+	OTLPProtocol string `env:"OTEL_EXPORTER_OTLP_PROTOCOL"`
+	// OTelSDKDisabled turns tracing off even with an endpoint set.
+	OTelSDKDisabled bool `env:"OTEL_SDK_DISABLED"`
+	// OTelServiceName is the service.name of every span ("" = aiaas, or
+	// aiaas-FUNCTION on Lambda).
+	OTelServiceName string `env:"OTEL_SERVICE_NAME"`
+	// TracesSampler and TracesSamplerArg are the OTel sampler names
+	// (always_on, always_off, traceidratio and their parentbased_ forms)
+	// and the ratio for the traceidratio samplers.
+	TracesSampler    string `env:"OTEL_TRACES_SAMPLER" envDefault:"parentbased_always_on"`
+	TracesSamplerArg string `env:"OTEL_TRACES_SAMPLER_ARG"`
+	// TraceFlushTimeout bounds the span export at the end of each Lambda
+	// invocation and at server shutdown, so a dead collector costs at most
+	// this much.
+	TraceFlushTimeout time.Duration `env:"AIAAS_TRACE_FLUSH_TIMEOUT" envDefault:"500ms"`
 }
 
 // Var describes one environment variable, for --help.
@@ -140,6 +165,14 @@ var vars = []Var{
 	{"AIAAS_DEBUG_ADDR", "", "listen address for Go's profiler (net/http/pprof); keep it on loopback"},
 	{"AIAAS_LOG_LEVEL", "", "debug, info, warn or error"},
 	{"AIAAS_LOG_FORMAT", "", "json or text"},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP collector base URL; tracing is off unless this or the next is set"},
+	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "full OTLP/HTTP traces URL (wins over the base URL)"},
+	{"OTEL_EXPORTER_OTLP_PROTOCOL", "", "http/protobuf (the only one supported)"},
+	{"OTEL_SDK_DISABLED", "", "true turns tracing off"},
+	{"OTEL_SERVICE_NAME", "", "service.name of the spans (unset: aiaas, or aiaas-FUNCTION on Lambda)"},
+	{"OTEL_TRACES_SAMPLER", "", "always_on, always_off, traceidratio, or parentbased_ of one of them"},
+	{"OTEL_TRACES_SAMPLER_ARG", "", "sampling ratio in [0, 1] for the traceidratio samplers"},
+	{"AIAAS_TRACE_FLUSH_TIMEOUT", "", "bound of the span export per Lambda invocation and at shutdown"},
 }
 
 // Vars lists every variable with its default, for --help.
@@ -342,7 +375,57 @@ func (c Config) problems(skip map[string]bool) []string {
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		bad("AIAAS_LOG_FORMAT", "want json or text, got %q", c.LogFormat)
 	}
+	for _, e := range []struct{ name, v string }{
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", c.OTLPEndpoint},
+		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", c.OTLPTracesEndpoint},
+	} {
+		if e.v == "" {
+			continue
+		}
+		if u, err := url.Parse(e.v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(e.name, "want an http:// or https:// URL, got %q", e.v)
+		}
+	}
+	if c.OTLPProtocol != "" && c.OTLPProtocol != "http/protobuf" {
+		bad("OTEL_EXPORTER_OTLP_PROTOCOL", "only http/protobuf is supported, got %q", c.OTLPProtocol)
+	}
+	switch c.TracesSampler {
+	case "always_on", "always_off", "parentbased_always_on", "parentbased_always_off":
+	case "traceidratio", "parentbased_traceidratio":
+		if c.TracesSamplerArg != "" {
+			if r, err := strconv.ParseFloat(c.TracesSamplerArg, 64); err != nil || !(r >= 0 && r <= 1) {
+				bad("OTEL_TRACES_SAMPLER_ARG", "want a ratio in [0, 1], got %q", c.TracesSamplerArg)
+			}
+		}
+	default:
+		bad("OTEL_TRACES_SAMPLER", "want always_on, always_off, traceidratio or parentbased_ of one of them, got %q", c.TracesSampler)
+	}
+	if c.TraceFlushTimeout <= 0 || c.TraceFlushTimeout > 30*time.Second {
+		bad("AIAAS_TRACE_FLUSH_TIMEOUT", "must be between 0 and 30s, got %v", c.TraceFlushTimeout)
+	}
 	return out
+}
+
+// TracesURL is where spans are exported (OTLP/HTTP), or "" when tracing
+// is off.
+func (c Config) TracesURL() string {
+	switch {
+	case c.OTelSDKDisabled:
+		return ""
+	case c.OTLPTracesEndpoint != "":
+		return c.OTLPTracesEndpoint
+	case c.OTLPEndpoint != "":
+		return strings.TrimRight(c.OTLPEndpoint, "/") + "/v1/traces"
+	}
+	return ""
+}
+
+// TracesSamplerRatio is the traceidratio samplers' ratio (default 1).
+func (c Config) TracesSamplerRatio() float64 {
+	if r, err := strconv.ParseFloat(c.TracesSamplerArg, 64); err == nil && r >= 0 && r <= 1 {
+		return r
+	}
+	return 1
 }
 
 func checkStore(s string) error {

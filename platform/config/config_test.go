@@ -105,3 +105,42 @@ func TestVarsDocumentEveryField(t *testing.T) {
 		t.Errorf("help lists %d variables, Config has %d", len(seen), len(fieldsOf()))
 	}
 }
+
+func TestTracingVariables(t *testing.T) {
+	for i, tc := range []struct {
+		env     map[string]string
+		url     string
+		ratio   float64
+		problem string
+	}{
+		{map[string]string{}, "", 1, ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/"}, "http://collector:4318/v1/traces", 1, ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://a:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://b/x"}, "https://b/x", 1, ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://a:4318", "OTEL_SDK_DISABLED": "true"}, "", 1, ""},
+		{map[string]string{"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25"}, "", 0.25, ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"}, "", 0, "OTEL_EXPORTER_OTLP_ENDPOINT:"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "", 0, "OTEL_EXPORTER_OTLP_PROTOCOL: only http/protobuf"},
+		{map[string]string{"OTEL_TRACES_SAMPLER": "sometimes"}, "", 0, "OTEL_TRACES_SAMPLER:"},
+		{map[string]string{"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"}, "", 0, "OTEL_TRACES_SAMPLER_ARG:"},
+		{map[string]string{"AIAAS_TRACE_FLUSH_TIMEOUT": "0s"}, "", 0, "AIAAS_TRACE_FLUSH_TIMEOUT:"},
+		{map[string]string{"OTEL_SDK_DISABLED": "maybe"}, "", 0, "OTEL_SDK_DISABLED:"},
+	} {
+		c, err := Load(tc.env)
+		if tc.problem != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.problem) {
+				t.Errorf("case %d: error %v, want one mentioning %q", i, err, tc.problem)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("case %d: %v", i, err)
+			continue
+		}
+		if got := c.TracesURL(); got != tc.url {
+			t.Errorf("case %d: TracesURL %q, want %q", i, got, tc.url)
+		}
+		if got := c.TracesSamplerRatio(); got != tc.ratio {
+			t.Errorf("case %d: ratio %v, want %v", i, got, tc.ratio)
+		}
+	}
+}

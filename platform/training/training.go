@@ -56,6 +56,10 @@ const (
 // ErrInvalid is wrapped by every validation error.
 var ErrInvalid = errors.New("training: invalid request")
 
+// ErrNoEpoch: the stop time came before the first epoch finished, so there
+// is no model worth publishing.
+var ErrNoEpoch = errors.New("training: stopped at the deadline before the first epoch finished")
+
 // Defaults fills zero fields with the reference recipe's values.
 func (r *Request) Defaults() {
 	if r.Activation == "" {
@@ -146,7 +150,12 @@ type Result struct {
 	TestLoss     float64           `json:"test_loss"`
 	Epochs       []nn.EpochMetrics `json:"epochs"`
 	Stopped      string            `json:"stopped,omitempty"`
-	WallSeconds  float64           `json:"wall_seconds"`
+	// StoppedEpoch and StoppedBatch say where a "deadline" stop happened:
+	// the epoch under way and the batches of it done, of BatchesPerEpoch.
+	StoppedEpoch    int     `json:"stopped_epoch,omitempty"`
+	StoppedBatch    int     `json:"stopped_batch,omitempty"`
+	BatchesPerEpoch int     `json:"batches_per_epoch,omitempty"`
+	WallSeconds     float64 `json:"wall_seconds"`
 }
 
 // Classifier is the Keras-style Dense stack: the hidden layers, each
@@ -194,6 +203,15 @@ func SplitTest(s *dataset.Set, frac float64, seed int64) (train, test *dataset.S
 // Run trains a model on train and evaluates it on test. progress may be nil.
 // Cancelling ctx stops between batches; the error then wraps ctx.Err().
 func Run(ctx context.Context, req Request, train, test *dataset.Set, progress func(nn.Progress)) (*nn.Model, nn.Metadata, *Result, error) {
+	return RunUntil(ctx, req, train, test, progress, time.Time{})
+}
+
+// RunUntil is Run that stops training between batches once stopAt passes
+// (zero: never), leaving the time after it for evaluation and saving. The
+// model trained so far is returned, with Result.Stopped "deadline" and the
+// metadata saying so (provenance "stopped"), if at least one epoch
+// finished; otherwise the error wraps ErrNoEpoch.
+func RunUntil(ctx context.Context, req Request, train, test *dataset.Set, progress func(nn.Progress), stopAt time.Time) (*nn.Model, nn.Metadata, *Result, error) {
 	start := time.Now()
 	req.Defaults()
 	if err := req.Validate(); err != nil {
@@ -217,7 +235,7 @@ func Run(ctx context.Context, req Request, train, test *dataset.Set, progress fu
 	cfg := nn.TrainConfig{
 		Loss: req.Loss, Optimizer: req.Optimizer, LearningRate: req.LearningRate, Momentum: req.Momentum,
 		BatchSize: req.BatchSize, Epochs: req.Epochs, Seed: req.Seed, ValidationSplit: req.ValidationSplit,
-		Progress: progress,
+		Progress: progress, StopAt: stopAt,
 	}
 	if req.EarlyStopping > 0 {
 		cfg.EarlyStopping = &nn.EarlyStopping{Patience: req.EarlyStopping}
@@ -225,6 +243,10 @@ func Run(ctx context.Context, req Request, train, test *dataset.Set, progress fu
 	hist, err := nn.Train(ctx, m, train.X, train.Y, nil, train.N, cfg)
 	if err != nil {
 		return nil, nn.Metadata{}, nil, err
+	}
+	if hist.Stopped == nn.StoppedDeadline && len(hist.Epochs) == 0 {
+		return nil, nn.Metadata{}, nil, fmt.Errorf("%w (%d of %d batches of epoch 1 done in %.1f s)",
+			ErrNoEpoch, hist.StoppedBatch, hist.Batches, time.Since(start).Seconds())
 	}
 	loss, acc, err := m.Evaluate(test.X, test.Y, test.N)
 	if err != nil {
@@ -234,6 +256,9 @@ func Run(ctx context.Context, req Request, train, test *dataset.Set, progress fu
 		Model: req.Model, TrainSamples: train.N, TestSamples: test.N, Params: m.NumParams(),
 		TestAccuracy: acc, TestLoss: loss, Epochs: hist.Epochs, Stopped: hist.Stopped,
 		WallSeconds: time.Since(start).Seconds(),
+	}
+	if hist.Stopped == nn.StoppedDeadline {
+		res.StoppedEpoch, res.StoppedBatch, res.BatchesPerEpoch = hist.StoppedEpoch, hist.StoppedBatch, hist.Batches
 	}
 	meta := nn.Metadata{
 		Spec: spec,
@@ -246,6 +271,11 @@ func Run(ctx context.Context, req Request, train, test *dataset.Set, progress fu
 			"batch_size": strconv.Itoa(req.BatchSize), "epochs": strconv.Itoa(req.Epochs), "seed": strconv.FormatInt(req.Seed, 10),
 			"loss": req.Loss, "trained_at": time.Now().UTC().Format(time.RFC3339),
 		},
+	}
+	if hist.Stopped == nn.StoppedDeadline {
+		// Whoever loads this model must see that it is not the full run.
+		meta.Provenance["stopped"] = fmt.Sprintf("deadline: %d of %d epochs complete, stopped at batch %d of %d of epoch %d",
+			len(hist.Epochs), req.Epochs, hist.StoppedBatch, hist.Batches, hist.StoppedEpoch)
 	}
 	return m, meta, res, nil
 }

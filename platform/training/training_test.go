@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aiaas/aiaas/nn/dataset"
 )
@@ -114,5 +115,36 @@ func TestRunLearnsAndCancels(t *testing.T) {
 	cancel()
 	if _, _, _, err := Run(ctx, req, train, test, nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("canceled run: %v", err)
+	}
+}
+
+// RunUntil stops between batches at stopAt: the model so far comes back
+// marked as stopped at the deadline; with no complete epoch, an ErrNoEpoch.
+func TestRunUntil(t *testing.T) {
+	var csv strings.Builder
+	for i := 0; i < 2000; i++ {
+		a, b := float32(i%13)/13, float32(i%7)/7
+		fmt.Fprintf(&csv, "%g,%g,%d\n", a, b, i%2)
+	}
+	all, err := ParseCSV([]byte(csv.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, test := SplitTest(all, 0.2, 1)
+	req := Request{Model: "m", Dataset: "d", Layers: []int{32}, BatchSize: 4, Epochs: MaxEpochs}
+	_, meta, res, err := RunUntil(context.Background(), req, train, test, nil, time.Now().Add(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stopped != "deadline" || len(res.Epochs) < 1 || len(res.Epochs) >= MaxEpochs ||
+		res.StoppedEpoch != len(res.Epochs)+1 || res.BatchesPerEpoch != 400 || res.StoppedBatch >= 400 {
+		t.Fatalf("result: stopped %q, %d epochs, at epoch %d batch %d of %d", res.Stopped, len(res.Epochs), res.StoppedEpoch, res.StoppedBatch, res.BatchesPerEpoch)
+	}
+	if !strings.HasPrefix(meta.Provenance["stopped"], fmt.Sprintf("deadline: %d of %d epochs", len(res.Epochs), MaxEpochs)) {
+		t.Errorf("provenance: %q", meta.Provenance["stopped"])
+	}
+	_, _, _, err = RunUntil(context.Background(), req, train, test, nil, time.Now().Add(-time.Second))
+	if !errors.Is(err, ErrNoEpoch) || !strings.Contains(err.Error(), "0 of 400 batches") {
+		t.Fatalf("stop time already passed: %v", err)
 	}
 }

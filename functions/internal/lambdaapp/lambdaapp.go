@@ -1,7 +1,8 @@
 // Package lambdaapp is the wiring the Lambda functions share: configuration
 // from the environment, the store, the plugin host and the platform server,
 // built once at init and reused by every warm invocation, plus the per
-// invocation work (audit flush, CloudWatch Embedded Metric Format line).
+// invocation work (audit flush, CloudWatch Embedded Metric Format line, and
+// with tracing on a root span and a bounded span export).
 //
 // # Overview
 //
@@ -24,13 +25,19 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aiaas/aiaas/functions/internal/apigw"
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/platform"
 	"github.com/aiaas/aiaas/platform/config"
+	"github.com/aiaas/aiaas/platform/tracing"
 	"github.com/aiaas/aiaas/plugins"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // processStart is set while the program's packages initialise, just before
@@ -51,6 +58,8 @@ type App struct {
 	ms      *modelstore.Store
 	plugins *plugins.Host
 	metrics *EMF
+	tracing *tracing.Provider
+	warm    atomic.Bool // false until the first invocation started
 }
 
 // Options configure Open; nil means defaults.
@@ -97,6 +106,22 @@ func Open(ctx context.Context, name string, environ []string, opts *Options) (*A
 		return nil, fmt.Errorf("lambdaapp: open store: %w", err)
 	}
 	a := &App{Name: name, Config: cfg, Log: o.Logger, ms: ms}
+	env := config.Environ(environ)
+	a.tracing, err = tracing.New(ctx, tracing.FromConfig(cfg, "aiaas-"+name), &tracing.Options{
+		Logger: o.Logger,
+		Attributes: []attribute.KeyValue{
+			attribute.String("cloud.provider", "aws"),
+			attribute.String("cloud.platform", "aws_lambda"),
+			attribute.String("cloud.region", env["AWS_REGION"]),
+			attribute.String("faas.name", env["AWS_LAMBDA_FUNCTION_NAME"]),
+			attribute.String("faas.version", env["AWS_LAMBDA_FUNCTION_VERSION"]),
+			attribute.String("aiaas.function", name),
+		},
+	})
+	if err != nil {
+		ms.Close()
+		return nil, fmt.Errorf("lambdaapp: tracing: %w", err)
+	}
 	if !o.NoPlugins {
 		a.plugins, err = plugins.New(ctx, &plugins.Options{
 			CacheDir:    cfg.PluginCacheDir,
@@ -110,7 +135,7 @@ func Open(ctx context.Context, name string, environ []string, opts *Options) (*A
 	}
 	a.Server, err = platform.New(ctx, platform.Options{
 		Config: cfg, Store: platform.StoreFrom(ms), Plugins: a.plugins,
-		Dispatch: o.Dispatch, Logger: o.Logger,
+		Dispatch: o.Dispatch, Logger: o.Logger, Tracing: a.tracing,
 	})
 	if err != nil {
 		a.Close(ctx)
@@ -119,12 +144,12 @@ func Open(ctx context.Context, name string, environ []string, opts *Options) (*A
 	if o.Metrics != nil {
 		a.metrics = NewEMF(o.Metrics, "aiaas")
 	}
-	a.Log.InfoContext(ctx, "init complete", "function", name,
+	a.Log.InfoContext(ctx, "init complete", "function", name, "tracing", a.tracing.Enabled(),
 		"init_ms", float64(time.Since(processStart).Microseconds())/1000)
 	return a, nil
 }
 
-// Close releases the store and the plugin host. Lambda never calls it (the
+// Close releases the store, the plugin host and the tracer provider. Lambda never calls it (the
 // sandbox is frozen, then discarded); tests do.
 func (a *App) Close(ctx context.Context) {
 	if a.Server != nil {
@@ -136,15 +161,41 @@ func (a *App) Close(ctx context.Context) {
 	if a.ms != nil {
 		a.ms.Close()
 	}
+	_ = a.tracing.Shutdown(ctx)
+}
+
+// HTTPHandler serves API Gateway and function URL events: it is a
+// lambda.Handler. It is safe for concurrent use.
+type HTTPHandler struct {
+	a       *App
+	adapter *apigw.Adapter
+}
+
+// Invoke implements lambda.Handler: one root span for the invocation around
+// the adapter, then the span export, bounded so that it cannot eat the
+// deadline.
+func (h *HTTPHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	ctx, span := h.a.startInvocation(ctx, "http")
+	out, err := h.adapter.Invoke(ctx, payload)
+	h.a.endInvocation(ctx, span, err)
+	return out, err
 }
 
 // HTTP returns the lambda.Handler for API Gateway / function URL events:
 // after each invocation it flushes the audit log (the sandbox may be frozen
-// right after the response) and writes one EMF metrics line.
-func (a *App) HTTP() *apigw.Adapter {
-	return apigw.New(a.Server, &apigw.Options{
+// right after the response), writes one EMF metrics line and exports the
+// invocation's spans.
+func (a *App) HTTP() *HTTPHandler {
+	return &HTTPHandler{a: a, adapter: apigw.New(a.Server, &apigw.Options{
 		Logger: a.Log,
 		Observe: func(ctx context.Context, inv apigw.Invocation) {
+			if span := trace.SpanFromContext(ctx); span.IsRecording() {
+				span.SetAttributes(attribute.Int("http.response.status_code", inv.Status),
+					attribute.String("http.route", inv.Route), attribute.String("aiaas.request_id", inv.RequestID))
+				if inv.Status >= 500 {
+					span.SetStatus(codes.Error, fmt.Sprintf("HTTP %d", inv.Status))
+				}
+			}
 			if err := a.Server.FlushAudit(context.WithoutCancel(ctx)); err != nil {
 				a.Log.ErrorContext(ctx, "audit flush failed", "err", err)
 			}
@@ -156,7 +207,51 @@ func (a *App) HTTP() *apigw.Adapter {
 				a.metrics.Record(a.Name, route, inv.Status, inv.Duration)
 			}
 		},
-	})
+	})}
+}
+
+// startInvocation starts the root span of one invocation, carrying the
+// Lambda request id. Under X-Ray active tracing (the trace header says
+// Sampled=1) the span joins the X-Ray trace as a child of its segment;
+// otherwise it starts a trace of its own with a link to the X-Ray trace, so
+// that configuring a collector is enough to get traces.
+func (a *App) startInvocation(ctx context.Context, trigger string) (context.Context, trace.Span) {
+	cold := !a.warm.Swap(true)
+	if !a.tracing.Enabled() {
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+	if hdr, _ := ctx.Value("x-amzn-trace-id").(string); hdr != "" { // set by aws-lambda-go
+		if sc, ok := tracing.FromXRay(hdr); ok {
+			if sc.IsSampled() {
+				ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
+			} else {
+				opts = append(opts, trace.WithNewRoot(), trace.WithLinks(trace.Link{SpanContext: sc}))
+			}
+		}
+	}
+	attrs := []attribute.KeyValue{attribute.String("faas.trigger", trigger), attribute.Bool("faas.coldstart", cold)}
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		attrs = append(attrs, attribute.String("faas.invocation_id", lc.AwsRequestID),
+			attribute.String("cloud.resource_id", lc.InvokedFunctionArn))
+	}
+	opts = append(opts, trace.WithAttributes(attrs...))
+	return a.tracing.Tracer().Start(ctx, a.Name, opts...)
+}
+
+// endInvocation ends the root span and exports the invocation's spans
+// before the runtime may freeze the sandbox: at most AIAAS_TRACE_FLUSH_TIMEOUT,
+// and never past the invocation's deadline. A failed export is logged, not
+// returned.
+func (a *App) endInvocation(ctx context.Context, span trace.Span, err error) {
+	if !a.tracing.Enabled() {
+		return
+	}
+	tracing.End(span, err)
+	dl, _ := ctx.Deadline()
+	if ferr := a.tracing.FlushBefore(ctx, dl); ferr != nil {
+		a.Log.WarnContext(ctx, "tracing: span export failed; spans of this invocation are dropped", "err", ferr)
+	}
 }
 
 // JobEvent is the asynchronous invocation payload of the train function.
@@ -168,7 +263,13 @@ type JobEvent struct {
 // RunJob runs a training job event. The platform records the outcome in the
 // job (including a stop on the deadline), so the returned error is only for
 // the function's own error metric; a malformed event is refused up front.
+// Its spans are exported before it returns.
 func (a *App) RunJob(ctx context.Context, ev JobEvent) (err error) {
+	ctx, span := a.startInvocation(ctx, "other")
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("aiaas.tenant", ev.Tenant), attribute.String("aiaas.job_id", ev.JobID))
+	}
+	defer func() { a.endInvocation(ctx, span, err) }()
 	if ev.Tenant == "" || ev.JobID == "" {
 		return fmt.Errorf("lambdaapp: job event needs tenant and job_id")
 	}

@@ -1,0 +1,157 @@
+package main
+
+// End-to-end: the real train bootstrap under the Runtime Interface Emulator
+// with a short function timeout. The job is queued in a file:// store by an
+// in-process platform server (the same code admin runs); the function must
+// stop training before its deadline, publish what it trained and record
+// why — or, when not even one epoch fits, fail the job with a reason.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aiaas/aiaas/functions/internal/rietest"
+	"github.com/aiaas/aiaas/modelstore"
+	"github.com/aiaas/aiaas/platform"
+	"github.com/aiaas/aiaas/platform/config"
+)
+
+const adminKey = "e2e-admin-key-0123456789abcdef"
+
+type control struct {
+	t   *testing.T
+	url string
+}
+
+func (c control) do(method, path, key, body, ct string) (int, map[string]any) {
+	c.t.Helper()
+	req, _ := http.NewRequest(method, c.url+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return res.StatusCode, m
+}
+
+// controlPlane serves the platform over store (admin's role) with a
+// dispatcher that leaves jobs queued for the function under test.
+func controlPlane(t *testing.T, store, masterKey string) control {
+	cfg := config.Default()
+	cfg.Store, cfg.AdminKey, cfg.MasterKey = store, adminKey, config.Secret(masterKey)
+	mk, _ := cfg.MasterKeyBytes()
+	ms, err := modelstore.Open(context.Background(), store, &modelstore.Options{MasterKey: mk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := platform.New(context.Background(), platform.Options{Config: cfg, Store: platform.StoreFrom(ms),
+		Dispatch: func(context.Context, string, string) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() { ts.Close(); srv.Close(context.Background()); ms.Close() })
+	return control{t, ts.URL}
+}
+
+func TestTrainStopsBeforeDeadlineUnderRIE(t *testing.T) {
+	rietest.Require(t)
+	var mk [32]byte
+	_, _ = rand.Read(mk[:])
+	masterKey := base64.StdEncoding.EncodeToString(mk[:])
+	store := "file://" + t.TempDir()
+	cp := controlPlane(t, store, masterKey)
+	status, m := cp.do("POST", "/v1/tenants", adminKey, `{"name":"acme"}`, "application/json")
+	if status != 201 {
+		t.Fatalf("create tenant: %d %v", status, m)
+	}
+	tenant, key := m["id"].(string), m["api_key"].(string)
+	var csv strings.Builder
+	for i := 0; i < 4000; i++ {
+		a, b := float32(i%17)/17, float32(i%5)/5
+		label := 0
+		if a+b > 0.9 {
+			label = 1
+		}
+		fmt.Fprintf(&csv, "%g,%g,%d\n", a, b, label)
+	}
+	if status, m := cp.do("PUT", "/v1/datasets/sums", key, csv.String(), "text/csv"); status != 201 {
+		t.Fatalf("dataset: %d %v", status, m)
+	}
+	submit := func() string {
+		// 1000 epochs of 400 batches: minutes of work, far past the timeout.
+		status, m := cp.do("POST", "/v1/training-jobs", key,
+			`{"model":"sums","dataset":"sums","layers":[64,64],"batch_size":8,"epochs":1000,"seed":3}`, "application/json")
+		if status != 202 {
+			t.Fatalf("submit: %d %v", status, m)
+		}
+		return m["id"].(string)
+	}
+	env := []string{"AIAAS_STORE=" + store, "AIAAS_MASTER_KEY=" + masterKey, "AIAAS_ADMIN_KEY=" + adminKey,
+		"AWS_LAMBDA_LOG_FORMAT=JSON"}
+	bootstrap := rietest.Build(t, ".")
+
+	for i, tc := range []struct {
+		timeout time.Duration
+		status  string
+	}{
+		// 8 s: a 5 s reserve leaves about 3 s to train, then a published
+		// model marked as stopped at the deadline.
+		{8 * time.Second, "succeeded"},
+		// 4 s: less than the reserve, so not one epoch: the job fails
+		// with a reason and nothing is published.
+		{4 * time.Second, "failed"},
+	} {
+		id := submit()
+		fn := rietest.Start(t, bootstrap, &rietest.Options{Env: env, Timeout: tc.timeout})
+		ctx, cancel := context.WithTimeout(context.Background(), tc.timeout+30*time.Second)
+		raw, took, err := fn.Invoke(ctx, map[string]string{"tenant": tenant, "job_id": id})
+		cancel()
+		if err != nil || string(raw) != "null" {
+			t.Fatalf("case %d: invoke: %s %v\n%s", i, raw, err, fn.Logs())
+		}
+		reps, _ := fn.WaitReports(context.Background(), 1)
+		if len(reps) != 1 || reps[0].Duration >= tc.timeout {
+			t.Errorf("case %d: the invocation ran into its %v timeout: %+v\n%s", i, tc.timeout, reps, fn.Logs())
+		}
+		_, job := cp.do("GET", "/v1/training-jobs/"+id, key, "", "")
+		if job["status"] != tc.status {
+			t.Fatalf("case %d: job %v\n%s", i, job, fn.Logs())
+		}
+		switch tc.status {
+		case "succeeded":
+			res := job["result"].(map[string]any)
+			sa, _ := res["stopped_at"].(map[string]any)
+			if res["stopped"] != "deadline" || sa == nil || sa["epochs_completed"].(float64) < 1 || sa["time_left_seconds"].(float64) < 1 {
+				t.Fatalf("case %d: result %v", i, res)
+			}
+			t.Logf("timeout %v: stopped at %v; invocation %v (REPORT), %v (client)", tc.timeout, sa, reps[0].Duration, took)
+		case "failed":
+			if msg, _ := job["error"].(string); !strings.Contains(msg, "before the first epoch finished") || !strings.Contains(msg, "raise the function timeout") {
+				t.Fatalf("case %d: error %q", i, msg)
+			}
+			t.Logf("timeout %v: %s", tc.timeout, job["error"])
+		}
+		fn.Stop()
+	}
+	// Only the first job published a version.
+	if status, m := cp.do("GET", "/v1/models/sums", key, "", ""); status != 200 || !strings.Contains(fmt.Sprint(m), "deadline: ") {
+		t.Fatalf("model: %d %v", status, m)
+	}
+}
