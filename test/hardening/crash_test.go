@@ -32,13 +32,18 @@ func bigArtifact(t *testing.T) []byte {
 }
 
 // TestCrashDuringPublish: the server is SIGKILLed while a 52 MB version is
-// streaming in; a new server on the same folder store lists no version
-// (the half-written upload never became one), and a retried publish gets
-// version 1 and serves.
+// streaming in; a new server on the same store (a folder, and MinIO, where
+// the upload is a multipart one) lists no version (the half-written upload
+// never became one), and a retried publish gets version 1 and serves.
 func TestCrashDuringPublish(t *testing.T) {
 	art := bigArtifact(t)
 	t.Logf("artifact: %d bytes", len(art))
-	store := "file://" + t.TempDir()
+	for name, store := range testserver.Stores(t) {
+		t.Run(name, func(t *testing.T) { crashDuringPublish(t, store, art) })
+	}
+}
+
+func crashDuringPublish(t *testing.T, store string, art []byte) {
 	s := testserver.Start(t, store)
 	_, key := tenantClientKey(t, s, "crash")
 
