@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetratelabs/wazero/experimental"
-
 	"github.com/aiaas/aiaas/internal/safetensors"
 )
 
@@ -122,11 +120,8 @@ func BenchmarkPNGTopK(b *testing.B) {
 // A new instance of a Go-built plugin from its compiled module, with its
 // linear memory mapped (the platform default on Unix) or on the Go heap.
 func BenchmarkInstantiate(b *testing.B) {
-	for _, c := range []struct {
-		name   string
-		memory experimental.MemoryAllocator
-	}{{"memory=mapped", nil}, {"memory=heap", heapAllocator}} {
-		b.Run(c.name, func(b *testing.B) {
+	for _, c := range placements {
+		b.Run("memory="+c.name, func(b *testing.B) {
 			h := newHost(b, &Options{Prewarm: -1})
 			if c.memory != nil {
 				h.memory = c.memory
@@ -149,11 +144,8 @@ func BenchmarkInstantiate(b *testing.B) {
 
 // A memory bomb from call to refusal at a 128 MiB cap, instance replaced.
 func BenchmarkMemoryBomb(b *testing.B) {
-	for _, c := range []struct {
-		name   string
-		memory experimental.MemoryAllocator
-	}{{"memory=mapped", nil}, {"memory=heap", heapAllocator}} {
-		b.Run(c.name, func(b *testing.B) {
+	for _, c := range placements {
+		b.Run("memory="+c.name, func(b *testing.B) {
 			h := newHost(b, &Options{CallTimeout: time.Minute, Prewarm: -1})
 			if c.memory != nil {
 				h.memory = c.memory

@@ -248,10 +248,7 @@ func waitFor(t testing.TB, cond func() bool) {
 // reachable; and memory on the Go heap goes back to the OS only when the
 // scavenger gets to it.)
 func TestDiscardedInstanceMemoryIsFreed(t *testing.T) {
-	for _, c := range []struct {
-		name   string
-		memory experimental.MemoryAllocator
-	}{{"platform", nil}, {"heap", heapAllocator}} {
+	for _, c := range placements {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHost(t, &Options{CallTimeout: 30 * time.Second, MemoryLimitPages: 1024, PoolSize: 2}) // 64 MiB cap
 			if c.memory != nil {
@@ -311,6 +308,13 @@ func selfRSS(t *testing.T) uint64 {
 	fmt.Sscan(string(b), &size, &rss)
 	return rss * uint64(os.Getpagesize())
 }
+
+// placements are the two homes of linear memory the tests compare: the
+// platform's (mapped on Unix; nil leaves the Host's default) and the heap.
+var placements = []struct {
+	name   string
+	memory experimental.MemoryAllocator
+}{{"mapped", nil}, {"heap", heapAllocator}}
 
 var heapAllocator = experimental.MemoryAllocatorFunc(func(capacity, _ uint64) experimental.LinearMemory {
 	return &heapMemory{buf: make([]byte, 0, capacity)}
