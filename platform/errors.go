@@ -93,6 +93,12 @@ func statusOf(err error) int {
 // writeError sends {"error": "..."}. A 500 hides the internal message from
 // the client (it is logged with the request id instead).
 func writeError(w http.ResponseWriter, r *http.Request, err error) int {
+	if clientGone(r, err) {
+		// Nobody reads this answer; 499 (nginx's "client closed request")
+		// keeps it out of the 5xx figures and the error log, where the
+		// last in-flight requests of every wrk run used to land.
+		err = &Error{Status: StatusClientClosed, Msg: "the client closed the request"}
+	}
 	status := statusOf(err)
 	msg := err.Error()
 	var e *Error

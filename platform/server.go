@@ -175,6 +175,17 @@ const (
 	admin                // the operator's admin key
 )
 
+// StatusClientClosed is the status recorded (in logs, metrics, audit) for
+// a request whose client went away before it was answered.
+const StatusClientClosed = 499
+
+// clientGone reports whether err is the request's own cancellation: the
+// client closed the connection (a request timeout is DeadlineExceeded,
+// and stays a 504).
+func clientGone(r *http.Request, err error) bool {
+	return errors.Is(err, context.Canceled) && errors.Is(r.Context().Err(), context.Canceled)
+}
+
 // route registers a handler with authentication, quota, limits, audit and
 // metrics around it. action names the route in audit records and metrics.
 func (s *Server) route(pattern string, acc access, action string, h func(http.ResponseWriter, *http.Request) error) {
@@ -239,7 +250,7 @@ func (s *Server) route(pattern string, acc access, action string, h func(http.Re
 					s.log.Warn("error after response started", "request_id", reqID, "err", err)
 					return rec.status
 				}
-				if st := statusOf(err); st >= 500 {
+				if st := statusOf(err); st >= 500 && !clientGone(r, err) {
 					s.log.Error("request failed", "request_id", reqID, "action", action, "status", st, "err", err)
 				}
 				return writeError(rec, r, bodyErr(err))
