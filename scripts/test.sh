@@ -57,3 +57,6 @@ scripts/browser-test.sh
 
 step "bench module builds and its own tests pass"
 (cd bench && go vet ./... && go test ./...)
+
+step "fuzzing: every target of untrusted bytes, ${AIAAS_FUZZ_SECONDS:-5} s each (make soak: 60 s)"
+scripts/fuzz-smoke.sh "${AIAAS_FUZZ_SECONDS:-5}"
