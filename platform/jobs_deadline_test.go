@@ -3,7 +3,6 @@ package platform_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -37,16 +36,7 @@ func deadlineJob(t *testing.T) (e *env, tenant, key, id string) {
 	}
 	m := r.json(t)
 	tenant, key = m["id"].(string), m["api_key"].(string)
-	var csv strings.Builder
-	for i := 0; i < 4000; i++ {
-		a, b := float32(i%17)/17, float32(i%5)/5
-		label := 0
-		if a+b > 0.9 {
-			label = 1
-		}
-		fmt.Fprintf(&csv, "%g,%g,%d\n", a, b, label)
-	}
-	if r := e.do("PUT", "/v1/datasets/sums", key, csv.String(), "Content-Type", "text/csv"); r.status != 201 {
+	if r := e.do("PUT", "/v1/datasets/sums", key, sumsCSV(4000), "Content-Type", "text/csv"); r.status != 201 {
 		t.Fatalf("dataset: %d %s", r.status, r.body)
 	}
 	r = e.do("POST", "/v1/training-jobs", key, map[string]any{"model": "sums", "dataset": "sums",

@@ -541,10 +541,10 @@ func TestTrainingJob(t *testing.T) {
 	}
 }
 
-func testTrainingJob(t *testing.T, e *env) {
-	key := e.tenant("acme")
+// sumsCSV is a two-feature dataset of n rows: label 1 when a+b > 0.9.
+func sumsCSV(n int) string {
 	var csv strings.Builder
-	for i := 0; i < 300; i++ {
+	for i := 0; i < n; i++ {
 		a, b := float32(i%17)/17, float32(i%5)/5
 		label := 0
 		if a+b > 0.9 {
@@ -552,7 +552,12 @@ func testTrainingJob(t *testing.T, e *env) {
 		}
 		fmt.Fprintf(&csv, "%g,%g,%d\n", a, b, label)
 	}
-	if r := e.do("PUT", "/v1/datasets/sums", key, csv.String(), "Content-Type", "text/csv"); r.status != 201 {
+	return csv.String()
+}
+
+func testTrainingJob(t *testing.T, e *env) {
+	key := e.tenant("acme")
+	if r := e.do("PUT", "/v1/datasets/sums", key, sumsCSV(300), "Content-Type", "text/csv"); r.status != 201 {
 		t.Fatalf("dataset: %d %s", r.status, r.body)
 	}
 	r := e.do("POST", "/v1/training-jobs", key, map[string]any{"model": "sums", "dataset": "sums", "layers": []int{16}, "epochs": 30, "seed": 3})

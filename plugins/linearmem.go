@@ -49,7 +49,10 @@ func linearMemory() experimental.MemoryAllocator {
 	if a := mappedAllocator(); a != nil {
 		return a
 	}
-	return experimental.MemoryAllocatorFunc(func(capacity, _ uint64) experimental.LinearMemory {
-		return &heapMemory{buf: make([]byte, 0, capacity)}
-	})
+	return heapAllocator
 }
+
+// heapAllocator keeps linear memory on the Go heap.
+var heapAllocator = experimental.MemoryAllocatorFunc(func(capacity, _ uint64) experimental.LinearMemory {
+	return &heapMemory{buf: make([]byte, 0, capacity)}
+})

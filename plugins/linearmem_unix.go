@@ -47,7 +47,7 @@ func mappedAllocator() experimental.MemoryAllocator {
 		if m := p.get(maxBytes); m != nil {
 			return m
 		}
-		return &heapMemory{buf: make([]byte, 0, capacity)}
+		return heapAllocator.Allocate(capacity, maxBytes)
 	})
 }
 

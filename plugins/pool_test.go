@@ -316,10 +316,6 @@ var placements = []struct {
 	memory experimental.MemoryAllocator
 }{{"mapped", nil}, {"heap", heapAllocator}}
 
-var heapAllocator = experimental.MemoryAllocatorFunc(func(capacity, _ uint64) experimental.LinearMemory {
-	return &heapMemory{buf: make([]byte, 0, capacity)}
-})
-
 // Deep recursion grows wazero's native call stack on the Go heap until the
 // deadline stops it; once the instance is discarded, the scavenger hands
 // that memory back, so the process's RSS returns close to its level before.
