@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/aiaas/aiaas/plugins"
 )
 
 // metrics are the server's Prometheus series. Labels carry tenant ids and
@@ -82,6 +84,38 @@ func newMetrics() *metrics {
 		f(c)
 	}
 	return m
+}
+
+// pluginCollector reports the plugin host's instances and their linear
+// memory when scraped: the part of the process's memory that tenants'
+// code holds, which the Go metrics do not see (it is mapped outside the
+// Go heap).
+type pluginCollector struct {
+	h                 *plugins.Host
+	instances, memory *prometheus.Desc
+}
+
+func newPluginCollector(h *plugins.Host) *pluginCollector {
+	return &pluginCollector{
+		h: h,
+		instances: prometheus.NewDesc("aiaas_plugin_instances",
+			"Plugin instances by tenant and state (idle: pooled; busy: running a call or starting).", []string{"tenant", "state"}, nil),
+		memory: prometheus.NewDesc("aiaas_plugin_memory_bytes",
+			"Linear memory of a tenant's plugin instances, each as of its last call.", []string{"tenant"}, nil),
+	}
+}
+
+func (c *pluginCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.instances
+	ch <- c.memory
+}
+
+func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, st := range c.h.Stats() {
+		ch <- prometheus.MustNewConstMetric(c.instances, prometheus.GaugeValue, float64(st.Idle), st.Tenant, "idle")
+		ch <- prometheus.MustNewConstMetric(c.instances, prometheus.GaugeValue, float64(st.Busy), st.Tenant, "busy")
+		ch <- prometheus.MustNewConstMetric(c.memory, prometheus.GaugeValue, float64(st.MemoryBytes), st.Tenant)
+	}
 }
 
 func (m *metrics) observe(tenant, action, model string, status int, d time.Duration) {

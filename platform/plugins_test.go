@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -158,5 +160,16 @@ func TestEndpointWithPlugins(t *testing.T) {
 	}
 	if r := e.do("GET", "/v1/plugins/top-k", other, nil); r.status != 404 {
 		t.Fatalf("other tenant sees acme's plugin: %d", r.status)
+	}
+	// The operator sees acme's instances and their memory, labelled by
+	// tenant id; the other tenant, which never ran a plugin, has no series.
+	met := string(e.do("GET", "/metrics", adminKey, nil).body)
+	idle := regexp.MustCompile(`(?m)^aiaas_plugin_instances\{state="idle",tenant="([^"]+)"\} (\d+)$`).FindAllStringSubmatch(met, -1)
+	mem := regexp.MustCompile(`(?m)^aiaas_plugin_memory_bytes\{tenant="([^"]+)"\} (\S+)$`).FindAllStringSubmatch(met, -1)
+	if len(idle) != 1 || idle[0][2] == "0" || len(mem) != 1 || mem[0][1] != idle[0][1] {
+		t.Fatalf("want one tenant's plugin series: %q", regexp.MustCompile(`(?m)^aiaas_plugin_(instances|memory).*$`).FindAllString(met, -1))
+	}
+	if b, _ := strconv.ParseFloat(mem[0][2], 64); b < 1<<20 {
+		t.Errorf("acme's plugin memory %s bytes: not counted", mem[0][2])
 	}
 }

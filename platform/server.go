@@ -122,6 +122,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.tracer = s.tracing.Tracer()
 	s.metrics = newMetrics()
+	if s.plugins != nil {
+		s.metrics.reg.MustRegister(newPluginCollector(s.plugins))
+	}
 	s.quota = quota.New(&quota.Options{RPS: s.cfg.TenantRPS, Burst: s.cfg.TenantBurst, Concurrency: s.cfg.TenantConcurrency})
 	s.audit = audit.New(auditStore{s.store}, &audit.Options{
 		Logger:  s.log,

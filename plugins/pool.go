@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +38,10 @@ type pool struct {
 	idle    []*instance // LIFO: the warmest first
 	total   int         // idle + checked out + being created
 	created int         // instances ever created (tests, metrics)
+	// memBytes is the linear memory of the live instances, each as of
+	// its last check-in (a running guest's memory is not read while it
+	// runs).
+	memBytes int
 }
 
 // pool returns the tenant's pool for mod, compiling it on first use.
@@ -161,6 +167,8 @@ func (p *pool) create(ctx context.Context) (*instance, error) {
 	}
 	p.mu.Lock()
 	p.created++
+	inst.counted = inst.memBytes()
+	p.memBytes += inst.counted
 	p.mu.Unlock()
 	return inst, nil
 }
@@ -170,7 +178,10 @@ func (p *pool) create(ctx context.Context) (*instance, error) {
 func (p *pool) put(inst *instance, healthy bool) {
 	inst.lastUsed = time.Now().UnixNano()
 	p.mu.Lock()
+	p.memBytes -= inst.counted
 	if healthy && p.total <= cap(p.slots) {
+		inst.counted = inst.memBytes()
+		p.memBytes += inst.counted
 		p.idle = append(p.idle, inst)
 		p.mu.Unlock()
 		<-p.slots
@@ -235,6 +246,7 @@ func (p *pool) reclaim(cutoff time.Time) {
 		if inst.lastUsed < c {
 			old = append(old, inst)
 			p.total--
+			p.memBytes -= inst.counted
 		} else {
 			keep = append(keep, inst)
 		}
@@ -248,12 +260,52 @@ func (p *pool) reclaim(cutoff time.Time) {
 }
 
 // stats is a snapshot for tests and metrics.
-type poolStats struct{ idle, total, created int }
+type poolStats struct{ idle, total, created, memBytes int }
 
 func (p *pool) stats() poolStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return poolStats{len(p.idle), p.total, p.created}
+	return poolStats{len(p.idle), p.total, p.created, p.memBytes}
+}
+
+// TenantStats is a snapshot of one tenant's plugin instances, for metrics.
+type TenantStats struct {
+	Tenant string
+	// Idle instances wait in the pools; Busy ones run a call or start.
+	Idle, Busy int
+	// MemoryBytes is the linear memory of the tenant's instances, each as
+	// of its last call.
+	MemoryBytes int64
+}
+
+// Stats returns a snapshot per tenant that has run a plugin, sorted by
+// tenant. Safe for concurrent use; it takes each pool's lock briefly.
+func (h *Host) Stats() []TenantStats {
+	h.mu.Lock()
+	ts := make([]*tenant, 0, len(h.tenants))
+	for _, t := range h.tenants {
+		ts = append(ts, t)
+	}
+	h.mu.Unlock()
+	out := make([]TenantStats, 0, len(ts))
+	for _, t := range ts {
+		st := TenantStats{Tenant: t.name}
+		t.mu.Lock()
+		ps := make([]*pool, 0, len(t.pools))
+		for _, p := range t.pools {
+			ps = append(ps, p)
+		}
+		t.mu.Unlock()
+		for _, p := range ps {
+			s := p.stats()
+			st.Idle += s.idle
+			st.Busy += s.total - s.idle
+			st.MemoryBytes += int64(s.memBytes)
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b TenantStats) int { return strings.Compare(a.Tenant, b.Tenant) })
+	return out
 }
 
 func short(sha string) string { return sha[:min(12, len(sha))] }

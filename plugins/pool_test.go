@@ -346,3 +346,51 @@ func TestDeepRecursionMemoryReturns(t *testing.T) {
 		t.Errorf("RSS stayed at %d MiB after the recursion (from %d MiB)", rss>>20, rss0>>20)
 	}
 }
+
+// Stats counts each tenant's instances and their memory, follows an
+// instance's growth at its next check-in, and drops what is discarded.
+func TestStats(t *testing.T) {
+	h := newHost(t, &Options{Prewarm: -1, HighWaterBytes: 64 << 20})
+	ctx := context.Background()
+	m := mod(t, "hostile")
+	if got := h.Stats(); len(got) != 0 {
+		t.Fatalf("before any call: %+v", got)
+	}
+	for _, tenant := range []string{"b", "a"} {
+		if _, err := h.Preprocess(ctx, tenant, m, "ok", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := h.Stats()
+	if len(got) != 2 || got[0].Tenant != "a" || got[1].Tenant != "b" {
+		t.Fatalf("want tenants a, b in order: %+v", got)
+	}
+	p, _ := h.mustPool(ctx, "b", m)
+	base := p.idle[0].memBytes()
+	for _, s := range got {
+		if s.Idle != 1 || s.Busy != 0 || s.MemoryBytes != int64(base) {
+			t.Errorf("after one call: %+v, want 1 idle instance of %d bytes", s, base)
+		}
+	}
+	// Keep 8 MiB in b's instance: its memory grows, and Stats sees it.
+	if _, err := h.Preprocess(ctx, "b", m, "keep;8192", nil); err != nil {
+		t.Fatal(err)
+	}
+	grown := p.idle[0].memBytes()
+	if grown < base+8<<20 {
+		t.Fatalf("keep;8192 grew memory from %d to only %d bytes", base, grown)
+	}
+	if s := h.Stats()[1]; s.MemoryBytes != int64(grown) {
+		t.Errorf("after growth: %+v, want %d bytes", s, grown)
+	}
+	// A trap discards the instance: nothing is left counted.
+	if _, err := h.Preprocess(ctx, "b", m, "panic", nil); err == nil {
+		t.Fatal("panic mode did not fail")
+	}
+	if s := h.Stats()[1]; s.Idle != 0 || s.Busy != 0 || s.MemoryBytes != 0 {
+		t.Errorf("after the discard: %+v, want nothing", s)
+	}
+	if s := h.Stats()[0]; s.MemoryBytes != int64(base) {
+		t.Errorf("tenant a changed with b: %+v", s)
+	}
+}

@@ -93,7 +93,10 @@ type instance struct {
 	logs      *capWriter
 	lastUsed  int64 // unix nanoseconds
 	calls     int
-	stack     [3]uint64
+	// counted is memBytes as of the instance's last check-in, the share
+	// of its pool's memBytes it accounts for (pool.go).
+	counted int
+	stack   [3]uint64
 }
 
 // instantiate starts a new instance of cm, running its initializer under
