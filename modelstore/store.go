@@ -153,6 +153,19 @@ func (s *Store) Bucket() Bucket { return s.b }
 // Close closes the driver. It is goroutine-safe.
 func (s *Store) Close() error { return s.b.Close() }
 
+// Sweep removes the partial uploads that processes killed mid-write left
+// in the backend, those last written before cutoff (see driver.Sweeper),
+// and returns how many. Backends without such leftovers return 0. It
+// lists the whole backend: run it in the background, bounded by ctx.
+func (s *Store) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
+	sw, ok := s.b.(driver.Sweeper)
+	if !ok {
+		return 0, nil
+	}
+	n, err := sw.Sweep(ctx, cutoff)
+	return n, wrap("sweep", "", err)
+}
+
 // call runs one storage call under the per-call timeout.
 func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, s.opts.Timeout)

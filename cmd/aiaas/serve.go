@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/platform"
 	"github.com/aiaas/aiaas/platform/config"
 )
@@ -155,6 +156,11 @@ func serve(ctx context.Context, c *cli, addr, storeURL string, demo bool, plugin
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	if cfg.StaleUploadAge > 0 {
+		sctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go sweepUploads(sctx, deps.ms, cfg.StaleUploadAge, logger)
+	}
 	if cfg.DebugAddr != "" {
 		go func() {
 			// The default mux holds net/http/pprof's handlers only.
@@ -184,6 +190,30 @@ func serve(ctx context.Context, c *cli, addr, storeURL string, demo bool, plugin
 	defer cancel()
 	_ = hs.Shutdown(sctx)
 	return srv.Close(sctx)
+}
+
+// sweepUploads removes partial uploads older than age that killed
+// processes left in the store, now and then hourly, until ctx ends. A
+// failure is logged and retried an hour later.
+func sweepUploads(ctx context.Context, ms *modelstore.Store, age time.Duration, log *slog.Logger) {
+	tk := time.NewTicker(time.Hour)
+	defer tk.Stop()
+	for {
+		n, err := ms.Sweep(ctx, time.Now().Add(-age))
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			log.Warn("sweeping partial uploads failed; retrying later", "err", err)
+		case n > 0:
+			log.Info("removed partial uploads left by killed processes", "count", n, "older_than", age.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C:
+		}
+	}
 }
 
 const masterKeyFile = ".master-key"

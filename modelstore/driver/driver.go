@@ -81,6 +81,18 @@ type Bucket interface {
 	Close() error
 }
 
+// Sweeper is implemented by drivers where a process that dies in the
+// middle of a Put leaves the partial upload behind — a temporary file, an
+// S3 multipart upload. Readers never see one, but it takes space until it
+// is removed.
+type Sweeper interface {
+	// Sweep removes the partial uploads last written (S3: started)
+	// before cutoff and returns how many it removed. An upload still
+	// running must not be older than cutoff, so cutoff must lie further
+	// back than the longest upload.
+	Sweep(ctx context.Context, cutoff time.Time) (int, error)
+}
+
 // Finish sorts a driver's raw listing by key and applies StartAfter and
 // Limit, for drivers that cannot do so natively.
 func Finish(list []Attrs, o *ListOptions) []Attrs {

@@ -11,7 +11,9 @@
 // file or the new one, never a partial one.
 //
 // Temporary files start with ".tmp-"; listings skip every name starting with
-// '.', which the Store never produces.
+// '.', which the Store never produces. A process killed mid-write leaves
+// its temporary file; [Bucket.Sweep] removes those not written to since a
+// cutoff.
 package fileblob
 
 import (
@@ -26,6 +28,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aiaas/aiaas/modelstore/driver"
 )
@@ -169,6 +172,40 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, size int64, o
 		return mapErr(key, err)
 	}
 	return syncDir(dir)
+}
+
+// Sweep implements driver.Sweeper: it removes the temporary files of
+// writes that died, those last modified before cutoff (a running write
+// keeps its file's modification time current).
+func (b *Bucket) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
+	n := 0
+	err := filepath.WalkDir(b.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed while we walked
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasPrefix(d.Name(), ".tmp-") {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil || !fi.ModTime().Before(cutoff) {
+			return nil
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("fileblob: sweep: %w", err)
+	}
+	return n, nil
 }
 
 func syncDir(dir string) error {

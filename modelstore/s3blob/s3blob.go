@@ -26,6 +26,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -262,5 +263,36 @@ func (b *Bucket) List(ctx context.Context, prefix string, opts *driver.ListOptio
 
 // Close implements driver.Bucket.
 func (b *Bucket) Close() error { return nil }
+
+// Sweep implements driver.Sweeper: it aborts the multipart uploads
+// started before cutoff, which a process killed mid-Put leaves behind
+// (minio-go aborts the upload itself on any other failure). Each is
+// aborted by its upload id, so a newer upload of the same key goes on.
+// On AWS a bucket lifecycle rule (AbortIncompleteMultipartUpload) does
+// the same; MinIO and others may have none.
+func (b *Bucket) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
+	// Cancelled on return: the listing goroutine stops when we leave
+	// early.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	core := minio.Core{Client: b.c}
+	n := 0
+	for u := range b.c.ListIncompleteUploads(ctx, b.name, "", true) {
+		if u.Err != nil {
+			return n, b.mapErr(ctx, "", u.Err)
+		}
+		if !u.Initiated.Before(cutoff) {
+			continue
+		}
+		if err := core.AbortMultipartUpload(ctx, b.name, u.Key, u.UploadID); err != nil {
+			if minio.ToErrorResponse(err).Code == "NoSuchUpload" {
+				continue // completed or aborted meanwhile
+			}
+			return n, b.mapErr(ctx, u.Key, err)
+		}
+		n++
+	}
+	return n, nil
+}
 
 var _ driver.Bucket = (*Bucket)(nil)

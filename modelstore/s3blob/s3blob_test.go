@@ -272,3 +272,63 @@ func (z *zeros) Read(p []byte) (int, error) {
 	z.n -= int64(len(p))
 	return len(p), nil
 }
+
+// Sweep aborts the multipart uploads started before the cutoff, by upload
+// id: a newer upload of the same key, and objects, stay.
+func TestSweep(t *testing.T) {
+	e := liveEnv(t)
+	bucket := randName(e.bucket + "-")
+	b := e.open(t, bucket, "", "")
+	ctx := context.Background()
+	c, err := minio.NewCore(e.endpoint, &minio.Options{Creds: credentials.NewStaticV4(e.access, e.secret, ""), Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func(key string) string {
+		id, err := c.NewMultipartUpload(ctx, bucket, key, minio.PutObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		part := bytes.Repeat([]byte("x"), 5<<20)
+		if _, err := c.PutObjectPart(ctx, bucket, key, id, 1, bytes.NewReader(part), int64(len(part)), minio.PutObjectPartOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	pending := func() map[string]bool {
+		ids := map[string]bool{}
+		for u := range c.ListIncompleteUploads(ctx, bucket, "", true) {
+			if u.Err != nil {
+				t.Fatal(u.Err)
+			}
+			ids[u.UploadID] = true
+		}
+		return ids
+	}
+	if err := b.Put(ctx, "t/m/other", strings.NewReader("abc"), 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	dead := start("t/m/v1")
+	// S3 reports initiation times to the second or millisecond: keep the
+	// cutoff well clear of both uploads.
+	time.Sleep(1500 * time.Millisecond)
+	cutoff := time.Now()
+	time.Sleep(1500 * time.Millisecond)
+	running := start("t/m/v1")
+	if n, err := b.Sweep(ctx, cutoff.Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("Sweep an hour back: %d, %v; want 0", n, err)
+	}
+	n, err := b.Sweep(ctx, cutoff)
+	if err != nil || n != 1 {
+		t.Fatalf("Sweep: %d, %v; want 1 aborted", n, err)
+	}
+	if got := pending(); got[dead] || !got[running] || len(got) != 1 {
+		t.Fatalf("after the sweep: uploads %v; want only the running one %s", got, running)
+	}
+	if _, err := b.Stat(ctx, "t/m/other"); err != nil {
+		t.Errorf("the object is gone: %v", err)
+	}
+	if err := c.AbortMultipartUpload(ctx, bucket, "t/m/v1", running); err != nil {
+		t.Fatal(err)
+	}
+}

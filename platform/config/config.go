@@ -103,6 +103,12 @@ type Config struct {
 	PluginTimeout time.Duration `env:"AIAAS_PLUGIN_TIMEOUT" envDefault:"2s"`
 	// TrainWorkers is the size of the local training worker pool.
 	TrainWorkers int `env:"AIAAS_TRAIN_WORKERS" envDefault:"1"`
+	// StaleUploadAge: `aiaas serve` removes partial uploads (temporary
+	// files, S3 multipart uploads) that a killed process left and that are
+	// older than this, at start and hourly; 0 turns the sweep off. It must
+	// exceed the longest upload. 24h matches the SAM bucket's lifecycle
+	// rule.
+	StaleUploadAge time.Duration `env:"AIAAS_STALE_UPLOAD_AGE" envDefault:"24h"`
 	// DebugAddr, when set, serves Go's profiler (net/http/pprof) on a
 	// separate listener — keep it on loopback.
 	DebugAddr string `env:"AIAAS_DEBUG_ADDR"`
@@ -162,6 +168,7 @@ var vars = []Var{
 	{"AIAAS_PLUGIN_CACHE_DIR", "", "wazero compilation cache folder"},
 	{"AIAAS_PLUGIN_TIMEOUT", "", "deadline of one plugin call"},
 	{"AIAAS_TRAIN_WORKERS", "", "local training workers"},
+	{"AIAAS_STALE_UPLOAD_AGE", "", "serve removes partial uploads left by killed processes once this old (0 = never); must exceed the longest upload"},
 	{"AIAAS_DEBUG_ADDR", "", "listen address for Go's profiler (net/http/pprof); keep it on loopback"},
 	{"AIAAS_LOG_LEVEL", "", "debug, info, warn or error"},
 	{"AIAAS_LOG_FORMAT", "", "json or text"},
@@ -360,6 +367,9 @@ func (c Config) problems(skip map[string]bool) []string {
 	}
 	if c.PluginTimeout <= 0 || c.PluginTimeout > time.Minute {
 		bad("AIAAS_PLUGIN_TIMEOUT", "must be between 0 and 1m, got %v", c.PluginTimeout)
+	}
+	if c.StaleUploadAge < 0 {
+		bad("AIAAS_STALE_UPLOAD_AGE", "must not be negative (0 turns the sweep off), got %v", c.StaleUploadAge)
 	}
 	if c.TrainWorkers < 0 || c.TrainWorkers > 64 {
 		bad("AIAAS_TRAIN_WORKERS", "must be between 0 and 64, got %d", c.TrainWorkers)

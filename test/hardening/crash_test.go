@@ -4,10 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	miniogo "github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/aiaas/aiaas/internal/testserver"
 	"github.com/aiaas/aiaas/nn"
@@ -31,10 +40,13 @@ func bigArtifact(t *testing.T) []byte {
 	return buf.Bytes()
 }
 
-// TestCrashDuringPublish: the server is SIGKILLed while a 52 MB version is
-// streaming in; a new server on the same store (a folder, and MinIO, where
-// the upload is a multipart one) lists no version (the half-written upload
-// never became one), and a retried publish gets version 1 and serves.
+// TestCrashDuringPublish: the server is SIGKILLed twice during a 52 MB
+// publish, on a folder and on MinIO (where the store write is a multipart
+// upload): first while the body streams in, which leaves nothing in the
+// store (the server validates an artifact in memory before it writes
+// one); then while the artifact streams into the store, which leaves a
+// partial upload. A new server lists no version, removes the partial
+// upload at start, and a retried publish gets version 1 and serves.
 func TestCrashDuringPublish(t *testing.T) {
 	art := bigArtifact(t)
 	t.Logf("artifact: %d bytes", len(art))
@@ -44,50 +56,24 @@ func TestCrashDuringPublish(t *testing.T) {
 }
 
 func crashDuringPublish(t *testing.T, store string, art []byte) {
+	partial := leftovers(t, store)
 	s := testserver.Start(t, store)
 	_, key := tenantClientKey(t, s, "crash")
 
-	pr, pw := io.Pipe()
-	req, err := http.NewRequest("POST", s.URL+"/v1/models/m/versions", pr)
-	if err != nil {
-		t.Fatal(err)
+	killDuringBody(t, s, key, art)
+	if n := partial(); n != 0 {
+		t.Fatalf("a kill during the request body left %d partial uploads in the store", n)
 	}
-	req.ContentLength = int64(len(art))
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/octet-stream")
-	upload := make(chan error, 1)
-	go func() {
-		res, err := http.DefaultClient.Do(req)
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode < 300 {
-				err = io.EOF // the upload finished: the kill came too late
-			}
-		}
-		upload <- err
-	}()
-	// Feed 40% of the artifact in 1 MiB chunks with small sleeps, then
-	// kill the server with the upload half done.
-	sent := 0
-	for sent < len(art)*2/5 {
-		n := min(1<<20, len(art)-sent)
-		if _, err := pw.Write(art[sent : sent+n]); err != nil {
-			t.Fatalf("upload broke before the kill after %d bytes: %v", sent, err)
-		}
-		sent += n
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := s.Cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	s.Cmd.Wait()
-	pw.CloseWithError(io.ErrUnexpectedEOF)
-	if err := <-upload; err == io.EOF {
-		t.Fatal("the upload completed before the kill")
-	}
-	t.Logf("killed the server after %d of %d bytes", sent, len(art))
+	s = testserver.Start(t, store)
+	killDuringStoreWrite(t, s, partial, key, art)
 
-	s2 := testserver.Start(t, store)
+	// The age of 1 ms only suits a store no other process writes to.
+	s2 := testserver.Start(t, store, "AIAAS_STALE_UPLOAD_AGE=1ms")
+	for deadline := time.Now().Add(15 * time.Second); partial() > 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the partial upload is still in the store 15 s after the restart (server log below)")
+		}
+	}
 	st, b := do(t, "GET", s2.URL+"/v1/models/m", key, "", nil, nil)
 	switch st {
 	case http.StatusNotFound: // no version was ever committed
@@ -96,10 +82,10 @@ func crashDuringPublish(t *testing.T, store string, art []byte) {
 			Versions []json.RawMessage `json:"versions"`
 		}
 		if err := json.Unmarshal(b, &m); err != nil || len(m.Versions) != 0 {
-			t.Fatalf("after the crash the model lists versions: %s", b)
+			t.Fatalf("after the crashes the model lists versions: %s", b)
 		}
 	default:
-		t.Fatalf("GET /v1/models/m after the crash: %d %.300s", st, b)
+		t.Fatalf("GET /v1/models/m after the crashes: %d %.300s", st, b)
 	}
 	c2, err := client.New(s2.URL, &client.Options{APIKey: key})
 	if err != nil {
@@ -121,5 +107,129 @@ func crashDuringPublish(t *testing.T, store string, art []byte) {
 	}
 	if out, err := res.Output("probabilities").Float32s(); err != nil || len(out) != 10 {
 		t.Fatalf("infer output: %v %v", out, err)
+	}
+}
+
+// publishAsync posts body as a new version of model m; the returned
+// channel gets the status (0 if the connection broke).
+func publishAsync(s *testserver.Server, key string, body io.Reader, size int64) <-chan int {
+	done := make(chan int, 1)
+	go func() {
+		st := 0
+		req, err := http.NewRequest("POST", s.URL+"/v1/models/m/versions", body)
+		if err == nil {
+			req.ContentLength = size
+			req.Header.Set("Authorization", "Bearer "+key)
+			req.Header.Set("Content-Type", "application/octet-stream")
+			var res *http.Response
+			if res, err = http.DefaultClient.Do(req); err == nil {
+				st = res.StatusCode
+				res.Body.Close()
+			}
+		}
+		done <- st
+	}()
+	return done
+}
+
+// killDuringBody kills the server when 40 % of the body has arrived.
+func killDuringBody(t *testing.T, s *testserver.Server, key string, art []byte) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	done := publishAsync(s, key, pr, int64(len(art)))
+	// Feed 40% of the artifact in 1 MiB chunks with small sleeps, then
+	// kill the server with the upload half done.
+	sent := 0
+	for sent < len(art)*2/5 {
+		n := min(1<<20, len(art)-sent)
+		if _, err := pw.Write(art[sent : sent+n]); err != nil {
+			t.Fatalf("upload broke before the kill after %d bytes: %v", sent, err)
+		}
+		sent += n
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := s.Cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	s.Cmd.Wait()
+	pw.CloseWithError(io.ErrUnexpectedEOF)
+	if st := <-done; st != 0 {
+		t.Fatalf("the publish answered %d: the kill came too late", st)
+	}
+	t.Logf("killed the server after %d of %d bytes of the request body", sent, len(art))
+}
+
+// killDuringStoreWrite sends the whole body and kills the server as soon
+// as the store holds a partial upload of it.
+func killDuringStoreWrite(t *testing.T, s *testserver.Server, partial func() int, key string, art []byte) {
+	t.Helper()
+	start := time.Now()
+	done := publishAsync(s, key, bytes.NewReader(art), int64(len(art)))
+	for partial() == 0 {
+		select {
+		case st := <-done:
+			t.Fatalf("the publish finished (status %d) before a partial upload showed in the store", st)
+		default:
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.Cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	s.Cmd.Wait()
+	if st := <-done; st != 0 {
+		t.Fatalf("the publish answered %d: the kill came too late", st)
+	}
+	if n := partial(); n == 0 {
+		t.Fatal("the partial upload vanished with the server")
+	}
+	t.Logf("killed the server during the store write, %v after the request", time.Since(start).Round(time.Millisecond))
+}
+
+// leftovers returns a counter of the partial uploads in a test store:
+// temporary files in a folder, incomplete multipart uploads in a bucket.
+func leftovers(t *testing.T, store string) func() int {
+	t.Helper()
+	if dir, ok := strings.CutPrefix(store, "file://"); ok {
+		return func() int {
+			n := 0
+			err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					if errors.Is(err, fs.ErrNotExist) {
+						return nil // renamed or removed while we walked
+					}
+					return err
+				}
+				if strings.HasPrefix(d.Name(), ".tmp-") {
+					n++
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	u, err := url.Parse(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := miniogo.New(u.Query().Get("endpoint"), &miniogo.Options{
+		Creds: credentials.NewStaticV4(os.Getenv("AIAAS_TEST_S3_ACCESS_KEY"), os.Getenv("AIAAS_TEST_S3_SECRET_KEY"), "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() int {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		n := 0
+		for up := range c.ListIncompleteUploads(ctx, u.Host, "", true) {
+			if up.Err != nil {
+				t.Fatal(up.Err)
+			}
+			n++
+		}
+		return n
 	}
 }
