@@ -77,6 +77,7 @@ type Server struct {
 	mux       *http.ServeMux
 	adminHash string
 	auth      authCache
+	keyGuard  keyGuard
 	quota     *quota.Limiter
 	audit     *audit.Log
 	metrics   *metrics

@@ -7,10 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"regexp"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/aiaas/aiaas/platform/apikey"
 )
@@ -109,10 +112,14 @@ func (s *Server) createKey(ctx context.Context, tenant, name string, scope apike
 
 // authCache remembers verified keys briefly, so a warm request costs no
 // store read. Revocation through this process takes effect at once; through
-// another process within authTTL.
+// another process within authTTL. Known and unknown keys are kept apart:
+// a flood of guessed keys fills and resets only the unknown side, never
+// evicting real tenants' keys.
 type authCache struct {
-	mu sync.Mutex
-	m  map[string]authEntry
+	mu       sync.Mutex
+	known    map[string]authEntry
+	unknown  map[string]authEntry
+	maxEntry int // per side; 0 means 100,000
 }
 
 type authEntry struct {
@@ -122,10 +129,18 @@ type authEntry struct {
 
 const authTTL = 30 * time.Second
 
+func (c *authCache) lookup(hash string) (authEntry, bool) {
+	if e, ok := c.known[hash]; ok {
+		return e, true
+	}
+	e, ok := c.unknown[hash]
+	return e, ok
+}
+
 func (c *authCache) get(hash string, now time.Time) (authEntry, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.m[hash]
+	e, ok := c.lookup(hash)
 	if !ok || now.After(e.expires) {
 		return authEntry{}, false
 	}
@@ -136,23 +151,90 @@ func (c *authCache) get(hash string, now time.Time) (authEntry, bool) {
 func (c *authCache) getStale(hash string) (authEntry, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.m[hash]
-	return e, ok
+	return c.lookup(hash)
 }
 
 func (c *authCache) put(hash string, e authEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) > 100_000 { // bound memory under a key-guessing flood
-		c.m = map[string]authEntry{}
+	limit := c.maxEntry
+	if limit == 0 {
+		limit = 100_000
 	}
-	c.m[hash] = e
+	side := &c.known
+	if e.rec == nil {
+		side = &c.unknown
+		delete(c.known, hash)
+	} else {
+		delete(c.unknown, hash)
+	}
+	if *side == nil || len(*side) >= limit { // bound memory
+		*side = map[string]authEntry{}
+	}
+	(*side)[hash] = e
 }
 
 func (c *authCache) forget(hash string) {
 	c.mu.Lock()
-	delete(c.m, hash)
+	delete(c.known, hash)
+	delete(c.unknown, hash)
 	c.mu.Unlock()
+}
+
+// keyGuard bounds, per client address, the store reads spent on keys that
+// turn out not to exist. Every unknown key costs one read (S3: a GET, paid
+// for) before it is cached as unknown; a client guessing keys, or a
+// deployment with a wrong key behind a retry loop, would otherwise turn
+// each request into one. Past the budget the address gets 429 for keys not
+// already cached, without a read; keys it used before keep working.
+type keyGuard struct {
+	mu    sync.Mutex
+	addrs map[string]*rate.Limiter
+}
+
+const (
+	badKeyRate  = 5  // unknown keys per second per address, sustained
+	badKeyBurst = 50 // and at once
+	guardAddrs  = 10_000
+)
+
+// wait reports how long addr must wait before its next unknown-key
+// lookup; 0 means it may look up now.
+func (g *keyGuard) wait(addr string, now time.Time) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	l := g.addrs[addr]
+	if l == nil {
+		return 0
+	}
+	if tok := l.TokensAt(now); tok < 1 {
+		return time.Duration((1 - tok) / badKeyRate * float64(time.Second))
+	}
+	return 0
+}
+
+// failed charges addr for one lookup that found no key.
+func (g *keyGuard) failed(addr string, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	l := g.addrs[addr]
+	if l == nil {
+		if g.addrs == nil || len(g.addrs) >= guardAddrs { // bound memory
+			g.addrs = map[string]*rate.Limiter{}
+		}
+		l = rate.NewLimiter(badKeyRate, badKeyBurst)
+		g.addrs[addr] = l
+	}
+	l.AllowN(now, 1)
+}
+
+// clientAddr is the request's peer address without the port (on Lambda,
+// API Gateway's source IP).
+func clientAddr(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }
 
 var errNoKey = httpErr(http.StatusUnauthorized, "missing API key: send 'Authorization: Bearer <key>'")
@@ -177,6 +259,11 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 	now := time.Now()
 	e, ok := s.auth.get(hash, now)
 	if !ok {
+		addr := clientAddr(r)
+		if wait := s.keyGuard.wait(addr, now); wait > 0 {
+			return nil, &Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
+				Msg: fmt.Sprintf("too many invalid API keys from this address; retry after %s", wait.Round(time.Millisecond))}
+		}
 		b, err := s.store.SystemGet(r.Context(), "key."+hash)
 		switch {
 		case err == nil:
@@ -187,6 +274,7 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 			e = authEntry{rec: &rec}
 		case statusOf(err) == http.StatusNotFound:
 			e = authEntry{}
+			s.keyGuard.failed(addr, now)
 		default:
 			// Store down: a key verified before keeps working (no one can
 			// revoke it while the store is down either); others get 503,

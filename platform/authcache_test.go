@@ -1,0 +1,34 @@
+package platform
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// A flood of unknown keys resets only the unknown side of the cache: a
+// tenant's verified key stays cached (before, the whole cache was dropped
+// at 100,000 entries, and every tenant paid a store read again).
+func TestAuthCacheFloodKeepsKnownKeys(t *testing.T) {
+	c := authCache{maxEntry: 10}
+	now := time.Now()
+	c.put("good", authEntry{rec: &keyRecord{Tenant: "acme"}, expires: now.Add(time.Minute)})
+	for i := range 1000 {
+		c.put(fmt.Sprint("guess", i), authEntry{expires: now.Add(time.Minute)})
+	}
+	if e, ok := c.get("good", now); !ok || e.rec == nil || e.rec.Tenant != "acme" {
+		t.Fatalf("the known key was evicted by the flood: %+v %v", e, ok)
+	}
+	if len(c.unknown) > 10 {
+		t.Errorf("unknown side holds %d entries, bound 10", len(c.unknown))
+	}
+	// A key that becomes known (created after a miss) moves sides.
+	c.put("guess999", authEntry{rec: &keyRecord{Tenant: "new"}, expires: now.Add(time.Minute)})
+	if e, ok := c.get("guess999", now); !ok || e.rec == nil {
+		t.Fatalf("a key found after a miss still reads as unknown")
+	}
+	c.forget("good")
+	if _, ok := c.get("good", now); ok {
+		t.Fatal("forget left the key")
+	}
+}
