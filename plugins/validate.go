@@ -113,6 +113,9 @@ func (h *Host) check(ctx context.Context, sb *sandbox, wasm []byte) (wazero.Comp
 	if v := binary.LittleEndian.Uint32(wasm[4:8]); v != 1 {
 		return nil, nil, fmt.Errorf("%w: WebAssembly binary version %d; want 1", ErrInvalidModule, v)
 	}
+	if err := checkStructure(wasm); err != nil {
+		return nil, nil, fmt.Errorf("%w: malformed binary: %v", ErrInvalidModule, err)
+	}
 	cm, err := sb.rt.CompileModule(ctx, wasm)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -56,7 +56,7 @@ func TestValidate(t *testing.T) {
 		{"empty", nil, nil, "missing the \\0asm magic"},
 		{"garbage", []byte("hello, I am not wasm at all"), nil, "missing the \\0asm magic"},
 		{"version 2", []byte("\x00asm\x02\x00\x00\x00"), nil, "binary version 2"},
-		{"truncated", echoModule().bytes()[:40], nil, "does not compile"},
+		{"truncated", echoModule().bytes()[:40], nil, "malformed binary: offset 38: section size 23 exceeds the 2 bytes left"},
 		{"over size", make([]byte, 8<<20+1), nil, "the limit is 8388608"},
 		{"forbidden import", forbidden.bytes(), nil, `imports env.system: module "env" is not provided`},
 		{"network import", sock.bytes(), nil, "imports wasi_snapshot_preview1.sock_accept: not provided"},

@@ -1,0 +1,309 @@
+package plugins
+
+import (
+	"errors"
+	"fmt"
+)
+
+// maxLocals bounds the locals of one function, as the JavaScript
+// embedding of WebAssembly does (browsers refuse more); compilers emit a
+// few hundred at most.
+const maxLocals = 50_000
+
+// checkStructure walks a module's binary layout before wazero decodes it:
+// every section, and every count and length inside the sections, must fit
+// in the bytes that follow it.
+//
+// wazero's decoder sizes its allocations by the counts it reads: a
+// 17-byte module declaring an export section of 2^32-1 entries made it
+// allocate gigabytes and spend 14 s of CPU (found by FuzzValidate in
+// make soak); a name, a data segment or a function's locals can do the
+// same. In any real module each element takes at least one byte, so a
+// count larger than the bytes left is malformed, and refusing it costs
+// nothing. The walk knows the WebAssembly 2.0 core binary format, which
+// is what wazero runs by default (Go, TinyGo, Rust and AssemblyScript
+// emit no more); anything else is refused here with the offset.
+func checkStructure(wasm []byte) error {
+	r := &wreader{b: wasm, off: 8}
+	for !r.done() {
+		id := r.byte()
+		size := r.len("section size")
+		if r.err != nil {
+			return r.err
+		}
+		sec := &wreader{b: r.b[:r.off+size], off: r.off}
+		r.off += size
+		switch id {
+		case 0: // custom: a name, then any bytes
+			sec.name()
+		case 1: // type
+			sec.vec("type", func() {
+				if form := sec.byte(); form != 0x60 && sec.err == nil {
+					sec.fail("function type form 0x%02x; want 0x60", form)
+				}
+				sec.vec("parameter", sec.valType)
+				sec.vec("result", sec.valType)
+			})
+		case 2: // import
+			sec.vec("import", func() {
+				sec.name()
+				sec.name()
+				switch kind := sec.byte(); kind {
+				case 0:
+					sec.uint()
+				case 1:
+					sec.refType()
+					sec.limits()
+				case 2:
+					sec.limits()
+				case 3:
+					sec.valType()
+					sec.byte()
+				default:
+					sec.fail("import kind 0x%02x", kind)
+				}
+			})
+		case 3: // function
+			sec.vec("function", func() { sec.uint() })
+		case 4: // table
+			sec.vec("table", func() { sec.refType(); sec.limits() })
+		case 5: // memory
+			sec.vec("memory", sec.limits)
+		case 6: // global
+			sec.vec("global", func() { sec.valType(); sec.byte(); sec.constExpr() })
+		case 7: // export
+			sec.vec("export", func() { sec.name(); sec.byte(); sec.uint() })
+		case 8: // start
+			sec.uint()
+		case 9: // element
+			sec.vec("element segment", sec.elemSegment)
+		case 10: // code
+			sec.vec("function body", sec.body)
+		case 11: // data
+			sec.vec("data segment", func() {
+				switch flag := sec.uint(); flag {
+				case 0:
+					sec.constExpr()
+				case 1:
+				case 2:
+					sec.uint()
+					sec.constExpr()
+				default:
+					sec.fail("data segment flag %d", flag)
+				}
+				sec.bytes("data segment")
+			})
+		case 12: // data count
+			sec.uint()
+		default:
+			return fmt.Errorf("unknown section id %d at offset %d", id, r.off-size)
+		}
+		if sec.err != nil {
+			return sec.err
+		}
+	}
+	return r.err
+}
+
+// wreader reads a WebAssembly binary; the first error sticks, and every
+// read after it returns zero.
+type wreader struct {
+	b   []byte
+	off int
+	err error
+}
+
+var errTruncated = errors.New("unexpected end")
+
+func (r *wreader) done() bool { return r.err != nil || r.off >= len(r.b) }
+
+func (r *wreader) fail(format string, a ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("offset %d: %s", r.off, fmt.Sprintf(format, a...))
+	}
+}
+
+func (r *wreader) byte() byte {
+	if r.err != nil {
+		return 0
+	}
+	if r.off >= len(r.b) {
+		r.fail("%v", errTruncated)
+		return 0
+	}
+	c := r.b[r.off]
+	r.off++
+	return c
+}
+
+// leb reads an LEB128 number of at most maxBytes bytes, without
+// interpreting it beyond 32 bits (signed constants are only skipped).
+func (r *wreader) leb(maxBytes int) uint64 {
+	var v uint64
+	for i := 0; i < maxBytes; i++ {
+		c := r.byte()
+		if r.err != nil {
+			return 0
+		}
+		if i < 9 {
+			v |= uint64(c&0x7f) << (7 * i)
+		}
+		if c&0x80 == 0 {
+			return v
+		}
+	}
+	r.fail("LEB128 number longer than %d bytes", maxBytes)
+	return 0
+}
+
+func (r *wreader) uint() uint64 { return r.leb(5) }
+
+// len reads a byte length and checks the bytes are there.
+func (r *wreader) len(what string) int {
+	n := r.uint()
+	if r.err == nil && n > uint64(len(r.b)-r.off) {
+		r.fail("%s %d exceeds the %d bytes left", what, n, len(r.b)-r.off)
+		return 0
+	}
+	return int(n)
+}
+
+func (r *wreader) bytes(what string) {
+	r.off += r.len(what + " length")
+}
+
+func (r *wreader) name() { r.bytes("name") }
+
+// vec reads a count, checks that many elements can fit (each takes at
+// least a byte), and reads each with elem.
+func (r *wreader) vec(what string, elem func()) {
+	n := r.uint()
+	if r.err != nil {
+		return
+	}
+	if n > uint64(len(r.b)-r.off) {
+		r.fail("%s count %d exceeds the %d bytes left", what, n, len(r.b)-r.off)
+		return
+	}
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		elem()
+	}
+}
+
+func (r *wreader) valType() {
+	switch t := r.byte(); t {
+	case 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f: // i32 i64 f32 f64 v128 funcref externref
+	default:
+		r.fail("value type 0x%02x", t)
+	}
+}
+
+func (r *wreader) refType() {
+	if t := r.byte(); t != 0x70 && t != 0x6f && r.err == nil {
+		r.fail("reference type 0x%02x", t)
+	}
+}
+
+func (r *wreader) limits() {
+	switch flag := r.byte(); flag {
+	case 0x00, 0x02:
+		r.uint()
+	case 0x01, 0x03:
+		r.uint()
+		r.uint()
+	default:
+		r.fail("limits flag 0x%02x", flag)
+	}
+}
+
+// constExpr skips a constant expression: the 2.0 constant instructions
+// and the extended-constant arithmetic, up to the end opcode.
+func (r *wreader) constExpr() {
+	for r.err == nil {
+		switch op := r.byte(); op {
+		case 0x0b: // end
+			return
+		case 0x41: // i32.const
+			r.leb(5)
+		case 0x42: // i64.const
+			r.leb(10)
+		case 0x43: // f32.const
+			r.skip(4)
+		case 0x44: // f64.const
+			r.skip(8)
+		case 0x23, 0xd2: // global.get, ref.func
+			r.uint()
+		case 0xd0: // ref.null
+			r.refType()
+		case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // i32/i64 add, sub, mul
+		case 0xfd: // v128.const
+			if sub := r.uint(); sub != 12 && r.err == nil {
+				r.fail("instruction 0xfd %d in a constant expression", sub)
+				return
+			}
+			r.skip(16)
+		default:
+			r.fail("instruction 0x%02x in a constant expression", op)
+		}
+	}
+}
+
+func (r *wreader) skip(n int) {
+	if r.err == nil && n > len(r.b)-r.off {
+		r.fail("%v", errTruncated)
+		return
+	}
+	r.off += n
+}
+
+func (r *wreader) elemSegment() {
+	flag := r.uint()
+	if r.err != nil {
+		return
+	}
+	if flag > 7 {
+		r.fail("element segment flag %d", flag)
+		return
+	}
+	active, explicitTable, exprs := flag&1 == 0, flag&2 != 0, flag&4 != 0
+	if active && explicitTable {
+		r.uint() // table index
+	}
+	if active {
+		r.constExpr()
+	}
+	if flag&3 != 0 { // an element kind or reference type follows
+		if exprs {
+			r.refType()
+		} else if k := r.byte(); k != 0 && r.err == nil {
+			r.fail("element kind 0x%02x", k)
+		}
+	}
+	if exprs {
+		r.vec("element", r.constExpr)
+	} else {
+		r.vec("element", func() { r.uint() })
+	}
+}
+
+// body checks a function body's size and its locals; the instructions
+// are wazero's to validate.
+func (r *wreader) body() {
+	size := r.len("function body size")
+	if r.err != nil {
+		return
+	}
+	b := &wreader{b: r.b[:r.off+size], off: r.off}
+	r.off += size
+	var locals uint64
+	b.vec("local declaration", func() {
+		locals += b.uint()
+		b.valType()
+		if locals > maxLocals && b.err == nil {
+			b.fail("more than %d locals in one function", maxLocals)
+		}
+	})
+	if b.err != nil {
+		r.err = b.err
+	}
+}

@@ -1,0 +1,93 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Modules of a few bytes that declare huge counts or lengths. wazero
+// allocates by the declared size: the first (found by FuzzValidate in
+// make soak) took 14 s and gigabytes before this check. Each must now be
+// refused at once, naming the count, with next to no allocation.
+func TestAllocationBombsRefused(t *testing.T) {
+	const hdr = "\x00asm\x01\x00\x00\x00"
+	max32 := "\xff\xff\xff\xff\x0f"
+	for _, c := range []struct{ name, wasm, want string }{
+		// The fuzz find: an export section of 48 bytes with 8 left, whose
+		// count wazero read as 2^32-ish, past the section's end.
+		{"the fuzz find", hdr + "\x070\xac\xac\xac00000", "section size 48 exceeds the 8 bytes left"},
+		{"export count 2^32-1", hdr + "\x07\x05" + max32, "export count 4294967295"},
+		{"import count", hdr + "\x02\x05" + max32, "import count"},
+		{"type count", hdr + "\x01\x05" + max32, "type count"},
+		{"function count", hdr + "\x03\x05" + max32, "function count"},
+		{"global count", hdr + "\x06\x05" + max32, "global count"},
+		{"table count", hdr + "\x04\x05" + max32, "table count"},
+		{"element segments", hdr + "\x09\x05" + max32, "element segment count"},
+		{"code count", hdr + "\x0a\x05" + max32, "function body count"},
+		{"data count", hdr + "\x0b\x05" + max32, "data segment count"},
+		{"parameter count", hdr + "\x01\x08\x01\x60" + max32 + "\x00", "parameter count"},
+		{"export name length", hdr + "\x07\x07\x01" + max32 + "\x00", "name length 4294967295"},
+		{"custom name length", hdr + "\x00\x05" + max32, "name length"},
+		{"data bytes", hdr + "\x0b\x08\x01\x01" + max32 + "\x00", "data segment length"},
+		{"element indices", hdr + "\x09\x08\x01\x01\x00" + max32, "element count"},
+		{"locals", hdr + "\x0a\x0c\x01\x0a\x02" + max32 + "\x7f" + "\x01\x7f\x0b", "more than 50000 locals"},
+		{"section size", hdr + "\x01" + max32, "section size"},
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		t0 := time.Now()
+		err := checkStructure([]byte(c.wasm))
+		d := time.Since(t0)
+		runtime.ReadMemStats(&after)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want an error containing %q", c.name, err, c.want)
+		}
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<10 {
+			t.Errorf("%s: checking allocated %d bytes", c.name, grew)
+		}
+		t.Logf("%s: %v in %v", c.name, err, d)
+	}
+	// Through Validate, the fuzz find is an ordinary invalid module.
+	h := newHost(t, nil)
+	_, err := h.Validate(context.Background(), []byte(hdr+"\x070\xac\xac\xac00000"))
+	if !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), "malformed binary") {
+		t.Fatalf("Validate: %v", err)
+	}
+}
+
+// Every module the tests build, from Go, the test assembler and
+// AssemblyScript's output shape, passes the walk: it refuses nothing
+// wazero would run.
+func TestStructureAcceptsRealModules(t *testing.T) {
+	mods := map[string][]byte{"echo": echoModule().bytes()}
+	for name, b := range built {
+		mods[name] = b
+	}
+	m := echoModule()
+	loop := uint32(4)
+	m.start = &loop
+	mods["echo with start"] = m.bytes()
+	for name, b := range mods {
+		if err := checkStructure(b); err != nil {
+			t.Errorf("%s (%d bytes): %v", name, len(b), err)
+		}
+	}
+}
+
+// FuzzStructure: the walk never panics or reads out of bounds, whatever
+// the bytes (FuzzValidate then runs accepted modules through wazero).
+func FuzzStructure(f *testing.F) {
+	f.Add(echoModule().bytes())
+	f.Add([]byte("\x00asm\x01\x00\x00\x00\x070\xac\xac\xac00000"))
+	f.Add([]byte("\x00asm\x01\x00\x00\x00\x0a\x0c\x01\x0a\x02\xff\xff\xff\xff\x0f\x7f\x01\x7f\x0b"))
+	f.Fuzz(func(t *testing.T, wasm []byte) {
+		if len(wasm) < 8 {
+			return
+		}
+		_ = checkStructure(wasm)
+	})
+}
