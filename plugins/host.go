@@ -81,6 +81,11 @@ func (o *Options) withDefaults() (Options, error) {
 	if c.CacheDir == "" {
 		c.CacheDir = defaultCacheDir()
 	}
+	if c.noDeadline {
+		// Code compiled without the deadline checks must not be found by
+		// a host with them: wazero's cache key does not include them.
+		c.CacheDir = filepath.Join(c.CacheDir, "no-deadline")
+	}
 	def := func(p *int, v int) {
 		if *p <= 0 {
 			*p = v
@@ -156,6 +161,10 @@ type Host struct {
 
 	vmu sync.Mutex // guards vrt
 	vrt *sandbox   // validation runtime: uploads are checked here
+
+	// compiling serializes compilations of one module (by hash stripe)
+	// across the runtimes (see check).
+	compiling [32]sync.Mutex
 
 	stop chan struct{}
 	done chan struct{}

@@ -116,14 +116,22 @@ func (h *Host) check(ctx context.Context, sb *sandbox, wasm []byte) (wazero.Comp
 	if err := checkStructure(wasm); err != nil {
 		return nil, nil, fmt.Errorf("%w: malformed binary: %v", ErrInvalidModule, err)
 	}
+	sum := sha256.Sum256(wasm)
+	// One compilation of a module at a time in this host: the runtimes
+	// share wazero's compiled code, and wazero v1.12 shares a module it
+	// loads from the file cache before it is ready to instantiate
+	// (TestConcurrentFirstCompileFromCache). Striped by hash, so other
+	// modules compile in parallel.
+	mu := &h.compiling[sum[0]%uint8(len(h.compiling))]
+	mu.Lock()
 	cm, err := sb.rt.CompileModule(ctx, wasm)
+	mu.Unlock()
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
 		return nil, nil, fmt.Errorf("%w: does not compile: %v", ErrInvalidModule, err)
 	}
-	sum := sha256.Sum256(wasm)
 	info := &Info{SHA256: hex.EncodeToString(sum[:]), Size: len(wasm), ABIVersion: plugin.ABIVersion}
 	if problems := h.checkInterface(cm, info); len(problems) > 0 {
 		cm.Close(context.Background())
