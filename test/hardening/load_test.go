@@ -160,12 +160,13 @@ func loadGo(t *testing.T, url, key, ctype string, body []byte, conns int, d time
 const warmRound = 5 * time.Second
 
 // warmUp runs rounds of load until the process's RSS settles — three
-// rounds in a row end within 2 % (or 2 MiB, for a small process whose
+// rounds in a row end within 3 % (or 2 MiB, for a small process whose
 // heap goal alone moves more) of each other — and returns the highest of
 // the three, the baseline of the memory check (the Go heap's goal moves
-// RSS up and down by several MiB between collections). It fails the test
-// if a round fails (a non-2xx answer), or if RSS has not settled after 12
-// rounds (a minute of load): that is a leak, not warming.
+// RSS up and down by several MiB between collections: with 2 %, a
+// 170 MiB process moving 166–171 MiB never settled in a CI run). It fails
+// the test if a round fails (a non-2xx answer), or if RSS has not settled
+// after 12 rounds (a minute of load): that is a leak, not warming.
 //
 // A fixed 3 s warm-up was not enough for an endpoint with plugins: each
 // plugin instance is a Go program whose runtime spreads its heap over its
@@ -189,7 +190,7 @@ func warmUp(t *testing.T, round func() error, pid int) (rss int, rounds []int) {
 		rounds = append(rounds, rss>>10)
 		if n := len(kib); n >= 3 {
 			lo, hi := slices.Min(kib[n-3:]), slices.Max(kib[n-3:])
-			if float64(hi-lo) <= max(0.02*float64(lo), 2<<10) {
+			if float64(hi-lo) <= max(0.03*float64(lo), 2<<10) {
 				return hi, rounds
 			}
 		}
