@@ -247,8 +247,8 @@ func TestLoad(t *testing.T) {
 			return nil
 		}, pid)
 		t.Logf("case %d %s: warm after %d rounds of %v: RSS %v MiB", i, tg.name, len(rounds), warmRound, rounds)
-		if t.Failed() {
-			return
+		if rss0 == 0 {
+			continue // the warm-up failed, and said why
 		}
 		// Sample RSS each second of the run: a plateau is warming, a
 		// steady climb is a leak.
@@ -293,7 +293,8 @@ func TestLoad(t *testing.T) {
 		}
 		// Long runs: a leak climbs to the end, warming flattens out. The
 		// last third of the run may not exceed the peak of the first two
-		// thirds by more than 10%.
+		// thirds by more than 10 % and the same 8 MiB (seen on JSON infer:
+		// one step 39 → 43 MiB at second 46 of 60, flat after it).
 		if k := len(series) / 3; k >= 10 {
 			peak := func(xs []int) int {
 				m := 0
@@ -303,7 +304,7 @@ func TestLoad(t *testing.T) {
 				return m
 			}
 			early, late := peak(series[:2*k]), peak(series[2*k:])
-			if float64(late) > 1.1*float64(early) {
+			if float64(late) > 1.1*float64(early) && (late-early)<<10 > slackKiB {
 				t.Errorf("case %d %s: RSS still climbing in the last third of the run: peak %d MiB vs %d MiB before", i, tg.name, late, early)
 			}
 		}
