@@ -259,15 +259,16 @@ func float32ToHalf(f float32) uint16 {
 
 // appendParams writes a $parameters object with sorted keys, plus the
 // extra integer member when extraKey is set (it overrides a member of the
-// same name).
+// same name). A member named "" is kept like any other.
 func appendParams(dst []byte, p map[string]any, extraKey string, extra int64) []byte {
+	hasExtra := extraKey != ""
 	keys := make([]string, 0, len(p)+1)
 	for k := range p {
-		if k != extraKey {
+		if !hasExtra || k != extraKey {
 			keys = append(keys, k)
 		}
 	}
-	if extraKey != "" {
+	if hasExtra {
 		keys = append(keys, extraKey)
 	}
 	sort.Strings(keys)
@@ -278,7 +279,7 @@ func appendParams(dst []byte, p map[string]any, extraKey string, extra int64) []
 		}
 		dst = appendString(dst, k)
 		dst = append(dst, ':')
-		if k == extraKey {
+		if hasExtra && k == extraKey {
 			dst = strconv.AppendInt(dst, extra, 10)
 			continue
 		}

@@ -256,3 +256,15 @@ func TestAppendParamTypes(t *testing.T) {
 		t.Error("invalid JSON")
 	}
 }
+
+// A parameter named "" is a member like any other (the fuzzer found it
+// dropped: "" also meant "no extra member").
+func TestAppendParamsEmptyKey(t *testing.T) {
+	p := map[string]any{"": json.Number("0"), "a": true}
+	if got, want := string(appendParams(nil, p, "", 0)), `{"":0,"a":true}`; got != want {
+		t.Errorf("no extra: %s, want %s", got, want)
+	}
+	if got, want := string(appendParams(nil, p, "binary_data_size", 8)), `{"":0,"a":true,"binary_data_size":8}`; got != want {
+		t.Errorf("with extra: %s, want %s", got, want)
+	}
+}
