@@ -264,11 +264,8 @@ func TestLoad(t *testing.T) {
 				case <-done:
 					return
 				case <-tk.C:
-					if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-						if m := regexp.MustCompile(`VmRSS:\s+(\d+)`).FindSubmatch(b); m != nil {
-							n, _ := strconv.Atoi(string(m[1]))
-							series = append(series, n/1024)
-						}
+					if n, err := readRSS(pid); err == nil {
+						series = append(series, n/1024)
 					}
 				}
 			}

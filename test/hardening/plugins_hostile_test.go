@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -41,21 +43,32 @@ func buildHostile(t *testing.T) []byte {
 	return b
 }
 
-// rssKiB reads VmRSS of a process from /proc (Linux only).
+// rssKiB reads VmRSS of a process from /proc (Linux only); it skips the
+// test where there is no /proc.
 func rssKiB(t *testing.T, pid int) int {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
+	n, err := readRSS(pid)
+	if errors.Is(err, fs.ErrNotExist) {
 		t.Skipf("no /proc: %v", err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// readRSS returns VmRSS of a process in KiB, from /proc/<pid>/status.
+func readRSS(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for l := range strings.SplitSeq(string(b), "\n") {
 		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-			n, _ := strconv.Atoi(f[1])
-			return n
+			return strconv.Atoi(f[1])
 		}
 	}
-	t.Fatal("no VmRSS")
-	return 0
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
 // pushPlugins uploads the example plugins and a digits model, and creates
