@@ -285,6 +285,11 @@ func (b *Bucket) List(ctx context.Context, prefix string, opts *driver.ListOptio
 		if !strings.HasPrefix(key, prefix) {
 			return nil
 		}
+		if o.StartAfter != "" && key <= o.StartAfter {
+			// Finish would drop it; paging through a large folder must
+			// not stat every file before the page on every call.
+			return nil
+		}
 		fi, err := d.Info()
 		if err != nil {
 			return nil // removed while listing

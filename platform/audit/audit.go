@@ -238,6 +238,14 @@ func (l *Log) flushTenant(ctx context.Context, id string) error {
 	t := l.tenant(id)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	// The head is written once, after the flush's last segment: under load
+	// a flush writes several segments, and each object write is a sync.
+	wrote := false
+	defer func() {
+		if wrote {
+			l.writeHead(ctx, id, t)
+		}
+	}()
 	for {
 		t.pmu.Lock()
 		n := min(len(t.pending), l.opts.MaxSegment)
@@ -250,6 +258,7 @@ func (l *Log) flushTenant(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
+		wrote = true
 		t.pmu.Lock()
 		t.pending = append(t.pending[:0], t.pending[written:]...)
 		t.pmu.Unlock()
@@ -299,13 +308,18 @@ func (l *Log) writeSegment(ctx context.Context, id string, t *tenantLog, batch [
 		}
 		t.next += uint64(n)
 		t.last = prev
-		h, _ := json.Marshal(head{Next: t.next, Last: t.last})
-		if err := l.st.Put(ctx, id, headName, h); err != nil {
-			// The segment is written and chained; only truncation detection
-			// lags until the next flush rewrites the head.
-			l.log.Warn("audit head not updated", "tenant", id, "err", err)
-		}
 		return n, nil
+	}
+}
+
+// writeHead records where the log ends, for Verify to detect records cut
+// off the end. A head behind the segments is valid (a flush wrote
+// segments but not yet the head), so a failure here only delays that
+// detection until the next flush.
+func (l *Log) writeHead(ctx context.Context, id string, t *tenantLog) {
+	h, _ := json.Marshal(head{Next: t.next, Last: t.last})
+	if err := l.st.Put(ctx, id, headName, h); err != nil {
+		l.log.Warn("audit head not updated", "tenant", id, "err", err)
 	}
 }
 
@@ -314,15 +328,47 @@ type head struct {
 	Last string `json:"last"`
 }
 
-// loadHead finds the end of the log: the last segment's last record.
+// loadHead finds the end of the log. The head object says where it ended
+// at the last flush, so only segments named after that are listed (none,
+// or those of a flush that stopped before writing the head); without a
+// readable head every segment is listed. A restarted server or a cold
+// Lambda instance used to list the whole log here, a List call per 1,000
+// segments, before its first flush.
+//
+// A head ahead of the segments (records cut off the end) is trusted: new
+// records continue its chain, so Verify keeps reporting the missing ones
+// instead of a rewritten head hiding them.
 func (l *Log) loadHead(ctx context.Context, id string, t *tenantLog) error {
 	t.next, t.last = 1, ""
-	names, err := l.allSegments(ctx, id)
-	if err != nil {
-		return err
+	after := ""
+	hb, err := l.st.Read(ctx, id, headName)
+	switch {
+	case errors.Is(err, ErrMissing):
+	case err != nil:
+		return fmt.Errorf("audit: read head of %s: %w", id, err)
+	default:
+		var h head
+		if json.Unmarshal(hb, &h) == nil && h.Next > 1 && h.Last != "" {
+			t.next, t.last = h.Next, h.Last
+			after = segName(h.Next - 1)
+		}
 	}
-	if len(names) > 0 {
-		recs, err := l.readSegment(ctx, id, names[len(names)-1])
+	last := ""
+	for {
+		names, err := l.st.List(ctx, id, segPrefix, after, 1000)
+		if err != nil {
+			return fmt.Errorf("audit: list %s: %w", id, err)
+		}
+		if len(names) > 0 {
+			last = names[len(names)-1]
+			after = last
+		}
+		if len(names) < 1000 {
+			break
+		}
+	}
+	if last != "" {
+		recs, err := l.readSegment(ctx, id, last)
 		if err != nil {
 			return err
 		}

@@ -17,9 +17,11 @@ import (
 // memStore is the Store contract in memory; the platform runs the same
 // tests against modelstore through its adapter.
 type memStore struct {
-	mu   sync.Mutex
-	objs map[string][]byte
-	down bool
+	mu    sync.Mutex
+	objs  map[string][]byte
+	down  bool
+	puts  int // Put calls
+	lists int // List calls
 }
 
 func newMem() *memStore { return &memStore{objs: map[string][]byte{}} }
@@ -46,6 +48,7 @@ func (m *memStore) Put(_ context.Context, tenant, name string, data []byte) erro
 	if m.down {
 		return errDown
 	}
+	m.puts++
 	m.objs[tenant+"/"+name] = append([]byte(nil), data...)
 	return nil
 }
@@ -69,6 +72,7 @@ func (m *memStore) List(_ context.Context, tenant, prefix, after string, limit i
 	if m.down {
 		return nil, errDown
 	}
+	m.lists++
 	var out []string
 	for k := range m.objs {
 		name, ok := strings.CutPrefix(k, tenant+"/")
@@ -271,6 +275,11 @@ func TestSegmentsBoundedByBytes(t *testing.T) {
 	if err != nil || !res.OK || res.Records != 500 || res.Segments < 10 {
 		t.Fatalf("verify: %+v %v", res, err)
 	}
+	// Each object write is a sync: the head is written once per flush, not
+	// once per segment.
+	if st.puts != 1 {
+		t.Fatalf("%d segments written with %d head writes, want 1", res.Segments, st.puts)
+	}
 }
 
 // The canonical encoding decodes with encoding/json and re-encodes to the
@@ -297,4 +306,115 @@ func FuzzRecordEncoding(f *testing.F) {
 			t.Fatal("hash changed through a decode")
 		}
 	})
+}
+
+// A restarted writer (a new server process, a cold Lambda instance) finds
+// the end of a long log from its head object, listing only segments
+// written after the head, not the whole log.
+func TestRestartReadsHeadNotWholeLog(t *testing.T) {
+	ctx := context.Background()
+	st := newMem()
+	opts := &Options{FlushInterval: time.Hour, MaxSegment: 1} // one record a segment
+	l := New(st, opts)
+	for i := 0; i < 2500; i++ {
+		l.Record("acme", record(i))
+	}
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l.Close(ctx)
+
+	st.lists = 0
+	l = New(st, opts)
+	defer l.Close(ctx)
+	l.Record("acme", record(2500))
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st.lists != 1 {
+		t.Errorf("the restarted writer made %d List calls for 2,500 segments, want 1", st.lists)
+	}
+	res, err := l.Verify(ctx, "acme")
+	if err != nil || !res.OK || res.Records != 2501 {
+		t.Fatalf("verify: %+v %v", res, err)
+	}
+}
+
+// The head may lag (a flush that stopped after its segments) or be missing
+// (a log written before heads existed, or a failed head write): a
+// restarted writer still continues the chain where the segments end.
+func TestRestartWithStaleOrMissingHead(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		tamper func(st *memStore, staleHead []byte)
+	}{
+		{"stale head", func(st *memStore, h []byte) { st.objs["acme/"+headName] = h }},
+		{"no head", func(st *memStore, _ []byte) { delete(st.objs, "acme/"+headName) }},
+		{"unreadable head", func(st *memStore, _ []byte) { st.objs["acme/"+headName] = []byte("{") }},
+	} {
+		st := newMem()
+		l := New(st, quiet())
+		for i := 0; i < 10; i++ {
+			l.Record("acme", record(i))
+		}
+		if err := l.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		stale := st.objs["acme/"+headName]
+		for i := 10; i < 20; i++ {
+			l.Record("acme", record(i))
+		}
+		if err := l.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		l.Close(ctx)
+		tc.tamper(st, stale)
+
+		l = New(st, quiet())
+		l.Record("acme", record(20))
+		if err := l.Flush(ctx); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		res, err := l.Verify(ctx, "acme")
+		if err != nil || !res.OK || res.Records != 21 {
+			t.Errorf("%s: verify: %+v %v", tc.name, res, err)
+		}
+		l.Close(ctx)
+	}
+}
+
+// Records cut off the end stay reported after a restart: the new writer
+// continues the head's chain instead of rewriting the head to hide them.
+func TestRestartAfterTruncationKeepsEvidence(t *testing.T) {
+	ctx := context.Background()
+	st := newMem()
+	l := New(st, quiet())
+	for i := 0; i < 20; i++ {
+		l.Record("acme", record(i))
+		if i == 9 {
+			if err := l.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l.Close(ctx)
+	delete(st.objs, "acme/"+segName(11)) // the second segment: records 11-20
+
+	l = New(st, quiet())
+	defer l.Close(ctx)
+	l.Record("acme", record(20))
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := l.Verify(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK || !strings.Contains(strings.Join(res.Problems, "; "), "missing") {
+		t.Fatalf("truncated log verified after a restart: %+v", res)
+	}
 }
