@@ -42,7 +42,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -513,21 +512,35 @@ func (l *Log) Read(ctx context.Context, tenant string, q Query) ([]Record, error
 		q.Limit = 100
 	}
 	q.Limit = min(q.Limit, 1000)
-	names, err := l.allSegments(ctx, tenant)
-	if err != nil {
-		return nil, err
+	out, found, err := l.read(ctx, tenant, q, true)
+	if err == nil && !found {
+		// No segment starts within MaxSegment records before AfterSeq+1:
+		// the log was written with larger segments, or has a gap there.
+		out, _, err = l.read(ctx, tenant, q, false)
 	}
-	// Skip segments that end before AfterSeq: a segment starts at the seq
-	// in its name, so the one before the first name > AfterSeq+1 may hold it.
-	start := sort.Search(len(names), func(i int) bool { return names[i] > segName(q.AfterSeq+1) })
-	if start > 0 {
-		start--
+	return out, err
+}
+
+// read lists segments a page at a time, reads from the one holding
+// AfterSeq+1 and stops at the limit, so a page of the log costs a List
+// call or two, not a listing of the whole log. A segment holds at most
+// MaxSegment records, so with bounded set the listing starts at the first
+// name that can hold AfterSeq+1; found is false when the first segment
+// listed there starts after AfterSeq+1, which only a log written with
+// larger segments, or with a gap, shows (the caller then reads unbounded).
+func (l *Log) read(ctx context.Context, tenant string, q Query, bounded bool) (out []Record, found bool, err error) {
+	first := q.AfterSeq + 1
+	after := ""
+	if m := uint64(l.opts.MaxSegment); bounded && q.AfterSeq > 0 && first > m {
+		after = segName(first - m)
+	} else {
+		bounded = false
 	}
-	var out []Record
-	for _, name := range names[start:] {
+	// take reads one segment; it reports true once the limit is reached.
+	take := func(name string) (bool, error) {
 		recs, err := l.readSegment(ctx, tenant, name)
 		if err != nil {
-			return nil, err
+			return false, err
 		}
 		for _, r := range recs {
 			if r.Seq <= q.AfterSeq || r.Time.Before(q.Since) || (!q.Until.IsZero() && !r.Time.Before(q.Until)) {
@@ -535,11 +548,60 @@ func (l *Log) Read(ctx context.Context, tenant string, q Query) ([]Record, error
 			}
 			out = append(out, r)
 			if len(out) == q.Limit {
-				return out, nil
+				return true, nil
 			}
 		}
+		return false, nil
 	}
-	return out, nil
+	// prev is the last segment starting at or before first: the one that
+	// holds it. Reading starts there, at the first name past first.
+	prev, started := "", false
+	for {
+		names, err := l.st.List(ctx, tenant, segPrefix, after, 1000)
+		if err != nil {
+			return nil, false, fmt.Errorf("audit: list %s: %w", tenant, err)
+		}
+		for _, name := range names {
+			if !started {
+				if name <= segName(first) {
+					prev = name
+					continue
+				}
+				started = true
+				if prev == "" && bounded {
+					return nil, false, nil
+				}
+				if prev != "" {
+					if done, err := take(prev); err != nil || done {
+						return out, true, err
+					}
+				}
+			}
+			if done, err := take(name); err != nil || done {
+				return out, true, err
+			}
+		}
+		if len(names) < 1000 {
+			break
+		}
+		after = names[len(names)-1]
+	}
+	if !started && prev != "" {
+		if _, err := take(prev); err != nil {
+			return nil, false, err
+		}
+	}
+	if bounded && prev == "" && !started {
+		// Nothing listed past the bound: a client polling the log's end,
+		// unless a segment larger than the bound reaches past first. The
+		// head says which, without listing the whole log.
+		var h head
+		hb, err := l.st.Read(ctx, tenant, headName)
+		if err != nil || json.Unmarshal(hb, &h) != nil || h.Next > first {
+			return nil, false, nil
+		}
+	}
+	return out, true, nil
 }
 
 // VerifyResult is the outcome of [Log.Verify].

@@ -418,3 +418,66 @@ func TestRestartAfterTruncationKeepsEvidence(t *testing.T) {
 		t.Fatalf("truncated log verified after a restart: %+v", res)
 	}
 }
+
+// Reading a page of a long log lists and reads only what the page needs,
+// and pages through it without losing or repeating a record — across the
+// store's 1,000-name List pages, and for a log written with larger
+// segments than the reader's MaxSegment (the bound it starts from).
+func TestReadPagesLongLog(t *testing.T) {
+	ctx := context.Background()
+	st := newMem()
+	w := New(st, &Options{FlushInterval: time.Hour, MaxSegment: 2})
+	for i := 0; i < 2500; i++ {
+		w.Record("acme", record(i))
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.Close(ctx)
+	for _, maxSeg := range []int{2, 1} { // 1: the log's segments are larger than the bound
+		l := New(st, &Options{FlushInterval: time.Hour, MaxSegment: maxSeg})
+		for _, after := range []uint64{0, 1, 2, 999, 1000, 1999, 2000, 2001, 2490, 2499, 2500, 3000} {
+			st.lists = 0
+			recs, err := l.Read(ctx, "acme", Query{AfterSeq: after, Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := min(1000, max(0, 2500-int(after)))
+			if len(recs) != want {
+				t.Fatalf("MaxSegment %d, after %d: %d records, want %d", maxSeg, after, len(recs), want)
+			}
+			for i, r := range recs {
+				if r.Seq != after+1+uint64(i) {
+					t.Fatalf("MaxSegment %d, after %d: record %d has seq %d", maxSeg, after, i, r.Seq)
+				}
+			}
+			// With the bound holding, a page costs at most two List calls
+			// (its 500 segments may straddle one List page); the end of
+			// the log, one.
+			if maxSeg == 2 && st.lists > 2 {
+				t.Errorf("after %d: %d List calls for one page", after, st.lists)
+			}
+		}
+		l.Close(ctx)
+	}
+	// Paging by the last seq seen walks the whole log once.
+	l := New(st, &Options{FlushInterval: time.Hour, MaxSegment: 2})
+	defer l.Close(ctx)
+	var after uint64
+	for {
+		recs, err := l.Read(ctx, "acme", Query{AfterSeq: after, Limit: 333})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		if recs[0].Seq != after+1 {
+			t.Fatalf("page after %d starts at %d", after, recs[0].Seq)
+		}
+		after = recs[len(recs)-1].Seq
+	}
+	if after != 2500 {
+		t.Fatalf("paging ended at %d, want 2500", after)
+	}
+}
