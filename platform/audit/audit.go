@@ -40,6 +40,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
@@ -353,18 +354,11 @@ func (l *Log) loadHead(ctx context.Context, id string, t *tenantLog) error {
 		}
 	}
 	last := ""
-	for {
-		names, err := l.st.List(ctx, id, segPrefix, after, 1000)
+	for name, err := range l.segmentsAfter(ctx, id, after) {
 		if err != nil {
-			return fmt.Errorf("audit: list %s: %w", id, err)
+			return err
 		}
-		if len(names) > 0 {
-			last = names[len(names)-1]
-			after = last
-		}
-		if len(names) < 1000 {
-			break
-		}
+		last = name
 	}
 	if last != "" {
 		recs, err := l.readSegment(ctx, id, last)
@@ -380,20 +374,40 @@ func (l *Log) loadHead(ctx context.Context, id string, t *tenantLog) error {
 	return nil
 }
 
+// segmentsAfter yields the names of tenant id's segments after the name
+// after ("" for all), in order, listing a page at a time as the caller
+// goes, so a caller that stops early lists no further.
+func (l *Log) segmentsAfter(ctx context.Context, id, after string) iter.Seq2[string, error] {
+	const page = 1000
+	return func(yield func(string, error) bool) {
+		for {
+			names, err := l.st.List(ctx, id, segPrefix, after, page)
+			if err != nil {
+				yield("", fmt.Errorf("audit: list %s: %w", id, err))
+				return
+			}
+			for _, n := range names {
+				if !yield(n, nil) {
+					return
+				}
+			}
+			if len(names) < page {
+				return
+			}
+			after = names[len(names)-1]
+		}
+	}
+}
+
 func (l *Log) allSegments(ctx context.Context, id string) ([]string, error) {
 	var all []string
-	after := ""
-	for {
-		names, err := l.st.List(ctx, id, segPrefix, after, 1000)
+	for name, err := range l.segmentsAfter(ctx, id, "") {
 		if err != nil {
-			return nil, fmt.Errorf("audit: list %s: %w", id, err)
+			return nil, err
 		}
-		all = append(all, names...)
-		if len(names) < 1000 {
-			return all, nil
-		}
-		after = names[len(names)-1]
+		all = append(all, name)
 	}
+	return all, nil
 }
 
 func (l *Log) readSegment(ctx context.Context, id, name string) ([]Record, error) {
@@ -555,36 +569,29 @@ func (l *Log) read(ctx context.Context, tenant string, q Query, bounded bool) (o
 	}
 	// prev is the last segment starting at or before first: the one that
 	// holds it. Reading starts there, at the first name past first.
-	prev, started := "", false
-	for {
-		names, err := l.st.List(ctx, tenant, segPrefix, after, 1000)
+	prev, started, firstName := "", false, segName(first)
+	for name, err := range l.segmentsAfter(ctx, tenant, after) {
 		if err != nil {
-			return nil, false, fmt.Errorf("audit: list %s: %w", tenant, err)
+			return nil, false, err
 		}
-		for _, name := range names {
-			if !started {
-				if name <= segName(first) {
-					prev = name
-					continue
-				}
-				started = true
-				if prev == "" && bounded {
-					return nil, false, nil
-				}
-				if prev != "" {
-					if done, err := take(prev); err != nil || done {
-						return out, true, err
-					}
+		if !started {
+			if name <= firstName {
+				prev = name
+				continue
+			}
+			started = true
+			if prev == "" && bounded {
+				return nil, false, nil
+			}
+			if prev != "" {
+				if done, err := take(prev); err != nil || done {
+					return out, true, err
 				}
 			}
-			if done, err := take(name); err != nil || done {
-				return out, true, err
-			}
 		}
-		if len(names) < 1000 {
-			break
+		if done, err := take(name); err != nil || done {
+			return out, true, err
 		}
-		after = names[len(names)-1]
 	}
 	if !started && prev != "" {
 		if _, err := take(prev); err != nil {
