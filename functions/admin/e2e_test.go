@@ -128,8 +128,14 @@ func TestControlPlaneUnderRIE(t *testing.T) {
 		t.Fatalf("train function was never invoked (%v, %d reports)", err, len(reps))
 	}
 	// A malformed or unknown job event is logged, not retried.
+	before := len(train.Reports())
 	if raw, _, err := train.Invoke(ctx, map[string]string{"tenant": "acme", "job_id": "nope"}); err != nil || string(raw) != "null" {
 		t.Fatalf("unknown job: %s %v", raw, err)
+	}
+	// The answer can come before the log is read: the invocation's REPORT
+	// line follows everything the function printed.
+	if _, err := train.WaitReports(ctx, before+1); err != nil {
+		t.Fatalf("no REPORT for the unknown job's invocation: %v", err)
 	}
 	if !strings.Contains(train.Logs(), "training job ended with an error") {
 		t.Errorf("unknown job not logged:\n%s", train.Logs())
