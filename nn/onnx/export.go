@@ -6,8 +6,19 @@ import (
 	"io"
 	"strconv"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/aiaas/aiaas/internal/safetensors"
 	"github.com/aiaas/aiaas/nn"
+	"github.com/aiaas/aiaas/nn/graph"
+	"github.com/aiaas/aiaas/nn/onnx/internal/onnxpb"
+)
+
+// What Export writes: opset 13 is the first with Softmax over the last axis
+// by default, and IR version 7 is the one that introduced opset 13.
+const (
+	exportOpset     = 13
+	exportIRVersion = 7
 )
 
 // actOps maps nn activations to ONNX operators; "linear" has none.
@@ -44,9 +55,9 @@ func Export(w io.Writer, m *nn.Model) error {
 	spec := m.Spec()
 	in, out := spec.Inputs[0].Name, spec.Outputs[0].Name
 
-	var g writer
+	gp := &onnxpb.GraphProto{}
 	cur := in
-	dense := 0
+	dense, total := 0, countDense(spec)
 	for i, l := range spec.Layers {
 		if l.Type != nn.LayerDense {
 			continue
@@ -54,15 +65,14 @@ func Export(w io.Writer, m *nn.Model) error {
 		dense++
 		wt, _ := f.Tensor(nn.WeightName(i))
 		bt, _ := f.Tensor(nn.BiasName(i))
-		g.msg(graphInitializer, tensorProto(wt))
-		g.msg(graphInitializer, tensorProto(bt))
-		last := dense == countDense(spec)
+		gp.Initializer = append(gp.Initializer, floatProto(wt), floatProto(bt))
+		last := dense == total
 		op, hasAct := actOps[l.Activation]
 		y := "dense" + strconv.Itoa(i)
 		if last && !hasAct {
 			y = out
 		}
-		g.msg(graphNode, nodeProto("Gemm"+strconv.Itoa(i), "Gemm", []string{cur, wt.Name, bt.Name}, y))
+		gp.Node = append(gp.Node, nodeProto("Gemm"+strconv.Itoa(i), "Gemm", []string{cur, wt.Name, bt.Name}, y))
 		cur = y
 		if hasAct {
 			y = op + strconv.Itoa(i)
@@ -71,13 +81,10 @@ func Export(w io.Writer, m *nn.Model) error {
 			}
 			n := nodeProto(op+strconv.Itoa(i), op, []string{cur}, y)
 			if op == "Softmax" {
-				a := writer{}
-				a.str(attrName, "axis")
-				a.varint(attrI, -1)
-				a.varint(attrType, attrTypeInt)
-				n.msg(nodeAttribute, &a)
+				n.Attribute = append(n.Attribute, &onnxpb.AttributeProto{
+					Name: proto.String("axis"), I: proto.Int64(-1), Type: onnxpb.AttributeProto_INT.Enum()})
 			}
-			g.msg(graphNode, n)
+			gp.Node = append(gp.Node, n)
 			cur = y
 		}
 	}
@@ -85,26 +92,23 @@ func Export(w io.Writer, m *nn.Model) error {
 	if name == "" {
 		name = "aiaas"
 	}
-	g.str(graphName, name)
-	g.msg(graphInput, valueInfoProto(in, spec.Inputs[0].Shape[1]))
-	g.msg(graphOutput, valueInfoProto(out, spec.Outputs[0].Shape[1]))
+	gp.Name = &name
+	gp.Input = append(gp.Input, valueInfoProto(in, spec.Inputs[0].Shape[1]))
+	gp.Output = append(gp.Output, valueInfoProto(out, spec.Outputs[0].Shape[1]))
 
-	var mp writer
-	mp.varint(modelIRVersion, exportIRVersion)
-	mp.str(modelProducerName, "aiaas")
-	mp.str(modelProducerVer, "1")
-	var md writer
-	md.str(entryKey, nn.MetaSpec)
-	md.str(entryValue, f.Metadata[nn.MetaSpec])
-	mp.msg(modelMetadataProps, &md)
-	// Graph, then opset last: a file cut short anywhere then lacks the
-	// opset or the whole graph, so a truncated upload is always refused.
-	mp.msg(modelGraph, &g)
-	var os writer
-	os.str(opsetDomain, "")
-	os.varint(opsetVersion, exportOpset)
-	mp.msg(modelOpsetImport, &os)
-	if _, err := w.Write(mp.b); err != nil {
+	mp := &onnxpb.ModelProto{
+		IrVersion:       proto.Int64(exportIRVersion),
+		ProducerName:    proto.String("aiaas"),
+		ProducerVersion: proto.String("1"),
+		MetadataProps:   []*onnxpb.StringStringEntryProto{{Key: proto.String(nn.MetaSpec), Value: proto.String(f.Metadata[nn.MetaSpec])}},
+		Graph:           gp,
+		OpsetImport:     []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(exportOpset)}},
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(mp)
+	if err != nil {
+		return fmt.Errorf("onnx: export: %w", err)
+	}
+	if _, err := w.Write(b); err != nil {
 		return fmt.Errorf("onnx: export: %w", err)
 	}
 	return nil
@@ -120,44 +124,24 @@ func countDense(s nn.Spec) int {
 	return n
 }
 
-func tensorProto(t safetensors.Tensor) *writer {
-	var w writer
-	dims := make([]int64, len(t.Shape))
-	for i, d := range t.Shape {
-		dims[i] = int64(d)
-	}
-	w.packedInt64s(tensorDims, dims)
-	w.varint(tensorDataType, dataTypeFloat)
-	w.str(tensorName, t.Name)
-	w.bytes(tensorRawData, t.Data) // safetensors data is little-endian F32, as raw_data wants
-	return &w
+func floatProto(t safetensors.Tensor) *onnxpb.TensorProto {
+	gt, _ := graph.TensorFromBytes(graph.Float32, t.Shape, t.Data) // safetensors data is little-endian F32, as raw_data wants
+	return tensorProto(t.Name, gt)
 }
 
-func nodeProto(name, op string, in []string, out string) *writer {
-	var w writer
-	for _, s := range in {
-		w.str(nodeInput, s)
-	}
-	w.str(nodeOutput, out)
-	w.str(nodeName, name)
-	w.str(nodeOpType, op)
-	return &w
+func nodeProto(name, op string, in []string, out string) *onnxpb.NodeProto {
+	return &onnxpb.NodeProto{Name: proto.String(name), OpType: proto.String(op), Input: in, Output: []string{out}}
 }
 
-func valueInfoProto(name string, width int64) *writer {
-	var n, d writer
-	n.str(dimParam, "N")
-	d.varint(dimValue, width)
-	var sh writer
-	sh.msg(shapeDim, &n)
-	sh.msg(shapeDim, &d)
-	var tt writer
-	tt.varint(ttElemType, dataTypeFloat)
-	tt.msg(ttShape, &sh)
-	var tp writer
-	tp.msg(typeTensor, &tt)
-	var v writer
-	v.str(valueName, name)
-	v.msg(valueType, &tp)
-	return &v
+func valueInfoProto(name string, width int64) *onnxpb.ValueInfoProto {
+	return &onnxpb.ValueInfoProto{
+		Name: proto.String(name),
+		Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
+			ElemType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)),
+			Shape: &onnxpb.TensorShapeProto{Dim: []*onnxpb.TensorShapeProto_Dimension{
+				{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: "N"}},
+				{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: width}},
+			}},
+		}}},
+	}
 }

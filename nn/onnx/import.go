@@ -1,30 +1,38 @@
 package onnx
 
 import (
-	"encoding/binary"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/aiaas/aiaas/internal/safetensors"
 	"github.com/aiaas/aiaas/nn"
+	"github.com/aiaas/aiaas/nn/graph"
+	"github.com/aiaas/aiaas/nn/onnx/internal/onnxpb"
 )
 
-// ErrUnsupported reports a well-formed ONNX model that uses something this
-// engine cannot run: an operator outside the dense subset, a non-float
-// tensor, external data, a graph that is not a single chain. It is a client
-// error (the HTTP layer maps it to 4xx, like nn.ErrArtifact).
-var ErrUnsupported = errors.New("onnx: unsupported model")
+// ErrUnsupported reports a well-formed ONNX model that uses something
+// aiaas cannot run: an operator (named with its opset and node), an
+// element type, external data, a subgraph. It is graph.ErrUnsupported, a
+// client error (the HTTP layer maps it to 400, like nn.ErrArtifact).
+var ErrUnsupported = graph.ErrUnsupported
 
-// Limits bound what Import accepts. Zero fields take the defaults.
+// Limits bound what the importer accepts. Zero fields take the defaults.
 type Limits struct {
-	MaxBytes        int // whole file; default 512 MiB
-	MaxNodes        int // default 1024
-	MaxInitializers int // default 1024
-	MaxParams       int // total weights and biases; default and cap nn.MaxParams
+	MaxBytes        int // whole file; default 2 GiB
+	MaxNodes        int // default 16,384
+	MaxInitializers int // default 16,384
+	// MaxParams bounds the elements of all initializers together; default
+	// 2³⁰ (4 GiB of float32, beyond MaxBytes). Import (the dense form)
+	// caps it at nn.MaxParams.
+	MaxParams int
 }
 
 func (l *Limits) withDefaults() Limits {
@@ -33,29 +41,27 @@ func (l *Limits) withDefaults() Limits {
 		o = *l
 	}
 	if o.MaxBytes <= 0 {
-		o.MaxBytes = 512 << 20
+		o.MaxBytes = 2 << 30
 	}
 	if o.MaxNodes <= 0 {
-		o.MaxNodes = 1024
+		o.MaxNodes = 16384
 	}
 	if o.MaxInitializers <= 0 {
-		o.MaxInitializers = 1024
+		o.MaxInitializers = 16384
 	}
-	if o.MaxParams <= 0 || o.MaxParams > nn.MaxParams {
-		o.MaxParams = nn.MaxParams
+	if o.MaxParams <= 0 {
+		o.MaxParams = 1 << 30
 	}
 	return o
 }
 
-// Per-message bounds that no dense model comes near; they keep a hostile
-// file from making us build long slices of tiny entries.
 const (
-	maxNodeIO      = 8
-	maxAttrs       = 32
 	maxRank        = 8
-	maxOpsets      = 64
-	maxValueInfos  = 64
-	minOpsetImport = 7 // Gemm, MatMul, Add with today's broadcasting semantics
+	maxValueInfos  = 256
+	minIRVersion   = 3
+	maxAttrs       = 64
+	maxNodeIO      = 1024
+	maxDecodeSlack = 64 << 20
 )
 
 func bad(format string, args ...any) error {
@@ -66,84 +72,399 @@ func unsupported(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrUnsupported, fmt.Sprintf(format, args...))
 }
 
-type attr struct {
-	name string
-	typ  int64
-	i    int64
-	f    float32
-	hasI bool
-	hasF bool
-}
-
-type node struct {
-	op, domain, name string
-	in, out          []string
-	attrs            []attr
-}
-
-func (n *node) attr(name string) (attr, bool) {
-	for _, a := range n.attrs {
-		if a.name == name {
-			return a, true
-		}
-	}
-	return attr{}, false
-}
-
-type tensor struct {
-	name  string
-	dims  []int64
-	numel int
-	// exactly one of raw (little-endian F32) and floats (packed fixed32
-	// payload, or unpacked values collected in f) is set.
-	raw []byte
-	f   []float32
-}
-
-type valueInfo struct {
-	name     string
-	elemType int64
-	dims     []int64 // -1 for a symbolic or missing dimension
-	hasShape bool
-}
-
-type graph struct {
-	name    string
-	nodes   []node
-	inits   map[string]*tensor
-	inputs  []valueInfo
-	outputs []valueInfo
-}
-
-// Import reads an ONNX model of the dense subset (see the package
-// documentation) and returns the equivalent nn.Model, built through
-// nn.ReadArtifact so it passes every check an artifact does. Inputs and
-// outputs keep their ONNX names; the model is named after the graph.
+// Parse decodes an ONNX model and converts it to the runtime's graph: the
+// nodes with their attributes, the inputs (initializers aside) and
+// outputs with their types and shapes, and every initializer and tensor
+// attribute as a named tensor. It checks what the file says about itself
+// (IR version ≥ 3, an ai.onnx opset between graph.MinOpset and
+// graph.MaxOpset, operators in the default domain, no subgraphs, sizes
+// within lim, data that matches dims), sorts the nodes topologically if
+// they are not, and validates the graph (graph.Graph.Validate: every
+// operator is one the runtime implements at that opset).
 //
-// b is untrusted. Errors wrap ErrUnsupported (naming the operator, data
-// type or feature at fault) or nn.ErrArtifact (malformed protobuf, sizes
-// over lim, missing or inconsistent initializers, NaN or infinite weights).
-// Import does not retain b. It is goroutine-safe.
-func Import(b []byte, lim *Limits) (*nn.Model, error) {
+// b is untrusted: its decoded size is bounded before it is decoded (see
+// prescan), and nothing panics. Errors wrap ErrUnsupported or
+// nn.ErrArtifact. Parse does not retain b and is goroutine-safe.
+func Parse(b []byte, lim *Limits) (*graph.Graph, map[string]*graph.Tensor, error) {
 	l := lim.withDefaults()
 	if len(b) > l.MaxBytes {
-		return nil, bad("%d bytes, limit %d", len(b), l.MaxBytes)
+		return nil, nil, bad("%d bytes, limit %d", len(b), l.MaxBytes)
 	}
-	g, err := parseModel(b, &l)
+	mp := &onnxpb.ModelProto{}
+	if err := prescan(b, mp.ProtoReflect().Descriptor(), 2*int64(len(b))+maxDecodeSlack); err != nil {
+		return nil, nil, bad("model: %v", err)
+	}
+	if err := (proto.UnmarshalOptions{RecursionLimit: 2 * maxDepth}).Unmarshal(b, mp); err != nil {
+		return nil, nil, bad("model: %v", errors.Unwrap(err))
+	}
+	return convert(mp, &l)
+}
+
+func convert(mp *onnxpb.ModelProto, l *Limits) (*graph.Graph, map[string]*graph.Tensor, error) {
+	if mp.Graph == nil {
+		return nil, nil, bad("model has no graph")
+	}
+	if v := mp.GetIrVersion(); v < minIRVersion {
+		return nil, nil, unsupported("IR version %d; aiaas reads IR version %d and later", v, minIRVersion)
+	}
+	opset := int64(-1)
+	for _, o := range mp.OpsetImport {
+		if d := o.GetDomain(); d == "" || d == "ai.onnx" {
+			opset = o.GetVersion()
+		}
+	}
+	if opset < 0 {
+		return nil, nil, bad("model imports no ai.onnx opset")
+	}
+	if opset < graph.MinOpset || opset > graph.MaxOpset {
+		return nil, nil, unsupported("opset %d; aiaas runs ai.onnx opsets %d to %d (re-export with opset_version=%d, for example)", opset, graph.MinOpset, graph.MaxOpset, 13)
+	}
+	gp := mp.Graph
+	if len(gp.Node) > l.MaxNodes {
+		return nil, nil, bad("%d nodes, limit %d", len(gp.Node), l.MaxNodes)
+	}
+	if len(gp.Initializer) > l.MaxInitializers {
+		return nil, nil, bad("%d initializers, limit %d", len(gp.Initializer), l.MaxInitializers)
+	}
+	if len(gp.SparseInitializer) > 0 {
+		return nil, nil, unsupported("sparse initializers")
+	}
+	if len(gp.Input)+len(gp.Output) > maxValueInfos {
+		return nil, nil, bad("%d graph inputs and outputs, limit %d", len(gp.Input)+len(gp.Output), maxValueInfos)
+	}
+	g := &graph.Graph{Opset: int(opset), Name: gp.GetName()}
+	tensors := map[string]*graph.Tensor{}
+	params := int64(0)
+	budget := int64(l.MaxParams)
+	for _, tp := range gp.Initializer {
+		name := tp.GetName()
+		what := fmt.Sprintf("initializer %q", printable(name))
+		if name == "" {
+			return nil, nil, bad("initializer without a name")
+		}
+		if _, dup := tensors[name]; dup {
+			return nil, nil, bad("%s given twice", what)
+		}
+		t, err := tensorOf(tp, what, budget-params)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := finiteWeights(t, what); err != nil {
+			return nil, nil, err
+		}
+		params += int64(t.Numel())
+		tensors[name] = t
+	}
+	for _, vi := range gp.Input {
+		if _, isInit := tensors[vi.GetName()]; isInit {
+			continue // IR < 4 lists initializers among the inputs too
+		}
+		v, err := valueOf(vi, "input")
+		if err != nil {
+			return nil, nil, err
+		}
+		g.Inputs = append(g.Inputs, v)
+	}
+	for _, vi := range gp.Output {
+		v, err := valueOf(vi, "output")
+		if err != nil {
+			return nil, nil, err
+		}
+		g.Outputs = append(g.Outputs, v)
+	}
+	for i, np := range gp.Node {
+		n, err := nodeOf(np, i, g.Opset, tensors, budget-params)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, a := range n.Attrs {
+			if a.Kind == graph.AttrTensor {
+				params += int64(tensors[a.T].Numel())
+			}
+		}
+		g.Nodes = append(g.Nodes, n)
+	}
+	nodes, err := topoSort(g.Nodes, g.Inputs, tensors)
+	if err != nil {
+		return nil, nil, err
+	}
+	g.Nodes = nodes
+	known := func(name string) bool { _, ok := tensors[name]; return ok }
+	if err := g.Validate(known, &graph.Limits{MaxNodes: l.MaxNodes}); err != nil {
+		return nil, nil, err
+	}
+	return g, tensors, nil
+}
+
+// finiteWeights refuses NaN in a float initializer: it is never a weight,
+// and always a sign of a broken export. Infinities are left alone (masks
+// use them).
+func finiteWeights(t *graph.Tensor, what string) error {
+	switch t.DType {
+	case graph.Float32:
+		for j, v := range t.Float32s() {
+			if v != v {
+				return bad("%s: element %d is NaN", what, j)
+			}
+		}
+	case graph.Float64:
+		for j, v := range graph.Data[float64](t) {
+			if math.IsNaN(v) {
+				return bad("%s: element %d is NaN", what, j)
+			}
+		}
+	}
+	return nil
+}
+
+func valueOf(vi *onnxpb.ValueInfoProto, kind string) (graph.Value, error) {
+	v := graph.Value{Name: vi.GetName()}
+	what := fmt.Sprintf("%s %q", kind, printable(v.Name))
+	tp := vi.GetType()
+	if tp == nil {
+		return v, bad("%s has no type", what)
+	}
+	tt := tp.GetTensorType()
+	if tt == nil {
+		return v, unsupported("%s is not a tensor (sequences, maps and optionals are not supported)", what)
+	}
+	dt, err := dtypeOf(tt.GetElemType(), what)
+	if err != nil {
+		return v, err
+	}
+	v.DType = dt
+	if sh := tt.GetShape(); sh != nil {
+		if len(sh.Dim) > maxRank {
+			return v, bad("%s: rank %d, limit %d", what, len(sh.Dim), maxRank)
+		}
+		v.Shape = make([]int64, len(sh.Dim))
+		named := false
+		dims := make([]string, len(sh.Dim))
+		for i, d := range sh.Dim {
+			v.Shape[i] = -1
+			switch x := d.Value.(type) {
+			case *onnxpb.TensorShapeProto_Dimension_DimValue:
+				if x.DimValue >= 0 {
+					v.Shape[i] = x.DimValue
+				}
+			case *onnxpb.TensorShapeProto_Dimension_DimParam:
+				dims[i] = truncName(x.DimParam)
+				named = named || dims[i] != ""
+			}
+		}
+		if named {
+			v.Dims = dims
+		}
+	}
+	return v, nil
+}
+
+func truncName(s string) string {
+	if len(s) > 64 || !utf8.ValidString(s) {
+		return ""
+	}
+	return s
+}
+
+// nodeOf converts a node; tensor attributes become tensors named
+// "<node>/<attribute>" (made unique) in tensors.
+func nodeOf(np *onnxpb.NodeProto, i, opset int, tensors map[string]*graph.Tensor, maxElems int64) (graph.Node, error) {
+	n := graph.Node{Name: np.GetName(), Op: np.GetOpType(), Inputs: np.Input, Outputs: np.Output}
+	if n.Name == "" {
+		n.Name = n.Op + "_" + strconv.Itoa(i)
+	}
+	if d := np.GetDomain(); d != "" && d != "ai.onnx" {
+		return n, unsupported("node %q: operator %s of domain %s; aiaas runs the default ai.onnx domain", printable(n.Name), printable(n.Op), printable(d))
+	}
+	if len(np.Input)+len(np.Output) > maxNodeIO {
+		return n, bad("node %q has %d inputs and outputs, limit %d", printable(n.Name), len(np.Input)+len(np.Output), maxNodeIO)
+	}
+	if len(np.Attribute) > maxAttrs {
+		return n, bad("node %q has %d attributes, limit %d", printable(n.Name), len(np.Attribute), maxAttrs)
+	}
+	for _, ap := range np.Attribute {
+		name := ap.GetName()
+		what := fmt.Sprintf("node %q (%s) attribute %q", printable(n.Name), printable(n.Op), printable(name))
+		if ap.RefAttrName != nil {
+			return n, unsupported("%s refers to a function attribute", what)
+		}
+		var a graph.Attr
+		switch ap.GetType() {
+		case onnxpb.AttributeProto_FLOAT:
+			a = graph.Attr{Kind: graph.AttrFloat, F: graph.Float(ap.GetF())}
+		case onnxpb.AttributeProto_INT:
+			a = graph.Attr{Kind: graph.AttrInt, I: ap.GetI()}
+		case onnxpb.AttributeProto_STRING:
+			if !utf8.Valid(ap.S) {
+				return n, bad("%s is not UTF-8", what)
+			}
+			a = graph.Attr{Kind: graph.AttrString, S: string(ap.S)}
+		case onnxpb.AttributeProto_FLOATS:
+			a = graph.Attr{Kind: graph.AttrFloats, Floats: make([]graph.Float, len(ap.Floats))}
+			for j, f := range ap.Floats {
+				a.Floats[j] = graph.Float(f)
+			}
+		case onnxpb.AttributeProto_INTS:
+			a = graph.Attr{Kind: graph.AttrInts, Ints: ap.Ints}
+			if a.Ints == nil {
+				a.Ints = []int64{}
+			}
+		case onnxpb.AttributeProto_STRINGS:
+			a = graph.Attr{Kind: graph.AttrStrings, Strings: make([]string, len(ap.Strings))}
+			for j, s := range ap.Strings {
+				if !utf8.Valid(s) {
+					return n, bad("%s is not UTF-8", what)
+				}
+				a.Strings[j] = string(s)
+			}
+		case onnxpb.AttributeProto_TENSOR:
+			t, err := tensorOf(ap.T, what, maxElems)
+			if err != nil {
+				return n, err
+			}
+			tname := n.Name + "/" + name
+			for k := 1; ; k++ {
+				if _, taken := tensors[tname]; !taken {
+					break
+				}
+				tname = n.Name + "/" + name + "#" + strconv.Itoa(k)
+			}
+			tensors[tname] = t
+			a = graph.Attr{Kind: graph.AttrTensor, T: tname}
+		case onnxpb.AttributeProto_GRAPH, onnxpb.AttributeProto_GRAPHS:
+			return n, unsupported("node %q: operator %s with a subgraph (control flow is not supported)", printable(n.Name), printable(n.Op))
+		case onnxpb.AttributeProto_UNDEFINED:
+			// Files from before the type field (IR < 2 style): infer it.
+			switch {
+			case ap.F != nil:
+				a = graph.Attr{Kind: graph.AttrFloat, F: graph.Float(ap.GetF())}
+			case ap.I != nil:
+				a = graph.Attr{Kind: graph.AttrInt, I: ap.GetI()}
+			case ap.S != nil:
+				a = graph.Attr{Kind: graph.AttrString, S: string(ap.S)}
+			case len(ap.Ints) > 0:
+				a = graph.Attr{Kind: graph.AttrInts, Ints: ap.Ints}
+			case len(ap.Floats) > 0:
+				a = graph.Attr{Kind: graph.AttrFloats}
+				for _, f := range ap.Floats {
+					a.Floats = append(a.Floats, graph.Float(f))
+				}
+			default:
+				return n, bad("%s has no type", what)
+			}
+		default:
+			return n, unsupported("%s of type %v", what, ap.GetType())
+		}
+		if n.Attrs == nil {
+			n.Attrs = map[string]graph.Attr{}
+		}
+		if _, dup := n.Attrs[name]; dup {
+			return n, bad("%s given twice", what)
+		}
+		n.Attrs[name] = a
+	}
+	return n, nil
+}
+
+// topoSort returns nodes in an order where each runs after the nodes that
+// produce its inputs. ONNX requires files to be sorted; the ones that are
+// not are sorted rather than refused. Stable: a sorted file keeps its order.
+func topoSort(nodes []graph.Node, inputs []graph.Value, tensors map[string]*graph.Tensor) ([]graph.Node, error) {
+	producer := map[string]int{}
+	for i, n := range nodes {
+		for _, o := range n.Outputs {
+			if o != "" {
+				if _, dup := producer[o]; dup {
+					return nil, bad("value %q is produced by two nodes", printable(o))
+				}
+				producer[o] = i
+			}
+		}
+	}
+	sorted := true
+	avail := map[string]bool{}
+	for _, v := range inputs {
+		avail[v.Name] = true
+	}
+	for _, n := range nodes {
+		for _, in := range n.Inputs {
+			if _, isT := tensors[in]; in != "" && !isT && !avail[in] {
+				sorted = false
+			}
+		}
+		for _, o := range n.Outputs {
+			avail[o] = true
+		}
+	}
+	if sorted {
+		return nodes, nil
+	}
+	state := make([]byte, len(nodes)) // 0 new, 1 visiting, 2 done
+	out := make([]graph.Node, 0, len(nodes))
+	var stack []int
+	for start := range nodes {
+		if state[start] != 0 {
+			continue
+		}
+		stack = append(stack[:0], start)
+		for len(stack) > 0 {
+			i := stack[len(stack)-1]
+			if state[i] == 0 {
+				state[i] = 1
+				for _, in := range nodes[i].Inputs {
+					if p, ok := producer[in]; ok {
+						switch state[p] {
+						case 0:
+							stack = append(stack, p)
+						case 1:
+							return nil, bad("the graph has a cycle through %q", printable(in))
+						}
+					}
+				}
+				continue
+			}
+			stack = stack[:len(stack)-1]
+			if state[i] == 1 {
+				state[i] = 2
+				out = append(out, nodes[i])
+			}
+		}
+	}
+	return out, nil
+}
+
+// Import reads an ONNX model that is a chain of dense layers (see the
+// package documentation) and returns the equivalent nn.Model, built
+// through nn.ReadArtifact so it passes every check an artifact does.
+// Other graphs are refused with ErrUnsupported: Convert turns any model
+// the runtime implements into an artifact.
+//
+// b is untrusted. Errors wrap ErrUnsupported or nn.ErrArtifact. Import
+// does not retain b. It is goroutine-safe.
+func Import(b []byte, lim *Limits) (*nn.Model, error) {
+	l := lim.withDefaults()
+	if l.MaxParams > nn.MaxParams {
+		l.MaxParams = nn.MaxParams
+	}
+	g, tensors, err := Parse(b, &l)
 	if err != nil {
 		return nil, err
 	}
-	spec, tensors, err := g.chain(&l)
+	spec, ts, err := chain(g, tensors)
 	if err != nil {
 		return nil, err
 	}
+	return denseModel(spec, ts)
+}
+
+func denseModel(spec nn.Spec, ts []safetensors.Tensor) (*nn.Model, error) {
 	js, err := json.Marshal(spec)
 	if err != nil {
 		return nil, bad("spec: %v", err)
 	}
 	f := &safetensors.File{
 		Metadata: map[string]string{nn.MetaFormatVersion: "1", nn.MetaSpec: string(js)},
-		Tensors:  tensors,
+		Tensors:  ts,
 	}
 	m, _, err := nn.ReadArtifact(safetensors.Encode(f), nil)
 	if err != nil {
@@ -152,480 +473,60 @@ func Import(b []byte, lim *Limits) (*nn.Model, error) {
 	return m, nil
 }
 
-func parseModel(b []byte, l *Limits) (*graph, error) {
-	r := reader{b: b}
-	var gb []byte
-	haveGraph := false
-	opset := int64(-1)
-	opsets := 0
-	for {
-		f, t, ok := r.next()
-		if !ok {
-			break
-		}
-		switch f {
-		case modelGraph:
-			if haveGraph {
-				return nil, bad("model has two graphs")
-			}
-			gb, ok = r.bytesField(t)
-			haveGraph = ok
-		case modelOpsetImport:
-			p, ok := r.bytesField(t)
-			if !ok {
-				break
-			}
-			if opsets++; opsets > maxOpsets {
-				return nil, bad("more than %d opset imports", maxOpsets)
-			}
-			dom, ver, err := parseOpset(p)
-			if err != nil {
+// Convert turns an ONNX model into an aiaas model artifact: a dense
+// artifact when the graph is a chain of dense layers (served by nn's
+// dense engine, as before graphs existed), a graph artifact otherwise.
+// Provenance records the import and the exporter. The graph is loaded
+// once (graph.Load), so a model that cannot run is refused here, with the
+// operator, opset and node at fault. Errors wrap ErrUnsupported,
+// nn.ErrArtifact or nn.ErrShape.
+func Convert(b []byte, lim *Limits) ([]byte, error) {
+	l := lim.withDefaults()
+	mp := &onnxpb.ModelProto{}
+	if len(b) > l.MaxBytes {
+		return nil, bad("%d bytes, limit %d", len(b), l.MaxBytes)
+	}
+	if err := prescan(b, mp.ProtoReflect().Descriptor(), 2*int64(len(b))+maxDecodeSlack); err != nil {
+		return nil, bad("model: %v", err)
+	}
+	if err := (proto.UnmarshalOptions{RecursionLimit: 2 * maxDepth}).Unmarshal(b, mp); err != nil {
+		return nil, bad("model: %v", errors.Unwrap(err))
+	}
+	g, tensors, err := convert(mp, &l)
+	if err != nil {
+		return nil, err
+	}
+	prov := map[string]string{"imported_from": "onnx", "onnx_opset": strconv.Itoa(g.Opset), "onnx_ir_version": strconv.FormatInt(mp.GetIrVersion(), 10)}
+	if p := strings.TrimSpace(mp.GetProducerName() + " " + mp.GetProducerVersion()); p != "" {
+		prov["onnx_producer"] = truncate(p, 128)
+	}
+	if spec, ts, err := chain(g, tensors); err == nil && int64(len(ts)) > 0 {
+		m, err := denseModel(spec, ts)
+		if err == nil {
+			var buf bytes.Buffer
+			if err := m.WriteArtifact(&buf, nn.Metadata{Spec: m.Spec(), Provenance: prov}); err != nil {
 				return nil, err
 			}
-			if dom == "" || dom == "ai.onnx" {
-				opset = ver
-			}
-		default:
-			r.skip(t)
+			return buf.Bytes(), nil
 		}
 	}
-	if r.err != nil {
-		return nil, bad("model: %v", r.err)
+	var buf bytes.Buffer
+	if err := graph.WriteArtifact(&buf, g, tensors, graph.Metadata{Provenance: prov}); err != nil {
+		return nil, err
 	}
-	if !haveGraph {
-		return nil, bad("model has no graph")
+	// Loading checks every node's shapes and types once, so the upload is
+	// refused now rather than at the first request.
+	if _, _, err := graph.ReadArtifact(buf.Bytes(), nil); err != nil {
+		return nil, err
 	}
-	if opset < 0 {
-		return nil, bad("model imports no default-domain opset")
-	}
-	if opset < minOpsetImport {
-		return nil, unsupported("opset %d, want at least %d", opset, minOpsetImport)
-	}
-	return parseGraph(gb, l)
+	return buf.Bytes(), nil
 }
 
-func parseOpset(b []byte) (string, int64, error) {
-	r := reader{b: b}
-	var dom string
-	var ver int64
-	for {
-		f, t, ok := r.next()
-		if !ok {
-			break
-		}
-		switch f {
-		case opsetDomain:
-			p, _ := r.bytesField(t)
-			dom = string(p)
-		case opsetVersion:
-			ver, _ = r.int64Field(t)
-		default:
-			r.skip(t)
-		}
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	if r.err != nil {
-		return "", 0, bad("opset_import: %v", r.err)
-	}
-	return dom, ver, nil
-}
-
-func parseGraph(b []byte, l *Limits) (*graph, error) {
-	g := &graph{inits: map[string]*tensor{}}
-	r := reader{b: b}
-	params := 0
-	for {
-		f, t, ok := r.next()
-		if !ok {
-			break
-		}
-		switch f {
-		case graphNode:
-			p, ok := r.bytesField(t)
-			if !ok {
-				break
-			}
-			if len(g.nodes) >= l.MaxNodes {
-				return nil, bad("more than %d nodes", l.MaxNodes)
-			}
-			n, err := parseNode(p)
-			if err != nil {
-				return nil, err
-			}
-			g.nodes = append(g.nodes, n)
-		case graphName:
-			p, _ := r.bytesField(t)
-			g.name = string(p)
-		case graphInitializer:
-			p, ok := r.bytesField(t)
-			if !ok {
-				break
-			}
-			if len(g.inits) >= l.MaxInitializers {
-				return nil, bad("more than %d initializers", l.MaxInitializers)
-			}
-			tn, err := parseTensor(p, l.MaxParams-params)
-			if err != nil {
-				return nil, err
-			}
-			if _, dup := g.inits[tn.name]; dup {
-				return nil, bad("initializer %q given twice", tn.name)
-			}
-			params += tn.numel
-			g.inits[tn.name] = tn
-		case graphSparseInit:
-			return nil, unsupported("sparse initializers")
-		case graphInput, graphOutput:
-			p, ok := r.bytesField(t)
-			if !ok {
-				break
-			}
-			if len(g.inputs)+len(g.outputs) >= maxValueInfos {
-				return nil, bad("more than %d graph inputs and outputs", maxValueInfos)
-			}
-			v, err := parseValueInfo(p)
-			if err != nil {
-				return nil, err
-			}
-			if f == graphInput {
-				g.inputs = append(g.inputs, v)
-			} else {
-				g.outputs = append(g.outputs, v)
-			}
-		default:
-			r.skip(t)
-		}
-	}
-	if r.err != nil {
-		return nil, bad("graph: %v", r.err)
-	}
-	return g, nil
-}
-
-func parseNode(b []byte) (node, error) {
-	var n node
-	r := reader{b: b}
-	for {
-		f, t, ok := r.next()
-		if !ok {
-			break
-		}
-		switch f {
-		case nodeInput, nodeOutput:
-			p, ok := r.bytesField(t)
-			if !ok {
-				break
-			}
-			if len(n.in)+len(n.out) >= maxNodeIO {
-				return n, bad("node with more than %d inputs and outputs", maxNodeIO)
-			}
-			if f == nodeInput {
-				n.in = append(n.in, string(p))
-			} else {
-				n.out = append(n.out, string(p))
-			}
-		case nodeName:
-			p, _ := r.bytesField(t)
-			n.name = string(p)
-		case nodeOpType:
-			p, _ := r.bytesField(t)
-			n.op = string(p)
-		case nodeDomain:
-			p, _ := r.bytesField(t)
-			n.domain = string(p)
-		case nodeAttribute:
-			p, ok := r.bytesField(t)
-			if !ok {
-				break
-			}
-			if len(n.attrs) >= maxAttrs {
-				return n, bad("node with more than %d attributes", maxAttrs)
-			}
-			a, err := parseAttr(p)
-			if err != nil {
-				return n, err
-			}
-			n.attrs = append(n.attrs, a)
-		default:
-			r.skip(t)
-		}
-	}
-	if r.err != nil {
-		return n, bad("node %q: %v", printable(n.name), r.err)
-	}
-	return n, nil
-}
-
-func parseAttr(b []byte) (attr, error) {
-	var a attr
-	r := reader{b: b}
-	for {
-		f, t, ok := r.next()
-		if !ok {
-			break
-		}
-		switch f {
-		case attrName:
-			p, _ := r.bytesField(t)
-			a.name = string(p)
-		case attrType:
-			a.typ, _ = r.int64Field(t)
-		case attrI:
-			a.i, a.hasI = r.int64Field(t)
-		case attrF:
-			if t != wireFixed32 {
-				r.err = errWire
-				break
-			}
-			var v uint32
-			v, a.hasF = r.fixed32()
-			a.f = math.Float32frombits(v)
-		case attrRefArg:
-			// A reference to a function attribute: only meaningful inside
-			// FunctionProto bodies, which a dense graph has none of.
-			return a, unsupported("attribute %q refers to a function attribute", printable(a.name))
-		default:
-			r.skip(t)
-		}
-	}
-	if r.err != nil {
-		return a, bad("attribute %q: %v", printable(a.name), r.err)
-	}
-	return a, nil
-}
-
-// parseTensor reads a TensorProto, refusing anything that is not FLOAT with
-// its data inline, and any tensor of more than maxParams elements (checked
-// on the dims, before the data is looked at).
-func parseTensor(b []byte, maxParams int) (*tensor, error) {
-	t := &tensor{}
-	r := reader{b: b}
-	dtype := int64(0)
-	var packed [][]byte // float_data payloads, packed
-	unpacked := 0
-	for {
-		f, wt, ok := r.next()
-		if !ok {
-			break
-		}
-		switch f {
-		case tensorDims:
-			t.dims, _ = r.appendInt64s(t.dims, wt, maxRank)
-		case tensorDataType:
-			dtype, _ = r.int64Field(wt)
-		case tensorName:
-			p, _ := r.bytesField(wt)
-			t.name = string(p)
-		case tensorRawData:
-			t.raw, _ = r.bytesField(wt)
-		case tensorFloatData:
-			switch wt {
-			case wireBytes:
-				p, ok := r.bytes()
-				if ok {
-					packed = append(packed, p)
-				}
-			case wireFixed32:
-				v, ok := r.fixed32()
-				if ok {
-					if unpacked++; unpacked > maxParams {
-						return nil, bad("initializer %q: more than %d float_data values", printable(t.name), maxParams)
-					}
-					t.f = append(t.f, math.Float32frombits(v))
-				}
-			default:
-				r.err = errWire
-			}
-		case tensorSegment:
-			return nil, unsupported("segmented tensor %q", printable(t.name))
-		case tensorExternalData:
-			return nil, unsupported("initializer %q: external data", printable(t.name))
-		case tensorDataLocation:
-			loc, _ := r.int64Field(wt)
-			if loc != 0 {
-				return nil, unsupported("initializer %q: external data", printable(t.name))
-			}
-		default:
-			r.skip(wt)
-		}
-		if len(packed) > maxParams {
-			return nil, bad("initializer %q: too many float_data fields", printable(t.name))
-		}
-	}
-	if r.err != nil {
-		if errors.Is(r.err, errLimit) {
-			return nil, bad("initializer %q: rank over %d", printable(t.name), maxRank)
-		}
-		return nil, bad("initializer %q: %v", printable(t.name), r.err)
-	}
-	if dtype != dataTypeFloat {
-		return nil, unsupported("initializer %q: data type %d, want FLOAT (1)", printable(t.name), dtype)
-	}
-	n := 1
-	for _, d := range t.dims {
-		if d < 0 || d > int64(maxParams) {
-			return nil, bad("initializer %q: dims %v over the %d parameters left under the limit", printable(t.name), t.dims, maxParams)
-		}
-		if d != 0 && n > maxParams/int(d) {
-			return nil, bad("initializer %q: dims %v over %d parameters", printable(t.name), t.dims, maxParams)
-		}
-		n *= int(d)
-	}
-	if n > maxParams {
-		return nil, bad("initializer %q: dims %v over %d parameters", printable(t.name), t.dims, maxParams)
-	}
-	t.numel = n
-	nf := len(t.f)
-	for _, p := range packed {
-		if len(p)%4 != 0 {
-			return nil, bad("initializer %q: float_data of %d bytes", printable(t.name), len(p))
-		}
-		nf += len(p) / 4
-	}
-	switch {
-	case t.raw != nil && nf > 0:
-		return nil, bad("initializer %q: both raw_data and float_data", printable(t.name))
-	case t.raw != nil:
-		if len(t.raw) != 4*n {
-			return nil, bad("initializer %q: raw_data of %d bytes, want %d", printable(t.name), len(t.raw), 4*n)
-		}
-	default:
-		if nf != n {
-			return nil, bad("initializer %q: %d float_data values, want %d", printable(t.name), nf, n)
-		}
-		if len(packed) > 0 {
-			vals := make([]float32, 0, n)
-			vals = append(vals, t.f...)
-			for _, p := range packed {
-				for i := 0; i < len(p); i += 4 {
-					vals = append(vals, math.Float32frombits(binary.LittleEndian.Uint32(p[i:])))
-				}
-			}
-			t.f = vals
-		}
-	}
-	return t, nil
-}
-
-// value returns element i of t; i < t.numel.
-func (t *tensor) value(i int) float32 {
-	if t.raw != nil {
-		return math.Float32frombits(binary.LittleEndian.Uint32(t.raw[4*i:]))
-	}
-	return t.f[i]
-}
-
-func parseValueInfo(b []byte) (valueInfo, error) {
-	var v valueInfo
-	r := reader{b: b}
-	for {
-		f, t, ok := r.next()
-		if !ok {
-			break
-		}
-		switch f {
-		case valueName:
-			p, _ := r.bytesField(t)
-			v.name = string(p)
-		case valueType:
-			p, ok := r.bytesField(t)
-			if !ok {
-				break
-			}
-			if err := v.parseType(p); err != nil {
-				return v, err
-			}
-		default:
-			r.skip(t)
-		}
-	}
-	if r.err != nil {
-		return v, bad("value %q: %v", printable(v.name), r.err)
-	}
-	return v, nil
-}
-
-func (v *valueInfo) parseType(b []byte) error {
-	r := reader{b: b}
-	for {
-		f, t, ok := r.next()
-		if !ok {
-			break
-		}
-		if f != typeTensor {
-			r.skip(t)
-			continue
-		}
-		p, ok := r.bytesField(t)
-		if !ok {
-			break
-		}
-		tr := reader{b: p}
-		for {
-			f, t, ok := tr.next()
-			if !ok {
-				break
-			}
-			switch f {
-			case ttElemType:
-				v.elemType, _ = tr.int64Field(t)
-			case ttShape:
-				p, ok := tr.bytesField(t)
-				if !ok {
-					break
-				}
-				v.hasShape = true
-				v.dims = v.dims[:0]
-				sr := reader{b: p}
-				for {
-					f, t, ok := sr.next()
-					if !ok {
-						break
-					}
-					if f != shapeDim {
-						sr.skip(t)
-						continue
-					}
-					dp, ok := sr.bytesField(t)
-					if !ok {
-						break
-					}
-					if len(v.dims) >= maxRank {
-						return bad("value %q: rank over %d", printable(v.name), maxRank)
-					}
-					d := int64(-1)
-					dr := reader{b: dp}
-					for {
-						f, t, ok := dr.next()
-						if !ok {
-							break
-						}
-						if f == dimValue {
-							d, _ = dr.int64Field(t)
-						} else {
-							dr.skip(t)
-						}
-					}
-					if dr.err != nil {
-						sr.err = dr.err
-						break
-					}
-					v.dims = append(v.dims, d)
-				}
-				if sr.err != nil {
-					tr.err = sr.err
-				}
-			default:
-				tr.skip(t)
-			}
-		}
-		if tr.err != nil {
-			r.err = tr.err
-		}
-	}
-	if r.err != nil {
-		return bad("value %q: type: %v", printable(v.name), r.err)
-	}
-	return nil
+	return s[:n]
 }
 
 // printable shortens and sanitises a name from the file for an error

@@ -11,7 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/aiaas/aiaas/nn"
+	"github.com/aiaas/aiaas/nn/onnx/internal/onnxpb"
 )
 
 func randInput(r *rand.Rand, n int) []float32 {
@@ -139,28 +142,31 @@ func TestForeignFiles(t *testing.T) {
 	}
 }
 
-// gm builds test graphs with the package's own writer, so each error case
-// changes one thing in an otherwise valid model.
+// gm builds test graphs from the generated onnx.proto types, so each
+// error case changes one thing in an otherwise valid model.
 type gm struct {
 	opset   int64
-	nodes   []*writer
-	inits   []*writer
-	inputs  []*writer
-	outputs []*writer
+	nodes   []*onnxpb.NodeProto
+	inits   []*onnxpb.TensorProto
+	inputs  []*onnxpb.ValueInfoProto
+	outputs []*onnxpb.ValueInfoProto
 }
 
-func f32tensor(name string, dims []int64, v []float32) *writer {
-	var w writer
-	w.packedInt64s(tensorDims, dims)
-	w.varint(tensorDataType, dataTypeFloat)
-	w.str(tensorName, name)
+func f32tensor(name string, dims []int64, v []float32) *onnxpb.TensorProto {
 	raw := make([]byte, 4*len(v))
 	for i, x := range v {
 		u := math.Float32bits(x)
 		raw[4*i], raw[4*i+1], raw[4*i+2], raw[4*i+3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
 	}
-	w.bytes(tensorRawData, raw)
-	return &w
+	return &onnxpb.TensorProto{Name: proto.String(name), Dims: dims, DataType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), RawData: raw}
+}
+
+func intAttr(name string, v int64) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: proto.String(name), I: proto.Int64(v), Type: onnxpb.AttributeProto_INT.Enum()}
+}
+
+func floatAttr(name string, v float32) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: proto.String(name), F: proto.Float32(v), Type: onnxpb.AttributeProto_FLOAT.Enum()}
 }
 
 func ones(n int) []float32 {
@@ -175,35 +181,24 @@ func ones(n int) []float32 {
 func base() *gm {
 	return &gm{
 		opset:   13,
-		nodes:   []*writer{nodeProto("g", "Gemm", []string{"x", "W", "b"}, "h"), nodeProto("r", "Relu", []string{"h"}, "y")},
-		inits:   []*writer{f32tensor("W", []int64{3, 2}, ones(6)), f32tensor("b", []int64{2}, ones(2))},
-		inputs:  []*writer{valueInfoProto("x", 3)},
-		outputs: []*writer{valueInfoProto("y", 2)},
+		nodes:   []*onnxpb.NodeProto{nodeProto("g", "Gemm", []string{"x", "W", "b"}, "h"), nodeProto("r", "Relu", []string{"h"}, "y")},
+		inits:   []*onnxpb.TensorProto{f32tensor("W", []int64{3, 2}, ones(6)), f32tensor("b", []int64{2}, ones(2))},
+		inputs:  []*onnxpb.ValueInfoProto{valueInfoProto("x", 3)},
+		outputs: []*onnxpb.ValueInfoProto{valueInfoProto("y", 2)},
 	}
 }
 
 func (g *gm) bytes() []byte {
-	var gr writer
-	for _, n := range g.nodes {
-		gr.msg(graphNode, n)
+	mp := &onnxpb.ModelProto{
+		IrVersion:   proto.Int64(7),
+		Graph:       &onnxpb.GraphProto{Node: g.nodes, Initializer: g.inits, Input: g.inputs, Output: g.outputs},
+		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(g.opset)}},
 	}
-	for _, n := range g.inits {
-		gr.msg(graphInitializer, n)
+	b, err := proto.Marshal(mp)
+	if err != nil {
+		panic(err)
 	}
-	for _, n := range g.inputs {
-		gr.msg(graphInput, n)
-	}
-	for _, n := range g.outputs {
-		gr.msg(graphOutput, n)
-	}
-	var m writer
-	m.varint(modelIRVersion, 7)
-	m.msg(modelGraph, &gr)
-	var os writer
-	os.str(opsetDomain, "")
-	os.varint(opsetVersion, g.opset)
-	m.msg(modelOpsetImport, &os)
-	return m.b
+	return b
 }
 
 func TestImportErrors(t *testing.T) {
@@ -217,44 +212,34 @@ func TestImportErrors(t *testing.T) {
 	}{
 		{func(g *gm) {}, nil, nil, ""},
 		{func(g *gm) { g.nodes[1] = nodeProto("c", "Conv", []string{"h"}, "y") }, nil, ErrUnsupported, "Conv"},
-		{func(g *gm) { g.inits = g.inits[:1] }, nil, ErrUnsupported, `bias "b"`},
-		{func(g *gm) { g.inits = g.inits[1:] }, nil, ErrUnsupported, `weight "W"`},
+		{func(g *gm) { g.nodes[1] = nodeProto("c", "Frobnicate", []string{"h"}, "y") }, nil, ErrUnsupported, "Frobnicate"},
+		{func(g *gm) { g.inits = g.inits[:1] }, nil, nn.ErrArtifact, `"b"`},
 		{func(g *gm) { g.inits[0] = f32tensor("W", []int64{3, 2}, nan) }, nil, nn.ErrArtifact, "NaN"},
 		{func(g *gm) { g.inits[0] = f32tensor("W", []int64{4, 2}, ones(8)) }, nil, nn.ErrArtifact, "input width 3"},
 		{func(g *gm) { g.inits[0] = f32tensor("W", []int64{3, 2}, ones(5)) }, nil, nn.ErrArtifact, "raw_data"},
-		{func(g *gm) { g.inits[1] = f32tensor("b", []int64{3}, ones(3)) }, nil, nn.ErrArtifact, "bias"},
+		{func(g *gm) { g.inits[1] = f32tensor("b", []int64{3}, ones(3)) }, nil, ErrUnsupported, "bias"},
 		{func(g *gm) { g.inits = append(g.inits, f32tensor("b", []int64{2}, ones(2))) }, nil, nn.ErrArtifact, "twice"},
 		{func(g *gm) {
-			var w writer
-			w.packedInt64s(tensorDims, []int64{3, 2})
-			w.varint(tensorDataType, 11) // DOUBLE
-			w.str(tensorName, "W")
-			g.inits[0] = &w
-		}, nil, ErrUnsupported, "data type 11"},
+			g.inits[0] = &onnxpb.TensorProto{Name: proto.String("W"), Dims: []int64{3, 2}, DataType: proto.Int32(int32(onnxpb.TensorProto_STRING))}
+		}, nil, ErrUnsupported, "element type STRING"},
 		{func(g *gm) { g.inputs = append(g.inputs, valueInfoProto("z", 3)) }, nil, ErrUnsupported, "2 graph inputs"},
 		{func(g *gm) { g.outputs[0] = valueInfoProto("h", 2) }, nil, ErrUnsupported, "end of the chain"},
 		{func(g *gm) { g.outputs[0] = valueInfoProto("y", 5) }, nil, nn.ErrArtifact, "want [N, 2]"},
 		{func(g *gm) { g.nodes[1] = nodeProto("r", "Relu", []string{"x"}, "y") }, nil, ErrUnsupported, "single chain"},
-		{func(g *gm) { g.nodes = []*writer{nodeProto("r", "Relu", []string{"x"}, "y")} }, nil, ErrUnsupported, "not directly after"},
+		{func(g *gm) { g.nodes = []*onnxpb.NodeProto{nodeProto("r", "Relu", []string{"x"}, "y")} }, nil, ErrUnsupported, "not directly after"},
 		{func(g *gm) { g.opset = 5 }, nil, ErrUnsupported, "opset 5"},
 		{func(g *gm) {
 			n := nodeProto("s", "Softmax", []string{"h"}, "y")
-			var a writer
-			a.str(attrName, "axis")
-			a.varint(attrI, 0)
-			n.msg(nodeAttribute, &a)
+			n.Attribute = append(n.Attribute, intAttr("axis", 0))
 			g.nodes[1] = n
 		}, nil, ErrUnsupported, "axis 0"},
 		{func(g *gm) {
 			n := nodeProto("g", "Gemm", []string{"x", "W", "b"}, "h")
-			var a writer
-			a.str(attrName, "transA")
-			a.varint(attrI, 1)
-			n.msg(nodeAttribute, &a)
+			n.Attribute = append(n.Attribute, intAttr("transA", 1))
 			g.nodes[0] = n
 		}, nil, ErrUnsupported, "transA"},
 		{func(g *gm) {}, &Limits{MaxBytes: 20}, nn.ErrArtifact, "limit"},
-		{func(g *gm) {}, &Limits{MaxParams: 7}, nn.ErrArtifact, "parameters"},
+		{func(g *gm) {}, &Limits{MaxParams: 7}, nn.ErrArtifact, "elements"},
 		{func(g *gm) {}, &Limits{MaxNodes: 1}, nn.ErrArtifact, "nodes"},
 	}
 	for i, c := range cases {
@@ -347,37 +332,12 @@ func FuzzImport(f *testing.F) {
 func TestGemmForms(t *testing.T) {
 	// W as [out=2, in=3] for transB: rows (1,2,3) and (0,-1,1).
 	wT := []float32{1, 2, 3, 0, -1, 1}
-	unpacked := func(name string, dims []int64, v []float32) *writer {
-		var w writer
-		w.packedInt64s(tensorDims, dims)
-		w.varint(tensorDataType, dataTypeFloat)
-		w.str(tensorName, name)
-		for _, x := range v {
-			w.key(tensorFloatData, wireFixed32)
-			u := math.Float32bits(x)
-			w.b = append(w.b, byte(u), byte(u>>8), byte(u>>16), byte(u>>24))
-		}
-		return &w
+	unpacked := func(name string, dims []int64, v []float32) *onnxpb.TensorProto {
+		return &onnxpb.TensorProto{Name: proto.String(name), Dims: dims, DataType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), FloatData: v}
 	}
-	gemm := func(in []string, alpha, beta float32) *writer {
+	gemm := func(in []string, alpha, beta float32) *onnxpb.NodeProto {
 		n := nodeProto("g", "Gemm", in, "h")
-		for _, a := range []struct {
-			name string
-			f    float32
-		}{{"alpha", alpha}, {"beta", beta}} {
-			var w writer
-			w.str(attrName, a.name)
-			w.key(attrF, wireFixed32)
-			u := math.Float32bits(a.f)
-			w.b = append(w.b, byte(u), byte(u>>8), byte(u>>16), byte(u>>24))
-			w.varint(attrType, attrTypeFloat)
-			n.msg(nodeAttribute, &w)
-		}
-		var tb writer
-		tb.str(attrName, "transB")
-		tb.varint(attrI, 1)
-		tb.varint(attrType, attrTypeInt)
-		n.msg(nodeAttribute, &tb)
+		n.Attribute = append(n.Attribute, floatAttr("alpha", alpha), floatAttr("beta", beta), intAttr("transB", 1))
 		return n
 	}
 	x := []float32{1, -2, 0.5}
@@ -387,16 +347,16 @@ func TestGemmForms(t *testing.T) {
 		want []float32
 	}{
 		{&gm{opset: 17,
-			nodes:   []*writer{gemm([]string{"x", "W", "b"}, 2, 0.5), nodeProto("i", "Identity", []string{"h"}, "y")},
-			inits:   []*writer{unpacked("W", []int64{2, 3}, wT), unpacked("b", []int64{1, 2}, []float32{1, -2})},
-			inputs:  []*writer{valueInfoProto("x", 3)},
-			outputs: []*writer{valueInfoProto("y", 2)},
+			nodes:   []*onnxpb.NodeProto{gemm([]string{"x", "W", "b"}, 2, 0.5), nodeProto("i", "Identity", []string{"h"}, "y")},
+			inits:   []*onnxpb.TensorProto{unpacked("W", []int64{2, 3}, wT), unpacked("b", []int64{1, 2}, []float32{1, -2})},
+			inputs:  []*onnxpb.ValueInfoProto{valueInfoProto("x", 3)},
+			outputs: []*onnxpb.ValueInfoProto{valueInfoProto("y", 2)},
 		}, []float32{2*-1.5 + 0.5, 2*2.5 - 1}},
 		{&gm{opset: 13,
-			nodes:   []*writer{gemm([]string{"x", "W"}, 1, 1), nodeProto("i", "Identity", []string{"h"}, "y")},
-			inits:   []*writer{f32tensor("W", []int64{2, 3}, wT)},
-			inputs:  []*writer{valueInfoProto("W", 3), valueInfoProto("x", 3)}, // IR 3 style: initializers listed as inputs
-			outputs: []*writer{valueInfoProto("y", 2)},
+			nodes:   []*onnxpb.NodeProto{gemm([]string{"x", "W"}, 1, 1), nodeProto("i", "Identity", []string{"h"}, "y")},
+			inits:   []*onnxpb.TensorProto{f32tensor("W", []int64{2, 3}, wT)},
+			inputs:  []*onnxpb.ValueInfoProto{valueInfoProto("W", 3), valueInfoProto("x", 3)}, // IR 3 style: initializers listed as inputs
+			outputs: []*onnxpb.ValueInfoProto{valueInfoProto("y", 2)},
 		}, []float32{-1.5, 2.5}},
 	}
 	for i, c := range cases {

@@ -1,0 +1,104 @@
+package graph
+
+import (
+	"sync"
+	"unsafe"
+)
+
+// exec is one run's state for a plan: the arena and a tensor header per
+// value, whose bytes point into the arena, into a constant or into a graph
+// input. It belongs to one run at a time.
+type exec struct {
+	arena   []byte
+	t       []Tensor
+	stepIn  [][]*Tensor
+	stepOut [][]*Tensor
+	stepCtx []kctx
+}
+
+// execPool keeps a plan's execs between runs, so a warm plan allocates
+// nothing. Goroutine-safe.
+type execPool struct{ sync.Pool }
+
+func (p *plan) getExec() *exec {
+	if x, ok := p.pool.Get().(*exec); ok {
+		return x
+	}
+	return p.newExec()
+}
+
+func (p *plan) putExec(x *exec) {
+	for _, id := range p.inputs {
+		x.t[id].data = nil
+	}
+	for _, id := range p.aliases {
+		x.t[id].data = nil
+	}
+	p.pool.Put(x)
+}
+
+func (p *plan) newExec() *exec {
+	x := &exec{t: make([]Tensor, len(p.vals))}
+	if p.arenaSize > 0 {
+		x.arena = alignedArena(p.arenaSize)
+	}
+	for i := range p.vals {
+		v := &p.vals[i]
+		t := &x.t[i]
+		t.DType, t.Shape = v.dt, v.shape
+		switch {
+		case v.c != nil:
+			t.data = v.c.data
+		case v.arena:
+			t.data = x.arena[v.offset : v.offset+v.size : v.offset+v.size]
+		}
+	}
+	// Views of arena values and constants have fixed bytes; views of
+	// graph inputs are bound per run (plan.aliases).
+	for i := range p.vals {
+		v := &p.vals[i]
+		if v.alias >= 0 && v.c == nil {
+			r := v.alias
+			for p.vals[r].alias >= 0 {
+				r = p.vals[r].alias
+			}
+			if p.vals[r].arena {
+				x.t[i].data = x.t[r].data[:v.size:v.size]
+			}
+		}
+	}
+	x.stepIn = make([][]*Tensor, len(p.steps))
+	x.stepOut = make([][]*Tensor, len(p.steps))
+	x.stepCtx = make([]kctx, len(p.steps))
+	for si, s := range p.steps {
+		x.stepIn[si] = make([]*Tensor, len(s.in))
+		for j, id := range s.in {
+			if id >= 0 {
+				x.stepIn[si][j] = &x.t[id]
+			}
+		}
+		x.stepOut[si] = make([]*Tensor, len(s.out))
+		for j, id := range s.out {
+			if id >= 0 {
+				x.stepOut[si][j] = &x.t[id]
+			}
+		}
+		if s.scratch >= 0 {
+			x.stepCtx[si].scratch = x.t[s.scratch].data
+		}
+		if s.state != nil {
+			x.stepCtx[si].state = s.state()
+		}
+	}
+	return x
+}
+
+// alignedArena returns n zeroed bytes aligned to arenaAlign.
+func alignedArena(n int) []byte {
+	b := alignedBytes(n + arenaAlign)
+	off := 0
+	if r := int(uintptr(unsafe.Pointer(&b[0])) % arenaAlign); r != 0 {
+		off = arenaAlign - r
+	}
+	return b[off : off+n : off+n]
+}

@@ -1,0 +1,507 @@
+package graph
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Options configure Load. The zero value (or nil) means the defaults.
+type Options struct {
+	// Limits bound the graph; nil means the defaults.
+	Limits *Limits
+	// MaxPlans bounds the execution plans kept per model (one per input
+	// shape seen); default 16. Past it, an arbitrary plan is dropped.
+	MaxPlans int
+	// NoFuse turns off the load-time fusions (tests compare both ways).
+	NoFuse bool
+}
+
+// MaxKeyedElements bounds a graph input whose value shapes the plan (a
+// Reshape's shape fed as an input): plans are keyed on its value, so it
+// must be small.
+const MaxKeyedElements = 1024
+
+// Model is a loaded graph, ready to run.
+//
+// A Model is immutable after Load and safe for concurrent use: Run builds
+// an execution plan the first time it sees a set of input shapes, caches it
+// (bounded by Options.MaxPlans), and runs each call in an arena of its own
+// taken from a per-plan pool, so steady-state runs allocate nothing.
+type Model struct {
+	opset   int
+	name    string
+	inputs  []Value
+	outputs []Value
+	nodes   []Node             // what plans run: after folding and fusion
+	consts  map[string]*Tensor // initializers and values folded at load
+	attrs   map[string]*Tensor // the artifact's tensors, for tensor attributes
+	params  int64              // elements of the artifact's float tensors
+	bytes   int64              // bytes of every constant kept
+
+	keyed    atomic.Pointer[[]bool] // inputs whose value is part of the plan key
+	maxPlans int
+	mu       sync.RWMutex
+	plans    map[string]*plan
+	buildMu  sync.Mutex
+}
+
+// Load checks g against the tensors it names (initializers and tensor
+// attributes, by name), folds every node whose inputs are all constant,
+// fuses what it can (see the package documentation) and plans the graph
+// for its declared input shapes where they are static (or dynamic only in
+// the first dimension), so that a graph that cannot run is refused here.
+// Load takes ownership of tensors. Errors wrap nn.ErrArtifact (a
+// malformed graph), ErrUnsupported or nn.ErrShape.
+func Load(g *Graph, tensors map[string]*Tensor, opts *Options) (*Model, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.MaxPlans <= 0 {
+		o.MaxPlans = 16
+	}
+	known := func(name string) bool { _, ok := tensors[name]; return ok }
+	if err := g.Validate(known, o.Limits); err != nil {
+		return nil, err
+	}
+	m := &Model{
+		opset: g.Opset, name: g.Name,
+		inputs: cloneValues(g.Inputs), outputs: cloneValues(g.Outputs),
+		consts: make(map[string]*Tensor, len(tensors)), attrs: tensors,
+		maxPlans: o.MaxPlans, plans: map[string]*plan{},
+	}
+	for name, t := range tensors {
+		m.consts[name] = t
+		if t.DType == Float32 || t.DType == Float64 || t.DType == Float16 || t.DType == BFloat16 {
+			m.params += int64(t.Numel())
+		}
+	}
+	keyed := make([]bool, len(m.inputs))
+	m.keyed.Store(&keyed)
+	nodes := make([]Node, len(g.Nodes))
+	copy(nodes, g.Nodes)
+	var err error
+	if nodes, err = m.foldConstants(nodes); err != nil {
+		return nil, err
+	}
+	if !o.NoFuse {
+		nodes = m.fuse(nodes)
+	}
+	m.nodes = m.prune(nodes)
+	for _, t := range m.consts {
+		m.bytes += int64(len(t.data))
+	}
+	if err := m.probe(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func cloneValues(vs []Value) []Value {
+	out := make([]Value, len(vs))
+	for i, v := range vs {
+		out[i] = v
+		out[i].Shape = slices.Clone(v.Shape)
+		out[i].Dims = slices.Clone(v.Dims)
+	}
+	return out
+}
+
+func (m *Model) tensor(name string) *Tensor { return m.attrs[name] }
+
+// foldConstants evaluates, once, every node whose inputs are all known
+// (weights' Transpose or Cast, Constant, shape arithmetic on constants)
+// and returns the nodes left.
+func (m *Model) foldConstants(nodes []Node) ([]Node, error) {
+	p := &planner{m: m, vals: map[string]*val{}}
+	var keep []Node
+	produced := map[string]bool{}
+	for i := range nodes {
+		n := &nodes[i]
+		all := true
+		for _, in := range n.Inputs {
+			if in == "" {
+				continue
+			}
+			if _, ok := m.consts[in]; !ok || produced[in] {
+				all = false
+			}
+		}
+		if all {
+			before := len(p.steps)
+			if err := p.node(n); err != nil {
+				if _, ok := isNeedValue(err); !ok {
+					return nil, err
+				}
+			} else if len(p.steps) == before {
+				for _, o := range n.Outputs {
+					if o != "" {
+						m.consts[o] = p.vals[o].c
+					}
+				}
+				continue
+			}
+		}
+		keep = append(keep, *n)
+		for _, o := range n.Outputs {
+			produced[o] = true
+		}
+	}
+	return keep, nil
+}
+
+// prune drops nodes whose outputs nothing uses, and constants no node or
+// output reads.
+func (m *Model) prune(nodes []Node) []Node {
+	used := map[string]bool{}
+	for _, o := range m.outputs {
+		used[o.Name] = true
+	}
+	var keep []Node
+	for i := len(nodes) - 1; i >= 0; i-- {
+		n := &nodes[i]
+		any := false
+		for _, o := range n.Outputs {
+			if used[o] {
+				any = true
+			}
+		}
+		if !any {
+			continue
+		}
+		for _, in := range n.Inputs {
+			used[in] = true
+		}
+		keep = append(keep, *n)
+	}
+	slices.Reverse(keep)
+	for name := range m.consts {
+		if !used[name] {
+			delete(m.consts, name)
+		}
+	}
+	return keep
+}
+
+// probe plans the graph for its declared input shapes, with a dynamic
+// first dimension (the batch) set to 1 and then 2, so that a graph that
+// cannot run is refused at load and outputs whose shapes the file did not
+// declare get them (a dimension that follows the batch is -1). Graphs with
+// other dynamic dimensions are planned per request only.
+func (m *Model) probe() error {
+	shapes := [2][][]int{}
+	var dtypes []DType
+	for _, batch := range []int{1, 2} {
+		ins := make([]*Tensor, len(m.inputs))
+		for i, v := range m.inputs {
+			shape := make([]int, len(v.Shape))
+			for j, d := range v.Shape {
+				switch {
+				case d >= 0:
+					shape[j] = int(d)
+				case j == 0:
+					shape[j] = batch
+				default:
+					return nil
+				}
+			}
+			n, ok := numel(shape)
+			if !ok || n*v.DType.Size() > 1<<28 {
+				return nil
+			}
+			ins[i] = &Tensor{DType: v.DType, Shape: shape} // no bytes: only shapes are planned
+		}
+		p, err := m.planFor(ins)
+		if err != nil {
+			if _, ok := isNeedValue(err); ok {
+				return nil // planned per request, on the values given
+			}
+			return fmt.Errorf("planning for inputs %s: %w", describe(ins), err)
+		}
+		dtypes = dtypes[:0]
+		for _, id := range p.outputs {
+			shapes[batch-1] = append(shapes[batch-1], p.vals[id].shape)
+			dtypes = append(dtypes, p.vals[id].dt)
+		}
+		m.dropPlans()
+	}
+	for i := range m.outputs {
+		o := &m.outputs[i]
+		a, b := shapes[0][i], shapes[1][i]
+		if o.DType != dtypes[i] {
+			return graphErr("output %q is declared %v but the graph computes %v", printable(o.Name), o.DType, dtypes[i])
+		}
+		if o.Shape == nil {
+			o.Shape = make([]int64, len(a))
+			for j := range o.Shape {
+				o.Shape[j] = -1
+			}
+		}
+		if len(o.Shape) != len(a) {
+			return graphErr("output %q is declared with rank %d but the graph computes rank %d", printable(o.Name), len(o.Shape), len(a))
+		}
+		for j := range a {
+			switch {
+			case a[j] != b[j]:
+				o.Shape[j] = -1
+			case o.Shape[j] >= 0 && o.Shape[j] != int64(a[j]):
+				return graphErr("output %q is declared with shape %v but the graph computes %v", printable(o.Name), o.Shape, a)
+			default:
+				o.Shape[j] = int64(a[j])
+			}
+		}
+	}
+	return nil
+}
+
+func (m *Model) dropPlans() {
+	m.mu.Lock()
+	clear(m.plans)
+	m.mu.Unlock()
+}
+
+func describe(ins []*Tensor) string {
+	s := ""
+	for i, t := range ins {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%v%v", t.DType, t.Shape)
+	}
+	return s
+}
+
+// Name returns the graph's name.
+func (m *Model) Name() string { return m.name }
+
+// Opset returns the graph's ai.onnx opset.
+func (m *Model) Opset() int { return m.opset }
+
+// Inputs returns the graph's inputs (a copy): names, types, and shapes
+// with -1 for dynamic dimensions.
+func (m *Model) Inputs() []Value { return cloneValues(m.inputs) }
+
+// Outputs returns the graph's outputs (a copy), with the shapes declared
+// by the file or found by planning.
+func (m *Model) Outputs() []Value { return cloneValues(m.outputs) }
+
+// NumParams returns the number of floating-point weights.
+func (m *Model) NumParams() int64 { return m.params }
+
+// ConstBytes returns the bytes of the constants the model keeps (weights,
+// packed or folded).
+func (m *Model) ConstBytes() int64 { return m.bytes }
+
+// Run computes the graph's outputs for in, one tensor per graph input in
+// the order of Inputs. Tensors of out are reused when out has one per
+// output (their bytes when large enough); otherwise new ones are returned.
+// Inputs must have the declared element type and rank, and the declared
+// size on every static dimension; errors wrap nn.ErrShape. A cancelled ctx
+// stops the run between kernels. Run is goroutine-safe; after the first
+// run with given shapes it allocates nothing when out is given.
+func (m *Model) Run(ctx context.Context, in []*Tensor, out []*Tensor) ([]*Tensor, error) {
+	if err := m.checkInputs(in); err != nil {
+		return nil, err
+	}
+	p, err := m.planFor(in)
+	if err != nil {
+		return nil, err
+	}
+	return p.run(ctx, in, out)
+}
+
+func (m *Model) checkInputs(in []*Tensor) error {
+	if len(in) != len(m.inputs) {
+		return shapeErr("%d inputs given, the model takes %d", len(in), len(m.inputs))
+	}
+	for i, v := range m.inputs {
+		t := in[i]
+		if t == nil {
+			return shapeErr("input %q missing", printable(v.Name))
+		}
+		if t.DType != v.DType {
+			return shapeErr("input %q is %v, the model takes %v", printable(v.Name), t.DType, v.DType)
+		}
+		if len(t.Shape) != len(v.Shape) {
+			return shapeErr("input %q has shape %v, the model takes %v (-1: any size)", printable(v.Name), t.Shape, v.Shape)
+		}
+		for j, d := range v.Shape {
+			if t.Shape[j] < 0 || (d >= 0 && int64(t.Shape[j]) != d) {
+				return shapeErr("input %q has shape %v, the model takes %v (-1: any size)", printable(v.Name), t.Shape, v.Shape)
+			}
+		}
+		n, ok := numel(t.Shape)
+		if !ok || (t.data != nil && len(t.data) != n*t.DType.Size()) {
+			return shapeErr("input %q: %d bytes for shape %v", printable(v.Name), len(t.data), t.Shape)
+		}
+	}
+	return nil
+}
+
+// appendKey appends the plan key of in: every input's type and shape, and
+// the bytes of the inputs whose values shape the plan.
+func (m *Model) appendKey(k []byte, in []*Tensor, keyed []bool) []byte {
+	for i, t := range in {
+		k = append(k, byte(t.DType), byte(len(t.Shape)))
+		for _, d := range t.Shape {
+			k = binary.AppendUvarint(k, uint64(d))
+		}
+		if keyed[i] {
+			k = binary.AppendUvarint(k, uint64(len(t.data)))
+			k = append(k, t.data...)
+		}
+	}
+	return k
+}
+
+// planFor returns the cached plan for in, building it on a miss.
+func (m *Model) planFor(in []*Tensor) (*plan, error) {
+	keyed := *m.keyed.Load()
+	var kb [128]byte
+	key := m.appendKey(kb[:0], in, keyed)
+	m.mu.RLock()
+	p := m.plans[string(key)]
+	m.mu.RUnlock()
+	if p != nil {
+		return p, nil
+	}
+	m.buildMu.Lock()
+	defer m.buildMu.Unlock()
+	for attempt := 0; ; attempt++ {
+		keyed = *m.keyed.Load()
+		key = m.appendKey(kb[:0], in, keyed)
+		m.mu.RLock()
+		p = m.plans[string(key)]
+		m.mu.RUnlock()
+		if p != nil {
+			return p, nil
+		}
+		var err error
+		p, err = m.buildPlan(in, keyed)
+		if err == nil {
+			break
+		}
+		nv, ok := isNeedValue(err)
+		if !ok || attempt > len(m.inputs) {
+			return nil, err
+		}
+		if err := m.markKeyed(nv.name, in); err != nil {
+			return nil, err
+		}
+	}
+	m.mu.Lock()
+	if len(m.plans) >= m.maxPlans {
+		for k := range m.plans {
+			delete(m.plans, k)
+			break
+		}
+	}
+	m.plans[string(key)] = p
+	m.mu.Unlock()
+	return p, nil
+}
+
+// markKeyed makes the plan key include the values of the graph inputs
+// that name is computed from. Called with buildMu held.
+func (m *Model) markKeyed(name string, in []*Tensor) error {
+	producer := map[string]*Node{}
+	for i := range m.nodes {
+		for _, o := range m.nodes[i].Outputs {
+			producer[o] = &m.nodes[i]
+		}
+	}
+	index := map[string]int{}
+	for i, v := range m.inputs {
+		index[v.Name] = i
+	}
+	old := *m.keyed.Load()
+	keyed := slices.Clone(old)
+	seen := map[string]bool{}
+	stack := []string{name}
+	for len(stack) > 0 {
+		s := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[s] || s == "" {
+			continue
+		}
+		seen[s] = true
+		if i, ok := index[s]; ok {
+			keyed[i] = true
+			continue
+		}
+		if n := producer[s]; n != nil {
+			stack = append(stack, n.Inputs...)
+		}
+	}
+	changed := false
+	for i := range keyed {
+		if keyed[i] && !old[i] {
+			changed = true
+			if in[i].data == nil {
+				return &errNeedValue{name: name} // planning shapes only (Load's probe)
+			}
+			if in[i].Numel() > MaxKeyedElements {
+				return shapeErr("input %q decides the shapes of the graph (%s needs its value) and has %d elements; at most %d are supported",
+					printable(m.inputs[i].Name), printable(name), in[i].Numel(), MaxKeyedElements)
+			}
+		}
+	}
+	if !changed {
+		return shapeErr("the shapes of the graph depend on the value of %q, which is computed from the input data; aiaas needs shapes that follow from the input shapes", printable(name))
+	}
+	m.keyed.Store(&keyed)
+	return nil
+}
+
+// run executes p on in.
+func (p *plan) run(ctx context.Context, in []*Tensor, out []*Tensor) ([]*Tensor, error) {
+	x := p.getExec()
+	for i, id := range p.inputs {
+		x.t[id].data = in[i].data
+	}
+	for _, id := range p.aliases {
+		v := &p.vals[id]
+		x.t[id].data = x.t[v.alias].data[:v.size:v.size]
+	}
+	done := ctx.Done()
+	for si := range p.steps {
+		if done != nil {
+			select {
+			case <-done:
+				p.putExec(x)
+				return nil, ctx.Err()
+			default:
+			}
+		}
+		s := &p.steps[si]
+		if err := s.kernel(x.stepIn[si], x.stepOut[si], &x.stepCtx[si]); err != nil {
+			p.putExec(x)
+			return nil, shapeErr("node %q (%s): %v", printable(s.node.Name), s.node.Op, err)
+		}
+	}
+	if len(out) != len(p.outputs) {
+		out = make([]*Tensor, len(p.outputs))
+	}
+	for i, id := range p.outputs {
+		src := &x.t[id]
+		t := out[i]
+		if t == nil {
+			t = &Tensor{}
+			out[i] = t
+		}
+		t.DType = src.DType
+		t.Shape = append(t.Shape[:0], src.Shape...)
+		if cap(t.data) >= len(src.data) && t.data != nil {
+			t.data = t.data[:len(src.data)]
+		} else {
+			t.data = alignedBytes(len(src.data))
+		}
+		copy(t.data, src.data)
+	}
+	p.putExec(x)
+	return out, nil
+}

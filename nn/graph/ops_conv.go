@@ -1,0 +1,395 @@
+package graph
+
+import (
+	"github.com/aiaas/aiaas/nn/kernels"
+)
+
+// Conv (opset 1 and 11: the same semantics; 11 only relaxed kernel_shape
+// inference) and its fused form aiaas.Conv, which Load makes of a Conv
+// followed by a BatchNormalization, an Add of a residual and an
+// activation: inputs X, W, B, and a residual R added before the
+// activation named by the "activation" attribute.
+func init() {
+	register("Conv", 1, buildConv)
+	register("Conv", 11, buildConv)
+	register(opFusedConv, 1, buildConv)
+}
+
+const opFusedConv = internalPrefix + "Conv"
+
+// fusedAct reads a fused operator's activation attributes into ep.
+func fusedAct(b *builder, ep *kernels.Epilogue) {
+	switch a := b.attrString("activation", ""); a {
+	case "":
+	case "Relu":
+		ep.Act = kernels.ReLU
+	case "Clip":
+		ep.Act, ep.Min, ep.Max = kernels.Clip, b.attrFloat("act_min", 0), b.attrFloat("act_max", 0)
+	case "HardSwish":
+		ep.Act, ep.Alpha, ep.Beta = kernels.HardSwish, b.attrFloat("act_alpha", 1.0/6), b.attrFloat("act_beta", 0.5)
+	case "LeakyRelu":
+		ep.Act, ep.Alpha = kernels.LeakyReLU, b.attrFloat("act_alpha", 0.01)
+	default:
+		b.bad("activation %q", a)
+	}
+}
+
+func buildConv(b *builder) {
+	fused := b.node.Op == opFusedConv
+	maxIn := 3
+	if fused {
+		maxIn = 4
+	}
+	if !b.arity(2, maxIn, 1, 1) || !b.wantType(0, Float32) || !b.sameType(0, 1) {
+		return
+	}
+	x, w := b.in[0], b.in[1]
+	if len(w.shape) != len(x.shape) || len(x.shape) < 3 {
+		b.errf("input %v and weight %v: want [N, C, spatial…] and [M, C/group, kernel…]", x.shape, w.shape)
+		return
+	}
+	group := int(b.attrInt("group", 1))
+	m, cg := w.shape[0], w.shape[1]
+	if group < 1 || m%group != 0 || cg*group != x.shape[1] {
+		b.errf("input has %d channels, weight %v, group %d: want C = weight[1]·group and weight[0] divisible by group", x.shape[1], w.shape, group)
+		return
+	}
+	kernel := w.shape[2:]
+	if ks := b.attrInts("kernel_shape", nil); ks != nil {
+		for i, k := range ks {
+			if i >= len(kernel) || int(k) != kernel[i] {
+				b.errf("kernel_shape %v disagrees with the weight %v", ks, w.shape)
+				return
+			}
+		}
+	}
+	g := windowGeom(b, x.shape, kernel, false, true)
+	if g == nil {
+		return
+	}
+	out := append([]int{g.n, m}, g.out...)
+	var bias *val
+	if v := b.input(2); v != nil {
+		if v.dt != Float32 || len(v.shape) != 1 || v.shape[0] != m {
+			b.errf("bias %v %v, want FP32 [%d]", v.dt, v.shape, m)
+			return
+		}
+		bias = v
+	}
+	var ep kernels.Epilogue
+	if fused {
+		fusedAct(b, &ep)
+	}
+	res := b.input(3)
+	if res != nil {
+		if res.dt != Float32 {
+			b.errf("residual is %v", res.dt)
+			return
+		}
+		if _, ok := broadcastShape(out, res.shape); !ok {
+			b.errf("residual %v does not broadcast to the output %v", res.shape, out)
+			return
+		}
+	}
+	if b.failed() {
+		return
+	}
+	b.setOut(0, Float32, out)
+	b.flops = 2 * float64(g.n*m*g.outSize()*cg*g.kSize())
+	if w.c != nil && len(g.in) <= 2 && (res == nil || sameShape(res.shape, out)) {
+		buildConvFast(b, g, w.c, bias, group, m, ep, res != nil)
+		return
+	}
+	// The reference path: weights only known per request (the ONNX test
+	// cases feed them as inputs), 3-D convolutions, a broadcast residual.
+	var resIt *bcastIter
+	if res != nil {
+		resIt = newBcastIter(out, out, res.shape)
+	}
+	b.run(func(in, o []*Tensor, _ *kctx) error {
+		y := view[float32](o[0].data)
+		var bv []float32
+		if bias != nil {
+			bv = view[float32](in[2].data)
+		}
+		convRef(y, view[float32](in[0].data), view[float32](in[1].data), bv, g, group, m)
+		if resIt != nil {
+			r := view[float32](in[3].data)
+			run := resIt.runLen()
+			rs := resIt.runStride(1)
+			resIt.each(func(off int, offs *[3]int) {
+				yy := y[off : off+run]
+				if rs == 1 {
+					addF32(yy, yy, r[offs[1]:offs[1]+run])
+				} else {
+					addScalarF32(yy, yy, r[offs[1]])
+				}
+			})
+		}
+		if ep.Act != kernels.Linear {
+			kernels.ApplyActivation(y, &ep)
+		}
+		return nil
+	})
+}
+
+// convRef is the direct N-D convolution, for any group, stride, dilation
+// and padding: y[n, m, o…] = bias[m] + Σ x[n, c, o·s − pad + k·d] · w[m, c', k…].
+func convRef(y, x, w, bias []float32, g *convGeom, group, m int) {
+	sp := len(g.in)
+	cg, mg := g.c/group, m/group
+	inSz, outSz, kSz := g.inSize(), g.outSize(), g.kSize()
+	var oc, kc [maxRank]int
+	for n := 0; n < g.n; n++ {
+		for mm := 0; mm < m; mm++ {
+			gi := mm / mg
+			yp := y[(n*m+mm)*outSz : (n*m+mm+1)*outSz]
+			for o := range yp {
+				r := o
+				for d := sp - 1; d >= 0; d-- {
+					oc[d] = r % g.out[d]
+					r /= g.out[d]
+				}
+				acc := float32(0)
+				if bias != nil {
+					acc = bias[mm]
+				}
+				for ci := 0; ci < cg; ci++ {
+					xp := x[(n*g.c+gi*cg+ci)*inSz:]
+					wp := w[(mm*cg+ci)*kSz:]
+					for k := 0; k < kSz; k++ {
+						r := k
+						for d := sp - 1; d >= 0; d-- {
+							kc[d] = r % g.kernel[d]
+							r /= g.kernel[d]
+						}
+						idx, ok := 0, true
+						for d := 0; d < sp; d++ {
+							i := oc[d]*g.strides[d] - g.padB[d] + kc[d]*g.dilation[d]
+							if i < 0 || i >= g.in[d] {
+								ok = false
+								break
+							}
+							idx = idx*g.in[d] + i
+						}
+						if ok {
+							acc += xp[idx] * wp[k]
+						}
+					}
+				}
+				yp[o] = acc
+			}
+		}
+	}
+}
+
+// conv2d is a 1-D or 2-D convolution's geometry as 2-D.
+type conv2d struct {
+	c, h, w, oh, ow        int
+	kh, kw, sh, sw, dh, dw int
+	pt, pl                 int
+}
+
+func as2d(g *convGeom) conv2d {
+	if len(g.in) == 1 {
+		return conv2d{c: g.c, h: 1, w: g.in[0], oh: 1, ow: g.out[0], kh: 1, kw: g.kernel[0], sh: 1, sw: g.strides[0], dh: 1, dw: g.dilation[0], pl: g.padB[0]}
+	}
+	return conv2d{c: g.c, h: g.in[0], w: g.in[1], oh: g.out[0], ow: g.out[1],
+		kh: g.kernel[0], kw: g.kernel[1], sh: g.strides[0], sw: g.strides[1],
+		dh: g.dilation[0], dw: g.dilation[1], pt: g.padB[0], pl: g.padB[1]}
+}
+
+// im2col is a BPacker: column j of B is output pixel j, row p is input
+// channel p/(kh·kw) at kernel offset (p/kw%kh, p%kw), of one group of
+// one image (x).
+type im2col struct {
+	g  conv2d
+	nr int
+	x  []float32 // the group's channels of the current image
+}
+
+func (s *im2col) PackB(dst []float32, pc, kc, jc, nc int) {
+	g := &s.g
+	nr := s.nr
+	hw := g.h * g.w
+	khw := g.kh * g.kw
+	pointwise := khw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0
+	// Zero the padding columns of the last panel.
+	if rem := nc % nr; rem != 0 {
+		last := dst[(nc/nr)*kc*nr:]
+		for p := 0; p < kc; p++ {
+			clear(last[p*nr+rem : p*nr+nr])
+		}
+	}
+	for p := 0; p < kc; p++ {
+		row := pc + p
+		ci := row / khw
+		ky := row / g.kw % g.kh
+		kx := row % g.kw
+		plane := s.x[ci*hw : (ci+1)*hw]
+		if pointwise {
+			src := plane[jc : jc+nc]
+			for j0 := 0; j0 < nc; j0 += nr {
+				n := min(nr, nc-j0)
+				copy(dst[(j0/nr)*kc*nr+p*nr:][:n], src[j0:j0+n])
+			}
+			continue
+		}
+		j := 0
+		oy, ox := jc/g.ow, jc%g.ow
+		for j < nc {
+			// One output row segment: ox … min(ow, ox + nc − j).
+			n := min(g.ow-ox, nc-j)
+			iy := oy*g.sh - g.pt + ky*g.dh
+			if iy < 0 || iy >= g.h {
+				for t := 0; t < n; t++ {
+					jj := j + t
+					dst[(jj/nr)*kc*nr+p*nr+jj%nr] = 0
+				}
+			} else {
+				src := plane[iy*g.w : (iy+1)*g.w]
+				ix := ox*g.sw - g.pl + kx*g.dw
+				for t := 0; t < n; t++ {
+					jj := j + t
+					v := float32(0)
+					if uint(ix) < uint(g.w) {
+						v = src[ix]
+					}
+					dst[(jj/nr)*kc*nr+p*nr+jj%nr] = v
+					ix += g.sw
+				}
+			}
+			j += n
+			ox = 0
+			oy++
+		}
+	}
+}
+
+type convState struct {
+	im  im2col
+	ep  kernels.Epilogue
+	acc []float32 // depthwise scratch row
+}
+
+// buildConvFast plans a 1-D or 2-D convolution with constant weights: each
+// group's weights packed once for GemmPacked (im2col straight into the
+// packed panels, bias and the fused epilogue in the kernel), or the direct
+// depthwise kernel when every group is one channel in and one out.
+func buildConvFast(b *builder, g *convGeom, w *Tensor, bias *val, group, m int, ep kernels.Epilogue, residual bool) {
+	c2 := as2d(g)
+	cg, mg := g.c/group, m/group
+	kdim := cg * c2.kh * c2.kw
+	ohw := c2.oh * c2.ow
+	wf := w.Float32s()
+	n := g.n
+	var constBias []float32
+	if bias != nil && bias.c != nil {
+		constBias = bias.c.Float32s()
+	}
+	if cg == 1 && mg == 1 {
+		b.state(func() any { return &convState{ep: ep} })
+		b.run(func(in, o []*Tensor, k *kctx) error {
+			st := k.state.(*convState)
+			st.ep.Bias = constBias
+			if bias != nil && constBias == nil {
+				st.ep.Bias = view[float32](in[2].data)
+			}
+			x, y := view[float32](in[0].data), view[float32](o[0].data)
+			var r []float32
+			if residual {
+				r = view[float32](in[3].data)
+			}
+			depthwise(y, x, wf, r, &c2, n, &st.ep)
+			return nil
+		})
+		return
+	}
+	packs := make([]*kernels.PackedA, group)
+	for gi := range packs {
+		packs[gi] = kernels.PackA(wf[gi*mg*kdim:], mg, kdim, kdim)
+	}
+	nr := packs[0].PanelWidth()
+	b.state(func() any {
+		gc := c2
+		gc.c = cg
+		return &convState{im: im2col{g: gc, nr: nr}, ep: ep}
+	})
+	b.run(func(in, o []*Tensor, k *kctx) error {
+		st := k.state.(*convState)
+		x, y := view[float32](in[0].data), view[float32](o[0].data)
+		var bv, r []float32
+		if bias != nil {
+			bv = constBias
+			if bv == nil {
+				bv = view[float32](in[2].data)
+			}
+		}
+		if residual {
+			r = view[float32](in[3].data)
+		}
+		hw := c2.h * c2.w
+		for img := 0; img < n; img++ {
+			for gi := 0; gi < group; gi++ {
+				st.im.x = x[(img*g.c+gi*cg)*hw : (img*g.c+(gi+1)*cg)*hw]
+				off := (img*m + gi*mg) * ohw
+				st.ep.Bias = nil
+				if bv != nil {
+					st.ep.Bias = bv[gi*mg : (gi+1)*mg]
+				}
+				st.ep.Residual = nil
+				if r != nil {
+					st.ep.Residual = r[off : off+mg*ohw]
+				}
+				kernels.GemmPacked(y[off:off+mg*ohw], ohw, packs[gi], ohw, &st.im, &st.ep)
+			}
+		}
+		st.im.x, st.ep.Residual = nil, nil
+		return nil
+	})
+}
+
+// depthwise is the direct convolution of each channel with its own
+// kernel (group = C = M), then bias, residual and activation.
+func depthwise(y, x, w, res []float32, g *conv2d, n int, ep *kernels.Epilogue) {
+	hw, ohw, khw := g.h*g.w, g.oh*g.ow, g.kh*g.kw
+	for img := 0; img < n; img++ {
+		for c := 0; c < g.c; c++ {
+			xp := x[(img*g.c+c)*hw : (img*g.c+c+1)*hw]
+			yp := y[(img*g.c+c)*ohw : (img*g.c+c+1)*ohw]
+			wp := w[c*khw : (c+1)*khw]
+			b0 := float32(0)
+			if ep.Bias != nil {
+				b0 = ep.Bias[c]
+			}
+			for oy := 0; oy < g.oh; oy++ {
+				row := yp[oy*g.ow : (oy+1)*g.ow]
+				for ox := range row {
+					acc := b0
+					for ky := 0; ky < g.kh; ky++ {
+						iy := oy*g.sh - g.pt + ky*g.dh
+						if uint(iy) >= uint(g.h) {
+							continue
+						}
+						src := xp[iy*g.w : (iy+1)*g.w]
+						wr := wp[ky*g.kw : (ky+1)*g.kw]
+						ix := ox*g.sw - g.pl
+						for kx, wv := range wr {
+							if uint(ix) < uint(g.w) {
+								acc += src[ix] * wv
+							}
+							ix += g.dw
+							_ = kx
+						}
+					}
+					row[ox] = acc
+				}
+			}
+			if res != nil {
+				rp := res[(img*g.c+c)*ohw : (img*g.c+c+1)*ohw]
+				addF32(yp, yp, rp)
+			}
+			kernels.ApplyActivation(yp, ep)
+		}
+	}
+}
