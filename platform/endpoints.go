@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aiaas/aiaas/internal/safetensors"
+	"github.com/aiaas/aiaas/nn/graph"
 	"github.com/aiaas/aiaas/platform/oip"
 	"github.com/aiaas/aiaas/platform/tracing"
 	"github.com/aiaas/aiaas/plugins"
@@ -302,8 +303,7 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	lm := l.loaded
-	var x []float32
-	var batch int
+	var tensors []safetensors.Tensor
 	if ep.Preprocess != "" {
 		rec, err := s.pluginRecord(r.Context(), p.tenant, ep.Preprocess)
 		if err != nil {
@@ -312,34 +312,73 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) error {
 		l.PreSHA256 = rec.SHA256
 		start := time.Now()
 		pctx, span := tracing.Start(r.Context(), s.tracer, "plugin.preprocess")
-		tensors, err := s.plugins.Preprocess(pctx, p.tenant, s.module(p.tenant, rec), r.Header.Get("Content-Type"), body)
+		tensors, err = s.plugins.Preprocess(pctx, p.tenant, s.module(p.tenant, rec), r.Header.Get("Content-Type"), body)
 		tracing.End(span, err)
 		t.pre = time.Since(start)
 		s.observePlugin(p.tenant, "preprocess", t.pre, err)
 		if err != nil {
 			return err
 		}
-		if x, batch, err = tensorInput(lm, tensors); err != nil {
-			return err
-		}
-	} else if x, batch, err = modelInput(lm.model, &lm.spec, oipReq.Inputs); err != nil {
-		return err
 	}
-	out, err := s.forward(r.Context(), p.tenant, l, x, batch, &t)
-	if err != nil {
-		return err
-	}
-	if ep.Postprocess == "" {
-		if oipReq == nil {
-			oipReq = &oip.InferenceRequest{}
-		}
-		outs, err := modelOutputs(lm.model, &lm.spec, out, batch, oipReq)
+	var outTensors []safetensors.Tensor
+	switch {
+	case ep.Preprocess == "" && ep.Postprocess == "":
+		outs, err := s.infer(r.Context(), p.tenant, l, oipReq, &t)
 		if err != nil {
 			return err
 		}
 		writeInferResponse(w, &oip.InferenceResponse{ModelName: l.Model, ModelVersion: strconv.Itoa(l.Version),
 			ID: id, Parameters: l.parameters(), Outputs: outs}, &t)
 		return nil
+	case lm.graph != nil:
+		var in []*graph.Tensor
+		if ep.Preprocess != "" {
+			in, err = pluginGraphInputs(lm, tensors)
+		} else {
+			in, err = graphInputs(lm, oipReq.Inputs)
+		}
+		if err != nil {
+			return err
+		}
+		out, err := s.runGraph(r.Context(), p.tenant, l, in, &t)
+		if err != nil {
+			return err
+		}
+		if ep.Postprocess == "" {
+			outs, err := graphOutputs(lm, out, &oip.InferenceRequest{})
+			if err != nil {
+				return err
+			}
+			writeInferResponse(w, &oip.InferenceResponse{ModelName: l.Model, ModelVersion: strconv.Itoa(l.Version),
+				ID: id, Parameters: l.parameters(), Outputs: outs}, &t)
+			return nil
+		}
+		outTensors = graphTensors(lm, out)
+	default:
+		var x []float32
+		var batch int
+		if ep.Preprocess != "" {
+			x, batch, err = tensorInput(lm, tensors)
+		} else {
+			x, batch, err = modelInput(lm.model, &lm.spec, oipReq.Inputs)
+		}
+		if err != nil {
+			return err
+		}
+		out, err := s.forward(r.Context(), p.tenant, l, x, batch, &t)
+		if err != nil {
+			return err
+		}
+		if ep.Postprocess == "" {
+			outs, err := modelOutputs(lm.model, &lm.spec, out, batch, &oip.InferenceRequest{})
+			if err != nil {
+				return err
+			}
+			writeInferResponse(w, &oip.InferenceResponse{ModelName: l.Model, ModelVersion: strconv.Itoa(l.Version),
+				ID: id, Parameters: l.parameters(), Outputs: outs}, &t)
+			return nil
+		}
+		outTensors = []safetensors.Tensor{safetensors.F32(lm.spec.Outputs[0].Name, []int{batch, lm.model.OutputDim()}, out)}
 	}
 	rec, err := s.pluginRecord(r.Context(), p.tenant, ep.Postprocess)
 	if err != nil {
@@ -347,8 +386,7 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) error {
 	}
 	l.PostSHA256 = rec.SHA256
 	start := time.Now()
-	outT := safetensors.F32(lm.spec.Outputs[0].Name, []int{batch, lm.model.OutputDim()}, out)
-	outF := &safetensors.File{Metadata: postprocessParams(r), Tensors: []safetensors.Tensor{outT}}
+	outF := &safetensors.File{Metadata: postprocessParams(r), Tensors: outTensors}
 	outF.Metadata["model"], outF.Metadata["model_version"] = l.Model, strconv.Itoa(l.Version)
 	pctx, span := tracing.Start(r.Context(), s.tracer, "plugin.postprocess")
 	resp, ctype, err := s.plugins.Postprocess(pctx, p.tenant, s.module(p.tenant, rec), outF)

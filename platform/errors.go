@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aiaas/aiaas/nn"
+	"github.com/aiaas/aiaas/nn/graph"
 )
 
 // Error is an error with the HTTP status the client gets. Only this layer
@@ -46,6 +47,7 @@ var statusTable = []struct {
 	{nn.ErrShape, http.StatusBadRequest},
 	{nn.ErrSpec, http.StatusBadRequest},
 	{nn.ErrArtifact, http.StatusBadRequest},
+	{graph.ErrUnsupported, http.StatusBadRequest},
 	{context.DeadlineExceeded, http.StatusGatewayTimeout},
 }
 

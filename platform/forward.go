@@ -126,6 +126,12 @@ type explainRequest struct {
 	Target  *int      `json:"target"`
 	Method  string    `json:"method"`
 	Steps   int       `json:"steps"`
+	// Graph models: the input's shape (default: the signature with a
+	// dynamic batch of 1), the occlusion patch size, and the value an
+	// occluded or ablated element takes (default 0).
+	Shape    []int64  `json:"shape"`
+	Patch    int      `json:"patch"`
+	Baseline *float32 `json:"baseline"`
 }
 
 const maxExplainSteps = 256
@@ -135,6 +141,14 @@ func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request) error {
 	var req explainRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
+	}
+	var t timings
+	l, err := s.load(r.Context(), p.tenant, r.PathValue("model"), req.Version, requestID(r.Context()), &t)
+	if err != nil {
+		return err
+	}
+	if l.loaded.graph != nil {
+		return s.explainGraph(w, r, l, &req, &t)
 	}
 	if req.Method == "" {
 		req.Method = "integrated_gradients"
@@ -147,11 +161,6 @@ func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request) error {
 	}
 	if req.Steps < 1 || req.Steps > maxExplainSteps {
 		return httpErr(http.StatusBadRequest, "steps must be between 1 and %d", maxExplainSteps)
-	}
-	var t timings
-	l, err := s.load(r.Context(), p.tenant, r.PathValue("model"), req.Version, requestID(r.Context()), &t)
-	if err != nil {
-		return err
 	}
 	m := l.loaded.model
 	if len(req.Input) != m.InputDim() {

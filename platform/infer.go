@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -164,16 +165,7 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	lm := l.loaded
-	x, batch, err := modelInput(lm.model, &lm.spec, req.Inputs)
-	if err != nil {
-		return err
-	}
-	out, err := s.forward(r.Context(), p.tenant, l, x, batch, &t)
-	if err != nil {
-		return err
-	}
-	outs, err := modelOutputs(lm.model, &lm.spec, out, batch, req)
+	outs, err := s.infer(r.Context(), p.tenant, l, req, &t)
 	if err != nil {
 		return err
 	}
@@ -182,6 +174,31 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) error {
 	setAuditObject(r, fmt.Sprintf("models/%s/versions/%d", l.Model, l.Version))
 	writeInferResponse(w, &resp, &t)
 	return nil
+}
+
+// infer runs an OIP request on a loaded model of either architecture.
+func (s *Server) infer(ctx context.Context, tenant string, l *lineage, req *oip.InferenceRequest, t *timings) ([]oip.ResponseOutput, error) {
+	lm := l.loaded
+	if lm.graph != nil {
+		in, err := graphInputs(lm, req.Inputs)
+		if err != nil {
+			return nil, err
+		}
+		out, err := s.runGraph(ctx, tenant, l, in, t)
+		if err != nil {
+			return nil, err
+		}
+		return graphOutputs(lm, out, req)
+	}
+	x, batch, err := modelInput(lm.model, &lm.spec, req.Inputs)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.forward(ctx, tenant, l, x, batch, t)
+	if err != nil {
+		return nil, err
+	}
+	return modelOutputs(lm.model, &lm.spec, out, batch, req)
 }
 
 func writeInferResponse(w http.ResponseWriter, resp *oip.InferenceResponse, t *timings) {
@@ -228,9 +245,16 @@ func (s *Server) handleModelMetadata(w http.ResponseWriter, r *http.Request) err
 		if err != nil {
 			return err
 		}
-		vm.Inputs, vm.Outputs = l.loaded.spec.Inputs, l.loaded.spec.Outputs
+		vm.Inputs, vm.Outputs = l.loaded.inputs, l.loaded.outputs
+		if l.loaded.graph != nil {
+			vm.Architecture = archGraph
+		}
 	}
-	md := oip.ModelMetadata{Name: model, Versions: versionsOf(refs), Platform: "aiaas_gonum"}
+	platform := "aiaas_gonum"
+	if vm.Architecture == archGraph {
+		platform = "aiaas_onnx"
+	}
+	md := oip.ModelMetadata{Name: model, Versions: versionsOf(refs), Platform: platform}
 	for _, in := range vm.Inputs {
 		md.Inputs = append(md.Inputs, oip.TensorMetadata{Name: in.Name, Datatype: in.Datatype, Shape: in.Shape})
 	}

@@ -7,15 +7,55 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/aiaas/aiaas/internal/safetensors"
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn"
+	"github.com/aiaas/aiaas/nn/graph"
 )
 
-// loadedModel is a decoded model version, shared by every request on it.
+// loadedModel is a decoded model version, shared by every request on it:
+// a dense model (model, spec) or a graph model (graph), with the OIP
+// signature of either.
 type loadedModel struct {
 	model   *nn.Model
 	spec    nn.Spec
 	batcher *batcher // nil when adaptive batching is off
+	graph   *graph.Model
+	inputs  []nn.TensorSpec
+	outputs []nn.TensorSpec
+}
+
+// readModel decodes an artifact of either architecture.
+func readModel(b []byte) (*loadedModel, error) {
+	if isGraphArtifact(b) {
+		g, _, err := graph.ReadArtifact(b, nil)
+		if err != nil {
+			return nil, err
+		}
+		return &loadedModel{graph: g, inputs: signature(g.Inputs()), outputs: signature(g.Outputs())}, nil
+	}
+	m, _, err := nn.ReadArtifact(b, nil)
+	if err != nil {
+		return nil, err
+	}
+	spec := m.Spec()
+	return &loadedModel{model: m, spec: spec, inputs: spec.Inputs, outputs: spec.Outputs}, nil
+}
+
+// isGraphArtifact tells a graph artifact by its metadata (only the
+// safetensors header is parsed).
+func isGraphArtifact(b []byte) bool {
+	f, err := safetensors.Decode(b, nil)
+	return err == nil && graph.IsArtifact(f.Metadata)
+}
+
+// bytes estimates what a loaded model holds: its weights (four bytes a
+// parameter, as packed copies double them for dense layers) and scratch.
+func (lm *loadedModel) bytes() int64 {
+	if lm.graph != nil {
+		return lm.graph.ConstBytes() + 1<<20
+	}
+	return int64(lm.model.NumParams())*4 + 64<<10
 }
 
 // modelCache keeps decoded models warm: byte-bounded LRU with one load per
@@ -47,19 +87,17 @@ func (c *modelCache) get(ctx context.Context, tenant, model string, info Version
 		if err != nil {
 			return nil, 0, "", err
 		}
-		m, _, err := nn.ReadArtifact(b, nil)
+		lm, err := readModel(b)
 		if err != nil {
 			// The artifact was validated at publish: failing now means it
 			// changed behind our back.
 			return nil, 0, "", &Error{Status: http.StatusServiceUnavailable, err: err,
 				Msg: fmt.Sprintf("model %s version %d cannot be loaded: %v", model, info.Version, err)}
 		}
-		lm := &loadedModel{model: m, spec: m.Spec()}
-		if c.s.cfg.BatchWindow > 0 {
-			lm.batcher = newBatcher(m, c.s.cfg.BatchWindow, c.s.cfg.BatchMax, func(n int) { c.s.metrics.batchRows.Observe(float64(n)) })
+		if c.s.cfg.BatchWindow > 0 && lm.model != nil {
+			lm.batcher = newBatcher(lm.model, c.s.cfg.BatchWindow, c.s.cfg.BatchMax, func(n int) { c.s.metrics.batchRows.Observe(float64(n)) })
 		}
-		// Weights dominate: four bytes a parameter, plus scratch.
-		return lm, int64(m.NumParams())*4 + 64<<10, got.SHA256, nil
+		return lm, lm.bytes(), got.SHA256, nil
 	})
 	switch {
 	case err != nil:

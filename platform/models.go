@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aiaas/aiaas/nn"
+	"github.com/aiaas/aiaas/nn/graph"
 	"github.com/aiaas/aiaas/nn/nnbench"
 	"github.com/aiaas/aiaas/nn/onnx"
 )
@@ -24,9 +25,16 @@ import (
 // versionMeta is what the platform stores beside a version at publish, so
 // listings never read weights.
 type versionMeta struct {
-	Inputs     []nn.TensorSpec   `json:"inputs"`
-	Outputs    []nn.TensorSpec   `json:"outputs"`
-	Layers     []nn.Layer        `json:"layers"`
+	// Architecture is "dense" or "graph"; empty in versions published
+	// before graphs existed (dense).
+	Architecture string            `json:"architecture,omitempty"`
+	Inputs       []nn.TensorSpec   `json:"inputs"`
+	Outputs      []nn.TensorSpec   `json:"outputs"`
+	Layers       []nn.Layer        `json:"layers,omitempty"`
+	// Opset and Operators describe a graph: its ONNX opset and how many
+	// nodes of each operator it has.
+	Opset     int            `json:"opset,omitempty"`
+	Operators map[string]int `json:"operators,omitempty"`
 	Params     int               `json:"params"`
 	Metrics    map[string]any    `json:"metrics,omitempty"`
 	Provenance map[string]string `json:"provenance,omitempty"`
@@ -65,20 +73,71 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// publish validates an artifact, measures its latency and stores it as the
-// model's next version.
-func (s *Server) publish(ctx context.Context, tenant, name string, body []byte) (VersionInfo, versionMeta, error) {
+const (
+	archDense = "dense"
+	archGraph = "graph"
+)
+
+// describe validates an artifact of either architecture and returns what
+// is recorded beside it, its forward-pass latency measured.
+func describe(body []byte) (versionMeta, error) {
+	if isGraphArtifact(body) {
+		g, meta, err := graph.ReadArtifact(body, nil)
+		if err != nil {
+			return versionMeta{}, wrapStatus(http.StatusBadRequest, err)
+		}
+		vm := versionMeta{Architecture: archGraph, Inputs: signature(g.Inputs()), Outputs: signature(g.Outputs()),
+			Params: int(g.NumParams()), Opset: g.Opset(), Operators: map[string]int{},
+			Metrics: meta.Metrics, Provenance: meta.Provenance}
+		for _, n := range meta.Graph.Nodes {
+			vm.Operators[n.Op]++
+		}
+		// Latency at batch 1, where every other dimension is static.
+		shapes := make([][]int, 0, len(vm.Inputs))
+		for _, in := range vm.Inputs {
+			shape := make([]int, len(in.Shape))
+			for j, d := range in.Shape {
+				shape[j] = int(d)
+				if d < 0 && j == 0 {
+					shape[j] = 1
+				} else if d < 0 {
+					shapes = nil
+					break
+				}
+			}
+			if shapes == nil {
+				break
+			}
+			shapes = append(shapes, shape)
+		}
+		if shapes != nil {
+			if lat, err := nnbench.MeasureGraph(g, shapes, nil, &nnbench.Options{Budget: publishBudget, MinCalls: 3}); err == nil {
+				vm.Latency = &latency{Batches: lat}
+			}
+		}
+		return vm, nil
+	}
 	m, meta, err := nn.ReadArtifact(body, nil)
 	if err != nil {
-		return VersionInfo{}, versionMeta{}, wrapStatus(http.StatusBadRequest, err)
+		return versionMeta{}, wrapStatus(http.StatusBadRequest, err)
 	}
 	spec := m.Spec()
-	vm := versionMeta{Inputs: spec.Inputs, Outputs: spec.Outputs, Layers: spec.Layers, Params: m.NumParams()}
+	vm := versionMeta{Architecture: archDense, Inputs: spec.Inputs, Outputs: spec.Outputs, Layers: spec.Layers, Params: m.NumParams()}
 	if meta != nil {
 		vm.Metrics, vm.Provenance = meta.Metrics, meta.Provenance
 	}
 	if lat, err := nnbench.Measure(m, []int{1, 8, 64}, &nnbench.Options{Budget: publishBudget, MinCalls: 5}); err == nil {
 		vm.Latency = &latency{Batches: lat}
+	}
+	return vm, nil
+}
+
+// publish validates an artifact, measures its latency and stores it as the
+// model's next version.
+func (s *Server) publish(ctx context.Context, tenant, name string, body []byte) (VersionInfo, versionMeta, error) {
+	vm, err := describe(body)
+	if err != nil {
+		return VersionInfo{}, versionMeta{}, err
 	}
 	mb, err := json.Marshal(vm)
 	if err != nil {
@@ -101,18 +160,15 @@ func isONNX(contentType string, b []byte) bool {
 	return len(b) > 8 && b[8] != '{'
 }
 
-// fromONNX imports an ONNX model (the Dense subset) and re-encodes it as our
-// artifact, so every version in the store has one format.
+// fromONNX converts an ONNX model to our artifact (a dense one for a chain
+// of dense layers, a graph otherwise), so every version in the store has
+// one format and serving never parses protobuf.
 func fromONNX(b []byte) ([]byte, error) {
-	m, err := onnx.Import(b, nil)
+	art, err := onnx.Convert(b, nil)
 	if err != nil {
 		return nil, wrapStatus(http.StatusBadRequest, err)
 	}
-	var buf bytes.Buffer
-	if err := m.WriteArtifact(&buf, nn.Metadata{Spec: m.Spec(), Provenance: map[string]string{"imported_from": "onnx"}}); err != nil {
-		return nil, wrapStatus(http.StatusBadRequest, err)
-	}
-	return buf.Bytes(), nil
+	return art, nil
 }
 
 // publishBudget bounds the latency measurement done at publish.

@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -18,6 +19,10 @@ type Options struct {
 	MaxPlans int
 	// NoFuse turns off the load-time fusions (tests compare both ways).
 	NoFuse bool
+	// MaxArenaBytes bounds the activation memory of one run (its arena):
+	// inputs whose shapes would need more are refused with nn.ErrShape.
+	// Default 1 GiB.
+	MaxArenaBytes int
 }
 
 // MaxKeyedElements bounds a graph input whose value shapes the plan (a
@@ -44,6 +49,7 @@ type Model struct {
 
 	keyed    atomic.Pointer[[]bool] // inputs whose value is part of the plan key
 	maxPlans int
+	maxArena int
 	mu       sync.RWMutex
 	plans    map[string]*plan
 	buildMu  sync.Mutex
@@ -56,13 +62,21 @@ type Model struct {
 // the first dimension), so that a graph that cannot run is refused here.
 // Load takes ownership of tensors. Errors wrap nn.ErrArtifact (a
 // malformed graph), ErrUnsupported or nn.ErrShape.
-func Load(g *Graph, tensors map[string]*Tensor, opts *Options) (*Model, error) {
+func Load(g *Graph, tensors map[string]*Tensor, opts *Options) (_ *Model, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: loading: %v", ErrInternal, r)
+		}
+	}()
 	var o Options
 	if opts != nil {
 		o = *opts
 	}
 	if o.MaxPlans <= 0 {
 		o.MaxPlans = 16
+	}
+	if o.MaxArenaBytes <= 0 {
+		o.MaxArenaBytes = 1 << 30
 	}
 	known := func(name string) bool { _, ok := tensors[name]; return ok }
 	if err := g.Validate(known, o.Limits); err != nil {
@@ -72,7 +86,7 @@ func Load(g *Graph, tensors map[string]*Tensor, opts *Options) (*Model, error) {
 		opset: g.Opset, name: g.Name,
 		inputs: cloneValues(g.Inputs), outputs: cloneValues(g.Outputs),
 		consts: make(map[string]*Tensor, len(tensors)), attrs: tensors,
-		maxPlans: o.MaxPlans, plans: map[string]*plan{},
+		maxPlans: o.MaxPlans, maxArena: o.MaxArenaBytes, plans: map[string]*plan{},
 	}
 	for name, t := range tensors {
 		m.consts[name] = t
@@ -84,7 +98,6 @@ func Load(g *Graph, tensors map[string]*Tensor, opts *Options) (*Model, error) {
 	m.keyed.Store(&keyed)
 	nodes := make([]Node, len(g.Nodes))
 	copy(nodes, g.Nodes)
-	var err error
 	if nodes, err = m.foldConstants(nodes); err != nil {
 		return nil, err
 	}
@@ -296,6 +309,21 @@ func (m *Model) NumParams() int64 { return m.params }
 // packed or folded).
 func (m *Model) ConstBytes() int64 { return m.bytes }
 
+// Cost returns what a run on inputs of in's shapes costs: floating-point
+// operations (multiply-adds count two; element-wise operations one) and the
+// bytes of its activation arena. It plans (and caches the plan) but runs
+// nothing; only the inputs whose values shape the plan need data.
+func (m *Model) Cost(in []*Tensor) (flops float64, arenaBytes int, err error) {
+	if err := m.checkInputs(in); err != nil {
+		return 0, 0, err
+	}
+	p, err := m.planFor(in)
+	if err != nil {
+		return 0, 0, err
+	}
+	return p.flops, p.arenaSize, nil
+}
+
 // Run computes the graph's outputs for in, one tensor per graph input in
 // the order of Inputs. Tensors of out are reused when out has one per
 // output (their bytes when large enough); otherwise new ones are returned.
@@ -381,7 +409,7 @@ func (m *Model) planFor(in []*Tensor) (*plan, error) {
 			return p, nil
 		}
 		var err error
-		p, err = m.buildPlan(in, keyed)
+		p, err = m.safeBuildPlan(in, keyed)
 		if err == nil {
 			break
 		}
@@ -403,6 +431,21 @@ func (m *Model) planFor(in []*Tensor) (*plan, error) {
 	m.plans[string(key)] = p
 	m.mu.Unlock()
 	return p, nil
+}
+
+// ErrInternal reports a bug of the runtime (a panic caught in a kernel or
+// in planning): a server error, never the client's.
+var ErrInternal = errors.New("graph: internal error")
+
+// safeBuildPlan is buildPlan with a panic turned into ErrInternal: a bug in
+// one operator's planning must fail the request, not the process.
+func (m *Model) safeBuildPlan(in []*Tensor, keyed []bool) (p *plan, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("%w: planning: %v", ErrInternal, r)
+		}
+	}()
+	return m.buildPlan(in, keyed)
 }
 
 // markKeyed makes the plan key include the values of the graph inputs
@@ -457,9 +500,15 @@ func (m *Model) markKeyed(name string, in []*Tensor) error {
 	return nil
 }
 
-// run executes p on in.
-func (p *plan) run(ctx context.Context, in []*Tensor, out []*Tensor) ([]*Tensor, error) {
+// run executes p on in. A panic in a kernel (a bug) fails the run with
+// ErrInternal; the exec it used is dropped, not pooled.
+func (p *plan) run(ctx context.Context, in []*Tensor, out []*Tensor) (_ []*Tensor, err error) {
 	x := p.getExec()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrInternal, r)
+		}
+	}()
 	for i, id := range p.inputs {
 		x.t[id].data = in[i].data
 	}

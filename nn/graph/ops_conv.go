@@ -55,6 +55,12 @@ func buildConv(b *builder) {
 		return
 	}
 	kernel := w.shape[2:]
+	for _, k := range kernel {
+		if k < 1 {
+			b.errf("weight %v has an empty kernel", w.shape)
+			return
+		}
+	}
 	if ks := b.attrInts("kernel_shape", nil); ks != nil {
 		for i, k := range ks {
 			if i >= len(kernel) || int(k) != kernel[i] {
@@ -96,23 +102,14 @@ func buildConv(b *builder) {
 	}
 	b.setOut(0, Float32, out)
 	b.flops = 2 * float64(g.n*m*g.outSize()*cg*g.kSize())
-	if w.c != nil && len(g.in) <= 2 && (res == nil || sameShape(res.shape, out)) {
-		buildConvFast(b, g, w.c, bias, group, m, ep, res != nil)
-		return
-	}
-	// The reference path: weights only known per request (the ONNX test
-	// cases feed them as inputs), 3-D convolutions, a broadcast residual.
 	var resIt *bcastIter
-	if res != nil {
+	if res != nil && !sameShape(res.shape, out) {
 		resIt = newBcastIter(out, out, res.shape)
 	}
-	b.run(func(in, o []*Tensor, _ *kctx) error {
-		y := view[float32](o[0].data)
-		var bv []float32
-		if bias != nil {
-			bv = view[float32](in[2].data)
-		}
-		convRef(y, view[float32](in[0].data), view[float32](in[1].data), bv, g, group, m)
+	// addResidual adds a residual that broadcasts (one that has the
+	// output's shape is added in the kernel's epilogue), then the
+	// activation.
+	post := func(y []float32, in []*Tensor) {
 		if resIt != nil {
 			r := view[float32](in[3].data)
 			run := resIt.runLen()
@@ -129,6 +126,33 @@ func buildConv(b *builder) {
 		if ep.Act != kernels.Linear {
 			kernels.ApplyActivation(y, &ep)
 		}
+	}
+	if n, _ := numel(out); n == 0 {
+		b.run(func(in, o []*Tensor, _ *kctx) error { return nil })
+		return
+	}
+	if w.c != nil && len(g.in) <= 2 && cg > 0 {
+		if resIt == nil {
+			buildConvFast(b, g, w.c, bias, group, m, ep, res != nil, nil)
+		} else {
+			buildConvFast(b, g, w.c, bias, group, m, kernels.Epilogue{}, false, post)
+		}
+		return
+	}
+	// The reference path: weights only known per request (the ONNX test
+	// cases feed them as inputs), 3-D convolutions.
+	b.run(func(in, o []*Tensor, _ *kctx) error {
+		y := view[float32](o[0].data)
+		var bv []float32
+		if bias != nil {
+			bv = view[float32](in[2].data)
+		}
+		convRef(y, view[float32](in[0].data), view[float32](in[1].data), bv, g, group, m)
+		if res != nil && resIt == nil {
+			r := view[float32](in[3].data)
+			addF32(y, y, r)
+		}
+		post(y, in)
 		return nil
 	})
 }
@@ -276,7 +300,7 @@ type convState struct {
 // group's weights packed once for GemmPacked (im2col straight into the
 // packed panels, bias and the fused epilogue in the kernel), or the direct
 // depthwise kernel when every group is one channel in and one out.
-func buildConvFast(b *builder, g *convGeom, w *Tensor, bias *val, group, m int, ep kernels.Epilogue, residual bool) {
+func buildConvFast(b *builder, g *convGeom, w *Tensor, bias *val, group, m int, ep kernels.Epilogue, residual bool, post func([]float32, []*Tensor)) {
 	c2 := as2d(g)
 	cg, mg := g.c/group, m/group
 	kdim := cg * c2.kh * c2.kw
@@ -301,6 +325,9 @@ func buildConvFast(b *builder, g *convGeom, w *Tensor, bias *val, group, m int, 
 				r = view[float32](in[3].data)
 			}
 			depthwise(y, x, wf, r, &c2, n, &st.ep)
+			if post != nil {
+				post(y, in)
+			}
 			return nil
 		})
 		return
@@ -345,6 +372,9 @@ func buildConvFast(b *builder, g *convGeom, w *Tensor, bias *val, group, m int, 
 			}
 		}
 		st.im.x, st.ep.Residual = nil, nil
+		if post != nil {
+			post(y, in)
+		}
 		return nil
 	})
 }

@@ -341,6 +341,9 @@ func (p *planner) finish(outs []*val) (*plan, error) {
 		placed = append(placed, v)
 	}
 
+	if arena > p.m.maxArena {
+		return nil, shapeErr("inputs of these shapes need %d MiB of activations, over the limit of %d MiB", arena>>20, p.m.maxArena>>20)
+	}
 	pl := &plan{arenaSize: arena, vals: make([]planVal, len(p.list))}
 	for i, v := range p.list {
 		pv := planVal{name: v.name, dt: v.dt, shape: v.shape, size: v.bytes(), c: v.c, input: v.input, alias: -1, offset: v.offset, arena: v.arena}

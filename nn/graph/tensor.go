@@ -189,3 +189,20 @@ func sameShape(a, b []int) bool {
 	}
 	return true
 }
+
+// WrapFloat32 returns a tensor whose bytes are v's, without copying: v must
+// not change while the tensor is in use. It panics if len(v) does not match
+// the shape.
+func WrapFloat32(shape []int, v []float32) *Tensor {
+	n, ok := numel(shape)
+	if !ok || n != len(v) {
+		panic(fmt.Sprintf("graph: WrapFloat32: %d values for shape %v", len(v), shape))
+	}
+	t := &Tensor{DType: Float32, Shape: append([]int(nil), shape...)}
+	if n > 0 {
+		t.data = unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*n)
+	} else {
+		t.data = []byte{}
+	}
+	return t
+}

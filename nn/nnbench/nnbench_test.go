@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/aiaas/aiaas/nn"
+	"github.com/aiaas/aiaas/nn/graph"
 )
 
 func TestMeasure(t *testing.T) {
@@ -44,5 +45,30 @@ func TestSummarize(t *testing.T) {
 	r := summarize(4, times)
 	if r.MedianNS != 51 || r.P99NS != 100 || r.MeanNS != 50 || r.Calls != 100 {
 		t.Fatalf("got %+v", r)
+	}
+}
+
+func TestMeasureGraph(t *testing.T) {
+	g := &graph.Graph{Opset: 13,
+		Inputs:  []graph.Value{{Name: "x", DType: graph.Float32, Shape: []int64{-1, 4}}},
+		Outputs: []graph.Value{{Name: "y", DType: graph.Float32}},
+		Nodes:   []graph.Node{{Name: "r", Op: "Relu", Inputs: []string{"x"}, Outputs: []string{"y"}}},
+	}
+	m, err := graph.Load(g, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := MeasureGraph(m, [][]int{{1, 4}}, []int{1, 3}, &Options{Budget: time.Millisecond, MinCalls: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 || res[0].Batch != 1 || res[1].Batch != 3 || res[1].Calls < 10 {
+		t.Fatalf("got %+v", res)
+	}
+	if _, err := MeasureGraph(m, [][]int{{1, 5}}, nil, nil); err == nil {
+		t.Error("a shape the model does not take was accepted")
+	}
+	if _, err := MeasureGraph(m, nil, nil, nil); err == nil {
+		t.Error("missing shapes accepted")
 	}
 }

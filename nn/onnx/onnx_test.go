@@ -2,8 +2,10 @@ package onnx
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/aiaas/aiaas/nn"
+	"github.com/aiaas/aiaas/nn/graph"
 	"github.com/aiaas/aiaas/nn/onnx/internal/onnxpb"
 )
 
@@ -371,5 +374,103 @@ func TestGemmForms(t *testing.T) {
 		if d := maxDiff(y, c.want); d > 1e-6 {
 			t.Errorf("case %d: got %v, want %v", i, y, c.want)
 		}
+	}
+}
+
+// convModel is x[N,2,5,5] → Conv(W[3,2,3,3], pads 1) → Relu → y.
+func convModel() []byte {
+	w := make([]float32, 3*2*3*3)
+	for i := range w {
+		w[i] = float32(i%7) / 7
+	}
+	vi := func(name string, c int64) *onnxpb.ValueInfoProto {
+		return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
+			ElemType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)),
+			Shape: &onnxpb.TensorShapeProto{Dim: []*onnxpb.TensorShapeProto_Dimension{
+				{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: "N"}},
+				{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: c}},
+				{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: 5}},
+				{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: 5}},
+			}},
+		}}}}
+	}
+	conv := nodeProto("conv", "Conv", []string{"x", "W"}, "h")
+	conv.Attribute = append(conv.Attribute, &onnxpb.AttributeProto{Name: proto.String("pads"), Ints: []int64{1, 1, 1, 1}, Type: onnxpb.AttributeProto_INTS.Enum()})
+	g := &gm{opset: 13,
+		nodes:   []*onnxpb.NodeProto{conv, nodeProto("r", "Relu", []string{"h"}, "y")},
+		inits:   []*onnxpb.TensorProto{f32tensor("W", []int64{3, 2, 3, 3}, w)},
+		inputs:  []*onnxpb.ValueInfoProto{vi("x", 2)},
+		outputs: []*onnxpb.ValueInfoProto{vi("y", 3)},
+	}
+	return g.bytes()
+}
+
+// FuzzConvert feeds arbitrary bytes to the converter an upload goes
+// through, then loads and runs whatever it accepts.
+func FuzzConvert(f *testing.F) {
+	f.Add(base().bytes())
+	f.Add(convModel())
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		art, err := Convert(b, &Limits{MaxParams: 1 << 16, MaxNodes: 64})
+		if err != nil {
+			if !errors.Is(err, nn.ErrArtifact) && !errors.Is(err, ErrUnsupported) && !errors.Is(err, nn.ErrShape) {
+				t.Fatalf("error wraps no sentinel: %v", err)
+			}
+			return
+		}
+		if m, _, err := graph.ReadArtifact(art, nil); err == nil {
+			ins := m.Inputs()
+			feed := make([]*graph.Tensor, len(ins))
+			for i, v := range ins {
+				shape := make([]int, len(v.Shape))
+				for j, d := range v.Shape {
+					shape[j] = int(min(max(d, 1), 16))
+				}
+				feed[i] = graph.NewTensor(v.DType, shape...)
+			}
+			if _, err := m.Run(context.Background(), feed, nil); err != nil && !errors.Is(err, nn.ErrShape) && !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("run: %v", err)
+			}
+			return
+		}
+		if _, _, err := nn.ReadArtifact(art, nil); err != nil {
+			t.Fatalf("Convert wrote an artifact neither reader takes: %v", err)
+		}
+	})
+}
+
+// TestConvertGraph: a network that is not a dense chain becomes a graph
+// artifact that runs, with the dynamic batch kept.
+func TestConvertGraph(t *testing.T) {
+	art, err := Convert(convModel(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, meta, err := graph.ReadArtifact(art, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.Provenance["imported_from"] != "onnx" || meta.Provenance["onnx_opset"] != "13" {
+		t.Errorf("provenance %v", meta.Provenance)
+	}
+	if got := m.Outputs()[0].Shape; fmt.Sprint(got) != "[-1 3 5 5]" {
+		t.Errorf("output shape %v, want [-1 3 5 5]", got)
+	}
+	x := graph.NewTensor(graph.Float32, 2, 2, 5, 5)
+	for i := range x.Float32s() {
+		x.Float32s()[i] = 1
+	}
+	out, err := m.Run(context.Background(), []*graph.Tensor{x}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The centre pixel of output channel 0 sums all 18 weights of W[0].
+	want := float32(0)
+	for i := 0; i < 18; i++ {
+		want += float32(i%7) / 7
+	}
+	if got := out[0].Float32s()[12]; math.Abs(float64(got-want)) > 1e-5 {
+		t.Errorf("centre of channel 0 = %v, want %v", got, want)
 	}
 }
