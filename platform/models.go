@@ -27,14 +27,14 @@ import (
 type versionMeta struct {
 	// Architecture is "dense" or "graph"; empty in versions published
 	// before graphs existed (dense).
-	Architecture string            `json:"architecture,omitempty"`
-	Inputs       []nn.TensorSpec   `json:"inputs"`
-	Outputs      []nn.TensorSpec   `json:"outputs"`
-	Layers       []nn.Layer        `json:"layers,omitempty"`
+	Architecture string          `json:"architecture,omitempty"`
+	Inputs       []nn.TensorSpec `json:"inputs"`
+	Outputs      []nn.TensorSpec `json:"outputs"`
+	Layers       []nn.Layer      `json:"layers,omitempty"`
 	// Opset and Operators describe a graph: its ONNX opset and how many
 	// nodes of each operator it has.
-	Opset     int            `json:"opset,omitempty"`
-	Operators map[string]int `json:"operators,omitempty"`
+	Opset      int               `json:"opset,omitempty"`
+	Operators  map[string]int    `json:"operators,omitempty"`
 	Params     int               `json:"params"`
 	Metrics    map[string]any    `json:"metrics,omitempty"`
 	Provenance map[string]string `json:"provenance,omitempty"`
