@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"gonum.org/v1/gonum/blas/blas32"
+	"gonum.org/v1/gonum/blas/gonum"
 )
 
 // TestConvFastMatchesReference runs convolutions with constant weights
@@ -53,5 +56,23 @@ func TestConvFastMatchesReference(t *testing.T) {
 				t.Errorf("max rel diff %g", d)
 			}
 		})
+	}
+}
+
+// TestConvOtherBLAS: with another BLAS registered (gonum's), convolutions
+// go through blas32.Gemm and agree with ours.
+func TestConvOtherBLAS(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	x, w, bias := randTensor(r, 2, 6, 9, 9), randTensor(r, 8, 3, 3, 3), randTensor(r, 8)
+	attrs := map[string]Attr{"group": intAttr(2), "pads": ints(1, 1, 1, 1), "strides": ints(2, 2)}
+	ours, feed := nodeGraph(t, 13, "Conv", attrs, []*Tensor{x, w, bias}, []bool{false, true, true}, 1)
+	want := run1(t, ours, feed)[0]
+	saved := blas32.Implementation()
+	blas32.Use(gonum.Implementation{})
+	defer blas32.Use(saved)
+	other, feed := nodeGraph(t, 13, "Conv", attrs, []*Tensor{x, w, bias}, []bool{false, true, true}, 1)
+	got := run1(t, other, feed)[0]
+	if d := maxRelDiff(got.Float32s(), want.Float32s()); d > 1e-4 {
+		t.Errorf("gonum BLAS and ours differ by %g", d)
 	}
 }

@@ -1,6 +1,9 @@
 package graph
 
 import (
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+
 	"github.com/aiaas/aiaas/nn/kernels"
 )
 
@@ -293,8 +296,14 @@ func (s *im2col) PackB(dst []float32, pc, kc, jc, nc int) {
 type convState struct {
 	im  im2col
 	ep  kernels.Epilogue
-	acc []float32 // depthwise scratch row
+	col []float32 // im2col matrix, for a BLAS other than nn/kernels
 }
+
+// ownBLAS reports whether nn/kernels is the registered BLAS: then
+// convolutions run on its packed GEMM with the fused epilogue; otherwise
+// on im2col and blas32.Gemm, so that the product goes through the BLAS a
+// program registered (gonum's pure Go, in the benchmarks that compare).
+func ownBLAS() bool { return blas32.Implementation() == kernels.Implementation() }
 
 // buildConvFast plans a 1-D or 2-D convolution with constant weights: each
 // group's weights packed once for GemmPacked (im2col straight into the
@@ -356,6 +365,13 @@ func buildConvFast(b *builder, g *convGeom, w *Tensor, bias *val, group, m int, 
 			r = view[float32](in[3].data)
 		}
 		hw := c2.h * c2.w
+		if !ownBLAS() {
+			convBLAS(st, y, x, wf, bv, r, &c2, n, g.c, m, group, &ep)
+			if post != nil {
+				post(y, in)
+			}
+			return nil
+		}
 		for img := 0; img < n; img++ {
 			for gi := 0; gi < group; gi++ {
 				st.im.x = x[(img*g.c+gi*cg)*hw : (img*g.c+(gi+1)*cg)*hw]
@@ -377,6 +393,46 @@ func buildConvFast(b *builder, g *convGeom, w *Tensor, bias *val, group, m int, 
 		}
 		return nil
 	})
+}
+
+// convBLAS is the convolution as im2col and blas32.Gemm, then bias,
+// residual and activation in separate passes.
+func convBLAS(st *convState, y, x, w, bias, res []float32, c2 *conv2d, n, c, m, group int, ep *kernels.Epilogue) {
+	cg, mg := c/group, m/group
+	kdim := cg * c2.kh * c2.kw
+	hw, ohw := c2.h*c2.w, c2.oh*c2.ow
+	if len(st.col) < kdim*ohw {
+		st.col = make([]float32, kdim*ohw) // once per exec
+	}
+	im := im2col{g: *c2, nr: ohw}
+	im.g.c = cg
+	col := st.col[:kdim*ohw]
+	for img := 0; img < n; img++ {
+		for gi := 0; gi < group; gi++ {
+			im.x = x[(img*c+gi*cg)*hw : (img*c+(gi+1)*cg)*hw]
+			im.PackB(col, 0, kdim, 0, ohw)
+			off := (img*m + gi*mg) * ohw
+			out := y[off : off+mg*ohw]
+			for i := 0; i < mg; i++ {
+				row := out[i*ohw : (i+1)*ohw]
+				v := float32(0)
+				if bias != nil {
+					v = bias[gi*mg+i]
+				}
+				for j := range row {
+					row[j] = v
+				}
+			}
+			blas32.Gemm(blas.NoTrans, blas.NoTrans, 1,
+				blas32.General{Rows: mg, Cols: kdim, Stride: kdim, Data: w[gi*mg*kdim : (gi+1)*mg*kdim]},
+				blas32.General{Rows: kdim, Cols: ohw, Stride: ohw, Data: col},
+				1, blas32.General{Rows: mg, Cols: ohw, Stride: ohw, Data: out})
+			if res != nil {
+				addF32(out, out, res[off:off+mg*ohw])
+			}
+			kernels.ApplyActivation(out, ep)
+		}
+	}
 }
 
 // depthwise is the direct convolution of each channel with its own
