@@ -3,18 +3,24 @@
 
 Builds, with fixed seeds and random weights (no downloads), in eval mode:
 
-  convrelu     a tiny Conv + Relu + Add network (the harness's own check:
-               the runtime's first operators run it),
+  convrelu     a small residual network whose file has only Conv, Relu and
+               Add (its BatchNorms are folded by the exporter): the
+               harness's own check, which the runtime's first operators run,
   resnet18     torchvision's, BatchNorm running stats calibrated on random
                data and then perturbed, affine parameters random,
-  mobilenet_v2 torchvision's, the same,
+  resnet18_bn  the same weights exported with its BatchNormalization nodes
+               kept (TrainingMode.PRESERVE, as other exporters and older
+               files have them), so the runtime's own BatchNormalization, or
+               its folding into Conv, meets non-trivial statistics; opset 13
+               only,
+  mobilenet_v2 torchvision's, BatchNorm randomised the same way,
   unet         a small U-Net: Conv/BatchNorm/ReLU blocks, MaxPool, a
                ConvTranspose2d (k 4, s 2, p 1) followed by a BatchNorm that
                PyTorch does not fold, bilinear (align_corners=False) and
                nearest upsampling, skip connections through torch.cat,
 
-and exports each with torch.onnx.export at opsets 9, 11 and 13 (13 with a
-dynamic batch dimension "N", the others static). Next to each NAME.onnx it
+and exports each with torch.onnx.export (do_constant_folding) at opsets 9,
+11 and 13 (13 with a dynamic batch dimension "N", the others static). Next to each NAME.onnx it
 writes NAME.input.bin and NAME.output.bin (little-endian float32, row-major:
 a fixed random input and PyTorch's output for it), for the dynamic exports
 also NAME.batch2.input.bin/.output.bin (row 0 of the batch is the batch-1
@@ -76,16 +82,27 @@ def upsample_linear_asymmetric(x, scale):
     return x
 
 
+def conv_bn(cin, cout, stride=1):
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout))
+
+
 class ConvRelu(nn.Module):
-    """Conv → Relu → Conv → Add (residual) → Relu."""
+    """A stem and three stages (stride 2, then a residual block), 16 → 64
+    channels: ten convolutions, each followed by a BatchNorm that the
+    exporter folds into it, Relu, and the residual Adds."""
 
     def __init__(self):
         super().__init__()
-        self.c1 = nn.Conv2d(3, 8, 3, padding=1)
-        self.c2 = nn.Conv2d(8, 3, 3, padding=1)
+        self.stem = conv_bn(3, 16)
+        self.down = nn.ModuleList([conv_bn(a, b, 2) for a, b in ((16, 16), (16, 32), (32, 64))])
+        self.res = nn.ModuleList([nn.ModuleList([conv_bn(c, c), conv_bn(c, c)]) for c in (16, 32, 64)])
 
     def forward(self, x):
-        return F.relu(self.c2(F.relu(self.c1(x))) + x)
+        x = F.relu(self.stem(x))
+        for down, (a, b) in zip(self.down, self.res):
+            x = F.relu(down(x))
+            x = F.relu(b(F.relu(a(x))) + x)
+        return x
 
 
 def block(cin, cout):
@@ -154,12 +171,18 @@ def randomise_batchnorm(model, shape, gen):
 
 
 def models():
-    """(name, constructor, input shape), in the order they are written."""
+    """(name, seed, constructor, input shape, opsets, training mode), in
+    the order they are written. The seed draws the weights, BatchNorm's
+    statistics and the inputs: resnet18_bn is resnet18 exported otherwise."""
+    resnet18 = lambda: torchvision.models.resnet18(weights=None)  # noqa: E731
+    mobilenet_v2 = lambda: torchvision.models.mobilenet_v2(weights=None)  # noqa: E731
+    EVAL, PRESERVE = torch.onnx.TrainingMode.EVAL, torch.onnx.TrainingMode.PRESERVE
     return [
-        ("convrelu", ConvRelu, (1, 3, 32, 32)),
-        ("resnet18", lambda: torchvision.models.resnet18(weights=None), (1, 3, 224, 224)),
-        ("mobilenet_v2", lambda: torchvision.models.mobilenet_v2(weights=None), (1, 3, 224, 224)),
-        ("unet", UNet, (1, 3, 128, 128)),
+        ("convrelu", 0, ConvRelu, (1, 3, 64, 64), OPSETS, EVAL),
+        ("resnet18", 1, resnet18, (1, 3, 224, 224), OPSETS, EVAL),
+        ("resnet18_bn", 1, resnet18, (1, 3, 224, 224), (DYNAMIC_OPSET,), PRESERVE),
+        ("mobilenet_v2", 2, mobilenet_v2, (1, 3, 224, 224), OPSETS, EVAL),
+        ("unet", 3, UNet, (1, 3, 128, 128), OPSETS, EVAL),
     ]
 
 
@@ -182,7 +205,7 @@ def f32(t):
     return t.detach().numpy().astype("<f4").tobytes()
 
 
-def export(model, x, opset, dynamic):
+def export(model, x, opset, dynamic, training):
     import io
     buf = io.BytesIO()
     with warnings.catch_warnings():
@@ -191,7 +214,7 @@ def export(model, x, opset, dynamic):
             model, x, buf, opset_version=opset, do_constant_folding=True,
             input_names=["input"], output_names=["output"],
             dynamic_axes={"input": {0: "N"}, "output": {0: "N"}} if dynamic else None,
-            training=torch.onnx.TrainingMode.EVAL,
+            training=training,
         )
     b = buf.getvalue()
     mp = onnx.load_from_string(b)
@@ -212,18 +235,20 @@ def main():
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     index = []
-    for mi, (name, ctor, shape) in enumerate(models()):
-        torch.manual_seed(SEED + mi)
-        gen = torch.Generator().manual_seed(SEED + 1000 + mi)
+    for name, seed, ctor, shape, opsets, training in models():
+        torch.manual_seed(SEED + seed)
+        gen = torch.Generator().manual_seed(SEED + 1000 + seed)
         model = ctor()
         randomise_batchnorm(model, shape, gen)
         model.eval()
         x1 = torch.randn(shape, generator=gen)
         x2 = torch.cat([x1, torch.randn(shape, generator=gen)], 0)
-        for opset in OPSETS:
+        for opset in opsets:
             dynamic = opset == DYNAMIC_OPSET
             base = f"{name}-op{opset}"
-            b, ops = export(model, x1, opset, dynamic)
+            b, ops = export(model, x1, opset, dynamic, training)
+            if training == torch.onnx.TrainingMode.PRESERVE and "BatchNormalization" not in ops:
+                raise SystemExit(f"gen-onnx-fixtures: {name}: the export has no BatchNormalization left")
             note = "PyTorch"
             if isinstance(model, UNet) and opset < 11:
                 model.onnx9_linear = True
@@ -240,6 +265,7 @@ def main():
                 "file": base + ".onnx",
                 "sha256": hashlib.sha256(b).hexdigest(),
                 "dynamic_batch": dynamic,
+                "batchnorm_folded_by_exporter": training == torch.onnx.TrainingMode.EVAL,
                 "ops": ops,
                 "reference": note,
                 "input": {"name": "input", "file": base + ".input.bin", "shape": list(x1.shape)},
