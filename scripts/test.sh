@@ -36,9 +36,10 @@ step "Lambda Runtime Interface Emulator"
 scripts/rie.sh install
 export AIAAS_REQUIRE_RIE=1
 
-# nn/onnx's TestNetworks fails, rather than skips, without its fixtures
-# (scripts/onnx-fixtures.sh; scripts/deps.sh installs what they need).
-export AIAAS_REQUIRE_FIXTURES=1
+# nn/onnx's TestNetworks and TestConformance fail, rather than skip,
+# without their fixtures and ONNX's backend test data (scripts/deps.sh
+# installs both).
+export AIAAS_REQUIRE_FIXTURES=1 AIAAS_REQUIRE_ONNX_TESTDATA=1
 
 step "go test (every package)"
 go test -timeout 20m ./...
@@ -47,7 +48,7 @@ step "go test -race (every package)"
 go test -race -timeout 25m ./...
 
 step "kernels: pure-Go fallback"
-go test -tags purego ./nn/kernels/ ./nn/
+go test -tags purego ./nn/kernels/ ./nn/ ./nn/graph/
 
 step "kernels: arm64 under qemu user-mode emulation"
 GOARCH=arm64 go test -c -o "${TMPDIR:-/tmp}/aiaas-kernels.arm64" ./nn/kernels/
@@ -55,6 +56,9 @@ qemu-aarch64 "${TMPDIR:-/tmp}/aiaas-kernels.arm64" -test.count=1
 # The model's packed, fused forward pass on the NEON kernel.
 GOARCH=arm64 go test -c -o "${TMPDIR:-/tmp}/aiaas-nn.arm64" ./nn/
 (cd nn && qemu-aarch64 "${TMPDIR:-/tmp}/aiaas-nn.arm64" -test.run 'Fused|Repacks|Forward' -test.count=1)
+# The graph runtime's convolutions and fusions on the NEON kernels.
+GOARCH=arm64 go test -c -o "${TMPDIR:-/tmp}/aiaas-graph.arm64" ./nn/graph/
+(cd nn/graph && qemu-aarch64 "${TMPDIR:-/tmp}/aiaas-graph.arm64" -test.run 'Conv|Fusion|Depthwise|Pool|MatMul|Gemm' -test.count=1)
 
 step "console in a real browser (Debian chromium, playwright-core)"
 scripts/browser-test.sh
