@@ -169,7 +169,7 @@ func TestPoolMatchesNaive(t *testing.T) {
 			if mode == poolMax && i%2 == 0 {
 				outs = append(outs, Int64)
 			}
-			m, feed := typedNodeGraph(t, 13, op, pc.attrs(mode), []*Tensor{x}, outs...)
+			m, feed := typedNodeGraph(t, 13, op, pc.attrs(mode), []*Tensor{x}, nil, outs...)
 			got := run1(t, m, feed)
 			if !slices.Equal(got[0].Shape, wantShape) {
 				t.Fatalf("%+v: shape %v, want %v", pc, got[0].Shape, wantShape)
@@ -190,7 +190,7 @@ func TestMaxPoolIndicesColumnMajor(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	x := randTensor(r, 2, 3, 7, 5)
 	attrs := map[string]Attr{"kernel_shape": ints(3, 2), "strides": ints(2, 1), "pads": ints(1, 0, 1, 1), "storage_order": intAttr(1)}
-	m, feed := typedNodeGraph(t, 13, "MaxPool", attrs, []*Tensor{x}, Float32, Int64)
+	m, feed := typedNodeGraph(t, 13, "MaxPool", attrs, []*Tensor{x}, nil, Float32, Int64)
 	got := run1(t, m, feed)
 	pc := poolCase{n: 2, c: 3, in: []int{7, 5}, k: []int{3, 2}, s: []int{2, 1}, d: []int{1, 1}, pb: []int{1, 0}, pe: []int{1, 1}}
 	_, want, rowIdx := naivePool(x.Float32s(), pc, poolMax)
@@ -220,7 +220,7 @@ func TestMaxPoolInt8(t *testing.T) {
 	}
 	_, want, _ := naivePool(xf, pc, poolMax)
 	for _, in := range []*Tensor{i8, u8} {
-		m, feed := typedNodeGraph(t, 13, "MaxPool", pc.attrs(poolMax), []*Tensor{in}, in.DType)
+		m, feed := typedNodeGraph(t, 13, "MaxPool", pc.attrs(poolMax), []*Tensor{in}, nil, in.DType)
 		got := run1(t, m, feed)[0]
 		for i, w := range want {
 			var g float32
@@ -364,19 +364,31 @@ func BenchmarkAvgPool2x2(b *testing.B) {
 }
 
 // typedNodeGraph is nodeGraph for a node whose outputs are not all FP32:
-// outs gives each output's type; all inputs are graph inputs.
-func typedNodeGraph(t testing.TB, opset int, op string, attrs map[string]Attr, ins []*Tensor, outs ...DType) (*Model, []*Tensor) {
+// outs gives each output's type; inputs marked in consts (which may be nil)
+// are initializers, nil inputs absent.
+func typedNodeGraph(t testing.TB, opset int, op string, attrs map[string]Attr, ins []*Tensor, consts []bool, outs ...DType) (*Model, []*Tensor) {
 	t.Helper()
 	g := &Graph{Opset: opset}
+	tensors := map[string]*Tensor{}
 	n := Node{Name: "n", Op: op, Attrs: attrs}
+	var feed []*Tensor
 	for i, x := range ins {
 		name := "in" + string(rune('0'+i))
+		if x == nil {
+			n.Inputs = append(n.Inputs, "")
+			continue
+		}
 		n.Inputs = append(n.Inputs, name)
+		if consts != nil && consts[i] {
+			tensors[name] = x
+			continue
+		}
 		shape := make([]int64, len(x.Shape))
 		for j, d := range x.Shape {
 			shape[j] = int64(d)
 		}
 		g.Inputs = append(g.Inputs, Value{Name: name, DType: x.DType, Shape: shape})
+		feed = append(feed, x)
 	}
 	for i, dt := range outs {
 		name := "out" + string(rune('0'+i))
@@ -384,11 +396,11 @@ func typedNodeGraph(t testing.TB, opset int, op string, attrs map[string]Attr, i
 		g.Outputs = append(g.Outputs, Value{Name: name, DType: dt})
 	}
 	g.Nodes = []Node{n}
-	m, err := Load(g, nil, nil)
+	m, err := Load(g, tensors, nil)
 	if err != nil {
 		t.Fatalf("%s: load: %v", op, err)
 	}
-	return m, ins
+	return m, feed
 }
 
 // benchRun times steady-state runs of m into reused outputs, reporting the
@@ -408,8 +420,8 @@ func benchRun(b *testing.B, m *Model, feed []*Tensor, n int) {
 func TestMaxPoolNaN(t *testing.T) {
 	x := TensorFrom([]int{1, 1, 3, 3}, []float32{1, 2, 3, 4, float32(math.NaN()), 6, 7, 8, 9})
 	attrs := map[string]Attr{"kernel_shape": ints(2, 2)}
-	m1, f1 := typedNodeGraph(t, 13, "MaxPool", attrs, []*Tensor{x}, Float32)
-	m2, f2 := typedNodeGraph(t, 13, "MaxPool", attrs, []*Tensor{x}, Float32, Int64)
+	m1, f1 := typedNodeGraph(t, 13, "MaxPool", attrs, []*Tensor{x}, nil, Float32)
+	m2, f2 := typedNodeGraph(t, 13, "MaxPool", attrs, []*Tensor{x}, nil, Float32, Int64)
 	for _, got := range [][]float32{run1(t, m1, f1)[0].Float32s(), run1(t, m2, f2)[0].Float32s()} {
 		for i, v := range got {
 			if !math.IsNaN(float64(v)) {
