@@ -14,6 +14,10 @@ func init() {
 	for _, v := range []int{7, 9, 14, 15} {
 		register("BatchNormalization", v, buildBatchNorm(v))
 	}
+	register("InstanceNormalization", 6, buildInstanceNorm)
+	// LRN: 13 only adds bfloat16.
+	register("LRN", 1, buildLRN)
+	register("LRN", 13, buildLRN)
 }
 
 // buildBatchNorm plans y = scale·(x − mean)/√(var + ε) + B per channel
@@ -192,6 +196,163 @@ func bnApply[T float32 | float64](y, x, a, b []T, rep int) {
 			yp = yp[:len(xp)]
 			for i, v := range xp {
 				yp[i] = v*aj + bj
+			}
+		}
+	}
+}
+
+// buildInstanceNorm plans y = scale·(x − mean)/√(var + ε) + B with mean and
+// (population) variance over the spatial axes of each image and channel,
+// computed in float64, two passes.
+func buildInstanceNorm(b *builder) {
+	if !b.arity(3, 3, 1, 1) || !b.wantType(0, Float32, Float64) || !b.sameType(0, 1) || !b.sameType(0, 2) {
+		return
+	}
+	x := b.in[0]
+	if len(x.shape) < 3 {
+		b.errf("input of rank %d; want N, C and spatial axes", len(x.shape))
+		return
+	}
+	c := x.shape[1]
+	for i := 1; i < 3; i++ {
+		if b.in[i].numel() != c {
+			b.errf("input %d has shape %v; want one value per channel (%d)", i, b.in[i].shape, c)
+			return
+		}
+	}
+	eps := float64(b.attrFloat("epsilon", 1e-5))
+	inner := 1
+	for _, d := range x.shape[2:] {
+		inner *= d
+	}
+	b.setOut(0, x.dt, x.shape)
+	b.flops = 5 * float64(x.numel())
+	if x.dt == Float64 {
+		b.run(func(in, o []*Tensor, _ *kctx) error {
+			instanceNorm(view[float64](o[0].data), view[float64](in[0].data), view[float64](in[1].data), view[float64](in[2].data), c, inner, eps)
+			return nil
+		})
+		return
+	}
+	b.run(func(in, o []*Tensor, _ *kctx) error {
+		instanceNorm(view[float32](o[0].data), view[float32](in[0].data), view[float32](in[1].data), view[float32](in[2].data), c, inner, eps)
+		return nil
+	})
+}
+
+func instanceNorm[T float32 | float64](y, x, scale, bias []T, c, inner int, eps float64) {
+	if inner == 0 {
+		return
+	}
+	for p := 0; p*inner < len(x); p++ {
+		xp := x[p*inner : (p+1)*inner]
+		yp := y[p*inner : (p+1)*inner]
+		yp = yp[:len(xp)]
+		sum := 0.0
+		for _, v := range xp {
+			sum += float64(v)
+		}
+		mean := sum / float64(inner)
+		ss := 0.0
+		for _, v := range xp {
+			d := float64(v) - mean
+			ss += d * d
+		}
+		ch := p % c
+		a := float64(scale[ch]) / math.Sqrt(ss/float64(inner)+eps)
+		a32, b32 := T(a), T(float64(bias[ch])-mean*a)
+		for i, v := range xp {
+			yp[i] = v*a32 + b32
+		}
+	}
+}
+
+// buildLRN plans local response normalization across channels:
+// y = x / (bias + α/size · Σ x²)^β, the sum over channels
+// c − ⌊(size−1)/2⌋ … c + ⌈(size−1)/2⌉ inside [0, C).
+func buildLRN(b *builder) {
+	if !b.arity(1, 1, 1, 1) || !b.wantType(0, Float32, Float64) {
+		return
+	}
+	x := b.in[0]
+	if len(x.shape) < 3 {
+		b.errf("input of rank %d; want N, C and spatial axes", len(x.shape))
+		return
+	}
+	if !b.hasAttr("size") {
+		b.bad("attribute size is required")
+		return
+	}
+	size := b.attrInt("size", 0)
+	if size < 1 || size > 1<<16 {
+		b.bad("size %d", size)
+		return
+	}
+	lrn := lrnSpec{
+		alpha: float64(b.attrFloat("alpha", 1e-4)), beta: float64(b.attrFloat("beta", 0.75)), bias: float64(b.attrFloat("bias", 1)),
+		size: int(size), c: x.shape[1],
+	}
+	lrn.inner = 1
+	for _, d := range x.shape[2:] {
+		lrn.inner *= d
+	}
+	b.setOut(0, x.dt, x.shape)
+	b.flops = float64(x.numel()) * float64(size+3)
+	if x.dt == Float64 {
+		b.run(func(in, o []*Tensor, _ *kctx) error {
+			lrnRun(view[float64](o[0].data), view[float64](in[0].data), &lrn)
+			return nil
+		})
+		return
+	}
+	b.run(func(in, o []*Tensor, _ *kctx) error {
+		lrnRun(view[float32](o[0].data), view[float32](in[0].data), &lrn)
+		return nil
+	})
+}
+
+type lrnSpec struct {
+	alpha, beta, bias float64
+	size, c, inner    int
+}
+
+// lrnRun accumulates each channel's sum of squares in y, then scales x.
+func lrnRun[T float32 | float64](y, x []T, l *lrnSpec) {
+	per := l.c * l.inner
+	if per == 0 {
+		return
+	}
+	down, up := (l.size-1)/2, l.size/2 // ⌊(size−1)/2⌋, ⌈(size−1)/2⌉
+	k := l.alpha / float64(l.size)
+	for img := 0; img+per <= len(x); img += per {
+		xs, ys := x[img:img+per], y[img:img+per]
+		for c := 0; c < l.c; c++ {
+			yp := ys[c*l.inner : (c+1)*l.inner]
+			clear(yp)
+			for i := max(0, c-down); i <= min(l.c-1, c+up); i++ {
+				xp := xs[i*l.inner : (i+1)*l.inner]
+				xp = xp[:len(yp)]
+				for j, v := range xp {
+					yp[j] += v * v
+				}
+			}
+			xp := xs[c*l.inner : (c+1)*l.inner]
+			xp = xp[:len(yp)]
+			for j, v := range xp {
+				t := l.bias + k*float64(yp[j])
+				var d float64
+				switch l.beta {
+				case 0.75:
+					r := math.Sqrt(t)
+					d = r * math.Sqrt(r)
+				case 0.5:
+					d = math.Sqrt(t)
+				case 1:
+					d = t
+				default:
+					d = math.Pow(t, l.beta)
+				}
+				yp[j] = T(float64(v) / d)
 			}
 		}
 	}

@@ -173,3 +173,91 @@ func BenchmarkBatchNorm(b *testing.B) {
 	m, feed := typedNodeGraph(b, 15, "BatchNormalization", nil, []*Tensor{x, c(), c(), c(), vr}, []bool{false, true, true, true, true}, Float32)
 	benchRun(b, m, feed, x.Numel())
 }
+
+// TestInstanceNorm checks InstanceNormalization in FP32 and FP64 against
+// the formula with statistics per image and channel.
+func TestInstanceNorm(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 26))
+	for _, shape := range [][]int{{2, 3, 7}, {1, 4, 5, 6}, {2, 2, 3, 2, 3}} {
+		for _, dt := range []DType{Float32, Float64} {
+			c := shape[1]
+			ins := []*Tensor{randTensor(r, shape...), randTensor(r, c), randTensor(r, c)}
+			if dt == Float64 {
+				for i := range ins {
+					ins[i] = toF64(ins[i])
+				}
+			}
+			m, feed := typedNodeGraph(t, 13, "InstanceNormalization", map[string]Attr{"epsilon": floatAttr(1e-2)}, ins, nil, dt)
+			got := floatsOf(run1(t, m, feed)[0])
+			xs, s, bb := floatsOf(ins[0]), floatsOf(ins[1]), floatsOf(ins[2])
+			inner := len(xs) / (shape[0] * c)
+			for p := 0; p < shape[0]*c; p++ {
+				plane := xs[p*inner : (p+1)*inner]
+				mean, vr := 0.0, 0.0
+				for _, v := range plane {
+					mean += v
+				}
+				mean /= float64(inner)
+				for _, v := range plane {
+					vr += (v - mean) * (v - mean)
+				}
+				vr /= float64(inner)
+				for i, v := range plane {
+					want := s[p%c]*(v-mean)/math.Sqrt(vr+float64(float32(1e-2))) + bb[p%c]
+					if g := got[p*inner+i]; math.Abs(g-want) > 1e-5*math.Max(1, math.Abs(want)) {
+						t.Fatalf("%v %v: plane %d element %d: %g, want %g", shape, dt, p, i, g, want)
+					}
+				}
+			}
+			if a := steadyAllocs(t, m, feed); a != 0 {
+				t.Errorf("%v allocations per run", a)
+			}
+		}
+	}
+}
+
+// TestLRN checks LRN against the reference loop of ONNX's test (window
+// c − ⌊(size−1)/2⌋ … c + ⌈(size−1)/2⌉), odd and even sizes, several β.
+func TestLRN(t *testing.T) {
+	r := rand.New(rand.NewPCG(27, 28))
+	for _, tc := range []struct {
+		size              int64
+		alpha, beta, bias float32
+		dt                DType
+	}{
+		{3, 1e-4, 0.75, 1, Float32},
+		{4, 2e-2, 0.5, 2, Float32},
+		{5, 1e-1, 0.3, 1.5, Float64},
+		{1, 1e-1, 1, 1, Float32},
+		{8, 1e-1, 0.75, 1, Float64},
+	} {
+		x := randTensor(r, 2, 6, 3, 4)
+		if tc.dt == Float64 {
+			x = toF64(x)
+		}
+		attrs := map[string]Attr{"size": intAttr(tc.size), "alpha": floatAttr(tc.alpha), "beta": floatAttr(tc.beta), "bias": floatAttr(tc.bias)}
+		m, feed := typedNodeGraph(t, 13, "LRN", attrs, []*Tensor{x}, nil, tc.dt)
+		got := floatsOf(run1(t, m, feed)[0])
+		xs := floatsOf(x)
+		for i, v := range xs {
+			c := i / 12 % 6
+			base := i - c*12
+			lo := max(0, c-int(math.Floor(float64(tc.size-1)/2)))
+			hi := min(6, c+int(math.Ceil(float64(tc.size-1)/2))+1)
+			ss := 0.0
+			for j := lo; j < hi; j++ {
+				ss += xs[base+j*12] * xs[base+j*12]
+			}
+			want := v / math.Pow(float64(tc.bias)+float64(tc.alpha)/float64(tc.size)*ss, float64(tc.beta))
+			if math.Abs(got[i]-want) > 1e-5*math.Max(1, math.Abs(want)) {
+				t.Fatalf("%+v: element %d: %g, want %g", tc, i, got[i], want)
+			}
+		}
+		if a := steadyAllocs(t, m, feed); a != 0 {
+			t.Errorf("%v allocations per run", a)
+		}
+	}
+	if err := tryNode(13, "LRN", nil, []*Tensor{randTensor(r, 1, 2, 3)}, Float32); err == nil {
+		t.Error("LRN without size was taken")
+	}
+}
