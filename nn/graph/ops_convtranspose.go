@@ -45,7 +45,7 @@ func ctGeometry(b *builder, ver int, x, w []int) *ctGeom {
 	}
 	sp := len(x) - 2
 	group := b.attrInt("group", 1)
-	if group < 1 || int64(x[1])%group != 0 || w[0] != x[1] {
+	if group < 1 || group > max(1, int64(x[1])) || int64(x[1])%group != 0 || w[0] != x[1] {
 		b.errf("input has %d channels, weight %v, group %d: want weight[0] = C, divisible by group", x[1], w, group)
 		return nil
 	}
@@ -187,7 +187,10 @@ func buildConvTranspose(ver int) buildFunc {
 			return
 		}
 		b.flops = 2 * float64(g.n*g.c*(g.m/g.group)) * float64(prod(g.in)*prod(g.kernel))
-		if w.c != nil && len(g.in) <= 2 && prod(g.in) > 0 {
+		// The fast path needs a non-empty product and a column buffer of
+		// at least one input row within reason.
+		rows := g.m / g.group * prod(g.kernel)
+		if w.c != nil && len(g.in) <= 2 && prod(g.in) > 0 && rows > 0 && g.c > 0 && rows*g.in[len(g.in)-1] <= ctMaxRow {
 			buildCTFast(b, g, w.c, bias)
 			return
 		}
@@ -336,6 +339,10 @@ type ctState struct {
 // ctColBytes bounds the column buffer of the fast path: the product is
 // computed in bands of input rows whose columns fit.
 var ctColBytes = 8 << 20 // a variable for the tests
+
+// ctMaxRow bounds the floats of one input row's columns (the smallest
+// band); beyond it the reference path runs in no extra memory.
+const ctMaxRow = 16 << 20
 
 // buildCTFast plans a 1-D or 2-D transposed convolution with constant
 // weights: per image, group and band of input rows, col = Wᵀ·X on the

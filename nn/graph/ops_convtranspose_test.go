@@ -78,6 +78,9 @@ func TestConvTransposeFastMatchesReference(t *testing.T) {
 			if a := steadyAllocs(t, fast, feedF); a != 0 && prod(got.Shape) < 1<<14 {
 				t.Errorf("%v allocations per run", a)
 			}
+			if a := steadyAllocs(t, ref, feedR); a != 0 {
+				t.Errorf("reference: %v allocations per run", a)
+			}
 		})
 	}
 }
@@ -216,3 +219,61 @@ func benchConvTranspose(b *testing.B, c, h, m int) {
 // U-Net decoder up-sampling: 2×2, stride 2.
 func BenchmarkConvTransposeUNet256(b *testing.B) { benchConvTranspose(b, 256, 32, 128) }
 func BenchmarkConvTransposeUNet64(b *testing.B)  { benchConvTranspose(b, 128, 64, 64) }
+
+// TestPoolNormDegenerate: empty batches, empty channels and empty
+// weights load and run (or are refused) without panicking.
+func TestPoolNormDegenerate(t *testing.T) {
+	r := rand.New(rand.NewPCG(35, 36))
+	pool := map[string]Attr{"kernel_shape": ints(2, 2)}
+	for _, c := range []struct {
+		op     string
+		attrs  map[string]Attr
+		ins    []*Tensor
+		consts []bool
+	}{
+		{"MaxPool", pool, []*Tensor{randTensor(r, 0, 3, 5, 5)}, nil},
+		{"AveragePool", pool, []*Tensor{randTensor(r, 2, 0, 5, 5)}, nil},
+		{"MaxPool", pool, []*Tensor{randTensor(r, 1, 1, 1, 5)}, nil},
+		{"GlobalAveragePool", nil, []*Tensor{randTensor(r, 1, 2, 0, 3)}, nil},
+		{"ConvTranspose", nil, []*Tensor{randTensor(r, 1, 2, 3, 3), randTensor(r, 2, 0, 2, 2)}, []bool{false, true}},
+		{"ConvTranspose", nil, []*Tensor{randTensor(r, 0, 2, 3, 3), randTensor(r, 2, 1, 2, 2)}, []bool{false, true}},
+		{"ConvTranspose", nil, []*Tensor{randTensor(r, 1, 0, 3, 3), randTensor(r, 0, 1, 2, 2)}, []bool{false, true}},
+		{"ConvTranspose", map[string]Attr{"group": intAttr(1 << 40)}, []*Tensor{randTensor(r, 1, 0, 3, 3), randTensor(r, 0, 1, 2, 2)}, nil},
+		{"BatchNormalization", nil, []*Tensor{randTensor(r, 0, 3, 2), randTensor(r, 3), randTensor(r, 3), randTensor(r, 3), randTensor(r, 3)}, nil},
+		{"InstanceNormalization", nil, []*Tensor{randTensor(r, 1, 2, 0), randTensor(r, 2), randTensor(r, 2)}, nil},
+		{"LRN", map[string]Attr{"size": intAttr(3)}, []*Tensor{randTensor(r, 1, 0, 4)}, nil},
+	} {
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("%s %v: panic %v", c.op, c.ins[0].Shape, p)
+				}
+			}()
+			g := &Graph{Opset: 13}
+			tensors := map[string]*Tensor{}
+			n := Node{Name: "n", Op: c.op, Attrs: c.attrs, Outputs: []string{"y"}}
+			var feed []*Tensor
+			for i, x := range c.ins {
+				name := fmt.Sprint("in", i)
+				n.Inputs = append(n.Inputs, name)
+				if c.consts != nil && c.consts[i] {
+					tensors[name] = x
+					continue
+				}
+				shape := make([]int64, len(x.Shape))
+				for j, d := range x.Shape {
+					shape[j] = int64(d)
+				}
+				g.Inputs = append(g.Inputs, Value{Name: name, DType: x.DType, Shape: shape})
+				feed = append(feed, x)
+			}
+			g.Outputs = []Value{{Name: "y", DType: Float32}}
+			g.Nodes = []Node{n}
+			m, err := Load(g, tensors, nil)
+			if err != nil {
+				return
+			}
+			_, _ = m.Run(t.Context(), feed, nil)
+		}()
+	}
+}

@@ -317,15 +317,32 @@ func TestLpPool(t *testing.T) {
 	}
 }
 
-// TestPoolAllocs: the pool kernels allocate nothing per run.
+// TestPoolAllocs: the pool kernels allocate nothing per run: the 2-D
+// kernels, the N-D path (3-D, Indices, LpPool) and the global pools.
 func TestPoolAllocs(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	x := randTensor(r, 1, 8, 30, 30)
-	for _, op := range []string{"MaxPool", "AveragePool"} {
-		attrs := map[string]Attr{"kernel_shape": ints(3, 3), "strides": ints(2, 2), "pads": ints(1, 1, 1, 1)}
-		m, feed := nodeGraph(t, 13, op, attrs, []*Tensor{x}, nil, 1)
+	x3 := randTensor(r, 1, 2, 6, 7, 8)
+	a2 := map[string]Attr{"kernel_shape": ints(3, 3), "strides": ints(2, 2), "pads": ints(1, 1, 1, 1)}
+	a3 := map[string]Attr{"kernel_shape": ints(2, 3, 2), "strides": ints(2, 1, 2)}
+	for _, c := range []struct {
+		op    string
+		attrs map[string]Attr
+		x     *Tensor
+		outs  []DType
+	}{
+		{"MaxPool", a2, x, []DType{Float32}},
+		{"AveragePool", a2, x, []DType{Float32}},
+		{"MaxPool", a2, x, []DType{Float32, Int64}},
+		{"MaxPool", a3, x3, []DType{Float32}},
+		{"AveragePool", a3, x3, []DType{Float32}},
+		{"LpPool", a2, x, []DType{Float32}},
+		{"GlobalAveragePool", nil, x, []DType{Float32}},
+		{"GlobalMaxPool", nil, x3, []DType{Float32}},
+	} {
+		m, feed := typedNodeGraph(t, 13, c.op, c.attrs, []*Tensor{c.x}, nil, c.outs...)
 		if a := steadyAllocs(t, m, feed); a != 0 {
-			t.Errorf("%s: %v allocations per run", op, a)
+			t.Errorf("%s %v: %v allocations per run", c.op, c.x.Shape, a)
 		}
 	}
 }
