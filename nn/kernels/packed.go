@@ -130,9 +130,13 @@ func GemmPacked(c []float32, ldc int, a *PackedA, n int, packB BPacker, ep *Epil
 	}
 	step := roundUp((n+workers-1)/workers, nr)
 	var wg sync.WaitGroup
+	// The goroutines capture a copy of ep: capturing ep itself, which is
+	// assigned above, would move it to the heap on every call, serial or
+	// not.
+	epc := ep
 	for j0 := 0; j0 < n; j0 += step {
 		cols := min(step, n-j0)
-		wg.Go(func() { gemmPackedSerial(c, ldc, a, j0, cols, packB, ep) })
+		wg.Go(func() { gemmPackedSerial(c, ldc, a, j0, cols, packB, epc) })
 	}
 	wg.Wait()
 }

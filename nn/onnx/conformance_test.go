@@ -28,7 +28,10 @@ var updateDocs = flag.Bool("update-docs", false, "rewrite the operator table in 
 
 // skipCases are cases of supported operators that are refused on purpose,
 // each with the reason, so the list is reviewed rather than grown silently.
-var skipCases = map[string]string{}
+var skipCases = map[string]string{
+	"node/test_batchnorm_epsilon_training_mode": "BatchNormalization training_mode=1 (batch statistics, running averages out): aiaas runs inference only",
+	"node/test_batchnorm_example_training_mode": "BatchNormalization training_mode=1 (batch statistics, running averages out): aiaas runs inference only",
+}
 
 type caseResult struct {
 	name    string
