@@ -300,29 +300,19 @@ func moveRow[T word](m *mover, a *mvAxis, row, s []T, cur int, fv T) {
 }
 
 // moveTiled is a transpose: the innermost axis is strided in the source
-// and the axis before it contiguous, so blocks of rows are written
-// together, reading whole cache lines of the source.
+// and the axis before it contiguous. Each plane is transposed in blocks
+// of a cache line of rows, 8×8 tiles at a time, so every source line read
+// is used whole and the destination is written row by row.
 func moveTiled[T word](m *mover, s, d []T) {
 	L := len(m.axes) - 2
 	outer := m.axes[:L]
-	rowsAx := m.axes[L]
-	inner := m.axes[L+1]
-	w, st, nb := inner.n, inner.stride, rowsAx.n
+	nb, w, st := m.axes[L].n, m.axes[L+1].n, m.axes[L+1].stride
 	block := max(8, 64/m.esz)
 	var idx [maxMoveRank]int
 	cur := m.base
 	plane := nb * w
 	for p := 0; p*plane < len(d); p++ {
-		dp := d[p*plane : (p+1)*plane]
-		for b0 := 0; b0 < nb; b0 += block {
-			n := min(block, nb-b0)
-			for j := 0; j < w; j++ {
-				src := s[cur+b0+j*st : cur+b0+j*st+n]
-				for b, v := range src {
-					dp[(b0+b)*w+j] = v
-				}
-			}
-		}
+		transpose2D(d[p*plane:(p+1)*plane], s[cur:], nb, w, st, block)
 		for k := len(outer) - 1; k >= 0; k-- {
 			idx[k]++
 			if idx[k] < outer[k].n {
@@ -332,6 +322,38 @@ func moveTiled[T word](m *mover, s, d []T) {
 			idx[k] = 0
 			cur -= outer[k].stride * (outer[k].n - 1)
 		}
+	}
+}
+
+// transpose2D writes d[b·w + j] = s[b + j·st] for b < nb, j < w, in
+// blocks of block rows (a multiple of 8).
+func transpose2D[T word](d, s []T, nb, w, st, block int) {
+	for b0 := 0; b0 < nb; b0 += block {
+		bn := min(block, nb-b0)
+		j := 0
+		if bn == block {
+			for ; j+8 <= w; j += 8 {
+				for bb := 0; bb < block; bb += 8 {
+					tile8(d[(b0+bb)*w+j:], w, s[b0+bb+j*st:], st)
+				}
+			}
+		}
+		for ; j < w; j++ {
+			src := s[b0+j*st : b0+j*st+bn]
+			for b, v := range src {
+				d[(b0+b)*w+j] = v
+			}
+		}
+	}
+}
+
+// tile8 transposes an 8×8 tile: d[b·dw + j] = s[j·sw + b].
+func tile8[T word](d []T, dw int, s []T, sw int) {
+	r0, r1, r2, r3 := (*[8]T)(s), (*[8]T)(s[sw:]), (*[8]T)(s[2*sw:]), (*[8]T)(s[3*sw:])
+	r4, r5, r6, r7 := (*[8]T)(s[4*sw:]), (*[8]T)(s[5*sw:]), (*[8]T)(s[6*sw:]), (*[8]T)(s[7*sw:])
+	for b := 0; b < 8; b++ {
+		o := (*[8]T)(d[b*dw:])
+		o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7] = r0[b], r1[b], r2[b], r3[b], r4[b], r5[b], r6[b], r7[b]
 	}
 }
 

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"math"
+	"slices"
 )
 
 // Resize (opsets 10, 11, 13, 18) and Upsample (7, 9), following the ONNX
@@ -592,6 +593,7 @@ type interpPass[T float] struct {
 	idx                        []int32 // nout·k input indices along the axis
 	w                          []T     // nout·k weights
 	outside                    []bool  // nout: extrapolated
+	extrap                     bool    // some are
 }
 
 func buildInterp[T float](b *builder, s *resizeSpec) {
@@ -631,7 +633,7 @@ func buildInterp[T float](b *builder, s *resizeSpec) {
 	var bufSize [2]int
 	flops := 0.0
 	for i, t := range todo {
-		p := &interpPass[T]{nin: shape[t.a], nout: s.out[t.a], k: t.k, idx: t.idx, outside: t.outside}
+		p := &interpPass[T]{nin: shape[t.a], nout: s.out[t.a], k: t.k, idx: t.idx, outside: t.outside, extrap: slices.Contains(t.outside, true)}
 		p.outer, _ = numel(shape[:t.a])
 		p.inner, _ = numel(shape[t.a+1:])
 		p.w = make([]T, len(t.w))
@@ -674,13 +676,10 @@ func (p *interpPass[T]) run(src, dst []T, ev T) {
 		s := src[o*p.nin*inner : (o+1)*p.nin*inner]
 		d := dst[o*p.nout*inner : (o+1)*p.nout*inner]
 		if inner == 1 {
-			if k == 2 {
+			if k == 2 && !p.extrap {
+				w, idx := p.w[:2*len(d)], p.idx[:2*len(d)]
 				for j := range d {
-					if p.outside[j] {
-						d[j] = ev
-						continue
-					}
-					d[j] = p.w[2*j]*s[p.idx[2*j]] + p.w[2*j+1]*s[p.idx[2*j+1]]
+					d[j] = w[2*j]*s[idx[2*j]] + w[2*j+1]*s[idx[2*j+1]]
 				}
 				continue
 			}
