@@ -97,7 +97,7 @@ func newMover(esz, base int, axes []mvAxis, fill uint64) *mover {
 	if in.offs != nil {
 		m.segs = segments(in.offs)
 	}
-	if L := len(out) - 2; L >= 0 && in.offs == nil && in.stride != 0 && in.stride != 1 && out[L].offs == nil && out[L].stride == 1 {
+	if L := len(out) - 2; L >= 0 && in.offs == nil && in.stride > 1 && out[L].offs == nil && out[L].stride == 1 {
 		m.tile = true
 		for _, a := range out[:L] {
 			if a.offs != nil {

@@ -387,8 +387,8 @@ func (s *resizeSpec) coord(a, o int) (float64, bool) {
 			x = xo * (r1 - r0) * (in - 1) / (outW - 1)
 		}
 		x += r0 * (in - 1)
-		if x < 0 || x > in-1 {
-			return x, true
+		if !(x >= 0 && x <= in-1) {
+			return 0, true
 		}
 	case "pytorch_half_pixel":
 		if outW == 1 {
@@ -404,6 +404,9 @@ func (s *resizeSpec) coord(a, o int) (float64, bool) {
 		x = (xo + 0.5) / sc
 	default: // half_pixel
 		x = (xo+0.5)/sc - 0.5
+	}
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0, true // only from a roi that is not finite
 	}
 	return x, false
 }
