@@ -396,15 +396,24 @@ func TestMoveKernelsAllocateNothing(t *testing.T) {
 		{"Resize", map[string]Attr{"mode": stringAttr("cubic")}, []*Tensor{x, nil, nil, i64(1, 4, 7, 9)}},
 		{"Resize", map[string]Attr{"mode": stringAttr("nearest")}, []*Tensor{x, nil, TensorFrom([]int{4}, []float32{1, 1, 2, 3})}},
 		{"Concat", map[string]Attr{"axis": intAttr(1)}, []*Tensor{x, x}},
+		{"Einsum", map[string]Attr{"equation": stringAttr("bchw,bcvw->bhv")}, []*Tensor{x, x}},
+		{"Einsum", map[string]Attr{"equation": stringAttr("...ii->...i")}, []*Tensor{x}},
+		{"Einsum", map[string]Attr{"equation": stringAttr("abcd,abcd,abcd->")}, []*Tensor{x, x, x}},
+		{"Tile", nil, []*Tensor{x, i64(1, 2, 1, 2)}},
+		{"Expand", nil, []*Tensor{randTensor(r, 4, 1, 16), i64(2, 4, 3, 16)}},
+		{"DepthToSpace", map[string]Attr{"blocksize": intAttr(2)}, []*Tensor{x}},
+		{"Trilu", nil, []*Tensor{x, TensorFrom([]int{}, []int64{-2})}},
+		{"CumSum", map[string]Attr{"reverse": intAttr(1)}, []*Tensor{x, TensorFrom([]int{}, []int64{2})}},
+		{"GatherElements", map[string]Attr{"axis": intAttr(3)}, []*Tensor{x, TensorFrom([]int{1, 4, 16, 2}, make([]int64, 128))}},
 	}
 	for _, c := range cases {
 		consts := make([]bool, len(c.ins))
-		if c.op != "Concat" {
+		if c.op != "Concat" && c.op != "Einsum" {
 			for i := 1; i < len(consts); i++ {
 				consts[i] = true
 			}
 		}
-		m, feed := nodeGraph(t, 13, c.op, c.attrs, c.ins, consts, 1)
+		m, feed := nodeGraph(t, 14, c.op, c.attrs, c.ins, consts, 1)
 		out := run1(t, m, feed)
 		allocs := testing.AllocsPerRun(20, func() {
 			if _, err := m.Run(context.Background(), feed, out); err != nil {
