@@ -18,8 +18,8 @@ func toF64(t *Tensor) *Tensor {
 	return o
 }
 
-// floatsOf reads an FP32 or FP64 tensor as float64s.
-func floatsOf(t *Tensor) []float64 {
+// testFloats reads an FP32 or FP64 tensor as float64s.
+func testFloats(t *Tensor) []float64 {
 	out := make([]float64, t.Numel())
 	for i := range out {
 		out[i] = paramAt(t, i)
@@ -80,9 +80,9 @@ func TestBatchNormMatchesFormula(t *testing.T) {
 					const eps = 1e-3
 					cm := []bool{false, consts, consts, consts, consts}
 					m, feed := typedNodeGraph(t, 15, "BatchNormalization", map[string]Attr{"epsilon": floatAttr(eps)}, ins, cm, dt)
-					got := floatsOf(run1(t, m, feed)[0])
-					xs := floatsOf(ins[0])
-					s, bb, mu, v := floatsOf(ins[1]), floatsOf(ins[2]), floatsOf(ins[3]), floatsOf(ins[4])
+					got := testFloats(run1(t, m, feed)[0])
+					xs := testFloats(ins[0])
+					s, bb, mu, v := testFloats(ins[1]), testFloats(ins[2]), testFloats(ins[3]), testFloats(ins[4])
 					inner := x.Numel() / (shape[0] * c)
 					tol := 1e-5
 					if dt == Float64 {
@@ -188,8 +188,8 @@ func TestInstanceNorm(t *testing.T) {
 				}
 			}
 			m, feed := typedNodeGraph(t, 13, "InstanceNormalization", map[string]Attr{"epsilon": floatAttr(1e-2)}, ins, nil, dt)
-			got := floatsOf(run1(t, m, feed)[0])
-			xs, s, bb := floatsOf(ins[0]), floatsOf(ins[1]), floatsOf(ins[2])
+			got := testFloats(run1(t, m, feed)[0])
+			xs, s, bb := testFloats(ins[0]), testFloats(ins[1]), testFloats(ins[2])
 			inner := len(xs) / (shape[0] * c)
 			for p := 0; p < shape[0]*c; p++ {
 				plane := xs[p*inner : (p+1)*inner]
@@ -237,8 +237,8 @@ func TestLRN(t *testing.T) {
 		}
 		attrs := map[string]Attr{"size": intAttr(tc.size), "alpha": floatAttr(tc.alpha), "beta": floatAttr(tc.beta), "bias": floatAttr(tc.bias)}
 		m, feed := typedNodeGraph(t, 13, "LRN", attrs, []*Tensor{x}, nil, tc.dt)
-		got := floatsOf(run1(t, m, feed)[0])
-		xs := floatsOf(x)
+		got := testFloats(run1(t, m, feed)[0])
+		xs := testFloats(x)
 		for i, v := range xs {
 			c := i / 12 % 6
 			base := i - c*12

@@ -358,7 +358,7 @@ func steadyAllocs(t *testing.T, m *Model, feed []*Tensor) float64 {
 			t.Fatal(err)
 		}
 	})
-	if raceDetector {
+	if raceEnabled {
 		return 0
 	}
 	return a
