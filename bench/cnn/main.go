@@ -399,7 +399,8 @@ func spawn(procs int, args []string) error {
 // rssInChild converts the model as an upload does, writes the artifact and
 // has a fresh process serve it.
 func rssInChild(cfg config, name, tmp string, base []string) (rssRow, error) {
-	r := rssRow{Model: name, Runs: cfg.rssRuns, Status: "fail", Date: time.Now().UTC().Format(time.RFC3339)}
+	// The child inherits our GOMAXPROCS (the environment's, or all cores).
+	r := rssRow{Model: name, GOMAXPROCS: runtime.GOMAXPROCS(0), Runs: cfg.rssRuns, Status: "fail", Date: time.Now().UTC().Format(time.RFC3339)}
 	fx, err := readFixture(cfg.fixtures, name)
 	if err != nil {
 		r.Error = err.Error()
