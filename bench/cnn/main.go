@@ -221,7 +221,7 @@ func main() {
 	procs := flag.String("procs", "1,2", "GOMAXPROCS values; each runs in a fresh process")
 	peakSizes := flag.String("peak-sizes", "256,512,1024", "n of the n³ SGEMMs that measure the single-core peak")
 	rssOnly := flag.Bool("rss", false, "only the peak RSS while serving (no ONNX Runtime anywhere)")
-	rssRuns := flag.Int("rss-runs", 50, "requests served in the peak-RSS process (0: skip the RSS part)")
+	rssRuns := flag.Int("rss-runs", 200, "requests served in the peak-RSS process (0: skip the RSS part); enough for a few GC cycles")
 	out := flag.String("out", "", "results file; the Markdown table goes next to it as .md (default results/cnn.json, with -rss results/cnn-rss.json)")
 	child := flag.String("child", "", "internal: compare or rss")
 	childOut := flag.String("child-out", "", "internal: where a child writes its JSON")

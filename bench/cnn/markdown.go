@@ -93,10 +93,10 @@ func markdown(res *result) string {
 
 	if len(res.RSS) > 0 {
 		p("Peak RSS while serving: a fresh process per model, without ONNX Runtime, reads the aiaas artifact, "+
-			"returns the load's garbage to the OS and resets VmHWM (/proc/self/clear_refs), then serves %d requests "+
+			"returns the load's garbage to the OS, reads VmHWM (\"after load\") and resets it (/proc/self/clear_refs), then serves %d requests "+
 			"one after another (a new input tensor and a new output each, GOGC default); bound = constants + one arena + 64 MiB. %s.\n\n",
 			res.RSSRunsPerTest, where)
-		p("| model | GOMAXPROCS | VmHWM serving MiB | bound MiB | within | VmHWM incl. load MiB | VmRSS at end MiB | constants MiB | arena MiB | median ms / request | GCs while serving |\n")
+		p("| model | GOMAXPROCS | VmHWM serving MiB | bound MiB | within | VmHWM after load MiB | VmRSS at end MiB | constants MiB | arena MiB | median ms / request | GCs while serving |\n")
 		p("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range res.RSS {
 			if r.Status != "ok" {
@@ -115,8 +115,12 @@ func markdown(res *result) string {
 			if !r.HWMReset {
 				serve += " (not reset: includes the load)"
 			}
-			p("| %s | %d | %s | %.1f | %s | %.1f | %.1f | %.2f | %.2f | %.3f | %d |\n", r.Model, r.GOMAXPROCS, serve, mib(r.BoundBytes), within,
-				mib(r.HWMLoad), mib(r.RSSEnd), mib(r.ConstBytes), mib(int64(r.ArenaBytes)), r.RunMS, r.NumGC)
+			gcs := fmt.Sprint(r.NumGC)
+			if r.NumGC < 2 {
+				gcs += " (few: raise -rss-runs)"
+			}
+			p("| %s | %d | %s | %.1f | %s | %.1f | %.1f | %.2f | %.2f | %.3f | %s |\n", r.Model, r.GOMAXPROCS, serve, mib(r.BoundBytes), within,
+				mib(r.HWMLoad), mib(r.RSSEnd), mib(r.ConstBytes), mib(int64(r.ArenaBytes)), r.RunMS, gcs)
 		}
 		p("\n")
 	}
