@@ -248,6 +248,7 @@ func (s *im2col) PackB(dst []float32, pc, kc, jc, nc int) {
 			clear(last[p*nr+rem : p*nr+nr])
 		}
 	}
+	oy0, ox0 := jc/g.ow, jc%g.ow
 	for p := 0; p < kc; p++ {
 		row := pc + p
 		ci := row / khw
@@ -262,33 +263,43 @@ func (s *im2col) PackB(dst []float32, pc, kc, jc, nc int) {
 			}
 			continue
 		}
-		j := 0
-		oy, ox := jc/g.ow, jc%g.ow
-		for j < nc {
-			// One output row segment: ox … min(ow, ox + nc − j).
-			n := min(g.ow-ox, nc-j)
-			iy := oy*g.sh - g.pt + ky*g.dh
-			if iy < 0 || iy >= g.h {
-				for t := 0; t < n; t++ {
-					jj := j + t
-					dst[(jj/nr)*kc*nr+p*nr+jj%nr] = 0
-				}
-			} else {
-				src := plane[iy*g.w : (iy+1)*g.w]
-				ix := ox*g.sw - g.pl + kx*g.dw
-				for t := 0; t < n; t++ {
-					jj := j + t
-					v := float32(0)
-					if uint(ix) < uint(g.w) {
-						v = src[ix]
+		// Walk the columns panel by panel; within a panel, output row
+		// segment by segment (a segment ends at a panel's or a row's end),
+		// each a copy when the stride is 1 and the window is inside.
+		oy, ox := oy0, ox0
+		dx := kx*g.dw - g.pl
+		dy := ky*g.dh - g.pt
+		for j0 := 0; j0 < nc; j0 += nr {
+			d := dst[(j0/nr)*kc*nr+p*nr:][:min(nr, nc-j0)]
+			for t := 0; t < len(d); {
+				n := min(g.ow-ox, len(d)-t)
+				seg := d[t : t+n]
+				iy := oy*g.sh + dy
+				if uint(iy) >= uint(g.h) {
+					clear(seg)
+				} else {
+					src := plane[iy*g.w : (iy+1)*g.w]
+					ix := ox*g.sw + dx
+					if g.sw == 1 && ix >= 0 && ix+n <= g.w {
+						copy(seg, src[ix:ix+n])
+					} else {
+						for q := range seg {
+							v := float32(0)
+							if uint(ix) < uint(g.w) {
+								v = src[ix]
+							}
+							seg[q] = v
+							ix += g.sw
+						}
 					}
-					dst[(jj/nr)*kc*nr+p*nr+jj%nr] = v
-					ix += g.sw
+				}
+				t += n
+				ox += n
+				if ox == g.ow {
+					ox = 0
+					oy++
 				}
 			}
-			j += n
-			ox = 0
-			oy++
 		}
 	}
 }
