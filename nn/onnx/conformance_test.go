@@ -28,7 +28,14 @@ var updateDocs = flag.Bool("update-docs", false, "rewrite the operator table in 
 
 // skipCases are cases of supported operators that are refused on purpose,
 // each with the reason, so the list is reviewed rather than grown silently.
-var skipCases = map[string]string{}
+var skipCases = map[string]string{
+	// ONNX 1.12's data feed "like" as a [1] tensor to a model that
+	// declares it [3, 4]; the runtime refuses the input's shape.
+	"node/test_castlike_BFLOAT16_to_FLOAT":          "test data does not match the model's declared input shape",
+	"node/test_castlike_BFLOAT16_to_FLOAT_expanded": "test data does not match the model's declared input shape",
+	"node/test_castlike_FLOAT_to_BFLOAT16":          "test data does not match the model's declared input shape",
+	"node/test_castlike_FLOAT_to_BFLOAT16_expanded": "test data does not match the model's declared input shape",
+}
 
 type caseResult struct {
 	name    string
@@ -159,10 +166,26 @@ func runCase(t *testing.T, name, dir string, ops map[string][]int) caseResult {
 			r.status, r.detail = "fail", fmt.Sprintf("%d input files for %d graph inputs", len(ins), len(m.Inputs()))
 			return r
 		}
+		// ONNX up to 1.13 wrote BFLOAT16 test tensors as UINT16 (numpy
+		// has no bfloat16): the same bits, relabelled.
+		for i, v := range m.Inputs() {
+			if v.DType == graph.BFloat16 && ins[i].DType == graph.Uint16 {
+				ins[i].DType = graph.BFloat16
+			}
+		}
+		for i, v := range m.Outputs() {
+			if i < len(want) && v.DType == graph.BFloat16 && want[i].DType == graph.Uint16 {
+				want[i].DType = graph.BFloat16
+			}
+		}
 		got, err := m.Run(context.Background(), ins, nil)
 		if err != nil {
 			if errors.Is(err, ErrUnsupported) && !inScope {
 				r.status, r.detail = "refused", err.Error()
+				return r
+			}
+			if reason, ok := skipCases[name]; ok {
+				r.status, r.detail = "refused", reason+": "+err.Error()
 				return r
 			}
 			r.status, r.detail = "fail", "run: "+err.Error()
