@@ -66,7 +66,14 @@ func halfWrap(f buildFunc, mixed bool) buildFunc {
 			return
 		}
 		if b.alias >= 0 {
-			b.bad("internal: a view of a widened input")
+			// A view of a half input is a view of it as it is.
+			if src, o := orig[b.alias], b.out[0]; isHalf(src.dt) {
+				if o.dt != Float32 || src.dt != half {
+					b.bad("internal: a view of a widened %v input as %v", src.dt, o.dt)
+					return
+				}
+				o.dt = half
+			}
 			return
 		}
 		var convOut []int
