@@ -102,8 +102,8 @@ func binaryRuns[A, B, R any](it *bcastIter, l binLoops[A, B, R], a []A, b []B, o
 		binaryRun(l, o[:run], a, b, s0, s1)
 		return
 	}
-	it.each(func(off int, offs *[3]int) {
-		binaryRun(l, o[off:off+run], a[offs[0]:], b[offs[1]:], s0, s1)
+	it.runs(func(off, i0, i1, _ int) {
+		binaryRun(l, o[off:off+run], a[i0:], b[i1:], s0, s1)
 	})
 }
 
@@ -652,9 +652,8 @@ func whereKernel[T any](it *bcastIter) kernelFunc {
 			return nil
 		}
 		c, x, y, o := view[uint8](in[0].data), view[T](in[1].data), view[T](in[2].data), view[T](out[0].data)
-		it.each(func(off int, offs *[3]int) {
+		it.runs(func(off, ci, xi, yi int) {
 			oo := o[off : off+run]
-			ci, xi, yi := offs[0], offs[1], offs[2]
 			for i := range oo {
 				if c[ci] != 0 {
 					oo[i] = x[xi]
@@ -765,3 +764,30 @@ func variadicKernel[T numeric](its []*bcastIter, op arithOp, mean bool) kernelFu
 func addF32(o, a, b []float32) { arithVV(opAdd, o, a, b) }
 
 func addScalarF32(o, a []float32, s float32) { arithVS(opAdd, o, a, s) }
+
+// runs calls f(o, i0, i1, i2) for every run of it, with o the output
+// offset and i0…i2 the inputs' offsets. It is bcastIter.each with the
+// offsets passed by value: each hands a pointer to its offsets to an
+// unknown function, which moves them to the heap on every call.
+func (it *bcastIter) runs(f func(o, i0, i1, i2 int)) {
+	var idx [maxRank]int
+	var offs [3]int
+	run := it.runLen()
+	outer := it.rank - 1
+	for o := 0; o < it.n; o += run {
+		f(o, offs[0], offs[1], offs[2])
+		for d := outer - 1; d >= 0; d-- {
+			idx[d]++
+			for k := 0; k < it.inputs; k++ {
+				offs[k] += it.stride[k][d]
+			}
+			if idx[d] < it.shape[d] {
+				break
+			}
+			for k := 0; k < it.inputs; k++ {
+				offs[k] -= it.stride[k][d] * it.shape[d]
+			}
+			idx[d] = 0
+		}
+	}
+}
