@@ -167,20 +167,11 @@ func isFloatT[T numeric]() bool {
 	return one/2 != 0
 }
 
-// maxT and minT are numpy's maximum and minimum: NaN wins.
-func maxT[T numeric](x, y T) T {
-	if y > x || y != y {
-		return y
-	}
-	return x
-}
+// maxT and minT are numpy's maximum and minimum, NaN winning: Go's
+// builtins, which compile to branch-free code.
+func maxT[T numeric](x, y T) T { return max(x, y) }
 
-func minT[T numeric](x, y T) T {
-	if y < x || y != y {
-		return y
-	}
-	return x
-}
+func minT[T numeric](x, y T) T { return min(x, y) }
 
 func arithLoops[T numeric](op arithOp) binLoops[T, T, T] {
 	return binLoops[T, T, T]{
@@ -231,11 +222,7 @@ func arithVV[T numeric](op arithOp, o, a, b []T) {
 		}
 	case opPRelu:
 		for i := range a {
-			v := a[i]
-			if v < 0 {
-				v *= b[i]
-			}
-			o[i] = v
+			o[i] = max(a[i], 0) + min(a[i], 0)*b[i]
 		}
 	}
 }
@@ -273,11 +260,7 @@ func arithVS[T numeric](op arithOp, o, a []T, s T) {
 		}
 	case opPRelu:
 		for i := range a {
-			v := a[i]
-			if v < 0 {
-				v *= s
-			}
-			o[i] = v
+			o[i] = max(a[i], 0) + min(a[i], 0)*s
 		}
 	}
 }

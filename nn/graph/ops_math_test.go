@@ -905,3 +905,45 @@ func TestOpsNoAlloc(t *testing.T) {
 		}
 	}
 }
+
+// TestSigmoidTanhF32 checks the float32 loops against float64 math to
+// 1e-6 relative (or 1e-30 absolute, for results below float32's normal
+// range).
+func TestSigmoidTanhF32(t *testing.T) {
+	var xs []float32
+	for x := -120.0; x <= 120; x += 0.00137 {
+		xs = append(xs, float32(x))
+	}
+	for x := -0.2; x <= 0.2; x += 1e-5 {
+		xs = append(xs, float32(x))
+	}
+	xs = append(xs, 0, float32(math.Copysign(0, -1)), 0.125, -0.125, 0.12499999, 1e-30, -1e-30, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()))
+	got := make([]float32, len(xs))
+	for _, c := range []struct {
+		name string
+		f32  func(o, x []float32)
+		f64  func(float64) float64
+	}{{"sigmoid", sigmoidF32, sigmoid64}, {"tanh", tanhF32, math.Tanh}} {
+		c.f32(got, xs)
+		worst := 0.0
+		for i, x := range xs {
+			want, g := c.f64(float64(x)), float64(got[i])
+			if math.IsNaN(want) {
+				if !math.IsNaN(g) {
+					t.Fatalf("%s(%g) = %g, want NaN", c.name, x, g)
+				}
+				continue
+			}
+			d := math.Abs(g - want)
+			if d <= 1e-30 {
+				continue
+			}
+			rel := d / math.Abs(want)
+			worst = math.Max(worst, rel)
+			if rel > 1e-6 {
+				t.Fatalf("%s(%g) = %g, want %g (relative error %g)", c.name, x, g, want, rel)
+			}
+		}
+		t.Logf("%s: worst relative error %.3g", c.name, worst)
+	}
+}
