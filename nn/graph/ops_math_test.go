@@ -947,3 +947,97 @@ func TestSigmoidTanhF32(t *testing.T) {
 		t.Logf("%s: worst relative error %.3g", c.name, worst)
 	}
 }
+
+func TestUnary(t *testing.T) {
+	xs := []float64{-3.5, -2, -1, -0.25, 0, 0.25, 0.5, 1, 2, 3.5, 40, -40}
+	ix := []float64{-9, -2, -1, 0, 1, 2, 7}
+	sig := func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+	cases := []struct {
+		op    string
+		opset int
+		attrs map[string]Attr
+		f     func(float64) float64
+		dts   []DType
+	}{
+		{"Relu", 14, nil, func(x float64) float64 { return math.Max(x, 0) }, []DType{Float32, Float64, Int8, Int32, Int64}},
+		{"LeakyRelu", 16, map[string]Attr{"alpha": floatAttr(0.25)}, func(x float64) float64 {
+			if x < 0 {
+				return 0.25 * x
+			}
+			return x
+		}, []DType{Float32, Float64}},
+		{"LeakyRelu", 16, nil, func(x float64) float64 {
+			if x < 0 {
+				return float64(float32(0.01)) * x
+			}
+			return x
+		}, []DType{Float32, Float64}},
+		{"Sigmoid", 13, nil, sig, []DType{Float32, Float64}},
+		{"HardSigmoid", 7, map[string]Attr{"alpha": floatAttr(0.25), "beta": floatAttr(0.375)}, func(x float64) float64 { return math.Max(0, math.Min(1, 0.25*x+0.375)) }, []DType{Float32, Float64}},
+		{"HardSigmoid", 7, nil, func(x float64) float64 { return math.Max(0, math.Min(1, float64(float32(0.2))*x+0.5)) }, []DType{Float32}},
+		{"HardSwish", 14, nil, func(x float64) float64 { return x * math.Max(0, math.Min(1, x/6+0.5)) }, []DType{Float32, Float64}},
+		{"Tanh", 13, nil, math.Tanh, []DType{Float32, Float64}},
+		{"Erf", 13, nil, math.Erf, []DType{Float32, Float64}},
+		{"Exp", 13, nil, math.Exp, []DType{Float32, Float64}},
+		{"Log", 13, nil, math.Log, []DType{Float32, Float64}},
+		{"Sqrt", 13, nil, math.Sqrt, []DType{Float32, Float64}},
+		{"Reciprocal", 13, nil, func(x float64) float64 { return 1 / x }, []DType{Float32, Float64}},
+		{"Neg", 13, nil, func(x float64) float64 { return -x }, []DType{Float32, Float64, Int8, Int16, Int32, Int64}},
+		{"Abs", 13, nil, math.Abs, []DType{Float32, Float64, Int8, Int16, Int32, Int64}},
+		{"Floor", 13, nil, math.Floor, []DType{Float32, Float64}},
+		{"Ceil", 13, nil, math.Ceil, []DType{Float32, Float64}},
+		{"Sign", 13, nil, func(x float64) float64 {
+			switch {
+			case x > 0:
+				return 1
+			case x < 0:
+				return -1
+			}
+			return 0
+		}, []DType{Float32, Float64, Int8, Int32, Int64}},
+		{"Softplus", 7, nil, func(x float64) float64 { return math.Log(math.Exp(x) + 1) }, []DType{Float32, Float64}},
+		{"Elu", 7, map[string]Attr{"alpha": floatAttr(2)}, func(x float64) float64 {
+			if x < 0 {
+				return 2 * (math.Exp(x) - 1)
+			}
+			return x
+		}, []DType{Float32, Float64}},
+		{"Selu", 7, nil, func(x float64) float64 {
+			const a, g = 1.67326319217681884765625, 1.05070102214813232421875
+			if x > 0 {
+				return g * x
+			}
+			return g * (a*math.Exp(x) - a)
+		}, []DType{Float32, Float64}},
+	}
+	for _, c := range cases {
+		for _, dt := range c.dts {
+			v := xs
+			if dt.isInt() {
+				v = ix
+			}
+			x := fromF64(dt, []int{len(v)}, v)
+			got := f64s(runOp(t, c.opset, c.op, c.attrs, []*Tensor{x}, nil, dt)[0])
+			for i, xv := range f64s(x) {
+				want := c.f(xv)
+				if dt == Float32 {
+					want = float64(float32(want))
+				}
+				if math.IsNaN(want) && math.IsNaN(got[i]) {
+					continue
+				}
+				if d := math.Abs(got[i] - want); d > 2e-7*math.Max(1, math.Abs(want)) {
+					t.Errorf("%s %v(%v) = %v, want %v", c.op, dt, xv, got[i], want)
+				}
+			}
+		}
+	}
+	// Unsupported types are refused as such.
+	if _, _, err := tryLoadOp(13, "Neg", nil, []*Tensor{NewTensor(Uint8, 2)}, nil, Uint8); !errorsIs(err, ErrUnsupported) {
+		t.Errorf("Neg UINT8: %v", err)
+	}
+	b := fromF64(Bool, []int{3}, []float64{1, 0, 1})
+	if got := f64s(runOp(t, 7, "Not", nil, []*Tensor{b}, nil, Bool)[0]); closeTo(got, []float64{0, 1, 0}, 0) >= 0 {
+		t.Errorf("Not: %v", got)
+	}
+}

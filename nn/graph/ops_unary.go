@@ -275,15 +275,14 @@ func hardSigmoid(alpha, beta float32, swish bool) unaryFuncs {
 	return unaryFuncs{
 		f32: func(o, x []float32) {
 			o = o[:len(x)]
+			if swish {
+				for i, v := range x {
+					o[i] = v * min(max(alpha*v+beta, 0), 1)
+				}
+				return
+			}
 			for i, v := range x {
-				h := min(max(alpha*v+beta, 0), 1)
-				if v != v {
-					h = v
-				}
-				if swish {
-					h *= v
-				}
-				o[i] = h
+				o[i] = min(max(alpha*v+beta, 0), 1) // NaN stays NaN
 			}
 		},
 		f64: func(x float64) float64 {
