@@ -1041,3 +1041,20 @@ func TestUnary(t *testing.T) {
 		t.Errorf("Not: %v", got)
 	}
 }
+
+func TestCastLike(t *testing.T) {
+	x := fromF64(Float32, []int{3}, []float64{1.5, -2.7, 300})
+	for _, c := range []struct {
+		like *Tensor
+		want []float64
+	}{
+		{NewTensor(Int32, 1), []float64{1, -2, 300}},
+		{NewTensor(Float32, 2), []float64{1.5, -2.7, 300}},
+		{NewTensor(Float16, 1), []float64{1.5, float64(HalfToFloat32(Float32ToHalf(-2.7))), 300}},
+	} {
+		got := runOp(t, 15, "CastLike", nil, []*Tensor{x, c.like}, nil, c.like.DType)[0]
+		if got.DType != c.like.DType || closeTo(f64s(got), c.want, 1e-7) >= 0 {
+			t.Errorf("CastLike %v: %v %v, want %v", c.like.DType, got.DType, f64s(got), c.want)
+		}
+	}
+}
