@@ -80,7 +80,7 @@ func TestSliceRandom(t *testing.T) {
 			axes = append(axes, int64(a)-int64(3*r.IntN(2)))
 			idx[a] = sliceIndices(shape[a], s, e, st)
 		}
-		got := runOp(t, 13, "Slice", nil, x, i64(starts...), i64(ends...), i64(axes...), i64(steps...))[0]
+		got := runMoveOp(t, 13, "Slice", nil, x, i64(starts...), i64(ends...), i64(axes...), i64(steps...))[0]
 		var want []int64
 		for _, i := range idx[0] {
 			for _, j := range idx[1] {
@@ -113,7 +113,7 @@ func TestPadRandom(t *testing.T) {
 		if out[0] < 0 || out[1] < 0 || out[2] < 0 {
 			continue
 		}
-		got := runOp(t, 13, "Pad", map[string]Attr{"mode": stringAttr(mode)}, x, i64(pads...), TensorFrom([]int{}, []int64{-7}))[0]
+		got := runMoveOp(t, 13, "Pad", map[string]Attr{"mode": stringAttr(mode)}, x, i64(pads...), TensorFrom([]int{}, []int64{-7}))[0]
 		src := func(a, o int) int {
 			i := o - int(pads[a])
 			n := shape[a]
@@ -164,7 +164,7 @@ func TestResizeHostileValues(t *testing.T) {
 	nan := float32(math.NaN())
 	for _, mode := range []string{"nearest", "linear", "cubic"} {
 		roi := TensorFrom([]int{8}, []float32{0, 0, nan, float32(math.Inf(-1)), 1, 1, nan, float32(math.Inf(1))})
-		got := runOp(t, 13, "Resize", map[string]Attr{"mode": stringAttr(mode), "coordinate_transformation_mode": stringAttr("tf_crop_and_resize"), "extrapolation_value": floatAttr(9)},
+		got := runMoveOp(t, 13, "Resize", map[string]Attr{"mode": stringAttr(mode), "coordinate_transformation_mode": stringAttr("tf_crop_and_resize"), "extrapolation_value": floatAttr(9)},
 			x, roi, nil, i64(1, 1, 3, 3))[0]
 		for _, v := range got.Float32s() {
 			if v != 9 {
@@ -227,7 +227,7 @@ func TestResizeRandom(t *testing.T) {
 		}
 		x := randTensor(r, in...)
 		xs, _ := floatsOf(x)
-		got := runOp(t, 18, "Resize", attrs, x, roiT, nil, i64(sizes...))[0]
+		got := runMoveOp(t, 18, "Resize", attrs, x, roiT, nil, i64(sizes...))[0]
 		want := ref.run(xs, in, out, scales)
 		g, _ := floatsOf(got)
 		for j := range want {

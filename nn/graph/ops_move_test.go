@@ -23,7 +23,7 @@ func arange(shape ...int) *Tensor {
 
 // runOp runs a one-node graph whose inputs after the first are constants
 // and whose output has the first input's type.
-func runOp(t *testing.T, opset int, op string, attrs map[string]Attr, ins ...*Tensor) []*Tensor {
+func runMoveOp(t *testing.T, opset int, op string, attrs map[string]Attr, ins ...*Tensor) []*Tensor {
 	t.Helper()
 	consts := make([]bool, len(ins))
 	for i := 1; i < len(ins); i++ {
@@ -93,22 +93,22 @@ func TestSliceStepsAndClamping(t *testing.T) {
 		{-1, 0, -4, []int64{9, 5, 1}},
 	}
 	for _, c := range cases {
-		got := runOp(t, 13, "Slice", nil, x, i64(c.start), i64(c.end), i64(0), i64(c.step))[0]
+		got := runMoveOp(t, 13, "Slice", nil, x, i64(c.start), i64(c.end), i64(0), i64(c.step))[0]
 		if !slices.Equal(got.Int64s(), c.want) || len(got.Shape) != 1 || got.Shape[0] != len(c.want) {
 			t.Errorf("x[%d:%d:%d] = %v %v, want %v", c.start, c.end, c.step, got.Shape, got.Int64s(), c.want)
 		}
 	}
 	// Two axes, negative axes and steps; default axes; opset 9 attributes.
 	y := arange(4, 5)
-	got := runOp(t, 13, "Slice", nil, y, i64(4, 3), i64(-6, -100), i64(-1, 0), i64(-2, -1))[0]
+	got := runMoveOp(t, 13, "Slice", nil, y, i64(4, 3), i64(-6, -100), i64(-1, 0), i64(-2, -1))[0]
 	if want := []int64{19, 17, 15, 14, 12, 10, 9, 7, 5, 4, 2, 0}; !slices.Equal(got.Int64s(), want) || !slices.Equal(got.Shape, []int{4, 3}) {
 		t.Errorf("y[3::-1, 4:-6:-2] = %v %v, want [4 3] %v", got.Shape, got.Int64s(), want)
 	}
-	got = runOp(t, 13, "Slice", nil, y, i64(-10, 1), i64(10, -1), nil, i64(2, 1))[0]
+	got = runMoveOp(t, 13, "Slice", nil, y, i64(-10, 1), i64(10, -1), nil, i64(2, 1))[0]
 	if want := []int64{1, 2, 3, 11, 12, 13}; !slices.Equal(got.Int64s(), want) {
 		t.Errorf("y[-10:10:2, 1:-1] = %v, want %v", got.Int64s(), want)
 	}
-	got = runOp(t, 9, "Slice", map[string]Attr{"starts": ints(1, 1), "ends": ints(1000, 3), "axes": ints(0, 1)}, y)[0]
+	got = runMoveOp(t, 9, "Slice", map[string]Attr{"starts": ints(1, 1), "ends": ints(1000, 3), "axes": ints(0, 1)}, y)[0]
 	if want := []int64{6, 7, 11, 12, 16, 17}; !slices.Equal(got.Int64s(), want) {
 		t.Errorf("opset 9 y[1:, 1:3] = %v, want %v", got.Int64s(), want)
 	}
@@ -190,7 +190,7 @@ func TestTransposeMatchesNaive(t *testing.T) {
 			for i, v := range perm {
 				p[i] = int64(v)
 			}
-			got := runOp(t, 13, "Transpose", map[string]Attr{"perm": ints(p...)}, x)[0]
+			got := runMoveOp(t, 13, "Transpose", map[string]Attr{"perm": ints(p...)}, x)[0]
 			if want := naiveTranspose(x, perm); !slices.Equal(got.data, want) {
 				t.Fatalf("%v %v perm %v: differs from the naive transpose", dt, shape, perm)
 			}
@@ -220,7 +220,7 @@ func TestTransposeMatchesNaive(t *testing.T) {
 				}
 				attrs = map[string]Attr{"perm": ints(p...)}
 			}
-			got := runOp(t, 13, "Transpose", attrs, x)[0]
+			got := runMoveOp(t, 13, "Transpose", attrs, x)[0]
 			if want := naiveTranspose(x, perm); !slices.Equal(got.data, want) {
 				t.Fatalf("%v %v perm %v: differs from the naive transpose", dt, c.shape, perm)
 			}
@@ -250,14 +250,14 @@ func TestPadModes(t *testing.T) {
 		if c.axes != nil {
 			ins = append(ins, i64(c.axes...))
 		}
-		got := runOp(t, c.opset, "Pad", map[string]Attr{"mode": stringAttr(c.mode)}, ins...)[0]
+		got := runMoveOp(t, c.opset, "Pad", map[string]Attr{"mode": stringAttr(c.mode)}, ins...)[0]
 		if !slices.Equal(got.Shape, c.shape) || !slices.Equal(got.Int64s(), c.want) {
 			t.Errorf("%s pads %v: %v %v, want %v %v", c.mode, c.pads, got.Shape, got.Int64s(), c.shape, c.want)
 		}
 	}
 	// Opset 2: attributes, a float value on float data.
 	x := TensorFrom([]int{1, 2}, []float32{1, 2})
-	got := runOp(t, 9, "Pad", map[string]Attr{"pads": ints(0, 1, 0, 2), "value": floatAttr(1.5)}, x)[0]
+	got := runMoveOp(t, 9, "Pad", map[string]Attr{"pads": ints(0, 1, 0, 2), "value": floatAttr(1.5)}, x)[0]
 	if want := []float32{1.5, 1, 2, 1.5, 1.5}; !slices.Equal(got.Float32s(), want) {
 		t.Errorf("opset 9 Pad: %v, want %v", got.Float32s(), want)
 	}
@@ -265,13 +265,13 @@ func TestPadModes(t *testing.T) {
 
 func TestTileExpandConcatSplit(t *testing.T) {
 	x := arange(2, 3)
-	got := runOp(t, 13, "Tile", nil, x, i64(2, 2))[0]
+	got := runMoveOp(t, 13, "Tile", nil, x, i64(2, 2))[0]
 	want := []int64{0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5, 0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5}
 	if !slices.Equal(got.Int64s(), want) || !slices.Equal(got.Shape, []int{4, 6}) {
 		t.Errorf("Tile: %v %v", got.Shape, got.Int64s())
 	}
 	col := arange(3, 1)
-	got = runOp(t, 13, "Expand", nil, col, i64(2, 1, 4))[0]
+	got = runMoveOp(t, 13, "Expand", nil, col, i64(2, 1, 4))[0]
 	want = []int64{0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2}
 	if !slices.Equal(got.Int64s(), want) || !slices.Equal(got.Shape, []int{2, 3, 4}) {
 		t.Errorf("Expand: %v %v", got.Shape, got.Int64s())
@@ -308,12 +308,12 @@ func TestDepthToSpaceRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	x := randTensor(r, 2, 12, 3, 5)
 	for _, mode := range []string{"DCR", "CRD"} {
-		d := runOp(t, 13, "DepthToSpace", map[string]Attr{"blocksize": intAttr(2), "mode": stringAttr(mode)}, x)[0]
+		d := runMoveOp(t, 13, "DepthToSpace", map[string]Attr{"blocksize": intAttr(2), "mode": stringAttr(mode)}, x)[0]
 		if !slices.Equal(d.Shape, []int{2, 3, 6, 10}) {
 			t.Fatalf("shape %v", d.Shape)
 		}
 		if mode == "DCR" {
-			back := runOp(t, 13, "SpaceToDepth", map[string]Attr{"blocksize": intAttr(2)}, d)[0]
+			back := runMoveOp(t, 13, "SpaceToDepth", map[string]Attr{"blocksize": intAttr(2)}, d)[0]
 			if !slices.Equal(back.Float32s(), x.Float32s()) {
 				t.Errorf("SpaceToDepth(DepthToSpace(x)) != x")
 			}
@@ -364,12 +364,12 @@ func TestGatherOutOfRange(t *testing.T) {
 	}
 	// In range, negative indices, axis 1, int32.
 	idx := TensorFrom([]int{2}, []int32{-1, 1})
-	got := runOp(t, 13, "Gather", map[string]Attr{"axis": intAttr(1)}, x, idx)[0]
+	got := runMoveOp(t, 13, "Gather", map[string]Attr{"axis": intAttr(1)}, x, idx)[0]
 	if want := []int64{3, 1, 7, 5, 11, 9}; !slices.Equal(got.Int64s(), want) || !slices.Equal(got.Shape, []int{3, 2}) {
 		t.Errorf("Gather axis 1: %v %v, want %v", got.Shape, got.Int64s(), want)
 	}
 	idx2 := TensorFrom([]int{2, 2}, []int64{-1, 0, 1, -2})
-	got = runOp(t, 13, "GatherElements", map[string]Attr{"axis": intAttr(1)}, x, idx2)[0]
+	got = runMoveOp(t, 13, "GatherElements", map[string]Attr{"axis": intAttr(1)}, x, idx2)[0]
 	if want := []int64{3, 0, 5, 6}; !slices.Equal(got.Int64s(), want) {
 		t.Errorf("GatherElements axis 1: %v, want %v", got.Int64s(), want)
 	}

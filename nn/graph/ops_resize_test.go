@@ -304,7 +304,7 @@ func TestResizeMatchesFormula(t *testing.T) {
 			} else {
 				ins = []*Tensor{x, roi, sc, sz}
 			}
-			got := runOp(t, c.opset, "Resize", attrs, ins...)[0]
+			got := runMoveOp(t, c.opset, "Resize", attrs, ins...)[0]
 			if !slices.Equal(got.Shape, out) {
 				t.Fatalf("shape %v, want %v", got.Shape, out)
 			}
@@ -337,12 +337,12 @@ func TestResizeMatchesFormula(t *testing.T) {
 
 func TestUpsampleAndAspectRatio(t *testing.T) {
 	x := TensorFrom([]int{1, 1, 2, 2}, []float32{1, 2, 3, 4})
-	got := runOp(t, 7, "Upsample", map[string]Attr{"scales": Attr{Kind: AttrFloats, Floats: []Float{1, 1, 2, 1.5}}}, x)[0]
+	got := runMoveOp(t, 7, "Upsample", map[string]Attr{"scales": Attr{Kind: AttrFloats, Floats: []Float{1, 1, 2, 1.5}}}, x)[0]
 	want := []float32{1, 1, 2, 1, 1, 2, 3, 3, 4, 3, 3, 4}
 	if !slices.Equal(got.Shape, []int{1, 1, 4, 3}) || !slices.Equal(got.Float32s(), want) {
 		t.Errorf("Upsample 7 nearest: %v %v, want %v", got.Shape, got.Float32s(), want)
 	}
-	got = runOp(t, 9, "Upsample", map[string]Attr{"mode": stringAttr("linear")}, x, TensorFrom([]int{4}, []float32{1, 1, 2, 2}))[0]
+	got = runMoveOp(t, 9, "Upsample", map[string]Attr{"mode": stringAttr("linear")}, x, TensorFrom([]int{4}, []float32{1, 1, 2, 2}))[0]
 	want = []float32{1, 1.5, 2, 2, 2, 2.5, 3, 3, 3, 3.5, 4, 4, 3, 3.5, 4, 4}
 	if !slices.Equal(got.Float32s(), want) {
 		t.Errorf("Upsample 9 linear: %v, want %v", got.Float32s(), want)
@@ -358,7 +358,7 @@ func TestUpsampleAndAspectRatio(t *testing.T) {
 		{"not_larger", []int64{8, 8}, []int{1, 3, 5, 8}},
 		{"not_smaller", []int64{8, 8}, []int{1, 3, 8, 12}},
 	} {
-		got := runOp(t, 18, "Resize", map[string]Attr{"axes": ints(2, -1), "keep_aspect_ratio_policy": stringAttr(c.policy)}, y, nil, nil, i64(c.sizes...))[0]
+		got := runMoveOp(t, 18, "Resize", map[string]Attr{"axes": ints(2, -1), "keep_aspect_ratio_policy": stringAttr(c.policy)}, y, nil, nil, i64(c.sizes...))[0]
 		if !slices.Equal(got.Shape, c.shape) {
 			t.Errorf("%s: shape %v, want %v", c.policy, got.Shape, c.shape)
 		}

@@ -1,7 +1,6 @@
 package graph
 
 import (
-	"fmt"
 	"slices"
 	"sort"
 )
@@ -211,7 +210,8 @@ func (p *planner) fold(b *builder) error {
 		k.state = b.newState()
 	}
 	if err := b.kernel(ins, outs, k); err != nil {
-		return fmt.Errorf("node %q (%s): %w", printable(b.node.Name), b.node.Op, err)
+		// Data-dependent: an index out of range in a constant.
+		return shapeErr("node %q (%s): %v", printable(b.node.Name), b.node.Op, err)
 	}
 	for i, o := range b.out {
 		if o != nil {

@@ -35,6 +35,12 @@ var skipCases = map[string]string{
 	"node/test_training_dropout_default":        "training-mode Dropout draws a random mask: refused at run time (training_mode is an input); ratio 0 is served",
 	"node/test_training_dropout_default_mask":   "training-mode Dropout draws a random mask: refused at run time (training_mode is an input); ratio 0 is served",
 	"node/test_training_dropout_mask":           "training-mode Dropout draws a random mask: refused at run time (training_mode is an input); ratio 0 is served",
+	// ONNX 1.12's data feed "like" as a [1] tensor to a model that
+	// declares it [3, 4]; the runtime refuses the input's shape.
+	"node/test_castlike_BFLOAT16_to_FLOAT":          "test data does not match the model's declared input shape",
+	"node/test_castlike_BFLOAT16_to_FLOAT_expanded": "test data does not match the model's declared input shape",
+	"node/test_castlike_FLOAT_to_BFLOAT16":          "test data does not match the model's declared input shape",
+	"node/test_castlike_FLOAT_to_BFLOAT16_expanded": "test data does not match the model's declared input shape",
 }
 
 type caseResult struct {
@@ -166,12 +172,28 @@ func runCase(t *testing.T, name, dir string, ops map[string][]int) caseResult {
 			r.status, r.detail = "fail", fmt.Sprintf("%d input files for %d graph inputs", len(ins), len(m.Inputs()))
 			return r
 		}
+		// ONNX up to 1.13 wrote BFLOAT16 test tensors as UINT16 (numpy
+		// has no bfloat16): the same bits, relabelled.
+		for i, v := range m.Inputs() {
+			if v.DType == graph.BFloat16 && ins[i].DType == graph.Uint16 {
+				ins[i].DType = graph.BFloat16
+			}
+		}
+		for i, v := range m.Outputs() {
+			if i < len(want) && v.DType == graph.BFloat16 && want[i].DType == graph.Uint16 {
+				want[i].DType = graph.BFloat16
+			}
+		}
 		got, err := m.Run(context.Background(), ins, nil)
 		if err != nil {
 			// A refusal that depends on an input's value (a Dropout's
 			// training_mode fed as an input) can only come at run time.
 			if errors.Is(err, ErrUnsupported) && (!inScope || isAcceptedRefusal(name, err)) {
 				r.status, r.detail = "refused", err.Error()
+				return r
+			}
+			if reason, ok := skipCases[name]; ok {
+				r.status, r.detail = "refused", reason+": "+err.Error()
 				return r
 			}
 			r.status, r.detail = "fail", "run: "+err.Error()

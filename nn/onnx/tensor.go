@@ -64,8 +64,11 @@ func tensorOf(tp *onnxpb.TensorProto, what string, maxElems int64) (*graph.Tenso
 	shape := make([]int, len(tp.Dims))
 	n := int64(1)
 	for i, d := range tp.Dims {
-		if d < 0 || d > maxElems {
+		if d < 0 {
 			return nil, bad("%s: dims %v", what, tp.Dims)
+		}
+		if d > maxElems {
+			return nil, bad("%s: dims %v over %d elements", what, tp.Dims, maxElems)
 		}
 		if d != 0 && n > maxElems/d {
 			return nil, bad("%s: dims %v over %d elements", what, tp.Dims, maxElems)
