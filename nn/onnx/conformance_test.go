@@ -339,7 +339,7 @@ func opTable(results []caseResult) string {
 	}
 	sort.Strings(names)
 	var sb strings.Builder
-	sb.WriteString("| operator | opset versions implemented | ONNX backend cases passed / run |\n|---|---|---:|\n")
+	sb.WriteString("| operator | versions implemented (each used from that opset on) | ONNX backend cases passed / run |\n|---|---|---:|\n")
 	for _, op := range names {
 		vs := make([]string, len(ops[op]))
 		for i, v := range ops[op] {

@@ -102,12 +102,21 @@ func Export(w io.Writer, m *nn.Model) error {
 		ProducerVersion: proto.String("1"),
 		MetadataProps:   []*onnxpb.StringStringEntryProto{{Key: proto.String(nn.MetaSpec), Value: proto.String(f.Metadata[nn.MetaSpec])}},
 		Graph:           gp,
-		OpsetImport:     []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(exportOpset)}},
 	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(mp)
+	opt := proto.MarshalOptions{Deterministic: true}
+	b, err := opt.Marshal(mp)
 	if err != nil {
 		return fmt.Errorf("onnx: export: %w", err)
 	}
+	// The opset goes last (protobuf fields may come in any order): a file
+	// cut short anywhere then lacks the opset or the whole graph, so a
+	// truncated upload is always refused rather than read as a smaller
+	// model.
+	opset, err := opt.Marshal(&onnxpb.ModelProto{OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(exportOpset)}}})
+	if err != nil {
+		return fmt.Errorf("onnx: export: %w", err)
+	}
+	b = append(b, opset...)
 	if _, err := w.Write(b); err != nil {
 		return fmt.Errorf("onnx: export: %w", err)
 	}
