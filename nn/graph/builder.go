@@ -38,6 +38,7 @@ type builder struct {
 	in     []*val // nil for an absent optional input
 	out    []*val
 	tensor func(name string) *Tensor // the artifact's tensors, for tensor attributes
+	model  *Model
 
 	err      error      // the first error; later calls are no-ops
 	kernel   kernelFunc // set by run
@@ -243,6 +244,17 @@ func (b *builder) setConst(i int, t *Tensor) {
 
 // run sets the kernel that computes the outputs.
 func (b *builder) run(k kernelFunc) { b.kernel = k }
+
+// prepared returns what make builds from a constant (weights packed for
+// a kernel, say), built once per model and shared by every plan: a new
+// input shape must not pack the weights again. key says which
+// preparation of t it is (an operator may prepare one constant two ways).
+func (b *builder) prepared(t *Tensor, key string, make func() any) any {
+	if b.model == nil {
+		return make()
+	}
+	return b.model.prepare(t, key, make)
+}
 
 // state gives the kernel a value of its own per exec (kctx.state), made
 // once by f: where a kernel keeps what it must not allocate per run.

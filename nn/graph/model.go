@@ -53,6 +53,32 @@ type Model struct {
 	mu       sync.RWMutex
 	plans    map[string]*plan
 	buildMu  sync.Mutex
+
+	prepMu sync.Mutex
+	prep   map[prepKey]any // constants prepared for kernels (builder.prepared)
+}
+
+type prepKey struct {
+	t   *Tensor
+	key string
+}
+
+// prepare returns the cached preparation of t under key, making it once.
+// Plans are built under buildMu, but folding at load is not, so the map
+// has its own lock; make runs under it (it is pure and bounded).
+func (m *Model) prepare(t *Tensor, key string, make func() any) any {
+	m.prepMu.Lock()
+	defer m.prepMu.Unlock()
+	k := prepKey{t, key}
+	if v, ok := m.prep[k]; ok {
+		return v
+	}
+	if m.prep == nil {
+		m.prep = map[prepKey]any{}
+	}
+	v := make()
+	m.prep[k] = v
+	return v
 }
 
 // Load checks g against the tensors it names (initializers and tensor

@@ -352,10 +352,13 @@ func buildConvFast(b *builder, g *convGeom, w *Tensor, bias *val, group, m int, 
 		})
 		return
 	}
-	packs := make([]*kernels.PackedA, group)
-	for gi := range packs {
-		packs[gi] = kernels.PackA(wf[gi*mg*kdim:], mg, kdim, kdim)
-	}
+	packs := b.prepared(w, "conv", func() any {
+		packs := make([]*kernels.PackedA, group)
+		for gi := range packs {
+			packs[gi] = kernels.PackA(wf[gi*mg*kdim:], mg, kdim, kdim)
+		}
+		return packs
+	}).([]*kernels.PackedA)
 	nr := packs[0].PanelWidth()
 	b.state(func() any {
 		gc := c2

@@ -354,18 +354,21 @@ func buildCTFast(b *builder, g *ctGeom, w *Tensor, bias *val) {
 	khw := c2.kh * c2.kw
 	rows := mg * khw
 	wf := w.Float32s()
-	packs := make([]*kernels.PackedA, g.group)
-	at := make([]float32, rows*cg)
-	for gi := range packs {
-		// W of the group is [cg, rows]; A is its transpose.
-		wg := wf[gi*cg*rows : (gi+1)*cg*rows]
-		for ci := range cg {
-			for r := range rows {
-				at[r*cg+ci] = wg[ci*rows+r]
+	packs := b.prepared(w, "convtranspose", func() any {
+		packs := make([]*kernels.PackedA, g.group)
+		at := make([]float32, rows*cg)
+		for gi := range packs {
+			// W of the group is [cg, rows]; A is its transpose.
+			wg := wf[gi*cg*rows : (gi+1)*cg*rows]
+			for ci := range cg {
+				for r := range rows {
+					at[r*cg+ci] = wg[ci*rows+r]
+				}
 			}
+			packs[gi] = kernels.PackA(at, rows, cg, cg)
 		}
-		packs[gi] = kernels.PackA(at, rows, cg, cg)
-	}
+		return packs
+	}).([]*kernels.PackedA)
 	nr := packs[0].PanelWidth()
 	band := max(1, min(c2.h, ctColBytes/(4*rows*c2.w)))
 	b.scratch = 4 * rows * band * c2.w

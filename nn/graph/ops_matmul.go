@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"fmt"
 	"gonum.org/v1/gonum/blas"
 
 	"github.com/aiaas/aiaas/nn/kernels"
@@ -129,10 +130,13 @@ func buildMatMul(b *builder) {
 	rowsOfOne := g.nbB == 1
 	if w.c != nil {
 		wf := w.c.Float32s()
-		packs := make([]*kernels.Packed, g.nbB)
-		for i := range packs {
-			packs[i] = kernels.Pack(wf[i*kn:(i+1)*kn], g.k, g.n, nil)
-		}
+		packs := b.prepared(w.c, "matmul", func() any {
+			packs := make([]*kernels.Packed, g.nbB)
+			for i := range packs {
+				packs[i] = kernels.Pack(wf[i*kn:(i+1)*kn], g.k, g.n, nil)
+			}
+			return packs
+		}).([]*kernels.Packed)
 		if rowsOfOne {
 			rows := g.nb * g.m
 			b.run(func(in, out []*Tensor, _ *kctx) error {
@@ -269,30 +273,38 @@ func buildGemm(b *builder) {
 	}
 	// C as the packed bias: a constant row (or scalar) broadcast over M.
 	if w.c != nil && k > 0 && n > 0 {
-		wt := w.c.Float32s()
-		if transB || alpha != 1 {
-			t := make([]float32, k*n)
-			for p := 0; p < k; p++ {
-				for j := 0; j < n; j++ {
-					if transB {
-						t[p*n+j] = alpha * wt[j*k+p]
-					} else {
-						t[p*n+j] = alpha * wt[p*n+j]
-					}
-				}
-			}
-			wt = t
-		}
-		var bias []float32
-		if c != nil && c.c != nil && c.numel() > 0 && (len(c.shape) < 2 || c.shape[0] == 1) {
-			cv := c.c.Float32s()
-			bias = make([]float32, n)
-			for j := range bias {
-				bias[j] = beta * cv[j%len(cv)]
-			}
+		constC := c != nil && c.c != nil && c.numel() > 0 && (len(c.shape) < 2 || c.shape[0] == 1)
+		var cT *Tensor
+		if constC {
+			cT = c.c
 			cit = nil
 		}
-		p := kernels.Pack(wt, k, n, bias)
+		key := fmt.Sprintf("gemm/%v/%v/%v/%p", transB, alpha, beta, cT)
+		p := b.prepared(w.c, key, func() any {
+			wt := w.c.Float32s()
+			if transB || alpha != 1 {
+				t := make([]float32, k*n)
+				for p := 0; p < k; p++ {
+					for j := 0; j < n; j++ {
+						if transB {
+							t[p*n+j] = alpha * wt[j*k+p]
+						} else {
+							t[p*n+j] = alpha * wt[p*n+j]
+						}
+					}
+				}
+				wt = t
+			}
+			var bias []float32
+			if constC {
+				cv := cT.Float32s()
+				bias = make([]float32, n)
+				for j := range bias {
+					bias[j] = beta * cv[j%len(cv)]
+				}
+			}
+			return kernels.Pack(wt, k, n, bias)
+		}).(*kernels.Packed)
 		if transA {
 			b.scratch = 4 * m * k
 		}

@@ -116,7 +116,7 @@ func (p *planner) node(n *Node) error {
 	if err != nil {
 		return err
 	}
-	b := &builder{node: n, opset: p.m.opset, in: make([]*val, len(n.Inputs)), out: make([]*val, len(n.Outputs)), tensor: p.m.tensor, alias: -1}
+	b := &builder{node: n, opset: p.m.opset, in: make([]*val, len(n.Inputs)), out: make([]*val, len(n.Outputs)), tensor: p.m.tensor, model: p.m, alias: -1}
 	for i, name := range n.Inputs {
 		if name == "" {
 			continue
