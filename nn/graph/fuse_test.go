@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -90,5 +91,122 @@ func TestRunAllocatesNothing(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("%v allocations per run, want 0", n)
+	}
+}
+
+// TestFusionPatterns: BatchNormalization folded into the Conv, then each
+// activation pattern exporters write fused as the conv's epilogue; the
+// fused model must agree with the unfused one and have one node.
+func TestFusionPatterns(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	const c = 6
+	bn := func() map[string]*Tensor {
+		ts := map[string]*Tensor{"w": randTensor(r, c, c, 3, 3), "gamma": randTensor(r, c), "beta": randTensor(r, c), "mean": randTensor(r, c), "var": randTensor(r, c)}
+		for i, v := range ts["var"].Float32s() {
+			ts["var"].Float32s()[i] = v*v + 0.1
+		}
+		ts["lo"] = TensorFrom([]int{}, []float32{0})
+		ts["hi"] = TensorFrom([]int{}, []float32{6})
+		return ts
+	}
+	conv := Node{Name: "c", Op: "Conv", Inputs: []string{"x", "w"}, Outputs: []string{"y"}, Attrs: map[string]Attr{"pads": ints(1, 1, 1, 1)}}
+	bnNode := Node{Name: "bn", Op: "BatchNormalization", Inputs: []string{"y", "gamma", "beta", "mean", "var"}, Outputs: []string{"z"}, Attrs: map[string]Attr{"epsilon": floatAttr(1e-3)}}
+	cases := []struct {
+		name  string
+		opset int
+		tail  []Node
+	}{
+		{"relu", 13, []Node{{Name: "a", Op: "Relu", Inputs: []string{"z"}, Outputs: []string{"out"}}}},
+		{"clip-inputs", 13, []Node{{Name: "a", Op: "Clip", Inputs: []string{"z", "lo", "hi"}, Outputs: []string{"out"}}}},
+		{"clip-attrs", 9, []Node{{Name: "a", Op: "Clip", Inputs: []string{"z"}, Outputs: []string{"out"}, Attrs: map[string]Attr{"min": floatAttr(0), "max": floatAttr(6)}}}},
+		{"leaky", 13, []Node{{Name: "a", Op: "LeakyRelu", Inputs: []string{"z"}, Outputs: []string{"out"}, Attrs: map[string]Attr{"alpha": floatAttr(0.1)}}}},
+		{"hardswish", 14, []Node{{Name: "a", Op: "HardSwish", Inputs: []string{"z"}, Outputs: []string{"out"}}}},
+		{"hardsigmoid-mul", 13, []Node{
+			{Name: "hs", Op: "HardSigmoid", Inputs: []string{"z"}, Outputs: []string{"h"}, Attrs: map[string]Attr{"alpha": floatAttr(1.0 / 6), "beta": floatAttr(0.5)}},
+			{Name: "m", Op: "Mul", Inputs: []string{"z", "h"}, Outputs: []string{"out"}},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mk := func() *Graph {
+				nodes := append([]Node{conv, bnNode}, tc.tail...)
+				return &Graph{Opset: tc.opset, Nodes: nodes,
+					Inputs:  []Value{{Name: "x", DType: Float32, Shape: []int64{-1, c, 7, 7}}},
+					Outputs: []Value{{Name: "out", DType: Float32}}}
+			}
+			ts := bn()
+			fused, err := Load(mk(), ts, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, err := Load(mk(), ts, &Options{NoFuse: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fused.nodes) != 1 || fused.nodes[0].Op != opFusedConv {
+				ops := []string{}
+				for _, n := range fused.nodes {
+					ops = append(ops, n.Op)
+				}
+				t.Errorf("fused graph has %v, want one aiaas.Conv", ops)
+			}
+			x := randTensor(r, 2, c, 7, 7)
+			a, err := fused.Run(context.Background(), []*Tensor{x}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := plain.Run(context.Background(), []*Tensor{x}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := maxRelDiff(a[0].Float32s(), b[0].Float32s()); d > 1e-4 {
+				t.Errorf("fused and plain differ by %g", d)
+			}
+		})
+	}
+}
+
+// TestDynamicSpatialDims: a fully convolutional graph with dynamic N, H
+// and W runs at any size, one plan per shape, within MaxPlans.
+func TestDynamicSpatialDims(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	g, ts := resBlock(r, 4, false)
+	g.Inputs[0].Shape = []int64{-1, 4, -1, -1}
+	g.Inputs[0].Dims = []string{"N", "", "H", "W"}
+	m, err := Load(g, ts, &Options{MaxPlans: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Outputs()[0].Shape; len(got) != 4 || got[0] != -1 || got[1] != 4 || got[2] != -1 || got[3] != -1 {
+		t.Errorf("output shape %v, want [-1 4 -1 -1]", got)
+	}
+	for _, hw := range [][3]int{{1, 8, 8}, {2, 12, 10}, {1, 3, 17}, {1, 8, 8}} {
+		x := randTensor(r, hw[0], 4, hw[1], hw[2])
+		got, err := m.Run(context.Background(), []*Tensor{x}, nil)
+		if err != nil {
+			t.Fatalf("%v: %v", hw, err)
+		}
+		g2, _ := resBlock(r, 4, false)
+		g2.Inputs[0].Shape = []int64{int64(hw[0]), 4, int64(hw[1]), int64(hw[2])}
+		ref, err := Load(g2, ts, &Options{NoFuse: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := ref.Run(context.Background(), []*Tensor{x}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got[0].Shape) != fmt.Sprint(want[0].Shape) {
+			t.Fatalf("%v: shape %v, want %v", hw, got[0].Shape, want[0].Shape)
+		}
+		if d := maxRelDiff(got[0].Float32s(), want[0].Float32s()); d > 1e-5 {
+			t.Errorf("%v: differs by %g", hw, d)
+		}
+	}
+	m.mu.RLock()
+	n := len(m.plans)
+	m.mu.RUnlock()
+	if n > 2 {
+		t.Errorf("%d plans cached, MaxPlans 2", n)
 	}
 }

@@ -226,15 +226,20 @@ func (m *Model) prune(nodes []Node) []Node {
 	return keep
 }
 
-// probe plans the graph for its declared input shapes, with a dynamic
-// first dimension (the batch) set to 1 and then 2, so that a graph that
-// cannot run is refused at load and outputs whose shapes the file did not
-// declare get them (a dimension that follows the batch is -1). Graphs with
-// other dynamic dimensions are planned per request only.
+// probe plans the graph for its declared input shapes twice, with a
+// dynamic first dimension (the batch) set to 1 and then 2, and any other
+// dynamic dimension to 64 and then 96 (the same value for dimensions that
+// share a name), so that a graph that cannot run is refused at load and
+// outputs whose shapes the file did not declare get them: a dimension
+// that differs between the two plans is dynamic (-1). Only a failure with
+// nothing but the batch dynamic refuses the graph; guessed sizes that do
+// not fit (a model that needs a particular width) leave the outputs as
+// declared.
 func (m *Model) probe() error {
 	shapes := [2][][]int{}
 	var dtypes []DType
-	for _, batch := range []int{1, 2} {
+	guessed := false
+	for k, guess := range [2][2]int{{1, 64}, {2, 96}} {
 		ins := make([]*Tensor, len(m.inputs))
 		for i, v := range m.inputs {
 			shape := make([]int, len(v.Shape))
@@ -243,9 +248,10 @@ func (m *Model) probe() error {
 				case d >= 0:
 					shape[j] = int(d)
 				case j == 0:
-					shape[j] = batch
+					shape[j] = guess[0]
 				default:
-					return nil
+					shape[j] = guess[1]
+					guessed = true
 				}
 			}
 			n, ok := numel(shape)
@@ -256,43 +262,53 @@ func (m *Model) probe() error {
 		}
 		p, err := m.planFor(ins)
 		if err != nil {
-			if _, ok := isNeedValue(err); ok {
-				return nil // planned per request, on the values given
+			if _, ok := isNeedValue(err); ok || guessed {
+				m.dropPlans()
+				return nil // planned per request
 			}
 			return fmt.Errorf("planning for inputs %s: %w", describe(ins), err)
 		}
 		dtypes = dtypes[:0]
 		for _, id := range p.outputs {
-			shapes[batch-1] = append(shapes[batch-1], p.vals[id].shape)
+			shapes[k] = append(shapes[k], p.vals[id].shape)
 			dtypes = append(dtypes, p.vals[id].dt)
 		}
 		m.dropPlans()
 	}
+	// Check everything before changing anything: with guessed sizes a
+	// disagreement only means the guess was not a size the model takes
+	// its declared shapes at.
+	found := make([][]int64, len(m.outputs))
 	for i := range m.outputs {
 		o := &m.outputs[i]
 		a, b := shapes[0][i], shapes[1][i]
-		if o.DType != dtypes[i] {
-			return graphErr("output %q is declared %v but the graph computes %v", printable(o.Name), o.DType, dtypes[i])
-		}
-		if o.Shape == nil {
-			o.Shape = make([]int64, len(a))
-			for j := range o.Shape {
-				o.Shape[j] = -1
+		fail := func(err error) error {
+			if guessed {
+				return nil
 			}
+			return err
 		}
-		if len(o.Shape) != len(a) {
-			return graphErr("output %q is declared with rank %d but the graph computes rank %d", printable(o.Name), len(o.Shape), len(a))
+		if o.DType != dtypes[i] {
+			return fail(graphErr("output %q is declared %v but the graph computes %v", printable(o.Name), o.DType, dtypes[i]))
 		}
+		if o.Shape != nil && len(o.Shape) != len(a) {
+			return fail(graphErr("output %q is declared with rank %d but the graph computes rank %d", printable(o.Name), len(o.Shape), len(a)))
+		}
+		sh := make([]int64, len(a))
 		for j := range a {
 			switch {
 			case a[j] != b[j]:
-				o.Shape[j] = -1
-			case o.Shape[j] >= 0 && o.Shape[j] != int64(a[j]):
-				return graphErr("output %q is declared with shape %v but the graph computes %v", printable(o.Name), o.Shape, a)
+				sh[j] = -1
+			case o.Shape != nil && o.Shape[j] >= 0 && o.Shape[j] != int64(a[j]):
+				return fail(graphErr("output %q is declared with shape %v but the graph computes %v", printable(o.Name), o.Shape, a))
 			default:
-				o.Shape[j] = int64(a[j])
+				sh[j] = int64(a[j])
 			}
 		}
+		found[i] = sh
+	}
+	for i := range m.outputs {
+		m.outputs[i].Shape = found[i]
 	}
 	return nil
 }
