@@ -12,6 +12,8 @@ var avx512Kernel = &kernel{
 	gemm:     gemm8x32AVX512,
 	gemvT:    gemvTAVX512,
 	dense:    dense8x32AVX512,
+	gemmEp:   gemmEp8x32AVX512,
+	vec:      vecAVX512,
 }
 
 var avx2Kernel = &kernel{
@@ -22,6 +24,8 @@ var avx2Kernel = &kernel{
 	gemm:     gemm6x16AVX2,
 	gemvT:    gemvTAVX2,
 	dense:    dense6x16AVX2,
+	gemmEp:   gemmEp6x16AVX2,
+	vec:      vecAVX2,
 }
 
 // available lists the kernels this CPU can run, best first. x/sys/cpu
@@ -98,6 +102,60 @@ func gemvTAVX512(k int, x, b *float32, ldb int, y *float32, n int, alpha float32
 
 //go:noescape
 func dense8x32AVX512(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float32, flags int)
+
+//go:noescape
+func gemmEp8x32AVX512(kc int, a, b, c *float32, ldc int, t *tileArgs)
+
+//go:noescape
+func gemmEp6x16AVX2(kc int, a, b, c *float32, ldc int, t *tileArgs)
+
+//go:noescape
+func binAVX512(op int, dst, a, b *float32, n int)
+
+//go:noescape
+func unaryAVX512(op int, dst, a *float32, n int, s, t float32)
+
+//go:noescape
+func binAVX2(op int, dst, a, b *float32, n int)
+
+//go:noescape
+func unaryAVX2(op int, dst, a *float32, n int, s, t float32)
+
+// vecBinary runs the vector kernel of the kernel in use on a[:n] (and
+// b), returning how many leading elements it did: all with AVX-512 (a
+// masked tail), the multiple of 8 with AVX2; Go does the rest.
+func vecBinary(op int, dst, a, b []float32, n int) int {
+	switch current().vec {
+	case vecAVX512:
+		if n > 0 {
+			binAVX512(op, &dst[0], &a[0], &b[0], n)
+		}
+		return n
+	case vecAVX2:
+		if n8 := n &^ 7; n8 > 0 {
+			binAVX2(op, &dst[0], &a[0], &b[0], n8)
+			return n8
+		}
+	}
+	return 0
+}
+
+// vecUnary is vecBinary for the one-operand operations.
+func vecUnary(op int, dst, a []float32, n int, s, t float32) int {
+	switch current().vec {
+	case vecAVX512:
+		if n > 0 {
+			unaryAVX512(op, &dst[0], &a[0], n, s, t)
+		}
+		return n
+	case vecAVX2:
+		if n8 := n &^ 7; n8 > 0 {
+			unaryAVX2(op, &dst[0], &a[0], n8, s, t)
+			return n8
+		}
+	}
+	return 0
+}
 
 //go:noescape
 func gemm6x16AVX2(kc int, a, b *float32, ldb int, c *float32, ldc int, alpha float32)

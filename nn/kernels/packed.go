@@ -1,9 +1,6 @@
 package kernels
 
-import (
-	"runtime"
-	"sync"
-)
+import "sync"
 
 // Activations a packed GEMM's epilogue applies (besides Linear and ReLU,
 // which Dense shares).
@@ -85,20 +82,82 @@ type BPacker interface {
 	// stored row after row: element (p, j) at dst[(j/nr)·kc·nr + p·nr + j%nr],
 	// with the columns past nc in the last panel set to zero. A convolution
 	// writes its im2col patches straight into this layout. It is called
-	// from several goroutines at once for disjoint column ranges.
+	// from several goroutines at once for disjoint blocks: different
+	// column ranges, or different row ranges (pc, kc) of the same columns.
 	PackB(dst []float32, pc, kc, jc, nc int)
 }
 
-// gemmPackedMinFlops: products below this stay on the calling goroutine.
-var gemmPackedMinFlops = 1 << 22
+// Flags of an epKernel call (tileArgs.flags).
+const (
+	tileAcc      = 1 << 0 // start from C (a later block of K)
+	tileBias     = 1 << 1 // start from tileArgs.bias, one value per row; with neither, from zero
+	tileRes      = 1 << 2 // add the residual tile before the activation
+	tileActShift = 4      // bits 4–6: the Activation applied before the store
+)
+
+// tileArgs is the epilogue of one epKernel call. Its layout is read by
+// the assembly (offsets 0, 8, 16, 24, 32, 36, 40, 44; TestTileArgsLayout).
+type tileArgs struct {
+	bias                *float32 // mr row biases (tileBias)
+	res                 *float32 // residual tile (tileRes), row stride ldr
+	ldr                 int      // in elements
+	flags               int
+	lo, hi, alpha, beta float32 // Epilogue.Min, Max, Alpha, Beta
+}
+
+// epKernel computes one mr×nr tile of C = act(init + Ã·B̃ + residual)
+// with Ã a packed A panel block (kc columns of mr values) and B̃ a packed
+// B panel (kc rows of nr values), init being C, the bias broadcast along
+// each row, or zero (t.flags). C has row stride ldc. kc ≥ 1. The
+// assembly kernels keep the tile in registers from the first
+// multiply-add to the only store.
+type epKernel func(kc int, a, b, c *float32, ldc int, t *tileArgs)
+
+// Tuning of the packed GEMM (see BenchmarkGemmPackedConv and doc.go).
+var (
+	// gemmPackedMinFlops: products below this many multiply-adds stay on
+	// the calling goroutine.
+	gemmPackedMinFlops = 1 << 22
+	// packedNCBytes: the bytes of one packed block of B (kc×nc), the unit
+	// the BPacker fills at once: a quarter of L2, so that it and the
+	// block of A it meets stay in L2 while each kc×nr panel of it is
+	// reused from L1 by every row panel of A.
+	packedNCBytes = 0 // 0: L2/4
+)
+
+// packedBlocks returns the blocking of a packed product with k rows of B:
+// kc (the depth of one block of K: the fewest blocks of at most the
+// kernel's kc, of equal depth), mc (rows of A per L2 block) and nc
+// (columns of B packed at once).
+func packedBlocks(kr *kernel, k int) (kc, mc, nc int) {
+	blk := kr.blk
+	blocks := (k + blk.kc - 1) / blk.kc
+	kc = (k + blocks - 1) / blocks
+	mc = blk.mc
+	bytes := packedNCBytes
+	if bytes <= 0 {
+		bytes = blk.l2 / 4
+	}
+	nc = max(kr.nr, bytes/(kc*4)/kr.nr*kr.nr)
+	return kc, mc, nc
+}
+
+// noEpilogue is the plain product, for a nil *Epilogue.
+var noEpilogue Epilogue
 
 // GemmPacked computes C = epilogue(A·B) for the packed A (m×k) and the
 // right operand B (k×n) produced block by block by packB. C is m×n,
-// row-major with row stride ldc ≥ n. Products above gemmPackedMinFlops are
-// split by columns over GOMAXPROCS goroutines. It is safe for concurrent
+// row-major with row stride ldc ≥ n. The bias, the residual and the
+// activation are applied by the micro-kernel in registers, before its
+// only store of each tile.
+//
+// Products above gemmPackedMinFlops are split over GOMAXPROCS goroutines
+// of a persistent pool: by columns when n is large (each goroutine packs
+// its own columns of B), by rows of A when n is small and m large (B is
+// packed once, by all of them, then shared). It is safe for concurrent
 // use on disjoint C and allocates nothing in the steady state.
 //
-// It panics like BLAS on bad sizes.
+// It panics like BLAS on bad sizes, and on an unknown activation.
 func GemmPacked(c []float32, ldc int, a *PackedA, n int, packB BPacker, ep *Epilogue) {
 	m, k := a.m, a.k
 	if n < 0 {
@@ -114,7 +173,7 @@ func GemmPacked(c []float32, ldc int, a *PackedA, n int, packB BPacker, ep *Epil
 		panic(shortC)
 	}
 	if ep == nil {
-		ep = &Epilogue{}
+		ep = &noEpilogue
 	}
 	if ep.Bias != nil && len(ep.Bias) < m {
 		panic(shortBias)
@@ -122,145 +181,205 @@ func GemmPacked(c []float32, ldc int, a *PackedA, n int, packB BPacker, ep *Epil
 	if ep.Residual != nil && len(ep.Residual) < (m-1)*ldc+n {
 		panic(shortC)
 	}
-	workers := runtime.GOMAXPROCS(0)
-	nr := a.kr.nr
-	if workers < 2 || m*n*k < gemmPackedMinFlops || n < 2*nr {
-		gemmPackedSerial(c, ldc, a, 0, n, packB, ep)
+	if ep.Act > LeakyReLU {
+		panic(badAct)
+	}
+	g := gemmArgs{c: c, ldc: ldc, a: a, n: n, packB: packB, ep: ep}
+	h := 0
+	if m*n*k >= gemmPackedMinFlops {
+		h = helpers()
+	}
+	if h == 0 {
+		ws := getWorkspace(0, 0, 0)
+		g.runCols(ws, 0, n)
+		putWorkspace(ws)
 		return
 	}
-	step := roundUp((n+workers-1)/workers, nr)
-	var wg sync.WaitGroup
-	for j0 := 0; j0 < n; j0 += step {
-		cols := min(step, n-j0)
-		wg.Go(func() { gemmPackedSerial(c, ldc, a, j0, cols, packB, ep) })
-	}
-	wg.Wait()
-}
-
-// gemmPackedSerial computes columns j0…j0+n−1 of C.
-func gemmPackedSerial(c []float32, ldc int, a *PackedA, j0, n int, packB BPacker, ep *Epilogue) {
 	kr := a.kr
 	mr, nr := kr.mr, kr.nr
-	m, k := a.m, a.k
-	blk := kr.blk
-	kcMax := min(blk.kc, k)
-	ncMax := min(blk.nc, roundUp(n, nr))
-	ws := getWorkspace(0, ncMax*kcMax, mr*nr)
-	defer putWorkspace(ws)
-	bp, tmp := ws.b, ws.tmp[:mr*nr]
-	for jc := 0; jc < n; jc += blk.nc {
-		nc := min(blk.nc, n-jc)
-		for pc := 0; pc < k; pc += blk.kc {
-			kc := min(blk.kc, k-pc)
-			packB.PackB(bp[:roundUp(nc, nr)*kc], pc, kc, j0+jc, nc)
-			first, last := pc == 0, pc+kc == k
-			for ir := 0; ir < m; ir += mr {
+	p := h + 1
+	nPanels := (n + nr - 1) / nr
+	mPanels := (m + mr - 1) / mr
+	j := gemmJobs.get()
+	j.job = j
+	j.g = g
+	var chunks int
+	switch {
+	case nPanels >= 4*p || mPanels < 2*p:
+		// By columns: about four chunks a goroutine, whole panels each.
+		j.packChunks = 0
+		j.colStep = roundUp((n+4*p-1)/(4*p), nr)
+		chunks = (n + j.colStep - 1) / j.colStep
+	default:
+		// By rows: B packed once into j.bfull (all of K, in pieces of
+		// rows of each panel), then about two chunks of rows a goroutine.
+		pieces := (2*p + nPanels - 1) / nPanels
+		j.kStep = (k + pieces - 1) / pieces
+		pieces = (k + j.kStep - 1) / j.kStep
+		j.pieces = pieces
+		j.packChunks = nPanels * pieces
+		j.rowStep = roundUp((m+2*p-1)/(2*p), mr)
+		chunks = j.packChunks + (m+j.rowStep-1)/j.rowStep
+		if need := nPanels * nr * k; cap(j.bfull) < need {
+			j.bfull = make([]float32, need)
+		}
+		j.bfull = j.bfull[:nPanels*nr*k]
+		j.packed.Add(j.packChunks)
+	}
+	j.run(chunks, h)
+}
+
+// gemmArgs are GemmPacked's operands.
+type gemmArgs struct {
+	c     []float32
+	ldc   int
+	a     *PackedA
+	n     int
+	packB BPacker
+	ep    *Epilogue
+}
+
+// gemmJob is one parallel GemmPacked call.
+type gemmJob struct {
+	parCtl
+	g             gemmArgs
+	colStep       int // by columns: columns per chunk
+	packChunks    int // by rows: chunks that pack B (the first ones)
+	pieces, kStep int // by rows: pieces of K per packed panel, rows of K per piece
+	rowStep       int // by rows: rows of C per chunk
+	packed        sync.WaitGroup
+	bfull         []float32 // by rows: all of B, ⌈n/nr⌉ panels of k×nr
+}
+
+var gemmJobs = newFreeList[gemmJob]()
+
+func (j *gemmJob) free() {
+	j.g = gemmArgs{}
+	gemmJobs.put(j)
+}
+
+func (j *gemmJob) runChunk(ws *workspace, i int) {
+	g := &j.g
+	if j.packChunks == 0 {
+		j0 := i * j.colStep
+		g.runCols(ws, j0, min(g.n, j0+j.colStep))
+		return
+	}
+	kr := g.a.kr
+	nr, k := kr.nr, g.a.k
+	if i < j.packChunks {
+		panel, piece := i/j.pieces, i%j.pieces
+		pc := piece * j.kStep
+		kc := min(j.kStep, k-pc)
+		jc := panel * nr
+		off := (panel*k + pc) * nr
+		g.packB.PackB(j.bfull[off:off+kc*nr], pc, kc, jc, min(nr, g.n-jc))
+		j.packed.Done()
+		return
+	}
+	j.packed.Wait()
+	i0 := (i - j.packChunks) * j.rowStep
+	i1 := min(g.a.m, i0+j.rowStep)
+	kc, mc, _ := packedBlocks(kr, k)
+	for pc := 0; pc < k; pc += kc {
+		kcc := min(kc, k-pc)
+		g.block(ws, j.bfull[pc*nr:], k*nr, pc, kcc, 0, g.n, i0, i1, mc)
+	}
+}
+
+// runCols computes columns j0…j1−1 of C (j0 a multiple of nr): for each
+// block of nc columns and each block of K, the BPacker fills the
+// workspace's kc×nc block of B, and block runs the tiles over it.
+func (g *gemmArgs) runCols(ws *workspace, j0, j1 int) {
+	kr := g.a.kr
+	nr, k := kr.nr, g.a.k
+	kc, mc, nc := packedBlocks(kr, k)
+	nc = min(nc, roundUp(j1-j0, nr))
+	ws.grow(nc*kc, 0)
+	for jc := j0; jc < j1; jc += nc {
+		ncc := min(nc, j1-jc)
+		for pc := 0; pc < k; pc += kc {
+			kcc := min(kc, k-pc)
+			bp := ws.b[:roundUp(ncc, nr)*kcc]
+			g.packB.PackB(bp, pc, kcc, jc, ncc)
+			g.block(ws, bp, kcc*nr, pc, kcc, jc, ncc, 0, g.a.m, mc)
+		}
+	}
+}
+
+// block runs the micro-kernel over rows i0…i1−1 (i0 a multiple of mr) and
+// columns jc…jc+nc−1 of C for the block pc…pc+kc−1 of K, whose packed B
+// panels start at bp, pstride values apart. The loop order keeps one
+// kc×nr panel of B in L1 while the row panels of A (an mc×kc block, in
+// L2) stream past it. The first block of K starts from the bias (or
+// zero), later ones from C; the last adds the residual and applies the
+// activation. Tiles past m or n go through the workspace's scratch tile.
+func (g *gemmArgs) block(ws *workspace, bp []float32, pstride, pc, kc, jc, nc, i0, i1, mc int) {
+	a, ep := g.a, g.ep
+	kr := a.kr
+	mr, nr, m, k := kr.mr, kr.nr, a.m, a.k
+	c, ldc := g.c, g.ldc
+	t := &ws.t
+	*t = tileArgs{}
+	switch {
+	case pc > 0:
+		t.flags = tileAcc
+	case ep.Bias != nil:
+		t.flags = tileBias
+	}
+	last := pc+kc == k
+	if last {
+		if ep.Residual != nil {
+			t.flags |= tileRes
+		}
+		t.flags |= int(ep.Act) << tileActShift
+		t.lo, t.hi, t.alpha, t.beta = ep.Min, ep.Max, ep.Alpha, ep.Beta
+	}
+	ws.grow(0, 2*mr*nr+mr)
+	s := ws.tmp[:2*mr*nr+mr]
+	tc, rt, bt := s[:mr*nr], s[mr*nr:2*mr*nr], s[2*mr*nr:]
+	for ic := i0; ic < i1; ic += mc {
+		ie := min(ic+mc, i1)
+		for jr := 0; jr < nc; jr += nr {
+			nrr := min(nr, nc-jr)
+			b := &bp[(jr/nr)*pstride]
+			col := jc + jr
+			for ir := ic; ir < ie; ir += mr {
 				mrr := min(mr, m-ir)
 				ap := &a.panels[ir*k+pc*mr]
-				for jr := 0; jr < nc; jr += nr {
-					nrr := min(nr, nc-jr)
-					col := j0 + jc + jr
-					cc := c[ir*ldc+col:]
-					full := mrr == mr && nrr == nr
-					// The tile: C itself when whole, else the scratch tile.
-					t, ldt := cc, ldc
-					if !full {
-						t, ldt = tmp, nr
-						if first {
-							clear(tmp)
-						} else {
-							for i := range mrr {
-								copy(tmp[i*nr:i*nr+nrr], cc[i*ldc:i*ldc+nrr])
-							}
-						}
+				if t.flags&tileBias != 0 {
+					if mrr == mr {
+						t.bias = &ep.Bias[ir]
+					} else {
+						clear(bt)
+						copy(bt, ep.Bias[ir:m])
+						t.bias = &bt[0]
 					}
-					if first {
-						for i := range mr {
-							row := t[i*ldt : i*ldt+nr]
-							if i >= mrr {
-								if !full {
-									clear(row)
-								}
-								continue
-							}
-							v := float32(0)
-							if ep.Bias != nil {
-								v = ep.Bias[ir+i]
-							}
-							for j := range row[:min(nr, len(row))] {
-								row[j] = v
-							}
-						}
+				}
+				if mrr == mr && nrr == nr {
+					if t.flags&tileRes != 0 {
+						t.res, t.ldr = &ep.Residual[ir*ldc+col], ldc
 					}
-					kr.gemm(kc, ap, &bp[jr*kc], nr, &t[0], ldt, 1)
-					if last {
-						for i := range mrr {
-							row := t[i*ldt : i*ldt+nrr]
-							var res []float32
-							if ep.Residual != nil {
-								res = ep.Residual[(ir+i)*ldc+col : (ir+i)*ldc+col+nrr]
-							}
-							applyEpilogue(row, res, ep)
-						}
+					kr.gemmEp(kc, ap, b, &c[ir*ldc+col], ldc, t)
+					continue
+				}
+				if t.flags&tileAcc != 0 {
+					for i := range mrr {
+						copy(tc[i*nr:i*nr+nrr], c[(ir+i)*ldc+col:])
 					}
-					if !full {
-						for i := range mrr {
-							copy(cc[i*ldc:i*ldc+nrr], tmp[i*nr:i*nr+nrr])
-						}
+				}
+				if t.flags&tileRes != 0 {
+					for i := range mrr {
+						copy(rt[i*nr:i*nr+nrr], ep.Residual[(ir+i)*ldc+col:])
 					}
+					t.res, t.ldr = &rt[0], nr
+				}
+				kr.gemmEp(kc, ap, b, &tc[0], nr, t)
+				for i := range mrr {
+					copy(c[(ir+i)*ldc+col:(ir+i)*ldc+col+nrr], tc[i*nr:i*nr+nrr])
 				}
 			}
 		}
 	}
-}
-
-// applyEpilogue adds res (when not nil) to row and applies the activation.
-func applyEpilogue(row, res []float32, ep *Epilogue) {
-	if res != nil {
-		res = res[:len(row)]
-		for j := range row {
-			row[j] += res[j]
-		}
-	}
-	ApplyActivation(row, ep)
-}
-
-// ApplyActivation applies ep's activation to v in place (bias and residual
-// aside): the same function the fused epilogues compute.
-func ApplyActivation(v []float32, ep *Epilogue) {
-	switch ep.Act {
-	case Linear:
-	case ReLU:
-		relu(v)
-	case Clip:
-		lo, hi := ep.Min, ep.Max
-		for j, x := range v {
-			if x < lo {
-				x = lo
-			}
-			if x > hi {
-				x = hi
-			}
-			v[j] = x
-		}
-	case HardSwish:
-		for j, x := range v {
-			g := ep.Alpha*x + ep.Beta
-			if g < 0 {
-				g = 0
-			}
-			if g > 1 {
-				g = 1
-			}
-			v[j] = x * g
-		}
-	case LeakyReLU:
-		for j, x := range v {
-			if x < 0 {
-				v[j] = ep.Alpha * x
-			}
-		}
-	default:
-		panic(badAct)
-	}
+	t.bias, t.res = nil, nil
 }
