@@ -198,3 +198,54 @@ func peakProbe(n int) (cycles, flopsPerCycle float64) {
 	}
 	return cycles, flopsPerCycle
 }
+
+//go:noescape
+func dw3x3AVX512(dst, r0, r1, r2, w *float32, n, s int, bias float32)
+
+// dw3x3Row is the interior of one output row of a 3×3 depthwise
+// convolution of stride s (1 or 2): dst[i] = b + Σ w[3·ky+kx]·r_ky[i·s+kx],
+// each r_ky holding at least (len(dst)−1)·s+3 values.
+func dw3x3Row(dst, r0, r1, r2, w []float32, s int, b float32) {
+	n := len(dst)
+	if n == 0 {
+		return
+	}
+	if current().vec == vecAVX512 {
+		last := (n-1)*s + 3
+		_, _, _, _ = r0[last-1], r1[last-1], r2[last-1], w[8]
+		dw3x3AVX512(&dst[0], &r0[0], &r1[0], &r2[0], &w[0], n, s, b)
+		return
+	}
+	dw3x3RowGo(dst, r0, r1, r2, w, s, b)
+}
+
+//go:noescape
+func dwFlat3x3AVX512(dst, x, w *float32, masks *uint16, chunks, width int, bias float32, t *tileArgs)
+
+// hasDwFlat reports whether the kernel in use has dwFlat3x3.
+func hasDwFlat() bool { return current().vec == vecAVX512 }
+
+// dwFlat3x3 computes a whole channel of a 3×3, stride-1, padding-1
+// convolution whose output is the input's size, with its epilogue t, as
+// one flat loop over the plane (see dwFlat3x3AVX512); m is
+// dwFlatMasks(h, wd).
+func dwFlat3x3(y, x, w []float32, m []uint16, h, wd int, b float32, t *tileArgs) {
+	_, _, _ = y[h*wd-1], x[h*wd-1], w[8]
+	dwFlat3x3AVX512(&y[0], &x[0], &w[0], &m[0], len(m)/10, wd, b, t)
+}
+
+//go:noescape
+func dwRowS2AVX512(dst, r0, r1, r2, w *float32, n, padL, width int, bias float32)
+
+// dwRowS2 computes one whole output row of a 3×3 stride-2 convolution,
+// borders included (see dwRowS2AVX512), when the kernel in use has it:
+// each r_ky is a whole input row (or a zero row) of width values.
+func dwRowS2(dst, r0, r1, r2, w []float32, padL int, b float32) bool {
+	if current().vec != vecAVX512 || len(dst) == 0 {
+		return false
+	}
+	wd := len(r0)
+	_, _, _ = r1[wd-1], r2[wd-1], w[8]
+	dwRowS2AVX512(&dst[0], &r0[0], &r1[0], &r2[0], &w[0], len(dst), padL, wd, b)
+	return true
+}

@@ -84,3 +84,18 @@ func gemvTNEON(k int, x, b *float32, ldb int, y *float32, n int, alpha float32) 
 		gemvTGeneric(k, x, addFloat(b, n16), ldb, addFloat(y, n16), n-n16, alpha)
 	}
 }
+
+// dw3x3Row is the interior of one output row of a 3×3 depthwise
+// convolution (see dw3x3RowGo).
+func dw3x3Row(dst, r0, r1, r2, w []float32, s int, b float32) {
+	dw3x3RowGo(dst, r0, r1, r2, w, s, b)
+}
+
+// No flat depthwise kernel in this build.
+func hasDwFlat() bool { return false }
+
+func dwFlat3x3(y, x, w []float32, m []uint16, h, wd int, b float32, t *tileArgs) {
+	panic("unreachable")
+}
+
+func dwRowS2(dst, r0, r1, r2, w []float32, padL int, b float32) bool { return false }
