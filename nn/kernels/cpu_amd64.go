@@ -249,3 +249,17 @@ func dwRowS2(dst, r0, r1, r2, w []float32, padL int, b float32) bool {
 	dwRowS2AVX512(&dst[0], &r0[0], &r1[0], &r2[0], &w[0], len(dst), padL, wd, b)
 	return true
 }
+
+//go:noescape
+func im2colAVX512(dst, x *float32, base *int32, masks *uint32, tapOff *int32, kc, khw, t, ciOff, hw int, affine bool)
+
+// im2colPanel packs one whole panel (the panel-th of the image, w ≤ nr
+// pixels) of s when the kernel in use has an assembly packer for it.
+func im2colPanel(dst []float32, s *Im2Col, pc, kc, panel, w int) bool {
+	if s.nr != 32 || current().vec != vecAVX512 || kc == 0 {
+		return false
+	}
+	_ = dst[kc*32-1]
+	im2colAVX512(&dst[0], &s.X[0], &s.colBase[panel*32], &s.masks[panel*s.khw], &s.tapOff[0], kc, s.khw, pc%s.khw, pc/s.khw*s.hw, s.hw, s.affine[panel])
+	return true
+}
