@@ -123,6 +123,16 @@ var (
 	// block of A it meets stay in L2 while each kc×nr panel of it is
 	// reused from L1 by every row panel of A.
 	packedNCBytes = 0 // 0: L2/4
+	// packedKC: the largest block of K; 0: as many rows as fill L1 with
+	// one kc×nr panel of B, at most 384. A whole-L1 panel (twice the
+	// Sgemm blocking's half) measured as fast or faster on every
+	// convolution shape (BenchmarkGemmPackedBlocking: ResNet-18's
+	// 256×196×2304 and 512×49×4608 8–9 % faster, since C is reloaded once
+	// per block of K and A streams from L2 either way).
+	packedKC = 0
+	// packedNarrow: a block of B of at most this many panels is swept
+	// inside each row panel of A rather than outside.
+	packedNarrow = 0
 )
 
 // packedBlocks returns the blocking of a packed product with k rows of B:
@@ -131,7 +141,11 @@ var (
 // (columns of B packed at once).
 func packedBlocks(kr *kernel, k int) (kc, mc, nc int) {
 	blk := kr.blk
-	blocks := (k + blk.kc - 1) / blk.kc
+	kcMax := min(384, blk.l1d/(kr.nr*4)) &^ 7
+	if packedKC > 0 {
+		kcMax = packedKC
+	}
+	blocks := (k + kcMax - 1) / kcMax
 	kc = (k + blocks - 1) / blocks
 	mc = blk.mc
 	bytes := packedNCBytes
@@ -309,16 +323,13 @@ func (g *gemmArgs) runCols(ws *workspace, j0, j1 int) {
 
 // block runs the micro-kernel over rows i0…i1−1 (i0 a multiple of mr) and
 // columns jc…jc+nc−1 of C for the block pc…pc+kc−1 of K, whose packed B
-// panels start at bp, pstride values apart. The loop order keeps one
-// kc×nr panel of B in L1 while the row panels of A (an mc×kc block, in
-// L2) stream past it. The first block of K starts from the bias (or
+// panels start at bp, pstride values apart. The first block of K starts from the bias (or
 // zero), later ones from C; the last adds the residual and applies the
 // activation. Tiles past m or n go through the workspace's scratch tile.
 func (g *gemmArgs) block(ws *workspace, bp []float32, pstride, pc, kc, jc, nc, i0, i1, mc int) {
 	a, ep := g.a, g.ep
 	kr := a.kr
-	mr, nr, m, k := kr.mr, kr.nr, a.m, a.k
-	c, ldc := g.c, g.ldc
+	mr, nr, k := kr.mr, kr.nr, a.k
 	t := &ws.t
 	*t = tileArgs{}
 	switch {
@@ -337,49 +348,73 @@ func (g *gemmArgs) block(ws *workspace, bp []float32, pstride, pc, kc, jc, nc, i
 	}
 	ws.grow(0, 2*mr*nr+mr)
 	s := ws.tmp[:2*mr*nr+mr]
-	tc, rt, bt := s[:mr*nr], s[mr*nr:2*mr*nr], s[2*mr*nr:]
+	// A narrow block of B (n small: a few panels) is swept inside each
+	// row panel of A, so each A panel is read once, from L1; a wide one
+	// stays in L2 while each of its kc×nr panels serves every row panel
+	// of A from L1.
+	narrow := nc <= packedNarrow*nr
 	for ic := i0; ic < i1; ic += mc {
 		ie := min(ic+mc, i1)
-		for jr := 0; jr < nc; jr += nr {
-			nrr := min(nr, nc-jr)
-			b := &bp[(jr/nr)*pstride]
-			col := jc + jr
+		if narrow {
 			for ir := ic; ir < ie; ir += mr {
-				mrr := min(mr, m-ir)
-				ap := &a.panels[ir*k+pc*mr]
-				if t.flags&tileBias != 0 {
-					if mrr == mr {
-						t.bias = &ep.Bias[ir]
-					} else {
-						clear(bt)
-						copy(bt, ep.Bias[ir:m])
-						t.bias = &bt[0]
-					}
+				for jr := 0; jr < nc; jr += nr {
+					g.tile(t, s, bp, pstride, pc, kc, jc, jr, nc, ir)
 				}
-				if mrr == mr && nrr == nr {
-					if t.flags&tileRes != 0 {
-						t.res, t.ldr = &ep.Residual[ir*ldc+col], ldc
-					}
-					kr.gemmEp(kc, ap, b, &c[ir*ldc+col], ldc, t)
-					continue
-				}
-				if t.flags&tileAcc != 0 {
-					for i := range mrr {
-						copy(tc[i*nr:i*nr+nrr], c[(ir+i)*ldc+col:])
-					}
-				}
-				if t.flags&tileRes != 0 {
-					for i := range mrr {
-						copy(rt[i*nr:i*nr+nrr], ep.Residual[(ir+i)*ldc+col:])
-					}
-					t.res, t.ldr = &rt[0], nr
-				}
-				kr.gemmEp(kc, ap, b, &tc[0], nr, t)
-				for i := range mrr {
-					copy(c[(ir+i)*ldc+col:(ir+i)*ldc+col+nrr], tc[i*nr:i*nr+nrr])
-				}
+			}
+			continue
+		}
+		for jr := 0; jr < nc; jr += nr {
+			for ir := ic; ir < ie; ir += mr {
+				g.tile(t, s, bp, pstride, pc, kc, jc, jr, nc, ir)
 			}
 		}
 	}
 	t.bias, t.res = nil, nil
+}
+
+// tile runs the micro-kernel on the tile of rows ir… and columns
+// jc+jr… of C, through the scratch s (tile, residual tile, bias) when it
+// is cut by m or n.
+func (g *gemmArgs) tile(t *tileArgs, s, bp []float32, pstride, pc, kc, jc, jr, nc, ir int) {
+	a, ep := g.a, g.ep
+	kr := a.kr
+	mr, nr, m, k := kr.mr, kr.nr, a.m, a.k
+	c, ldc := g.c, g.ldc
+	tc, rt, bt := s[:mr*nr], s[mr*nr:2*mr*nr], s[2*mr*nr:]
+	nrr := min(nr, nc-jr)
+	b := &bp[(jr/nr)*pstride]
+	col := jc + jr
+	mrr := min(mr, m-ir)
+	ap := &a.panels[ir*k+pc*mr]
+	if t.flags&tileBias != 0 {
+		if mrr == mr {
+			t.bias = &ep.Bias[ir]
+		} else {
+			clear(bt)
+			copy(bt, ep.Bias[ir:m])
+			t.bias = &bt[0]
+		}
+	}
+	if mrr == mr && nrr == nr {
+		if t.flags&tileRes != 0 {
+			t.res, t.ldr = &ep.Residual[ir*ldc+col], ldc
+		}
+		kr.gemmEp(kc, ap, b, &c[ir*ldc+col], ldc, t)
+		return
+	}
+	if t.flags&tileAcc != 0 {
+		for i := range mrr {
+			copy(tc[i*nr:i*nr+nrr], c[(ir+i)*ldc+col:])
+		}
+	}
+	if t.flags&tileRes != 0 {
+		for i := range mrr {
+			copy(rt[i*nr:i*nr+nrr], ep.Residual[(ir+i)*ldc+col:])
+		}
+		t.res, t.ldr = &rt[0], nr
+	}
+	kr.gemmEp(kc, ap, b, &tc[0], nr, t)
+	for i := range mrr {
+		copy(c[(ir+i)*ldc+col:(ir+i)*ldc+col+nrr], tc[i*nr:i*nr+nrr])
+	}
 }

@@ -160,3 +160,30 @@ func BenchmarkGemmPackedKernel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGemmPackedBlocking compares block sizes of K and of the packed
+// B block on a few convolution shapes (one core): the measurement behind
+// packedBlocks.
+func BenchmarkGemmPackedBlocking(b *testing.B) {
+	rng := rand.New(rand.NewPCG(43, 43))
+	savedKC, savedNC := packedKC, packedNCBytes
+	defer func() { packedKC, packedNCBytes = savedKC, savedNC }()
+	for _, i := range []int{1, 3, 6, 8, 9, 10, 15} {
+		cs := convShapes[i]
+		m, n, k := cs.dims()
+		pa := PackA(randSlice(rng, m*k), m, k, k)
+		bp := cs.im2col(pa)
+		bp.X = randSlice(rng, cs.cin*cs.h*cs.h)
+		c := make([]float32, m*n)
+		ep := &Epilogue{Bias: randSlice(rng, m), Act: ReLU}
+		for _, kc := range []int{192, 288, 384} {
+			for _, ncb := range []int{256 << 10} {
+				b.Run(fmt.Sprintf("%s/kc=%d/nc=%dK", cs.name, kc, ncb>>10), func(b *testing.B) {
+					packedKC, packedNCBytes = kc, ncb
+					per := loopCPU(b, func() { GemmPacked(c, n, pa, n, bp, ep) })
+					b.ReportMetric(2*float64(m*n*k)/per.Seconds()/1e9, "GFLOP/s")
+				})
+			}
+		}
+	}
+}
