@@ -16,6 +16,21 @@ var avx512Kernel = &kernel{
 	vec:      vecAVX512,
 }
 
+// avx512TKernel is GemmPacked's kernel for few columns (PackAFor): a
+// 32×8 tile with the rows along the vector lanes, so that n = 49 (7×7
+// feature maps) fills 49 of 56 lanes rather than 49 of 64, and n = 196
+// 196 of 200 rather than 224. It is not a BLAS kernel (no gemm, gemvT,
+// dense) and takes all of K in one block.
+var avx512TKernel = &kernel{
+	name:     "avx512-32x8t",
+	features: "avx512f",
+	mr:       32,
+	nr:       8,
+	gemmEp:   gemmEpT32x8AVX512,
+	vec:      vecAVX512,
+	fullK:    true,
+}
+
 var avx2Kernel = &kernel{
 	name:     "avx2-6x16",
 	features: "avx2 fma",
@@ -36,6 +51,8 @@ func available() []*kernel {
 	var ks []*kernel
 	if cpu.X86.HasAVX512F {
 		ks = append(ks, avx512Kernel)
+		avx512Kernel.narrow = avx512TKernel
+		avx512TKernel.blk = newBlocking(avx512TKernel.mr, avx512TKernel.nr, l1d, l2)
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		ks = append(ks, avx2Kernel)
@@ -105,6 +122,9 @@ func dense8x32AVX512(kc int, a *float32, lda int, b, c *float32, ldc int, bias *
 
 //go:noescape
 func gemmEp8x32AVX512(kc int, a, b, c *float32, ldc int, t *tileArgs)
+
+//go:noescape
+func gemmEpT32x8AVX512(kc int, a, b, c *float32, ldc int, t *tileArgs)
 
 //go:noescape
 func gemmEp6x16AVX2(kc int, a, b, c *float32, ldc int, t *tileArgs)
@@ -251,12 +271,23 @@ func dwRowS2(dst, r0, r1, r2, w []float32, padL int, b float32) bool {
 }
 
 //go:noescape
+func im2col8AVX512(dst, x *float32, base *int32, masks *uint32, tapOff *int32, kc, khw, t, ciOff, hw int, affine bool)
+
+//go:noescape
 func im2colAVX512(dst, x *float32, base *int32, masks *uint32, tapOff *int32, kc, khw, t, ciOff, hw int, affine bool)
 
 // im2colPanel packs one whole panel (the panel-th of the image, w ≤ nr
 // pixels) of s when the kernel in use has an assembly packer for it.
 func im2colPanel(dst []float32, s *Im2Col, pc, kc, panel, w int) bool {
-	if s.nr != 32 || current().vec != vecAVX512 || kc == 0 {
+	if current().vec != vecAVX512 || kc == 0 {
+		return false
+	}
+	if s.nr == 8 {
+		_ = dst[kc*8-1]
+		im2col8AVX512(&dst[0], &s.X[0], &s.colBase[panel*8], &s.masks[panel*s.khw], &s.tapOff[0], kc, s.khw, pc%s.khw, pc/s.khw*s.hw, s.hw, s.affine[panel])
+		return true
+	}
+	if s.nr != 32 {
 		return false
 	}
 	_ = dst[kc*32-1]

@@ -35,7 +35,7 @@ func im2colGeoms() []DepthwiseGeom {
 }
 
 func TestIm2Col(t *testing.T) {
-	withKernel(t, func(t *testing.T, kr *kernel) {
+	withPackedKernel(t, func(t *testing.T, kr *kernel) {
 		rng := rand.New(rand.NewPCG(61, 61))
 		nr := kr.nr
 		for _, g := range im2colGeoms() {
@@ -80,7 +80,7 @@ func TestIm2Col(t *testing.T) {
 func TestIm2ColConv(t *testing.T) {
 	saved := gemmPackedMinFlops
 	defer func() { gemmPackedMinFlops = saved }()
-	withKernel(t, func(t *testing.T, kr *kernel) {
+	withPackedKernel(t, func(t *testing.T, kr *kernel) {
 		rng := rand.New(rand.NewPCG(62, 62))
 		for i, g := range im2colGeoms() {
 			for _, par := range []bool{false, true} {

@@ -28,6 +28,8 @@ type kernel struct {
 	dense    denseKernel // nil: Dense uses gemm and a generic epilogue
 	gemmEp   epKernel    // GemmPacked's tile with the fused epilogue
 	vec      int         // vector unit of the element-wise kernels (vecGo, …)
+	fullK    bool        // gemmEp takes all of K at once (no tileAcc): GemmPacked does not block K
+	narrow   *kernel     // a GemmPacked-only variant for products with few columns (PackAFor), or nil
 	blk      blockSizes
 }
 

@@ -110,7 +110,7 @@ func BenchmarkGemmPackedConv(b *testing.B) {
 	peak := singleCorePeak()
 	for _, cs := range convShapes {
 		m, n, k := cs.dims()
-		pa := PackA(randSlice(rng, m*k), m, k, k)
+		pa := PackAFor(randSlice(rng, m*k), m, k, k, n)
 		bp := cs.im2col(pa)
 		bp.X = randSlice(rng, cs.cin*cs.h*cs.h)
 		c := make([]float32, m*n)
@@ -118,7 +118,7 @@ func BenchmarkGemmPackedConv(b *testing.B) {
 		if cs.k == 3 && cs.s == 1 {
 			ep.Residual = randSlice(rng, m*n)
 		}
-		b.Run(fmt.Sprintf("%s/M=%d,N=%d,K=%d", cs.name, m, n, k), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%s/M=%d,N=%d,K=%d/%s", cs.name, m, n, k, pa.kr.name), func(b *testing.B) {
 			b.ReportAllocs()
 			per := b.Elapsed()
 			if runtime.GOMAXPROCS(0) == 1 {

@@ -147,8 +147,8 @@ func checkPacked(t *testing.T, rng *rand.Rand, tc packedCase) {
 // scaled-down convolution shapes.
 func packedCases(kr *kernel, rng *rand.Rand) []packedCase {
 	mr, nr := kr.mr, kr.nr
-	kc, _, nc := packedBlocks(kr, 1<<20)
-	kc = kr.blk.kc
+	_, _, nc := packedBlocks(kr, 1<<20)
+	kc := kr.blk.kc
 	ms := []int{1, 2, 3, mr - 1, mr, mr + 1, 2*mr + 3, 17, 64}
 	ns := []int{1, 5, nr - 1, nr, nr + 1, 2*nr + 3, 49, 196, nc + 5}
 	ks := []int{1, 2, 7, 27, kc - 1, kc, kc + 1, 2*kc + 5}
@@ -184,7 +184,7 @@ func packedCases(kr *kernel, rng *rand.Rand) []packedCase {
 }
 
 func TestGemmPacked(t *testing.T) {
-	withKernel(t, func(t *testing.T, kr *kernel) {
+	withPackedKernel(t, func(t *testing.T, kr *kernel) {
 		rng := rand.New(rand.NewPCG(21, uint64(kr.mr)))
 		for _, tc := range packedCases(kr, rng) {
 			checkPacked(t, rng, tc)
@@ -201,7 +201,7 @@ func TestGemmPackedParallel(t *testing.T) {
 	gemmPackedMinFlops = 0
 	for _, procs := range []int{2, 3} {
 		old := runtime.GOMAXPROCS(procs)
-		withKernel(t, func(t *testing.T, kr *kernel) {
+		withPackedKernel(t, func(t *testing.T, kr *kernel) {
 			rng := rand.New(rand.NewPCG(22, uint64(procs)))
 			mr, nr := kr.mr, kr.nr
 			cases := []packedCase{
@@ -236,7 +236,7 @@ func TestGemmPackedParallel(t *testing.T) {
 // TestGemmPackedSpecials: NaN stays NaN through every activation, and
 // ReLU maps −x to +0, through whole and edge tiles.
 func TestGemmPackedSpecials(t *testing.T) {
-	withKernel(t, func(t *testing.T, kr *kernel) {
+	withPackedKernel(t, func(t *testing.T, kr *kernel) {
 		m, n := kr.mr+1, kr.nr+1
 		vals := []float32{float32(math.NaN()), -2, 3, 0.25, float32(math.Inf(-1)), 7}
 		for _, act := range allActs {
