@@ -274,7 +274,7 @@ func dwRowS2(dst, r0, r1, r2, w []float32, padL int, b float32) bool {
 func im2col8AVX512(dst, x *float32, base *int32, masks *uint32, tapOff *int32, kc, khw, t, ciOff, hw int, affine bool)
 
 //go:noescape
-func im2colAVX512(dst, x *float32, base *int32, masks *uint32, tapOff *int32, kc, khw, t, ciOff, hw int, affine bool)
+func im2colAVX512(dst, x *float32, base *int32, masks *uint32, tapOff *int32, kc, khw, t, ciOff, hw, mode int, smasks *uint64)
 
 // im2colPanel packs one whole panel (the panel-th of the image, w ≤ nr
 // pixels) of s when the kernel in use has an assembly packer for it.
@@ -291,6 +291,14 @@ func im2colPanel(dst []float32, s *Im2Col, pc, kc, panel, w int) bool {
 		return false
 	}
 	_ = dst[kc*32-1]
-	im2colAVX512(&dst[0], &s.X[0], &s.colBase[panel*32], &s.masks[panel*s.khw], &s.tapOff[0], kc, s.khw, pc%s.khw, pc/s.khw*s.hw, s.hw, s.affine[panel])
+	mode := 0
+	var sm *uint64
+	switch {
+	case s.affine[panel]:
+		mode = 1
+	case s.smasks != nil && s.smasks[panel*s.khw] != smaskNone:
+		mode, sm = 2, &s.smasks[panel*s.khw]
+	}
+	im2colAVX512(&dst[0], &s.X[0], &s.colBase[panel*32], &s.masks[panel*s.khw], &s.tapOff[0], kc, s.khw, pc%s.khw, pc/s.khw*s.hw, s.hw, mode, sm)
 	return true
 }

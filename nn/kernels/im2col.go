@@ -26,7 +26,16 @@ type Im2Col struct {
 	tapOff  []int32  // per tap (ky, kx): ky·DH·W + kx·DW
 	masks   []uint32 // per panel and tap: bit j set when pixel j of the panel has that tap inside
 	affine  []bool   // per panel: colBase[j] = colBase[first] + j for its pixels (contiguous loads)
+	// smasks, for 32-pixel panels of stride 2: per panel and tap, the
+	// masks of the 64 values from the panel's first pixel (bit 2j for
+	// pixel j) when colBase[j] = colBase[first] + 2j (the panel inside
+	// one output row), else smaskNone in the panel's first tap.
+	smasks []uint64
 }
+
+// smaskNone marks a panel that is not affine with slope 2: no real mask
+// has its odd bits set.
+const smaskNone = ^uint64(0)
 
 // NewIm2Col prepares the packing of a convolution of geometry g, where C
 // is the input channels of one group, for the product with a (its k must
@@ -68,6 +77,31 @@ func NewIm2Col(g *DepthwiseGeom, a *PackedA) *Im2Col {
 			if s.colBase[j] != s.colBase[p*nr]+int32(j-p*nr) {
 				s.affine[p] = false
 				break
+			}
+		}
+	}
+	if nr == 32 && g.SW == 2 {
+		s.smasks = make([]uint64, panels*s.khw)
+		for p := range panels {
+			sm := s.smasks[p*s.khw : (p+1)*s.khw]
+			affine2 := true
+			for j := p * nr; j < min(n, (p+1)*nr); j++ {
+				if s.colBase[j] != s.colBase[p*nr]+2*int32(j-p*nr) {
+					affine2 = false
+					break
+				}
+			}
+			if !affine2 {
+				sm[0] = smaskNone
+				continue
+			}
+			for t := range sm {
+				m := s.masks[p*s.khw+t]
+				for j := range nr {
+					if m>>j&1 != 0 {
+						sm[t] |= 1 << (2 * j)
+					}
+				}
 			}
 		}
 	}

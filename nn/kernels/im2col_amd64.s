@@ -2,15 +2,18 @@
 
 #include "textflag.h"
 
-// func im2colAVX512(dst, x *float32, base *int32, masks *uint32, tapOff *int32, kc, khw, t, ciOff, hw int, affine bool)
+// func im2colAVX512(dst, x *float32, base *int32, masks *uint32, tapOff *int32, kc, khw, t, ciOff, hw, mode int, smasks *uint64)
 //
 // Packs kc rows of one 32-pixel panel of Im2Col: row p is tap t =
 // (t0+p) mod khw of channel ciOff/hw (advancing with p); pixel j reads
 // x[ciOff + tapOff[t] + base[j]] where bit j of masks[t] is set, else 0.
-// Two masked gathers a row, or two masked loads when the panel is affine
-// (base[j] = base[0] + j: stride 1 with OW = W); masked lanes are neither
-// read nor faulted on.
-TEXT ·im2colAVX512(SB), NOSPLIT, $0-81
+// Mode 0: two masked gathers a row. Mode 1 (base[j] = base[0] + j: stride
+// 1 with OW = W): two masked loads. Mode 2 (base[j] = base[0] + 2j: stride
+// 2, the panel inside one output row): four masked loads of the 64 values
+// the row spans, masked by smasks[t] (bit 2j for pixel j), and the even
+// ones gathered by two VPERMT2PS. Masked lanes are neither read nor
+// faulted on.
+TEXT ·im2colAVX512(SB), NOSPLIT, $0-96
 	MOVQ    dst+0(FP), DI
 	MOVQ    x+8(FP), SI
 	MOVQ    base+16(FP), AX
@@ -25,9 +28,11 @@ TEXT ·im2colAVX512(SB), NOSPLIT, $0-81
 	MOVQ    hw+72(FP), R14
 	TESTQ   CX, CX
 	JEQ     done
-	MOVBLZX affine+80(FP), DX
-	TESTQ   DX, DX
-	JNZ     affine
+	MOVQ    mode+80(FP), DX
+	CMPQ    DX, $1
+	JEQ     affine
+	CMPQ    DX, $2
+	JEQ     affine2
 
 row:
 	MOVL    (R8)(R12*4), BX
@@ -83,6 +88,44 @@ arow:
 anext:
 	DECQ CX
 	JNZ  arow
+	JMP  done
+
+affine2:
+	MOVLQSX (AX), DX
+	MOVQ    smasks+88(FP), R8
+	VMOVUPS ·dwEven(SB), Z28
+
+a2row:
+	MOVQ      (R8)(R12*8), BX
+	KMOVW     BX, K1
+	SHRQ      $16, BX
+	KMOVW     BX, K2
+	SHRQ      $16, BX
+	KMOVW     BX, K3
+	SHRQ      $16, BX
+	KMOVW     BX, K4
+	MOVLQSX   (R9)(R12*4), AX
+	ADDQ      R13, AX
+	ADDQ      DX, AX
+	LEAQ      (SI)(AX*4), R11
+	VMOVUPS.Z (R11), K1, Z0
+	VMOVUPS.Z 64(R11), K2, Z1
+	VMOVUPS.Z 128(R11), K3, Z2
+	VMOVUPS.Z 192(R11), K4, Z3
+	VPERMT2PS Z1, Z28, Z0
+	VPERMT2PS Z3, Z28, Z2
+	VMOVUPS   Z0, (DI)
+	VMOVUPS   Z2, 64(DI)
+	ADDQ      $128, DI
+	INCQ      R12
+	CMPQ      R12, R10
+	JLT       a2next
+	XORQ      R12, R12
+	ADDQ      R14, R13
+
+a2next:
+	DECQ CX
+	JNZ  a2row
 
 done:
 	VZEROUPPER

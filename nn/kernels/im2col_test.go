@@ -31,6 +31,11 @@ func im2colGeoms() []DepthwiseGeom {
 		dwGeom(2, 6, 8, 3, 2, 1, 0, 1, 0, 1),
 		dwGeom(1, 3, 3, 5, 1, 1, 2, 2, 2, 2),
 		{C: 2, H: 8, W: 10, OH: 8, OW: 9, KH: 3, KW: 2, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 0},
+		// Stride 2 with rows of 32 pixels and more: panels inside one
+		// output row take the even-lane path.
+		dwGeom(2, 5, 70, 3, 2, 1, 1, 1, 1, 1),
+		dwGeom(3, 9, 80, 7, 2, 1, 3, 3, 3, 3),
+		dwGeom(1, 4, 129, 3, 2, 1, 0, 0, 0, 0),
 	}
 }
 
