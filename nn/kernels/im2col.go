@@ -118,15 +118,15 @@ func (s *Im2Col) PackB(dst []float32, pc, kc, jc, nc int) {
 		w := min(nr, nc-j0)
 		panel := dst[(j0/nr)*kc*nr : (j0/nr+1)*kc*nr]
 		col := jc + j0
+		if col%nr == 0 && im2colPanel(panel, s, pc, kc, col/nr, w) {
+			continue
+		}
 		if pointwise {
 			for p := range kc {
 				row := panel[p*nr : p*nr+nr]
 				copy(row[:w], x[(pc+p)*s.hw+col:])
 				clear(row[w:])
 			}
-			continue
-		}
-		if col%nr == 0 && im2colPanel(panel, s, pc, kc, col/nr, w) {
 			continue
 		}
 		s.packPanelGo(panel, pc, kc, col, w)

@@ -359,7 +359,7 @@ func (g *gemmArgs) runCols(ws *workspace, j0, j1 int) {
 func (g *gemmArgs) block(ws *workspace, bp []float32, pstride, pc, kc, jc, nc, i0, i1, mc int) {
 	a, ep := g.a, g.ep
 	kr := a.kr
-	mr, nr, k := kr.mr, kr.nr, a.k
+	mr, nr, m, k := kr.mr, kr.nr, a.m, a.k
 	t := &ws.t
 	*t = tileArgs{}
 	switch {
@@ -393,8 +393,25 @@ func (g *gemmArgs) block(ws *workspace, bp []float32, pstride, pc, kc, jc, nc, i
 			}
 			continue
 		}
+		// Whole tiles inline (for small K the call to tile costs 10 %),
+		// the row panel cut by m and the panel cut by n through tile.
+		irFull := max(ic, min(ie, m/mr*mr))
 		for jr := 0; jr < nc; jr += nr {
-			for ir := ic; ir < ie; ir += mr {
+			ir := ic
+			if nc-jr >= nr {
+				b := &bp[(jr/nr)*pstride]
+				col := jc + jr
+				for ; ir < irFull; ir += mr {
+					if t.flags&tileBias != 0 {
+						t.bias = &ep.Bias[ir]
+					}
+					if t.flags&tileRes != 0 {
+						t.res, t.ldr = &ep.Residual[ir*g.ldc+col], g.ldc
+					}
+					kr.gemmEp(kc, &a.panels[ir*k+pc*mr], b, &g.c[ir*g.ldc+col], g.ldc, t)
+				}
+			}
+			for ; ir < ie; ir += mr {
 				g.tile(t, s, bp, pstride, pc, kc, jc, jr, nc, ir)
 			}
 		}
