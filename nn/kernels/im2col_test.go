@@ -83,8 +83,9 @@ func TestIm2Col(t *testing.T) {
 // TestIm2ColConv runs whole convolutions through GemmPacked with Im2Col
 // against the direct sum, serial and split over the pool.
 func TestIm2ColConv(t *testing.T) {
-	saved := gemmPackedMinFlops
-	defer func() { gemmPackedMinFlops = saved }()
+	saved, savedRows := gemmPackedMinFlops, gemmPackedRowsMinFlops
+	defer func() { gemmPackedMinFlops, gemmPackedRowsMinFlops = saved, savedRows }()
+	gemmPackedRowsMinFlops = 0
 	withPackedKernel(t, func(t *testing.T, kr *kernel) {
 		rng := rand.New(rand.NewPCG(62, 62))
 		for i, g := range im2colGeoms() {

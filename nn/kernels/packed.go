@@ -145,6 +145,11 @@ var (
 	// gemmPackedMinFlops: products below this many multiply-adds stay on
 	// the calling goroutine.
 	gemmPackedMinFlops = 1 << 22
+	// gemmPackedRowsMinFlops: the split by rows of A shares one packed B
+	// between the cores, which costs a transfer between their caches;
+	// below this many multiply-adds it lost to one core (MobileNetV2's
+	// 160×49×960: 104 → 147 µs on two cores).
+	gemmPackedRowsMinFlops = 1 << 24
 	// packedNCBytes: the bytes of one packed block of B (kc×nc), the unit
 	// the BPacker fills at once: a quarter of L2, so that it and the
 	// block of A it meets stay in L2 while each kc×nr panel of it is
@@ -244,12 +249,26 @@ func GemmPacked(c []float32, ldc int, a *PackedA, n int, packB BPacker, ep *Epil
 	p := h + 1
 	nPanels := (n + nr - 1) / nr
 	mPanels := (m + mr - 1) / mr
+	// By columns when there are enough of them, or at least two panels a
+	// goroutine and A small enough to be read again by each; by rows of
+	// A (B packed once and shared) when A is the larger operand, for
+	// products that amortise the shared B crossing between cores.
+	byCols := nPanels >= 4*p || (nPanels >= 2*p && m*k*4 <= kr.blk.l2/2)
+	if !byCols && (mPanels < 2*p || m*n*k < gemmPackedRowsMinFlops) {
+		if nPanels < 2*p {
+			ws := getWorkspace(0, 0, 0)
+			g.runCols(ws, 0, n)
+			putWorkspace(ws)
+			return
+		}
+		byCols = true
+	}
 	j := gemmJobs.get()
 	j.job = j
 	j.g = g
 	var chunks int
 	switch {
-	case nPanels >= 4*p || mPanels < 2*p:
+	case byCols:
 		// By columns: about four chunks a goroutine, whole panels each.
 		j.packChunks = 0
 		j.colStep = roundUp((n+4*p-1)/(4*p), nr)

@@ -196,9 +196,9 @@ func TestGemmPacked(t *testing.T) {
 // products, by columns (n large) and by rows (n small, m large), and runs
 // several callers at once so the pool is shared (run with -race).
 func TestGemmPackedParallel(t *testing.T) {
-	saved := gemmPackedMinFlops
-	defer func() { gemmPackedMinFlops = saved }()
-	gemmPackedMinFlops = 0
+	saved, savedRows := gemmPackedMinFlops, gemmPackedRowsMinFlops
+	defer func() { gemmPackedMinFlops, gemmPackedRowsMinFlops = saved, savedRows }()
+	gemmPackedMinFlops, gemmPackedRowsMinFlops = 0, 0
 	for _, procs := range []int{2, 3} {
 		old := runtime.GOMAXPROCS(procs)
 		withPackedKernel(t, func(t *testing.T, kr *kernel) {
@@ -282,6 +282,9 @@ func TestGemmPackedAllocs(t *testing.T) {
 		t.Skip("sync.Pool drops items at random under -race")
 	}
 	rng := rand.New(rand.NewPCG(24, 24))
+	savedRows := gemmPackedRowsMinFlops
+	defer func() { gemmPackedRowsMinFlops = savedRows }()
+	gemmPackedRowsMinFlops = 0
 	for _, procs := range []int{1, 2} {
 		old := runtime.GOMAXPROCS(procs)
 		// By columns, by rows, serial.
