@@ -257,16 +257,26 @@ func dwFlat3x3(y, x, w []float32, m []uint16, h, wd int, b float32, t *tileArgs)
 //go:noescape
 func dwRowS2AVX512(dst, r0, r1, r2, w *float32, n, padL, width int, bias float32)
 
-// dwRowS2 computes one whole output row of a 3×3 stride-2 convolution,
-// borders included (see dwRowS2AVX512), when the kernel in use has it:
-// each r_ky is a whole input row (or a zero row) of width values.
-func dwRowS2(dst, r0, r1, r2, w []float32, padL int, b float32) bool {
-	if current().vec != vecAVX512 || len(dst) == 0 {
+// dwChanS2 computes one whole channel of a 3×3 stride-2 convolution,
+// borders included, row by row with dwRowS2AVX512, when the kernel in
+// use has it; zero is a row of g.W zeros for the rows above and below x.
+func dwChanS2(yc, xc, wc, zero []float32, g *DepthwiseGeom, b float32) bool {
+	if current().vec != vecAVX512 {
 		return false
 	}
-	wd := len(r0)
-	_, _, _ = r1[wd-1], r2[wd-1], w[8]
-	dwRowS2AVX512(&dst[0], &r0[0], &r1[0], &r2[0], &w[0], len(dst), padL, wd, b)
+	wd := g.W
+	_, _, _ = wc[8], zero[wd-1], yc[g.OH*g.OW-1]
+	for oy := range g.OH {
+		var r [3]*float32
+		for ky := range 3 {
+			if iy := oy*g.SH - g.PadT + ky; uint(iy) < uint(g.H) {
+				r[ky] = &xc[iy*wd : (iy+1)*wd][0]
+			} else {
+				r[ky] = &zero[0]
+			}
+		}
+		dwRowS2AVX512(&yc[oy*g.OW], r[0], r[1], r[2], &wc[0], g.OW, g.PadL, wd, b)
+	}
 	return true
 }
 

@@ -98,6 +98,6 @@ func dwFlat3x3(y, x, w []float32, m []uint16, h, wd int, b float32, t *tileArgs)
 	panic("unreachable")
 }
 
-func dwRowS2(dst, r0, r1, r2, w []float32, padL int, b float32) bool { return false }
+func dwChanS2(yc, xc, wc, zero []float32, g *DepthwiseGeom, b float32) bool { return false }
 
 func im2colPanel(dst []float32, s *Im2Col, pc, kc, panel, w int) bool { return false }

@@ -142,6 +142,10 @@ func (d *dwArgs) channels(ws *workspace, c0, c1 int) {
 			dwFlat3x3(yc, xc, wc, masks, g.H, g.W, b, t)
 			continue
 		}
+		if fast && g.SW == 2 && g.PadL <= 2 && dwChanS2(yc, xc, wc, zero, g, b) {
+			d.epilogue(yc, c)
+			continue
+		}
 		for oy := range g.OH {
 			row := yc[oy*g.OW : (oy+1)*g.OW]
 			if fast {
@@ -153,9 +157,6 @@ func (d *dwArgs) channels(ws *workspace, c0, c1 int) {
 					} else {
 						rows[ky] = zero
 					}
-				}
-				if g.SW == 2 && g.PadL <= 2 && dwRowS2(row, rows[0][:g.W], rows[1][:g.W], rows[2][:g.W], wc, g.PadL, b) {
-					continue
 				}
 				if ox1 > ox0 {
 					off := ox0*g.SW - g.PadL

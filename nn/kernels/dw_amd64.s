@@ -480,6 +480,22 @@ TEXT ·dwRowS2AVX512(SB), NOSPLIT, $0-68
 s2row_loop:
 	TESTQ R14, R14
 	JLE   s2row_done
+	// Inside the row (16 outputs left, the 33 values all in it): no
+	// masks to compute.
+	CMPQ  R14, $16
+	JLT   s2row_masks
+	CMPQ  R11, R13
+	JLT   s2row_masks
+	LEAQ  32(R11), AX
+	CMPQ  AX, R12
+	JGE   s2row_masks
+	KXNORW K1, K1, K1
+	KXNORW K2, K2, K2
+	KXNORW K3, K3, K3
+	KXNORW K4, K4, K4
+	JMP   s2row_body
+
+s2row_masks:
 	XORQ  AX, AX
 	MOVQ  R14, BX
 	MASK16
@@ -504,6 +520,8 @@ s2row_loop:
 	SUBQ  $32, BX
 	MASK16
 	KMOVW AX, K4
+
+s2row_body:
 	VMOVAPS Z29, Z0
 	VPXORD  Z1, Z1, Z1
 	VPXORD  Z2, Z2, Z2
