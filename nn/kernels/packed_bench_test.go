@@ -124,10 +124,14 @@ func BenchmarkGemmPackedConv(b *testing.B) {
 			if runtime.GOMAXPROCS(0) == 1 {
 				per = loopCPU(b, func() { GemmPacked(c, n, pa, n, bp, ep) })
 			} else {
+				c0, c1 := poolChunks[0].Load(), poolChunks[1].Load()
 				for b.Loop() {
 					GemmPacked(c, n, pa, n, bp, ep)
 				}
 				per = b.Elapsed() / time.Duration(b.N)
+				if d0, d1 := poolChunks[0].Load()-c0, poolChunks[1].Load()-c1; d0+d1 > 0 {
+					b.ReportMetric(100*float64(d1)/float64(d0+d1), "%pool")
+				}
 			}
 			gf := 2 * float64(m*n*k) / per.Seconds() / 1e9
 			b.ReportMetric(gf, "GFLOP/s")

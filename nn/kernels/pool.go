@@ -90,7 +90,7 @@ func poolWorker(ch chan task) {
 		default:
 			t = pollTask(ch)
 		}
-		t.ctl.work(ws)
+		t.ctl.work(ws, 1)
 		t.ctl.release()
 	}
 }
@@ -111,14 +111,20 @@ func pollTask(ch chan task) task {
 	}
 }
 
-// work claims and runs chunks until none is left.
-func (c *parCtl) work(ws *workspace) {
+// poolChunks counts the chunks run by the caller (0) and by the pool
+// (1), for the benchmarks' report of how much the pool takes.
+var poolChunks [2]atomic.Int64
+
+// work claims and runs chunks until none is left; helper says whether
+// the calling goroutine is one of the pool's.
+func (c *parCtl) work(ws *workspace, helper int) {
 	for {
 		i := c.next.Add(1) - 1
 		if i >= c.n {
 			return
 		}
 		c.job.runChunk(ws, int(i))
+		poolChunks[helper].Add(1)
 		c.wg.Done()
 	}
 }
@@ -152,7 +158,7 @@ func (c *parCtl) run(chunks, maxHelp int) {
 		}
 	}
 	ws := getWorkspace(0, 0, 0)
-	c.work(ws)
+	c.work(ws, 0)
 	putWorkspace(ws)
 	c.wg.Wait()
 	c.release()
