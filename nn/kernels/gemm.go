@@ -184,9 +184,22 @@ func gemm(kr *kernel, aT, bT bool, m, n, k int, alpha float32, a []float32, lda 
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
 
-// workspace holds the packing buffers of one gemmSerial call.
+// workspace holds the packing buffers of one gemmSerial call (or of one
+// goroutine of the pool, which keeps its own).
 type workspace struct {
 	a, b, tmp []float32
+	t         tileArgs // GemmPacked's tile epilogue, here so it never escapes per call
+}
+
+// grow makes b and tmp at least nb and ntmp long.
+func (ws *workspace) grow(nb, ntmp int) {
+	if cap(ws.b) < nb {
+		ws.b = make([]float32, nb)
+	}
+	if cap(ws.tmp) < ntmp {
+		ws.tmp = make([]float32, ntmp)
+	}
+	ws.b, ws.tmp = ws.b[:cap(ws.b)], ws.tmp[:cap(ws.tmp)]
 }
 
 var workspaces sync.Pool

@@ -5,11 +5,56 @@ import "unsafe"
 // genericKernel is the portable kernel: the fallback on CPUs without one of
 // our assembly kernels, and the kernel of any build with -tags purego.
 var genericKernel = &kernel{
-	name:  "generic-4x4",
-	mr:    4,
-	nr:    4,
-	gemm:  gemm4x4Generic,
-	gemvT: gemvTGeneric,
+	name:   "generic-4x4",
+	mr:     4,
+	nr:     4,
+	gemm:   gemm4x4Generic,
+	gemvT:  gemvTGeneric,
+	gemmEp: gemmEp4x4Generic,
+}
+
+// gemmEp4x4Generic is the epKernel contract in Go: the tile is
+// initialised in C, gemm4x4Generic adds the product, and the epilogue runs
+// on the tile while it is in L1.
+func gemmEp4x4Generic(kc int, a, b, c *float32, ldc int, t *tileArgs) {
+	epTileGeneric(gemm4x4Generic, 4, 4, kc, a, b, c, ldc, t)
+}
+
+// epTileGeneric is an epKernel made of a plain mr×nr microKernel.
+func epTileGeneric(gemm microKernel, mr, nr, kc int, a, b, c *float32, ldc int, t *tileArgs) {
+	cs := unsafe.Slice(c, (mr-1)*ldc+nr)
+	if t.flags&tileAcc == 0 {
+		var bias []float32
+		if t.flags&tileBias != 0 {
+			bias = unsafe.Slice(t.bias, mr)
+		}
+		for i := range mr {
+			row := cs[i*ldc : i*ldc+nr]
+			v := float32(0)
+			if bias != nil {
+				v = bias[i]
+			}
+			for j := range row {
+				row[j] = v
+			}
+		}
+	}
+	gemm(kc, a, b, nr, c, ldc, 1)
+	act := Activation(t.flags >> tileActShift & 7)
+	if t.flags&tileRes == 0 && act == Linear {
+		return
+	}
+	var res []float32
+	if t.flags&tileRes != 0 {
+		res = unsafe.Slice(t.res, (mr-1)*t.ldr+nr)
+	}
+	for i := range mr {
+		row := cs[i*ldc : i*ldc+nr]
+		if res != nil {
+			addGo(row, row, res[i*t.ldr:i*t.ldr+nr])
+		}
+		actGo(row, row, act, t.lo, t.hi, t.alpha, t.beta)
+	}
 }
 
 // gemm4x4Generic is the microKernel contract in Go: sixteen scalar

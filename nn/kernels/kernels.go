@@ -26,8 +26,20 @@ type kernel struct {
 	gemm     microKernel
 	gemvT    gemvTKernel
 	dense    denseKernel // nil: Dense uses gemm and a generic epilogue
+	gemmEp   epKernel    // GemmPacked's tile with the fused epilogue
+	vec      int         // vector unit of the element-wise kernels (vecGo, …)
+	fullK    bool        // gemmEp takes all of K at once (no tileAcc): GemmPacked does not block K
+	narrow   *kernel     // a GemmPacked-only variant for products with few columns (PackAFor), or nil
 	blk      blockSizes
 }
+
+// Vector units of the element-wise and depthwise kernels.
+const (
+	vecGo = iota
+	vecAVX512
+	vecAVX2
+	vecNEON
+)
 
 // active is the kernel in use. It is an atomic pointer only so tests and
 // benchmarks can compare kernels; production code sets it once at init.

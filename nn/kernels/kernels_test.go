@@ -30,6 +30,23 @@ func withKernel(t *testing.T, f func(t *testing.T, k *kernel)) {
 	}
 }
 
+// withPackedKernel is withKernel for GemmPacked, which also has the
+// kernels' variants for few columns (kernel.narrow).
+func withPackedKernel(t *testing.T, f func(t *testing.T, k *kernel)) {
+	t.Helper()
+	saved := active.Load()
+	defer active.Store(saved)
+	for _, k := range available() {
+		for _, kk := range []*kernel{k, k.narrow} {
+			if kk == nil {
+				continue
+			}
+			active.Store(kk)
+			t.Run(kk.name, func(t *testing.T) { f(t, kk) })
+		}
+	}
+}
+
 func randSlice(rng *rand.Rand, n int) []float32 {
 	s := make([]float32, n)
 	for i := range s {
