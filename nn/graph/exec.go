@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"runtime"
 	"sync"
 	"unsafe"
 )
@@ -17,14 +18,28 @@ type exec struct {
 }
 
 // execPool keeps a plan's execs between runs, so a warm plan allocates
-// nothing. Goroutine-safe.
-type execPool struct{ sync.Pool }
+// nothing. It is a bounded free list rather than a sync.Pool, which every
+// other garbage collection empties: a served model would then allocate
+// its arena again after each one. It keeps at most maxIdleExecs idle
+// execs (arenas); more concurrent runs than that allocate theirs and let
+// them go. Goroutine-safe.
+type execPool struct {
+	once sync.Once
+	ch   chan *exec
+}
+
+// maxIdleExecs bounds the idle arenas a plan keeps: enough for every core
+// to run the model at once, twice over.
+var maxIdleExecs = max(2, 2*runtime.GOMAXPROCS(0))
 
 func (p *plan) getExec() *exec {
-	if x, ok := p.pool.Get().(*exec); ok {
+	p.pool.once.Do(func() { p.pool.ch = make(chan *exec, maxIdleExecs) })
+	select {
+	case x := <-p.pool.ch:
 		return x
+	default:
+		return p.newExec()
 	}
-	return p.newExec()
 }
 
 func (p *plan) putExec(x *exec) {
@@ -34,7 +49,10 @@ func (p *plan) putExec(x *exec) {
 	for _, id := range p.aliases {
 		x.t[id].data = nil
 	}
-	p.pool.Put(x)
+	select {
+	case p.pool.ch <- x:
+	default:
+	}
 }
 
 func (p *plan) newExec() *exec {

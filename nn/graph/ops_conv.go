@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"strconv"
+
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 
@@ -305,9 +307,9 @@ func (s *im2col) PackB(dst []float32, pc, kc, jc, nc int) {
 }
 
 type convState struct {
-	im  im2col
-	ep  kernels.Epilogue
-	col []float32 // im2col matrix, for a BLAS other than nn/kernels
+	fast *kernels.Im2Col // this exec's packer (shared tables, own X)
+	ep   kernels.Epilogue
+	col  []float32 // im2col matrix, for a BLAS other than nn/kernels
 }
 
 // ownBLAS reports whether nn/kernels is the registered BLAS: then
@@ -317,34 +319,50 @@ type convState struct {
 func ownBLAS() bool { return blas32.Implementation() == kernels.Implementation() }
 
 // buildConvFast plans a 1-D or 2-D convolution with constant weights: each
-// group's weights packed once for GemmPacked (im2col straight into the
-// packed panels, bias and the fused epilogue in the kernel), or the direct
-// depthwise kernel when every group is one channel in and one out.
+// group's weights packed once per model for GemmPacked (in the panel
+// layout that suits this output size, kernels.PackAFor), the im2col
+// tables of this geometry built once per plan (kernels.Im2Col, which
+// writes patches straight into the packed panels), bias and the fused
+// epilogue in the micro-kernel; or the direct depthwise kernel when every
+// group is one channel in and one out.
 func buildConvFast(b *builder, g *convGeom, w *Tensor, bias *val, group, m int, ep kernels.Epilogue, residual bool, post func([]float32, []*Tensor)) {
 	c2 := as2d(g)
 	cg, mg := g.c/group, m/group
 	kdim := cg * c2.kh * c2.kw
 	ohw := c2.oh * c2.ow
+	hw := c2.h * c2.w
 	wf := w.Float32s()
 	n := g.n
 	var constBias []float32
 	if bias != nil && bias.c != nil {
 		constBias = bias.c.Float32s()
 	}
+	geom := kernels.DepthwiseGeom{C: cg, H: c2.h, W: c2.w, OH: c2.oh, OW: c2.ow, KH: c2.kh, KW: c2.kw,
+		SH: c2.sh, SW: c2.sw, DH: c2.dh, DW: c2.dw, PadT: c2.pt, PadL: c2.pl}
+	biasOf := func(in []*Tensor) []float32 {
+		if bias == nil {
+			return nil
+		}
+		if constBias != nil {
+			return constBias
+		}
+		return view[float32](in[2].data)
+	}
 	if cg == 1 && mg == 1 {
+		geom.C = g.c
 		b.state(func() any { return &convState{ep: ep} })
 		b.run(func(in, o []*Tensor, k *kctx) error {
 			st := k.state.(*convState)
-			st.ep.Bias = constBias
-			if bias != nil && constBias == nil {
-				st.ep.Bias = view[float32](in[2].data)
-			}
 			x, y := view[float32](in[0].data), view[float32](o[0].data)
-			var r []float32
-			if residual {
-				r = view[float32](in[3].data)
+			st.ep.Bias = biasOf(in)
+			for img := 0; img < n; img++ {
+				st.ep.Residual = nil
+				if residual {
+					st.ep.Residual = view[float32](in[3].data)[img*m*ohw : (img+1)*m*ohw]
+				}
+				kernels.DepthwiseConv2D(y[img*m*ohw:(img+1)*m*ohw], x[img*g.c*hw:(img+1)*g.c*hw], wf, &geom, &st.ep)
 			}
-			depthwise(y, x, wf, r, &c2, n, &st.ep)
+			st.ep.Residual = nil
 			if post != nil {
 				post(y, in)
 			}
@@ -352,33 +370,28 @@ func buildConvFast(b *builder, g *convGeom, w *Tensor, bias *val, group, m int, 
 		})
 		return
 	}
-	packs := b.prepared(w, "conv", func() any {
+	nr := kernels.PanelWidthFor(mg, ohw)
+	packs := b.prepared(w, "conv/nr="+strconv.Itoa(nr), func() any {
 		packs := make([]*kernels.PackedA, group)
 		for gi := range packs {
-			packs[gi] = kernels.PackA(wf[gi*mg*kdim:], mg, kdim, kdim)
+			packs[gi] = kernels.PackAFor(wf[gi*mg*kdim:], mg, kdim, kdim, ohw)
 		}
 		return packs
 	}).([]*kernels.PackedA)
-	nr := packs[0].PanelWidth()
+	tables := kernels.NewIm2Col(&geom, packs[0])
 	b.state(func() any {
-		gc := c2
-		gc.c = cg
-		return &convState{im: im2col{g: gc, nr: nr}, ep: ep}
+		// The tables are shared; X is each exec's own.
+		im := *tables
+		return &convState{fast: &im, ep: ep}
 	})
 	b.run(func(in, o []*Tensor, k *kctx) error {
 		st := k.state.(*convState)
 		x, y := view[float32](in[0].data), view[float32](o[0].data)
-		var bv, r []float32
-		if bias != nil {
-			bv = constBias
-			if bv == nil {
-				bv = view[float32](in[2].data)
-			}
-		}
+		bv := biasOf(in)
+		var r []float32
 		if residual {
 			r = view[float32](in[3].data)
 		}
-		hw := c2.h * c2.w
 		if !ownBLAS() {
 			convBLAS(st, y, x, wf, bv, r, &c2, n, g.c, m, group, &ep)
 			if post != nil {
@@ -388,7 +401,7 @@ func buildConvFast(b *builder, g *convGeom, w *Tensor, bias *val, group, m int, 
 		}
 		for img := 0; img < n; img++ {
 			for gi := 0; gi < group; gi++ {
-				st.im.x = x[(img*g.c+gi*cg)*hw : (img*g.c+(gi+1)*cg)*hw]
+				st.fast.X = x[(img*g.c+gi*cg)*hw : (img*g.c+(gi+1)*cg)*hw]
 				off := (img*m + gi*mg) * ohw
 				st.ep.Bias = nil
 				if bv != nil {
@@ -398,10 +411,10 @@ func buildConvFast(b *builder, g *convGeom, w *Tensor, bias *val, group, m int, 
 				if r != nil {
 					st.ep.Residual = r[off : off+mg*ohw]
 				}
-				kernels.GemmPacked(y[off:off+mg*ohw], ohw, packs[gi], ohw, &st.im, &st.ep)
+				kernels.GemmPacked(y[off:off+mg*ohw], ohw, packs[gi], ohw, st.fast, &st.ep)
 			}
 		}
-		st.im.x, st.ep.Residual = nil, nil
+		st.fast.X, st.ep.Residual = nil, nil
 		if post != nil {
 			post(y, in)
 		}
@@ -445,51 +458,6 @@ func convBLAS(st *convState, y, x, w, bias, res []float32, c2 *conv2d, n, c, m, 
 				addF32(out, out, res[off:off+mg*ohw])
 			}
 			kernels.ApplyActivation(out, ep)
-		}
-	}
-}
-
-// depthwise is the direct convolution of each channel with its own
-// kernel (group = C = M), then bias, residual and activation.
-func depthwise(y, x, w, res []float32, g *conv2d, n int, ep *kernels.Epilogue) {
-	hw, ohw, khw := g.h*g.w, g.oh*g.ow, g.kh*g.kw
-	for img := 0; img < n; img++ {
-		for c := 0; c < g.c; c++ {
-			xp := x[(img*g.c+c)*hw : (img*g.c+c+1)*hw]
-			yp := y[(img*g.c+c)*ohw : (img*g.c+c+1)*ohw]
-			wp := w[c*khw : (c+1)*khw]
-			b0 := float32(0)
-			if ep.Bias != nil {
-				b0 = ep.Bias[c]
-			}
-			for oy := 0; oy < g.oh; oy++ {
-				row := yp[oy*g.ow : (oy+1)*g.ow]
-				for ox := range row {
-					acc := b0
-					for ky := 0; ky < g.kh; ky++ {
-						iy := oy*g.sh - g.pt + ky*g.dh
-						if uint(iy) >= uint(g.h) {
-							continue
-						}
-						src := xp[iy*g.w : (iy+1)*g.w]
-						wr := wp[ky*g.kw : (ky+1)*g.kw]
-						ix := ox*g.sw - g.pl
-						for kx, wv := range wr {
-							if uint(ix) < uint(g.w) {
-								acc += src[ix] * wv
-							}
-							ix += g.dw
-							_ = kx
-						}
-					}
-					row[ox] = acc
-				}
-			}
-			if res != nil {
-				rp := res[(img*g.c+c)*ohw : (img*g.c+c+1)*ohw]
-				addF32(yp, yp, rp)
-			}
-			kernels.ApplyActivation(yp, ep)
 		}
 	}
 }

@@ -202,11 +202,17 @@ func (ws *workspace) grow(nb, ntmp int) {
 	ws.b, ws.tmp = ws.b[:cap(ws.b)], ws.tmp[:cap(ws.tmp)]
 }
 
-var workspaces sync.Pool
+// workspaces keeps packing buffers between calls. It is a bounded free
+// list, not a sync.Pool: a pool is emptied by every other garbage
+// collection, and a served model would then allocate its buffers again
+// after each one (hundreds of KiB per convolution).
+var workspaces = make(chan *workspace, 64)
 
 func getWorkspace(na, nb, ntmp int) *workspace {
-	ws, _ := workspaces.Get().(*workspace)
-	if ws == nil {
+	var ws *workspace
+	select {
+	case ws = <-workspaces:
+	default:
 		ws = new(workspace)
 	}
 	if cap(ws.a) < na {
@@ -222,7 +228,12 @@ func getWorkspace(na, nb, ntmp int) *workspace {
 	return ws
 }
 
-func putWorkspace(ws *workspace) { workspaces.Put(ws) }
+func putWorkspace(ws *workspace) {
+	select {
+	case workspaces <- ws:
+	default: // more than the list keeps: let the collector have it
+	}
+}
 
 // gemmSerial is the Goto/BLIS loop nest on one goroutine.
 func gemmSerial(kr *kernel, aT, bT bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {

@@ -52,6 +52,15 @@ func PackA(a []float32, m, k, lda int) *PackedA {
 // works for any n; it is only faster for the n it was made for. ResNet-18
 // on AVX-512: 512×49×4608 146 → 166 GFLOP/s, 256×196×2304 164 → 178.
 func PackAFor(a []float32, m, k, lda, n int) *PackedA {
+	return packA(kernelFor(m, n), a, m, k, lda)
+}
+
+// PanelWidthFor returns the PanelWidth of PackAFor(·, m, ·, ·, n): two
+// products whose widths agree can share one packed A.
+func PanelWidthFor(m, n int) int { return kernelFor(m, n).nr }
+
+// kernelFor is PackAFor's choice of kernel.
+func kernelFor(m, n int) *kernel {
 	kr := current()
 	// Below 256 rows the variant measured slower even where it wastes
 	// fewer lanes (64×196×384: 105 against 138 GFLOP/s, 160×49×960: 124
@@ -65,7 +74,7 @@ func PackAFor(a []float32, m, k, lda, n int) *PackedA {
 			kr = t
 		}
 	}
-	return packA(kr, a, m, k, lda)
+	return kr
 }
 
 func packA(kr *kernel, a []float32, m, k, lda int) *PackedA {
