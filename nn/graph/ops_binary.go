@@ -1,6 +1,10 @@
 package graph
 
-import "math"
+import (
+	"math"
+
+	"github.com/aiaas/aiaas/nn/kernels"
+)
 
 // Element-wise operators of two or more inputs with numpy broadcasting
 // (opset ≥ 7; the pre-7 "broadcast"/"axis" attributes are outside the
@@ -184,6 +188,16 @@ func arithLoops[T numeric](op arithOp) binLoops[T, T, T] {
 func arithVV[T numeric](op arithOp, o, a, b []T) {
 	b = b[:len(a)]
 	o = o[:len(a)]
+	if of, ok := any(o).([]float32); ok && (op == opAdd || op == opMul) {
+		// The hot float32 cases on the vector kernels.
+		af, bf := any(a).([]float32), any(b).([]float32)
+		if op == opAdd {
+			kernels.AddF32(of, af, bf)
+		} else {
+			kernels.MulF32(of, af, bf)
+		}
+		return
+	}
 	switch op {
 	case opAdd:
 		for i := range a {
@@ -229,6 +243,15 @@ func arithVV[T numeric](op arithOp, o, a, b []T) {
 
 func arithVS[T numeric](op arithOp, o, a []T, s T) {
 	o = o[:len(a)]
+	if of, ok := any(o).([]float32); ok && (op == opAdd || op == opMul) {
+		af, sf := any(a).([]float32), any(s).(float32)
+		if op == opAdd {
+			kernels.AddScalarF32(of, af, sf)
+		} else {
+			kernels.MulScalarF32(of, af, sf)
+		}
+		return
+	}
 	switch op {
 	case opAdd:
 		for i := range a {

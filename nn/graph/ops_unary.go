@@ -1,6 +1,10 @@
 package graph
 
-import "math"
+import (
+	"math"
+
+	"github.com/aiaas/aiaas/nn/kernels"
+)
 
 // Unary element-wise operators. Floats compute in their own type where
 // the operation is exact or hot (Relu, Neg, Abs, Exp, Sigmoid, Tanh), in
@@ -204,10 +208,11 @@ func buildRelu(b *builder) unaryFuncs {
 // NaN stays NaN.
 func reluF32(o, x []float32) {
 	o = o[:len(x)]
-	for i, v := range x {
-		o[i] = max(v, 0)
-	}
+	copy(o, x)
+	kernels.ApplyActivation(o, &reluEpilogue)
 }
+
+var reluEpilogue = kernels.Epilogue{Act: kernels.ReLU}
 
 func buildNeg(b *builder) unaryFuncs {
 	return unaryFuncs{
