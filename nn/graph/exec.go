@@ -3,13 +3,15 @@ package graph
 import (
 	"runtime"
 	"sync"
-	"unsafe"
+
+	"github.com/aiaas/aiaas/internal/offheap"
 )
 
 // exec is one run's state for a plan: the arena and a tensor header per
 // value, whose bytes point into the arena, into a constant or into a graph
 // input. It belongs to one run at a time.
 type exec struct {
+	mem     *offheap.Block // owns arena: outside the Go heap when large
 	arena   []byte
 	t       []Tensor
 	stepIn  [][]*Tensor
@@ -58,7 +60,8 @@ func (p *plan) putExec(x *exec) {
 func (p *plan) newExec() *exec {
 	x := &exec{t: make([]Tensor, len(p.vals))}
 	if p.arenaSize > 0 {
-		x.arena = alignedArena(p.arenaSize)
+		x.mem = offheap.Alloc(p.arenaSize)
+		x.arena = x.mem.Bytes()
 	}
 	for i := range p.vals {
 		v := &p.vals[i]
@@ -109,14 +112,4 @@ func (p *plan) newExec() *exec {
 		}
 	}
 	return x
-}
-
-// alignedArena returns n zeroed bytes aligned to arenaAlign.
-func alignedArena(n int) []byte {
-	b := alignedBytes(n + arenaAlign)
-	off := 0
-	if r := int(uintptr(unsafe.Pointer(&b[0])) % arenaAlign); r != 0 {
-		off = arenaAlign - r
-	}
-	return b[off : off+n : off+n]
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/aiaas/aiaas/nn/kernels"
 )
 
 // Options configure Load. The zero value (or nil) means the defaults.
@@ -56,11 +58,101 @@ type Model struct {
 
 	prepMu sync.Mutex
 	prep   map[prepKey]any // constants prepared for kernels (builder.prepared)
+	// packOnly are convolution weights nothing but the convolution's
+	// packed GEMM reads: once packed, their row-major bytes are dropped
+	// (packSrc keeps the packed copy to unpack from, should a plan need
+	// them again), so a served model holds its weights once.
+	packOnly map[*Tensor]bool
+	packSrc  map[*Tensor][]*kernels.PackedA
 }
 
 type prepKey struct {
 	t   *Tensor
 	key string
+}
+
+// rowMajorLocked returns a weight tensor's values, unpacked from its
+// packed copy when the row-major bytes were dropped. Called with prepMu
+// held.
+func (m *Model) rowMajorLocked(w *Tensor) []float32 {
+	if w.data != nil {
+		return w.Float32s()
+	}
+	packs := m.packSrc[w]
+	out := make([]float32, w.Numel())
+	per := len(out) / len(packs)
+	for gi, p := range packs {
+		p.Unpack(out[gi*per : (gi+1)*per])
+	}
+	return out
+}
+
+// rowMajor is rowMajorLocked for callers that do not hold prepMu.
+func (m *Model) rowMajor(w *Tensor) []float32 {
+	m.prepMu.Lock()
+	defer m.prepMu.Unlock()
+	return m.rowMajorLocked(w)
+}
+
+// releasePacked drops the row-major bytes of a packOnly weight now that
+// packs hold it.
+func (m *Model) releasePacked(w *Tensor, packs []*kernels.PackedA) {
+	m.prepMu.Lock()
+	defer m.prepMu.Unlock()
+	if !m.packOnly[w] || w.data == nil {
+		return
+	}
+	if m.packSrc == nil {
+		m.packSrc = map[*Tensor][]*kernels.PackedA{}
+	}
+	m.packSrc[w] = packs
+	w.data = nil
+}
+
+// findPackOnly lists the constants read only as the weights of 1-D or
+// 2-D, non-depthwise convolutions (the depthwise kernel reads them
+// row-major), and not graph outputs.
+func (m *Model) findPackOnly() {
+	ok := map[string]bool{}
+	bad := map[string]bool{}
+	for _, o := range m.outputs {
+		bad[o.Name] = true
+	}
+	for i := range m.nodes {
+		n := &m.nodes[i]
+		for j, in := range n.Inputs {
+			t, isConst := m.consts[in]
+			if !isConst {
+				continue
+			}
+			conv := (n.Op == "Conv" || n.Op == opFusedConv) && j == 1 && t.DType == Float32 && (len(t.Shape) == 3 || len(t.Shape) == 4)
+			if conv {
+				group := int64(1)
+				if a, has := n.Attrs["group"]; has {
+					group = a.I
+				}
+				if t.Shape[1] == 1 && group == int64(t.Shape[0]) {
+					conv = false // depthwise
+				}
+			}
+			if conv {
+				ok[in] = true
+			} else {
+				bad[in] = true
+			}
+		}
+	}
+	m.packOnly = map[*Tensor]bool{}
+	for name := range ok {
+		if !bad[name] {
+			// A header of our own: dropping the bytes must not touch the
+			// caller's tensor (tests load one set of weights twice).
+			t := m.consts[name]
+			own := &Tensor{DType: t.DType, Shape: t.Shape, data: t.data}
+			m.consts[name] = own
+			m.packOnly[own] = true
+		}
+	}
 }
 
 // prepare returns the cached preparation of t under key, making it once.
@@ -111,8 +203,17 @@ func Load(g *Graph, tensors map[string]*Tensor, opts *Options) (_ *Model, err er
 	m := &Model{
 		opset: g.Opset, name: g.Name,
 		inputs: cloneValues(g.Inputs), outputs: cloneValues(g.Outputs),
-		consts: make(map[string]*Tensor, len(tensors)), attrs: tensors,
+		consts: make(map[string]*Tensor, len(tensors)), attrs: map[string]*Tensor{},
 		maxPlans: o.MaxPlans, maxArena: o.MaxArenaBytes, plans: map[string]*plan{},
+	}
+	// Only tensors that attributes name stay reachable as attributes, so
+	// that weights dropped after packing are not kept alive from here.
+	for _, n := range g.Nodes {
+		for _, a := range n.Attrs {
+			if a.Kind == AttrTensor {
+				m.attrs[a.T] = tensors[a.T]
+			}
+		}
 	}
 	for name, t := range tensors {
 		m.consts[name] = t
@@ -131,12 +232,11 @@ func Load(g *Graph, tensors map[string]*Tensor, opts *Options) (_ *Model, err er
 		nodes = m.fuse(nodes)
 	}
 	m.nodes = m.prune(nodes)
-	for _, t := range m.consts {
-		m.bytes += int64(len(t.data))
-	}
+	m.findPackOnly()
 	if err := m.probe(); err != nil {
 		return nil, err
 	}
+	m.bytes = m.constBytes()
 	return m, nil
 }
 
@@ -346,6 +446,31 @@ func (m *Model) Outputs() []Value { return cloneValues(m.outputs) }
 
 // NumParams returns the number of floating-point weights.
 func (m *Model) NumParams() int64 { return m.params }
+
+// constBytes adds up the constants' bytes and their packed copies.
+func (m *Model) constBytes() int64 {
+	m.prepMu.Lock()
+	defer m.prepMu.Unlock()
+	n := int64(0)
+	for _, t := range m.consts {
+		n += int64(len(t.data))
+	}
+	for _, v := range m.prep {
+		switch p := v.(type) {
+		case []*kernels.PackedA:
+			for _, q := range p {
+				n += int64(q.Bytes())
+			}
+		case []*kernels.Packed:
+			for _, q := range p {
+				n += int64(q.Bytes())
+			}
+		case *kernels.Packed:
+			n += int64(p.Bytes())
+		}
+	}
+	return n
+}
 
 // ConstBytes returns the bytes of the constants the model keeps (weights,
 // packed or folded).

@@ -331,7 +331,6 @@ func buildConvFast(b *builder, g *convGeom, w *Tensor, bias *val, group, m int, 
 	kdim := cg * c2.kh * c2.kw
 	ohw := c2.oh * c2.ow
 	hw := c2.h * c2.w
-	wf := w.Float32s()
 	n := g.n
 	var constBias []float32
 	if bias != nil && bias.c != nil {
@@ -349,6 +348,7 @@ func buildConvFast(b *builder, g *convGeom, w *Tensor, bias *val, group, m int, 
 		return view[float32](in[2].data)
 	}
 	if cg == 1 && mg == 1 {
+		wf := w.Float32s() // depthwise weights are never dropped (findPackOnly)
 		geom.C = g.c
 		b.state(func() any { return &convState{ep: ep} })
 		b.run(func(in, o []*Tensor, k *kctx) error {
@@ -371,13 +371,16 @@ func buildConvFast(b *builder, g *convGeom, w *Tensor, bias *val, group, m int, 
 		return
 	}
 	nr := kernels.PanelWidthFor(mg, ohw)
+	model := b.model
 	packs := b.prepared(w, "conv/nr="+strconv.Itoa(nr), func() any {
+		wf := model.rowMajorLocked(w)
 		packs := make([]*kernels.PackedA, group)
 		for gi := range packs {
 			packs[gi] = kernels.PackAFor(wf[gi*mg*kdim:], mg, kdim, kdim, ohw)
 		}
 		return packs
 	}).([]*kernels.PackedA)
+	model.releasePacked(w, packs)
 	tables := kernels.NewIm2Col(&geom, packs[0])
 	b.state(func() any {
 		// The tables are shared; X is each exec's own.
@@ -393,6 +396,7 @@ func buildConvFast(b *builder, g *convGeom, w *Tensor, bias *val, group, m int, 
 			r = view[float32](in[3].data)
 		}
 		if !ownBLAS() {
+			wf := model.prepare(w, "conv/row-major", func() any { return model.rowMajorLocked(w) }).([]float32)
 			convBLAS(st, y, x, wf, bv, r, &c2, n, g.c, m, group, &ep)
 			if post != nil {
 				post(y, in)

@@ -79,6 +79,10 @@ func Pack(w []float32, k, n int, bias []float32) *Packed {
 	return p
 }
 
+// Bytes returns the memory the packed panels take (W and the bias are the
+// caller's).
+func (p *Packed) Bytes() int { return 4 * len(p.panels) }
+
 // Dims returns the k×n shape of the packed matrix.
 func (p *Packed) Dims() (k, n int) { return p.k, p.n }
 

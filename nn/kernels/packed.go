@@ -1,6 +1,11 @@
 package kernels
 
-import "sync"
+import (
+	"runtime"
+	"sync"
+
+	"github.com/aiaas/aiaas/internal/offheap"
+)
 
 // Activations a packed GEMM's epilogue applies (besides Linear and ReLU,
 // which Dense shares).
@@ -36,6 +41,7 @@ type PackedA struct {
 	kr     *kernel
 	m, k   int
 	panels []float32
+	mem    *offheap.Block // owns panels: outside the Go heap when large
 }
 
 // PackA packs a (m×k, row stride lda ≥ k). It panics, as BLAS routines do,
@@ -90,7 +96,9 @@ func packA(kr *kernel, a []float32, m, k, lda int) *PackedA {
 	if len(a) < (m-1)*lda+k {
 		panic(shortA)
 	}
-	p := &PackedA{kr: kr, m: m, k: k, panels: make([]float32, roundUp(m, kr.mr)*k)}
+	size := roundUp(m, kr.mr) * k
+	mem := offheap.Alloc(4 * size)
+	p := &PackedA{kr: kr, m: m, k: k, panels: mem.Float32s()[:size], mem: mem}
 	mr := kr.mr
 	for ir := 0; ir < m; ir += mr {
 		panel := p.panels[ir*k : ir*k+k*mr]
@@ -106,6 +114,29 @@ func packA(kr *kernel, a []float32, m, k, lda int) *PackedA {
 
 // Dims returns the m×k shape of the packed matrix.
 func (p *PackedA) Dims() (m, k int) { return p.m, p.k }
+
+// Unpack writes the packed matrix back to dst (m×k, row-major), so that a
+// caller may keep only the packed copy of its weights. It panics if dst
+// is short.
+func (p *PackedA) Unpack(dst []float32) {
+	m, k, mr := p.m, p.k, p.kr.mr
+	if len(dst) < m*k {
+		panic(shortA)
+	}
+	for ir := 0; ir < m; ir += mr {
+		panel := p.panels[ir*k : ir*k+k*mr]
+		for i := 0; i < min(mr, m-ir); i++ {
+			row := dst[(ir+i)*k : (ir+i+1)*k]
+			for q := range row {
+				row[q] = panel[q*mr+i]
+			}
+		}
+	}
+	runtime.KeepAlive(p) // p.mem owns the panels
+}
+
+// Bytes returns the memory the packed panels take.
+func (p *PackedA) Bytes() int { return 4 * len(p.panels) }
 
 // PanelWidth returns the number of columns of B in one packed panel (the
 // micro-kernel's nr), which a BPacker lays out.
@@ -217,6 +248,7 @@ var noEpilogue Epilogue
 //
 // It panics like BLAS on bad sizes, and on an unknown activation.
 func GemmPacked(c []float32, ldc int, a *PackedA, n int, packB BPacker, ep *Epilogue) {
+	defer runtime.KeepAlive(a) // a.mem owns the panels the kernels read
 	m, k := a.m, a.k
 	if n < 0 {
 		panic(nLT0)

@@ -352,3 +352,20 @@ func FuzzGemmPacked(f *testing.F) {
 		checkPacked(t, rand.New(rand.NewPCG(seed, 5)), tc)
 	})
 }
+
+func TestPackedAUnpack(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	for _, sz := range [][3]int{{1, 1, 1}, {7, 13, 5}, {256, 40, 49}, {300, 9, 3000}} {
+		m, k, n := sz[0], sz[1], sz[2]
+		a := randSlice(rng, m*k)
+		for _, p := range []*PackedA{PackA(a, m, k, k), PackAFor(a, m, k, k, n)} {
+			got := make([]float32, m*k)
+			p.Unpack(got)
+			for i := range a {
+				if got[i] != a[i] {
+					t.Fatalf("%v: element %d is %v, want %v", sz, i, got[i], a[i])
+				}
+			}
+		}
+	}
+}
