@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +52,7 @@ whose dimensions are all static need no --shape.`,
 			dur := fs.Duration("duration", time.Second, "time spent per batch size")
 			var shapes shapeFlags
 			fs.Var(&shapes, "shape", "input shape of a graph model, e.g. 1,3,224,224 or NAME=1,128 (repeatable)")
+			profile := fs.Bool("profile", false, "graph models: also time each operator (at the first --batch size)")
 			return func(ctx context.Context, c *cli, args []string) error {
 				if len(args) != 1 {
 					return usagef("want one model file")
@@ -72,10 +74,10 @@ whose dimensions are all static need no --shape.`,
 					}
 				}
 				if isGraphArtifact(b) {
-					return benchGraph(c, args[0], b, shapes, bs, *dur)
+					return benchGraph(ctx, c, args[0], b, shapes, bs, *dur, *profile)
 				}
-				if len(shapes) > 0 {
-					return usagef("--shape is for graph models; %s is a dense model (use --batch)", args[0])
+				if len(shapes) > 0 || *profile {
+					return usagef("--shape and --profile are for graph models; %s is a dense model (use --batch)", args[0])
 				}
 				if len(bs) == 0 {
 					bs = []int{1, 8, 64}
@@ -88,7 +90,7 @@ whose dimensions are all static need no --shape.`,
 				if err != nil {
 					return usagef("%v", err)
 				}
-				return emitBench(c, args[0], int64(m.NumParams()), nil, res)
+				return emitBench(c, args[0], int64(m.NumParams()), nil, res, nil)
 			}
 		},
 	})
@@ -103,7 +105,7 @@ func isGraphArtifact(b []byte) bool {
 	return err == nil && graph.IsArtifact(f.Metadata)
 }
 
-func benchGraph(c *cli, file string, b []byte, shapes shapeFlags, bs []int, dur time.Duration) error {
+func benchGraph(ctx context.Context, c *cli, file string, b []byte, shapes shapeFlags, bs []int, dur time.Duration, profile bool) error {
 	m, _, err := graph.ReadArtifact(b, nil)
 	if err != nil {
 		return &exitError{exitInvalid, err}
@@ -120,7 +122,68 @@ func benchGraph(c *cli, file string, b []byte, shapes shapeFlags, bs []int, dur 
 		}
 		return usagef("%v", err)
 	}
-	return emitBench(c, file, m.NumParams(), sh, res)
+	var prof []opTime
+	if profile {
+		in := make([]*graph.Tensor, len(sh))
+		for i, v := range m.Inputs() {
+			shape := append([]int{}, sh[i]...)
+			if len(bs) > 0 && len(shape) > 0 && len(v.Shape) > 0 && v.Shape[0] < 0 {
+				shape[0] = bs[0]
+			}
+			in[i] = graph.NewTensor(v.DType, shape...)
+		}
+		steps, err := m.Profile(ctx, in, 10)
+		if err != nil {
+			return &exitError{exitInvalid, err}
+		}
+		prof = byOperator(steps, 10)
+	}
+	return emitBench(c, file, m.NumParams(), sh, res, prof)
+}
+
+// opTime is one operator's share of a profiled run.
+type opTime struct {
+	Op      string  `json:"op"`
+	Nodes   int     `json:"nodes"`
+	MeanNS  int64   `json:"mean_ns"` // per run, all its nodes
+	Share   float64 `json:"share"`
+	GFLOPs  float64 `json:"gflop_per_s,omitempty"`
+	Slowest string  `json:"slowest_node"`
+}
+
+// byOperator sums a profile per operator, largest first.
+func byOperator(steps []graph.StepProfile, runs int) []opTime {
+	idx := map[string]int{}
+	var out []opTime
+	var total time.Duration
+	slowest := map[string]time.Duration{}
+	flops := map[string]float64{}
+	for _, s := range steps {
+		i, ok := idx[s.Op]
+		if !ok {
+			i = len(out)
+			idx[s.Op] = i
+			out = append(out, opTime{Op: s.Op})
+		}
+		out[i].Nodes++
+		out[i].MeanNS += int64(s.Time)
+		flops[s.Op] += s.FLOPs * float64(runs)
+		if s.Time > slowest[s.Op] {
+			slowest[s.Op], out[i].Slowest = s.Time, s.Node
+		}
+		total += s.Time
+	}
+	for i := range out {
+		if out[i].MeanNS > 0 {
+			out[i].GFLOPs = flops[out[i].Op] / float64(out[i].MeanNS)
+		}
+		if total > 0 {
+			out[i].Share = float64(out[i].MeanNS) / float64(total)
+		}
+		out[i].MeanNS /= int64(runs)
+	}
+	slices.SortFunc(out, func(a, b opTime) int { return int(b.MeanNS - a.MeanNS) })
+	return out
 }
 
 // graphShapes resolves --shape values against the model's inputs: a
@@ -189,19 +252,26 @@ func parseShape(s string) ([]int, error) {
 	return out, nil
 }
 
-func emitBench(c *cli, file string, params int64, shapes [][]int, res []nnbench.Batch) error {
+func emitBench(c *cli, file string, params int64, shapes [][]int, res []nnbench.Batch, prof []opTime) error {
 	out := struct {
 		Model   string          `json:"model"`
 		Params  int64           `json:"params"`
 		Kernel  string          `json:"kernel"`
 		Shapes  [][]int         `json:"shapes,omitempty"`
 		Batches []nnbench.Batch `json:"batches"`
-	}{file, params, kernelName(), shapes, res}
+		Profile []opTime        `json:"profile,omitempty"`
+	}{file, params, kernelName(), shapes, res, prof}
 	return c.emit(out, func(w io.Writer) {
 		fmt.Fprintf(w, "%s: %d parameters, kernel %s\n", file, params, out.Kernel)
 		fmt.Fprintf(w, "%8s %12s %12s %14s\n", "batch", "median", "p99", "rows/s")
 		for _, r := range res {
 			fmt.Fprintf(w, "%8d %12s %12s %14.0f\n", r.Batch, time.Duration(r.MedianNS), time.Duration(r.P99NS), r.RowsPerSecond)
+		}
+		if len(prof) > 0 {
+			fmt.Fprintf(w, "\n%-24s %6s %12s %7s %10s  %s\n", "operator", "nodes", "per run", "share", "GFLOP/s", "slowest node")
+			for _, p := range prof {
+				fmt.Fprintf(w, "%-24s %6d %12s %6.1f%% %10.1f  %s\n", p.Op, p.Nodes, time.Duration(p.MeanNS), 100*p.Share, p.GFLOPs, p.Slowest)
+			}
 		}
 	})
 }

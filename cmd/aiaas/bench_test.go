@@ -81,3 +81,25 @@ func TestModelBenchGraph(t *testing.T) {
 		}
 	}
 }
+
+func TestModelBenchProfile(t *testing.T) {
+	path := writeGraph(t, t.TempDir())
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"model", "bench", path, "--duration", "2ms", "--profile", "--output", "json"}, &out, &errOut, func(string) string { return "" })
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var res struct {
+		Profile []struct {
+			Op    string  `json:"op"`
+			Nodes int     `json:"nodes"`
+			Share float64 `json:"share"`
+		} `json:"profile"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Profile) != 1 || res.Profile[0].Op != "aiaas.Conv" || res.Profile[0].Nodes != 1 || res.Profile[0].Share != 1 {
+		t.Errorf("profile %+v: want the one fused convolution", res.Profile)
+	}
+}

@@ -147,11 +147,13 @@ func init() {
 
 	clientCmd(&command{
 		name: "model push", args: "NAME FILE",
-		summary: "upload a model artifact (safetensors) as the model's next version",
-		detail: `FILE is an artifact written by 'aiaas train' ("-" reads a regular file
-from standard input). Versions are immutable and numbered 1, 2, 3…; point an
-alias at one with 'aiaas model alias'. A progress bar is drawn on a terminal.`,
-		examples: []string{"aiaas model push mnist mnist.safetensors", "aiaas model push mnist mnist.safetensors --output json"},
+		summary: "upload a model (safetensors artifact or ONNX file) as the model's next version",
+		detail: `FILE is an artifact written by 'aiaas train', or an ONNX model exported by
+PyTorch, tf2onnx or paddle2onnx, which the server converts (docs/models.md);
+"-" reads a regular file from standard input. Versions are immutable and
+numbered 1, 2, 3…; point an alias at one with 'aiaas model alias'. A
+progress bar is drawn on a terminal.`,
+		examples: []string{"aiaas model push mnist mnist.safetensors", "aiaas model push resnet resnet18.onnx --output json"},
 	}, false, noFlags(func(ctx context.Context, c *cli, cl *client.Client, args []string) error {
 		if err := nargs(args, 2, "NAME FILE"); err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/aiaas/aiaas/nn/kernels"
 )
@@ -720,4 +721,73 @@ func (p *plan) run(ctx context.Context, in []*Tensor, out []*Tensor) (_ []*Tenso
 	}
 	p.putExec(x)
 	return out, nil
+}
+
+// StepProfile is the time one node of a plan took, summed over the runs
+// Profile made.
+type StepProfile struct {
+	Node  string        `json:"node"`
+	Op    string        `json:"op"`
+	Shape []int         `json:"shape"` // of its first output
+	FLOPs float64       `json:"flops"` // per run
+	Time  time.Duration `json:"time_ns"`
+}
+
+// Profile runs the graph runs times on in and returns how long each step
+// (a kernel call; views and folded nodes cost nothing) took in all, in
+// plan order: where a model spends its time, for `aiaas model bench
+// --profile`. It is goroutine-safe and meant for tools, not serving: it
+// times every step.
+func (m *Model) Profile(ctx context.Context, in []*Tensor, runs int) ([]StepProfile, error) {
+	if err := m.checkInputs(in); err != nil {
+		return nil, err
+	}
+	p, err := m.planFor(in)
+	if err != nil {
+		return nil, err
+	}
+	prof := make([]StepProfile, len(p.steps))
+	for i, s := range p.steps {
+		prof[i] = StepProfile{Node: s.node.Name, Op: s.node.Op, FLOPs: s.flops}
+		if len(s.out) > 0 && s.out[0] >= 0 {
+			prof[i].Shape = slices.Clone(p.vals[s.out[0]].shape)
+		}
+	}
+	for r := 0; r < runs; r++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := p.runTimed(in, prof); err != nil {
+			return nil, err
+		}
+	}
+	return prof, nil
+}
+
+// runTimed is run without outputs, timing each step into prof.
+func (p *plan) runTimed(in []*Tensor, prof []StepProfile) (err error) {
+	x := p.getExec()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrInternal, r)
+		}
+	}()
+	for i, id := range p.inputs {
+		x.t[id].data = in[i].data
+	}
+	for _, id := range p.aliases {
+		v := &p.vals[id]
+		x.t[id].data = x.t[v.alias].data[:v.size:v.size]
+	}
+	for si := range p.steps {
+		s := &p.steps[si]
+		start := time.Now()
+		if err := s.kernel(x.stepIn[si], x.stepOut[si], &x.stepCtx[si]); err != nil {
+			p.putExec(x)
+			return shapeErr("node %q (%s): %v", printable(s.node.Name), s.node.Op, err)
+		}
+		prof[si].Time += time.Since(start)
+	}
+	p.putExec(x)
+	return nil
 }
