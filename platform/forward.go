@@ -96,7 +96,21 @@ func (s *Server) forward(ctx context.Context, tenant string, l *lineage, x []flo
 	} else {
 		out, err = m.Forward(nil, x, batch)
 	}
-	d := time.Since(start)
+	s.observeCompute(tenant, l, time.Since(start), err, t)
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range out {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("model %s version %d produced a non-finite output at %d", l.Model, l.Version, i)
+		}
+	}
+	return out, nil
+}
+
+// observeCompute records a forward pass of d: in the request's timings,
+// the compute histogram and, for a split alias, the canary metrics.
+func (s *Server) observeCompute(tenant string, l *lineage, d time.Duration, err error, t *timings) {
 	t.compute += d
 	s.metrics.computeTime.WithLabelValues(tenant, l.Model).Observe(d.Seconds())
 	if l.Side != "" {
@@ -107,15 +121,6 @@ func (s *Server) forward(ctx context.Context, tenant string, l *lineage, x []flo
 		s.metrics.canary.WithLabelValues(tenant, l.Model, l.Alias, l.Side, outcome).Inc()
 		s.metrics.canaryTime.WithLabelValues(tenant, l.Model, l.Alias, l.Side).Observe(d.Seconds())
 	}
-	if err != nil {
-		return nil, err
-	}
-	for i, v := range out {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, fmt.Errorf("model %s version %d produced a non-finite output at %d", l.Model, l.Version, i)
-		}
-	}
-	return out, nil
 }
 
 // --- explain ------------------------------------------------------------

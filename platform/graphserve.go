@@ -257,17 +257,7 @@ func (s *Server) runGraph(ctx context.Context, tenant string, l *lineage, in []*
 	ctx, span := tracing.Start(ctx, s.tracer, "model.forward")
 	defer span.End()
 	out, err := l.loaded.graph.Run(ctx, in, nil)
-	d := time.Since(start)
-	t.compute += d
-	s.metrics.computeTime.WithLabelValues(tenant, l.Model).Observe(d.Seconds())
-	if l.Side != "" {
-		outcome := "ok"
-		if err != nil {
-			outcome = "error"
-		}
-		s.metrics.canary.WithLabelValues(tenant, l.Model, l.Alias, l.Side, outcome).Inc()
-		s.metrics.canaryTime.WithLabelValues(tenant, l.Model, l.Alias, l.Side).Observe(d.Seconds())
-	}
+	s.observeCompute(tenant, l, time.Since(start), err, t)
 	if err != nil {
 		return nil, err
 	}

@@ -115,15 +115,17 @@ func (it *bcastIter) runLen() int { return it.shape[it.rank-1] }
 // (one value repeated).
 func (it *bcastIter) runStride(k int) int { return it.stride[k][it.rank-1] }
 
-// each calls f(o, offs) for every run, with o the output offset and offs
-// the inputs' offsets. It allocates nothing.
-func (it *bcastIter) each(f func(o int, offs *[3]int)) {
+// runs calls f(o, i0, i1, i2) for every run, with o the output offset
+// and i0…i2 the inputs' offsets (by value: a pointer handed to an unknown
+// function would move them to the heap on every call). It allocates
+// nothing.
+func (it *bcastIter) runs(f func(o, i0, i1, i2 int)) {
 	var idx [maxRank]int
 	var offs [3]int
 	run := it.runLen()
 	outer := it.rank - 1
 	for o := 0; o < it.n; o += run {
-		f(o, &offs)
+		f(o, offs[0], offs[1], offs[2])
 		// Advance the outer index like an odometer.
 		for d := outer - 1; d >= 0; d-- {
 			idx[d]++

@@ -2,21 +2,22 @@ package graph
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
 )
 
-// nodeGraph builds a one-node graph: inputs become graph inputs unless a
-// constant is given for them (then they are initializers).
-func nodeGraph(t testing.TB, opset int, op string, attrs map[string]Attr, ins []*Tensor, consts []bool, nOut int) (*Model, []*Tensor) {
-	t.Helper()
+// tryLoadOp builds and loads a one-node graph: each input becomes a graph
+// input, or an initializer when consts (which may be nil) marks it; nil
+// inputs are absent; outTypes gives the type of each output.
+func tryLoadOp(opset int, op string, attrs map[string]Attr, ins []*Tensor, consts []bool, outTypes ...DType) (*Model, []*Tensor, error) {
 	g := &Graph{Opset: opset}
 	tensors := map[string]*Tensor{}
 	n := Node{Name: "n", Op: op, Attrs: attrs}
 	var feed []*Tensor
 	for i, x := range ins {
-		name := "in" + string(rune('0'+i))
+		name := fmt.Sprint("in", i)
 		if x == nil {
 			n.Inputs = append(n.Inputs, "")
 			continue
@@ -33,31 +34,38 @@ func nodeGraph(t testing.TB, opset int, op string, attrs map[string]Attr, ins []
 		g.Inputs = append(g.Inputs, Value{Name: name, DType: x.DType, Shape: shape})
 		feed = append(feed, x)
 	}
-	for i := 0; i < nOut; i++ {
-		name := "out" + string(rune('0'+i))
+	for i, dt := range outTypes {
+		name := fmt.Sprint("out", i)
 		n.Outputs = append(n.Outputs, name)
-		g.Outputs = append(g.Outputs, Value{Name: name, DType: Float32})
+		g.Outputs = append(g.Outputs, Value{Name: name, DType: dt})
 	}
 	g.Nodes = []Node{n}
-	// Output types are whatever the node computes.
-	for i := range g.Outputs {
-		g.Outputs[i].DType = Undefined
-	}
-	m, err := loadLoose(g, tensors)
+	m, err := Load(g, tensors, nil)
+	return m, feed, err
+}
+
+// loadOp is tryLoadOp failing the test on an error.
+func loadOp(t testing.TB, opset int, op string, attrs map[string]Attr, ins []*Tensor, consts []bool, outTypes ...DType) (*Model, []*Tensor) {
+	t.Helper()
+	m, feed, err := tryLoadOp(opset, op, attrs, ins, consts, outTypes...)
 	if err != nil {
 		t.Fatalf("%s: load: %v", op, err)
 	}
 	return m, feed
 }
 
-// loadLoose is Load for test graphs whose outputs have no declared type.
-func loadLoose(g *Graph, tensors map[string]*Tensor) (*Model, error) {
-	for i := range g.Outputs {
-		if g.Outputs[i].DType == Undefined {
-			g.Outputs[i].DType = Float32
-		}
+// nodeGraph is loadOp with nOut FP32 outputs.
+func nodeGraph(t testing.TB, opset int, op string, attrs map[string]Attr, ins []*Tensor, consts []bool, nOut int) (*Model, []*Tensor) {
+	t.Helper()
+	return loadOp(t, opset, op, attrs, ins, consts, repeat(Float32, nOut)...)
+}
+
+func repeat(dt DType, n int) []DType {
+	out := make([]DType, n)
+	for i := range out {
+		out[i] = dt
 	}
-	return Load(g, tensors, nil)
+	return out
 }
 
 func run1(t testing.TB, m *Model, feed []*Tensor) []*Tensor {

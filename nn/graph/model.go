@@ -677,13 +677,7 @@ func (p *plan) run(ctx context.Context, in []*Tensor, out []*Tensor) (_ []*Tenso
 			err = fmt.Errorf("%w: %v", ErrInternal, r)
 		}
 	}()
-	for i, id := range p.inputs {
-		x.t[id].data = in[i].data
-	}
-	for _, id := range p.aliases {
-		v := &p.vals[id]
-		x.t[id].data = x.t[v.alias].data[:v.size:v.size]
-	}
+	p.bind(x, in)
 	done := ctx.Done()
 	for si := range p.steps {
 		if done != nil {
@@ -764,6 +758,17 @@ func (m *Model) Profile(ctx context.Context, in []*Tensor, runs int) ([]StepProf
 	return prof, nil
 }
 
+// bind points the exec's graph inputs, and the views of them, at in.
+func (p *plan) bind(x *exec, in []*Tensor) {
+	for i, id := range p.inputs {
+		x.t[id].data = in[i].data
+	}
+	for _, id := range p.aliases {
+		v := &p.vals[id]
+		x.t[id].data = x.t[v.alias].data[:v.size:v.size]
+	}
+}
+
 // runTimed is run without outputs, timing each step into prof.
 func (p *plan) runTimed(in []*Tensor, prof []StepProfile) (err error) {
 	x := p.getExec()
@@ -772,13 +777,7 @@ func (p *plan) runTimed(in []*Tensor, prof []StepProfile) (err error) {
 			err = fmt.Errorf("%w: %v", ErrInternal, r)
 		}
 	}()
-	for i, id := range p.inputs {
-		x.t[id].data = in[i].data
-	}
-	for _, id := range p.aliases {
-		v := &p.vals[id]
-		x.t[id].data = x.t[v.alias].data[:v.size:v.size]
-	}
+	p.bind(x, in)
 	for si := range p.steps {
 		s := &p.steps[si]
 		start := time.Now()

@@ -770,30 +770,3 @@ func variadicKernel[T numeric](its []*bcastIter, op arithOp, mean bool) kernelFu
 func addF32(o, a, b []float32) { arithVV(opAdd, o, a, b) }
 
 func addScalarF32(o, a []float32, s float32) { arithVS(opAdd, o, a, s) }
-
-// runs calls f(o, i0, i1, i2) for every run of it, with o the output
-// offset and i0…i2 the inputs' offsets. It is bcastIter.each with the
-// offsets passed by value: each hands a pointer to its offsets to an
-// unknown function, which moves them to the heap on every call.
-func (it *bcastIter) runs(f func(o, i0, i1, i2 int)) {
-	var idx [maxRank]int
-	var offs [3]int
-	run := it.runLen()
-	outer := it.rank - 1
-	for o := 0; o < it.n; o += run {
-		f(o, offs[0], offs[1], offs[2])
-		for d := outer - 1; d >= 0; d-- {
-			idx[d]++
-			for k := 0; k < it.inputs; k++ {
-				offs[k] += it.stride[k][d]
-			}
-			if idx[d] < it.shape[d] {
-				break
-			}
-			for k := 0; k < it.inputs; k++ {
-				offs[k] -= it.stride[k][d] * it.shape[d]
-			}
-			idx[d] = 0
-		}
-	}
-}

@@ -119,12 +119,12 @@ func buildConv(b *builder) {
 			r := view[float32](in[3].data)
 			run := resIt.runLen()
 			rs := resIt.runStride(1)
-			resIt.each(func(off int, offs *[3]int) {
+			resIt.runs(func(off, _, ri, _ int) {
 				yy := y[off : off+run]
 				if rs == 1 {
-					addF32(yy, yy, r[offs[1]:offs[1]+run])
+					addF32(yy, yy, r[ri:ri+run])
 				} else {
-					addScalarF32(yy, yy, r[offs[1]])
+					addScalarF32(yy, yy, r[ri])
 				}
 			})
 		}

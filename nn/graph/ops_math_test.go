@@ -63,48 +63,6 @@ func runOp(t testing.TB, opset int, op string, attrs map[string]Attr, ins []*Ten
 	return out
 }
 
-func loadOp(t testing.TB, opset int, op string, attrs map[string]Attr, ins []*Tensor, consts []bool, outTypes ...DType) (*Model, []*Tensor) {
-	t.Helper()
-	m, feed, err := tryLoadOp(opset, op, attrs, ins, consts, outTypes...)
-	if err != nil {
-		t.Fatalf("%s: load: %v", op, err)
-	}
-	return m, feed
-}
-
-func tryLoadOp(opset int, op string, attrs map[string]Attr, ins []*Tensor, consts []bool, outTypes ...DType) (*Model, []*Tensor, error) {
-	g := &Graph{Opset: opset}
-	tensors := map[string]*Tensor{}
-	n := Node{Name: "n", Op: op, Attrs: attrs}
-	var feed []*Tensor
-	for i, x := range ins {
-		name := "in" + string(rune('0'+i))
-		if x == nil {
-			n.Inputs = append(n.Inputs, "")
-			continue
-		}
-		n.Inputs = append(n.Inputs, name)
-		if consts != nil && consts[i] {
-			tensors[name] = x
-			continue
-		}
-		shape := make([]int64, len(x.Shape))
-		for j, d := range x.Shape {
-			shape[j] = int64(d)
-		}
-		g.Inputs = append(g.Inputs, Value{Name: name, DType: x.DType, Shape: shape})
-		feed = append(feed, x)
-	}
-	for i, dt := range outTypes {
-		name := "out" + string(rune('0'+i))
-		n.Outputs = append(n.Outputs, name)
-		g.Outputs = append(g.Outputs, Value{Name: name, DType: dt})
-	}
-	g.Nodes = []Node{n}
-	m, err := Load(g, tensors, nil)
-	return m, feed, err
-}
-
 // f64s reads any numeric tensor as float64.
 func f64s(t *Tensor) []float64 {
 	out := make([]float64, t.Numel())

@@ -33,42 +33,10 @@ func runMoveOp(t *testing.T, opset int, op string, attrs map[string]Attr, ins ..
 	return run1(t, m, feed)
 }
 
-// typedGraph is nodeGraph with outputs of type dt.
+// typedGraph is loadOp with nOut outputs of type dt.
 func typedGraph(t testing.TB, opset int, op string, attrs map[string]Attr, ins []*Tensor, consts []bool, dt DType, nOut int) (*Model, []*Tensor) {
 	t.Helper()
-	g := &Graph{Opset: opset}
-	tensors := map[string]*Tensor{}
-	n := Node{Name: "n", Op: op, Attrs: attrs}
-	var feed []*Tensor
-	for i, x := range ins {
-		name := fmt.Sprint("in", i)
-		if x == nil {
-			n.Inputs = append(n.Inputs, "")
-			continue
-		}
-		n.Inputs = append(n.Inputs, name)
-		if consts != nil && consts[i] {
-			tensors[name] = x
-			continue
-		}
-		shape := make([]int64, len(x.Shape))
-		for j, d := range x.Shape {
-			shape[j] = int64(d)
-		}
-		g.Inputs = append(g.Inputs, Value{Name: name, DType: x.DType, Shape: shape})
-		feed = append(feed, x)
-	}
-	for i := 0; i < nOut; i++ {
-		name := fmt.Sprint("out", i)
-		n.Outputs = append(n.Outputs, name)
-		g.Outputs = append(g.Outputs, Value{Name: name, DType: dt})
-	}
-	g.Nodes = []Node{n}
-	m, err := Load(g, tensors, nil)
-	if err != nil {
-		t.Fatalf("%s: load: %v", op, err)
-	}
-	return m, feed
+	return loadOp(t, opset, op, attrs, ins, consts, repeat(dt, nOut)...)
 }
 
 func TestSliceStepsAndClamping(t *testing.T) {

@@ -29,28 +29,11 @@ func testFloats(t *Tensor) []float64 {
 
 // tryNode loads and runs a one-node graph, returning the error of either.
 func tryNode(opset int, op string, attrs map[string]Attr, ins []*Tensor, outs ...DType) error {
-	g := &Graph{Opset: opset}
-	n := Node{Name: "n", Op: op, Attrs: attrs}
-	for i, x := range ins {
-		name := fmt.Sprint("in", i)
-		n.Inputs = append(n.Inputs, name)
-		shape := make([]int64, len(x.Shape))
-		for j, d := range x.Shape {
-			shape[j] = int64(d)
-		}
-		g.Inputs = append(g.Inputs, Value{Name: name, DType: x.DType, Shape: shape})
-	}
-	for i, dt := range outs {
-		name := fmt.Sprint("out", i)
-		n.Outputs = append(n.Outputs, name)
-		g.Outputs = append(g.Outputs, Value{Name: name, DType: dt})
-	}
-	g.Nodes = []Node{n}
-	m, err := Load(g, nil, nil)
+	m, feed, err := tryLoadOp(opset, op, attrs, ins, nil, outs...)
 	if err != nil {
 		return err
 	}
-	_, err = m.Run(context.Background(), ins, nil)
+	_, err = m.Run(context.Background(), feed, nil)
 	return err
 }
 

@@ -380,44 +380,10 @@ func BenchmarkAvgPool2x2(b *testing.B) {
 	benchRun(b, m, feed, x.Numel())
 }
 
-// typedNodeGraph is nodeGraph for a node whose outputs are not all FP32:
-// outs gives each output's type; inputs marked in consts (which may be nil)
-// are initializers, nil inputs absent.
+// typedNodeGraph is loadOp under the name the pooling tests use.
 func typedNodeGraph(t testing.TB, opset int, op string, attrs map[string]Attr, ins []*Tensor, consts []bool, outs ...DType) (*Model, []*Tensor) {
 	t.Helper()
-	g := &Graph{Opset: opset}
-	tensors := map[string]*Tensor{}
-	n := Node{Name: "n", Op: op, Attrs: attrs}
-	var feed []*Tensor
-	for i, x := range ins {
-		name := "in" + string(rune('0'+i))
-		if x == nil {
-			n.Inputs = append(n.Inputs, "")
-			continue
-		}
-		n.Inputs = append(n.Inputs, name)
-		if consts != nil && consts[i] {
-			tensors[name] = x
-			continue
-		}
-		shape := make([]int64, len(x.Shape))
-		for j, d := range x.Shape {
-			shape[j] = int64(d)
-		}
-		g.Inputs = append(g.Inputs, Value{Name: name, DType: x.DType, Shape: shape})
-		feed = append(feed, x)
-	}
-	for i, dt := range outs {
-		name := "out" + string(rune('0'+i))
-		n.Outputs = append(n.Outputs, name)
-		g.Outputs = append(g.Outputs, Value{Name: name, DType: dt})
-	}
-	g.Nodes = []Node{n}
-	m, err := Load(g, tensors, nil)
-	if err != nil {
-		t.Fatalf("%s: load: %v", op, err)
-	}
-	return m, feed
+	return loadOp(t, opset, op, attrs, ins, consts, outs...)
 }
 
 // benchRun times steady-state runs of m into reused outputs, reporting the
