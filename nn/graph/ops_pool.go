@@ -3,6 +3,8 @@ package graph
 import (
 	"math"
 	"unsafe"
+
+	"github.com/aiaas/aiaas/nn/kernels"
 )
 
 // Pooling: MaxPool, AveragePool, LpPool and their global forms, on NCHW
@@ -421,15 +423,36 @@ func maxPool2D[T poolElem](y, x, tmp []T, g *pool2d, planes int, lowest T) {
 				copy(line, src[iy*g.w:(iy+1)*g.w])
 				for ky := lo + 1; ky < hi; ky++ {
 					iy += g.y.d
-					r := src[iy*g.w : (iy+1)*g.w]
-					r = r[:len(line)]
-					for i, v := range r {
-						line[i] = max(line[i], v)
-					}
+					maxRows(line, src[iy*g.w:(iy+1)*g.w])
 				}
 			}
 			maxLine(row, line, &g.x, lowest)
 		}
+	}
+}
+
+// maxRows sets line[i] = max(line[i], r[i]): the vertical pass of a
+// window, on the vector kernels for float32 (NaN wins, as Go's max).
+func maxRows[T poolElem](line, r []T) {
+	if lf, ok := any(line).([]float32); ok {
+		kernels.MaxF32(lf, lf, any(r).([]float32))
+		return
+	}
+	r = r[:len(line)]
+	for i, v := range r {
+		line[i] = max(line[i], v)
+	}
+}
+
+// addRows sets line[i] += r[i], on the vector kernels for float32.
+func addRows[T poolElem](line, r []T) {
+	if lf, ok := any(line).([]float32); ok {
+		kernels.AddF32(lf, lf, any(r).([]float32))
+		return
+	}
+	r = r[:len(line)]
+	for i, v := range r {
+		line[i] += v
 	}
 }
 
@@ -509,11 +532,7 @@ func avgPool2D[T poolElem](y, x, tmp []T, g *pool2d, planes int) {
 					copy(line, src[iy*g.w:(iy+1)*g.w])
 					for ky := lo + 1; ky < hi; ky++ {
 						iy += g.y.d
-						r := src[iy*g.w : (iy+1)*g.w]
-						r = r[:len(line)]
-						for i, v := range r {
-							line[i] += v
-						}
+						addRows(line, src[iy*g.w:(iy+1)*g.w])
 					}
 				}
 				sumLine(row, line, &g.x)
