@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Tenants whose first calls to one plugin arrive together, on a host whose
@@ -30,7 +31,10 @@ func TestConcurrentFirstCompileFromCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	for round := range 25 {
-		h := newHost(t, &Options{CacheDir: dir, Prewarm: -1})
+		// Generous deadlines: the test is about a crash, not latency, and
+		// eight first calls at once under -race on a busy machine took
+		// over the default 2 s.
+		h := newHost(t, &Options{CacheDir: dir, Prewarm: -1, CallTimeout: time.Minute, InitTimeout: time.Minute})
 		var wg sync.WaitGroup
 		errs := make(chan error, 8)
 		for i := range 8 {
