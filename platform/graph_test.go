@@ -191,3 +191,26 @@ func TestGraphExplainOcclusion(t *testing.T) {
 		}
 	}
 }
+
+// TestGraphInt64Exact: INT64 inputs and outputs beyond float32's exact
+// range come through unchanged, in JSON and binary.
+func TestGraphInt64Exact(t *testing.T) {
+	e := newEnv(t, nil)
+	key := e.tenant("acme")
+	g := &graph.Graph{Opset: 13,
+		Inputs:  []graph.Value{{Name: "ids", DType: graph.Int64, Shape: []int64{-1}}},
+		Outputs: []graph.Value{{Name: "same", DType: graph.Int64}},
+		Nodes:   []graph.Node{{Name: "id", Op: "Identity", Inputs: []string{"ids"}, Outputs: []string{"same"}}},
+	}
+	var buf bytes.Buffer
+	if err := graph.WriteArtifact(&buf, g, nil, graph.Metadata{}); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do("POST", "/v1/models/ids/versions", key, buf.Bytes()); r.status != 201 {
+		t.Fatalf("publish: %d %s", r.status, r.body)
+	}
+	r := e.do("POST", "/v2/models/ids/infer", key, `{"inputs":[{"name":"ids","shape":[2],"datatype":"INT64","data":[9007199254740993,16777217]}]}`)
+	if r.status != 200 || !strings.Contains(string(r.body), `"datatype":"INT64","data":[9007199254740993,16777217]`) {
+		t.Fatalf("infer: %d %s", r.status, r.body)
+	}
+}

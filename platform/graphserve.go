@@ -76,7 +76,13 @@ func graphInputs(lm *loadedModel, ins []oip.RequestInput) ([]*graph.Tensor, erro
 		if in.Datatype == oip.BYTES || in.Bytes != nil || !accepts(dt, in.Datatype) {
 			return nil, httpErr(http.StatusBadRequest, "input %q: datatype %s; the model takes %s", in.Name, in.Datatype, want[j].Datatype)
 		}
-		t, err := tensorOf(dt, in.Shape, in.F32, in.Name)
+		var t *graph.Tensor
+		var err error
+		if in.I64 != nil && (dt == graph.Int64 || dt == graph.Int32) {
+			t, err = tensorOfInts(dt, in.Shape, in.I64, in.Name)
+		} else {
+			t, err = tensorOf(dt, in.Shape, in.F32, in.Name)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -161,6 +167,36 @@ func tensorOf(dt graph.DType, shape64 []int64, v []float32, name string) (*graph
 	return t, nil
 }
 
+// tensorOfInts is tensorOf for exact integers (INT64 and INT32 inputs
+// from the codec's I64).
+func tensorOfInts(dt graph.DType, shape64 []int64, v []int64, name string) (*graph.Tensor, error) {
+	shape := make([]int, len(shape64))
+	n := 1
+	for i, d := range shape64 {
+		if d < 0 || d > math.MaxInt32 {
+			return nil, httpErr(http.StatusBadRequest, "input %q: shape %v", truncate(name, 64), shape64)
+		}
+		shape[i] = int(d)
+		n *= int(d)
+	}
+	if n != len(v) {
+		return nil, httpErr(http.StatusBadRequest, "input %q: shape %v needs %d values, got %d", truncate(name, 64), shape64, n, len(v))
+	}
+	t := graph.NewTensor(dt, shape...)
+	if dt == graph.Int64 {
+		copy(graph.Data[int64](t), v)
+		return t, nil
+	}
+	d := graph.Data[int32](t)
+	for i, x := range v {
+		if x < math.MinInt32 || x > math.MaxInt32 {
+			return nil, httpErr(http.StatusBadRequest, "input %q: element %d (%d) is not an INT32 value", truncate(name, 64), i, x)
+		}
+		d[i] = int32(x)
+	}
+	return t, nil
+}
+
 // floatsOf returns a tensor's values as float32, for the OIP encoder and
 // plugins: float32 outputs without a copy.
 func floatsOf(t *graph.Tensor) []float32 {
@@ -205,6 +241,21 @@ func floatsOf(t *graph.Tensor) []float32 {
 	return nil
 }
 
+// int64s widens an INT32 or UINT32 tensor.
+func int64s(t *graph.Tensor) []int64 {
+	out := make([]int64, t.Numel())
+	if t.DType == graph.Int32 {
+		for i, x := range graph.Data[int32](t) {
+			out[i] = int64(x)
+		}
+		return out
+	}
+	for i, x := range graph.Data[uint32](t) {
+		out[i] = int64(x)
+	}
+	return out
+}
+
 func convert[T int64 | int32 | int16 | int8 | uint8 | uint16 | uint32 | uint64 | float64](v []T) []float32 {
 	out := make([]float32, len(v))
 	for i, x := range v {
@@ -226,7 +277,16 @@ func shape64(s []int) []int64 {
 func graphOutputs(lm *loadedModel, outs []*graph.Tensor, req *oip.InferenceRequest) ([]oip.ResponseOutput, error) {
 	enc := func(i int, binary bool) oip.ResponseOutput {
 		t := outs[i]
-		return oip.ResponseOutput{Name: lm.outputs[i].Name, Shape: shape64(t.Shape), Datatype: t.DType.String(), F32: floatsOf(t), Binary: binary}
+		o := oip.ResponseOutput{Name: lm.outputs[i].Name, Shape: shape64(t.Shape), Datatype: t.DType.String(), Binary: binary}
+		switch t.DType {
+		case graph.Int64:
+			o.I64 = graph.Data[int64](t)
+		case graph.Int32, graph.Uint32:
+			o.I64 = int64s(t)
+		default:
+			o.F32 = floatsOf(t)
+		}
+		return o
 	}
 	if len(req.Outputs) == 0 {
 		res := make([]oip.ResponseOutput, len(outs))

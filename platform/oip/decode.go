@@ -365,7 +365,7 @@ func decodeInput(s *scanner, idx int, l *Limits) (RequestInput, pendingInput, er
 		if seenData {
 			return in, p, badf("%s: both \"data\" and binary_data_size", what)
 		}
-		in.F32, in.Bytes = nil, nil
+		in.F32, in.I64, in.Bytes = nil, nil, nil
 		p.binarySize = n
 	} else if !seenData {
 		return in, p, badf("%s: missing \"data\"", what)
@@ -505,6 +505,9 @@ func decodeJSONData(in *RequestInput, b []byte, at int, l *Limits) (int, error) 
 		in.Bytes = make([][]byte, 0, n)
 	} else {
 		in.F32 = make([]float32, 0, n)
+		if wideInt(in.Datatype) {
+			in.I64 = make([]int64, 0, n)
+		}
 	}
 	s := &d.s
 	s.pos++ // '[' checked by the caller
@@ -634,6 +637,22 @@ func (d *dataDecoder) elem() error {
 			return d.errAt(err)
 		}
 		d.in.F32 = append(d.in.F32, v)
+		if d.in.I64 != nil {
+			i, err := strconv.ParseInt(unsafe.String(&num[0], len(num)), 10, 64)
+			if err != nil {
+				// "2.0", "1e3" (integral, checked by convertNumber), or a
+				// UINT64 beyond INT64: exact as float64 up to 2^53, else
+				// not kept exactly at all.
+				if exact && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+					i = int64(f)
+				} else {
+					d.in.I64 = nil
+				}
+			}
+			if d.in.I64 != nil {
+				d.in.I64 = append(d.in.I64, i)
+			}
+		}
 	}
 	d.count++
 	return nil
@@ -759,6 +778,30 @@ func decodeBinaryData(in *RequestInput, b []byte, l *Limits) error {
 	}
 	out := make([]float32, n)
 	in.F32 = out
+	if wideInt(in.Datatype) {
+		in.I64 = make([]int64, n)
+		for i := range in.I64 {
+			e := b[i*size : (i+1)*size]
+			switch in.Datatype {
+			case INT32:
+				in.I64[i] = int64(int32(binary.LittleEndian.Uint32(e)))
+			case UINT32:
+				in.I64[i] = int64(binary.LittleEndian.Uint32(e))
+			case INT64:
+				in.I64[i] = int64(binary.LittleEndian.Uint64(e))
+			case UINT64:
+				u := binary.LittleEndian.Uint64(e)
+				if u > math.MaxInt64 {
+					in.I64 = nil // beyond INT64: not kept exactly
+					break
+				}
+				in.I64[i] = int64(u)
+			}
+			if in.I64 == nil {
+				break
+			}
+		}
+	}
 	if in.Datatype == FP32 {
 		// The hot case gets its own loop: no per-element type switch.
 		for i := range out {

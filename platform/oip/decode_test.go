@@ -1,6 +1,7 @@
 package oip
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"math"
@@ -395,5 +396,41 @@ func TestHalf(t *testing.T) {
 	}
 	if got := float32ToHalf(1e-9); got != 0 {
 		t.Errorf("1e-9 rounds to %#x, want 0", got)
+	}
+}
+
+// TestExactInt64: INT64 and INT32 elements beyond float32's 2^24 come
+// through exactly in I64, from JSON and binary data, and exact integer
+// outputs are written exactly.
+func TestExactInt64(t *testing.T) {
+	big := int64(1)<<53 + 1
+	body := []byte(`{"inputs":[{"name":"ids","shape":[3],"datatype":"INT64","data":[16777217, -9007199254740993, 2.0]}]}`)
+	req, err := DecodeRequest(body, -1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := req.Inputs[0].I64; len(got) != 3 || got[0] != 16777217 || got[1] != -big || got[2] != 2 {
+		t.Fatalf("JSON I64 %v", got)
+	}
+	hdr := []byte(`{"inputs":[{"name":"ids","shape":[2],"datatype":"INT64","parameters":{"binary_data_size":16}}]}`)
+	bin := binary.LittleEndian.AppendUint64(nil, uint64(big))
+	bin = binary.LittleEndian.AppendUint64(bin, uint64(1<<62))
+	req, err = DecodeRequest(append(append([]byte{}, hdr...), bin...), len(hdr), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := req.Inputs[0].I64; len(got) != 2 || got[0] != big || got[1] != 1<<62 {
+		t.Fatalf("binary I64 %v", got)
+	}
+	if req, err := DecodeRequest([]byte(`{"inputs":[{"name":"x","shape":[1],"datatype":"UINT8","data":[7]}]}`), -1, nil); err != nil || req.Inputs[0].I64 != nil {
+		t.Fatalf("UINT8 gets no I64: %v %v", req, err)
+	}
+	out, _ := AppendResponse(nil, &InferenceResponse{ModelName: "m", Outputs: []ResponseOutput{{Name: "ids", Shape: []int64{1}, Datatype: INT64, I64: []int64{big}}}})
+	if !bytes.Contains(out, []byte(`"data":[9007199254740993]`)) {
+		t.Fatalf("response %s", out)
+	}
+	out, n := AppendResponse(nil, &InferenceResponse{ModelName: "m", Outputs: []ResponseOutput{{Name: "ids", Shape: []int64{1}, Datatype: INT64, I64: []int64{big}, Binary: true}}})
+	if got := int64(binary.LittleEndian.Uint64(out[n:])); got != big || len(out)-n != 8 {
+		t.Fatalf("binary response %d (%d bytes)", got, len(out)-n)
 	}
 }

@@ -80,6 +80,8 @@ func AppendResponse(dst []byte, r *InferenceResponse) (body []byte, jsonHeaderLe
 				}
 				dst = appendString(dst, string(b))
 			}
+		} else if o.I64 != nil {
+			dst = appendInts(dst, o.I64, dt)
 		} else {
 			dst = appendValues(dst, o.F32, dt)
 		}
@@ -117,6 +119,9 @@ func binarySize(o *ResponseOutput, dt string) int64 {
 	if !ok {
 		size = 4 // an unknown datatype is written as FP32; see appendBinary
 	}
+	if o.I64 != nil {
+		return int64(size) * int64(len(o.I64))
+	}
 	return int64(size) * int64(len(o.F32))
 }
 
@@ -140,6 +145,25 @@ func appendValues(dst []byte, v []float32, dt string) []byte {
 			dst = strconv.AppendInt(dst, toInt(f, dt), 10)
 		default:
 			dst = strconv.AppendFloat(dst, f, 'g', -1, 32)
+		}
+	}
+	return dst
+}
+
+// appendInts writes the JSON elements of an integer output given
+// exactly (BOOL as v != 0; a float datatype as the nearest float).
+func appendInts(dst []byte, v []int64, dt string) []byte {
+	for j, x := range v {
+		if j > 0 {
+			dst = append(dst, ',')
+		}
+		switch dt {
+		case BOOL:
+			dst = strconv.AppendBool(dst, x != 0)
+		case FP32, FP16, FP64:
+			dst = strconv.AppendFloat(dst, float64(x), 'g', -1, 64)
+		default:
+			dst = strconv.AppendInt(dst, x, 10)
 		}
 	}
 	return dst
@@ -186,6 +210,21 @@ func appendBinary(dst []byte, o *ResponseOutput) []byte {
 		}
 		return dst
 	}
+	if o.I64 != nil {
+		for _, x := range o.I64 {
+			switch size, _ := ElementSize(dt); {
+			case dt == BOOL:
+				dst = append(dst, boolByte(x != 0))
+			case dt == FP32 || dt == FP16 || dt == FP64 || size == 0:
+				dst = appendBinaryFloat(dst, float32(x), dt)
+			default:
+				for k := 0; k < size; k++ {
+					dst = append(dst, byte(uint64(x)>>(8*k)))
+				}
+			}
+		}
+		return dst
+	}
 	for _, x := range o.F32 {
 		f := float64(x)
 		switch dt {
@@ -220,6 +259,24 @@ func appendBinary(dst []byte, o *ResponseOutput) []byte {
 		}
 	}
 	return dst
+}
+
+func boolByte(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// appendBinaryFloat writes one value of a float datatype.
+func appendBinaryFloat(dst []byte, x float32, dt string) []byte {
+	switch dt {
+	case FP16:
+		return binary.LittleEndian.AppendUint16(dst, float32ToHalf(x))
+	case FP64:
+		return binary.LittleEndian.AppendUint64(dst, math.Float64bits(float64(x)))
+	}
+	return binary.LittleEndian.AppendUint32(dst, math.Float32bits(x))
 }
 
 // float32ToHalf rounds to the nearest binary16, ties to even.

@@ -31,6 +31,16 @@ const (
 	BYTES  = "BYTES"
 )
 
+// wideInt reports whether dt is an integer datatype whose values float32
+// cannot all hold exactly.
+func wideInt(dt string) bool {
+	switch dt {
+	case INT32, INT64, UINT32, UINT64:
+		return true
+	}
+	return false
+}
+
 // ElementSize returns the size in bytes of one element of datatype in the
 // binary representation, and whether the datatype exists. BYTES has size 0:
 // its elements are length-prefixed. Safe for concurrent use.
@@ -79,6 +89,11 @@ type RequestInput struct {
 	// values given as JSON numbers are range-checked (|v| <= 65504) but not
 	// rounded to half precision; binary FP16 is widened exactly.
 	F32 []float32
+	// I64 holds, for the 32- and 64-bit integer datatypes (INT32, INT64,
+	// UINT32, UINT64), the elements exactly (F32 rounds past 2^24: token
+	// ids and indices need them exact); nil for the others. UINT64 values
+	// above the int64 range are refused.
+	I64 []int64
 	// Bytes holds the elements of a BYTES input; nil otherwise. For JSON
 	// data they are the strings' UTF-8 bytes; for binary data they alias
 	// the request body.
@@ -114,6 +129,9 @@ type ResponseOutput struct {
 	// in the output's datatype (integers truncated toward zero, BOOL as
 	// v != 0).
 	F32 []float32
+	// I64, when set (instead of F32), holds the values of an integer
+	// output exactly.
+	I64 []int64
 	// Bytes holds the elements of a BYTES output.
 	Bytes [][]byte
 	// Binary sends the data through the binary extension instead of JSON.
