@@ -206,3 +206,27 @@ func WrapFloat32(shape []int, v []float32) *Tensor {
 	}
 	return t
 }
+
+// Reshape gives t the shape dims, keeping its bytes: the new size must
+// fit their capacity (a buffer allocated once for the largest shape and
+// reused at smaller ones). It panics otherwise, as slicing would.
+func Reshape(t *Tensor, dims ...int) {
+	n, ok := numel(dims)
+	if !ok || n*t.DType.Size() > cap(t.data) {
+		panic(fmt.Sprintf("graph: Reshape %v to %v: %d bytes of capacity", t.Shape, dims, cap(t.data)))
+	}
+	t.Shape = append(t.Shape[:0], dims...)
+	t.data = t.data[:n*t.DType.Size()]
+}
+
+// SetBytes makes b the bytes of t (no copy): b must be aligned to 8 and
+// its length must be t's size, but its capacity may be larger, which lets
+// Run write a larger output into it later (a key/value cache allocated
+// for the longest context). It panics on a misaligned or wrongly sized b.
+func SetBytes(t *Tensor, b []byte) {
+	n, ok := numel(t.Shape)
+	if !ok || len(b) != n*t.DType.Size() || (cap(b) > 0 && uintptr(unsafe.Pointer(unsafe.SliceData(b)))%8 != 0) {
+		panic(fmt.Sprintf("graph: SetBytes: %d bytes for %v %v", len(b), t.DType, t.Shape))
+	}
+	t.data = b
+}
