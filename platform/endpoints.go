@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -40,13 +41,58 @@ type PluginRecord struct {
 
 // Endpoint binds a model ref to optional plugins.
 type Endpoint struct {
-	Name        string    `json:"name"`
-	Model       string    `json:"model"`
-	Version     string    `json:"version"` // number, alias, or "" for latest
-	Preprocess  string    `json:"preprocess,omitempty"`
-	Postprocess string    `json:"postprocess,omitempty"`
-	Created     time.Time `json:"created"`
-	Updated     time.Time `json:"updated"`
+	Name        string `json:"name"`
+	Model       string `json:"model"`
+	Version     string `json:"version"` // number, alias, or "" for latest
+	Preprocess  string `json:"preprocess,omitempty"`
+	Postprocess string `json:"postprocess,omitempty"`
+	// ForwardInputs names preprocess tensors handed to the postprocess
+	// plugin beside the model's outputs (a pooling plugin needs the
+	// tokenizer's attention_mask).
+	ForwardInputs []string `json:"forward_inputs,omitempty"`
+	// Generation configures text generation through this endpoint
+	// (the generate and completions routes); nil for other endpoints.
+	Generation *GenerationConfig `json:"generation,omitempty"`
+	Created    time.Time         `json:"created"`
+	Updated    time.Time         `json:"updated"`
+}
+
+// GenerationConfig is an endpoint's generation settings.
+type GenerationConfig struct {
+	// EOS lists the token ids that end a generation (GPT-2: 50256).
+	EOS []int64 `json:"eos_token_ids,omitempty"`
+	// MaxTokens is a request's default max_tokens (default 16); requests
+	// may ask for more, up to the server's AIAAS_MAX_GENERATE_TOKENS.
+	MaxTokens int `json:"max_tokens,omitempty"`
+	// MaxContext bounds prompt plus generated tokens (the model's
+	// positions; 0: no bound but the model's own).
+	MaxContext int `json:"max_context,omitempty"`
+}
+
+// Bounds of an endpoint's configuration.
+const (
+	maxForwardInputs = 16
+	maxEOSIDs        = 16
+)
+
+func (e *Endpoint) check() error {
+	if len(e.ForwardInputs) > maxForwardInputs {
+		return httpErr(http.StatusBadRequest, "forward_inputs: %d names, limit %d", len(e.ForwardInputs), maxForwardInputs)
+	}
+	for _, n := range e.ForwardInputs {
+		if n == "" || len(n) > 128 {
+			return httpErr(http.StatusBadRequest, "forward_inputs: names must have 1 to 128 bytes")
+		}
+	}
+	if g := e.Generation; g != nil {
+		if len(g.EOS) > maxEOSIDs {
+			return httpErr(http.StatusBadRequest, "generation.eos_token_ids: %d ids, limit %d", len(g.EOS), maxEOSIDs)
+		}
+		if g.MaxTokens < 0 || g.MaxContext < 0 {
+			return httpErr(http.StatusBadRequest, "generation: max_tokens and max_context must not be negative")
+		}
+	}
+	return nil
 }
 
 var errNoPlugins = httpErr(http.StatusNotImplemented, "plugins are disabled on this server")
@@ -171,6 +217,9 @@ func (s *Server) putEndpoint(ctx context.Context, tenant string, ep Endpoint) (*
 	if err := checkName("model", ep.Model); err != nil {
 		return nil, false, err
 	}
+	if err := ep.check(); err != nil {
+		return nil, false, err
+	}
 	if _, err := s.resolve(ctx, tenant, ep.Model, ep.Version, ""); err != nil {
 		return nil, false, err
 	}
@@ -209,16 +258,19 @@ func (s *Server) endpoint(ctx context.Context, tenant, name string) (*Endpoint, 
 func (s *Server) handlePutEndpoint(w http.ResponseWriter, r *http.Request) error {
 	p := principalOf(r.Context())
 	var req struct {
-		Model       string `json:"model"`
-		Version     string `json:"version"`
-		Preprocess  string `json:"preprocess"`
-		Postprocess string `json:"postprocess"`
+		Model         string            `json:"model"`
+		Version       string            `json:"version"`
+		Preprocess    string            `json:"preprocess"`
+		Postprocess   string            `json:"postprocess"`
+		ForwardInputs []string          `json:"forward_inputs"`
+		Generation    *GenerationConfig `json:"generation"`
 	}
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	ep, created, err := s.putEndpoint(r.Context(), p.tenant, Endpoint{Name: r.PathValue("endpoint"), Model: req.Model,
-		Version: req.Version, Preprocess: req.Preprocess, Postprocess: req.Postprocess})
+		Version: req.Version, Preprocess: req.Preprocess, Postprocess: req.Postprocess,
+		ForwardInputs: req.ForwardInputs, Generation: req.Generation})
 	if err != nil {
 		return err
 	}
@@ -386,7 +438,7 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) error {
 	}
 	l.PostSHA256 = rec.SHA256
 	start := time.Now()
-	outF := &safetensors.File{Metadata: postprocessParams(r), Tensors: outTensors}
+	outF := &safetensors.File{Metadata: postprocessParams(r), Tensors: withInputs(outTensors, tensors, ep.ForwardInputs)}
 	outF.Metadata["model"], outF.Metadata["model_version"] = l.Model, strconv.Itoa(l.Version)
 	pctx, span := tracing.Start(r.Context(), s.tracer, "plugin.postprocess")
 	resp, ctype, err := s.plugins.Postprocess(pctx, p.tenant, s.module(p.tenant, rec), outF)
@@ -406,6 +458,23 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	w.Write(resp)
 	return nil
+}
+
+// withInputs adds to the model's outputs, for the postprocess plugin, the
+// preprocess plugin's tensors the endpoint forwards (its forward_inputs)
+// that no output shadows: a pooling plugin needs the attention mask the
+// tokenizer made, which the model does not return.
+func withInputs(outs, ins []safetensors.Tensor, names []string) []safetensors.Tensor {
+	if len(ins) == 0 || len(names) == 0 {
+		return outs
+	}
+	res := slices.Clip(outs)
+	for _, in := range ins {
+		if slices.Contains(names, in.Name) && !slices.ContainsFunc(outs, func(o safetensors.Tensor) bool { return o.Name == in.Name }) {
+			res = append(res, in)
+		}
+	}
+	return res
 }
 
 // postprocessParams passes the invoke's query parameters (?k=5) to the

@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"net/http"
@@ -353,23 +354,56 @@ func pluginGraphInputs(lm *loadedModel, ts []safetensors.Tensor) ([]*graph.Tenso
 		if st == nil {
 			return nil, httpErr(http.StatusUnprocessableEntity, "the preprocess plugin returned %d tensors and none is named %q; the model's inputs are %s", len(ts), want.Name, names(lm.inputs))
 		}
-		if st.DType != safetensors.DTypeF32 {
-			return nil, httpErr(http.StatusUnprocessableEntity, "the preprocess plugin returned %s data for %q; send F32", st.DType, want.Name)
-		}
-		v, err := st.Float32s(nil)
-		if err != nil {
-			return nil, httpErr(http.StatusUnprocessableEntity, "the preprocess plugin's tensor %q: %v", st.Name, err)
-		}
-		shape := shape64(st.Shape)
-		if fit := fitShape(want.Shape, len(v)); fit != nil && len(shape) != len(want.Shape) {
-			shape = fit
-		}
 		dt, _ := graph.ParseDType(want.Datatype)
-		t, err := tensorOf(dt, shape, v, want.Name)
+		var t *graph.Tensor
+		var err error
+		switch st.DType {
+		case safetensors.DTypeI64:
+			if dt != graph.Int64 && dt != graph.Int32 {
+				return nil, httpErr(http.StatusUnprocessableEntity, "the preprocess plugin returned I64 data for %q; the model takes %s", want.Name, want.Datatype)
+			}
+			v, e := int64sOf(st)
+			if e != nil {
+				return nil, httpErr(http.StatusUnprocessableEntity, "the preprocess plugin's tensor %q: %v", st.Name, e)
+			}
+			t, err = tensorOfInts(dt, pluginShape(want.Shape, st.Shape, len(v)), v, want.Name)
+		case safetensors.DTypeF32:
+			v, e := st.Float32s(nil)
+			if e != nil {
+				return nil, httpErr(http.StatusUnprocessableEntity, "the preprocess plugin's tensor %q: %v", st.Name, e)
+			}
+			t, err = tensorOf(dt, pluginShape(want.Shape, st.Shape, len(v)), v, want.Name)
+		default:
+			return nil, httpErr(http.StatusUnprocessableEntity, "the preprocess plugin returned %s data for %q; send F32 or I64", st.DType, want.Name)
+		}
 		if err != nil {
 			return nil, wrapStatus(http.StatusUnprocessableEntity, err)
 		}
 		out[j] = t
+	}
+	return out, nil
+}
+
+// pluginShape is a plugin tensor's shape, or the signature's with its
+// dynamic first dimension filled when the element count fits it and the
+// ranks differ.
+func pluginShape(sig []int64, shape []int, n int) []int64 {
+	s := shape64(shape)
+	if fit := fitShape(sig, n); fit != nil && len(s) != len(sig) {
+		return fit
+	}
+	return s
+}
+
+// int64sOf decodes an I64 safetensors tensor.
+func int64sOf(t *safetensors.Tensor) ([]int64, error) {
+	n := t.NumElements()
+	if n < 0 || len(t.Data) != 8*n {
+		return nil, fmt.Errorf("%d bytes for shape %v", len(t.Data), t.Shape)
+	}
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = int64(binary.LittleEndian.Uint64(t.Data[8*i:]))
 	}
 	return out, nil
 }
