@@ -1,0 +1,125 @@
+package tokenizer
+
+import "fmt"
+
+// vocab maps token strings to ids and back without a Go map: every token's
+// bytes live in one arena, and an open-addressing table of ids indexes
+// them. The whole structure is a handful of pointer-free slices, so
+// loading 50,000 tokens is a few allocations and the garbage collector
+// never scans it (a map[string]int32 would hold 50,000 string pointers,
+// scanned on every cycle of a plugin's collector).
+type vocab struct {
+	arena []byte
+	start []uint32 // by id: offset in arena
+	size  []uint32 // by id: length, or absent
+	table []int32  // id, or -1 for an empty slot; len is a power of two
+	n     int      // tokens present
+	// maxLen is the longest token, in bytes.
+	maxLen int
+}
+
+const absent = ^uint32(0)
+
+// vocabBuilder collects (token, id) pairs as the JSON streams by.
+type vocabBuilder struct {
+	arena []byte
+	ents  []vent
+	maxID int32
+}
+
+type vent struct {
+	off, n uint32
+	id     int32
+}
+
+func (b *vocabBuilder) add(tok []byte, id int32) {
+	b.ents = append(b.ents, vent{uint32(len(b.arena)), uint32(len(tok)), id})
+	b.arena = append(b.arena, tok...)
+	b.maxID = max(b.maxID, id)
+}
+
+func (b *vocabBuilder) build() (*vocab, error) {
+	if len(b.ents) == 0 {
+		return nil, fmt.Errorf("tokenizer: empty vocabulary")
+	}
+	n := int(b.maxID) + 1
+	v := &vocab{arena: b.arena, start: make([]uint32, n), size: make([]uint32, n)}
+	for i := range v.size {
+		v.size[i] = absent
+	}
+	tsize := 1
+	for tsize < 2*len(b.ents) {
+		tsize <<= 1
+	}
+	v.table = make([]int32, tsize)
+	for i := range v.table {
+		v.table[i] = -1
+	}
+	mask := uint32(tsize - 1)
+	for _, e := range b.ents {
+		tok := b.arena[e.off : e.off+e.n]
+		h := hash(tok) & mask
+		for {
+			id := v.table[h]
+			if id < 0 {
+				v.table[h] = e.id
+				break
+			}
+			if string(v.token(id)) == string(tok) { // duplicate key: the last one wins
+				v.table[h] = e.id
+				break
+			}
+			h = (h + 1) & mask
+		}
+		v.start[e.id], v.size[e.id] = e.off, e.n
+		v.maxLen = max(v.maxLen, int(e.n))
+	}
+	for _, s := range v.size {
+		if s != absent {
+			v.n++
+		}
+	}
+	return v, nil
+}
+
+func (v *vocab) token(id int32) []byte {
+	if id < 0 || int(id) >= len(v.size) || v.size[id] == absent {
+		return nil
+	}
+	return v.arena[v.start[id] : v.start[id]+v.size[id]]
+}
+
+func (v *vocab) has(id int32) bool {
+	return id >= 0 && int(id) < len(v.size) && v.size[id] != absent
+}
+
+// lookup returns the id of tok, or -1.
+func lookup[T ~string | ~[]byte](v *vocab, tok T) int32 {
+	if len(tok) > v.maxLen {
+		return -1
+	}
+	mask := uint32(len(v.table) - 1)
+	for h := hash(tok) & mask; ; h = (h + 1) & mask {
+		id := v.table[h]
+		if id < 0 {
+			return -1
+		}
+		if string(v.arena[v.start[id]:v.start[id]+v.size[id]]) == string(tok) {
+			return id
+		}
+	}
+}
+
+// hash is FNV-1a, then a final mix so that the low bits (the table
+// index) depend on every byte.
+func hash[T ~string | ~[]byte](b T) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(b); i++ {
+		h ^= uint32(b[i])
+		h *= 16777619
+	}
+	h ^= h >> 15
+	h *= 0x2c1b3c6d
+	h ^= h >> 12
+	return h
+}
