@@ -22,7 +22,7 @@ type goldenCase struct {
 	Decoded      *string  `json:"decoded"`
 }
 
-func readGolden(t *testing.T, name string) []goldenCase {
+func readGolden(t testing.TB, name string) []goldenCase {
 	t.Helper()
 	b, err := os.ReadFile("testdata/golden/" + name)
 	if err != nil {

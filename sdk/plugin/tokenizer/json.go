@@ -245,22 +245,37 @@ func (s *scanner) number() (string, error) {
 // int reads an integer in [lo, hi] (a float with no fraction, such as
 // 12.0, is accepted: some writers emit those).
 func (s *scanner) int(lo, hi int64) (int64, error) {
-	lit, err := s.number()
-	if err != nil {
-		return 0, err
+	s.ws()
+	// The common case, plain digits, without allocating.
+	var n int64
+	j := s.i
+	for j < len(s.b) && s.b[j] >= '0' && s.b[j] <= '9' && j-s.i < 18 {
+		n = n*10 + int64(s.b[j]-'0')
+		j++
 	}
-	n, err := strconv.ParseInt(lit, 10, 64)
-	if err != nil {
-		f, ferr := strconv.ParseFloat(lit, 64)
-		if ferr != nil || f != float64(int64(f)) {
-			return 0, s.fail("want an integer, got %s", lit)
+	if j > s.i && (j == len(s.b) || !isNumByte(s.b[j])) {
+		s.i = j
+	} else {
+		lit, err := s.number()
+		if err != nil {
+			return 0, err
 		}
-		n = int64(f)
+		if n, err = strconv.ParseInt(lit, 10, 64); err != nil {
+			f, ferr := strconv.ParseFloat(lit, 64)
+			if ferr != nil || f != float64(int64(f)) {
+				return 0, s.fail("want an integer, got %s", lit)
+			}
+			n = int64(f)
+		}
 	}
 	if n < lo || n > hi {
 		return 0, s.fail("%d is outside [%d, %d]", n, lo, hi)
 	}
 	return n, nil
+}
+
+func isNumByte(c byte) bool {
+	return c >= '0' && c <= '9' || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'
 }
 
 func (s *scanner) literal(word string) bool {

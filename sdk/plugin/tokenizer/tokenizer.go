@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -237,8 +238,16 @@ type work struct {
 }
 
 // chunkSize is how many bytes of plain text are normalized and
-// tokenized at a time (a variable for tests).
-var chunkSize = 4096
+// tokenized at a time (a variable for tests): about 250 tokens of
+// English, so that a text truncated to 128 tokens is read no further
+// than it must.
+var chunkSize = 1024
+
+// works recycles per-call scratch; buffers grown past maxPooled runes
+// (a chunk with no space for megabytes) are left to the collector.
+var works = sync.Pool{New: func() any { return new(work) }}
+
+const maxPooled = 1 << 16
 
 // Encode encodes one text.
 func (t *Tokenizer) Encode(text string, opts *EncodeOptions) (Encoding, error) {
@@ -329,7 +338,12 @@ func (t *Tokenizer) encode(text, pair string, hasPair bool, opts *EncodeOptions)
 		}
 		budget = opts.MaxLength - nSpecial
 	}
-	var w work
+	w := works.Get().(*work)
+	defer func() {
+		if cap(w.runes) <= maxPooled && cap(w.spare) <= maxPooled && cap(w.syms) <= maxPooled {
+			works.Put(w)
+		}
+	}()
 	var a, b seqOut
 	// One text truncated at its end: stop tokenizing once the budget is
 	// met, so the cost is bounded by MaxLength, not by the text.
@@ -337,11 +351,11 @@ func (t *Tokenizer) encode(text, pair string, hasPair bool, opts *EncodeOptions)
 	if budget >= 0 && !hasPair && !opts.TruncateLeft && opts.Truncation != OnlySecond {
 		limitA = budget
 	}
-	if err := t.tokenize(text, limitA, opts.SplitSpecialTokens, &a, &w); err != nil {
+	if err := t.tokenize(text, limitA, opts.SplitSpecialTokens, &a, w); err != nil {
 		return Encoding{}, err
 	}
 	if hasPair {
-		if err := t.tokenize(pair, -1, opts.SplitSpecialTokens, &b, &w); err != nil {
+		if err := t.tokenize(pair, -1, opts.SplitSpecialTokens, &b, w); err != nil {
 			return Encoding{}, err
 		}
 	}
@@ -518,6 +532,12 @@ func (t *Tokenizer) pad(e *Encoding, n int, left bool) error {
 // the model over text, appending to o; it stops once o holds limit ids
 // (limit < 0: never) and the ids are then cut to limit.
 func (t *Tokenizer) tokenize(text string, limit int, splitSpecial bool, o *seqOut, w *work) error {
+	// About four bytes a token in English: one allocation, usually.
+	n := len(text)/3 + 8
+	if limit >= 0 {
+		n = min(n, limit+1)
+	}
+	o.ids, o.offs = make([]int32, 0, n), make([][2]int32, 0, n)
 	p := 0
 	split := true // the next plain text starts a split (ByteLevel's add_prefix_space)
 	for p < len(text) {
@@ -579,6 +599,9 @@ func (t *Tokenizer) chunkEnd(s string) int {
 func (t *Tokenizer) plain(s string, base int, first bool, o *seqOut, w *work) {
 	switch t.kind {
 	case modelWordPiece:
+		if cap(w.runes) < len(s) {
+			w.runes, w.spare = make([]nrune, 0, len(s)+len(s)/4), make([]nrune, 0, len(s)+len(s)/4)
+		}
 		w.runes = toRunes(w.runes[:0], s, base)
 		w.runes, w.spare = normalize(t.norm, w.runes, w.spare)
 		t.preWords(w.runes, func(word []nrune) { t.wordpiece(word, o, w) })
@@ -722,13 +745,29 @@ func (t *Tokenizer) Decode(ids []int64, skipSpecial bool) string {
 func (t *Tokenizer) idToken(id int64) (tok string, special, ok bool) {
 	for i := range t.added {
 		if int64(t.added[i].id) == id {
-			return t.added[i].content, t.added[i].special, true
+			return t.added[i].content, t.added[i].special || t.isTemplateID(id), true
 		}
 	}
 	if id < 0 || id > 1<<31-1 || !t.vocab.has(int32(id)) {
 		return "", false, false
 	}
-	return string(t.vocab.token(int32(id))), false, true
+	return string(t.vocab.token(int32(id))), t.isTemplateID(id), true
+}
+
+// isTemplateID reports whether id is a special token of the
+// post-processor's templates ([CLS], [SEP]): special in Decode even when
+// tokenizer.json does not list it among the added tokens.
+func (t *Tokenizer) isTemplateID(id int64) bool {
+	for _, tm := range [2][]tmplItem{t.single, t.pair} {
+		for _, it := range tm {
+			for _, x := range it.ids {
+				if int64(x) == id {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // cleanup is the WordPiece decoder's clean-up of spaces before
