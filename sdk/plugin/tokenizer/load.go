@@ -188,6 +188,7 @@ func (t *Tokenizer) loadWordPiece(model *jval, vb *vocabBuilder, top map[string]
 	if n, ok := model.get("max_input_chars_per_word").integer(1, 1<<20); ok {
 		t.maxChars = n
 	}
+	t.asciiOK = true
 	if err := t.loadNormalizer(top["normalizer"]); err != nil {
 		return err
 	}
@@ -199,7 +200,7 @@ func (t *Tokenizer) loadWordPiece(model *jval, vb *vocabBuilder, top map[string]
 	}
 	switch pt := top["pre_tokenizer"]; {
 	case pt.isNull():
-		t.pre, t.chunkable = preNone, false
+		t.pre, t.chunkable, t.asciiOK = preNone, false, false
 	default:
 		switch typ, _ := pt.get("type").str(); typ {
 		case "BertPreTokenizer":
@@ -239,6 +240,7 @@ func (t *Tokenizer) loadNormalizer(n *jval) error {
 		t.normNames = append(t.normNames, typ)
 		if n.get("clean_text").boolean(true) {
 			t.norm = append(t.norm, bertClean)
+			t.asciiClean = true
 		}
 		if n.get("handle_chinese_chars").boolean(true) {
 			t.norm = append(t.norm, bertChinese)
@@ -249,6 +251,7 @@ func (t *Tokenizer) loadNormalizer(n *jval) error {
 		}
 		if lower {
 			t.norm = append(t.norm, lowercase)
+			t.asciiLower = true
 		}
 	case "Sequence":
 		ns := n.get("normalizers")
@@ -264,10 +267,12 @@ func (t *Tokenizer) loadNormalizer(n *jval) error {
 		t.norm = append(t.norm, nfd)
 	case "Lowercase":
 		t.norm = append(t.norm, lowercase)
+		t.asciiLower = true
 	case "StripAccents":
 		t.norm = append(t.norm, stripMarks)
 	case "Strip":
 		t.normNames = append(t.normNames, typ)
+		t.asciiOK = false
 		t.norm = append(t.norm, stripSpace(n.get("strip_left").boolean(true), n.get("strip_right").boolean(true)))
 	default:
 		return fmt.Errorf("tokenizer: normalizer %q is not supported (BertNormalizer, NFD, Lowercase, StripAccents, Strip, Sequence)", typ)

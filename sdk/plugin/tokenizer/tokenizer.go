@@ -52,15 +52,19 @@ type Tokenizer struct {
 	merges       mergeTable
 	ignoreMerges bool
 
-	norm       []normStep
-	normNames  []string // normalizers that matter to chunking
-	pre        preKind
-	addPrefix  bool // ByteLevel add_prefix_space
-	useRegex   bool // ByteLevel use_regex
-	chunkable  bool // see chunkEnd
-	added      []addedToken
-	addedFirst [256]bool // first bytes of added tokens
-	maxAdded   int       // longest added token, bytes
+	norm      []normStep
+	normNames []string // normalizers that matter to chunking
+	// The ASCII fast path: allowed (no normalizer but clean-up, lowercase
+	// and identities on ASCII), and what it must do.
+	asciiOK, asciiClean, asciiLower bool
+	pre                             preKind
+	addPrefix                       bool // ByteLevel add_prefix_space
+	useRegex                        bool // ByteLevel use_regex
+	chunkable                       bool // see chunkEnd
+	added                           []addedToken
+	addedFirst                      [256]bool // first bytes of added tokens
+	maxAdded                        int       // longest added token, bytes
+	addedOne                        int       // the first byte of every added token if they share it, else -1
 
 	single, pair []tmplItem
 	dec          decoderKind
@@ -232,6 +236,7 @@ type work struct {
 	runes, spare []nrune
 	word         []byte
 	pos          []int32
+	roffs        [][2]int32
 	cand         []byte
 	syms         []sym
 	heap         []mergeCand
@@ -599,6 +604,9 @@ func (t *Tokenizer) chunkEnd(s string) int {
 func (t *Tokenizer) plain(s string, base int, first bool, o *seqOut, w *work) {
 	switch t.kind {
 	case modelWordPiece:
+		if t.asciiOK && t.asciiWords(s, base, o, w) {
+			return
+		}
 		if cap(w.runes) < len(s) {
 			w.runes, w.spare = make([]nrune, 0, len(s)+len(s)/4), make([]nrune, 0, len(s)+len(s)/4)
 		}
@@ -666,24 +674,41 @@ func (t *Tokenizer) wordpiece(word []nrune, o *seqOut, w *work) {
 		o.add(t.unk, int(word[0].start), int(word[len(word)-1].end))
 		return
 	}
-	w.word, w.pos = w.word[:0], w.pos[:0]
+	w.word, w.pos, w.roffs = w.word[:0], w.pos[:0], w.roffs[:0]
 	for _, c := range word {
 		w.pos = append(w.pos, int32(len(w.word)))
+		w.roffs = append(w.roffs, [2]int32{c.start, c.end})
 		w.word = utf8.AppendRune(w.word, c.r)
 	}
 	w.pos = append(w.pos, int32(len(w.word)))
+	t.wordpieceWord(o, w)
+}
+
+// wordpieceWord tokenizes the word in w.word, whose characters start at
+// w.pos (one more entry: the end) and come from w.roffs of the input.
+func (t *Tokenizer) wordpieceWord(o *seqOut, w *work) {
+	nr := len(w.roffs)
+	if nr == 0 {
+		return
+	}
+	whole := func() { o.add(t.unk, int(w.roffs[0][0]), int(w.roffs[nr-1][1])) }
+	if nr > t.maxChars {
+		whole()
+		return
+	}
 	mark := len(o.ids)
-	for start := 0; start < len(word); {
+	for start := 0; start < nr; {
 		maxBytes := t.vocab.maxLen
 		if start > 0 {
 			maxBytes -= len(t.prefix)
 		}
 		found := -1
 		var id int32
-		for end := len(word); end > start; end-- {
-			if int(w.pos[end]-w.pos[start]) > maxBytes {
-				continue
-			}
+		end := nr
+		for end > start && int(w.pos[end]-w.pos[start]) > maxBytes {
+			end--
+		}
+		for ; end > start; end-- {
 			piece := w.word[w.pos[start]:w.pos[end]]
 			if start > 0 {
 				w.cand = append(append(w.cand[:0], t.prefix...), piece...)
@@ -696,13 +721,91 @@ func (t *Tokenizer) wordpiece(word []nrune, o *seqOut, w *work) {
 		}
 		if found < 0 {
 			o.ids, o.offs = o.ids[:mark], o.offs[:mark]
-			o.add(t.unk, int(word[0].start), int(word[len(word)-1].end))
+			whole()
 			return
 		}
-		o.add(id, int(word[start].start), int(word[found-1].end))
+		o.add(id, int(w.roffs[start][0]), int(w.roffs[found-1][1]))
 		start = found
 	}
 }
+
+// asciiWords is plain() for WordPiece on ASCII text when the normalizer
+// is BERT's (or NFD, StripAccents, Lowercase): those only clean and
+// lowercase ASCII, so normalization, pre-tokenization and the word
+// buffers are one pass over the bytes. Several times faster than the
+// general path inside a plugin, where every loop pays a deadline check.
+// It gives up, having added nothing, at the first byte that is not ASCII.
+func (t *Tokenizer) asciiWords(s string, base int, o *seqOut, w *work) bool {
+	w.word, w.pos, w.roffs = w.word[:0], w.pos[:0], w.roffs[:0]
+	mark := len(o.ids)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			o.ids, o.offs = o.ids[:mark], o.offs[:mark]
+			return false
+		}
+		switch asciiClass[c] {
+		case acSpace:
+			t.flushWord(o, w)
+			continue
+		case acControl:
+			if t.asciiClean {
+				continue // removed: the word goes on
+			}
+		case acPunct:
+			if t.pre == preBert {
+				t.flushWord(o, w)
+				w.pos = append(w.pos, 0)
+				w.word = append(w.word, c)
+				w.roffs = append(w.roffs, [2]int32{int32(base + i), int32(base + i + 1)})
+				t.flushWord(o, w)
+				continue
+			}
+		case acUpper:
+			if t.asciiLower {
+				c += 'a' - 'A'
+			}
+		}
+		w.pos = append(w.pos, int32(len(w.word)))
+		w.word = append(w.word, c)
+		w.roffs = append(w.roffs, [2]int32{int32(base + i), int32(base + i + 1)})
+	}
+	t.flushWord(o, w)
+	return true
+}
+
+func (t *Tokenizer) flushWord(o *seqOut, w *work) {
+	if len(w.roffs) > 0 {
+		w.pos = append(w.pos, int32(len(w.word)))
+		t.wordpieceWord(o, w)
+	}
+	w.word, w.pos, w.roffs = w.word[:0], w.pos[:0], w.roffs[:0]
+}
+
+const (
+	acOther = iota
+	acSpace
+	acControl
+	acPunct
+	acUpper
+)
+
+// asciiClass classifies the ASCII bytes for asciiWords.
+var asciiClass = func() (c [128]uint8) {
+	for b := range c {
+		switch r := rune(b); {
+		case r == ' ' || r >= '\t' && r <= '\r':
+			c[b] = acSpace
+		case r < 0x20 || r == 0x7f:
+			c[b] = acControl
+		case isBertPunct(r):
+			c[b] = acPunct
+		case r >= 'A' && r <= 'Z':
+			c[b] = acUpper
+		}
+	}
+	return
+}()
 
 // Decode turns ids back into text; ids it does not know are skipped, and
 // so are special tokens if skipSpecial. Byte-level BPE returns the exact
@@ -791,7 +894,13 @@ func (t *Tokenizer) findAdded(text string, p, end int, splitSpecial bool) (ms, m
 		return
 	}
 	for i := p; i < end; i++ {
-		if !t.addedFirst[text[i]] {
+		if t.addedOne >= 0 { // one first byte, as BERT's [CLS] [SEP] …: jump
+			k := strings.IndexByte(text[i:end], byte(t.addedOne))
+			if k < 0 {
+				return
+			}
+			i += k
+		} else if !t.addedFirst[text[i]] {
 			continue
 		}
 		for k := range t.added { // sorted longest first
@@ -845,8 +954,15 @@ func (t *Tokenizer) setAdded(added []addedToken) {
 	added = slices.DeleteFunc(added, func(a addedToken) bool { return a.content == "" })
 	slices.SortStableFunc(added, func(a, b addedToken) int { return len(b.content) - len(a.content) })
 	t.added = added
+	t.addedOne = -1
 	for _, a := range added {
 		t.addedFirst[a.content[0]] = true
 		t.maxAdded = max(t.maxAdded, len(a.content))
+		if t.addedOne == -1 || t.addedOne == int(a.content[0]) {
+			t.addedOne = int(a.content[0])
+		} else {
+			t.addedOne = -2
+		}
 	}
+	t.addedOne = max(t.addedOne, -1)
 }
