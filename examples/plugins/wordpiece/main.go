@@ -41,12 +41,13 @@ var (
 )
 
 func init() {
-	// Loaded once per instance, when the host starts it (about 1 ms
-	// natively for all-MiniLM's 30,522 tokens).
-	js, err := vocab.ReadFile("vocab/tokenizer.json")
+	// Loaded once per instance, when the host starts it: the binary form
+	// that scripts/fetch-vocab.sh compiles from tokenizer.json (a few
+	// copies; parsing the JSON here would take hundreds of milliseconds).
+	bin, err := vocab.ReadFile("vocab/tokenizer.bin")
 	if err != nil {
-		loadErr = errors.New("wordpiece: built without vocab/tokenizer.json: run scripts/fetch-vocab.sh, then build again")
-	} else if tok, err = tokenizer.Load(js); err != nil {
+		loadErr = errors.New("wordpiece: built without vocab/tokenizer.bin: run scripts/fetch-vocab.sh, then build again")
+	} else if tok, err = tokenizer.LoadBinary(bin); err != nil {
 		loadErr = fmt.Errorf("wordpiece: %v", err)
 	}
 	plugin.HandlePreprocess(func(req plugin.Request) ([]plugin.Tensor, error) {

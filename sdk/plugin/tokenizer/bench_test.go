@@ -28,6 +28,22 @@ func BenchmarkLoad(b *testing.B) {
 			}
 		}
 	})
+	for _, tk := range []func(testing.TB) *Tokenizer{miniLM, gpt2Tok} {
+		tok := tk(b)
+		bin, err := tok.MarshalBinary()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(map[bool]string{true: "all-MiniLM-L6-v2/binary", false: "GPT-2/binary"}[tok.kind == modelWordPiece], func(b *testing.B) {
+			b.SetBytes(int64(len(bin)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := LoadBinary(bin); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 	b.Run("GPT-2", func(b *testing.B) {
 		enc, bpe := vocabFile(b, "gpt2/encoder.json"), vocabFile(b, "gpt2/vocab.bpe")
 		b.SetBytes(int64(len(enc) + len(bpe)))

@@ -239,18 +239,18 @@ func (t *Tokenizer) loadNormalizer(n *jval) error {
 	case "BertNormalizer":
 		t.normNames = append(t.normNames, typ)
 		if n.get("clean_text").boolean(true) {
-			t.norm = append(t.norm, bertClean)
+			t.addNorm(ncClean)
 			t.asciiClean = true
 		}
 		if n.get("handle_chinese_chars").boolean(true) {
-			t.norm = append(t.norm, bertChinese)
+			t.addNorm(ncChinese)
 		}
 		lower := n.get("lowercase").boolean(true)
 		if n.get("strip_accents").boolean(lower) {
-			t.norm = append(t.norm, nfd, stripMarks)
+			t.addNorm(ncNFD, ncStrip)
 		}
 		if lower {
-			t.norm = append(t.norm, lowercase)
+			t.addNorm(ncLower)
 			t.asciiLower = true
 		}
 	case "Sequence":
@@ -264,16 +264,24 @@ func (t *Tokenizer) loadNormalizer(n *jval) error {
 			}
 		}
 	case "NFD":
-		t.norm = append(t.norm, nfd)
+		t.addNorm(ncNFD)
 	case "Lowercase":
-		t.norm = append(t.norm, lowercase)
+		t.addNorm(ncLower)
 		t.asciiLower = true
 	case "StripAccents":
-		t.norm = append(t.norm, stripMarks)
+		t.addNorm(ncStrip)
 	case "Strip":
 		t.normNames = append(t.normNames, typ)
 		t.asciiOK = false
-		t.norm = append(t.norm, stripSpace(n.get("strip_left").boolean(true), n.get("strip_right").boolean(true)))
+		l, r := n.get("strip_left").boolean(true), n.get("strip_right").boolean(true)
+		switch {
+		case l && r:
+			t.addNorm(ncStripLR)
+		case l:
+			t.addNorm(ncStripL)
+		case r:
+			t.addNorm(ncStripR)
+		}
 	default:
 		return fmt.Errorf("tokenizer: normalizer %q is not supported (BertNormalizer, NFD, Lowercase, StripAccents, Strip, Sequence)", typ)
 	}

@@ -228,6 +228,51 @@ func stripSpace(left, right bool) normStep {
 	}
 }
 
+// normCode names a normStep, so that a tokenizer can be saved
+// (MarshalBinary).
+type normCode uint8
+
+const (
+	ncClean normCode = iota + 1
+	ncChinese
+	ncNFD
+	ncStrip
+	ncLower
+	ncStripL
+	ncStripR
+	ncStripLR
+	ncEnd // not a code: one past the last
+)
+
+func (c normCode) step() normStep {
+	switch c {
+	case ncClean:
+		return bertClean
+	case ncChinese:
+		return bertChinese
+	case ncNFD:
+		return nfd
+	case ncStrip:
+		return stripMarks
+	case ncLower:
+		return lowercase
+	case ncStripL:
+		return stripSpace(true, false)
+	case ncStripR:
+		return stripSpace(false, true)
+	case ncStripLR:
+		return stripSpace(true, true)
+	}
+	return nil
+}
+
+func (t *Tokenizer) addNorm(codes ...normCode) {
+	for _, c := range codes {
+		t.normCodes = append(t.normCodes, c)
+		t.norm = append(t.norm, c.step())
+	}
+}
+
 // normalize runs the steps over src, ping-ponging between two buffers.
 func normalize(steps []normStep, src, scratch []nrune) (out, spare []nrune) {
 	for _, f := range steps {

@@ -53,6 +53,7 @@ type Tokenizer struct {
 	ignoreMerges bool
 
 	norm      []normStep
+	normCodes []normCode
 	normNames []string // normalizers that matter to chunking
 	// The ASCII fast path: allowed (no normalizer but clean-up, lowercase
 	// and identities on ASCII), and what it must do.
