@@ -143,7 +143,7 @@ func LoadBinary(b []byte) (*Tokenizer, error) {
 		t.byteID[i] = int32(r.u32())
 	}
 	v := &vocab{maxLen: int(r.u32()), n: int(r.u32())}
-	v.arena = []byte(r.str())
+	v.arena = append([]byte(nil), r.take(r.count(1))...)
 	v.start, v.size = r.u32s(), r.u32s()
 	table := r.u32s()
 	v.table = *(*[]int32)(unsafe.Pointer(&table))
@@ -177,35 +177,11 @@ func (t *Tokenizer) validate(added []addedToken) error {
 	if len(v.table) == 0 || len(v.table)&(len(v.table)-1) != 0 || len(v.table) > 4*maxVocab {
 		return bad("table size")
 	}
-	longest, present := 0, 0
-	for id, s := range v.size {
-		if s == absent {
-			continue
-		}
-		if uint64(v.start[id])+uint64(s) > uint64(len(v.arena)) {
-			return bad("token offsets")
-		}
-		longest = max(longest, int(s))
-		present++
-	}
-	if longest != v.maxLen || present != v.n {
+	// Token offsets and table entries are checked where they are used
+	// (vocab.has, bounded probes), not here: a pass over 100,000 entries
+	// would cost more inside the sandbox than the whole copy.
+	if v.maxLen < 0 || v.maxLen > maxTokenBytes {
 		return bad("token lengths")
-	}
-	empty := 0
-	for _, id := range v.table {
-		if id < 0 {
-			if id != -1 {
-				return bad("table")
-			}
-			empty++
-			continue
-		}
-		if int(id) >= nid || v.size[id] == absent {
-			return bad("table")
-		}
-	}
-	if empty == 0 { // a probe must end
-		return bad("table")
 	}
 	if t.kind == modelWordPiece && !v.has(t.unk) {
 		return bad("unknown token")
@@ -217,18 +193,6 @@ func (t *Tokenizer) validate(added []addedToken) error {
 	}
 	mk := t.merges.keys
 	if len(mk) != len(t.merges.vals) || len(mk)&(len(mk)-1) != 0 {
-		return bad("merges")
-	}
-	// Merged ids only ever become output ids, never indexes: a wrong one
-	// is a wrong id, not a crash, so only the table's shape is checked
-	// (a probe must find an empty slot).
-	mEmpty := 0
-	for _, k := range mk {
-		if k == emptyKey {
-			mEmpty++
-		}
-	}
-	if len(mk) > 0 && mEmpty == 0 {
 		return bad("merges")
 	}
 	for _, a := range added {

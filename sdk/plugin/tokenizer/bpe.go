@@ -94,7 +94,8 @@ func (m *mergeTable) get(a, b int32) (rank uint32, merged int32, ok bool) {
 	}
 	k := uint64(uint32(a))<<32 | uint64(uint32(b))
 	mask := uint32(len(m.keys) - 1)
-	for h := mix64(k) & mask; ; h = (h + 1) & mask {
+	h := mix64(k) & mask
+	for range m.keys { // bounded: a table read by LoadBinary may be full
 		switch m.keys[h] {
 		case emptyKey:
 			return 0, 0, false
@@ -102,7 +103,9 @@ func (m *mergeTable) get(a, b int32) (rank uint32, merged int32, ok bool) {
 			v := m.vals[h]
 			return uint32(v >> 32), int32(uint32(v)), true
 		}
+		h = (h + 1) & mask
 	}
+	return 0, 0, false
 }
 
 // byteLevel is the ByteLevel pre-tokenizer (GPT-2's regular expression,

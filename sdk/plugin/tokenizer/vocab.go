@@ -86,14 +86,19 @@ func (b *vocabBuilder) build() (*vocab, error) {
 }
 
 func (v *vocab) token(id int32) []byte {
-	if id < 0 || int(id) >= len(v.size) || v.size[id] == absent {
+	if !v.has(id) {
 		return nil
 	}
 	return v.arena[v.start[id] : v.start[id]+v.size[id]]
 }
 
+// has reports whether id names a token. It also checks the token's
+// bytes are in the arena, so that tables read by LoadBinary need no
+// pass over every entry (inside the sandbox such a pass costs more than
+// the copy).
 func (v *vocab) has(id int32) bool {
-	return id >= 0 && int(id) < len(v.size) && v.size[id] != absent
+	return id >= 0 && int(id) < len(v.size) && int(id) < len(v.start) && v.size[id] != absent &&
+		uint64(v.start[id])+uint64(v.size[id]) <= uint64(len(v.arena))
 }
 
 // lookup returns the id of tok, or -1.
@@ -111,15 +116,18 @@ func (v *vocab) find(tok []byte) int32 {
 		return -1
 	}
 	mask := uint32(len(v.table) - 1)
-	for h := hash(tok) & mask; ; h = (h + 1) & mask {
+	h := hash(tok) & mask
+	for range v.table { // at most every slot: a table read by LoadBinary may have no empty one
 		id := v.table[h]
 		if id < 0 {
 			return -1
 		}
-		if int(v.size[id]) == len(tok) && string(v.arena[v.start[id]:v.start[id]+v.size[id]]) == string(tok) {
+		if v.has(id) && int(v.size[id]) == len(tok) && string(v.arena[v.start[id]:v.start[id]+v.size[id]]) == string(tok) {
 			return id
 		}
+		h = (h + 1) & mask
 	}
+	return -1
 }
 
 // hash mixes eight bytes at a time (a loop iteration costs tens of
