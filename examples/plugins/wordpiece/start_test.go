@@ -13,7 +13,7 @@ import (
 // compiles (from the on-disk cache after the first) and starts an
 // instance, whose init loads the vocabulary.
 func TestStartCost(t *testing.T) {
-	plugintest.Vocab(t)
+	loaded(t)
 	h := plugintest.Host(t)
 	mod := plugintest.Module(plugintest.Build(t, "wordpiece"))
 	for i := range 4 {
