@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aiaas/aiaas/nn"
@@ -121,8 +122,30 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) int {
 	} else if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
+	if strings.HasPrefix(r.URL.Path, "/openai/") {
+		// OpenAI's clients read {"error": {"message", "type", …}}.
+		writeJSON(w, status, map[string]any{"error": map[string]any{"message": msg, "type": openAIErrorType(status), "param": nil, "code": nil}})
+		return status
+	}
 	writeJSON(w, status, map[string]string{"error": msg})
 	return status
+}
+
+// openAIErrorType is the "type" OpenAI's API gives errors of a status.
+func openAIErrorType(status int) string {
+	switch {
+	case status == http.StatusUnauthorized:
+		return "authentication_error"
+	case status == http.StatusForbidden:
+		return "permission_error"
+	case status == http.StatusNotFound:
+		return "not_found_error"
+	case status == http.StatusTooManyRequests:
+		return "rate_limit_error"
+	case status < 500:
+		return "invalid_request_error"
+	}
+	return "server_error"
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/aiaas/aiaas/internal/safetensors"
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn"
+	"github.com/aiaas/aiaas/nn/generate"
 	"github.com/aiaas/aiaas/nn/graph"
 )
 
@@ -23,6 +25,10 @@ type loadedModel struct {
 	graph   *graph.Model
 	inputs  []nn.TensorSpec
 	outputs []nn.TensorSpec
+
+	decOnce sync.Once // the generator of a decoder graph, made on first use
+	dec     *generate.Model
+	decErr  error
 }
 
 // readModel decodes an artifact of either architecture.

@@ -40,7 +40,15 @@ func examplePlugins(t *testing.T) map[string][]byte {
 			return
 		}
 		wasmFiles = map[string][]byte{}
-		for _, name := range []string{"png-to-tensor", "top-k"} {
+		// The tokenizer plugins embed vocabularies fetched and compiled
+		// by scripts/fetch-vocab.sh (make test's deps run it too).
+		fetch := exec.Command("scripts/fetch-vocab.sh")
+		fetch.Dir = ".."
+		if b, err := fetch.CombinedOutput(); err != nil {
+			wasmErr = fmt.Errorf("scripts/fetch-vocab.sh: %v\n%s", err, b)
+			return
+		}
+		for _, name := range []string{"png-to-tensor", "top-k", "wordpiece", "bpe", "pool"} {
 			out := filepath.Join(dir, name+".wasm")
 			cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./examples/plugins/"+name)
 			cmd.Dir = ".."

@@ -30,6 +30,13 @@ func (s *Server) routes() {
 	s.route("POST /v2/models/{model}/infer", invoke, "infer", s.handleInfer)
 	s.route("POST /v2/models/{model}/versions/{version}/infer", invoke, "infer", s.handleInfer)
 
+	// Text through endpoints: Triton's generate extension and OpenAI's
+	// embeddings and completions (model names an endpoint).
+	s.route("POST /v2/models/{model}/generate", invoke, "generate", s.handleGenerate)
+	s.route("POST /v2/models/{model}/generate_stream", invoke, "generate", s.handleGenerateStream)
+	s.route("POST /openai/v1/embeddings", invoke, "openai.embeddings", s.handleEmbeddings)
+	s.route("POST /openai/v1/completions", invoke, "openai.completions", s.handleCompletions)
+
 	// Endpoints: raw bytes → plugins → model → plugins → raw bytes.
 	s.route("POST /v1/endpoints/{endpoint}/invoke", invoke, "endpoint.invoke", s.handleInvoke)
 	s.route("PUT /v1/endpoints/{endpoint}", manage, "endpoint.put", s.handlePutEndpoint)
@@ -110,7 +117,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) error {
 }
 
 // Extensions the server supports, listed in server metadata.
-var extensions = []string{"binary_tensor_data", "model_repository_versions", "aiaas_endpoints", "aiaas_explain"}
+var extensions = []string{"binary_tensor_data", "model_repository_versions", "generate", "aiaas_endpoints", "aiaas_explain", "aiaas_openai"}
 
 func (s *Server) handleServerMetadata(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{"name": "aiaas", "version": Version, "extensions": extensions})

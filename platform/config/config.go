@@ -83,6 +83,9 @@ type Config struct {
 	MaxBodyBytes int64 `env:"AIAAS_MAX_BODY_BYTES" envDefault:"6291456"`
 	// MaxArtifactBytes bounds a model upload.
 	MaxArtifactBytes int64 `env:"AIAAS_MAX_ARTIFACT_BYTES" envDefault:"2147483648"`
+	// MaxGenerateTokens bounds the tokens one generate or completions
+	// request may ask for.
+	MaxGenerateTokens int `env:"AIAAS_MAX_GENERATE_TOKENS" envDefault:"512"`
 	// RequestTimeout bounds every request end to end.
 	RequestTimeout time.Duration `env:"AIAAS_REQUEST_TIMEOUT" envDefault:"30s"`
 	// TenantRPS and TenantBurst are each tenant's request-rate quota
@@ -346,6 +349,9 @@ func (c Config) problems(skip map[string]bool) []string {
 	}
 	if c.MaxArtifactBytes < 1024 || c.MaxArtifactBytes > 2<<30 {
 		bad("AIAAS_MAX_ARTIFACT_BYTES", "must be between 1024 and 2 GiB, got %d", c.MaxArtifactBytes)
+	}
+	if c.MaxGenerateTokens < 1 || c.MaxGenerateTokens > 1<<16 {
+		bad("AIAAS_MAX_GENERATE_TOKENS", "must be between 1 and 65536, got %d", c.MaxGenerateTokens)
 	}
 	if c.RequestTimeout <= 0 {
 		bad("AIAAS_REQUEST_TIMEOUT", "must be positive, got %v", c.RequestTimeout)
