@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/openai/openai-go/v3"
+
+	"github.com/aiaas/aiaas/sdk/client"
 	"github.com/openai/openai-go/v3/option"
 )
 
@@ -65,6 +67,38 @@ func TestOfficialOpenAIClient(t *testing.T) {
 	_, err = client.Completions.New(ctx, openai.CompletionNewParams{Model: "missing", Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("x")}})
 	var apiErr *openai.Error
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || !strings.Contains(apiErr.Message, "missing") {
+		t.Errorf("unknown endpoint: %v", err)
+	}
+}
+
+// TestGoClientText: the Go client's Embed, Generate and GenerateStream
+// against the server.
+func TestGoClientText(t *testing.T) {
+	e, key := textEnv(t)
+	c, err := client.New(e.ts.URL, &client.Options{APIKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	emb, err := c.Embed(ctx, "embed", []string{"a b c", "d"})
+	if err != nil || len(emb.Data) != 2 || len(emb.Data[1].Embedding) != 8 {
+		t.Fatalf("Embed: %+v %v", emb, err)
+	}
+	want := expectedCompletion(t, "Hello", 6)
+	n := 6
+	g, err := c.Generate(ctx, "gen", &client.GenerateRequest{TextInput: "Hello", MaxTokens: &n})
+	if err != nil || g.TextOutput != want || g.FinishReason != "length" || g.CompletionTokens != 6 {
+		t.Fatalf("Generate: %+v %v, want %q", g, err, want)
+	}
+	var text strings.Builder
+	finish, err := c.GenerateStream(ctx, "gen", &client.GenerateRequest{TextInput: "Hello", MaxTokens: &n}, func(s string) error {
+		text.WriteString(s)
+		return nil
+	})
+	if err != nil || text.String() != want || finish != "length" {
+		t.Fatalf("GenerateStream: %q %q %v, want %q", text.String(), finish, err, want)
+	}
+	if _, err := c.Generate(ctx, "nope", &client.GenerateRequest{TextInput: "x"}); !client.IsNotFound(err) {
 		t.Errorf("unknown endpoint: %v", err)
 	}
 }

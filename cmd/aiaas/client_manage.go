@@ -335,19 +335,41 @@ progress bar is drawn on a terminal.`,
 		detail: `--version is a number, an alias (prod), or empty for the latest version.
 Call the endpoint with 'aiaas invoke NAME FILE'.`,
 		examples: []string{"aiaas endpoint create digits --model mnist --version prod --preprocess png-to-tensor --postprocess top-k",
-			"aiaas endpoint create raw --model mnist --output json"},
+			"aiaas endpoint create raw --model mnist --output json",
+			"aiaas endpoint create minilm --model minilm --preprocess wordpiece --postprocess pool --forward-inputs attention_mask",
+			"aiaas endpoint create gpt2 --model gpt2 --preprocess bpe --postprocess bpe --eos 50256 --max-context 1024"},
 	}, false, func(fs *flag.FlagSet) clientRun {
 		var ep client.Endpoint
 		fs.StringVar(&ep.Model, "model", "", "model name (required)")
 		fs.StringVar(&ep.Version, "version", "", "version number or alias; empty = latest")
 		fs.StringVar(&ep.Preprocess, "preprocess", "", "plugin turning the request body into the model's input")
 		fs.StringVar(&ep.Postprocess, "postprocess", "", "plugin turning the model's output into the response body")
+		forward := fs.String("forward-inputs", "", "preprocess tensors passed on to the postprocess plugin, comma separated")
+		eos := fs.String("eos", "", "text generation: token ids that end a generation, comma separated")
+		maxTokens := fs.Int("max-tokens", 0, "text generation: default max_tokens of a request")
+		maxContext := fs.Int("max-context", 0, "text generation: prompt plus generated tokens at most")
 		return func(ctx context.Context, c *cli, cl *client.Client, args []string) error {
 			if err := nargs(args, 1, "NAME"); err != nil {
 				return err
 			}
 			if ep.Model == "" {
 				return usagef("--model is required")
+			}
+			if *forward != "" {
+				ep.ForwardInputs = strings.Split(*forward, ",")
+			}
+			if *eos != "" || *maxTokens > 0 || *maxContext > 0 {
+				ep.Generation = &client.GenerationConfig{MaxTokens: *maxTokens, MaxContext: *maxContext}
+				for _, f := range strings.Split(*eos, ",") {
+					if f = strings.TrimSpace(f); f == "" {
+						continue
+					}
+					id, err := strconv.ParseInt(f, 10, 64)
+					if err != nil {
+						return usagef("--eos: want token ids like 50256, got %q", f)
+					}
+					ep.Generation.EOS = append(ep.Generation.EOS, id)
+				}
 			}
 			e, created, err := cl.PutEndpoint(ctx, args[0], &ep)
 			if err != nil {

@@ -152,6 +152,27 @@ func newFakeAPI(t *testing.T) (*fakeAPI, *httptest.Server) {
 		}
 		reply(w, 200, map[string]any{"endpoints": es})
 	}))
+	mux.HandleFunc("POST /openai/v1/embeddings", auth("invoke", func(w http.ResponseWriter, r *http.Request) {
+		f.lastBody, _ = io.ReadAll(r.Body)
+		reply(w, 200, map[string]any{"object": "list", "model": "minilm",
+			"data":  []any{map[string]any{"object": "embedding", "index": 0, "embedding": []float32{0.6, 0.8}}},
+			"usage": map[string]int{"prompt_tokens": 3, "total_tokens": 3}})
+	}))
+	mux.HandleFunc("POST /v2/models/{model}/generate", auth("invoke", func(w http.ResponseWriter, r *http.Request) {
+		f.lastBody, _ = io.ReadAll(r.Body)
+		if r.PathValue("model") != "gpt2" {
+			fail(w, 404, "endpoint not found")
+			return
+		}
+		reply(w, 200, map[string]any{"model_name": "gpt2", "model_version": "1", "text_output": " there was a cat", "finish_reason": "length"})
+	}))
+	mux.HandleFunc("POST /v2/models/{model}/generate_stream", auth("invoke", func(w http.ResponseWriter, r *http.Request) {
+		f.lastBody, _ = io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, ev := range []string{`{"text_output":" there"}`, `{"text_output":" was"}`, `{"text_output":"","finish_reason":"stop"}`} {
+			fmt.Fprintf(w, "data: %s\n\n", ev)
+		}
+	}))
 	mux.HandleFunc("POST /v1/endpoints/{endpoint}/invoke", auth("invoke", func(w http.ResponseWriter, r *http.Request) {
 		f.lastBody, _ = io.ReadAll(r.Body)
 		f.lastCT = r.Header.Get("Content-Type")
@@ -298,6 +319,14 @@ func TestClientCommands(t *testing.T) {
 		{[]string{"infer", "iris", "--file", reqFile}, invoke, exitOK, "[3.5]", "", `"data":[1.5,2]`},
 		{[]string{"infer", "iris", "--data", "[[1,2],[3]]"}, invoke, exitUsage, "", "ragged", ""},
 		{[]string{"infer", "iris"}, invoke, exitUsage, "", "exactly one of --data and --file", ""},
+		{[]string{"embed", "minilm", "a cat"}, invoke, exitOK, "2 dims", "", `"input":["a cat"]`},
+		{[]string{"embed", "minilm", "a cat", "--output", "json"}, invoke, exitOK, `"embedding":[0.6,0.8]`, "", ""},
+		{[]string{"embed", "minilm"}, invoke, exitUsage, "", "ENDPOINT TEXT", ""},
+		{[]string{"generate", "gpt2", "Once upon a time", "--max-tokens", "8", "--temperature", "0.5", "--seed", "3", "--stop", "."}, invoke, exitOK, " there was a cat", "", `"max_tokens":8,"temperature":0.5,"seed":3,"stop":["."]`},
+		{[]string{"generate", "gpt2", "Once", "--stream"}, invoke, exitOK, " there was", "finish: stop", ""},
+		{[]string{"generate", "gpt2", "Once", "--output", "json"}, invoke, exitOK, `"finish_reason":"length"`, "", ""},
+		{[]string{"generate", "nope", "Once"}, invoke, exitNotFound, "", "endpoint not found", ""},
+		{[]string{"generate", "gpt2", "Once", "--temperature", "hot"}, invoke, exitUsage, "", "--temperature", ""},
 		{[]string{"job", "submit", "--model", "iris", "--dataset", "iris", "--layers", "16", "--epochs", "50", "--output", "json"}, manage, exitOK, `"status":"queued"`, "", `"layers":[16]`},
 		{[]string{"job", "submit", "--model", "iris", "--dataset", "iris", "--wait", "--poll", "1ms"}, manage, exitOK, "published version 4", "epoch 2: loss 0.3000", ""},
 		{[]string{"job", "show", "jfail", "--wait", "--poll", "1ms"}, manage, exitFailure, "failed", "dataset has NaN", ""},

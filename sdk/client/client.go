@@ -393,8 +393,15 @@ func (c *Client) apiError(resp *http.Response) *APIError {
 	var msg struct {
 		Error string `json:"error"`
 	}
+	var oai struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
 	if json.Unmarshal(raw, &msg) == nil && msg.Error != "" {
 		e.Message = msg.Error
+	} else if json.Unmarshal(raw, &oai) == nil && oai.Error.Message != "" {
+		e.Message = oai.Error.Message // the /openai/ routes' shape
 	} else {
 		// Not our JSON (a proxy's HTML page): keep a short plain excerpt.
 		e.Message = strings.TrimSpace(string(raw))

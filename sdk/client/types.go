@@ -31,13 +31,26 @@ type ModelMetadata struct {
 // Endpoint binds a model version (number, alias, or "" for latest) to
 // optional pre- and postprocess plugins.
 type Endpoint struct {
-	Name        string    `json:"name,omitempty"`
-	Model       string    `json:"model"`
-	Version     string    `json:"version"`
-	Preprocess  string    `json:"preprocess,omitempty"`
-	Postprocess string    `json:"postprocess,omitempty"`
-	Created     time.Time `json:"created,omitzero"`
-	Updated     time.Time `json:"updated,omitzero"`
+	Name        string `json:"name,omitempty"`
+	Model       string `json:"model"`
+	Version     string `json:"version"`
+	Preprocess  string `json:"preprocess,omitempty"`
+	Postprocess string `json:"postprocess,omitempty"`
+	// ForwardInputs names preprocess tensors passed on to the postprocess
+	// plugin (an embedding endpoint forwards "attention_mask").
+	ForwardInputs []string `json:"forward_inputs,omitempty"`
+	// Generation configures a text-generation endpoint.
+	Generation *GenerationConfig `json:"generation,omitempty"`
+	Created    time.Time         `json:"created,omitzero"`
+	Updated    time.Time         `json:"updated,omitzero"`
+}
+
+// GenerationConfig is a generation endpoint's settings: the ids that end
+// a generation, the default max_tokens, and the context limit.
+type GenerationConfig struct {
+	EOS        []int64 `json:"eos_token_ids,omitempty"`
+	MaxTokens  int     `json:"max_tokens,omitempty"`
+	MaxContext int     `json:"max_context,omitempty"`
 }
 
 // Tenant is returned by CreateTenant (with its first key, shown once) and
