@@ -162,6 +162,7 @@ var vars = []Var{
 	{"AIAAS_MODEL_CACHE_MB", "", "memory for decoded models kept warm"},
 	{"AIAAS_MAX_BODY_BYTES", "", "largest request body"},
 	{"AIAAS_MAX_ARTIFACT_BYTES", "", "largest model upload"},
+	{"AIAAS_MAX_GENERATE_TOKENS", "", "most tokens one generate or completions request may ask for"},
 	{"AIAAS_REQUEST_TIMEOUT", "", "deadline of one request"},
 	{"AIAAS_TENANT_RPS", "", "requests per second per tenant (0 = no quota)"},
 	{"AIAAS_TENANT_BURST", "", "burst above the rate per tenant"},
