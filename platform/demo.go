@@ -3,6 +3,8 @@ package platform
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,7 +46,9 @@ func (s *Server) LocalAdminKey(ctx context.Context) (key string, created bool, e
 
 // DemoOptions configures [Server.Demo].
 type DemoOptions struct {
-	// PluginsDir holds png-to-tensor.wasm and top-k.wasm (make plugins).
+	// PluginsDir holds png-to-tensor.wasm and top-k.wasm (make plugins),
+	// and wordpiece.wasm, bpe.wasm and pool.wasm for the text endpoints
+	// (made only when all three are there).
 	PluginsDir string
 	// DataDir receives the demo key and the sample request files.
 	DataDir string
@@ -56,6 +60,9 @@ type DemoOptions struct {
 type DemoInfo struct {
 	Tenant, Key, Model, Endpoint string
 	SampleJSON, SamplePNG        string
+	// TextEmbed and TextGen name the text endpoints (random-weight
+	// models), or are empty with TextSkipped saying why.
+	TextEmbed, TextGen, TextSkipped string
 }
 
 const (
@@ -66,7 +73,9 @@ const (
 
 // Demo makes sure the demo tenant, its MNIST model (trained with the
 // reference recipe on first start), the example plugins and the mnist
-// endpoint exist, and writes sample requests. It is idempotent.
+// endpoint exist, with the text-embed and text-gen endpoints over
+// random-weight models when the tokenizer plugins were built, and writes
+// sample requests. It is idempotent.
 func (s *Server) Demo(ctx context.Context, o DemoOptions) (*DemoInfo, error) {
 	logf := func(format string, a ...any) {
 		if o.Log != nil {
@@ -141,7 +150,7 @@ func (s *Server) Demo(ctx context.Context, o DemoOptions) (*DemoInfo, error) {
 			if err != nil {
 				return nil, fmt.Errorf("plugin %s: %w (build the example plugins with 'make plugins')", name, err)
 			}
-			if _, err := s.putPlugin(ctx, t.ID, name, wasm); err != nil {
+			if err := s.demoPlugin(ctx, t.ID, name, wasm); err != nil {
 				return nil, fmt.Errorf("plugin %s: %w", name, err)
 			}
 		}
@@ -153,10 +162,25 @@ func (s *Server) Demo(ctx context.Context, o DemoOptions) (*DemoInfo, error) {
 
 	info := &DemoInfo{Tenant: demoTenant, Key: key, Model: demoModel, Endpoint: demoEndpoint,
 		SampleJSON: filepath.Join(o.DataDir, "sample.json"), SamplePNG: filepath.Join(o.DataDir, "digit.png")}
+	if info.TextEmbed, info.TextGen, info.TextSkipped, err = s.demoText(ctx, t.ID, o.PluginsDir, logf); err != nil {
+		return nil, err
+	}
 	if err := writeSamples(info.SampleJSON, info.SamplePNG); err != nil {
 		return nil, err
 	}
 	return info, nil
+}
+
+// demoPlugin stores a plugin unless the same module is stored under that
+// name already: validating compiles and starts the module (a second for
+// the tokenizers), which a restart of the demo need not pay again.
+func (s *Server) demoPlugin(ctx context.Context, tenant, name string, wasm []byte) error {
+	sum := sha256.Sum256(wasm)
+	if old, err := s.pluginRecord(ctx, tenant, name); err == nil && old.SHA256 == hex.EncodeToString(sum[:]) {
+		return nil
+	}
+	_, err := s.putPlugin(ctx, tenant, name, wasm)
+	return err
 }
 
 // demoKey reuses the key saved in path while it is valid, else makes one.

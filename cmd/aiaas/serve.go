@@ -35,8 +35,11 @@ stops start-up with one message naming every bad variable.
 
 With --demo, the first start creates a demo tenant, trains the MNIST model
 (about a minute), uploads the example plugins from --plugins-dir and creates
-the "mnist" endpoint; every start prints the URL, the demo key and curl
-lines that work as printed. Later starts reuse the data.
+the "mnist" endpoint; when --plugins-dir also holds wordpiece, bpe and pool,
+it publishes two tiny random-weight text models and makes the "text-embed"
+and "text-gen" endpoints (plumbing to try, not language models). Every
+start prints the URL, the demo key and curl lines that work as printed.
+Later starts reuse the data.
 
 Local mode: when AIAAS_ADMIN_KEY is unset, an admin key is generated and
 printed once (its hash is kept in the store); when AIAAS_MASTER_KEY is unset
@@ -254,29 +257,47 @@ func demoDir(storeDir string) string {
 
 func printDemo(c *cli, base string, d *platform.DemoInfo) {
 	out := struct {
-		URL      string `json:"url"`
-		Tenant   string `json:"tenant"`
-		Key      string `json:"key"`
-		Model    string `json:"model"`
-		Endpoint string `json:"endpoint"`
-		Sample   string `json:"sample_json"`
-		Digit    string `json:"sample_png"`
-	}{base, d.Tenant, d.Key, d.Model, d.Endpoint, d.SampleJSON, d.SamplePNG}
+		URL         string `json:"url"`
+		Tenant      string `json:"tenant"`
+		Key         string `json:"key"`
+		Model       string `json:"model"`
+		Endpoint    string `json:"endpoint"`
+		Sample      string `json:"sample_json"`
+		Digit       string `json:"sample_png"`
+		TextEmbed   string `json:"text_embed_endpoint,omitempty"`
+		TextGen     string `json:"text_gen_endpoint,omitempty"`
+		TextSkipped string `json:"text_skipped,omitempty"`
+	}{base, d.Tenant, d.Key, d.Model, d.Endpoint, d.SampleJSON, d.SamplePNG, d.TextEmbed, d.TextGen, d.TextSkipped}
 	_ = c.emit(out, func(w io.Writer) {
 		fmt.Fprintf(w, `
-aiaas is ready at %[1]s
+aiaas is ready at %[1]s   (console: %[1]s/console/)
 
   demo tenant  %[2]s
   API key      %[3]s
   model        %[4]s (alias prod)      endpoint  %[5]s (png-to-tensor → mnist → top-k)
-
+`, base, d.Tenant, d.Key, d.Model, d.Endpoint)
+		if d.TextEmbed != "" {
+			fmt.Fprintf(w, `  text         %[1]s (wordpiece → encoder → pool)   %[2]s (bpe → decoder → bpe)
+               RANDOM WEIGHTS: these two models only try the plumbing (the
+               console's Text page, the OpenAI and Triton text routes); their
+               similarities and text mean nothing. For real ones, export an
+               encoder or a GPT-2 to ONNX and upload it: docs/models.md#text-models
+`, d.TextEmbed, d.TextGen)
+		} else {
+			fmt.Fprintf(w, "  text         no text endpoints: %s\n", d.TextSkipped)
+		}
+		fmt.Fprintf(w, `
 Try:
   export AIAAS_URL=%[1]s AIAAS_KEY=%[3]s
   curl -s %[1]s/v2/models/%[4]s/infer -H "Authorization: Bearer %[3]s" -d @%[6]s
   curl -s %[1]s/v1/endpoints/%[5]s/invoke -H "Authorization: Bearer %[3]s" -H "Content-Type: image/png" --data-binary @%[7]s
-
-Stop with Ctrl-C.
 `, base, d.Tenant, d.Key, d.Model, d.Endpoint, d.SampleJSON, d.SamplePNG)
+		if d.TextEmbed != "" {
+			fmt.Fprintf(w, `  curl -s %[1]s/openai/v1/embeddings -H "Authorization: Bearer %[2]s" -H "Content-Type: application/json" -d '{"model":"%[3]s","input":["The cat sat.","A cat sat."]}'
+  curl -sN %[1]s/openai/v1/completions -H "Authorization: Bearer %[2]s" -H "Content-Type: application/json" -d '{"model":"%[4]s","prompt":"Once upon a time","max_tokens":16,"stream":true}'
+`, base, d.Key, d.TextEmbed, d.TextGen)
+		}
+		fmt.Fprint(w, "\nStop with Ctrl-C.\n")
 	})
 }
 
