@@ -2,6 +2,7 @@
 // sessionStorage and travels only in the Authorization header.
 import { lineChart, quantile } from './chart.js?v=dev';
 import { toMNIST, drawHeat } from './mnist.js?v=dev';
+import { setupText, errorMessage } from './text.js?v=dev';
 
 const $ = id => document.getElementById(id);
 const KEY = 'aiaas.key';
@@ -21,20 +22,30 @@ function table(cols, rows) {
 
 class Refused extends Error {}
 
-async function api(path, opts = {}) {
+// request sends the key and returns the response; an error answer throws
+// with the server's message (either error shape), a 401 signs out.
+async function request(path, opts = {}) {
   const key = sessionStorage.getItem(KEY);
   const headers = { Authorization: 'Bearer ' + key, ...(opts.headers || {}) };
   const res = await fetch(path, { ...opts, headers, credentials: 'omit', cache: 'no-store' });
   if (res.status === 401) { signOut('Key refused.'); throw new Refused('key refused'); }
-  const body = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(body.error || `${res.status} ${res.statusText}`);
-  return body;
+  if (!res.ok) {
+    const body = await res.json().catch(() => ({}));
+    throw new Error(errorMessage(body, res.status, res.statusText));
+  }
+  return res;
+}
+
+async function api(path, opts = {}) {
+  const res = await request(path, opts);
+  return res.json().catch(() => ({}));
 }
 
 function status(msg) { $('status').textContent = msg || ''; }
 
 function signOut(msg) {
   sessionStorage.removeItem(KEY);
+  text.abort();
   for (const t of timers) clearInterval(t);
   timers.clear();
   $('app').hidden = true; $('signout').hidden = true; $('signin').hidden = false;
@@ -70,9 +81,17 @@ function loadAll() {
 
 // --- models ---------------------------------------------------------------
 
+// The list is aria-busy while its cards load one by one (each card's
+// details are a request of their own, and the cards push what follows down).
 async function loadModels() {
+  const list = $('model-list');
+  list.setAttribute('aria-busy', 'true');
+  try { await renderModels(list); } finally { list.setAttribute('aria-busy', 'false'); }
+}
+
+async function renderModels(list) {
   const { models = [] } = await api('/v1/models');
-  const list = $('model-list'); list.replaceChildren();
+  list.replaceChildren();
   if (!models.length) list.append(el('p', { class: 'muted' }, 'No models yet.'));
   for (const m of models) {
     const card = el('div', { class: 'card model', 'data-model': m.name });
@@ -83,7 +102,13 @@ async function loadModels() {
     const v = (d.versions || []).find(x => x.version === m.latest) || (d.versions || []).at(-1);
     if (!v) continue;
     const met = v.metrics || {};
-    card.append(el('p', { class: 'accuracy' }, `v${v.version}: test accuracy ${pct(met.test_accuracy)}, test loss ${num(met.test_loss)} · ${v.params ?? '?'} parameters · ${v.size ?? '?'} bytes`));
+    if (Number.isFinite(met.test_accuracy)) {
+      card.append(el('p', { class: 'accuracy' }, `v${v.version}: test accuracy ${pct(met.test_accuracy)}, test loss ${num(met.test_loss)} · ${v.params ?? '?'} parameters · ${v.size ?? '?'} bytes`));
+    } else {
+      const arch = v.architecture === 'graph' ? `graph, opset ${v.opset ?? '?'}` : (v.architecture || 'model');
+      card.append(el('p', {}, `v${v.version}: ${arch} · ${v.params ?? '?'} parameters · ${v.size ?? '?'} bytes`));
+    }
+    if (v.provenance?.weights) card.append(el('p', { class: 'muted' }, `weights: ${v.provenance.weights}`));
     const sig = t => (t || []).map(x => `${x.name} ${x.datatype} [${(x.shape || []).join(',')}]`).join('; ');
     card.append(el('p', { class: 'muted' }, `inputs: ${sig(v.inputs)} → outputs: ${sig(v.outputs)}`));
     const ep = met.history?.epochs || [];
@@ -110,6 +135,7 @@ async function loadPlugins() {
 
 async function loadEndpoints() {
   const { endpoints = [] } = await api('/v1/endpoints');
+  text.setEndpoints(endpoints);
   $('endpoint-list').replaceChildren(table(['name', 'model', 'version', 'preprocess', 'postprocess', 'updated'],
     endpoints.map(e => [e.name, e.model, e.version, fmtList(e.preprocess), fmtList(e.postprocess), e.updated || e.created || ''])));
 }
@@ -225,5 +251,6 @@ $('signin-form').addEventListener('submit', e => { e.preventDefault(); signIn($(
 $('signout').addEventListener('click', () => signOut('Signed out.'));
 $('job-form').addEventListener('submit', startJob);
 setupPad();
+const text = setupText({ request, el, Refused });
 const saved = sessionStorage.getItem(KEY);
 if (saved) signIn(saved); else $('key').focus();
