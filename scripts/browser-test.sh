@@ -28,7 +28,10 @@ trap cleanup EXIT
 
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-[ -d build/plugins ] || scripts/build-plugins.sh build/plugins
+# The demo's endpoints need these (the text ones wordpiece, bpe and pool).
+for name in png-to-tensor top-k wordpiece bpe pool; do
+  if [ ! -f "build/plugins/$name.wasm" ]; then scripts/build-plugins.sh build/plugins; break; fi
+done
 go build -o "$tmp/aiaas" ./cmd/aiaas
 port=$(freeport)
 AIAAS_STORE="file://$tmp/store" "$tmp/aiaas" serve --demo --plugins-dir build/plugins \

@@ -87,6 +87,9 @@ test('draw a 1, get the prediction and the heat map', async () => {
   const p = await page();
   await signIn(p);
   await p.locator('#app').waitFor();
+  // The model cards above the pad load one by one and push it down: draw
+  // once they are all there.
+  await p.locator('#model-list[aria-busy="false"]').waitFor({ timeout: 15000 });
   const pad = p.locator('#pad');
   await pad.scrollIntoViewIfNeeded();
   const box = await pad.boundingBox();
@@ -133,5 +136,126 @@ test('a training job started from the console shows live progress', async () => 
   assert.equal(await job.locator('progress').getAttribute('value'), '1');
   await p.screenshot({ path: ART + 'training-done.png', fullPage: true });
   assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
+// --- Text page (the demo's text-embed and text-gen endpoints: random
+// weights, real tokenizers, real routes) ------------------------------------
+
+async function textPage() {
+  const p = await page();
+  await signIn(p);
+  await p.locator('#app').waitFor();
+  // The endpoint list arrives after sign-in.
+  await p.locator('#text-endpoint option[value="text-gen"]').waitFor({ state: 'attached', timeout: 15000 }).catch(e => {
+    throw new Error(`no text-gen endpoint: start the demo with a --plugins-dir holding wordpiece, bpe and pool (make plugins); ${e.message}`);
+  });
+  await p.locator('#text').scrollIntoViewIfNeeded();
+  return p;
+}
+
+test('text: similarity matrix of two identical sentences and a third', async () => {
+  const p = await textPage();
+  await p.getByLabel('Endpoint', { exact: true }).selectOption('text-embed');
+  assert.equal(await p.getByLabel('Mode', { exact: true }).inputValue(), 'embed', 'mode detected from the endpoint');
+  assert.match(await p.textContent('#text-detected'), /embedding endpoint/);
+  await p.getByLabel('Sentences, one per line').fill('The cat sat on the mat.\nThe cat sat on the mat.\nStock markets fell sharply today.');
+  await p.getByRole('button', { name: 'Compare' }).click();
+  const cells = p.locator('#sim-matrix td.sim');
+  await cells.nth(8).waitFor({ timeout: 15000 });
+  assert.equal(await cells.count(), 9, '3×3 matrix');
+  const val = (i, j) => p.locator(`#sim-matrix td.sim[data-i="${i}"][data-j="${j}"]`).textContent();
+  for (let i = 0; i < 3; i++) assert.equal(await val(i, i), '1.00', `diagonal ${i}`);
+  assert.equal(await val(0, 1), '1.00', 'identical sentences');
+  assert.equal(await val(1, 0), '1.00');
+  assert.ok(Number(await val(0, 2)) < 0.99, `different sentences: ${await val(0, 2)}`);
+  assert.equal(await val(0, 2), await val(2, 0), 'symmetric');
+  // Heat: the diagonal is coloured (red), not white.
+  const bg = await p.locator('#sim-matrix td.sim[data-i="0"][data-j="0"]').evaluate(e => getComputedStyle(e).backgroundColor);
+  const [r, g, b] = bg.match(/\d+/g).map(Number);
+  assert.ok(r > g + 60 && r > b + 60, `diagonal colour ${bg}`);
+  assert.match(await p.textContent('#sim-stats'), /^3 sentences · \d+ tokens · 64 dimensions · \d+(\.\d+)? m?s$/);
+  await p.locator('#text').screenshot({ path: ART + 'text-similarity.png' });
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
+test('text: generation streams a completion and ends with a finish reason', async () => {
+  const p = await textPage();
+  await p.getByLabel('Endpoint', { exact: true }).selectOption('text-gen');
+  assert.equal(await p.getByLabel('Mode', { exact: true }).inputValue(), 'generate', 'mode detected from the endpoint');
+  assert.equal(await p.isVisible('#sim'), false);
+  await p.getByLabel('Prompt', { exact: true }).fill('Once upon a time');
+  await p.getByLabel('Max tokens').fill('160');
+  await p.getByLabel('Temperature').fill('0.8');
+  await p.getByLabel('Top-p').fill('0.95');
+  await p.getByLabel('Seed', { exact: true }).fill('7');
+  const run = async () => {
+    // Record when the completion grows: streamed text grows in steps.
+    await p.evaluate(() => {
+      window.__growth = [];
+      new MutationObserver(() => window.__growth.push(performance.now()))
+        .observe(document.getElementById('gen-completion'), { childList: true, characterData: true, subtree: true });
+    });
+    await p.getByRole('button', { name: 'Generate' }).click();
+    await p.locator('#gen-output[data-state="done"]').waitFor({ timeout: 30000 }).catch(async e => {
+      await p.screenshot({ path: ART + 'text-generation-failed.png', fullPage: true });
+      throw new Error(`generation did not finish: ${await p.textContent('#text-error')} ${e.message}`);
+    });
+    return p.textContent('#gen-completion');
+  };
+  const text = await run();
+  assert.ok(text.length > 10, `completion: ${JSON.stringify(text)}`);
+  const growth = await p.evaluate(() => window.__growth);
+  // A stream of 160 tokens lasts a good half second: even a browser that
+  // was busy for part of it sees the text arrive in several reads.
+  assert.ok(new Set(growth.map(t => Math.round(t))).size >= 3, `appended as it arrived (${growth.length} appends)`);
+  const stats = await p.textContent('#gen-stats');
+  assert.match(stats, /^finish reason: length · 160 tokens \(prompt 4\) · [\d.]+ tokens\/s · first token after \d+(\.\d+)? m?s · total /);
+  assert.equal(await p.textContent('#gen-prompt-echo'), 'Once upon a time');
+  await p.locator('#text').screenshot({ path: ART + 'text-generation.png' });
+  // The same seed gives the same text: the settings reach the server.
+  assert.equal(await run(), text, 'same seed, same completion');
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
+test('text: the stop button aborts a generation', async () => {
+  const p = await textPage();
+  await p.getByLabel('Endpoint', { exact: true }).selectOption('text-gen');
+  await p.getByLabel('Max tokens').fill('512');
+  await p.getByLabel('Seed', { exact: true }).fill('');
+  const stop = p.getByRole('button', { name: 'Stop' });
+  assert.equal(await stop.isDisabled(), true, 'nothing to stop yet');
+  await p.getByRole('button', { name: 'Generate' }).click();
+  await p.waitForFunction(() => document.getElementById('gen-completion').textContent.length > 0, null, { timeout: 15000 });
+  await stop.click();
+  await p.locator('#gen-output[data-state="stopped"]').waitFor({ timeout: 5000 });
+  const stats = await p.textContent('#gen-stats');
+  assert.match(stats, /^stopped by you after \d+ pieces? of text/);
+  assert.doesNotMatch(stats, /finish reason/);
+  const len = (await p.textContent('#gen-completion')).length;
+  await p.waitForTimeout(500);
+  assert.equal((await p.textContent('#gen-completion')).length, len, 'nothing appended after stopping');
+  assert.equal(await stop.isDisabled(), true);
+  assert.equal(await p.getByRole('button', { name: 'Generate' }).isDisabled(), false);
+  await p.locator('#text').screenshot({ path: ART + 'text-stopped.png' });
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
+test('text: an error from the server is shown plainly (mode overridden)', async () => {
+  const p = await textPage();
+  await p.getByLabel('Endpoint', { exact: true }).selectOption('text-embed');
+  await p.getByLabel('Mode', { exact: true }).selectOption('generate');
+  assert.equal(await p.isVisible('#gen'), true, 'the override shows the generation form');
+  await p.getByRole('button', { name: 'Generate' }).click();
+  const alert = p.getByRole('alert');
+  await alert.filter({ hasText: /not a decoder/ }).waitFor({ timeout: 15000 });
+  assert.doesNotMatch(await alert.textContent(), /\{|object Object/, 'the message, not the JSON');
+  assert.equal(await p.locator('#gen-output').getAttribute('data-state'), 'error');
+  await p.locator('#text').screenshot({ path: ART + 'text-error.png' });
+  // The browser logs the 400 itself; nothing else may fail.
+  assert.deepEqual(p.errors.filter(e => !/status of 400/.test(e)), []);
   await p.context().close();
 });
