@@ -321,11 +321,7 @@ func attention(g *attnGeom, in []*Tensor, out *Tensor, sc []float32) {
 								row[j] = negInf
 							}
 						}
-						m := row[0]
-						for _, x := range row[1:] {
-							m = max(m, x)
-						}
-						mNew := max(mx[r], m)
+						mNew := max(mx[r], kernels.MaxOfF32(row))
 						if mNew == negInf {
 							clear(row) // nothing visible yet
 							continue
@@ -334,20 +330,8 @@ func attention(g *attnGeom, in []*Tensor, out *Tensor, sc []float32) {
 						if mx[r] != mNew {
 							corr = float32(math.Exp(float64(mx[r] - mNew)))
 						}
-						kernels.AddScalarF32(row, row, -mNew)
-						expF32(row, row)
-						var t0, t1, t2, t3 float32
-						j := 0
-						for ; j+4 <= nk; j += 4 {
-							t0 += row[j]
-							t1 += row[j+1]
-							t2 += row[j+2]
-							t3 += row[j+3]
-						}
-						for ; j < nk; j++ {
-							t0 += row[j]
-						}
-						sum[r] = sum[r]*corr + (t0 + t1) + (t2 + t3)
+						rs := kernels.ExpSubSumF32(row, mNew)
+						sum[r] = sum[r]*corr + rs
 						if corr != 1 && j0 > 0 {
 							kernels.MulScalarF32(acc[r*dv:(r+1)*dv], acc[r*dv:(r+1)*dv], corr)
 						}

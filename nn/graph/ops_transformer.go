@@ -207,49 +207,9 @@ func geluFunc(approximate string) func(o, x []float32) {
 	return nil
 }
 
-// geluErfF32 computes o = 0.5·x·(1 + erf(x/√2)), with erf from Eigen's
-// rational approximation (odd degree 13 over even degree 8 on [−4, 4],
-// ±1 outside; within a few ulp of float32 erf).
-func geluErfF32(o, x []float32) {
-	o = o[:len(x)]
-	for i, v := range x {
-		z := v * 0.70710678118654752
-		z = min(max(z, -4), 4)
-		z2 := z * z
-		p := z2*-2.72614225801306e-10 + 2.77068142495902e-08
-		p = z2*p + -2.10102402082508e-06
-		p = z2*p + -5.69250639462346e-05
-		p = z2*p + -7.34990630326855e-04
-		p = z2*p + -2.95459980854025e-03
-		p = z2*p + -1.60960333262415e-02
-		p *= z
-		q := z2*-1.45660718464996e-05 + -2.13374055278905e-04
-		q = z2*q + -1.68282697438203e-03
-		q = z2*q + -7.37332916720468e-03
-		q = z2*q + -1.42647390514189e-02
-		o[i] = 0.5 * v * (1 + p/q)
-	}
-}
-
-// geluTanhF32 computes o = 0.5·x·(1 + tanh(u)), u = √(2/π)·(x + 0.044715·x³),
-// as x·σ(2u) = x/(1 + e^(−2u)), which is the same function without the
-// cancellation of 1 + tanh(u) for negative u.
-func geluTanhF32(o, x []float32) {
-	var buf [chunk]float32
-	o = o[:len(x)]
-	for len(x) > 0 {
-		n := min(len(x), chunk)
-		xs, os, e := x[:n], o[:n], buf[:n]
-		for i, v := range xs {
-			e[i] = -2 * 0.7978845608028654 * (v + 0.044715*v*v*v)
-		}
-		expF32(e, e)
-		for i, v := range xs {
-			os[i] = v / (1 + e[i])
-		}
-		x, o = x[n:], o[n:]
-	}
-}
+// geluErfF32 and geluTanhF32 are the vector kernels' GELU.
+func geluErfF32(o, x []float32)  { kernels.GeluF32(o, x) }
+func geluTanhF32(o, x []float32) { kernels.GeluTanhF32(o, x) }
 
 // buildDense: aiaas.Dense(X, W, B), Y = act(X·W + B) for X [..., K], W a
 // constant [K, N] and B a constant [N] (or absent): the rows of X, however

@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -448,4 +450,56 @@ func readTensor(t *testing.T, dir string, a fixtureTensor) *graph.Tensor {
 	}
 	t.Fatalf("%s: type %q", a.File, a.DType)
 	return nil
+}
+
+// BenchmarkTransformer runs the bert-op17 fixture (TRANSFORMER=NAME for
+// another; gpt2-* runs the prefill with an empty cache) on one sequence
+// of SEQ tokens (default 128): for profiles (-cpuprofile) of the hot
+// paths. bench/transformer compares with ONNX Runtime.
+func BenchmarkTransformer(b *testing.B) {
+	dir := os.Getenv("AIAAS_TRANSFORMER_FIXTURES")
+	if dir == "" {
+		b.Skip("AIAAS_TRANSFORMER_FIXTURES is not set")
+	}
+	name := cmp.Or(os.Getenv("TRANSFORMER"), "bert-op17")
+	seq, _ := strconv.Atoi(cmp.Or(os.Getenv("SEQ"), "128"))
+	raw, err := os.ReadFile(filepath.Join(dir, name+".onnx"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, ts, err := Parse(raw, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := graph.Load(g, ts, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]int64, seq)
+	ones := make([]int64, seq)
+	for i := range ids {
+		ids[i], ones[i] = int64(1000+(i*7919)%20000), 1
+	}
+	ins := []*graph.Tensor{graph.TensorFrom([]int{1, seq}, ids), graph.TensorFrom([]int{1, seq}, ones)}
+	for _, v := range m.Inputs()[2:] {
+		if v.DType == graph.Int64 {
+			ins = append(ins, graph.TensorFrom([]int{1, seq}, make([]int64, seq)))
+		} else {
+			ins = append(ins, graph.NewTensor(graph.Float32, 1, int(v.Shape[1]), 0, int(v.Shape[3])))
+		}
+	}
+	ctx := context.Background()
+	out, err := m.Run(ctx, ins, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	flops, _, _ := m.Cost(ins)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if out, err = m.Run(ctx, ins, out); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
