@@ -62,7 +62,7 @@ func (f *fuser) prod(g *graphIndex, v, op string, reader int) (int, *Node, bool)
 		return 0, nil, false
 	}
 	n := &f.nodes[i]
-	if n.Op != op {
+	if n.Op != op || len(n.Inputs) == 0 || len(n.Outputs) != 1 {
 		return 0, nil, false
 	}
 	if reader >= 0 && !f.soleReader(g, v, reader) {
@@ -414,6 +414,9 @@ func (f *fuser) fuseDense() {
 		}
 		switch n.Op {
 		case "MatMul":
+			if len(n.Inputs) != 2 {
+				continue
+			}
 			w, ok := f.m.consts[n.Inputs[1]]
 			if !ok || w.DType != Float32 || len(w.Shape) != 2 {
 				continue

@@ -273,6 +273,10 @@ func attention(g *attnGeom, in []*Tensor, out *Tensor, sc []float32) {
 	if g.sq == 0 || g.dv == 0 {
 		return
 	}
+	if g.sk == 0 {
+		clear(o) // softmax over no keys weighs nothing: an empty sum
+		return
+	}
 	for bi := 0; bi < g.b; bi++ {
 		for h := 0; h < g.h; h++ {
 			qb, kb, vb, ob := bi*g.q[0]+h*g.q[1], bi*g.k[0]+h*g.k[1], bi*g.v[0]+h*g.v[1], bi*g.o[0]+h*g.o[1]

@@ -114,8 +114,11 @@ func buildLayerNorm(b *builder) {
 			case !scalarS && hasB && !scalarB:
 				affineRow(y, g[:n], bb[:n])
 			default:
-				gs, bs := g[0], float32(0)
-				if hasB {
+				gs, bs := float32(1), float32(0)
+				if scalarS {
+					gs = g[0]
+				}
+				if scalarB {
 					bs = bb[0]
 				}
 				for j, v := range y {
