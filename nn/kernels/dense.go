@@ -1,10 +1,5 @@
 package kernels
 
-import (
-	"runtime"
-	"sync"
-)
-
 // Activation is an element-wise function that Dense applies in the
 // micro-kernel's store epilogue, while the tile is still in registers (or,
 // for kernels without a fused epilogue, right after each tile is stored,
@@ -114,7 +109,7 @@ const (
 // micro-kernel with the bias preloaded into dst and ReLU applied to each
 // tile right after it is stored.
 // Products above denseParallelMinFlops are split by rows over GOMAXPROCS
-// goroutines.
+// goroutines of the kernels' pool.
 func Dense(dst, x []float32, m int, p *Packed, act Activation) {
 	if m < 0 {
 		panic(mLT0)
@@ -131,20 +126,46 @@ func Dense(dst, x []float32, m int, p *Packed, act Activation) {
 	if len(dst) < m*p.n {
 		panic(shortDst)
 	}
-	workers := runtime.GOMAXPROCS(0)
 	mr := p.kr.mr
-	if workers < 2 || m*p.n*p.k < denseParallelMinFlops || m < 2*mr {
+	if m*p.n*p.k < denseParallelMinFlops || m < 2*mr {
 		denseSerial(p, dst, x, m, act)
 		return
 	}
-	step := roundUp((m+workers-1)/workers, mr)
-	var wg sync.WaitGroup
-	for i0 := 0; i0 < m; i0 += step {
-		rows := min(step, m-i0)
-		d, xx := dst[i0*p.n:], x[i0*p.k:]
-		wg.Go(func() { denseSerial(p, d, xx, rows, act) })
+	h := helpers()
+	if h == 0 {
+		denseSerial(p, dst, x, m, act)
+		return
 	}
-	wg.Wait()
+	// On the pool (no goroutine, no closure: a served model's steady
+	// state allocates nothing), one block of rows per goroutine.
+	workers := h + 1
+	j := denseJobs.get()
+	j.job = j
+	j.p, j.dst, j.x, j.m, j.act = p, dst, x, m, act
+	j.step = roundUp((m+workers-1)/workers, mr)
+	j.run((m+j.step-1)/j.step, h)
+}
+
+type denseJob struct {
+	parCtl
+	p      *Packed
+	dst, x []float32
+	m      int
+	act    Activation
+	step   int
+}
+
+var denseJobs = newFreeList[denseJob]()
+
+func (j *denseJob) free() {
+	j.p, j.dst, j.x = nil, nil, nil
+	denseJobs.put(j)
+}
+
+func (j *denseJob) runChunk(_ *workspace, i int) {
+	i0 := i * j.step
+	rows := min(j.step, j.m-i0)
+	denseSerial(j.p, j.dst[i0*j.p.n:], j.x[i0*j.p.k:], rows, j.act)
 }
 
 func denseSerial(p *Packed, dst, x []float32, m int, act Activation) {
