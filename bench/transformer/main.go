@@ -81,6 +81,8 @@ func main() {
 	log.Printf("ONNX Runtime %s, %d intra-op thread(s); aiaas GOMAXPROCS=%d; %s", ort.GetVersion(), *ortThreads, runtime.GOMAXPROCS(0), *dir)
 	var results []result
 	failed := false
+	fmt.Println("| model | tokens | GFLOP | aiaas ms | ORT ms | aiaas / ORT | max \\|Δ\\| aiaas vs ORT | allocs / run |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---|---:|")
 	for _, name := range strings.Split(*models, ",") {
 		r, err := compare(*dir, name, *seq, *rounds, *warmup, *ortThreads, *tol, *profile)
 		if err != nil {
