@@ -221,8 +221,16 @@ const (
 func causalPattern(c []bool, g *attnGeom) int {
 	off := g.sk - g.sq
 	all, causal := true, off >= 0
-	for b := 0; b < g.b; b++ {
-		for h := 0; h < g.h; h++ {
+	// A broadcast batch or head axis is one slice of the condition.
+	nb, nh := g.b, g.h
+	if g.cond[0] == 0 {
+		nb = min(nb, 1)
+	}
+	if g.cond[1] == 0 {
+		nh = min(nh, 1)
+	}
+	for b := 0; b < nb; b++ {
+		for h := 0; h < nh; h++ {
 			base := b*g.cond[0] + h*g.cond[1]
 			for i := 0; i < g.sq; i++ {
 				for j := 0; j < g.sk; j++ {

@@ -200,7 +200,7 @@ func relu(z []float32) {
 }
 
 // denseFused is the loop nest for kernels with a denseKernel: for each
-// block of K, each packed panel of W (kcStep×nr, L1-resident), each mr rows
+// chunk of columns, each block of K, each packed panel of W (kcStep×nr, L1-resident), each mr rows
 // of x read in place. The first block starts from the bias, later ones
 // from C; the last applies the activation before the store. Rows and
 // columns past the last whole tile go through small zero-padded copies, so
@@ -209,10 +209,36 @@ func denseFused(p *Packed, dst, x []float32, m int, act Activation) {
 	kr := p.kr
 	mr, nr := kr.mr, kr.nr
 	k, n := p.k, p.n
-	mFull := m / mr * mr
 	ws := getWorkspace(mr*p.kcStep, nr, mr*nr)
 	defer putWorkspace(ws)
 	edgeBias, tc := ws.b[:nr], ws.tmp[:mr*nr]
+	// With several blocks of K, each block adds into all of C: columns
+	// go in chunks whose C stays in L2 across the blocks (GPT-2's LM
+	// head: 128×50257 floats of C would otherwise go to memory and back).
+	nc := n
+	if p.kcStep < k {
+		nc = max(nr, denseCBlock/(4*m)/nr*nr)
+	}
+	for jc := 0; jc < n; jc += nc {
+		denseFusedCols(p, dst, x, m, act, jc, min(n, jc+nc), ws, edgeBias, tc)
+	}
+}
+
+// denseCBlock is the bytes of C that denseFused keeps in L2 while the
+// blocks of K add into it (a quarter of a 1 MiB L2, with A's block and
+// the panels beside it).
+const denseCBlock = 256 << 10
+
+// denseCopyAMax bounds the block of x that denseFused copies (floats).
+const denseCopyAMax = 128 << 10
+
+// denseFusedCols is denseFused on the columns j0…j1−1 (j0 a multiple of
+// nr).
+func denseFusedCols(p *Packed, dst, x []float32, m int, act Activation, j0, j1 int, ws *workspace, edgeBias, tc []float32) {
+	kr := p.kr
+	mr, nr := kr.mr, kr.nr
+	k, n := p.k, p.n
+	mFull := m / mr * mr
 	for pc := 0; pc < k; pc += p.kcStep {
 		kc := min(p.kcStep, k-pc)
 		flags := denseAcc
@@ -231,7 +257,22 @@ func denseFused(p *Packed, dst, x []float32, m int, act Activation) {
 				copy(ta[(i-mFull)*kc:(i-mFull+1)*kc], x[i*k+pc:i*k+pc+kc])
 			}
 		}
-		for jr := 0; jr < n; jr += nr {
+		// Rows of x a multiple of 4 KiB apart (k = 1024, 3072, …) map the
+		// mr rows a tile reads to the same L1 sets, which thrash beside the
+		// panel (the 3072×768 projection of GPT-2's MLP ran at half the
+		// speed of its neighbours): the block of x is then copied to rows
+		// kc apart first, once per block of K and chunk of columns.
+		xa, lda := x[pc:], k
+		if k%1024 == 0 && k > p.kcStep && mFull*kc <= denseCopyAMax {
+			ws.grow(len(ws.b), mr*nr+mFull*kc)
+			buf := ws.tmp[mr*nr : mr*nr+mFull*kc]
+			tc = ws.tmp[:mr*nr]
+			for i := 0; i < mFull; i++ {
+				copy(buf[i*kc:(i+1)*kc], x[i*k+pc:i*k+pc+kc])
+			}
+			xa, lda = buf, kc
+		}
+		for jr := j0; jr < j1; jr += nr {
 			nrr := min(nr, n-jr)
 			bp := &p.panels[jr*k+pc*nr]
 			var bias *float32
@@ -248,11 +289,11 @@ func denseFused(p *Packed, dst, x []float32, m int, act Activation) {
 			}
 			if nrr == nr {
 				for ir := 0; ir < mFull; ir += mr {
-					kr.dense(kc, &x[ir*k+pc], k, bp, &dst[ir*n+jr], n, bias, flags)
+					kr.dense(kc, &xa[ir*lda], lda, bp, &dst[ir*n+jr], n, bias, flags)
 				}
 			} else {
 				for ir := 0; ir < mFull; ir += mr {
-					denseEdge(kr, kc, &x[ir*k+pc], k, bp, dst, ir, jr, mr, nrr, n, tc, bias, flags)
+					denseEdge(kr, kc, &xa[ir*lda], lda, bp, dst, ir, jr, mr, nrr, n, tc, bias, flags)
 				}
 			}
 			if ta != nil {

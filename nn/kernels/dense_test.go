@@ -47,7 +47,12 @@ func denseCases(kr *kernel) []denseCase {
 		}
 	}
 	cs = append(cs, denseCase{64, 784, 128, true, ReLU}, denseCase{64, 128, 128, true, ReLU},
-		denseCase{64, 128, 10, true, Linear}, denseCase{256, 784, 128, true, ReLU})
+		denseCase{64, 128, 10, true, Linear}, denseCase{256, 784, 128, true, ReLU},
+		// x's rows 4 KiB apart with several blocks of K (the block of x
+		// copied), full and partial row tiles; C over denseCBlock (columns
+		// in chunks) with several blocks of K.
+		denseCase{2*mr + 3, 2048, 2*nr + 3, true, ReLU}, denseCase{4 * mr, 1024, nr, false, Linear},
+		denseCase{mr + 1, 2*kc + 5, 64<<10/mr + 3*nr + 1, true, Linear})
 	return cs
 }
 
