@@ -387,3 +387,33 @@ func TestLayerNormalization(t *testing.T) {
 		t.Error("Scale [4] for a normalised shape [5] was accepted")
 	}
 }
+
+// BenchmarkAttention: the fused kernel at BERT-base-like and GPT-2 shapes
+// (one sequence, 12 heads), and a long causal one.
+func BenchmarkAttention(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []attnCase{
+		{b: 1, h: 12, sq: 128, sk: 128, d: 32},
+		{b: 1, h: 12, sq: 128, sk: 128, d: 64, cond: "causal"},
+		{b: 1, h: 12, sq: 1024, sk: 1024, d: 64, cond: "causal"},
+	} {
+		g, ts, ins := c.graph(r)
+		m, err := Load(g, ts, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("h%d_s%d_d%d_%s", c.h, c.sq, c.d, c.cond), func(b *testing.B) {
+			out, err := m.Run(context.Background(), ins, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			flops, _, _ := m.Cost(ins)
+			for b.Loop() {
+				if out, err = m.Run(context.Background(), ins, out); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

@@ -3,8 +3,6 @@ package graph
 import (
 	"math"
 
-	"gonum.org/v1/gonum/blas"
-
 	"github.com/aiaas/aiaas/nn/kernels"
 )
 
@@ -24,15 +22,16 @@ import (
 // dv] (the Transpose after the second MatMul). The last canonical axis
 // must be the input's last. B and H broadcast as MatMul's batch axes do.
 //
-// The kernel never forms the Sq×Sk scores: for each block of bq queries
-// it streams blocks of bk keys and values with an online softmax (a
-// running maximum and sum per query, earlier partial sums rescaled when
-// the maximum grows, as FlashAttention does), so its memory is
-// O(bq·(bk + dv)) whatever the sequence lengths. When cond is a
-// constant at plan time (GPT-2's causal bias, sliced by shapes the plan
-// knows) and is the causal pattern — key j visible to query i iff j ≤ i +
-// Sk − Sq — it is not read: the key blocks past the diagonal are skipped
-// and the diagonal block masked in place.
+// The kernel never forms the Sq×Sk scores: for each block of bk keys and
+// values (packed once for the GEMM micro-kernel, the scale folded into
+// kᵀ) it takes every block of bq queries through an online softmax — a
+// running maximum and sum per query, what earlier blocks added to the
+// query's output row rescaled when the maximum grows, as FlashAttention
+// does — so its memory is O(bq·bk + bk·(d + dv) + Sq) whatever the
+// sequence lengths. When cond is a constant at plan time (GPT-2's causal
+// bias, sliced by shapes the plan knows) and is the causal pattern — key
+// j visible to query i iff j ≤ i + Sk − Sq — it is not read: the queries
+// before a key block skip it and the diagonal block is masked in place.
 
 const opAttention = internalPrefix + "Attention"
 
@@ -174,7 +173,7 @@ func buildAttention(b *builder) {
 	b.setOut(0, Float32, oshape)
 	b.flops = 4 * float64(g.b*g.h) * float64(g.sq) * float64(g.sk) * float64(g.d+g.dv) / 2
 	g.bq, g.bk = max(1, min(attnBlockQ, g.sq)), max(1, min(attnBlockK, g.sk))
-	b.scratch = 4 * (g.bq*g.bk + g.bq*g.dv + 2*g.bq)
+	b.scratch = 4 * (g.bq*g.bk + kernels.PanelsLen(g.d, g.bk) + kernels.PanelsLen(g.bk, g.dv) + 2*g.sq)
 	b.run(func(in, out []*Tensor, k *kctx) error {
 		attention(g, in, out[0], view[float32](k.scratch))
 		return nil
@@ -250,8 +249,13 @@ func causalPattern(c []bool, g *attnGeom) int {
 	return condCausal
 }
 
-// attention is the tiled kernel. sc holds bq·bk scores, bq·dv
-// accumulators, and the running maximum and sum of bq queries.
+// attention is the tiled kernel, per batch and head: for each block of
+// bk keys and values, packed once (kᵀ scaled, for q·kᵀ; v for p·v), each
+// block of bq queries gets its scores (read from q in place), folds them
+// into its running maximum and sum, rescales what the earlier blocks
+// added to its output rows, and adds p·v there. The output rows are the
+// accumulators; they are divided by the sums at the end. sc holds the
+// bq·bk scores, the two packed blocks and the Sq maxima and sums.
 func attention(g *attnGeom, in []*Tensor, out *Tensor, sc []float32) {
 	q, k, v, o := view[float32](in[0].data), view[float32](in[1].data), view[float32](in[2].data), view[float32](out.data)
 	var mask []float32
@@ -271,13 +275,6 @@ func attention(g *attnGeom, in []*Tensor, out *Tensor, sc []float32) {
 			alpha = s
 		}
 	}
-	bq, bk, d, dv := g.bq, g.bk, g.d, g.dv
-	s := sc[:bq*bk]
-	acc := sc[bq*bk : bq*bk+bq*dv]
-	mx := sc[bq*bk+bq*dv : bq*bk+bq*dv+bq]
-	sum := sc[bq*bk+bq*dv+bq : bq*bk+bq*dv+2*bq]
-	off := g.sk - g.sq
-	negInf := float32(math.Inf(-1))
 	if g.sq == 0 || g.dv == 0 {
 		return
 	}
@@ -285,28 +282,34 @@ func attention(g *attnGeom, in []*Tensor, out *Tensor, sc []float32) {
 		clear(o) // softmax over no keys weighs nothing: an empty sum
 		return
 	}
+	bq, bk, d, dv := g.bq, g.bk, g.d, g.dv
+	s, sc := sc[:bq*bk], sc[bq*bk:]
+	kp, sc := sc[:kernels.PanelsLen(d, bk)], sc[kernels.PanelsLen(d, bk):]
+	vp, sc := sc[:kernels.PanelsLen(bk, dv)], sc[kernels.PanelsLen(bk, dv):]
+	mx, sum := sc[:g.sq], sc[g.sq:2*g.sq]
+	off := g.sk - g.sq
+	negInf := float32(math.Inf(-1))
+	qs, ks, vs, os := g.q[2], g.k[2], g.v[2], g.o[2]
 	for bi := 0; bi < g.b; bi++ {
 		for h := 0; h < g.h; h++ {
 			qb, kb, vb, ob := bi*g.q[0]+h*g.q[1], bi*g.k[0]+h*g.k[1], bi*g.v[0]+h*g.v[1], bi*g.o[0]+h*g.o[1]
 			mb, cb := bi*g.mask[0]+h*g.mask[1], bi*g.cond[0]+h*g.cond[1]
-			for i0 := 0; i0 < g.sq; i0 += bq {
-				mq := min(bq, g.sq-i0)
-				for r := 0; r < mq; r++ {
-					mx[r], sum[r] = negInf, 0
-				}
-				clear(acc[:mq*dv])
-				jEnd := g.sk
+			for i := 0; i < g.sq; i++ {
+				mx[i], sum[i] = negInf, 0
+				clear(o[ob+i*os : ob+i*os+dv])
+			}
+			for j0 := 0; j0 < g.sk; j0 += bk {
+				nk := min(bk, g.sk-j0)
+				kernels.PackPanels(kp, k[kb+j0*ks:], ks, true, d, nk, alpha)
+				kernels.PackPanels(vp, v[vb+j0*vs:], vs, false, nk, dv, 1)
+				iStart := 0
 				if g.causal {
-					jEnd = min(g.sk, i0+mq+off)
+					iStart = max(0, j0-off) // earlier queries see none of these keys
 				}
-				for j0 := 0; j0 < jEnd; j0 += bk {
-					nk := min(bk, jEnd-j0)
+				for i0 := iStart; i0 < g.sq; i0 += bq {
+					mq := min(bq, g.sq-i0)
 					st := s[:mq*nk]
-					if d == 0 {
-						clear(st)
-					} else {
-						kernels.Sgemm(blas.NoTrans, blas.Trans, mq, nk, d, alpha, q[qb+i0*g.q[2]:], g.q[2], k[kb+j0*g.k[2]:], g.k[2], 0, st, nk)
-					}
+					kernels.MulPanels(st, nk, q[qb+i0*qs:], qs, mq, d, kp, nk, false)
 					for r := 0; r < mq; r++ {
 						i := i0 + r
 						row := st[r*nk : (r+1)*nk]
@@ -333,28 +336,26 @@ func attention(g *attnGeom, in []*Tensor, out *Tensor, sc []float32) {
 								row[j] = negInf
 							}
 						}
-						mNew := max(mx[r], kernels.MaxOfF32(row))
+						mNew := max(mx[i], kernels.MaxOfF32(row))
 						if mNew == negInf {
 							clear(row) // nothing visible yet
 							continue
 						}
-						corr := float32(1)
-						if mx[r] != mNew {
-							corr = float32(math.Exp(float64(mx[r] - mNew)))
+						if mx[i] != mNew && mx[i] != negInf {
+							corr := float32(math.Exp(float64(mx[i] - mNew)))
+							sum[i] *= corr
+							orow := o[ob+i*os : ob+i*os+dv]
+							kernels.MulScalarF32(orow, orow, corr)
 						}
-						rs := kernels.ExpSubSumF32(row, mNew)
-						sum[r] = sum[r]*corr + rs
-						if corr != 1 && j0 > 0 {
-							kernels.MulScalarF32(acc[r*dv:(r+1)*dv], acc[r*dv:(r+1)*dv], corr)
-						}
-						mx[r] = mNew
+						sum[i] += kernels.ExpSubSumF32(row, mNew)
+						mx[i] = mNew
 					}
-					kernels.Sgemm(blas.NoTrans, blas.NoTrans, mq, dv, nk, 1, st, nk, v[vb+j0*g.v[2]:], g.v[2], 1, acc[:mq*dv], dv)
+					kernels.MulPanels(o[ob+i0*os:], os, st, nk, mq, nk, vp, dv, true)
 				}
-				for r := 0; r < mq; r++ {
-					dst := o[ob+(i0+r)*g.o[2]:]
-					kernels.MulScalarF32(dst[:dv], acc[r*dv:(r+1)*dv], 1/sum[r])
-				}
+			}
+			for i := 0; i < g.sq; i++ {
+				orow := o[ob+i*os : ob+i*os+dv]
+				kernels.MulScalarF32(orow, orow, 1/sum[i])
 			}
 		}
 	}
