@@ -88,7 +88,8 @@ func transformerFixtures(t *testing.T) string {
 // step (which must also equal the uncached logits at that position) and 32
 // greedy tokens decoded with the cache fed back. max |Δ| ≤
 // 1e-4·max(1, max |ref|). BERT is also loaded without fusions, and both
-// must agree; warm runs allocate nothing.
+// must agree; warm runs allocate nothing. Under the race detector only
+// bert-op17 runs, fused.
 func TestTransformers(t *testing.T) {
 	dir := transformerFixtures(t)
 	var index struct {
@@ -103,7 +104,10 @@ func TestTransformers(t *testing.T) {
 	for _, name := range index.Fixtures {
 		var fx transformerFixture
 		readJSON(t, filepath.Join(dir, name+".json"), &fx)
-		if networksRace && fx.Model == "gpt2" {
+		if networksRace && (fx.Model == "gpt2" || fx.Opset != 17) {
+			// The race detector's pass is about the parallel kernels: one
+			// BERT export is enough (parsing GPT-2's 650 MB under it alone
+			// takes minutes).
 			summary = append(summary, fmt.Sprintf("skip %-10s not under the race detector", name))
 			continue
 		}
@@ -165,7 +169,7 @@ func loadTransformer(t *testing.T, dir string, fx *transformerFixture, noFuse bo
 
 func runBert(t *testing.T, dir string, fx *transformerFixture, line *string) {
 	*line = "did not finish"
-	m, plain, load := loadTransformer(t, dir, fx, true)
+	m, plain, load := loadTransformer(t, dir, fx, !networksRace)
 	ins := []*graph.Tensor{
 		readTensor(t, dir, fx.Tensors["input_ids"]),
 		readTensor(t, dir, fx.Tensors["attention_mask"]),
@@ -186,8 +190,10 @@ func runBert(t *testing.T, dir string, fx *transformerFixture, line *string) {
 	dp := compareRef(t, "pooled embeddings", pooled, readTensor(t, dir, hw), 1)
 
 	// Without the fusions: the same within the tolerance.
-	outPlain := runOne(t, plain, ins)
-	df := compareRef(t, "fused vs unfused hidden states", out, outPlain, href.MaxAbs)
+	df := math.NaN()
+	if plain != nil {
+		df = compareRef(t, "fused vs unfused hidden states", out, runOne(t, plain, ins), href.MaxAbs)
+	}
 
 	// Batch 1, the first row alone (every row of the dynamic batch).
 	row := func(x *graph.Tensor) *graph.Tensor {
