@@ -14,7 +14,10 @@
 // -tol · max(1, max |ORT|). Then -rounds rounds run each engine once, in an
 // order that rotates from round to round so that both see the same load;
 // the medians and their ratio are reported. GOMAXPROCS is the process's
-// (set GOMAXPROCS=1 for the single-thread comparison). -out writes JSON.
+// (set GOMAXPROCS=1 for the single-thread comparison). ORT's intra-op
+// threads do not spin after a run unless -ort-spin: spinning, they took
+// the second core from aiaas' next round (BERT at two threads: aiaas 23
+// ms in the rounds, 16 ms alone). -out writes JSON.
 package main
 
 import (
@@ -64,6 +67,7 @@ func main() {
 	ortThreads := flag.Int("ort-threads", 1, "ONNX Runtime intra-op threads")
 	tol := flag.Float64("tol", 1e-4, "relative tolerance of aiaas vs ORT")
 	profile := flag.Bool("profile", false, "print aiaas' time per operator")
+	spin := flag.Bool("ort-spin", false, "let ONNX Runtime's intra-op threads spin after a run (its default); off, they do not take the core aiaas' next round needs")
 	out := flag.String("out", "", "write the results as JSON")
 	lib := flag.String("lib", "", "libonnxruntime.so (default: under node_modules)")
 	flag.Parse()
@@ -84,7 +88,7 @@ func main() {
 	fmt.Println("| model | tokens | GFLOP | aiaas ms | ORT ms | aiaas / ORT | max \\|Δ\\| aiaas vs ORT | allocs / run |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---|---:|")
 	for _, name := range strings.Split(*models, ",") {
-		r, err := compare(*dir, name, *seq, *rounds, *warmup, *ortThreads, *tol, *profile)
+		r, err := compare(*dir, name, *seq, *rounds, *warmup, *ortThreads, *tol, *profile, *spin)
 		if err != nil {
 			log.Printf("%s: %v", name, err)
 			failed = true
@@ -127,7 +131,7 @@ type fixture struct {
 	Config map[string]int `json:"config"`
 }
 
-func compare(dir, name string, seq, rounds, warmup, ortThreads int, tol float64, profile bool) (result, error) {
+func compare(dir, name string, seq, rounds, warmup, ortThreads int, tol float64, profile, spin bool) (result, error) {
 	r := result{Model: name, Seq: seq, GOMAXPROCS: runtime.GOMAXPROCS(0), ORTThreads: ortThreads}
 	var fx fixture
 	b, err := os.ReadFile(filepath.Join(dir, name+".json"))
@@ -208,6 +212,12 @@ func compare(dir, name string, seq, rounds, warmup, ortThreads int, tol float64,
 	opts, err := ortlib.Options(ortThreads)
 	if err != nil {
 		return r, err
+	}
+	if !spin {
+		if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
+			opts.Destroy()
+			return r, err
+		}
 	}
 	sess, err := ort.NewAdvancedSessionWithONNXData(model, inNames, outNames, ortIns, ortOuts, opts)
 	opts.Destroy()

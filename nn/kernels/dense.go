@@ -142,6 +142,17 @@ func Dense(dst, x []float32, m int, p *Packed, act Activation) {
 	j := denseJobs.get()
 	j.job = j
 	j.p, j.dst, j.x, j.m, j.act = p, dst, x, m, act
+	// At least as many columns as rows (x·W for a sequence of tokens, or
+	// a language model's head): each goroutine takes a share of W's
+	// panels and streams only those, rather than all of W for a share of
+	// the rows.
+	nr := p.kr.nr
+	j.cols = p.kr.dense != nil && p.n >= m && p.n >= 2*nr*workers
+	if j.cols {
+		j.step = roundUp((p.n+workers-1)/workers, nr)
+		j.run((p.n+j.step-1)/j.step, h)
+		return
+	}
 	j.step = roundUp((m+workers-1)/workers, mr)
 	j.run((m+j.step-1)/j.step, h)
 }
@@ -152,7 +163,8 @@ type denseJob struct {
 	dst, x []float32
 	m      int
 	act    Activation
-	step   int
+	step   int  // rows, or columns with cols
+	cols   bool // chunks of columns, not of rows
 }
 
 var denseJobs = newFreeList[denseJob]()
@@ -163,6 +175,11 @@ func (j *denseJob) free() {
 }
 
 func (j *denseJob) runChunk(_ *workspace, i int) {
+	if j.cols {
+		j0 := i * j.step
+		denseFusedRange(j.p, j.dst, j.x, j.m, j.act, j0, min(j.p.n, j0+j.step))
+		return
+	}
 	i0 := i * j.step
 	rows := min(j.step, j.m-i0)
 	denseSerial(j.p, j.dst[i0*j.p.n:], j.x[i0*j.p.k:], rows, j.act)
@@ -206,21 +223,27 @@ func relu(z []float32) {
 // columns past the last whole tile go through small zero-padded copies, so
 // the kernel never reads or writes past the slices.
 func denseFused(p *Packed, dst, x []float32, m int, act Activation) {
+	denseFusedRange(p, dst, x, m, act, 0, p.n)
+}
+
+// denseFusedRange is denseFused on the columns j0…j1−1 (j0 a multiple of
+// nr).
+func denseFusedRange(p *Packed, dst, x []float32, m int, act Activation, j0, j1 int) {
 	kr := p.kr
 	mr, nr := kr.mr, kr.nr
-	k, n := p.k, p.n
+	k := p.k
 	ws := getWorkspace(mr*p.kcStep, nr, mr*nr)
 	defer putWorkspace(ws)
 	edgeBias, tc := ws.b[:nr], ws.tmp[:mr*nr]
 	// With several blocks of K, each block adds into all of C: columns
 	// go in chunks whose C stays in L2 across the blocks (GPT-2's LM
 	// head: 128×50257 floats of C would otherwise go to memory and back).
-	nc := n
+	nc := j1 - j0
 	if p.kcStep < k {
 		nc = max(nr, denseCBlock/(4*m)/nr*nr)
 	}
-	for jc := 0; jc < n; jc += nc {
-		denseFusedCols(p, dst, x, m, act, jc, min(n, jc+nc), ws, edgeBias, tc)
+	for jc := j0; jc < j1; jc += nc {
+		denseFusedCols(p, dst, x, m, act, jc, min(j1, jc+nc), ws, edgeBias, tc)
 	}
 }
 

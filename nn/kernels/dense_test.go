@@ -264,6 +264,9 @@ func TestDenseParallel(t *testing.T) {
 		rng := rand.New(rand.NewPCG(15, 15))
 		for _, m := range []int{2 * kr.mr, 2*kr.mr + 1, 5*kr.mr + 3, 100} {
 			checkDense(t, rng, denseCase{m: m, k: 2*kr.blk.kc + 3, n: kr.nr + 7, bias: true, act: ReLU})
+			// As many columns as rows and more: split by columns (with
+			// GOMAXPROCS ≥ 2), the last share ending in a partial panel.
+			checkDense(t, rng, denseCase{m: m, k: kr.blk.kc + 5, n: max(m, 4*kr.nr) + 9, bias: true, act: Linear})
 		}
 	})
 }
