@@ -548,13 +548,20 @@ func (f *fuser) fuseAttention() {
 			cur, cond, fill, reader = w.Inputs[1], w.Inputs[0], c, wi
 			killed = append(killed, wi)
 		}
+		// A Div's divisor may be computed (GPT-2 divides by a float made
+		// of v's shape); the kernel checks it is a scalar when planned.
 		if di, dn, ok := f.prod(g, cur, "Div", reader); ok && len(dn.Inputs) == 2 {
 			cur, scale, scaleDiv, reader = dn.Inputs[0], dn.Inputs[1], true, di
 			killed = append(killed, di)
 		} else if mi, mn, ok := f.prod(g, cur, "Mul", reader); ok && len(mn.Inputs) == 2 {
+			// A product only by a constant scalar: a Mul by a tensor (a
+			// multiplicative mask) is not a scale.
 			k := 0
 			if _, _, isMM := f.prod(g, mn.Inputs[1], "MatMul", -1); isMM {
 				k = 1
+			}
+			if _, ok := f.scalar(mn.Inputs[1-k]); !ok {
+				continue
 			}
 			cur, scale, reader = mn.Inputs[k], mn.Inputs[1-k], mi
 			killed = append(killed, mi)
@@ -580,6 +587,10 @@ func (f *fuser) fuseAttention() {
 		kPerm = []int64{kPerm[0], kPerm[1], kPerm[3], kPerm[2]} // kᵀ's perm → k's
 		v, vPerm, ok := f.transposed(g, mm2.Inputs[1])
 		if !ok {
+			// v as it is (GPT-2: the cache's Concat), if it has rank 4.
+			if !f.rank4(g, mm2.Inputs[1], 4) {
+				continue
+			}
 			v, vPerm = mm2.Inputs[1], []int64{0, 1, 2, 3}
 		}
 		if qPerm[3] != 3 || kPerm[3] != 3 || vPerm[3] != 3 {
@@ -631,4 +642,32 @@ func (f *fuser) transposed(g *graphIndex, v string) (string, []int64, bool) {
 		return "", nil, false
 	}
 	return t.Inputs[0], p, true
+}
+
+// rank4 reports whether v certainly has rank 4: a graph input declared so,
+// a rank-4 Transpose's output, or a Concat of such values (depth levels
+// deep).
+func (f *fuser) rank4(g *graphIndex, v string, depth int) bool {
+	for _, in := range f.m.inputs {
+		if in.Name == v {
+			return len(in.Shape) == 4
+		}
+	}
+	if _, _, ok := f.transposed(g, v); ok {
+		return true
+	}
+	i, ok := g.producer[v]
+	if !ok || f.dead(i) || depth == 0 {
+		return false
+	}
+	n := &f.nodes[i]
+	if n.Op != "Concat" || len(n.Inputs) == 0 {
+		return false
+	}
+	for _, in := range n.Inputs {
+		if !f.rank4(g, in, depth-1) {
+			return false
+		}
+	}
+	return true
 }

@@ -417,3 +417,89 @@ func BenchmarkAttention(b *testing.B) {
 		})
 	}
 }
+
+// gpt2Attention is GPT-2's attention with its cache as torch exports it:
+// the new keys and values concatenated to the past ones (the Concat of
+// keys also a graph output, the present), the divisor computed from v's
+// shape, and the causal mask sliced out of a constant lower-triangular
+// buffer by shapes only a plan knows.
+func gpt2Attention(r *rand.Rand, h, d, n int) (*Graph, map[string]*Tensor) {
+	g := &Graph{Opset: 14}
+	for _, name := range []string{"xq", "xk", "xv"} {
+		g.Inputs = append(g.Inputs, Value{Name: name, DType: Float32, Shape: []int64{1, -1, int64(h), int64(d)}})
+	}
+	for _, name := range []string{"past_k", "past_v"} {
+		g.Inputs = append(g.Inputs, Value{Name: name, DType: Float32, Shape: []int64{1, int64(h), -1, int64(d)}})
+	}
+	bias := NewTensor(Bool, 1, 1, n, n)
+	for i := 0; i < n; i++ {
+		for j := 0; j <= i; j++ {
+			Data[bool](bias)[i*n+j] = true
+		}
+	}
+	ts := map[string]*Tensor{
+		"bias": bias, "i2": TensorFrom([]int{}, []int64{2}), "i3": TensorFrom([]int{}, []int64{3}),
+		"ax0": i64T(0), "ax2": i64T(2), "ax3": i64T(3), "zero": i64T(0), "fill": scalarT(-math.MaxFloat32),
+	}
+	node := func(op string, in []string, out string, attrs map[string]Attr) {
+		g.Nodes = append(g.Nodes, Node{Name: out, Op: op, Inputs: in, Outputs: []string{out}, Attrs: attrs})
+	}
+	perm := func(p ...int64) map[string]Attr { return map[string]Attr{"perm": ints(p...)} }
+	node("Transpose", []string{"xq"}, "q", perm(0, 2, 1, 3))
+	node("Transpose", []string{"xk"}, "kn", perm(0, 2, 1, 3))
+	node("Transpose", []string{"xv"}, "vn", perm(0, 2, 1, 3))
+	node("Concat", []string{"past_k", "kn"}, "present_k", map[string]Attr{"axis": intAttr(-2)})
+	node("Concat", []string{"past_v", "vn"}, "present_v", map[string]Attr{"axis": intAttr(-2)})
+	node("Transpose", []string{"present_k"}, "kt", perm(0, 1, 3, 2))
+	node("MatMul", []string{"q", "kt"}, "s", nil)
+	node("Shape", []string{"present_v"}, "shv", nil)
+	node("Gather", []string{"shv", "i3"}, "dd", map[string]Attr{"axis": intAttr(0)})
+	node("Cast", []string{"dd"}, "df", map[string]Attr{"to": intAttr(int64(Float32))})
+	node("Sqrt", []string{"df"}, "sd", nil)
+	node("Div", []string{"s", "sd"}, "s2", nil)
+	node("Shape", []string{"q"}, "shq", nil)
+	node("Gather", []string{"shq", "i2"}, "sq", map[string]Attr{"axis": intAttr(0)})
+	node("Shape", []string{"present_k"}, "shk", nil)
+	node("Gather", []string{"shk", "i2"}, "sk", map[string]Attr{"axis": intAttr(0)})
+	node("Sub", []string{"sk", "sq"}, "st", nil)
+	node("Unsqueeze", []string{"st", "ax0"}, "st1", nil)
+	node("Unsqueeze", []string{"sk", "ax0"}, "sk1", nil)
+	node("Slice", []string{"bias", "st1", "sk1", "ax2"}, "c1", nil)
+	node("Slice", []string{"c1", "zero", "sk1", "ax3"}, "c2", nil)
+	node("Where", []string{"c2", "s2", "fill"}, "w", nil)
+	node("Softmax", []string{"w"}, "p", map[string]Attr{"axis": intAttr(-1)})
+	node("MatMul", []string{"p", "present_v"}, "o", nil)
+	node("Transpose", []string{"o"}, "out", perm(0, 2, 1, 3))
+	g.Outputs = []Value{{Name: "out", DType: Float32}, {Name: "present_k", DType: Float32}, {Name: "present_v", DType: Float32}}
+	return g, ts
+}
+
+// TestAttentionFusionWithCache: GPT-2's pattern fuses (its causal mask
+// recognised when planned) and equals the unfused graph for a prompt
+// (an empty past) and for decoding steps with a past.
+func TestAttentionFusionWithCache(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	const h, d, n = 3, 16, 64
+	g, ts := gpt2Attention(r, h, d, n)
+	fused, plain := loadBoth(t, g, ts)
+	if ops := opCount(fused); ops[opAttention] != 1 || ops["Softmax"] != 0 || ops["Where"] != 0 {
+		t.Fatalf("fused operators %v, want one aiaas.Attention", ops)
+	}
+	for _, c := range [][2]int{{0, 5}, {5, 1}, {7, 3}, {0, 1}, {40, 1}} {
+		past, sq := c[0], c[1]
+		ins := []*Tensor{randTensor(r, 1, sq, h, d), randTensor(r, 1, sq, h, d), randTensor(r, 1, sq, h, d),
+			randTensor(r, 1, h, past, d), randTensor(r, 1, h, past, d)}
+		sameRuns(t, fmt.Sprintf("past %d, %d new", past, sq), fused, plain, ins, 1e-5)
+		p, err := fused.planFor(ins)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range p.steps {
+			if s.node.Op == opAttention {
+				if s.in[4] < 0 || p.vals[s.in[4]].c == nil {
+					t.Errorf("past %d, %d new: the causal condition is not a plan constant", past, sq)
+				}
+			}
+		}
+	}
+}
