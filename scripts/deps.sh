@@ -33,5 +33,6 @@ scripts/fetch-vocab.sh >/dev/null
 scripts/minio.sh install
 
 # The whole-network ONNX fixtures (PyTorch exports and outputs), generated
-# once per version of the generator.
+# once per version of the generator; the transformer ones (~95 s, 1.4 GB).
 scripts/onnx-fixtures.sh >/dev/null
+scripts/onnx-fixtures.sh transformers >/dev/null

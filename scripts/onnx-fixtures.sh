@@ -11,16 +11,36 @@
 # written last), into a temporary folder renamed into place, so concurrent
 # runs are safe. The first run takes about a minute.
 #
+# `onnx-fixtures.sh transformers` does the same for the transformer fixtures
+# of scripts/gen-transformer-fixtures.py (a MiniLM-L6-shaped BERT encoder and
+# a GPT-2-small-shaped decoder with its key/value cache, opsets 14 and 17,
+# random weights) under .../transformer-fixtures/<hash>: about 1.5 GB,
+# generated in about two minutes.
+#
 # Exit status 3: /usr/bin/python3 (or $AIAAS_PYTHON) lacks torch, torchvision
 # or onnx — install python3-torch python3-torchvision python3-onnx
-# (scripts/deps.sh does). nn/onnx's TestNetworks skips on that status unless
-# AIAAS_REQUIRE_FIXTURES is set.
+# (scripts/deps.sh does). nn/onnx's TestNetworks and TestTransformers skip on
+# that status unless AIAAS_REQUIRE_FIXTURES is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 py=${AIAAS_PYTHON:-/usr/bin/python3}
-gen=scripts/gen-onnx-fixtures.py
-root=${AIAAS_TOOLS:-$HOME/.cache/aiaas/tools}/onnx-fixtures
+case "${1:-cnn}" in
+cnn)
+  gen=scripts/gen-onnx-fixtures.py
+  root=${AIAAS_TOOLS:-$HOME/.cache/aiaas/tools}/onnx-fixtures
+  modules="torch torchvision onnx numpy"
+  ;;
+transformers)
+  gen=scripts/gen-transformer-fixtures.py
+  root=${AIAAS_TOOLS:-$HOME/.cache/aiaas/tools}/transformer-fixtures
+  modules="torch onnx numpy"
+  ;;
+*)
+  echo "usage: onnx-fixtures.sh [cnn|transformers]" >&2
+  exit 2
+  ;;
+esac
 hash=$(sha256sum "$gen" | cut -c1-16)
 dir=$root/$hash
 
@@ -31,8 +51,8 @@ fi
 
 if ! [ -x "$py" ] || ! missing=$("$py" -c '
 import importlib.util, sys
-print(" ".join(m for m in ("torch", "torchvision", "onnx", "numpy") if importlib.util.find_spec(m) is None))
-' 2>&1); then
+print(" ".join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))
+' $modules 2>&1); then
   echo "onnx-fixtures: cannot run $py: ${missing:-not found}" >&2
   exit 3
 fi

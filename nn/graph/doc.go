@@ -16,10 +16,11 @@
 //  1. Load validates the graph, evaluates once every node whose inputs are
 //     all constants, fuses (fuse.go: BatchNormalization into Conv; a
 //     residual Add and an activation into the convolution's epilogue, the
-//     internal operator aiaas.Conv), drops what no output needs, packs
-//     convolution weights for the GEMM micro-kernel, and plans the graph
-//     for its declared input shapes so that a graph that cannot run is
-//     refused at load.
+//     internal operator aiaas.Conv; and, in transformers,
+//     fuse_transformer.go: LayerNorm, GELU, Dense and attention), drops
+//     what no output needs, packs convolution weights for the GEMM
+//     micro-kernel, and plans the graph for its declared input shapes so
+//     that a graph that cannot run is refused at load.
 //  2. A plan is built the first time Run sees a set of input shapes:
 //     every operator's builder checks its inputs and attributes and infers
 //     its output shapes; nodes whose inputs are known (Shape of a known

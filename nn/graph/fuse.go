@@ -25,6 +25,7 @@ func (m *Model) fuse(nodes []Node) []Node {
 	f.foldBatchNorm()
 	f.fuseResidual()
 	f.fuseActivation()
+	f.fuseTransformer()
 	out := nodes[:0:0]
 	for i := range f.nodes {
 		if !f.dead(i) {

@@ -31,10 +31,12 @@ var fuzzAttrNames = []string{"axis", "axes", "perm", "pads", "strides", "kernel_
 	"group", "keepdims", "split", "mode", "auto_pad", "ceil_mode", "alpha", "beta", "transA", "transB",
 	"to", "value", "starts", "ends", "epsilon", "count_include_pad", "coordinate_transformation_mode",
 	"output_padding", "output_shape", "min", "max", "exclusive", "reverse", "upper", "blocksize",
-	"select_last_index", "noop_with_empty_axes", "allowzero", "num_outputs", "start", "end"}
+	"select_last_index", "noop_with_empty_axes", "allowzero", "num_outputs", "start", "end",
+	"stash_type", "approximate", "activation", "q_perm", "k_perm", "v_perm", "out_perm", "scale", "scale_div", "fill"}
 
 var fuzzStrings = []string{"constant", "reflect", "edge", "nearest", "linear", "cubic", "NOTSET", "SAME_UPPER",
-	"VALID", "half_pixel", "align_corners", "asymmetric", "pytorch_half_pixel", "DCR", "CRD", ""}
+	"VALID", "half_pixel", "align_corners", "asymmetric", "pytorch_half_pixel", "DCR", "CRD", "",
+	"none", "tanh", "gelu", "gelu_tanh"}
 
 // FuzzPlan builds one node of any registered operator with fuzzed input
 // types, shapes, constant values and attributes, plans and runs it: shape
@@ -88,6 +90,13 @@ func FuzzPlan(f *testing.F) {
 			if dt == Int64 {
 				for j, v := range Data[int64](x) {
 					Data[int64](x)[j] = v % 7 // small: shapes and indices
+				}
+			}
+			if dt == Int32 {
+				// Small too: an INT32 shape is read as one (Expand to
+				// [2³⁰] took 40 s to fill, a slow input, not a bug).
+				for j, v := range Data[int32](x) {
+					Data[int32](x)[j] = v % 7
 				}
 			}
 			n.Inputs = append(n.Inputs, name)

@@ -557,7 +557,7 @@ func (m *Model) appendKey(k []byte, in []*Tensor, keyed []bool) []byte {
 // planFor returns the cached plan for in, building it on a miss.
 func (m *Model) planFor(in []*Tensor) (*plan, error) {
 	keyed := *m.keyed.Load()
-	var kb [128]byte
+	var kb [512]byte // on the stack: 26 inputs of rank 4 (GPT-2 with its cache) need ~200
 	key := m.appendKey(kb[:0], in, keyed)
 	m.mu.RLock()
 	p := m.plans[string(key)]

@@ -237,6 +237,14 @@ func reduceKernel[T numeric](op redOp, g *redGeom) kernelFunc {
 				return nil
 			}
 			c := T(g.count)
+			if c == 0 || int(c) != g.count {
+				// The count does not fit T (UINT8 over 256 elements):
+				// divide by the count itself.
+				for i, v := range o {
+					o[i] = T(float64(v) / float64(g.count))
+				}
+				return nil
+			}
 			for i := range o {
 				o[i] /= c
 			}

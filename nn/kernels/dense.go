@@ -1,10 +1,5 @@
 package kernels
 
-import (
-	"runtime"
-	"sync"
-)
-
 // Activation is an element-wise function that Dense applies in the
 // micro-kernel's store epilogue, while the tile is still in registers (or,
 // for kernels without a fused epilogue, right after each tile is stored,
@@ -114,7 +109,7 @@ const (
 // micro-kernel with the bias preloaded into dst and ReLU applied to each
 // tile right after it is stored.
 // Products above denseParallelMinFlops are split by rows over GOMAXPROCS
-// goroutines.
+// goroutines of the kernels' pool.
 func Dense(dst, x []float32, m int, p *Packed, act Activation) {
 	if m < 0 {
 		panic(mLT0)
@@ -131,20 +126,63 @@ func Dense(dst, x []float32, m int, p *Packed, act Activation) {
 	if len(dst) < m*p.n {
 		panic(shortDst)
 	}
-	workers := runtime.GOMAXPROCS(0)
 	mr := p.kr.mr
-	if workers < 2 || m*p.n*p.k < denseParallelMinFlops || m < 2*mr {
+	if m*p.n*p.k < denseParallelMinFlops || m < 2*mr {
 		denseSerial(p, dst, x, m, act)
 		return
 	}
-	step := roundUp((m+workers-1)/workers, mr)
-	var wg sync.WaitGroup
-	for i0 := 0; i0 < m; i0 += step {
-		rows := min(step, m-i0)
-		d, xx := dst[i0*p.n:], x[i0*p.k:]
-		wg.Go(func() { denseSerial(p, d, xx, rows, act) })
+	h := helpers()
+	if h == 0 {
+		denseSerial(p, dst, x, m, act)
+		return
 	}
-	wg.Wait()
+	// On the pool (no goroutine, no closure: a served model's steady
+	// state allocates nothing), one block of rows per goroutine.
+	workers := h + 1
+	j := denseJobs.get()
+	j.job = j
+	j.p, j.dst, j.x, j.m, j.act = p, dst, x, m, act
+	// At least as many columns as rows (x·W for a sequence of tokens, or
+	// a language model's head): each goroutine takes a share of W's
+	// panels and streams only those, rather than all of W for a share of
+	// the rows.
+	nr := p.kr.nr
+	j.cols = p.kr.dense != nil && p.n >= m && p.n >= 2*nr*workers
+	if j.cols {
+		j.step = roundUp((p.n+workers-1)/workers, nr)
+		j.run((p.n+j.step-1)/j.step, h)
+		return
+	}
+	j.step = roundUp((m+workers-1)/workers, mr)
+	j.run((m+j.step-1)/j.step, h)
+}
+
+type denseJob struct {
+	parCtl
+	p      *Packed
+	dst, x []float32
+	m      int
+	act    Activation
+	step   int  // rows, or columns with cols
+	cols   bool // chunks of columns, not of rows
+}
+
+var denseJobs = newFreeList[denseJob]()
+
+func (j *denseJob) free() {
+	j.p, j.dst, j.x = nil, nil, nil
+	denseJobs.put(j)
+}
+
+func (j *denseJob) runChunk(_ *workspace, i int) {
+	if j.cols {
+		j0 := i * j.step
+		denseFusedRange(j.p, j.dst, j.x, j.m, j.act, j0, min(j.p.n, j0+j.step))
+		return
+	}
+	i0 := i * j.step
+	rows := min(j.step, j.m-i0)
+	denseSerial(j.p, j.dst[i0*j.p.n:], j.x[i0*j.p.k:], rows, j.act)
 }
 
 func denseSerial(p *Packed, dst, x []float32, m int, act Activation) {
@@ -179,19 +217,51 @@ func relu(z []float32) {
 }
 
 // denseFused is the loop nest for kernels with a denseKernel: for each
-// block of K, each packed panel of W (kcStep×nr, L1-resident), each mr rows
+// chunk of columns, each block of K, each packed panel of W (kcStep×nr, L1-resident), each mr rows
 // of x read in place. The first block starts from the bias, later ones
 // from C; the last applies the activation before the store. Rows and
 // columns past the last whole tile go through small zero-padded copies, so
 // the kernel never reads or writes past the slices.
 func denseFused(p *Packed, dst, x []float32, m int, act Activation) {
+	denseFusedRange(p, dst, x, m, act, 0, p.n)
+}
+
+// denseFusedRange is denseFused on the columns j0…j1−1 (j0 a multiple of
+// nr).
+func denseFusedRange(p *Packed, dst, x []float32, m int, act Activation, j0, j1 int) {
+	kr := p.kr
+	mr, nr := kr.mr, kr.nr
+	k := p.k
+	ws := getWorkspace(mr*p.kcStep, nr, mr*nr)
+	defer putWorkspace(ws)
+	edgeBias, tc := ws.b[:nr], ws.tmp[:mr*nr]
+	// With several blocks of K, each block adds into all of C: columns
+	// go in chunks whose C stays in L2 across the blocks (GPT-2's LM
+	// head: 128×50257 floats of C would otherwise go to memory and back).
+	nc := j1 - j0
+	if p.kcStep < k {
+		nc = max(nr, denseCBlock/(4*m)/nr*nr)
+	}
+	for jc := j0; jc < j1; jc += nc {
+		denseFusedCols(p, dst, x, m, act, jc, min(j1, jc+nc), ws, edgeBias, tc)
+	}
+}
+
+// denseCBlock is the bytes of C that denseFused keeps in L2 while the
+// blocks of K add into it (a quarter of a 1 MiB L2, with A's block and
+// the panels beside it).
+const denseCBlock = 256 << 10
+
+// denseCopyAMax bounds the block of x that denseFused copies (floats).
+const denseCopyAMax = 128 << 10
+
+// denseFusedCols is denseFused on the columns j0…j1−1 (j0 a multiple of
+// nr).
+func denseFusedCols(p *Packed, dst, x []float32, m int, act Activation, j0, j1 int, ws *workspace, edgeBias, tc []float32) {
 	kr := p.kr
 	mr, nr := kr.mr, kr.nr
 	k, n := p.k, p.n
 	mFull := m / mr * mr
-	ws := getWorkspace(mr*p.kcStep, nr, mr*nr)
-	defer putWorkspace(ws)
-	edgeBias, tc := ws.b[:nr], ws.tmp[:mr*nr]
 	for pc := 0; pc < k; pc += p.kcStep {
 		kc := min(p.kcStep, k-pc)
 		flags := denseAcc
@@ -210,7 +280,22 @@ func denseFused(p *Packed, dst, x []float32, m int, act Activation) {
 				copy(ta[(i-mFull)*kc:(i-mFull+1)*kc], x[i*k+pc:i*k+pc+kc])
 			}
 		}
-		for jr := 0; jr < n; jr += nr {
+		// Rows of x a multiple of 4 KiB apart (k = 1024, 3072, …) map the
+		// mr rows a tile reads to the same L1 sets, which thrash beside the
+		// panel (the 3072×768 projection of GPT-2's MLP ran at half the
+		// speed of its neighbours): the block of x is then copied to rows
+		// kc apart first, once per block of K and chunk of columns.
+		xa, lda := x[pc:], k
+		if k%1024 == 0 && k > p.kcStep && mFull*kc <= denseCopyAMax {
+			ws.grow(len(ws.b), mr*nr+mFull*kc)
+			buf := ws.tmp[mr*nr : mr*nr+mFull*kc]
+			tc = ws.tmp[:mr*nr]
+			for i := 0; i < mFull; i++ {
+				copy(buf[i*kc:(i+1)*kc], x[i*k+pc:i*k+pc+kc])
+			}
+			xa, lda = buf, kc
+		}
+		for jr := j0; jr < j1; jr += nr {
 			nrr := min(nr, n-jr)
 			bp := &p.panels[jr*k+pc*nr]
 			var bias *float32
@@ -227,11 +312,11 @@ func denseFused(p *Packed, dst, x []float32, m int, act Activation) {
 			}
 			if nrr == nr {
 				for ir := 0; ir < mFull; ir += mr {
-					kr.dense(kc, &x[ir*k+pc], k, bp, &dst[ir*n+jr], n, bias, flags)
+					kr.dense(kc, &xa[ir*lda], lda, bp, &dst[ir*n+jr], n, bias, flags)
 				}
 			} else {
 				for ir := 0; ir < mFull; ir += mr {
-					denseEdge(kr, kc, &x[ir*k+pc], k, bp, dst, ir, jr, mr, nrr, n, tc, bias, flags)
+					denseEdge(kr, kc, &xa[ir*lda], lda, bp, dst, ir, jr, mr, nrr, n, tc, bias, flags)
 				}
 			}
 			if ta != nil {

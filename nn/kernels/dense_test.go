@@ -47,7 +47,12 @@ func denseCases(kr *kernel) []denseCase {
 		}
 	}
 	cs = append(cs, denseCase{64, 784, 128, true, ReLU}, denseCase{64, 128, 128, true, ReLU},
-		denseCase{64, 128, 10, true, Linear}, denseCase{256, 784, 128, true, ReLU})
+		denseCase{64, 128, 10, true, Linear}, denseCase{256, 784, 128, true, ReLU},
+		// x's rows 4 KiB apart with several blocks of K (the block of x
+		// copied), full and partial row tiles; C over denseCBlock (columns
+		// in chunks) with several blocks of K.
+		denseCase{2*mr + 3, 2048, 2*nr + 3, true, ReLU}, denseCase{4 * mr, 1024, nr, false, Linear},
+		denseCase{mr + 1, 2*kc + 5, 64<<10/mr + 3*nr + 1, true, Linear})
 	return cs
 }
 
@@ -259,6 +264,9 @@ func TestDenseParallel(t *testing.T) {
 		rng := rand.New(rand.NewPCG(15, 15))
 		for _, m := range []int{2 * kr.mr, 2*kr.mr + 1, 5*kr.mr + 3, 100} {
 			checkDense(t, rng, denseCase{m: m, k: 2*kr.blk.kc + 3, n: kr.nr + 7, bias: true, act: ReLU})
+			// As many columns as rows and more: split by columns (with
+			// GOMAXPROCS ≥ 2), the last share ending in a partial panel.
+			checkDense(t, rng, denseCase{m: m, k: kr.blk.kc + 5, n: max(m, 4*kr.nr) + 9, bias: true, act: Linear})
 		}
 	})
 }

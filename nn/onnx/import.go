@@ -510,7 +510,14 @@ func Convert(b []byte, lim *Limits) ([]byte, error) {
 			return buf.Bytes(), nil
 		}
 	}
+	// The artifact is the tensors' bytes and a header: grown once, not by
+	// doubling (GPT-2's 650 MB was copied some ten times over).
 	var buf bytes.Buffer
+	size := 1 << 20
+	for _, t := range tensors {
+		size += len(t.Bytes())
+	}
+	buf.Grow(size)
 	if err := graph.WriteArtifact(&buf, g, tensors, graph.Metadata{Provenance: prov}); err != nil {
 		return nil, err
 	}
