@@ -35,8 +35,9 @@ const MinBytes = 64 << 10
 
 // Block is a zeroed byte buffer, mapped outside the heap when large.
 type Block struct {
-	b      []byte
-	mapped bool
+	b       []byte
+	mapped  bool
+	cleanup runtime.Cleanup
 }
 
 // Alloc returns a Block of n zeroed bytes aligned to at least 64 bytes.
@@ -49,7 +50,7 @@ func Alloc(n int) *Block {
 	if n >= MinBytes {
 		if b, err := mmap(n); err == nil {
 			blk := &Block{b: b, mapped: true}
-			runtime.AddCleanup(blk, func(b []byte) { munmap(b) }, b)
+			blk.cleanup = runtime.AddCleanup(blk, func(b []byte) { munmap(b) }, b)
 			return blk
 		}
 	}
@@ -73,6 +74,22 @@ func (b *Block) Float32s() []float32 {
 		return nil
 	}
 	return unsafe.Slice((*float32)(unsafe.Pointer(&b.b[0])), len(b.b)/4)
+}
+
+// Free releases the block's memory now rather than when the Block
+// becomes unreachable: for an owner that knows nothing refers to the
+// bytes any more (an arena dropped from a pool), so that resident memory
+// does not wait for a garbage collection, which a process allocating
+// little on the heap may not run for a long time. The Block is empty
+// afterwards; Free is idempotent. Not safe for use concurrent with any
+// other use of the Block.
+func (b *Block) Free() {
+	if b.mapped {
+		b.cleanup.Stop()
+		munmap(b.b)
+		b.mapped = false
+	}
+	b.b = nil
 }
 
 // Mapped reports whether the block lives outside the heap.

@@ -71,3 +71,36 @@ func TestMappedNotInHeap(t *testing.T) {
 	}
 	t.Errorf("the mapping was not released: RssAnon %d after, %d with the block", rssAnon(), rss1)
 }
+
+// TestFree: Free releases a mapped block at once, without a collection,
+// and a second Free (or the cleanup, later) does nothing more.
+func TestFree(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("mappings are Linux-only")
+	}
+	rss0 := rssAnon()
+	b := Alloc(testBlock)
+	bs := b.Bytes()
+	for i := 0; i < len(bs); i += 4096 {
+		bs[i] = 1
+	}
+	rss1 := rssAnon()
+	if rss1-rss0 < testBlock*3/4 {
+		t.Fatalf("RssAnon grew by %d bytes for a %d-byte block: cannot see the mapping", rss1-rss0, testBlock)
+	}
+	bs = nil
+	b.Free()
+	if rss := rssAnon(); rss > rss1-testBlock/2 {
+		t.Errorf("RssAnon %d after Free, %d with the block", rss, rss1)
+	}
+	if b.Bytes() != nil || b.Mapped() {
+		t.Error("a freed block still has bytes")
+	}
+	b.Free()
+	runtime.GC() // the stopped cleanup must not unmap the range again
+	heap := Alloc(100)
+	heap.Free()
+	if heap.Bytes() != nil {
+		t.Error("a freed heap block still has bytes")
+	}
+}
