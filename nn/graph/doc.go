@@ -31,8 +31,11 @@
 //     space of values that are dead. A graph input whose value decides
 //     shapes (a Reshape's shape fed as an input) makes the plan keyed on
 //     that value too. Plans are cached per model (Options.MaxPlans).
-//  3. Run takes an arena from the plan's pool and calls each step's
-//     kernel; after the first run of a shape it allocates nothing.
+//  3. Run takes an arena from the model's pool of idle arenas (the smallest
+//     that fits, whichever plan used it last) and calls each step's
+//     kernel; after the first run of a shape it allocates nothing, and a
+//     new shape reuses memory already mapped (a decoder's plan per cache
+//     length, a CNN's per image size).
 //
 // Operators are registered per (type, first opset version) in registry.go,
 // so an opset variant is one registration. Kernels get their shapes at

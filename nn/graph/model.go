@@ -38,7 +38,8 @@ const MaxKeyedElements = 1024
 // A Model is immutable after Load and safe for concurrent use: Run builds
 // an execution plan the first time it sees a set of input shapes, caches it
 // (bounded by Options.MaxPlans), and runs each call in an arena of its own
-// taken from a per-plan pool, so steady-state runs allocate nothing.
+// taken from the model's pool of idle arenas, so steady-state runs
+// allocate nothing.
 type Model struct {
 	opset   int
 	name    string
@@ -56,6 +57,7 @@ type Model struct {
 	mu       sync.RWMutex
 	plans    map[string]*plan
 	buildMu  sync.Mutex
+	arenas   arenaPool
 
 	prepMu sync.Mutex
 	prep   map[prepKey]any // constants prepared for kernels (builder.prepared)

@@ -27,6 +27,8 @@ type plan struct {
 	arenaSize int
 	flops     float64
 	aliases   []int // ids of values that share a graph input's bytes, in dependency order
+	arenaVals []int // ids of values in the arena or views of them, in dependency order
+	arenas    *arenaPool
 	pool      execPool
 }
 
@@ -344,7 +346,7 @@ func (p *planner) finish(outs []*val) (*plan, error) {
 	if arena > p.m.maxArena {
 		return nil, shapeErr("inputs of these shapes need %d MiB of activations, over the limit of %d MiB", arena>>20, p.m.maxArena>>20)
 	}
-	pl := &plan{arenaSize: arena, vals: make([]planVal, len(p.list))}
+	pl := &plan{arenaSize: arena, vals: make([]planVal, len(p.list)), arenas: &p.m.arenas}
 	for i, v := range p.list {
 		pv := planVal{name: v.name, dt: v.dt, shape: v.shape, size: v.bytes(), c: v.c, input: v.input, alias: -1, offset: v.offset, arena: v.arena}
 		if v.aliasOf != nil {
@@ -365,6 +367,12 @@ func (p *planner) finish(outs []*val) (*plan, error) {
 		}
 	}
 	sort.Ints(pl.aliases) // ids follow definition order, so a view's root comes first
+	for _, v := range p.list {
+		if v.c == nil && (v.arena || v.aliasOf != nil && root(v).arena) {
+			pl.arenaVals = append(pl.arenaVals, v.id)
+		}
+	}
+	sort.Ints(pl.arenaVals)
 	for _, s := range steps {
 		st := step{node: s.node, kernel: s.kernel, scratch: -1, flops: s.flops, state: s.state}
 		for _, v := range s.in {
