@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aiaas/aiaas/nn/generate"
 	"github.com/aiaas/aiaas/nn/graph"
 )
 
@@ -308,6 +309,20 @@ func runGPT2(t *testing.T, dir string, fx *transformerFixture, line *string) {
 	decode := time.Since(start)
 	if !slices.Equal(got, want) {
 		t.Errorf("greedy tokens (min top-2 gap in torch %.3g):\n\tgot  %v\n\twant %v", fx.MinGreedyGap, got, want)
+	}
+
+	// The same through nn/generate, which keeps the cache in buffers of
+	// its own and feeds each step's present back as the next past.
+	lm, err := generate.New(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := lm.Generate(context.Background(), prompt, &generate.Options{MaxTokens: len(want)}, func(generate.Token) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Tokens, want) {
+		t.Errorf("generate.Generate's greedy tokens:\n\tgot  %v\n\twant %v", res.Tokens, want)
 	}
 
 	// A warm decoding step with the caller's outputs allocates nothing.
