@@ -33,6 +33,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,6 +70,9 @@ func main() {
 	profile := flag.Bool("profile", false, "print aiaas' time per operator")
 	spin := flag.Bool("ort-spin", false, "let ONNX Runtime's intra-op threads spin after a run (its default); off, they do not take the core aiaas' next round needs")
 	out := flag.String("out", "", "write the results as JSON")
+	decodeCtx := flag.String("decode", "", "instead: greedy decoding tokens/s at these context lengths (comma-separated) of the -models decoders")
+	steps := flag.Int("steps", 16, "with -decode: timed decoding steps per generation")
+	plotFile := flag.String("plot", "", "with -decode: draw tokens/s vs context into this PNG")
 	lib := flag.String("lib", "", "libonnxruntime.so (default: under node_modules)")
 	flag.Parse()
 	if *dir == "" {
@@ -83,6 +87,38 @@ func main() {
 	}
 	defer ort.DestroyEnvironment()
 	log.Printf("ONNX Runtime %s, %d intra-op thread(s); aiaas GOMAXPROCS=%d; %s", ort.GetVersion(), *ortThreads, runtime.GOMAXPROCS(0), *dir)
+	if *decodeCtx != "" {
+		var contexts []int
+		for _, f := range strings.Split(*decodeCtx, ",") {
+			c, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				log.Fatalf("-decode: %v", err)
+			}
+			contexts = append(contexts, c)
+		}
+		fmt.Println("| model | context | steps | aiaas tokens/s | ORT tokens/s | aiaas / ORT | same tokens |")
+		fmt.Println("|---|---:|---:|---:|---:|---:|---|")
+		var all []decodeResult
+		for _, name := range strings.Split(*models, ",") {
+			res, err := decode(*dir, name, contexts, *steps, *rounds, *ortThreads, *spin)
+			if err != nil {
+				log.Fatalf("%s: %v", name, err)
+			}
+			all = append(all, res...)
+		}
+		if *out != "" {
+			b, _ := json.MarshalIndent(all, "", " ")
+			if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+				log.Fatal(err)
+			}
+		}
+		if *plotFile != "" {
+			if err := plotDecode(all, *plotFile); err != nil {
+				log.Fatal(err)
+			}
+		}
+		return
+	}
 	var results []result
 	failed := false
 	fmt.Println("| model | tokens | GFLOP | aiaas ms | ORT ms | aiaas / ORT | max \\|Δ\\| aiaas vs ORT | allocs / run |")
