@@ -312,12 +312,19 @@ func graphOutputs(lm *loadedModel, outs []*graph.Tensor, req *oip.InferenceReque
 	return res, nil
 }
 
-// runGraph runs a graph model with the forward pass's metrics and checks.
+// runGraph runs a graph model with the forward pass's metrics and checks,
+// through the batcher when adaptive batching is on.
 func (s *Server) runGraph(ctx context.Context, tenant string, l *lineage, in []*graph.Tensor, t *timings) ([]*graph.Tensor, error) {
 	start := time.Now()
 	ctx, span := tracing.Start(ctx, s.tracer, "model.forward")
 	defer span.End()
-	out, err := l.loaded.graph.Run(ctx, in, nil)
+	var out []*graph.Tensor
+	var err error
+	if l.loaded.gbatch != nil {
+		out, err = l.loaded.gbatch.do(ctx, in)
+	} else {
+		out, err = l.loaded.graph.Run(ctx, in, nil)
+	}
 	s.observeCompute(tenant, l, time.Since(start), err, t)
 	if err != nil {
 		return nil, err

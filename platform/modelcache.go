@@ -23,6 +23,7 @@ type loadedModel struct {
 	spec    nn.Spec
 	batcher *batcher // nil when adaptive batching is off
 	graph   *graph.Model
+	gbatch  *graphBatcher // nil when adaptive batching is off or the graph has no batch dimension
 	inputs  []nn.TensorSpec
 	outputs []nn.TensorSpec
 
@@ -102,6 +103,9 @@ func (c *modelCache) get(ctx context.Context, tenant, model string, info Version
 		}
 		if c.s.cfg.BatchWindow > 0 && lm.model != nil {
 			lm.batcher = newBatcher(lm.model, c.s.cfg.BatchWindow, c.s.cfg.BatchMax, func(n int) { c.s.metrics.batchRows.Observe(float64(n)) })
+		}
+		if c.s.cfg.BatchWindow > 0 && lm.graph != nil {
+			lm.gbatch = newGraphBatcher(lm.graph, c.s.cfg.BatchWindow, c.s.cfg.BatchMax, func(n int) { c.s.metrics.batchRows.Observe(float64(n)) })
 		}
 		return lm, lm.bytes(), got.SHA256, nil
 	})

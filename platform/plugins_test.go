@@ -69,12 +69,15 @@ func examplePlugins(t *testing.T) map[string][]byte {
 	return wasmFiles
 }
 
-func newEnvWithPlugins(t *testing.T) *env {
+func newEnvWithPlugins(t *testing.T, mutate ...func(*config.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	cfg := config.Default()
 	cfg.AdminKey = adminKey
 	cfg.MasterKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+	for _, f := range mutate {
+		f(&cfg)
+	}
 	key, _ := cfg.MasterKeyBytes()
 	ms, err := modelstore.Open(ctx, "mem://", &modelstore.Options{MasterKey: key})
 	if err != nil {

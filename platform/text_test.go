@@ -5,14 +5,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aiaas/aiaas/nn/generate"
 	"github.com/aiaas/aiaas/nn/graph"
+	"github.com/aiaas/aiaas/platform/config"
 	"github.com/aiaas/aiaas/sdk/plugin/tokenizer"
 )
 
@@ -101,9 +106,9 @@ func loadVocab(t *testing.T, path string) *tokenizer.Tokenizer {
 // textEnv publishes the toy models and the tokenizer plugins, and makes
 // the endpoints "embed" (wordpiece → encoder → pool) and "gen" (bpe →
 // decoder → bpe).
-func textEnv(t *testing.T) (*env, string) {
+func textEnv(t *testing.T, mutate ...func(*config.Config)) (*env, string) {
 	t.Helper()
-	e := newEnvWithPlugins(t)
+	e := newEnvWithPlugins(t, mutate...)
 	key := e.tenant("acme")
 	wasm := examplePlugins(t)
 	for _, name := range []string{"wordpiece", "bpe", "pool"} {
@@ -207,6 +212,67 @@ func TestOpenAIEmbeddings(t *testing.T) {
 		if r.status != c.status || json.Unmarshal(r.body, &eb) != nil || eb.Error.Message == "" || eb.Error.Type == "" {
 			t.Errorf("%v: %d %s, want %d with an OpenAI error object", c.body, r.status, r.body, c.status)
 		}
+	}
+}
+
+// TestEmbeddingsBatched: with adaptive batching on, concurrent embedding
+// requests of texts of many lengths get what each gets alone.
+func TestEmbeddingsBatched(t *testing.T) {
+	words := strings.Fields("the cat sat on the naïve façade of a café déjà vu while 東京 rain fell softly")
+	texts := make([]string, 24)
+	for i := range texts {
+		texts[i] = strings.Join(words[i%5:i%5+1+i%len(words[i%5:])], " ")
+	}
+	embed := func(e *env, key string, text string) (string, error) {
+		r := e.do("POST", "/openai/v1/embeddings", key, map[string]any{"model": "embed", "input": text})
+		if r.status != 200 {
+			return "", fmt.Errorf("%q: %d %s", text, r.status, r.body)
+		}
+		var resp struct {
+			Data []struct {
+				Embedding []float32 `json:"embedding"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(r.body, &resp); err != nil || len(resp.Data) != 1 {
+			return "", fmt.Errorf("%q: %s", text, r.body)
+		}
+		return fmt.Sprintf("%.5f", resp.Data[0].Embedding), nil
+	}
+	alone, key := textEnv(t)
+	want := make([]string, len(texts))
+	for i, text := range texts {
+		var err error
+		if want[i], err = embed(alone, key, text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, key := textEnv(t, func(c *config.Config) { c.BatchWindow, c.BatchMax = 5*time.Millisecond, 16 })
+	var wg sync.WaitGroup
+	errs := make(chan error, len(texts))
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < len(texts)*3; i += 8 {
+				got, err := embed(e, key, texts[i%len(texts)])
+				if err == nil && got != want[i%len(texts)] {
+					err = fmt.Errorf("%q batched: %s, alone: %s", texts[i%len(texts)], got, want[i%len(texts)])
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	met := e.do("GET", "/metrics", adminKey, nil)
+	if !regexp.MustCompile(`(?m)^aiaas_batch_rows_count [1-9]`).Match(met.body) {
+		t.Errorf("no forward pass went through the batcher:\n%s", met.body)
 	}
 }
 

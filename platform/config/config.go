@@ -94,8 +94,10 @@ type Config struct {
 	TenantBurst int     `env:"AIAAS_TENANT_BURST" envDefault:"2000"`
 	// TenantConcurrency bounds each tenant's in-flight requests; 0 disables.
 	TenantConcurrency int `env:"AIAAS_TENANT_CONCURRENCY" envDefault:"64"`
-	// BatchWindow coalesces concurrent infer calls on one model version
-	// into one batched forward pass; 0 turns batching off (Lambda).
+	// BatchWindow coalesces concurrent requests on one model version
+	// into batched forward passes (texts of different lengths padded for
+	// text encoders): a request that finds the model idle waits at most
+	// this long for company. 0 turns batching off (Lambda).
 	BatchWindow time.Duration `env:"AIAAS_BATCH_WINDOW" envDefault:"0s"`
 	// BatchMax caps the rows of one coalesced batch.
 	BatchMax int `env:"AIAAS_BATCH_MAX" envDefault:"64"`
