@@ -2,14 +2,17 @@ package platform_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/packages/ssestream"
 
 	"github.com/aiaas/aiaas/sdk/client"
-	"github.com/openai/openai-go/v3/option"
 )
 
 // TestOfficialOpenAIClient runs the embeddings and completions routes
@@ -68,6 +71,53 @@ func TestOfficialOpenAIClient(t *testing.T) {
 	var apiErr *openai.Error
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || !strings.Contains(apiErr.Message, "missing") {
 		t.Errorf("unknown endpoint: %v", err)
+	}
+}
+
+// TestGenerateStreamSSE reads Triton's generate_stream with an SSE decoder
+// that is not ours (the OpenAI Go client's), over a real HTTP response as
+// it streams.
+func TestGenerateStreamSSE(t *testing.T) {
+	e, key := textEnv(t)
+	want := expectedCompletion(t, "Hello world", 8)
+	req, err := http.NewRequest("POST", e.ts.URL+"/v2/models/gen/generate_stream", strings.NewReader(`{"text_input":"Hello world","parameters":{"max_tokens":8}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("generate_stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	dec := ssestream.NewDecoder(resp)
+	var text strings.Builder
+	events, finish := 0, ""
+	for dec.Next() {
+		var c struct {
+			ModelName    string `json:"model_name"`
+			TextOutput   string `json:"text_output"`
+			FinishReason string `json:"finish_reason"`
+		}
+		if err := json.Unmarshal(dec.Event().Data, &c); err != nil {
+			t.Fatalf("event %q: %v", dec.Event().Data, err)
+		}
+		if c.ModelName != "gen" {
+			t.Errorf("event for model %q", c.ModelName)
+		}
+		events++
+		text.WriteString(c.TextOutput)
+		finish = c.FinishReason
+	}
+	if err := dec.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if text.String() != want || events < 2 || finish != "length" {
+		t.Errorf("streamed %q in %d events ending %q, want %q ending \"length\"", text.String(), events, finish, want)
 	}
 }
 
