@@ -115,11 +115,16 @@ func (s *Server) createKey(ctx context.Context, tenant, name string, scope apike
 // another process within authTTL. Known and unknown keys are kept apart:
 // a flood of guessed keys fills and resets only the unknown side, never
 // evicting real tenants' keys.
+//
+// A lookup that began before a revocation must not put back what it read:
+// forget bumps a generation, and put refuses an entry read under an older
+// one (the reader looks the key up again).
 type authCache struct {
 	mu       sync.Mutex
 	known    map[string]authEntry
 	unknown  map[string]authEntry
-	maxEntry int // per side; 0 means 100,000
+	maxEntry int    // per side; 0 means 100,000
+	gen      uint64 // forgets so far
 }
 
 type authEntry struct {
@@ -154,9 +159,21 @@ func (c *authCache) getStale(hash string) (authEntry, bool) {
 	return c.lookup(hash)
 }
 
-func (c *authCache) put(hash string, e authEntry) {
+// generation is read before a store lookup whose result goes to put.
+func (c *authCache) generation() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.gen
+}
+
+// put caches e, read from the store after generation returned gen; it
+// reports false, caching nothing, when a key was forgotten since.
+func (c *authCache) put(hash string, e authEntry, gen uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return false
+	}
 	limit := c.maxEntry
 	if limit == 0 {
 		limit = 100_000
@@ -172,12 +189,14 @@ func (c *authCache) put(hash string, e authEntry) {
 		*side = map[string]authEntry{}
 	}
 	(*side)[hash] = e
+	return true
 }
 
 func (c *authCache) forget(hash string) {
 	c.mu.Lock()
 	delete(c.known, hash)
 	delete(c.unknown, hash)
+	c.gen++
 	c.mu.Unlock()
 }
 
@@ -258,12 +277,16 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 	hash := k.Hash()
 	now := time.Now()
 	e, ok := s.auth.get(hash, now)
-	if !ok {
+	// A revocation between the store read and the cache put makes the
+	// read stale: read again (twice at most; a third race is served from
+	// the read, uncached, as a request that began before the revocation).
+	for try := 0; !ok && try < 3; try++ {
 		addr := clientAddr(r)
 		if wait := s.keyGuard.wait(addr, now); wait > 0 {
 			return nil, &Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
 				Msg: fmt.Sprintf("too many invalid API keys from this address; retry after %s", wait.Round(time.Millisecond))}
 		}
+		gen := s.auth.generation()
 		b, err := s.store.SystemGet(r.Context(), "key."+hash)
 		switch {
 		case err == nil:
@@ -286,7 +309,7 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 			return nil, err
 		}
 		e.expires = now.Add(authTTL)
-		s.auth.put(hash, e)
+		ok = s.auth.put(hash, e, gen) || try == 2
 	}
 	if e.rec == nil || e.rec.Revoked != nil || !apikey.Equal(e.rec.Hash, hash) {
 		return nil, errBadKey
