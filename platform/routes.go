@@ -199,8 +199,9 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 		q.Limit = n
 	}
 	// Records of this very request and the ones just before it are
-	// queued; write them so the reader sees its own actions.
-	_ = s.audit.Flush(r.Context())
+	// queued; write them so the reader sees its own actions (this
+	// tenant's only: reading one's log must not write everyone's).
+	_ = s.audit.FlushTenant(r.Context(), p.tenant)
 	recs, err := s.audit.Read(r.Context(), p.tenant, q)
 	if err != nil {
 		return err
@@ -218,7 +219,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) handleAuditVerify(w http.ResponseWriter, r *http.Request) error {
 	p := principalOf(r.Context())
-	_ = s.audit.Flush(r.Context())
+	_ = s.audit.FlushTenant(r.Context(), p.tenant)
 	res, err := s.audit.Verify(r.Context(), p.tenant)
 	if err != nil {
 		return err

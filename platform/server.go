@@ -22,6 +22,7 @@
 package platform
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -207,7 +208,10 @@ func (s *Server) route(pattern string, acc access, action string, h func(http.Re
 		defer cancel()
 		ctx, span := tracing.StartHTTP(ctx, s.tracer, r, routeOf(pattern))
 		r = r.WithContext(ctx)
-		rec := &statusRecorder{ResponseWriter: w}
+		// A control-plane change is answered only once its audit record
+		// is written: its response is held until then.
+		durable := (acc == manage || acc == admin) && r.Method != http.MethodGet && r.Method != http.MethodHead
+		rec := &statusRecorder{ResponseWriter: w, hold: durable}
 		var p *principal
 		status := func() (status int) {
 			defer func() {
@@ -287,10 +291,25 @@ func (s *Server) route(pattern string, acc access, action string, h func(http.Re
 					Time: start, RequestID: reqID, Actor: p.keyID, Action: action, Object: info.object,
 					Status: status, LatencyMS: float64(elapsed.Microseconds()) / 1000,
 				})
+				if durable {
+					fctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditFlushTimeout)
+					if err := s.audit.FlushTenant(fctx, auditTenant); err != nil {
+						// The change is made and cannot be undone: answer it;
+						// the record stays queued and is retried.
+						s.log.Error("audit record of a control-plane action not written before its answer; queued for retry",
+							"request_id", reqID, "tenant", auditTenant, "action", action, "err", err)
+					}
+					cancel()
+				}
 			}
 		}
+		rec.commit()
 	})
 }
+
+// auditFlushTimeout bounds the wait for a control-plane action's audit
+// record before the action is answered anyway.
+const auditFlushTimeout = 5 * time.Second
 
 // routeOf drops the method from a ServeMux pattern ("POST /v2/x" → "/v2/x").
 func routeOf(pattern string) string {
@@ -382,11 +401,20 @@ func validRequestID(s string) bool {
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	// hold keeps the status and body (a control-plane answer: small JSON)
+	// until commit, so that the audit record is written first.
+	hold bool
+	buf  bytes.Buffer
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
+		if r.hold {
+			return
+		}
+	} else if r.hold {
+		return
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
@@ -395,7 +423,24 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
+	if r.hold {
+		return r.buf.Write(b)
+	}
 	return r.ResponseWriter.Write(b)
+}
+
+// commit sends a held answer.
+func (r *statusRecorder) commit() {
+	if !r.hold {
+		return
+	}
+	r.hold = false
+	if r.status != 0 {
+		r.ResponseWriter.WriteHeader(r.status)
+	}
+	if r.buf.Len() > 0 {
+		r.ResponseWriter.Write(r.buf.Bytes())
+	}
 }
 
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -24,7 +24,8 @@
 // [Log.Record] queues a record and returns at once; a background loop
 // writes queued records every FlushInterval. [Log.Flush] writes everything
 // queued now — the Lambda function calls it before each invocation returns,
-// the server on shutdown. If the store is down, records stay queued (up to
+// the server on shutdown; [Log.FlushTenant] one tenant's records, which the
+// server calls before it answers a control-plane action. If the store is down, records stay queued (up to
 // MaxPending per tenant) and are retried; past that bound the oldest are
 // dropped and counted, because an audit log must not take the service down
 // with it.
@@ -203,6 +204,13 @@ func (l *Log) Flush(ctx context.Context) error {
 		}
 	}
 	return first
+}
+
+// FlushTenant writes every queued record of one tenant: what a server
+// calls before it acknowledges a control-plane action, so the action
+// cannot be answered and then lost with the process.
+func (l *Log) FlushTenant(ctx context.Context, tenant string) error {
+	return l.flushTenant(ctx, tenant)
 }
 
 // Close flushes what it can within ctx and stops the flush loop.
