@@ -28,7 +28,7 @@ import (
 // Call it only when no admin key is configured.
 func (s *Server) LocalAdminKey(ctx context.Context) (key string, created bool, err error) {
 	if b, err := s.store.SystemGet(ctx, "admin-key-hash"); err == nil {
-		s.adminHash = strings.TrimSpace(string(b))
+		s.adminHash.Store(strings.TrimSpace(string(b)))
 		return "", false, nil
 	} else if statusOf(err) != http.StatusNotFound {
 		return "", false, err
@@ -40,7 +40,7 @@ func (s *Server) LocalAdminKey(ctx context.Context) (key string, created bool, e
 		}
 		return "", false, err
 	}
-	s.adminHash = k.Hash()
+	s.adminHash.Store(k.Hash())
 	return k.Reveal(), true, nil
 }
 

@@ -152,6 +152,9 @@ func (s *Server) explainGraph(w http.ResponseWriter, r *http.Request, l *lineage
 			attr[i] = d
 		}
 	}
+	if err := finite(l, "the attributions", attr); err != nil {
+		return err
+	}
 	t.compute = time.Since(start)
 	w.Header().Set("Server-Timing", t.header())
 	setAuditObject(r, fmt.Sprintf("models/%s/versions/%d", l.Model, l.Version))

@@ -100,12 +100,23 @@ func (s *Server) forward(ctx context.Context, tenant string, l *lineage, x []flo
 	if err != nil {
 		return nil, err
 	}
-	for i, v := range out {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, fmt.Errorf("model %s version %d produced a non-finite output at %d", l.Model, l.Version, i)
-		}
+	if err := finite(l, "its output", out); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// finite answers 422 when a model produced NaN or ±Inf in what: a
+// property of this input on this model (values far outside what it was
+// trained on overflow float32), not a server fault, and not a value JSON
+// can carry.
+func finite(l *lineage, what string, v []float32) error {
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return httpErr(http.StatusUnprocessableEntity, "model %s version %d produced %v in %s at index %d: the input is outside the range the model computes in float32", l.Model, l.Version, x, what, i)
+		}
+	}
+	return nil
 }
 
 // observeCompute records a forward pass of d: in the request's timings,
@@ -185,6 +196,12 @@ func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request) error {
 	}
 	attr, err := m.Attribute(r.Context(), req.Input, target, req.Method, req.Steps)
 	if err != nil {
+		return err
+	}
+	if err := finite(l, "its output", out); err != nil {
+		return err
+	}
+	if err := finite(l, "the attributions", attr); err != nil {
 		return err
 	}
 	t.compute = time.Since(start)

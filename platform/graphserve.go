@@ -333,10 +333,8 @@ func (s *Server) runGraph(ctx context.Context, tenant string, l *lineage, in []*
 		if o.DType != graph.Float32 {
 			continue
 		}
-		for i, v := range o.Float32s() {
-			if v != v {
-				return nil, fmt.Errorf("model %s version %d produced NaN in output %q at %d", l.Model, l.Version, l.loaded.outputs[k].Name, i)
-			}
+		if err := finite(l, fmt.Sprintf("output %q", l.loaded.outputs[k].Name), o.Float32s()); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

@@ -76,7 +76,7 @@ type Server struct {
 	small     smallCache
 	log       *slog.Logger
 	mux       *http.ServeMux
-	adminHash string
+	adminHash atomic.Value // string: the admin key's hash; LocalAdminKey may set it while serving
 	auth      authCache
 	keyGuard  keyGuard
 	quota     *quota.Limiter
@@ -112,7 +112,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if k := opts.Config.AdminKey.Reveal(); k != "" {
-		s.adminHash = apikey.Key(k).Hash()
+		s.adminHash.Store(apikey.Key(k).Hash())
 	}
 	s.tracing = opts.Tracing
 	if s.tracing == nil {

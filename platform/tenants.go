@@ -267,7 +267,7 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 		return nil, errNoKey
 	}
 	presented := h[len(bearer):]
-	if s.adminHash != "" && apikey.Equal(apikey.Key(presented).Hash(), s.adminHash) {
+	if ah, _ := s.adminHash.Load().(string); ah != "" && apikey.Equal(apikey.Key(presented).Hash(), ah) {
 		return &principal{admin: true, keyID: "admin", scope: apikey.ScopeManage}, nil
 	}
 	k, err := apikey.Parse(presented)

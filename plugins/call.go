@@ -60,10 +60,21 @@ func (h *Host) Postprocess(ctx context.Context, tenant string, mod Module, out *
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	if _, _, perr := mime.ParseMediaType(ct); perr != nil || strings.ContainsAny(ct, "\r\n") {
+	if !validContentType(ct) {
 		return nil, "", fmt.Errorf("%w: tenant %q plugin %s: invalid content type %q", ErrPluginError, tenant, short(mod.SHA256), ct)
 	}
 	return st.out, ct, nil
+}
+
+// validContentType reports whether ct, a plugin's answer, may be sent as a
+// Content-Type header: an RFC 9110 media type with no control bytes (a
+// NUL or a line break would make the header malformed or split it).
+func validContentType(ct string) bool {
+	if strings.ContainsFunc(ct, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return false
+	}
+	_, _, err := mime.ParseMediaType(ct)
+	return err == nil
 }
 
 // Warm compiles mod for tenant and starts Options.Prewarm instances in
@@ -202,10 +213,18 @@ func (h *Host) classify(parent, cctx context.Context, tenant, sha string, inst *
 		return fmt.Errorf("%s: %w", who, parent.Err())
 	case cctx.Err() == context.DeadlineExceeded || isExit(err, deadlineExit) || isExit(err, canceledExit):
 		return fmt.Errorf("%w: %s: did not return within %v", ErrTimeout, who, h.opts.CallTimeout)
-	case errors.Is(err, errAlloc) || h.outOfMemory(inst):
-		return fmt.Errorf("%w: %s: memory: %v (cap %d MiB)", ErrLimit, who, err, int(h.opts.MemoryLimitPages)/16)
 	}
-	return fmt.Errorf("%w: %s: %v", ErrTrap, who, err)
+	// The guest's wasm stack trace is for the operator's log, not for the
+	// caller: it names the guest's functions and offsets.
+	msg := err.Error()
+	if i := strings.Index(msg, "\nwasm stack trace"); i >= 0 {
+		h.opts.Logger.Warn("plugin call failed", "tenant", tenant, "plugin", short(sha), "err", msg)
+		msg = msg[:i]
+	}
+	if errors.Is(err, errAlloc) || h.outOfMemory(inst) {
+		return fmt.Errorf("%w: %s: memory: %s (cap %d MiB)", ErrLimit, who, msg, int(h.opts.MemoryLimitPages)/16)
+	}
+	return fmt.Errorf("%w: %s: %s", ErrTrap, who, msg)
 }
 
 // outOfMemory reports whether a failed call was (most likely) a failed

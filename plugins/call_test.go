@@ -325,6 +325,9 @@ func TestLimits(t *testing.T) {
 		case c.err != nil && (!errors.Is(err, c.err) || !strings.Contains(err.Error(), c.msg)):
 			t.Errorf("%d %s: got %v, want %v containing %q", i, c.mode, err, c.err, c.msg)
 		}
+		if err != nil && strings.Contains(err.Error(), "wasm stack trace") {
+			t.Errorf("%d %s: the guest's stack trace reaches the caller: %v", i, c.mode, err)
+		}
 		// A good call after the bad one.
 		ts, err := h.Preprocess(ctx, "acme", m, "ok", nil)
 		if err != nil || len(ts) != 1 {
@@ -383,4 +386,22 @@ func (p *pool) quiesce(t testing.TB) {
 		}
 	}
 	t.Fatalf("pool did not quiesce: %+v", p.stats())
+}
+
+func TestValidContentType(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"application/json":            true,
+		"text/plain; charset=utf-8":   true,
+		"image/png":                   true,
+		"text/plain\x00":              false,
+		"text/plain; a=\"b\x00c\"":    false,
+		"text/plain\r\nX-Evil: 1":     false,
+		"text/plain; charset=\x7futf": false,
+		"":                            false,
+		"not a type":                  false,
+	} {
+		if got := validContentType(ct); got != want {
+			t.Errorf("validContentType(%q) = %v, want %v", ct, got, want)
+		}
+	}
 }

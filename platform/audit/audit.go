@@ -115,8 +115,9 @@ type Log struct {
 	mu      sync.Mutex
 	tenants map[string]*tenantLog
 
-	stop chan struct{}
-	done chan struct{}
+	stop      chan struct{}
+	closeOnce sync.Once // Close may be called concurrently
+	done      chan struct{}
 }
 
 type tenantLog struct {
@@ -215,12 +216,8 @@ func (l *Log) FlushTenant(ctx context.Context, tenant string) error {
 
 // Close flushes what it can within ctx and stops the flush loop.
 func (l *Log) Close(ctx context.Context) error {
-	select {
-	case <-l.stop:
-	default:
-		close(l.stop)
-		<-l.done
-	}
+	l.closeOnce.Do(func() { close(l.stop) })
+	<-l.done
 	return l.Flush(ctx)
 }
 

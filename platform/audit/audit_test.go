@@ -481,3 +481,25 @@ func TestReadPagesLongLog(t *testing.T) {
 		t.Fatalf("paging ended at %d, want 2500", after)
 	}
 }
+
+// Close may be called from several goroutines (a server shutting down on
+// a signal while a test closes it): once closes, the others wait.
+func TestConcurrentClose(t *testing.T) {
+	l := New(newMem(), quiet())
+	l.Record("acme", Record{Actor: "k", Action: "x"})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.Close(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	recs, err := l.Read(context.Background(), "acme", Query{})
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("after Close: %d records, %v", len(recs), err)
+	}
+}
