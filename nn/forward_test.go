@@ -1,13 +1,16 @@
 package nn
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 func testModel(t testing.TB, spec Spec, seed int64) *Model {
@@ -347,5 +350,34 @@ func TestForwardWideChunks(t *testing.T) {
 	s, _ := m.scratch.Get().(*fwdScratch)
 	if s != nil && len(s.a) > fwdScratchFloats {
 		t.Fatalf("scratch of %d floats", len(s.a))
+	}
+}
+
+// ForwardContext stops at a done context instead of finishing the batch,
+// and computes what Forward computes otherwise.
+func TestForwardContext(t *testing.T) {
+	m := testModel(t, MLP("ctx", 16, []int{32}, "relu", 4, "softmax"), 1)
+	batch := 3*m.fwdRows + 1
+	x := make([]float32, batch*16)
+	for i := range x {
+		x[i] = float32(i%13) / 13
+	}
+	want, err := m.Forward(nil, x, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.ForwardContext(context.Background(), nil, x, batch)
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("ForwardContext = %v, %v; want Forward's", err, got[:4])
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := m.ForwardContext(ctx, nil, x, batch); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+	ctx, cancel = context.WithDeadline(context.Background(), time.Unix(0, 0))
+	defer cancel()
+	if _, err := m.ForwardContext(ctx, nil, x, batch); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("past its deadline: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -156,6 +157,13 @@ func (m *Model) NumParams() int { return m.params }
 // Forward is goroutine-safe. Its scratch buffers come from a per-model
 // sync.Pool, so steady-state calls with a large enough dst allocate nothing.
 func (m *Model) Forward(dst, x []float32, batch int) ([]float32, error) {
+	return m.ForwardContext(context.Background(), dst, x, batch)
+}
+
+// ForwardContext is Forward that stops between chunks of rows once ctx is
+// done, returning ctx's error: a request past its deadline does not keep
+// a core busy for the rest of a large batch.
+func (m *Model) ForwardContext(ctx context.Context, dst, x []float32, batch int) ([]float32, error) {
 	if err := m.checkX(x, batch); err != nil {
 		return nil, err
 	}
@@ -179,6 +187,10 @@ func (m *Model) Forward(dst, x []float32, batch int) ([]float32, error) {
 	}
 	fused := m.fused()
 	for r := 0; r < batch; r += m.fwdRows {
+		if err := ctx.Err(); err != nil {
+			m.scratch.Put(s)
+			return nil, err
+		}
 		rows := min(m.fwdRows, batch-r)
 		m.forwardChunk(dst[r*m.out:(r+rows)*m.out], x[r*m.in:(r+rows)*m.in], rows, s, fused)
 	}

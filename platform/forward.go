@@ -94,7 +94,7 @@ func (s *Server) forward(ctx context.Context, tenant string, l *lineage, x []flo
 	if l.loaded.batcher != nil {
 		out, err = l.loaded.batcher.do(ctx, x, batch)
 	} else {
-		out, err = m.Forward(nil, x, batch)
+		out, err = m.ForwardContext(ctx, nil, x, batch)
 	}
 	s.observeCompute(tenant, l, time.Since(start), err, t)
 	if err != nil {
