@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"sync"
 	"time"
 
@@ -400,6 +401,9 @@ func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Name) > 64 {
 		return httpErr(http.StatusBadRequest, "key name longer than 64 characters")
 	}
+	if err := s.checkKeyCap(r.Context(), p.tenant); err != nil {
+		return err
+	}
 	k, rec, err := s.createKey(r.Context(), p.tenant, req.Name, scope)
 	if err != nil {
 		return err
@@ -428,9 +432,57 @@ func (s *Server) tenantKey(ctx context.Context, tenant, id string) (keyRecord, e
 	return rec, nil
 }
 
+// Per-tenant key limits: active keys, and records kept (revoked ones stay
+// listed). Each key costs a record in the store and a cache entry; without
+// a cap one tenant could make every key lookup and listing slower.
+const (
+	maxActiveKeys = 100
+	maxKeyRecords = 1000
+	keysPage      = 100 // default page of GET /v1/keys
+)
+
+// checkKeyCap refuses a new key past the tenant's limits.
+func (s *Server) checkKeyCap(ctx context.Context, tenant string) error {
+	ids, err := s.store.List(ctx, tenant, "keys", "", "", maxKeyRecords)
+	if err != nil {
+		return err
+	}
+	if len(ids) >= maxKeyRecords {
+		return httpErr(http.StatusConflict, "the tenant has %d key records, the limit", maxKeyRecords)
+	}
+	if len(ids) < maxActiveKeys {
+		return nil
+	}
+	active := 0
+	for _, id := range ids {
+		if rec, err := s.tenantKey(ctx, tenant, id); err == nil && rec.Revoked == nil {
+			active++
+		}
+	}
+	if active >= maxActiveKeys {
+		return httpErr(http.StatusConflict, "the tenant has %d active keys, the limit: revoke one first", active)
+	}
+	return nil
+}
+
+// handleListKeys lists the tenant's keys a page at a time, in id order:
+// ?limit (1–1000, default 100) and ?after=ID; next_after is set when more
+// may follow.
 func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) error {
 	p := principalOf(r.Context())
-	ids, err := s.store.List(r.Context(), p.tenant, "keys", "", "", 1000)
+	limit := keysPage
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > maxKeyRecords {
+			return httpErr(http.StatusBadRequest, "limit must be between 1 and %d", maxKeyRecords)
+		}
+		limit = n
+	}
+	after := r.URL.Query().Get("after")
+	if len(after) > 64 {
+		return httpErr(http.StatusBadRequest, "after: not a key id")
+	}
+	ids, err := s.store.List(r.Context(), p.tenant, "keys", "", after, limit)
 	if err != nil {
 		return err
 	}
@@ -442,7 +494,11 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) error {
 		}
 		out = append(out, keyView{ID: rec.ID, Name: rec.Name, Scope: rec.Scope, Created: rec.Created, Revoked: rec.Revoked})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"keys": out})
+	resp := map[string]any{"keys": out}
+	if len(ids) == limit {
+		resp["next_after"] = ids[len(ids)-1]
+	}
+	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
 

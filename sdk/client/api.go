@@ -245,13 +245,29 @@ func (c *Client) CreateKey(ctx context.Context, name, scope string) (*Key, error
 	return &v, nil
 }
 
-// Keys lists the tenant's keys, revoked ones included. Goroutine-safe.
+// Keys lists the tenant's keys, revoked ones included, following the
+// server's pages. Goroutine-safe.
 func (c *Client) Keys(ctx context.Context) ([]Key, error) {
-	var v struct {
-		Keys []Key `json:"keys"`
+	var all []Key
+	after := ""
+	for {
+		var v struct {
+			Keys      []Key  `json:"keys"`
+			NextAfter string `json:"next_after"`
+		}
+		q := url.Values{"limit": {"1000"}}
+		if after != "" {
+			q.Set("after", after)
+		}
+		if err := c.doJSON(ctx, &call{method: http.MethodGet, path: "/v1/keys", query: q}, &v); err != nil {
+			return all, err
+		}
+		all = append(all, v.Keys...)
+		if v.NextAfter == "" || v.NextAfter == after {
+			return all, nil
+		}
+		after = v.NextAfter
 	}
-	err := c.doJSON(ctx, &call{method: http.MethodGet, path: "/v1/keys"}, &v)
-	return v.Keys, err
 }
 
 // RevokeKey revokes a key by id. Goroutine-safe.
