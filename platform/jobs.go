@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -120,6 +121,11 @@ type jobRunner struct {
 
 const jobQueueSize = 64
 
+// jobsPerTenant bounds one tenant's jobs queued or running in the local
+// pool: a tenant that submits in a loop fills its own share, not the
+// queue every tenant waits in.
+const jobsPerTenant = 8
+
 func newJobRunner(s *Server, workers int) *jobRunner {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &jobRunner{s: s, queue: make(chan jobTask, jobQueueSize), stop: cancel, ctx: ctx, live: map[string]*Job{}}
@@ -156,6 +162,25 @@ func (r *jobRunner) setLive(tenant string, j *Job) {
 	}
 	cp := *j
 	r.live[tenant+"/"+j.ID] = &cp
+}
+
+// admit records j as live unless its tenant already has jobsPerTenant
+// jobs queued or running here.
+func (r *jobRunner) admit(tenant string, j *Job) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for k := range r.live {
+		if strings.HasPrefix(k, tenant+"/") {
+			n++
+		}
+	}
+	if n >= jobsPerTenant {
+		return false
+	}
+	cp := *j
+	r.live[tenant+"/"+j.ID] = &cp
+	return true
 }
 
 func (r *jobRunner) dropLive(tenant, id string) {
@@ -233,7 +258,14 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := time.Now().UTC()
 	j := &Job{ID: newJobID(), Status: jobQueued, Model: req.Model, Request: req, Created: now, Epochs: []nn.EpochMetrics{}}
+	if s.dispatch == nil && !s.jobs.admit(p.tenant, j) {
+		return &Error{Status: http.StatusTooManyRequests, RetryAfter: 30 * time.Second,
+			Msg: fmt.Sprintf("the tenant has %d training jobs queued or running, its share; retry when one has finished", jobsPerTenant)}
+	}
 	if err := s.saveJob(r.Context(), p.tenant, j); err != nil {
+		if s.dispatch == nil {
+			s.jobs.dropLive(p.tenant, j.ID)
+		}
 		return err
 	}
 	if s.dispatch != nil {
@@ -243,7 +275,6 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) error {
 			return wrapStatus(http.StatusServiceUnavailable, fmt.Errorf("training backend unavailable: %w", err))
 		}
 	} else {
-		s.jobs.setLive(p.tenant, j)
 		select {
 		case s.jobs.queue <- jobTask{p.tenant, j.ID}:
 		default:
