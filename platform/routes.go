@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aiaas/aiaas/nn/dataset"
 	"github.com/aiaas/aiaas/platform/audit"
 	"github.com/aiaas/aiaas/platform/console"
 	"github.com/aiaas/aiaas/platform/training"
@@ -140,6 +141,9 @@ func (s *Server) handlePutDataset(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	set, err := training.ParseCSV(body)
+	if errors.Is(err, dataset.ErrTooLarge) {
+		return wrapStatus(http.StatusRequestEntityTooLarge, err)
+	}
 	if err != nil {
 		return wrapStatus(http.StatusBadRequest, err)
 	}

@@ -42,6 +42,7 @@ import (
 	"github.com/aiaas/aiaas/platform/config"
 	"github.com/aiaas/aiaas/platform/quota"
 	"github.com/aiaas/aiaas/platform/tracing"
+	"github.com/aiaas/aiaas/platform/training"
 	"github.com/aiaas/aiaas/plugins"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -334,7 +335,7 @@ func (s *Server) bodyLimit(action string) int64 {
 
 const (
 	maxPluginBytes  = 32 << 20
-	maxDatasetBytes = 512 << 20
+	maxDatasetBytes = training.MaxDatasetBytes
 )
 
 // bodyErr turns a body-size overrun into 413.

@@ -79,6 +79,9 @@ func ReadCSV(r io.Reader, opts *Options) (*Set, error) {
 		if s.N >= o.MaxRows {
 			return nil, fmt.Errorf("%w: csv line %d: more than %d rows", ErrTooLarge, line, o.MaxRows)
 		}
+		if int64(len(s.X)+cols-1) > o.MaxValues {
+			return nil, fmt.Errorf("%w: csv line %d: more than %d feature values in all", ErrTooLarge, line, o.MaxValues)
+		}
 		for j, f := range rec[:cols-1] {
 			v, err := parseFinite(f, 32)
 			if err != nil {

@@ -62,6 +62,11 @@ type Options struct {
 	// MaxBytes is the most (decompressed) input bytes read from each file.
 	// Default 1 GiB.
 	MaxBytes int64
+	// MaxValues is the most feature values (rows × features) a CSV may
+	// hold: the parsed set's memory is 4 bytes a value, and a short
+	// number is 2 bytes of text, so this bounds what a small compressed
+	// upload can make a server hold. Default 1<<28.
+	MaxValues int64
 	// Regression makes ReadCSV read the last column as a float target into
 	// Set.Targets instead of an integer class into Set.Y.
 	Regression bool
@@ -72,6 +77,7 @@ const (
 	defaultMaxFeatures = 1 << 16
 	defaultMaxClasses  = 1 << 12
 	defaultMaxBytes    = 1 << 30
+	defaultMaxValues   = 1 << 28
 )
 
 func (o *Options) withDefaults() Options {
@@ -90,6 +96,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if out.MaxBytes <= 0 {
 		out.MaxBytes = defaultMaxBytes
+	}
+	if out.MaxValues <= 0 {
+		out.MaxValues = defaultMaxValues
 	}
 	return out
 }

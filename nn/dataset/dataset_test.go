@@ -197,6 +197,8 @@ func TestReadCSVRejects(t *testing.T) {
 		{"1,2,0\n1,2,0\n", &Options{MaxRows: 1}, ErrTooLarge, "more than 1 rows"},
 		{"1,2,3,0\n", &Options{MaxFeatures: 2}, ErrTooLarge, "3 features, limit 2"},
 		{"1,2,0\n1,2,0\n", &Options{MaxBytes: 8}, ErrTooLarge, "over 8 bytes"},
+		{"1,2,0\n1,2,0\n3,4,1\n", &Options{MaxValues: 5}, ErrTooLarge, "line 3: more than 5 feature values"},
+		{string(gz([]byte(strings.Repeat("0,0,0,0,0,0,0,0,0,1\n", 1<<16)))), &Options{MaxValues: 1 << 18}, ErrTooLarge, "feature values"},
 		{"1,\"2,0\n", nil, ErrFormat, "line 1"},
 		{"1,2,0\n1,2,x\n", &Options{Regression: true}, ErrFormat, "(target)"},
 	} {
