@@ -114,10 +114,10 @@ func (h *Host) call(ctx context.Context, tenantName string, mod Module, kind Kin
 	}
 	healthy := false
 	defer func() { p.put(inst, healthy) }()
-	if err := h.acquire(ctx); err != nil {
+	if err := h.acquire(ctx, t); err != nil {
 		return nil, err
 	}
-	defer h.release()
+	defer h.release(t)
 
 	fn := inst.pre
 	if kind == Postprocess {

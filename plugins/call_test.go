@@ -405,3 +405,44 @@ func TestValidContentType(t *testing.T) {
 		}
 	}
 }
+
+// TestTenantShare: a tenant whose calls all loop until their deadline
+// holds at most half the host's guest slots; another tenant's calls run
+// in the other half instead of waiting for a slot and failing busy.
+func TestTenantShare(t *testing.T) {
+	h := newHost(t, &Options{MaxConcurrency: 4, PoolSize: 4, CallTimeout: 3 * time.Second, QueueTimeout: 500 * time.Millisecond})
+	ctx := context.Background()
+	m := mod(t, "hostile")
+	for _, tenant := range []string{"a", "b"} { // instances ready before the load
+		if _, err := h.Preprocess(ctx, tenant, m, "ok", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	busy := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := h.Preprocess(ctx, "a", m, "loop", nil)
+			busy <- err
+		}()
+	}
+	// a's two slots are taken: its other two calls fail busy.
+	for range 2 {
+		if err := <-busy; !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), `tenant "a"`) {
+			t.Fatalf("a's calls past its share: %v", err)
+		}
+	}
+	for i := range 5 {
+		if _, err := h.Preprocess(ctx, "b", m, "ok", nil); err != nil {
+			t.Fatalf("b's call %d beside a's looping ones: %v", i, err)
+		}
+	}
+	wg.Wait()
+	for range 2 {
+		if err := <-busy; !errors.Is(err, ErrTimeout) {
+			t.Errorf("a's looping calls: %v", err)
+		}
+	}
+}

@@ -285,33 +285,74 @@ func (h *Host) tenant(ctx context.Context, name string) (*tenant, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &tenant{h: h, name: name, rt: rt, pools: make(map[string]*pool)}
+	t := &tenant{h: h, name: name, rt: rt, pools: make(map[string]*pool), share: make(chan struct{}, tenantShare(cap(h.sem)))}
 	h.tenants[name] = t
 	return t, nil
 }
 
-// acquire takes a global concurrency slot, waiting at most QueueTimeout.
-func (h *Host) acquire(ctx context.Context) error {
-	select {
-	case h.sem <- struct{}{}:
-		return nil
-	default:
+// tenantShare is how many of the host's n guest slots one tenant may
+// hold at once: half, so a tenant keeping every call of its own busy (a
+// plugin that loops until its deadline) leaves the other half to the
+// others.
+func tenantShare(n int) int { return max(1, n/2) }
+
+// acquire takes a slot of t's share (t nil: validation, which has none)
+// and a global concurrency slot, waiting at most QueueTimeout in all.
+func (h *Host) acquire(ctx context.Context, t *tenant) error {
+	// The common case takes both at once, without a timer.
+	shared := t == nil
+	if !shared {
+		select {
+		case t.share <- struct{}{}:
+			shared = true
+		default:
+		}
+	}
+	if shared {
+		select {
+		case h.sem <- struct{}{}:
+			return nil
+		default:
+		}
 	}
 	tm := time.NewTimer(h.opts.QueueTimeout)
 	defer tm.Stop()
+	if !shared {
+		select {
+		case t.share <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tm.C:
+			return fmt.Errorf("%w: tenant %q already runs %d guests, its share of %d", ErrBusy, t.name, cap(t.share), cap(h.sem))
+		case <-h.stop:
+			return ErrClosed
+		}
+	}
 	select {
 	case h.sem <- struct{}{}:
 		return nil
 	case <-ctx.Done():
+		h.releaseShare(t)
 		return ctx.Err()
 	case <-tm.C:
+		h.releaseShare(t)
 		return fmt.Errorf("%w: %d guests already running", ErrBusy, cap(h.sem))
 	case <-h.stop:
+		h.releaseShare(t)
 		return ErrClosed
 	}
 }
 
-func (h *Host) release() { <-h.sem }
+func (h *Host) release(t *tenant) {
+	<-h.sem
+	h.releaseShare(t)
+}
+
+func (h *Host) releaseShare(t *tenant) {
+	if t != nil {
+		<-t.share
+	}
+}
 
 // janitor closes idle instances.
 // scavengeEvery bounds how often the scavenger forces a collection.

@@ -15,9 +15,10 @@ import (
 
 // tenant is a tenant's runtime and its pools, one per plugin sha256.
 type tenant struct {
-	h    *Host
-	name string
-	rt   *sandbox
+	h     *Host
+	name  string
+	rt    *sandbox
+	share chan struct{} // this tenant's part of the host's guest slots
 
 	mu    sync.Mutex
 	pools map[string]*pool
@@ -157,10 +158,10 @@ func (p *pool) get(ctx context.Context) (*instance, error) {
 // create instantiates under a concurrency slot. The caller counted it in
 // total.
 func (p *pool) create(ctx context.Context) (*instance, error) {
-	if err := p.t.h.acquire(ctx); err != nil {
+	if err := p.t.h.acquire(ctx, p.t); err != nil {
 		return nil, err
 	}
-	defer p.t.h.release()
+	defer p.t.h.release(p.t)
 	inst, err := p.t.rt.instantiate(ctx, p.cm, p.sha)
 	if err != nil {
 		return nil, fmt.Errorf("tenant %q plugin %s: %w", p.t.name, short(p.sha), err)

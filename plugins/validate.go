@@ -75,10 +75,10 @@ func (h *Host) Validate(ctx context.Context, wasm []byte) (*Info, error) {
 		return nil, err
 	}
 	defer cm.Close(context.Background())
-	if err := h.acquire(ctx); err != nil {
+	if err := h.acquire(ctx, nil); err != nil {
 		return nil, err
 	}
-	defer h.release()
+	defer h.release(nil)
 	inst, err := h.vrt.instantiate(ctx, cm, info.SHA256)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
