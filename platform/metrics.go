@@ -3,6 +3,7 @@ package platform
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ import (
 // one tenant must not read another's names.
 type metrics struct {
 	reg          *prometheus.Registry
+	models       modelLabels
 	requests     *prometheus.CounterVec
 	latency      *prometheus.HistogramVec
 	throttled    *prometheus.CounterVec
@@ -119,8 +121,51 @@ func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (m *metrics) observe(tenant, action, model string, status int, d time.Duration) {
+	model = m.models.label(tenant, model)
 	m.requests.WithLabelValues(tenant, action, model, strconv.Itoa(status)).Inc()
 	m.latency.WithLabelValues(tenant, action, model).Observe(d.Seconds())
+}
+
+// maxModelSeries bounds the model names one tenant puts in metric labels:
+// every label value is a series kept for the life of the process, so a
+// tenant creating models in a loop would grow /metrics without end. The
+// names past it are counted under otherModels.
+const (
+	maxModelSeries = 50
+	otherModels    = "_other"
+)
+
+// modelLabels remembers which model names each tenant has in labels. It
+// is safe for concurrent use.
+type modelLabels struct {
+	mu   sync.Mutex
+	seen map[string]map[string]bool // tenant → model names
+}
+
+// label is model, or otherModels once the tenant has maxModelSeries
+// others.
+func (l *modelLabels) label(tenant, model string) string {
+	if model == "" {
+		return ""
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen == nil {
+		l.seen = map[string]map[string]bool{}
+	}
+	names := l.seen[tenant]
+	if names[model] {
+		return model
+	}
+	if len(names) >= maxModelSeries {
+		return otherModels
+	}
+	if names == nil {
+		names = map[string]bool{}
+		l.seen[tenant] = names
+	}
+	names[model] = true
+	return model
 }
 
 func (m *metrics) handler() http.Handler {
