@@ -102,7 +102,7 @@ func (s *Server) putPlugin(ctx context.Context, tenant, name string, wasm []byte
 	if s.plugins == nil {
 		return nil, errNoPlugins
 	}
-	info, err := s.plugins.Validate(ctx, wasm)
+	info, err := s.plugins.ValidateFor(ctx, tenant, wasm)
 	if err != nil {
 		return nil, err
 	}

@@ -159,8 +159,14 @@ type Host struct {
 	tenants map[string]*tenant
 	closed  bool
 
-	vmu sync.Mutex // guards vrt
-	vrt *sandbox   // validation runtime: uploads are checked here
+	vmu sync.RWMutex // guards vrt: validations read it, Close clears it
+	vrt *sandbox     // validation runtime: uploads are checked here
+	// vsem bounds validations in the whole process; vten holds one slot
+	// per tenant, so a tenant's uploads are checked one at a time while
+	// other tenants' proceed (a module whose start function loops holds
+	// its slot until InitTimeout).
+	vsem chan struct{}
+	vten map[string]chan struct{} // guarded by mu
 
 	// compiling serializes compilations of one module (by hash stripe)
 	// across the runtimes (see check).
@@ -213,6 +219,8 @@ func New(ctx context.Context, opts *Options) (*Host, error) {
 		opts:    o,
 		cache:   cache,
 		sem:     make(chan struct{}, o.MaxConcurrency),
+		vsem:    make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
+		vten:    map[string]chan struct{}{},
 		memory:  linearMemory(),
 		tenants: make(map[string]*tenant),
 		stop:    make(chan struct{}),

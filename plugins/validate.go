@@ -61,12 +61,37 @@ type Info struct {
 // ErrBusy when the host is saturated, or the context's error) and lists
 // every problem found. Safe for concurrent use.
 func (h *Host) Validate(ctx context.Context, wasm []byte) (*Info, error) {
+	return h.ValidateFor(ctx, "", wasm)
+}
+
+// ValidateFor is Validate of a module tenant uploads. Each tenant's
+// uploads are checked one at a time, and at most max(2, GOMAXPROCS) in the
+// process, waiting (within ctx) for a turn: a tenant uploading slow
+// modules delays its own uploads, not another tenant's.
+func (h *Host) ValidateFor(ctx context.Context, tenant string, wasm []byte) (*Info, error) {
 	if err := h.enter(); err != nil {
 		return nil, err
 	}
 	defer h.exit()
-	h.vmu.Lock()
-	defer h.vmu.Unlock()
+	h.mu.Lock()
+	own := h.vten[tenant]
+	if own == nil {
+		own = make(chan struct{}, 1)
+		h.vten[tenant] = own
+	}
+	h.mu.Unlock()
+	for _, sem := range []chan struct{}{own, h.vsem} {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-h.stop:
+			return nil, ErrClosed
+		}
+	}
+	h.vmu.RLock()
+	defer h.vmu.RUnlock()
 	if h.vrt == nil {
 		return nil, ErrClosed
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -144,4 +145,31 @@ func TestCompilationCacheOnDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("validate cold %v, from the disk cache %v", cold, time.Since(start))
+}
+
+// TestValidateShares: while tenant a's uploads whose start functions loop
+// hold their validations until the init deadline, tenant b's valid upload
+// is checked at once instead of queueing behind them.
+func TestValidateShares(t *testing.T) {
+	h := newHost(t, &Options{InitTimeout: 3 * time.Second})
+	loop := echoModule()
+	start := uint32(4)
+	loop.start = &start
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := h.ValidateFor(context.Background(), "a", loop.bytes()); err == nil {
+				t.Error("a module whose start loops was accepted")
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)                                      // a's first validation is running
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second) // less than one init deadline
+	defer cancel()
+	if _, err := h.ValidateFor(ctx, "b", echoModule().bytes()); err != nil {
+		t.Errorf("b's upload beside a's: %v", err)
+	}
+	wg.Wait()
 }
