@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -138,7 +139,9 @@ func (h *Host) check(ctx context.Context, sb *sandbox, wasm []byte) (wazero.Comp
 	if v := binary.LittleEndian.Uint32(wasm[4:8]); v != 1 {
 		return nil, nil, fmt.Errorf("%w: WebAssembly binary version %d; want 1", ErrInvalidModule, v)
 	}
-	if err := checkStructure(wasm); err != nil {
+	if err := checkStructure(wasm); errors.Is(err, errCompileCost) {
+		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
+	} else if err != nil {
 		return nil, nil, fmt.Errorf("%w: malformed binary: %v", ErrInvalidModule, err)
 	}
 	sum := sha256.Sum256(wasm)

@@ -151,7 +151,7 @@ func TestCompilationCacheOnDisk(t *testing.T) {
 // hold their validations until the init deadline, tenant b's valid upload
 // is checked at once instead of queueing behind them.
 func TestValidateShares(t *testing.T) {
-	h := newHost(t, &Options{InitTimeout: 3 * time.Second})
+	h := newHost(t, &Options{InitTimeout: 2 * time.Second})
 	loop := echoModule()
 	start := uint32(4)
 	loop.start = &start
@@ -166,7 +166,7 @@ func TestValidateShares(t *testing.T) {
 		}()
 	}
 	time.Sleep(100 * time.Millisecond)                                      // a's first validation is running
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second) // less than one init deadline
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond) // less than one init deadline
 	defer cancel()
 	if _, err := h.ValidateFor(ctx, "b", echoModule().bytes()); err != nil {
 		t.Errorf("b's upload beside a's: %v", err)

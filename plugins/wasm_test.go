@@ -56,8 +56,9 @@ type wexport struct {
 }
 
 type wfunc struct {
-	typ  uint32
-	body []byte // instructions, without locals and final end
+	typ    uint32
+	body   []byte // instructions, without locals and final end
+	locals uint32 // i32 locals declared
 }
 
 type wmodule struct {
@@ -99,7 +100,11 @@ func (m wmodule) bytes() []byte {
 	}
 	var code [][]byte
 	for _, f := range m.funcs {
-		body := append([]byte{0x00}, f.body...) // no locals
+		body := []byte{0x00} // no locals
+		if f.locals > 0 {
+			body = append(append([]byte{0x01}, uleb(f.locals)...), 0x7f)
+		}
+		body = append(body, f.body...)
 		body = append(body, 0x0b)
 		code = append(code, append(uleb(uint32(len(body))), body...))
 	}
@@ -138,10 +143,10 @@ func echoModule() wmodule {
 		types:   abiTypes,
 		imports: []wimport{{"aiaas_v1", "set_output", tyPair}},
 		funcs: []wfunc{
-			{tyABI, []byte{0x41, 0x01}},
-			{tyAlloc, []byte{0x41, 0x80, 0x08}},
-			{tyPre, []byte{0x20, 0x00, 0x20, 0x01, 0x6a, 0x20, 0x02, 0x10, 0x00, 0x1a, 0x41, 0x00}},
-			{tyVoid, []byte{0x03, 0x40, 0x0c, 0x00, 0x0b}}, // loop br 0 end: spins forever
+			{typ: tyABI, body: []byte{0x41, 0x01}},
+			{typ: tyAlloc, body: []byte{0x41, 0x80, 0x08}},
+			{typ: tyPre, body: []byte{0x20, 0x00, 0x20, 0x01, 0x6a, 0x20, 0x02, 0x10, 0x00, 0x1a, 0x41, 0x00}},
+			{typ: tyVoid, body: []byte{0x03, 0x40, 0x0c, 0x00, 0x0b}}, // loop br 0 end: spins forever
 		},
 		exports: []wexport{
 			{"memory", 2, 0},

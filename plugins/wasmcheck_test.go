@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,4 +91,95 @@ func FuzzStructure(f *testing.F) {
 		}
 		_ = checkStructure(wasm)
 	})
+}
+
+// functionCosts returns the estimated compile cost of every function in
+// wasm.
+func functionCosts(t *testing.T, wasm []byte) []uint64 {
+	t.Helper()
+	r := &wreader{b: wasm, off: 8}
+	var costs []uint64
+	for !r.done() {
+		id := r.byte()
+		size := r.len("section size")
+		sec := &wreader{b: r.b[:r.off+size], off: r.off}
+		r.off += size
+		if id != 10 {
+			continue
+		}
+		sec.vec("function body", func() {
+			n := sec.len("function body size")
+			b := &wreader{b: sec.b[:sec.off+n], off: sec.off}
+			sec.off += n
+			var locals uint64
+			b.vec("local declaration", func() { locals += b.uint(); b.valType() })
+			blocks, depth := b.countBlocks()
+			costs = append(costs, compileCost(locals, blocks, depth))
+		})
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return costs
+}
+
+// Go plugins, with their runtime, stay far below the compile-cost limits.
+func TestCompileCostOfRealModules(t *testing.T) {
+	for name, wasm := range built {
+		costs := functionCosts(t, wasm)
+		var sum uint64
+		for _, c := range costs {
+			sum += c
+		}
+		top := slices.Max(costs)
+		t.Logf("%s: %d functions, the costliest %d (limit %d), all %d (limit %d)", name, len(costs), top, maxFunctionCost, sum, maxModuleCost)
+		if top > maxFunctionCost/20 || sum > maxModuleCost/20 {
+			t.Errorf("%s: within 20× of the compile-cost limits", name)
+		}
+	}
+}
+
+// Valid modules built to make the compiler work for seconds are refused
+// before compiling: locals live across loops, deep nesting, and many
+// functions each under the limit.
+func TestCompileBombRefused(t *testing.T) {
+	loops := func(locals, n int) wfunc {
+		var body []byte
+		for range n {
+			body = append(body, 0x03, 0x40) // loop
+		}
+		for i := range locals {
+			body = append(body, 0x20) // local.get i; i32.const 1; i32.add; local.set i
+			body = append(body, uleb(uint32(i+3))...)
+			body = append(body, 0x41, 0x01, 0x6a, 0x21)
+			body = append(body, uleb(uint32(i+3))...)
+		}
+		for range n {
+			body = append(body, 0x0b)
+		}
+		return wfunc{typ: tyPre, locals: uint32(locals), body: append(body, 0x41, 0x00)}
+	}
+	many := echoModule()
+	for range 12 {
+		many.funcs = append(many.funcs, loops(1000, 400)) // 0.4e9 each: under the function limit
+	}
+	for _, c := range []struct {
+		name string
+		f    []wfunc
+		want string
+	}{
+		{"5,000 locals across 100 loops", []wfunc{loops(5000, 100)}, "5000 locals and 100 blocks"},
+		{"6,000 nested loops", []wfunc{loops(0, 6000)}, "6000 blocks nested 6000 deep"},
+		{"many costly functions", many.funcs[4:], "the functions so far"},
+	} {
+		m := echoModule()
+		m.funcs = append(m.funcs, c.f...)
+		h := newHost(t, nil)
+		start := time.Now()
+		_, err := h.Validate(context.Background(), m.bytes())
+		if !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		t.Logf("%s: refused in %v: %v", c.name, time.Since(start), err)
+	}
 }
