@@ -164,7 +164,7 @@ func TestRoutes(t *testing.T) {
 			func() (any, error) { return c.CreateKey(ctx, "ci", ScopeInvoke) }, "POST", "/v1/keys", "", `{"name":"ci","scope":"invoke"}`,
 			`{"id":"k1","name":"ci","scope":"invoke","api_key":"aiaas_y","created":"2026-11-29T01:02:03Z"}`},
 		{"list keys", 200, `{"keys":[{"id":"k1","name":"ci","scope":"invoke","created":"2026-11-29T01:02:03Z","revoked":"2026-11-29T01:02:03Z"}]}`,
-			func() (any, error) { return c.Keys(ctx) }, "GET", "/v1/keys", "", "",
+			func() (any, error) { return c.Keys(ctx) }, "GET", "/v1/keys", "limit=1000", "",
 			`[{"id":"k1","name":"ci","scope":"invoke","created":"2026-11-29T01:02:03Z","revoked":"2026-11-29T01:02:03Z"}]`},
 		{"revoke key", 204, ``, func() (any, error) { return nil, c.RevokeKey(ctx, "k1") }, "DELETE", "/v1/keys/k1", "", "", `null`},
 		{"list models", 200, `{"models":[{"name":"mnist","latest":3,"versions":3,"aliases":{"prod":{"version":2}}}]}`,
@@ -558,5 +558,30 @@ func TestWaitTrainingJob(t *testing.T) {
 	c2 := newClient(t, s2.URL, nil)
 	if _, err := c2.WaitTrainingJob(ctx, "j1", 5*time.Millisecond, nil); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("want deadline, got %v", err)
+	}
+}
+
+// Keys follows the server's pages until next_after is absent.
+func TestKeysPages(t *testing.T) {
+	var calls []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls = append(calls, r.URL.RawQuery)
+		switch r.URL.Query().Get("after") {
+		case "":
+			w.Write([]byte(`{"keys":[{"id":"k1"},{"id":"k2"}],"next_after":"k2"}`))
+		case "k2":
+			w.Write([]byte(`{"keys":[{"id":"k3"}]}`))
+		default:
+			w.WriteHeader(500)
+		}
+	}))
+	defer srv.Close()
+	c, err := New(srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := c.Keys(context.Background())
+	if err != nil || len(ks) != 3 || ks[2].ID != "k3" || len(calls) != 2 {
+		t.Fatalf("keys %+v, %v after %v", ks, err, calls)
 	}
 }
