@@ -106,6 +106,9 @@ func (c *modelCache) get(ctx context.Context, tenant, model string, info Version
 		}
 		if c.s.cfg.BatchWindow > 0 && lm.graph != nil {
 			lm.gbatch = newGraphBatcher(lm.graph, c.s.cfg.BatchWindow, c.s.cfg.BatchMax, func(n int) { c.s.metrics.batchRows.Observe(float64(n)) })
+			if lm.gbatch != nil && c.s.cfg.BatchLanes > 0 {
+				lm.gbatch.lanes = c.s.cfg.BatchLanes
+			}
 		}
 		return lm, lm.bytes(), got.SHA256, nil
 	})

@@ -74,6 +74,7 @@ type mode struct {
 	Name   string  `json:"mode"`
 	Window string  `json:"window"`
 	Max    int     `json:"max"`
+	Lanes  int     `json:"lanes,omitempty"`
 	Steps  []step  `json:"steps"`
 	Best   float64 `json:"sentences_per_s_at_p99"`
 	MaxDif float64 `json:"max_abs_diff"`
@@ -95,6 +96,7 @@ func main() {
 	procs := flag.Int("procs", 2, "the server's GOMAXPROCS")
 	window := flag.Duration("window", 2*time.Millisecond, "batching on: AIAAS_BATCH_WINDOW")
 	maxRows := flag.Int("max", 16, "batching on: AIAAS_BATCH_MAX")
+	lanes := flag.Int("lanes", 0, "batching on: AIAAS_BATCH_LANES (0: the server's default, GOMAXPROCS)")
 	modes := flag.String("modes", "off,on", "modes to run, in order (off is the reference)")
 	start := flag.Float64("start", 40, "first offered rate (sentences/s)")
 	stepBy := flag.Float64("step", 1.25, "rate multiplier between steps")
@@ -133,7 +135,7 @@ func main() {
 	for _, name := range strings.Split(*modes, ",") {
 		m := mode{Name: name, Window: "0s"}
 		if name == "on" {
-			m.Window, m.Max = window.String(), *maxRows
+			m.Window, m.Max, m.Lanes = window.String(), *maxRows, *lanes
 		} else if name != "off" {
 			log.Fatalf("-modes: %q is neither off nor on", name)
 		}
@@ -160,7 +162,7 @@ func main() {
 				ref = append(ref, e.Data[0].Embedding)
 			}
 		}
-		log.Printf("%s (window %s, max %d), server GOMAXPROCS %d", name, m.Window, m.Max, *procs)
+		log.Printf("%s (window %s, max %d, lanes %d), server GOMAXPROCS %d", name, m.Window, m.Max, m.Lanes, *procs)
 		admin, _ := client.New(srv.url, &client.Options{APIKey: adminKey})
 		retried := false
 		for rate := *start; ; {
@@ -269,7 +271,7 @@ func startServer(bin, data string, procs int, m mode) (*server, error) {
 		"GOMAXPROCS="+strconv.Itoa(procs),
 		"AIAAS_ADDR="+addr, "AIAAS_STORE=file://"+data,
 		"AIAAS_ADMIN_KEY="+adminKey, "AIAAS_MASTER_KEY="+masterKey,
-		"AIAAS_BATCH_WINDOW="+m.Window, "AIAAS_BATCH_MAX="+strconv.Itoa(max(m.Max, 1)),
+		"AIAAS_BATCH_WINDOW="+m.Window, "AIAAS_BATCH_MAX="+strconv.Itoa(max(m.Max, 1)), "AIAAS_BATCH_LANES="+strconv.Itoa(m.Lanes),
 		"AIAAS_TENANT_RPS=0", "AIAAS_TENANT_CONCURRENCY=0",
 		"AIAAS_PLUGIN_CACHE_DIR="+filepath.Join(filepath.Dir(data), "wazero"),
 		"AIAAS_LOG_LEVEL=warn")

@@ -101,6 +101,9 @@ type Config struct {
 	BatchWindow time.Duration `env:"AIAAS_BATCH_WINDOW" envDefault:"0s"`
 	// BatchMax caps the rows of one coalesced batch.
 	BatchMax int `env:"AIAAS_BATCH_MAX" envDefault:"64"`
+	// BatchLanes is how many batches of one graph model run at once
+	// (0 = GOMAXPROCS).
+	BatchLanes int `env:"AIAAS_BATCH_LANES" envDefault:"0"`
 	// PluginCacheDir holds wazero's compilation cache ("" = per-user cache
 	// folder; /tmp on Lambda).
 	PluginCacheDir string `env:"AIAAS_PLUGIN_CACHE_DIR"`
@@ -171,6 +174,7 @@ var vars = []Var{
 	{"AIAAS_TENANT_CONCURRENCY", "", "in-flight requests per tenant (0 = no quota)"},
 	{"AIAAS_BATCH_WINDOW", "", "adaptive batching window, e.g. 2ms (0 = off)"},
 	{"AIAAS_BATCH_MAX", "", "largest coalesced batch"},
+	{"AIAAS_BATCH_LANES", "", "batches of one graph model that run at once (0 = GOMAXPROCS)"},
 	{"AIAAS_PLUGIN_CACHE_DIR", "", "wazero compilation cache folder"},
 	{"AIAAS_PLUGIN_TIMEOUT", "", "deadline of one plugin call"},
 	{"AIAAS_TRAIN_WORKERS", "", "local training workers"},
@@ -373,6 +377,9 @@ func (c Config) problems(skip map[string]bool) []string {
 	}
 	if c.BatchMax < 1 || c.BatchMax > 4096 {
 		bad("AIAAS_BATCH_MAX", "must be between 1 and 4096, got %d", c.BatchMax)
+	}
+	if c.BatchLanes < 0 || c.BatchLanes > 256 {
+		bad("AIAAS_BATCH_LANES", "must be between 0 and 256, got %d", c.BatchLanes)
 	}
 	if c.PluginTimeout <= 0 || c.PluginTimeout > time.Minute {
 		bad("AIAAS_PLUGIN_TIMEOUT", "must be between 0 and 1m, got %v", c.PluginTimeout)
