@@ -165,7 +165,7 @@ func TestValidateShares(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(100 * time.Millisecond)                                      // a's first validation is running
+	time.Sleep(100 * time.Millisecond)                                              // a's first validation is running
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond) // less than one init deadline
 	defer cancel()
 	if _, err := h.ValidateFor(ctx, "b", echoModule().bytes()); err != nil {
