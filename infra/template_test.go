@@ -477,6 +477,15 @@ func TestBucket(t *testing.T) {
 	if tp.resources["ModelKey"]["Type"] != "AWS::KMS::Key" || get(tp.resources["ModelKey"], "Properties", "EnableKeyRotation") != true {
 		t.Errorf("ModelKey must be a KMS key with rotation")
 	}
+	// The bucket outlives the stack, so must the key its objects are
+	// encrypted with: a deleted key makes the retained bucket unreadable.
+	for _, id := range []string{"ModelBucket", "ModelKey"} {
+		for _, policy := range []string{"DeletionPolicy", "UpdateReplacePolicy"} {
+			if tp.resources[id][policy] != "Retain" {
+				t.Errorf("%s: %s = %v, want Retain", id, policy, tp.resources[id][policy])
+			}
+		}
+	}
 	for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
 		if get(p, "PublicAccessBlockConfiguration", k) != true {
 			t.Errorf("PublicAccessBlockConfiguration.%s is not true", k)

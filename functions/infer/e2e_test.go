@@ -294,9 +294,12 @@ func TestInferUnderRIE(t *testing.T) {
 		}
 	}
 	reps, _ = fn.WaitReports(context.Background(), 2)
-	// The flush waits 200 ms for the collector; allow the untraced warm
-	// time twice over on top (a loaded machine), but no more.
-	if len(reps) < 2 || reps[1].Duration > 200*time.Millisecond+2*warmUntraced+100*time.Millisecond {
+	// The flush waits 200 ms for the collector. An unbounded flush would
+	// wait for the exporter's own 10 s timeout or the function's 3 s one;
+	// a loaded machine can add hundreds of milliseconds to a warm
+	// invocation (664 ms was seen beside other builds). So the bound is
+	// far from both: 200 ms + 1 s + twice the untraced warm time.
+	if len(reps) < 2 || reps[1].Duration > 1200*time.Millisecond+2*warmUntraced {
 		t.Errorf("dead collector: warm invocation %v, untraced %v: the flush was not bounded (%+v)", reps[1].Duration, warmUntraced, reps)
 	}
 	if len(reps) == 2 {
