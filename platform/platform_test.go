@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -599,12 +600,47 @@ func testTrainingJob(t *testing.T, e *env) {
 	}
 }
 
+// TestConcurrentInferAndBatching: 16 clients, each request its own rows
+// (1 to 3 of them, values no other request has), batching off and on:
+// every answer must be the request's own rows' outputs — a batcher that
+// handed a caller another caller's rows, or shifted them, fails here.
 func TestConcurrentInferAndBatching(t *testing.T) {
+	body := func(g, i int) (map[string]any, int) {
+		rows := 1 + (g+i)%3
+		r := rand.New(rand.NewPCG(uint64(g), uint64(i)))
+		data := make([]float32, rows*4)
+		for j := range data {
+			data[j] = float32(r.NormFloat64())
+		}
+		return map[string]any{"inputs": []map[string]any{{"name": "input", "shape": []int{rows, 4}, "datatype": "FP32", "data": data}}}, rows
+	}
+	probs := func(t *testing.T, r resp) []float64 {
+		t.Helper()
+		var out struct {
+			Outputs []struct {
+				Data []float64 `json:"data"`
+			} `json:"outputs"`
+		}
+		if r.status != 200 || json.Unmarshal(r.body, &out) != nil || len(out.Outputs) != 1 {
+			t.Fatalf("infer: %d %s", r.status, r.body)
+		}
+		return out.Outputs[0].Data
+	}
+	// The answers alone, batching off.
+	ref := newEnv(t, nil)
+	refKey := ref.tenant("acme")
+	ref.publish(refKey, "clf", 1)
+	want := map[[2]int][]float64{}
+	for g := range 16 {
+		for i := range 10 {
+			b, _ := body(g, i)
+			want[[2]int{g, i}] = probs(t, ref.do("POST", "/v2/models/clf/infer", refKey, b))
+		}
+	}
 	for _, window := range []time.Duration{0, 2 * time.Millisecond} {
 		e := newEnv(t, func(c *config.Config) { c.BatchWindow = window; c.BatchMax = 8 })
 		key := e.tenant("acme")
 		e.publish(key, "clf", 1)
-		want := outputsOf(t, e.do("POST", "/v2/models/clf/infer", key, inferBody(1)))
 		var wg sync.WaitGroup
 		errs := make(chan string, 64)
 		for g := 0; g < 16; g++ {
@@ -612,17 +648,28 @@ func TestConcurrentInferAndBatching(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := 0; i < 10; i++ {
-					r := e.do("POST", "/v2/models/clf/infer", key, inferBody(1))
-					if r.status != 200 {
-						errs <- fmt.Sprintf("status %d %s", r.status, r.body)
+					b, rows := body(g, i)
+					r := e.do("POST", "/v2/models/clf/infer", key, b)
+					var out struct {
+						Outputs []struct {
+							Shape []int     `json:"shape"`
+							Data  []float64 `json:"data"`
+						} `json:"outputs"`
+					}
+					if r.status != 200 || json.Unmarshal(r.body, &out) != nil || len(out.Outputs) != 1 {
+						errs <- fmt.Sprintf("window %v: status %d %s", window, r.status, r.body)
 						return
 					}
-					var m map[string]any
-					json.Unmarshal(r.body, &m)
-					got, _ := json.Marshal(m["outputs"])
-					if !bytes.Equal(got, want) {
-						errs <- fmt.Sprintf("window %v: got %s want %s", window, got, want)
+					got, w := out.Outputs[0].Data, want[[2]int{g, i}]
+					if len(got) != len(w) || out.Outputs[0].Shape[0] != rows {
+						errs <- fmt.Sprintf("window %v: client %d request %d: shape %v, want %d rows", window, g, i, out.Outputs[0].Shape, rows)
 						return
+					}
+					for j := range w {
+						if math.Abs(got[j]-w[j]) > 1e-6 {
+							errs <- fmt.Sprintf("window %v: client %d request %d: output %d = %v, alone %v", window, g, i, j, got[j], w[j])
+							return
+						}
 					}
 				}
 			}()
