@@ -307,6 +307,8 @@ func TestClientCommands(t *testing.T) {
 		{[]string{"plugin", "push", "png", bad}, manage, exitInvalid, "", `missing export "alloc"`, ""},
 		{[]string{"endpoint", "create", "digits", "--model", "mnist", "--version", "prod", "--preprocess", "png", "--postprocess", "top-k"}, manage, exitOK, "endpoint digits created: png -> mnist@prod -> top-k", "", `"postprocess":"top-k"`},
 		{[]string{"endpoint", "create", "digits", "--model", "mnist", "--output", "json"}, manage, exitOK, `"model":"mnist"`, "", ""},
+		{[]string{"endpoint", "create", "minilm", "--model", "minilm", "--preprocess", "wordpiece", "--postprocess", "pool", "--forward-inputs", "attention_mask"}, manage, exitOK, "", "", `"forward_inputs":["attention_mask"]`},
+		{[]string{"endpoint", "create", "gpt2", "--model", "gpt2", "--preprocess", "bpe", "--postprocess", "bpe", "--max-tokens", "32", "--eos", "50256"}, manage, exitOK, "", "", `"generation":{"eos_token_ids":[50256],"max_tokens":32}`},
 		{[]string{"endpoint", "create", "digits"}, manage, exitUsage, "", "--model is required", ""},
 		{[]string{"endpoint", "list"}, manage, exitOK, "digits", "", ""},
 		{[]string{"invoke", "digits", png}, invoke, exitOK, `{"predictions":[{"index":7,"label":"7","score":0.98}]}`, "", "\x89PNG"},

@@ -93,11 +93,13 @@ func (c *Client) PutEndpoint(ctx context.Context, name string, e *Endpoint) (ep 
 		return nil, false, fmt.Errorf("%w: endpoint needs a model", ErrInvalidArgument)
 	}
 	b, err := jsonBody(struct {
-		Model       string `json:"model"`
-		Version     string `json:"version"`
-		Preprocess  string `json:"preprocess,omitempty"`
-		Postprocess string `json:"postprocess,omitempty"`
-	}{e.Model, e.Version, e.Preprocess, e.Postprocess})
+		Model         string            `json:"model"`
+		Version       string            `json:"version"`
+		Preprocess    string            `json:"preprocess,omitempty"`
+		Postprocess   string            `json:"postprocess,omitempty"`
+		ForwardInputs []string          `json:"forward_inputs,omitempty"`
+		Generation    *GenerationConfig `json:"generation,omitempty"`
+	}{e.Model, e.Version, e.Preprocess, e.Postprocess, e.ForwardInputs, e.Generation})
 	if err != nil {
 		return nil, false, err
 	}

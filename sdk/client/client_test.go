@@ -151,6 +151,14 @@ func TestRoutes(t *testing.T) {
 				return []any{e, created}, err
 			}, "PUT", "/v1/endpoints/digits", "", `{"model":"mnist","version":"prod","preprocess":"png"}`,
 			`[{"name":"digits","model":"mnist","version":"prod","preprocess":"png","created":"2026-11-29T01:02:03Z","updated":"2026-11-29T01:02:03Z"},true]`},
+		{"put text endpoint", 200, `{"name":"minilm","model":"m","version":"","preprocess":"wordpiece","postprocess":"pool","forward_inputs":["attention_mask"],"generation":{"max_tokens":8}}`,
+			func() (any, error) {
+				e, created, err := c.PutEndpoint(ctx, "minilm", &Endpoint{Model: "m", Preprocess: "wordpiece", Postprocess: "pool",
+					ForwardInputs: []string{"attention_mask"}, Generation: &GenerationConfig{MaxTokens: 8}})
+				return []any{e, created}, err
+			}, "PUT", "/v1/endpoints/minilm", "",
+			`{"model":"m","version":"","preprocess":"wordpiece","postprocess":"pool","forward_inputs":["attention_mask"],"generation":{"max_tokens":8}}`,
+			`[{"name":"minilm","model":"m","version":"","preprocess":"wordpiece","postprocess":"pool","forward_inputs":["attention_mask"],"generation":{"max_tokens":8}},false]`},
 		{"list endpoints", 200, `{"endpoints":[{"name":"a","model":"m","version":""}]}`, func() (any, error) { return c.Endpoints(ctx) }, "GET", "/v1/endpoints", "", "",
 			`[{"name":"a","model":"m","version":""}]`},
 		{"get endpoint", 200, `{"name":"a b","model":"m","version":"1"}`, func() (any, error) { return c.Endpoint(ctx, "a b") }, "GET", "/v1/endpoints/a%20b", "", "",
