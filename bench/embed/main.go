@@ -11,8 +11,9 @@
 // uploaded as ONNX, the wordpiece tokenizer (all-MiniLM-L6-v2's
 // vocabulary) and the pool plugin (mean over the mask, L2 norm), and an
 // endpoint joining them. Every request is one sentence (8 to 48 words of
-// English, about 10 to 60 tokens) to POST /openai/v1/embeddings through
-// the Go SDK, with no retries.
+// English, about 10 to 60 tokens; -texts N: N of them, a client batching
+// its own) to POST /openai/v1/embeddings through the Go SDK, with no
+// retries. Rates and throughput count sentences.
 //
 // The load is open-loop: requests start at Poisson times of the offered
 // rate, whether or not earlier ones have finished, as independent users'
@@ -29,7 +30,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -82,6 +82,7 @@ type mode struct {
 
 type report struct {
 	Date       string       `json:"date"`
+	Texts      int          `json:"texts_per_request"`
 	Machine    machine.Info `json:"machine"`
 	Model      string       `json:"model"`
 	GOMAXPROCS int          `json:"server_gomaxprocs"`
@@ -96,6 +97,7 @@ func main() {
 	procs := flag.Int("procs", 2, "the server's GOMAXPROCS")
 	window := flag.Duration("window", 2*time.Millisecond, "batching on: AIAAS_BATCH_WINDOW")
 	maxRows := flag.Int("max", 16, "batching on: AIAAS_BATCH_MAX")
+	per := flag.Int("texts", 1, "sentences per request (a client batching its own)")
 	lanes := flag.Int("lanes", 0, "batching on: AIAAS_BATCH_LANES (0: the server's default, GOMAXPROCS)")
 	modes := flag.String("modes", "off,on", "modes to run, in order (off is the reference)")
 	start := flag.Float64("start", 40, "first offered rate (sentences/s)")
@@ -127,7 +129,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	rep := report{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine.Describe(), Model: *model, GOMAXPROCS: *procs, P99Target: ms(*target)}
+	rep := report{Texts: *per, Date: time.Now().UTC().Format(time.RFC3339), Machine: machine.Describe(), Model: *model, GOMAXPROCS: *procs, P99Target: ms(*target)}
 	corpus := sentences(256)
 	var ref [][]float32
 	var key string
@@ -167,7 +169,7 @@ func main() {
 		retried := false
 		for rate := *start; ; {
 			rowsBefore := batchRows(admin)
-			st, diff := load(c, corpus, ref, rate, *duration, *maxOut, *target)
+			st, diff := load(c, corpus, ref, rate, *per, *duration, *maxOut, *target)
 			if rowsAfter := batchRows(admin); rowsAfter[0] > rowsBefore[0] {
 				st.Rows = (rowsAfter[1] - rowsBefore[1]) / (rowsAfter[0] - rowsBefore[0])
 			}
@@ -363,8 +365,9 @@ func sentences(n int) []string {
 // load offers rate sentences/s for d (Poisson arrivals) and measures the
 // requests that start after the first second; diff is the largest
 // difference from the reference.
-func load(c *client.Client, corpus []string, ref [][]float32, rate float64, d time.Duration, maxOut int, target time.Duration) (step, float64) {
+func load(c *client.Client, corpus []string, ref [][]float32, rate float64, per int, d time.Duration, maxOut int, target time.Duration) (step, float64) {
 	st := step{Offered: rate}
+	rate /= float64(per) // requests per second
 	r := rand.New(rand.NewPCG(uint64(rate*1000), 3))
 	var (
 		mu          sync.Mutex
@@ -394,7 +397,12 @@ func load(c *client.Client, corpus []string, ref [][]float32, rate float64, d ti
 			}
 			continue
 		}
-		k := r.IntN(len(corpus))
+		ks := make([]int, per)
+		texts := make([]string, per)
+		for j := range ks {
+			ks[j] = r.IntN(len(corpus))
+			texts[j] = corpus[ks[j]]
+		}
 		outstanding.Add(1)
 		wg.Add(1)
 		go func(t0 time.Time) {
@@ -402,12 +410,12 @@ func load(c *client.Client, corpus []string, ref [][]float32, rate float64, d ti
 			defer outstanding.Add(-1)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			e, err := c.Embed(ctx, "minilm", []string{corpus[k]})
+			e, err := c.Embed(ctx, "minilm", texts)
 			took := time.Since(t0)
 			mu.Lock()
 			defer mu.Unlock()
-			if err == nil && len(e.Data) != 1 {
-				err = errors.New("not one embedding")
+			if err == nil && len(e.Data) != per {
+				err = fmt.Errorf("%d embeddings for %d texts", len(e.Data), per)
 			}
 			if err != nil {
 				if firstErr == nil {
@@ -418,8 +426,10 @@ func load(c *client.Client, corpus []string, ref [][]float32, rate float64, d ti
 				}
 				return
 			}
-			for j, v := range e.Data[0].Embedding {
-				diff = max(diff, math.Abs(float64(v-ref[k][j])))
+			for t, k := range ks {
+				for j, v := range e.Data[t].Embedding {
+					diff = max(diff, math.Abs(float64(v-ref[k][j])))
+				}
 			}
 			if counted {
 				lat = append(lat, took)
@@ -439,7 +449,7 @@ func load(c *client.Client, corpus []string, ref [][]float32, rate float64, d ti
 		return ms(lat[min(len(lat)-1, int(p*float64(len(lat))))])
 	}
 	st.Requests, st.Errors, st.Shed = len(lat)+errs, errs, shed
-	st.Achieved = float64(len(lat)) / elapsed.Seconds()
+	st.Achieved = float64(len(lat)*per) / elapsed.Seconds()
 	st.P50ms, st.P90ms, st.P99ms = q(0.50), q(0.90), q(0.99)
 	st.Pass = errs == 0 && shed == 0 && st.P99ms <= ms(target) && len(lat) > 0
 	return st, diff
