@@ -109,12 +109,9 @@ func main() {
 	out := flag.String("out", "", "write the results as JSON")
 	flag.Parse()
 
-	if *dir == "" {
-		d, err := repo.Script("onnx-fixtures.sh", "transformers")
-		if err != nil {
-			log.Fatal(err)
-		}
-		*dir = d
+	var err error
+	if *dir, err = repo.TransformerFixtures(*dir); err != nil {
+		log.Fatal(err)
 	}
 	onnxFile := filepath.Join(*dir, *model+".onnx")
 	if _, err := os.Stat(onnxFile); err != nil {

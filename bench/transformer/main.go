@@ -75,12 +75,9 @@ func main() {
 	plotFile := flag.String("plot", "", "with -decode: draw tokens/s vs context into this PNG")
 	lib := flag.String("lib", "", "libonnxruntime.so (default: under node_modules)")
 	flag.Parse()
-	if *dir == "" {
-		d, err := repo.Script("onnx-fixtures.sh", "transformers")
-		if err != nil {
-			log.Fatal(err)
-		}
-		*dir = d
+	var err error
+	if *dir, err = repo.TransformerFixtures(*dir); err != nil {
+		log.Fatal(err)
 	}
 	if err := ortlib.Init(*lib); err != nil {
 		log.Fatal(err)

@@ -92,14 +92,11 @@ func (c *Client) PutEndpoint(ctx context.Context, name string, e *Endpoint) (ep 
 	if e == nil || e.Model == "" {
 		return nil, false, fmt.Errorf("%w: endpoint needs a model", ErrInvalidArgument)
 	}
-	b, err := jsonBody(struct {
-		Model         string            `json:"model"`
-		Version       string            `json:"version"`
-		Preprocess    string            `json:"preprocess,omitempty"`
-		Postprocess   string            `json:"postprocess,omitempty"`
-		ForwardInputs []string          `json:"forward_inputs,omitempty"`
-		Generation    *GenerationConfig `json:"generation,omitempty"`
-	}{e.Model, e.Version, e.Preprocess, e.Postprocess, e.ForwardInputs, e.Generation})
+	// The endpoint as given, without what the server sets (name from the
+	// path, timestamps): every field the type gains is sent too.
+	body := *e
+	body.Name, body.Created, body.Updated = "", time.Time{}, time.Time{}
+	b, err := jsonBody(body)
 	if err != nil {
 		return nil, false, err
 	}

@@ -42,3 +42,13 @@ func Script(name string, args ...string) (string, error) {
 	}
 	return strings.TrimSpace(string(b)), nil
 }
+
+// TransformerFixtures is dir, or when it is empty the folder of the
+// transformer fixtures that scripts/onnx-fixtures.sh makes (generating
+// them on first use).
+func TransformerFixtures(dir string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	return Script("onnx-fixtures.sh", "transformers")
+}
