@@ -97,20 +97,29 @@ func graphInputs(lm *loadedModel, ins []oip.RequestInput) ([]*graph.Tensor, erro
 	return out, nil
 }
 
-// tensorOf converts float32 values (as the OIP codec and plugins give
-// them) to a tensor of dt. Integer conversions must be exact.
-func tensorOf(dt graph.DType, shape64 []int64, v []float32, name string) (*graph.Tensor, error) {
+// inputShape checks a request's shape for an input of n values.
+func inputShape(shape64 []int64, n int, name string) ([]int, error) {
 	shape := make([]int, len(shape64))
-	n := 1
+	want := 1
 	for i, d := range shape64 {
 		if d < 0 || d > math.MaxInt32 {
 			return nil, httpErr(http.StatusBadRequest, "input %q: shape %v", truncate(name, 64), shape64)
 		}
 		shape[i] = int(d)
-		n *= int(d)
+		want *= int(d)
 	}
-	if n != len(v) {
-		return nil, httpErr(http.StatusBadRequest, "input %q: shape %v needs %d values, got %d", truncate(name, 64), shape64, n, len(v))
+	if want != n {
+		return nil, httpErr(http.StatusBadRequest, "input %q: shape %v needs %d values, got %d", truncate(name, 64), shape64, want, n)
+	}
+	return shape, nil
+}
+
+// tensorOf converts float32 values (as the OIP codec and plugins give
+// them) to a tensor of dt. Integer conversions must be exact.
+func tensorOf(dt graph.DType, shape64 []int64, v []float32, name string) (*graph.Tensor, error) {
+	shape, err := inputShape(shape64, len(v), name)
+	if err != nil {
+		return nil, err
 	}
 	if dt == graph.Float32 {
 		return graph.WrapFloat32(shape, v), nil
@@ -171,17 +180,9 @@ func tensorOf(dt graph.DType, shape64 []int64, v []float32, name string) (*graph
 // tensorOfInts is tensorOf for exact integers (INT64 and INT32 inputs
 // from the codec's I64).
 func tensorOfInts(dt graph.DType, shape64 []int64, v []int64, name string) (*graph.Tensor, error) {
-	shape := make([]int, len(shape64))
-	n := 1
-	for i, d := range shape64 {
-		if d < 0 || d > math.MaxInt32 {
-			return nil, httpErr(http.StatusBadRequest, "input %q: shape %v", truncate(name, 64), shape64)
-		}
-		shape[i] = int(d)
-		n *= int(d)
-	}
-	if n != len(v) {
-		return nil, httpErr(http.StatusBadRequest, "input %q: shape %v needs %d values, got %d", truncate(name, 64), shape64, n, len(v))
+	shape, err := inputShape(shape64, len(v), name)
+	if err != nil {
+		return nil, err
 	}
 	t := graph.NewTensor(dt, shape...)
 	if dt == graph.Int64 {

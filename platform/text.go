@@ -386,6 +386,20 @@ func (s *Server) generateText(ctx context.Context, tenant string, te *textEndpoi
 	return len(ids), len(res.Tokens), emit(genEvent{finish: finish})
 }
 
+// generateAll runs a generation to its end and returns the whole text
+// and why it ended: the non-streaming form of both APIs.
+func (s *Server) generateAll(ctx context.Context, tenant string, te *textEndpoint, g genRequest, t *timings) (text, finish string, promptTokens, completionTokens int, err error) {
+	var b strings.Builder
+	promptTokens, completionTokens, err = s.generateText(ctx, tenant, te, g, t, func(e genEvent) error {
+		b.WriteString(e.text)
+		if e.finish != "" {
+			finish = e.finish
+		}
+		return nil
+	})
+	return b.String(), finish, promptTokens, completionTokens, err
+}
+
 // heldBack is the tail of text that flush kept back as a possible start of
 // a stop string.
 func heldBack(all string, stops []string) string {
@@ -610,19 +624,11 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) error
 		_ = out.data("[DONE]")
 		return nil
 	}
-	var text strings.Builder
-	finish := ""
-	pt, ct, err := s.generateText(r.Context(), p.tenant, te, g, &t, func(e genEvent) error {
-		text.WriteString(e.text)
-		if e.finish != "" {
-			finish = e.finish
-		}
-		return nil
-	})
+	text, finish, pt, ct, err := s.generateAll(r.Context(), p.tenant, te, g, &t)
 	if err != nil {
 		return err
 	}
-	resp := chunk(text.String(), finish)
+	resp := chunk(text, finish)
 	resp["usage"] = map[string]int{"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
 	w.Header().Set("Server-Timing", t.header())
 	writeJSON(w, http.StatusOK, resp)
@@ -737,20 +743,12 @@ func (s *Server) tritonGenerate(w http.ResponseWriter, r *http.Request, stream b
 		}
 		return nil
 	}
-	var text strings.Builder
-	finish := ""
-	pt, ct, err := s.generateText(r.Context(), p.tenant, te, g, &t, func(e genEvent) error {
-		text.WriteString(e.text)
-		if e.finish != "" {
-			finish = e.finish
-		}
-		return nil
-	})
+	text, finish, pt, ct, err := s.generateAll(r.Context(), p.tenant, te, g, &t)
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Server-Timing", t.header())
-	writeJSON(w, http.StatusOK, map[string]any{"model_name": name, "model_version": version, "text_output": text.String(),
+	writeJSON(w, http.StatusOK, map[string]any{"model_name": name, "model_version": version, "text_output": text,
 		"finish_reason": finish, "prompt_tokens": pt, "completion_tokens": ct, "parameters": te.l.parameters()})
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -214,7 +215,7 @@ func decode(dir, name string, contexts []int, steps, rounds, ortThreads int, spi
 				toks[e] = t
 				tps[e] = append(tps[e], float64(steps)/d.Seconds())
 			}
-			if !equal(toks[0], toks[1]) {
+			if !slices.Equal(toks[0], toks[1]) {
 				r.SameTokens = false
 			}
 		}
@@ -245,18 +246,6 @@ func argmax(v []float32) int64 {
 		}
 	}
 	return int64(best)
-}
-
-func equal(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // plotDecode draws tokens/s against context length for both engines.

@@ -66,7 +66,16 @@ func networkTol(maxAbs float64) float64 { return 1e-4 * math.Max(1, maxAbs) }
 // elsewhere, or edited to see the harness fail).
 func networkFixtures(t *testing.T) string {
 	t.Helper()
-	if dir := os.Getenv("AIAAS_ONNX_FIXTURES"); dir != "" {
+	return scriptFixtures(t, "AIAAS_ONNX_FIXTURES", "ONNX network")
+}
+
+// scriptFixtures returns the folder named by env, or the one
+// scripts/onnx-fixtures.sh (with args) prints after making it: skipped
+// when the generator's Python modules are missing (fixtureDepsMissing),
+// unless AIAAS_REQUIRE_FIXTURES is set. what names them in messages.
+func scriptFixtures(t *testing.T, env, what string, args ...string) string {
+	t.Helper()
+	if dir := os.Getenv(env); dir != "" {
 		return dir
 	}
 	root, err := filepath.Abs(filepath.Join("..", ".."))
@@ -77,7 +86,7 @@ func networkFixtures(t *testing.T) string {
 	if _, err := os.Stat(script); err != nil {
 		t.Fatalf("the fixtures' script: %v", err)
 	}
-	cmd := exec.Command("bash", script)
+	cmd := exec.Command("bash", append([]string{script}, args...)...)
 	cmd.Dir = root
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -87,12 +96,12 @@ func networkFixtures(t *testing.T) string {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && ee.ExitCode() == fixtureDepsMissing {
 		if os.Getenv("AIAAS_REQUIRE_FIXTURES") != "" {
-			t.Fatalf("no ONNX network fixtures and AIAAS_REQUIRE_FIXTURES is set: %s", msg)
+			t.Fatalf("no %s fixtures and AIAAS_REQUIRE_FIXTURES is set: %s", what, msg)
 		}
-		t.Skipf("no ONNX network fixtures: %s", msg)
+		t.Skipf("no %s fixtures: %s", what, msg)
 	}
 	if err != nil {
-		t.Fatalf("scripts/onnx-fixtures.sh: %v\n%s", err, msg)
+		t.Fatalf("scripts/onnx-fixtures.sh %s: %v\n%s", strings.Join(args, " "), err, msg)
 	}
 	dir := strings.TrimSpace(stdout.String())
 	if msg != "" {

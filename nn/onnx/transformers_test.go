@@ -1,15 +1,12 @@
 package onnx
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -52,35 +49,7 @@ type fixtureTensor struct {
 // networkFixtures does when the generator's Python modules are missing.
 func transformerFixtures(t *testing.T) string {
 	t.Helper()
-	if dir := os.Getenv("AIAAS_TRANSFORMER_FIXTURES"); dir != "" {
-		return dir
-	}
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("bash", filepath.Join(root, "scripts", "onnx-fixtures.sh"), "transformers")
-	cmd.Dir = root
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err = cmd.Run()
-	msg := strings.TrimSpace(stderr.String())
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && ee.ExitCode() == fixtureDepsMissing {
-		if os.Getenv("AIAAS_REQUIRE_FIXTURES") != "" {
-			t.Fatalf("no transformer fixtures and AIAAS_REQUIRE_FIXTURES is set: %s", msg)
-		}
-		t.Skipf("no transformer fixtures: %s", msg)
-	}
-	if err != nil {
-		t.Fatalf("scripts/onnx-fixtures.sh transformers: %v\n%s", err, msg)
-	}
-	dir := strings.TrimSpace(stdout.String())
-	if msg != "" {
-		t.Logf("%s (%.1f s)", msg, time.Since(start).Seconds())
-	}
-	return dir
+	return scriptFixtures(t, "AIAAS_TRANSFORMER_FIXTURES", "transformer", "transformers")
 }
 
 // TestTransformers converts each fixture as an upload does (Convert, then
