@@ -56,13 +56,23 @@ func (l *ArtifactLimits) withDefaults() ArtifactLimits {
 	return o
 }
 
-// WeightName and BiasName return the tensor names of dense layer i (its index
-// in Spec.Layers, dropout layers included). Weights have shape [in, out],
-// the Keras kernel layout; biases [out].
+// WeightName and BiasName return the tensor names of layer i's parameters
+// (i is its index in Spec.Layers, every layer counted). A dense weight has
+// shape [in, out], the Keras kernel layout; a conv2d weight [F, C, KH, KW],
+// the ONNX and PyTorch layout; a batchnorm's weight and bias are γ and β
+// [C]. Biases are [out], [F] and [C].
 func WeightName(i int) string { return "layers." + strconv.Itoa(i) + ".weight" }
 
 // BiasName: see WeightName.
 func BiasName(i int) string { return "layers." + strconv.Itoa(i) + ".bias" }
+
+// RunningMeanName and RunningVarName return the tensor names of batch
+// normalisation i's running statistics ([C] each; its weight and bias are γ
+// and β). The names are PyTorch's.
+func RunningMeanName(i int) string { return "layers." + strconv.Itoa(i) + ".running_mean" }
+
+// RunningVarName: see RunningMeanName.
+func RunningVarName(i int) string { return "layers." + strconv.Itoa(i) + ".running_var" }
 
 // WriteArtifact writes m as a safetensors model artifact: F32 tensors
 // layers.{i}.weight [in, out] and layers.{i}.bias [out] for each dense layer
@@ -74,12 +84,11 @@ func (m *Model) WriteArtifact(w io.Writer, meta Metadata) error {
 	if m == nil || m.in == 0 {
 		return errNoModel
 	}
-	for i, l := range m.layers {
-		if j := nonFinite(l.w); j >= 0 {
-			return fmt.Errorf("nn: write artifact: %s element %d is %v", WeightName(i), j, l.w[j])
-		}
-		if j := nonFinite(l.b); j >= 0 {
-			return fmt.Errorf("nn: write artifact: %s element %d is %v", BiasName(i), j, l.b[j])
+	for i := range m.layers {
+		for _, t := range m.layers[i].tensors(i) {
+			if j := nonFinite(t.v); j >= 0 {
+				return fmt.Errorf("nn: write artifact: %s element %d is %v", t.name, j, t.v[j])
+			}
 		}
 	}
 	md := map[string]string{MetaFormatVersion: artifactVersion}
@@ -94,11 +103,9 @@ func (m *Model) WriteArtifact(w io.Writer, meta Metadata) error {
 		md[k] = string(b)
 	}
 	f := &safetensors.File{Metadata: md}
-	for i, l := range m.layers {
-		if l.dense {
-			f.Tensors = append(f.Tensors,
-				safetensors.F32(WeightName(i), []int{l.in, l.out}, l.w),
-				safetensors.F32(BiasName(i), []int{l.out}, l.b))
+	for i := range m.layers {
+		for _, t := range m.layers[i].tensors(i) {
+			f.Tensors = append(f.Tensors, safetensors.F32(t.name, t.shape, t.v))
 		}
 	}
 	if _, err := safetensors.EncodeTo(w, f); err != nil {
@@ -136,8 +143,8 @@ func ReadArtifact(b []byte, lim *ArtifactLimits) (*Model, *Metadata, error) {
 	}
 	f, err := safetensors.Decode(b, &safetensors.Limits{
 		MaxHeaderBytes: l.MaxHeaderBytes,
-		MaxTensors:     2*MaxLayers + 1, // one more than a model can use, so "extra tensor" is reported as such
-		MaxRank:        2,
+		MaxTensors:     4*MaxLayers + 1, // one more than a model can use, so "extra tensor" is reported as such
+		MaxRank:        4, // conv2d weights are [F, C, KH, KW]
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrArtifact, err)
@@ -181,17 +188,19 @@ func ReadArtifact(b []byte, lim *ArtifactLimits) (*Model, *Metadata, error) {
 	}
 	used := 0
 	for i := range m.layers {
-		ly := &m.layers[i]
-		if !ly.dense {
-			continue
+		for _, t := range m.layers[i].tensors(i) {
+			if err := loadTensor(f, t.name, t.shape, t.v); err != nil {
+				return nil, nil, err
+			}
+			used++
 		}
-		if err := loadTensor(f, WeightName(i), []int{ly.in, ly.out}, ly.w); err != nil {
-			return nil, nil, err
+		if l := &m.layers[i]; l.kind == LayerBatchNorm {
+			for c, v := range l.vari {
+				if v < 0 {
+					return nil, nil, artErr("tensor %q: element %d is negative (%v)", RunningVarName(i), c, v)
+				}
+			}
 		}
-		if err := loadTensor(f, BiasName(i), []int{ly.out}, ly.b); err != nil {
-			return nil, nil, err
-		}
-		used += 2
 	}
 	if len(f.Tensors) != used {
 		for _, t := range f.Tensors {
@@ -206,9 +215,11 @@ func ReadArtifact(b []byte, lim *ArtifactLimits) (*Model, *Metadata, error) {
 }
 
 func (m *Model) expects(name string) bool {
-	for i, l := range m.layers {
-		if l.dense && (name == WeightName(i) || name == BiasName(i)) {
-			return true
+	for i := range m.layers {
+		for _, t := range m.layers[i].tensors(i) {
+			if t.name == name {
+				return true
+			}
 		}
 	}
 	return false
@@ -221,8 +232,13 @@ func specParams(s Spec) int {
 	}
 	n := 0
 	for i, p := range plan {
-		if s.Layers[i].Type == LayerDense {
-			n += p[0]*p[1] + p[1]
+		switch s.Layers[i].Type {
+		case LayerDense:
+			n += p.in.size()*p.out.size() + p.out.size()
+		case LayerConv2D:
+			n += p.out.c*p.in.c*p.g.kh*p.g.kw + p.out.c
+		case LayerBatchNorm:
+			n += 4 * p.in.c
 		}
 	}
 	return n

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 
 	"gonum.org/v1/gonum/blas"
@@ -24,14 +25,46 @@ const (
 
 // layer is one compiled entry of a Spec.
 type layer struct {
-	dense   bool
-	in, out int
-	act     act
-	rate    float64         // dropout only
-	w       []float32       // in×out row-major: the Keras kernel layout, so y = x·W + b is one NoTrans Gemm
-	b       []float32       // out
-	pk      *kernels.Packed // w packed for kernels.Dense (references w and b); valid while Model.packed
+	kind       string // Layer.Type
+	dense      bool   // kind == LayerDense
+	in, out    int    // values per sample: inS.size(), outS.size()
+	inS, outS  shape
+	g          geom // conv2d and pooling
+	act        act
+	rate       float64         // dropout only
+	w          []float32       // dense: in×out row-major, the Keras kernel layout, so y = x·W + b is one NoTrans Gemm; conv2d: F×C×KH×KW (ONNX, PyTorch); batchnorm: γ
+	b          []float32       // dense: out; conv2d: F; batchnorm: β
+	mean, vari []float32       // batchnorm running statistics
+	mom, eps   float32         // batchnorm
+	pk         *kernels.Packed // w packed for kernels.Dense (references w and b); valid while Model.packed
 }
+
+// tensor is one named parameter array of a layer, as stored in artifacts.
+type tensor struct {
+	name      string
+	shape     []int
+	v         []float32
+	trainable bool
+}
+
+// tensors lists layer i's parameters in artifact order: weight and bias,
+// then a batch normalisation's running mean and variance.
+func (l *layer) tensors(i int) []tensor {
+	switch l.kind {
+	case LayerDense:
+		return []tensor{{WeightName(i), []int{l.in, l.out}, l.w, true}, {BiasName(i), []int{l.out}, l.b, true}}
+	case LayerConv2D:
+		return []tensor{{WeightName(i), []int{l.outS.c, l.inS.c, l.g.kh, l.g.kw}, l.w, true}, {BiasName(i), []int{l.outS.c}, l.b, true}}
+	case LayerBatchNorm:
+		c := l.inS.c
+		return []tensor{{WeightName(i), []int{c}, l.w, true}, {BiasName(i), []int{c}, l.b, true},
+			{RunningMeanName(i), []int{c}, l.mean, false}, {RunningVarName(i), []int{c}, l.vari, false}}
+	}
+	return nil
+}
+
+// hasWeights reports whether the layer has trainable parameters (w and b).
+func (l *layer) hasWeights() bool { return l.w != nil }
 
 // Model is a network with its weights.
 //
@@ -45,7 +78,9 @@ type Model struct {
 	in, out  int
 	hidden   int // widest non-input activation
 	params   int
-	lastDens int // index of the last dense layer; trailing dropouts are identities at inference
+	lastDens int // index of the last layer that is not dropout; trailing dropouts are identities at inference
+	inShape  shape
+	spatial  bool // has layers other than dense and dropout: Forward goes layer by layer
 	fwdRows  int // rows per Forward chunk
 	// packed says every dense layer's pk holds its current weights. New,
 	// ReadArtifact and Clone pack; a training step clears it, and Forward
@@ -61,7 +96,10 @@ type Model struct {
 // New, ReadArtifact or Clone.
 var errNoModel = fmt.Errorf("%w: model not built with New or ReadArtifact", ErrSpec)
 
-type fwdScratch struct{ a, b []float32 }
+type fwdScratch struct {
+	a, b []float32
+	conv convScratch
+}
 
 // New builds a model for spec with Glorot-uniform weights drawn from a
 // generator seeded with seed, and zero biases (the Keras defaults). The same
@@ -74,10 +112,17 @@ func New(spec Spec, seed int64) (*Model, error) {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
 	for i := range m.layers {
 		l := &m.layers[i]
-		if !l.dense {
+		var fanIn, fanOut int
+		switch l.kind {
+		case LayerDense:
+			fanIn, fanOut = l.in, l.out
+		case LayerConv2D:
+			rf := l.g.kh * l.g.kw
+			fanIn, fanOut = l.inS.c*rf, l.outS.c*rf
+		default:
 			continue
 		}
-		limit := math.Sqrt(6 / float64(l.in+l.out))
+		limit := math.Sqrt(6 / float64(fanIn+fanOut))
 		for j := range l.w {
 			l.w[j] = float32((2*rng.Float64() - 1) * limit)
 		}
@@ -107,32 +152,59 @@ func (m *Model) repack() {
 // weightsChanged records that the weights moved since the last pack.
 func (m *Model) weightsChanged() { m.packed = false }
 
-// build validates spec and allocates zeroed weights.
+// build validates spec and allocates zeroed weights (and batch
+// normalisations at γ 1, β 0, running mean 0 and variance 1).
 func build(spec Spec) (*Model, error) {
 	plan, err := spec.plan()
 	if err != nil {
 		return nil, err
 	}
 	m := &Model{spec: spec.clone(), layers: make([]layer, len(plan))}
-	m.in = plan[0][0]
+	m.in = plan[0].in.size()
+	m.inShape = plan[0].in
+	scratch := 0
 	for i, p := range plan {
 		l := spec.Layers[i]
-		ly := layer{in: p[0], out: p[1]}
-		if l.Type == LayerDense {
-			ly.dense = true
-			ly.act, _ = parseAct(l.Activation)
-			ly.w = make([]float32, p[0]*p[1])
-			ly.b = make([]float32, p[1])
-			m.params += len(ly.w) + len(ly.b)
+		ly := layer{kind: l.Type, dense: l.Type == LayerDense, in: p.in.size(), out: p.out.size(), inS: p.in, outS: p.out, g: p.g, rate: l.Rate}
+		ly.act, _ = parseAct(l.Activation)
+		switch l.Type {
+		case LayerDense:
+			ly.w = make([]float32, ly.in*ly.out)
+			ly.b = make([]float32, ly.out)
 			m.lastDens = i
-		} else {
-			ly.rate = l.Rate
+		case LayerConv2D:
+			ly.w = make([]float32, p.out.c*p.in.c*p.g.kh*p.g.kw)
+			ly.b = make([]float32, p.out.c)
+			m.lastDens = i
+			m.spatial = true
+			scratch = max(scratch, ly.colLen(), ly.out)
+		case LayerBatchNorm:
+			c := p.in.c
+			ly.w, ly.b, ly.mean, ly.vari = make([]float32, c), make([]float32, c), make([]float32, c), make([]float32, c)
+			for j := range c {
+				ly.w[j], ly.vari[j] = 1, 1
+			}
+			ly.mom, ly.eps = float32(l.Momentum), float32(l.Epsilon)
+			if l.Momentum == 0 {
+				ly.mom = 0.99
+			}
+			if l.Epsilon == 0 {
+				ly.eps = 1e-3
+			}
+			m.lastDens = i
+			m.spatial = true
+		case LayerMaxPool2D, LayerAvgPool2D, LayerGlobalAvg, LayerFlatten:
+			m.lastDens = i
+			m.spatial = true
 		}
-		m.hidden = max(m.hidden, p[1])
-		m.out = p[1]
+		for _, t := range ly.tensors(i) {
+			m.params += len(t.v)
+		}
+		m.hidden = max(m.hidden, ly.out)
+		m.out = ly.out
 		m.layers[i] = ly
 	}
-	m.fwdRows = max(1, min(fwdChunk, fwdScratchFloats/m.hidden))
+	m.fwdRows = max(1, min(fwdChunk, fwdScratchFloats/max(m.hidden, scratch)))
 	return m, nil
 }
 
@@ -180,6 +252,9 @@ func (m *Model) ForwardContext(ctx context.Context, dst, x []float32, batch int)
 	if n := min(batch, m.fwdRows) * m.hidden; len(s.a) < n {
 		s.a, s.b = make([]float32, n), make([]float32, n)
 	}
+	if m.spatial {
+		m.sizeConvScratch(&s.conv, min(batch, m.fwdRows))
+	}
 	if !m.packed {
 		// Only inside Train (its validation pass), which owns the model:
 		// see Model.packed.
@@ -226,16 +301,19 @@ func (m *Model) forwardChunk(dst, x []float32, rows int, s *fwdScratch, fused bo
 	cur, free := x, s.a
 	for i := 0; i <= m.lastDens; i++ {
 		l := &m.layers[i]
-		if !l.dense {
+		if l.kind == LayerDropout {
 			continue // dropout is the identity at inference
 		}
 		out := free[:rows*l.out]
 		if i == m.lastDens {
 			out = dst
 		}
-		if fused {
+		switch {
+		case !l.dense:
+			m.spatialForward(l, out, cur, rows, &s.conv, nil, nil)
+		case fused:
 			denseFused(out, cur, l, rows)
-		} else {
+		default:
 			denseForward(out, cur, l, rows)
 		}
 		cur = out
@@ -244,6 +322,41 @@ func (m *Model) forwardChunk(dst, x []float32, rows int, s *fwdScratch, fused bo
 		} else {
 			free = s.a
 		}
+	}
+}
+
+// sizeConvScratch makes s large enough for rows samples through every
+// convolution of m.
+func (m *Model) sizeConvScratch(s *convScratch, rows int) {
+	var col, fm int
+	for i := range m.layers {
+		if l := &m.layers[i]; l.kind == LayerConv2D {
+			col, fm = max(col, l.colLen()), max(fm, l.out)
+		}
+	}
+	if len(s.col) < rows*col {
+		s.col = make([]float32, rows*col)
+	}
+	if len(s.fm) < rows*fm {
+		s.fm = make([]float32, rows*fm)
+	}
+}
+
+// spatialForward runs one layer that is neither dense nor dropout. In
+// training, arg (max pooling) and st (batch normalisation) are non-nil and
+// record what the backward pass needs.
+func (m *Model) spatialForward(l *layer, out, in []float32, rows int, cs *convScratch, arg []int32, st *bnStats) {
+	switch l.kind {
+	case LayerConv2D:
+		l.convForward(out, in, rows, cs)
+	case LayerMaxPool2D, LayerAvgPool2D:
+		l.poolForward(out, in, rows, arg)
+	case LayerGlobalAvg:
+		l.gapForward(out, in, rows)
+	case LayerBatchNorm:
+		l.bnForward(out, in, rows, st)
+	case LayerFlatten:
+		copy(out, in[:len(out)])
 	}
 }
 
@@ -272,12 +385,18 @@ func denseFused(out, in []float32, l *layer, rows int) {
 }
 
 // workspace holds what a backward pass needs for a fixed batch size: every
-// layer's output, dropout masks and two gradient buffers. It belongs to one
-// goroutine.
+// layer's output, dropout masks, max-pooling argmaxes, batch-normalisation
+// statistics, the convolutions' im2col matrices and two gradient buffers.
+// It belongs to one goroutine.
 type workspace struct {
 	batch int
+	train bool        // the last forwardTrain ran in training mode
 	acts  [][]float32 // acts[0] aliases the input; acts[i+1] is layer i's output
 	masks [][]float32 // per dropout layer: 0 or 1/(1-rate)
+	args  [][]int32   // per max-pooling layer
+	stats []bnStats   // per batch normalisation
+	cols  [][]float32 // per convolution: its im2col matrix
+	fm    []float32   // the convolutions' filter-major scratch
 	d0    []float32
 	d1    []float32
 }
@@ -285,39 +404,68 @@ type workspace struct {
 // wsFloatsPerRow is the size of a workspace per row of its batch, in floats.
 func (m *Model) wsFloatsPerRow() int {
 	n := 2 * max(m.hidden, m.in)
+	fm := 0
 	for _, l := range m.layers {
 		n += l.out
-		if !l.dense {
-			n += l.out // mask
+		switch l.kind {
+		case LayerDropout, LayerMaxPool2D:
+			n += l.out // mask, argmax
+		case LayerConv2D:
+			n += l.colLen()
+			fm = max(fm, l.out)
 		}
 	}
-	return n
+	return n + fm
 }
 
 func (m *Model) newWorkspace(batch int) *workspace {
-	ws := &workspace{batch: batch, acts: make([][]float32, len(m.layers)+1), masks: make([][]float32, len(m.layers))}
+	n := len(m.layers)
+	ws := &workspace{batch: batch, acts: make([][]float32, n+1), masks: make([][]float32, n),
+		args: make([][]int32, n), stats: make([]bnStats, n), cols: make([][]float32, n)}
+	fm := 0
 	for i, l := range m.layers {
-		if l.dense {
-			ws.acts[i+1] = make([]float32, batch*l.out)
-		} else {
-			ws.acts[i+1] = make([]float32, batch*l.out)
+		ws.acts[i+1] = make([]float32, batch*l.out)
+		switch l.kind {
+		case LayerDropout:
 			ws.masks[i] = make([]float32, batch*l.out)
+		case LayerMaxPool2D:
+			ws.args[i] = make([]int32, batch*l.out)
+		case LayerBatchNorm:
+			ws.stats[i] = bnStats{mean: make([]float32, l.inS.c), inv: make([]float32, l.inS.c)}
+		case LayerConv2D:
+			ws.cols[i] = make([]float32, batch*l.colLen())
+			fm = max(fm, l.out)
 		}
 	}
+	ws.fm = make([]float32, batch*fm)
 	w := max(m.hidden, m.in)
 	ws.d0, ws.d1 = make([]float32, batch*w), make([]float32, batch*w)
 	return ws
 }
 
 // forwardTrain runs rows ≤ ws.batch samples and keeps every activation.
-// With rng non-nil, dropout is active (inverted dropout, as in Keras).
+// With rng non-nil the model is in training mode: dropout is active
+// (inverted dropout, as in Keras) and batch normalisations use the batch's
+// statistics and update their running ones; with rng nil, everything runs
+// as at inference.
 func (m *Model) forwardTrain(ws *workspace, x []float32, rows int, rng *rand.Rand) []float32 {
 	ws.acts[0] = x[:rows*m.in]
+	ws.train = rng != nil
 	for i := range m.layers {
 		l := &m.layers[i]
 		in, out := ws.acts[i][:rows*l.in], ws.acts[i+1][:rows*l.out]
-		if l.dense {
+		switch l.kind {
+		case LayerDense:
 			denseForward(out, in, l, rows)
+			continue
+		case LayerDropout:
+		default:
+			cs := convScratch{col: ws.cols[i], fm: ws.fm}
+			var st *bnStats
+			if rng != nil && l.kind == LayerBatchNorm {
+				st = &ws.stats[i]
+			}
+			m.spatialForward(l, out, in, rows, &cs, ws.args[i], st)
 			continue
 		}
 		mask := ws.masks[i][:rows*l.out]
@@ -347,7 +495,7 @@ type grads struct{ w, b [][]float32 }
 func (m *Model) newGrads() *grads {
 	g := &grads{w: make([][]float32, len(m.layers)), b: make([][]float32, len(m.layers))}
 	for i, l := range m.layers {
-		if l.dense {
+		if l.hasWeights() {
 			g.w[i], g.b[i] = make([]float32, len(l.w)), make([]float32, len(l.b))
 		}
 	}
@@ -359,37 +507,29 @@ func (m *Model) newGrads() *grads {
 // by forwardTrain. With fused set, d is already the gradient with respect to
 // the last layer's pre-activation (softmax + cross-entropy). It fills g
 // (weights and biases, overwritten) when g is non-nil, and returns the
-// gradient with respect to the input when wantDX is set.
+// gradient with respect to the input when wantDX is set. After a
+// forwardTrain in inference mode (attributions), batch normalisations are
+// the fixed affine maps they are at inference and fill no gradient.
 func (m *Model) backward(ws *workspace, d []float32, rows int, fused bool, g *grads, wantDX bool) []float32 {
 	cur := d
 	for i := len(m.layers) - 1; i >= 0; i-- {
 		l := &m.layers[i]
-		if !l.dense {
+		if l.kind == LayerDropout {
 			mask := ws.masks[i][:rows*l.out]
 			for j := range cur {
 				cur[j] *= mask[j]
 			}
 			continue
 		}
-		if !(fused && i == len(m.layers)-1) {
+		if (l.dense || l.kind == LayerConv2D) && !(fused && i == len(m.layers)-1) {
 			l.act.grad(cur, ws.acts[i+1][:rows*l.out], l.out)
 		}
-		in := ws.acts[i][:rows*l.in]
-		dz := blas32.General{Rows: rows, Cols: l.out, Stride: l.out, Data: cur}
+		needDX := i > 0 || wantDX
+		var gw, gb []float32
 		if g != nil {
-			blas32.Gemm(blas.Trans, blas.NoTrans, 1,
-				blas32.General{Rows: rows, Cols: l.in, Stride: l.in, Data: in},
-				dz, 0, blas32.General{Rows: l.in, Cols: l.out, Stride: l.out, Data: g.w[i]})
-			gb := g.b[i]
-			clear(gb)
-			for r := 0; r < rows; r++ {
-				row := cur[r*l.out : (r+1)*l.out]
-				for j, v := range row {
-					gb[j] += v
-				}
-			}
+			gw, gb = g.w[i], g.b[i]
 		}
-		if i == 0 && !wantDX {
+		if !l.hasWeights() && !needDX {
 			return nil
 		}
 		next := ws.d0
@@ -397,12 +537,60 @@ func (m *Model) backward(ws *workspace, d []float32, rows int, fused bool, g *gr
 			next = ws.d1
 		}
 		next = next[:rows*l.in]
-		blas32.Gemm(blas.NoTrans, blas.Trans, 1, dz,
-			blas32.General{Rows: l.in, Cols: l.out, Stride: l.out, Data: l.w},
-			0, blas32.General{Rows: rows, Cols: l.in, Stride: l.in, Data: next})
+		dx := next
+		if !needDX {
+			dx = nil
+		}
+		in := ws.acts[i][:rows*l.in]
+		switch l.kind {
+		case LayerDense:
+			l.denseBackward(dx, cur, in, rows, gw, gb)
+		case LayerConv2D:
+			cs := convScratch{col: ws.cols[i], fm: ws.fm}
+			l.convBackward(dx, cur, rows, &cs, gw, gb)
+		case LayerMaxPool2D, LayerAvgPool2D:
+			l.poolBackward(dx, cur, rows, ws.args[i])
+		case LayerGlobalAvg:
+			l.gapBackward(dx, cur, rows)
+		case LayerBatchNorm:
+			if ws.train {
+				l.bnBackward(dx, cur, in, rows, &ws.stats[i], gw, gb)
+			} else {
+				l.bnBackwardInference(dx, cur, rows)
+			}
+		case LayerFlatten:
+			copy(dx, cur)
+		}
+		if !needDX {
+			return nil
+		}
 		cur = next
 	}
 	return cur
+}
+
+// denseBackward takes d, the gradient with respect to the layer's
+// pre-activation output, fills gw and gb when non-nil and writes the input
+// gradient into dx when non-nil.
+func (l *layer) denseBackward(dx, d, in []float32, rows int, gw, gb []float32) {
+	dz := blas32.General{Rows: rows, Cols: l.out, Stride: l.out, Data: d}
+	if gw != nil {
+		blas32.Gemm(blas.Trans, blas.NoTrans, 1,
+			blas32.General{Rows: rows, Cols: l.in, Stride: l.in, Data: in},
+			dz, 0, blas32.General{Rows: l.in, Cols: l.out, Stride: l.out, Data: gw})
+		clear(gb)
+		for r := 0; r < rows; r++ {
+			row := d[r*l.out : (r+1)*l.out]
+			for j, v := range row {
+				gb[j] += v
+			}
+		}
+	}
+	if dx != nil {
+		blas32.Gemm(blas.NoTrans, blas.Trans, 1, dz,
+			blas32.General{Rows: l.in, Cols: l.out, Stride: l.out, Data: l.w},
+			0, blas32.General{Rows: rows, Cols: l.in, Stride: l.in, Data: dx})
+	}
 }
 
 // Clone returns a deep copy of m with its own weights, e.g. to fine-tune a
@@ -410,12 +598,12 @@ func (m *Model) backward(ws *workspace, d []float32, rows int, fused bool, g *gr
 // goroutine-safe (not during Train on m).
 func (m *Model) Clone() *Model {
 	c := &Model{spec: m.spec.clone(), layers: append([]layer(nil), m.layers...),
-		in: m.in, out: m.out, hidden: m.hidden, params: m.params, lastDens: m.lastDens, fwdRows: m.fwdRows}
+		in: m.in, out: m.out, hidden: m.hidden, params: m.params, lastDens: m.lastDens, fwdRows: m.fwdRows,
+		inShape: m.inShape, spatial: m.spatial}
 	for i := range c.layers {
-		if c.layers[i].dense {
-			c.layers[i].w = append([]float32(nil), m.layers[i].w...)
-			c.layers[i].b = append([]float32(nil), m.layers[i].b...)
-		}
+		l := &c.layers[i]
+		l.w, l.b = slices.Clone(l.w), slices.Clone(l.b)
+		l.mean, l.vari = slices.Clone(l.mean), slices.Clone(l.vari)
 	}
 	c.pack()
 	return c

@@ -25,6 +25,7 @@ const (
 type optimizer struct {
 	kind     string
 	lr       float64
+	wd       float32 // L2 weight decay on kernels
 	momentum float64
 	step     int
 	m, v     [][]float32 // Adam moments, or momentum velocity in m
@@ -39,7 +40,7 @@ func newOptimizer(m *Model, kind string, lr, momentum float64) *optimizer {
 		return o
 	}
 	for _, l := range m.layers {
-		if !l.dense {
+		if !l.hasWeights() {
 			continue
 		}
 		o.m = append(o.m, make([]float32, len(l.w)), make([]float32, len(l.b)))
@@ -64,8 +65,14 @@ func (o *optimizer) apply(m *Model, g *grads) {
 	s := 0
 	for i := range m.layers {
 		l := &m.layers[i]
-		if !l.dense {
+		if !l.hasWeights() {
 			continue
+		}
+		if o.wd != 0 && (l.dense || l.kind == LayerConv2D) {
+			gw := g.w[i]
+			for j, w := range l.w {
+				gw[j] += o.wd * w
+			}
 		}
 		for _, pg := range [2][2][]float32{{l.w, g.w[i]}, {l.b, g.b[i]}} {
 			p, gr := pg[0], pg[1]

@@ -34,16 +34,17 @@ func TestSpecValidate(t *testing.T) {
 		{mut(func(s *Spec) { s.Name = strings.Repeat("x", MaxNameLen+1) }), "name longer"},
 		{mut(func(s *Spec) { s.Outputs[0].Shape = []int64{-1, 5} }), "last layer has 3 units"},
 		{mut(func(s *Spec) { s.Layers = nil }), "no layers"},
-		{mut(func(s *Spec) { s.Layers = []Layer{{Type: "dropout", Rate: 0.1}}; s.Outputs[0].Shape[1] = 4 }), "no dense layer"},
-		{mut(func(s *Spec) { s.Layers[0].Type = "conv2d" }), "unknown type"},
+		{mut(func(s *Spec) { s.Layers = []Layer{{Type: "dropout", Rate: 0.1}}; s.Outputs[0].Shape[1] = 4 }), "no dense or conv2d layer"},
+		{mut(func(s *Spec) { s.Layers[0].Type = "conv3d" }), "unknown type"},
+		{mut(func(s *Spec) { s.Layers[0].Type = "conv2d" }), `"units" is not a field of a conv2d layer`},
 		{mut(func(s *Spec) { s.Layers[0].Activation = "gelu" }), "unknown activation"},
 		{mut(func(s *Spec) { s.Layers[0].Units = 0 }), "units 0"},
 		{mut(func(s *Spec) { s.Layers[0].Units = -3 }), "units -3"},
 		{mut(func(s *Spec) { s.Layers[0].Units = MaxUnits + 1 }), "units"},
-		{mut(func(s *Spec) { s.Layers[0].Rate = 0.5 }), "rate set on a dense"},
+		{mut(func(s *Spec) { s.Layers[0].Rate = 0.5 }), `"rate" is not a field of a dense layer`},
 		{mut(func(s *Spec) { s.Layers = append(s.Layers, Layer{Type: "dropout", Rate: 1}) }), "dropout rate 1"},
 		{mut(func(s *Spec) { s.Layers = append(s.Layers, Layer{Type: "dropout", Rate: -0.1}) }), "dropout rate"},
-		{mut(func(s *Spec) { s.Layers = append(s.Layers, Layer{Type: "dropout", Units: 3}) }), "units or activation set"},
+		{mut(func(s *Spec) { s.Layers = append(s.Layers, Layer{Type: "dropout", Units: 3}) }), `"units" is not a field of a dropout layer`},
 		{mut(func(s *Spec) {
 			for len(s.Layers) <= MaxLayers {
 				s.Layers = append([]Layer{{Type: "dense", Units: 4}}, s.Layers...)

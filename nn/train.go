@@ -27,6 +27,12 @@ type TrainConfig struct {
 	Optimizer       string
 	LearningRate    float64
 	Momentum        float64
+	// WeightDecay adds WeightDecay·w to the gradient of every dense and
+	// conv2d kernel (not biases or batch normalisations): L2
+	// regularisation, PyTorch's weight_decay on those tensors.
+	WeightDecay float64
+	// Schedule, when set, changes the learning rate from epoch to epoch.
+	Schedule        *Schedule
 	BatchSize       int
 	Epochs          int
 	Seed            int64
@@ -42,6 +48,66 @@ type TrainConfig struct {
 	// ten times a second and after the last batch of every epoch. It must
 	// be cheap; Loss and Accuracy are the running means of the epoch.
 	Progress func(Progress)
+}
+
+// Schedule is a learning-rate schedule, applied at the start of every
+// epoch e (from 0) to the base rate η:
+//
+//   - "step": η·Gamma^⌊e/StepEpochs⌋ (Gamma default 0.1, StepEpochs
+//     default 1), PyTorch's StepLR;
+//   - "cosine": MinRate + (η−MinRate)·(1+cos(π·e/Epochs))/2, PyTorch's
+//     CosineAnnealingLR with T_max the number of epochs.
+type Schedule struct {
+	Kind       string  `json:"kind"`
+	StepEpochs int     `json:"step_epochs,omitempty"`
+	Gamma      float64 `json:"gamma,omitempty"`
+	MinRate    float64 `json:"min_rate,omitempty"`
+}
+
+// Schedule kinds.
+const (
+	ScheduleStep   = "step"
+	ScheduleCosine = "cosine"
+)
+
+// rate returns the learning rate of epoch e (from 0) of epochs.
+func (s *Schedule) rate(base float64, e, epochs int) float64 {
+	if s == nil {
+		return base
+	}
+	switch s.Kind {
+	case ScheduleStep:
+		return base * math.Pow(cmpF(s.Gamma, 0.1), float64(e/cmp0(s.StepEpochs, 1)))
+	case ScheduleCosine:
+		return s.MinRate + (base-s.MinRate)*(1+math.Cos(math.Pi*float64(e)/float64(epochs)))/2
+	}
+	return base
+}
+
+func (s *Schedule) validate(base float64) error {
+	if s == nil {
+		return nil
+	}
+	switch s.Kind {
+	case ScheduleStep:
+		if s.StepEpochs < 0 || s.StepEpochs > MaxEpochs || !(s.Gamma >= 0 && s.Gamma <= 1) || s.MinRate != 0 {
+			return specErr("step schedule: step_epochs in [1, %d], gamma in (0, 1], no min_rate", MaxEpochs)
+		}
+	case ScheduleCosine:
+		if !(s.MinRate >= 0 && s.MinRate <= base) || s.StepEpochs != 0 || s.Gamma != 0 {
+			return specErr("cosine schedule: min_rate in [0, learning rate], no step_epochs or gamma")
+		}
+	default:
+		return specErr("unknown schedule %q, want %q or %q", s.Kind, ScheduleStep, ScheduleCosine)
+	}
+	return nil
+}
+
+func cmpF(v, def float64) float64 {
+	if v == 0 {
+		return def
+	}
+	return v
 }
 
 // EarlyStopping stops training when Monitor has not improved by more than
@@ -97,6 +163,7 @@ type trainCfg struct {
 	loss     lossKind
 	opt      string
 	lr, mom  float64
+	wd       float64
 	batch    int
 	epochs   int
 	monitor  string
@@ -136,6 +203,13 @@ func (c TrainConfig) resolve(hasVal bool) (trainCfg, error) {
 	}
 	if t.opt == OptAdam && c.Momentum != 0 {
 		return t, specErr("momentum is not an adam parameter")
+	}
+	t.wd = c.WeightDecay
+	if !(t.wd >= 0 && t.wd < 1) {
+		return t, specErr("weight decay %v outside [0, 1)", c.WeightDecay)
+	}
+	if err := c.Schedule.validate(t.lr); err != nil {
+		return t, err
 	}
 	t.batch, t.epochs = cmp0(c.BatchSize, 32), cmp0(c.Epochs, 1)
 	if t.batch < 1 || t.batch > MaxBatchSize {
@@ -230,6 +304,7 @@ func Train(ctx context.Context, m *Model, x []float32, y []int32, targets []floa
 	ws := m.newWorkspace(batch)
 	g := m.newGrads()
 	opt := newOptimizer(m, c.opt, c.lr, c.mom)
+	opt.wd = float32(c.wd)
 	last := m.layers[len(m.layers)-1]
 	fused := last.dense && last.act == actSoftmax && c.loss != lossMSE
 
@@ -256,6 +331,7 @@ func Train(ctx context.Context, m *Model, x []float32, y []int32, targets []floa
 	for epoch := 1; epoch <= c.epochs; epoch++ {
 		start := time.Now()
 		lastReport := start
+		opt.lr = cfg.Schedule.rate(c.lr, epoch-1, c.epochs)
 		rng.Shuffle(nTrain, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
 		var lossSum float64
 		var hits, seen int
@@ -367,34 +443,31 @@ func pick(e EpochMetrics, monitor string) float64 {
 	return e.Loss
 }
 
+// snapshot copies every parameter of m, running statistics included, into
+// dst (allocated when nil).
 func (m *Model) snapshot(dst [][]float32) [][]float32 {
-	if dst == nil {
-		for _, l := range m.layers {
-			if l.dense {
-				dst = append(dst, make([]float32, len(l.w)), make([]float32, len(l.b)))
+	k := 0
+	for i := range m.layers {
+		for _, t := range m.layers[i].tensors(i) {
+			if k == len(dst) {
+				dst = append(dst, make([]float32, len(t.v)))
 			}
-		}
-	}
-	i := 0
-	for _, l := range m.layers {
-		if l.dense {
-			copy(dst[i], l.w)
-			copy(dst[i+1], l.b)
-			i += 2
+			copy(dst[k], t.v)
+			k++
 		}
 	}
 	return dst
 }
 
 func (m *Model) restore(src [][]float32) {
-	i := 0
-	for _, l := range m.layers {
-		if l.dense {
-			copy(l.w, src[i])
-			copy(l.b, src[i+1])
-			i += 2
+	k := 0
+	for i := range m.layers {
+		for _, t := range m.layers[i].tensors(i) {
+			copy(t.v, src[k])
+			k++
 		}
 	}
+	m.weightsChanged()
 }
 
 // checkData checks the sizes of a data set against m and the loss, and
