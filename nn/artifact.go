@@ -144,7 +144,7 @@ func ReadArtifact(b []byte, lim *ArtifactLimits) (*Model, *Metadata, error) {
 	f, err := safetensors.Decode(b, &safetensors.Limits{
 		MaxHeaderBytes: l.MaxHeaderBytes,
 		MaxTensors:     4*MaxLayers + 1, // one more than a model can use, so "extra tensor" is reported as such
-		MaxRank:        4, // conv2d weights are [F, C, KH, KW]
+		MaxRank:        4,               // conv2d weights are [F, C, KH, KW]
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrArtifact, err)

@@ -81,7 +81,7 @@ type Model struct {
 	lastDens int // index of the last layer that is not dropout; trailing dropouts are identities at inference
 	inShape  shape
 	spatial  bool // has layers other than dense and dropout: Forward goes layer by layer
-	fwdRows  int // rows per Forward chunk
+	fwdRows  int  // rows per Forward chunk
 	// packed says every dense layer's pk holds its current weights. New,
 	// ReadArtifact and Clone pack; a training step clears it, and Forward
 	// (Train's validation pass) or Train's return packs again. It is only

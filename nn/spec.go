@@ -49,14 +49,14 @@ const (
 	LayerDropout = "dropout"
 	// Layers of convolutional networks. Activations are NCHW: a sample is
 	// C×H×W values, channel by channel, as in ONNX and PyTorch.
-	LayerConv2D     = "conv2d"
-	LayerMaxPool2D  = "maxpool2d"
-	LayerAvgPool2D  = "avgpool2d"
-	LayerGlobalAvg  = "global_avgpool2d"
-	LayerBatchNorm  = "batchnorm"
-	LayerFlatten    = "flatten"
-	PaddingValid    = "valid"
-	PaddingSame     = "same"
+	LayerConv2D    = "conv2d"
+	LayerMaxPool2D = "maxpool2d"
+	LayerAvgPool2D = "avgpool2d"
+	LayerGlobalAvg = "global_avgpool2d"
+	LayerBatchNorm = "batchnorm"
+	LayerFlatten   = "flatten"
+	PaddingValid   = "valid"
+	PaddingSame    = "same"
 
 	ActLinear  = "linear"
 	ActReLU    = "relu"

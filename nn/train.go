@@ -23,10 +23,10 @@ const (
 // β₁ 0.9, β₂ 0.999, ε 1e-7 (Keras); "momentum" is SGD with Momentum
 // (default 0.9), and "sgd" with a non-zero Momentum is the same thing.
 type TrainConfig struct {
-	Loss            string
-	Optimizer       string
-	LearningRate    float64
-	Momentum        float64
+	Loss         string
+	Optimizer    string
+	LearningRate float64
+	Momentum     float64
 	// WeightDecay adds WeightDecay·w to the gradient of every dense and
 	// conv2d kernel (not biases or batch normalisations): L2
 	// regularisation, PyTorch's weight_decay on those tensors.
