@@ -48,6 +48,13 @@ type Set struct {
 	N        int
 	Features int
 	Classes  int
+	// Shape, for images, is one sample's [C, H, W] (product Features),
+	// pixels channel-major as a convolutional network reads them; nil for
+	// tables.
+	Shape []int
+	// ClassNames, when the data names its classes (a folder per class),
+	// holds the name of class i at i.
+	ClassNames []string
 }
 
 // Options bound what the readers accept. A nil *Options or zero fields mean
@@ -128,7 +135,7 @@ func (s *Set) Subset(n int) *Set {
 }
 
 func (s *Set) rows(from, to int) *Set {
-	out := &Set{N: to - from, Features: s.Features, Classes: s.Classes}
+	out := &Set{N: to - from, Features: s.Features, Classes: s.Classes, Shape: s.Shape, ClassNames: s.ClassNames}
 	out.X = s.X[from*s.Features : to*s.Features : to*s.Features]
 	if s.Y != nil {
 		out.Y = s.Y[from:to:to]

@@ -77,12 +77,31 @@ func ReadIDX(images, labels io.Reader, opts *Options) (*Set, error) {
 		return nil, err
 	}
 	s := &Set{N: int(n), Features: int(features), X: make([]float32, len(pix)), Y: make([]int32, n)}
+	switch len(idims) {
+	case 3: // n × H × W grey images
+		s.Shape = []int{1, int(idims[1]), int(idims[2])}
+	case 4: // n × H × W × C (the IDX order of colour images): stored channel-major below
+		s.Shape = []int{int(idims[3]), int(idims[1]), int(idims[2])}
+	}
 	var scale [256]float32
 	for i := range scale {
 		scale[i] = float32(i) / 255
 	}
-	for i, p := range pix {
-		s.X[i] = scale[p]
+	if len(idims) == 4 && idims[3] > 1 {
+		// HWC per image in the file, CHW in the set.
+		c, hw := int(idims[3]), int(idims[1]*idims[2])
+		for img := 0; img < int(n); img++ {
+			src, dst := pix[img*int(features):], s.X[img*int(features):]
+			for p := range hw {
+				for ch := range c {
+					dst[ch*hw+p] = scale[src[p*c+ch]]
+				}
+			}
+		}
+	} else {
+		for i, p := range pix {
+			s.X[i] = scale[p]
+		}
 	}
 	for i, l := range lab {
 		if int(l) >= o.MaxClasses {

@@ -181,7 +181,7 @@ func Classifier(name string, features, classes int, hidden []int, act string, dr
 // CSV is often sorted by class, so the last rows alone would be one class).
 func SplitTest(s *dataset.Set, frac float64, seed int64) (train, test *dataset.Set) {
 	perm := rand.New(rand.NewPCG(uint64(seed), 0x7e57)).Perm(s.N)
-	sh := &dataset.Set{N: s.N, Features: s.Features, Classes: s.Classes, X: make([]float32, len(s.X))}
+	sh := &dataset.Set{N: s.N, Features: s.Features, Classes: s.Classes, Shape: s.Shape, ClassNames: s.ClassNames, X: make([]float32, len(s.X))}
 	if s.Y != nil {
 		sh.Y = make([]int32, s.N)
 	}
