@@ -200,17 +200,19 @@ func (l *layer) convBackward(dx, d []float32, rows int, s *convScratch, gw, gb [
 	}
 }
 
-// poolForward computes a max or average pooling of rows samples. For max
-// pooling with arg non-nil, arg records the flat input index of each
-// output's maximum (within its sample), for the backward pass.
-func (l *layer) poolForward(out, in []float32, rows int, arg []int32) {
+// poolForward computes a max or average pooling of rows samples.
+func (l *layer) poolForward(out, in []float32, rows int) {
 	g, is, os := &l.g, l.inS, l.outS
 	isz, osz := is.size(), os.size()
 	isMax := l.kind == LayerMaxPool2D
 	for b := range rows {
 		for c := range is.c {
-			plane := in[b*isz+c*is.h*is.w:]
-			dst := out[b*osz+c*os.h*os.w:]
+			plane := in[b*isz+c*is.h*is.w : b*isz+(c+1)*is.h*is.w]
+			dst := out[b*osz+c*os.h*os.w : b*osz+(c+1)*os.h*os.w]
+			if isMax && l.pool2x2() {
+				maxPool2x2(dst, plane, is.w, os.h, os.w)
+				continue
+			}
 			for oy := range os.h {
 				y0 := oy*g.sh - g.pt
 				ya, yb := max(y0, 0), min(y0+g.kh, is.h)
@@ -219,24 +221,19 @@ func (l *layer) poolForward(out, in []float32, rows int, arg []int32) {
 					xa, xb := max(x0, 0), min(x0+g.kw, is.w)
 					o := oy*os.w + ox
 					if isMax {
-						best, bi := float32(math.Inf(-1)), -1
+						best := plane[ya*is.w+xa]
 						for y := ya; y < yb; y++ {
-							for x := xa; x < xb; x++ {
-								if v := plane[y*is.w+x]; v > best || bi < 0 {
-									best, bi = v, y*is.w+x
-								}
+							for _, v := range plane[y*is.w+xa : y*is.w+xb] {
+								best = max(best, v)
 							}
 						}
 						dst[o] = best
-						if arg != nil {
-							arg[b*osz+c*os.h*os.w+o] = int32(c*is.h*is.w + bi)
-						}
 						continue
 					}
 					var sum float32
 					for y := ya; y < yb; y++ {
-						for x := xa; x < xb; x++ {
-							sum += plane[y*is.w+x]
+						for _, v := range plane[y*is.w+xa : y*is.w+xb] {
+							sum += v
 						}
 					}
 					dst[o] = sum / float32((yb-ya)*(xb-xa))
@@ -246,31 +243,64 @@ func (l *layer) poolForward(out, in []float32, rows int, arg []int32) {
 	}
 }
 
-// poolBackward writes the input gradient of a pooling layer.
-func (l *layer) poolBackward(dx, d []float32, rows int, arg []int32) {
+// pool2x2 reports the common 2×2, stride 2 window with every window inside
+// the input.
+func (l *layer) pool2x2() bool {
+	g := &l.g
+	return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.pt == 0 && g.pl == 0 &&
+		2*l.outS.h <= l.inS.h && 2*l.outS.w <= l.inS.w
+}
+
+// maxPool2x2 is max pooling of one plane (width w) by 2×2 windows of
+// stride 2 into oh×ow outputs, without a branch per value.
+func maxPool2x2(dst, plane []float32, w, oh, ow int) {
+	for oy := range oh {
+		r0, r1 := plane[2*oy*w:2*oy*w+2*ow], plane[(2*oy+1)*w:(2*oy+1)*w+2*ow]
+		d := dst[oy*ow : (oy+1)*ow]
+		for ox := range d {
+			d[ox] = max(max(r0[2*ox], r0[2*ox+1]), max(r1[2*ox], r1[2*ox+1]))
+		}
+	}
+}
+
+// poolBackward writes the input gradient of a pooling layer. Max pooling
+// sends each output's gradient to the first input of its window (in
+// row-major order) equal to the output, which is the input the forward
+// pass chose: in and out are the forward pass's input and output.
+func (l *layer) poolBackward(dx, d, in, out []float32, rows int) {
 	g, is, os := &l.g, l.inS, l.outS
 	isz, osz := is.size(), os.size()
 	clear(dx[:rows*isz])
-	if l.kind == LayerMaxPool2D {
-		for b := range rows {
-			xb, db, ab := dx[b*isz:(b+1)*isz], d[b*osz:(b+1)*osz], arg[b*osz:(b+1)*osz]
-			for o, v := range db {
-				xb[ab[o]] += v
-			}
-		}
-		return
-	}
+	isMax := l.kind == LayerMaxPool2D
 	for b := range rows {
 		for c := range is.c {
-			plane := dx[b*isz+c*is.h*is.w:]
-			src := d[b*osz+c*os.h*os.w:]
+			po := b*isz + c*is.h*is.w
+			plane, xin := dx[po:po+is.h*is.w], in[po:po+is.h*is.w]
+			qo := b*osz + c*os.h*os.w
+			src, yout := d[qo:qo+os.h*os.w], out[qo:qo+os.h*os.w]
 			for oy := range os.h {
 				y0 := oy*g.sh - g.pt
 				ya, yb := max(y0, 0), min(y0+g.kh, is.h)
 				for ox := range os.w {
 					x0 := ox*g.sw - g.pl
 					xa, xb := max(x0, 0), min(x0+g.kw, is.w)
-					v := src[oy*os.w+ox] / float32((yb-ya)*(xb-xa))
+					o := oy*os.w + ox
+					if isMax {
+						if src[o] == 0 {
+							continue
+						}
+					find:
+						for y := ya; y < yb; y++ {
+							for x := xa; x < xb; x++ {
+								if xin[y*is.w+x] == yout[o] {
+									plane[y*is.w+x] += src[o]
+									break find
+								}
+							}
+						}
+						continue
+					}
+					v := src[o] / float32((yb-ya)*(xb-xa))
 					for y := ya; y < yb; y++ {
 						for x := xa; x < xb; x++ {
 							plane[y*is.w+x] += v

@@ -310,7 +310,7 @@ func (m *Model) forwardChunk(dst, x []float32, rows int, s *fwdScratch, fused bo
 		}
 		switch {
 		case !l.dense:
-			m.spatialForward(l, out, cur, rows, &s.conv, nil, nil)
+			m.spatialForward(l, out, cur, rows, &s.conv, nil)
 		case fused:
 			denseFused(out, cur, l, rows)
 		default:
@@ -343,14 +343,14 @@ func (m *Model) sizeConvScratch(s *convScratch, rows int) {
 }
 
 // spatialForward runs one layer that is neither dense nor dropout. In
-// training, arg (max pooling) and st (batch normalisation) are non-nil and
-// record what the backward pass needs.
-func (m *Model) spatialForward(l *layer, out, in []float32, rows int, cs *convScratch, arg []int32, st *bnStats) {
+// training, st (batch normalisation) is non-nil and records what the
+// backward pass needs.
+func (m *Model) spatialForward(l *layer, out, in []float32, rows int, cs *convScratch, st *bnStats) {
 	switch l.kind {
 	case LayerConv2D:
 		l.convForward(out, in, rows, cs)
 	case LayerMaxPool2D, LayerAvgPool2D:
-		l.poolForward(out, in, rows, arg)
+		l.poolForward(out, in, rows)
 	case LayerGlobalAvg:
 		l.gapForward(out, in, rows)
 	case LayerBatchNorm:
@@ -393,7 +393,6 @@ type workspace struct {
 	train bool        // the last forwardTrain ran in training mode
 	acts  [][]float32 // acts[0] aliases the input; acts[i+1] is layer i's output
 	masks [][]float32 // per dropout layer: 0 or 1/(1-rate)
-	args  [][]int32   // per max-pooling layer
 	stats []bnStats   // per batch normalisation
 	cols  [][]float32 // per convolution: its im2col matrix
 	fm    []float32   // the convolutions' filter-major scratch
@@ -408,8 +407,8 @@ func (m *Model) wsFloatsPerRow() int {
 	for _, l := range m.layers {
 		n += l.out
 		switch l.kind {
-		case LayerDropout, LayerMaxPool2D:
-			n += l.out // mask, argmax
+		case LayerDropout:
+			n += l.out // mask
 		case LayerConv2D:
 			n += l.colLen()
 			fm = max(fm, l.out)
@@ -421,15 +420,13 @@ func (m *Model) wsFloatsPerRow() int {
 func (m *Model) newWorkspace(batch int) *workspace {
 	n := len(m.layers)
 	ws := &workspace{batch: batch, acts: make([][]float32, n+1), masks: make([][]float32, n),
-		args: make([][]int32, n), stats: make([]bnStats, n), cols: make([][]float32, n)}
+		stats: make([]bnStats, n), cols: make([][]float32, n)}
 	fm := 0
 	for i, l := range m.layers {
 		ws.acts[i+1] = make([]float32, batch*l.out)
 		switch l.kind {
 		case LayerDropout:
 			ws.masks[i] = make([]float32, batch*l.out)
-		case LayerMaxPool2D:
-			ws.args[i] = make([]int32, batch*l.out)
 		case LayerBatchNorm:
 			ws.stats[i] = bnStats{mean: make([]float32, l.inS.c), inv: make([]float32, l.inS.c)}
 		case LayerConv2D:
@@ -465,7 +462,7 @@ func (m *Model) forwardTrain(ws *workspace, x []float32, rows int, rng *rand.Ran
 			if rng != nil && l.kind == LayerBatchNorm {
 				st = &ws.stats[i]
 			}
-			m.spatialForward(l, out, in, rows, &cs, ws.args[i], st)
+			m.spatialForward(l, out, in, rows, &cs, st)
 			continue
 		}
 		mask := ws.masks[i][:rows*l.out]
@@ -549,7 +546,7 @@ func (m *Model) backward(ws *workspace, d []float32, rows int, fused bool, g *gr
 			cs := convScratch{col: ws.cols[i], fm: ws.fm}
 			l.convBackward(dx, cur, rows, &cs, gw, gb)
 		case LayerMaxPool2D, LayerAvgPool2D:
-			l.poolBackward(dx, cur, rows, ws.args[i])
+			l.poolBackward(dx, cur, in, ws.acts[i+1][:rows*l.out], rows)
 		case LayerGlobalAvg:
 			l.gapBackward(dx, cur, rows)
 		case LayerBatchNorm:

@@ -488,3 +488,42 @@ func cloneSigs(ts []TensorSpec) []TensorSpec {
 	}
 	return out
 }
+
+// Window is the resolved geometry of a conv2d or pooling layer, in ONNX's
+// terms: kernel, strides and dilations as [height, width], and the padding
+// of the four sides as ONNX's pads, [top, left, bottom, right].
+type Window struct {
+	Kernel, Strides, Dilations [2]int
+	Pads                       [4]int
+}
+
+// LayerShapes returns, for every layer of a valid spec, the shape of one
+// sample's output ([C, H, W] or [N]) and, for conv2d and pooling layers,
+// its Window (zero for the others). Exporters use it to write what the
+// layers compute without re-deriving "same" padding. The error wraps
+// ErrSpec.
+func (s Spec) LayerShapes() (shapes [][]int, windows []Window, err error) {
+	plan, err := s.plan()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, p := range plan {
+		if p.out.spatial {
+			shapes = append(shapes, []int{p.out.c, p.out.h, p.out.w})
+		} else {
+			shapes = append(shapes, []int{p.out.c})
+		}
+		var w Window
+		if p.in.spatial && p.out.spatial {
+			g := p.g
+			w = Window{Kernel: [2]int{g.kh, g.kw}, Strides: [2]int{g.sh, g.sw}, Dilations: [2]int{g.dh, g.dw}}
+			if g.kh > 0 {
+				ekh, ekw := (g.kh-1)*g.dh+1, (g.kw-1)*g.dw+1
+				w.Pads = [4]int{g.pt, g.pl, (p.out.h-1)*g.sh + ekh - p.in.h - g.pt, (p.out.w-1)*g.sw + ekw - p.in.w - g.pl}
+				w.Pads[2], w.Pads[3] = max(w.Pads[2], 0), max(w.Pads[3], 0)
+			}
+		}
+		windows = append(windows, w)
+	}
+	return shapes, windows, nil
+}

@@ -535,15 +535,13 @@ func tensorInput(lm *loadedModel, ts []safetensors.Tensor) ([]float32, int, erro
 	if t.DType != "F32" {
 		return nil, 0, httpErr(http.StatusUnprocessableEntity, "the preprocess plugin returned %s data; the model takes F32", t.DType)
 	}
-	d := lm.model.InputDim()
-	var batch int
-	switch {
-	case len(t.Shape) == 2 && t.Shape[1] == d && t.Shape[0] >= 1:
-		batch = t.Shape[0]
-	case len(t.Shape) == 1 && t.Shape[0] == d:
-		batch = 1
-	default:
-		return nil, 0, httpErr(http.StatusUnprocessableEntity, "the preprocess plugin returned shape %v; the model takes [-1, %d]", t.Shape, d)
+	shape := make([]int64, len(t.Shape))
+	for i, v := range t.Shape {
+		shape[i] = int64(v)
+	}
+	batch, ok := batchOf(shape, lm.spec.Inputs[0].Shape)
+	if !ok {
+		return nil, 0, httpErr(http.StatusUnprocessableEntity, "the preprocess plugin returned shape %v; the model takes %v", t.Shape, lm.spec.Inputs[0].Shape)
 	}
 	x, err := t.Float32s(nil)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,14 +106,32 @@ func modelInput(m *nn.Model, spec *nn.Spec, ins []oip.RequestInput) ([]float32, 
 	if in.Datatype == oip.BYTES || in.Bytes != nil {
 		return nil, 0, httpErr(http.StatusBadRequest, "input %q: datatype BYTES is not accepted; send %s numbers", in.Name, want.Datatype)
 	}
-	d := m.InputDim()
-	switch {
-	case len(in.Shape) == 2 && in.Shape[1] == int64(d) && in.Shape[0] >= 1:
-		return in.F32, int(in.Shape[0]), nil
-	case len(in.Shape) == 1 && in.Shape[0] == int64(d):
-		return in.F32, 1, nil
+	if batch, ok := batchOf(in.Shape, want.Shape); ok {
+		return in.F32, batch, nil
 	}
 	return nil, 0, httpErr(http.StatusBadRequest, "input %q has shape %v; the model takes %v (-1: any batch size ≥ 1)", in.Name, in.Shape, want.Shape)
+}
+
+// batchOf returns the batch size of an input of shape got for a model
+// whose input signature is want ([-1, D] or [-1, C, H, W]): got is want
+// with a batch size ≥ 1, or a lone sample without the batch dimension, or,
+// for images, the flat [batch, C·H·W].
+func batchOf(got, want []int64) (int, bool) {
+	d := int64(1)
+	for _, v := range want[1:] {
+		d *= v
+	}
+	switch {
+	case len(got) == len(want) && got[0] >= 1 && slices.Equal(got[1:], want[1:]):
+		return int(got[0]), true
+	case len(got) == len(want)-1 && slices.Equal(got, want[1:]):
+		return 1, true
+	case len(got) == 2 && got[0] >= 1 && got[1] == d:
+		return int(got[0]), true
+	case len(got) == 1 && got[0] == d:
+		return 1, true
+	}
+	return 0, false
 }
 
 // modelOutputs builds the response outputs, honouring the request's output

@@ -24,6 +24,9 @@ func Example() {
 	x := []float32{5.1, 3.5, 1.4, 0.2}
 	a, _ := m.Forward(nil, x, 1)
 	b, _ := m2.Forward(nil, x, 1)
-	fmt.Println(m2.Spec().Layers, a[0] == b[0])
-	// Output: [{dense 8 relu 0} {dense 3 softmax 0}] true
+	for _, l := range m2.Spec().Layers {
+		fmt.Print(l.Type, " ", l.Units, " ", l.Activation, "; ")
+	}
+	fmt.Println(a[0] == b[0])
+	// Output: dense 8 relu; dense 3 softmax; true
 }

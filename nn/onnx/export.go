@@ -32,7 +32,10 @@ var actOps = map[string]string{
 // Export writes m as an ONNX model (opset 13, IR version 7): one Gemm per
 // dense layer with its weight [in, out] and bias [out] as FLOAT initializers
 // in raw_data (named as in the safetensors artifact, layers.{i}.weight and
-// layers.{i}.bias), followed by the layer's activation node. Dropout layers
+// layers.{i}.bias), followed by the layer's activation node; for a
+// convolutional network, Conv (weights [F, C, KH, KW], explicit pads),
+// MaxPool, AveragePool, GlobalAveragePool + Flatten, BatchNormalization
+// (γ, β, running mean and variance) and Flatten nodes. Dropout layers
 // are left out, as at inference. The batch dimension of the input and
 // output is the symbolic "N". The spec is also stored, as JSON, in the
 // model's metadata_props under nn.MetaSpec, for readers that want the layer
@@ -55,46 +58,76 @@ func Export(w io.Writer, m *nn.Model) error {
 	spec := m.Spec()
 	in, out := spec.Inputs[0].Name, spec.Outputs[0].Name
 
+	_, windows, err := spec.LayerShapes()
+	if err != nil {
+		return fmt.Errorf("onnx: export: %w", err)
+	}
 	gp := &onnxpb.GraphProto{}
 	cur := in
-	dense, total := 0, countDense(spec)
+	add := func(n *onnxpb.NodeProto) {
+		gp.Node = append(gp.Node, n)
+		cur = n.Output[0]
+	}
+	params := func(names ...string) []string {
+		for _, n := range names {
+			t, _ := f.Tensor(n)
+			gp.Initializer = append(gp.Initializer, floatProto(t))
+		}
+		return append([]string{cur}, names...)
+	}
 	for i, l := range spec.Layers {
-		if l.Type != nn.LayerDense {
-			continue
-		}
-		dense++
-		wt, _ := f.Tensor(nn.WeightName(i))
-		bt, _ := f.Tensor(nn.BiasName(i))
-		gp.Initializer = append(gp.Initializer, floatProto(wt), floatProto(bt))
-		last := dense == total
-		op, hasAct := actOps[l.Activation]
-		y := "dense" + strconv.Itoa(i)
-		if last && !hasAct {
-			y = out
-		}
-		gp.Node = append(gp.Node, nodeProto("Gemm"+strconv.Itoa(i), "Gemm", []string{cur, wt.Name, bt.Name}, y))
-		cur = y
-		if hasAct {
-			y = op + strconv.Itoa(i)
-			if last {
-				y = out
+		si := strconv.Itoa(i)
+		win := windows[i]
+		switch l.Type {
+		case nn.LayerDropout:
+			continue // the identity at inference
+		case nn.LayerDense:
+			add(nodeProto("Gemm"+si, "Gemm", params(nn.WeightName(i), nn.BiasName(i)), "dense"+si))
+		case nn.LayerConv2D:
+			n := nodeProto("Conv"+si, "Conv", params(nn.WeightName(i), nn.BiasName(i)), "conv"+si)
+			n.Attribute = windowAttrs(win, true)
+			add(n)
+		case nn.LayerMaxPool2D, nn.LayerAvgPool2D:
+			op := "MaxPool"
+			if l.Type == nn.LayerAvgPool2D {
+				op = "AveragePool" // count_include_pad 0, the default: padding is never averaged, as in nn
 			}
-			n := nodeProto(op+strconv.Itoa(i), op, []string{cur}, y)
+			n := nodeProto(op+si, op, []string{cur}, "pool"+si)
+			n.Attribute = windowAttrs(win, false)
+			add(n)
+		case nn.LayerGlobalAvg:
+			add(nodeProto("GlobalAveragePool"+si, "GlobalAveragePool", []string{cur}, "gap"+si))
+			add(flattenNode("Flatten"+si, cur, "gapflat"+si)) // [N, C, 1, 1] → [N, C], as nn's output
+		case nn.LayerBatchNorm:
+			n := nodeProto("BatchNormalization"+si, "BatchNormalization",
+				params(nn.WeightName(i), nn.BiasName(i), nn.RunningMeanName(i), nn.RunningVarName(i)), "bn"+si)
+			eps := l.Epsilon
+			if eps == 0 {
+				eps = 1e-3 // nn's default (Keras')
+			}
+			n.Attribute = []*onnxpb.AttributeProto{floatAttr("epsilon", float32(eps))}
+			add(n)
+		case nn.LayerFlatten:
+			add(flattenNode("Flatten"+si, cur, "flat"+si))
+		}
+		if op, ok := actOps[l.Activation]; ok {
+			n := nodeProto(op+si, op, []string{cur}, op+si)
 			if op == "Softmax" {
-				n.Attribute = append(n.Attribute, &onnxpb.AttributeProto{
-					Name: proto.String("axis"), I: proto.Int64(-1), Type: onnxpb.AttributeProto_INT.Enum()})
+				n.Attribute = append(n.Attribute, intAttr("axis", -1))
 			}
-			gp.Node = append(gp.Node, n)
-			cur = y
+			add(n)
 		}
 	}
+	// The last node writes the graph's output.
+	last := gp.Node[len(gp.Node)-1]
+	last.Output[0] = out
 	name := spec.Name
 	if name == "" {
 		name = "aiaas"
 	}
 	gp.Name = &name
-	gp.Input = append(gp.Input, valueInfoProto(in, spec.Inputs[0].Shape[1]))
-	gp.Output = append(gp.Output, valueInfoProto(out, spec.Outputs[0].Shape[1]))
+	gp.Input = append(gp.Input, valueInfoProto(in, spec.Inputs[0].Shape[1:]...))
+	gp.Output = append(gp.Output, valueInfoProto(out, spec.Outputs[0].Shape[1:]...))
 
 	mp := &onnxpb.ModelProto{
 		IrVersion:       proto.Int64(exportIRVersion),
@@ -123,14 +156,39 @@ func Export(w io.Writer, m *nn.Model) error {
 	return nil
 }
 
-func countDense(s nn.Spec) int {
-	n := 0
-	for _, l := range s.Layers {
-		if l.Type == nn.LayerDense {
-			n++
-		}
+func windowAttrs(w nn.Window, conv bool) []*onnxpb.AttributeProto {
+	a := []*onnxpb.AttributeProto{
+		intsAttr("kernel_shape", w.Kernel[0], w.Kernel[1]),
+		intsAttr("strides", w.Strides[0], w.Strides[1]),
+		// ONNX pads are [x1_begin, x2_begin, x1_end, x2_end].
+		intsAttr("pads", w.Pads[0], w.Pads[1], w.Pads[2], w.Pads[3]),
 	}
+	if conv {
+		a = append(a, intsAttr("dilations", w.Dilations[0], w.Dilations[1]))
+	}
+	return a
+}
+
+func flattenNode(name, in, out string) *onnxpb.NodeProto {
+	n := nodeProto(name, "Flatten", []string{in}, out)
+	n.Attribute = []*onnxpb.AttributeProto{intAttr("axis", 1)}
 	return n
+}
+
+func intAttr(name string, v int64) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: proto.String(name), I: proto.Int64(v), Type: onnxpb.AttributeProto_INT.Enum()}
+}
+
+func intsAttr(name string, v ...int) *onnxpb.AttributeProto {
+	a := &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INTS.Enum()}
+	for _, x := range v {
+		a.Ints = append(a.Ints, int64(x))
+	}
+	return a
+}
+
+func floatAttr(name string, v float32) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: proto.String(name), F: proto.Float32(v), Type: onnxpb.AttributeProto_FLOAT.Enum()}
 }
 
 func floatProto(t safetensors.Tensor) *onnxpb.TensorProto {
@@ -142,15 +200,19 @@ func nodeProto(name, op string, in []string, out string) *onnxpb.NodeProto {
 	return &onnxpb.NodeProto{Name: proto.String(name), OpType: proto.String(op), Input: in, Output: []string{out}}
 }
 
-func valueInfoProto(name string, width int64) *onnxpb.ValueInfoProto {
+// valueInfoProto declares a FLOAT tensor of shape [N, dims...].
+func valueInfoProto(name string, dims ...int64) *onnxpb.ValueInfoProto {
+	shape := &onnxpb.TensorShapeProto{Dim: []*onnxpb.TensorShapeProto_Dimension{
+		{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: "N"}},
+	}}
+	for _, d := range dims {
+		shape.Dim = append(shape.Dim, &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}})
+	}
 	return &onnxpb.ValueInfoProto{
 		Name: proto.String(name),
 		Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
 			ElemType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)),
-			Shape: &onnxpb.TensorShapeProto{Dim: []*onnxpb.TensorShapeProto_Dimension{
-				{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: "N"}},
-				{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: width}},
-			}},
+			Shape:    shape,
 		}}},
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aiaas/aiaas/nn"
@@ -25,23 +26,38 @@ import (
 // Request is one training job's parameters. Zero fields take the defaults
 // of the Keras MNIST recipe (see [Request.Defaults]).
 type Request struct {
-	Model           string  `json:"model"`
-	Dataset         string  `json:"dataset"`
-	TestDataset     string  `json:"test_dataset,omitempty"`
-	TestSplit       float64 `json:"test_split,omitempty"`
-	Layers          []int   `json:"layers"`
-	Activation      string  `json:"activation,omitempty"`
-	Dropout         float64 `json:"dropout,omitempty"`
-	Optimizer       string  `json:"optimizer,omitempty"`
-	LearningRate    float64 `json:"learning_rate,omitempty"`
-	Momentum        float64 `json:"momentum,omitempty"`
-	Loss            string  `json:"loss,omitempty"`
-	BatchSize       int     `json:"batch_size,omitempty"`
-	Epochs          int     `json:"epochs,omitempty"`
-	Seed            int64   `json:"seed,omitempty"`
-	ValidationSplit float64 `json:"validation_split,omitempty"`
-	EarlyStopping   int     `json:"early_stopping,omitempty"` // patience in epochs; needs ValidationSplit
-	Limit           int     `json:"limit,omitempty"`          // use only the first Limit training rows
+	Model       string  `json:"model"`
+	Dataset     string  `json:"dataset"`
+	TestDataset string  `json:"test_dataset,omitempty"`
+	TestSplit   float64 `json:"test_split,omitempty"`
+	Layers      []int   `json:"layers"`
+	// Network, instead of Layers, describes any sequential network the
+	// trainer supports (convolutions, pooling, batch normalisation …):
+	// see [Network].
+	Network         *Network     `json:"network,omitempty"`
+	Activation      string       `json:"activation,omitempty"`
+	Dropout         float64      `json:"dropout,omitempty"`
+	Optimizer       string       `json:"optimizer,omitempty"`
+	LearningRate    float64      `json:"learning_rate,omitempty"`
+	Momentum        float64      `json:"momentum,omitempty"`
+	WeightDecay     float64      `json:"weight_decay,omitempty"`
+	Schedule        *nn.Schedule `json:"lr_schedule,omitempty"`
+	Loss            string       `json:"loss,omitempty"`
+	BatchSize       int          `json:"batch_size,omitempty"`
+	Epochs          int          `json:"epochs,omitempty"`
+	Seed            int64        `json:"seed,omitempty"`
+	ValidationSplit float64      `json:"validation_split,omitempty"`
+	EarlyStopping   int          `json:"early_stopping,omitempty"` // patience in epochs; needs ValidationSplit
+	Limit           int          `json:"limit,omitempty"`          // use only the first Limit training rows
+}
+
+// Network is a sequential network for [Request.Network]: the shape of one
+// sample ([C, H, W] for images, [D] for a table; default the dataset's own)
+// and the layers as in nn.Layer, the last a dense layer with one unit per
+// class (softmax for classification).
+type Network struct {
+	InputShape []int      `json:"input_shape,omitempty"`
+	Layers     []nn.Layer `json:"layers"`
 }
 
 // Limits on what a tenant may ask for; the network itself is bounded again
@@ -102,6 +118,18 @@ func (r *Request) Validate() error {
 		return bad("batch_size must be between 1 and %d", MaxBatchSize)
 	case len(r.Layers) > MaxLayers:
 		return bad("at most %d hidden layers", MaxLayers)
+	case r.Network != nil && r.Layers != nil:
+		return bad(`give "layers" (a dense stack) or "network", not both`)
+	case r.Network != nil && (r.Activation != "relu" || r.Dropout != 0):
+		return bad(`"activation" and "dropout" apply to "layers"; set them per layer in "network"`)
+	case r.Network != nil && len(r.Network.Layers) == 0:
+		return bad(`"network" has no layers`)
+	case r.Network != nil && len(r.Network.Layers) > nn.MaxLayers:
+		return bad("network: at most %d layers", nn.MaxLayers)
+	case r.Network != nil && len(r.Network.InputShape) != 0 && len(r.Network.InputShape) != 1 && len(r.Network.InputShape) != 3:
+		return bad("network: input_shape %v, want [C, H, W] or [D]", r.Network.InputShape)
+	case r.WeightDecay < 0 || r.WeightDecay >= 1:
+		return bad("weight_decay must be in [0, 1)")
 	case r.LearningRate <= 0 || r.LearningRate > 10:
 		return bad("learning_rate must be in (0, 10]")
 	case r.Momentum < 0 || r.Momentum >= 1:
@@ -177,6 +205,62 @@ func Classifier(name string, features, classes int, hidden []int, act string, dr
 	return s
 }
 
+// NetworkSpec builds the spec of net for a dataset like train with classes
+// classes: the input shape defaults to the dataset's, must hold as many
+// values as a sample has features, and the last layer must be a dense layer
+// with one unit per class (one unit for mse regression).
+func NetworkSpec(name string, net Network, train *dataset.Set, classes int, loss string) (nn.Spec, error) {
+	bad := func(format string, a ...any) (nn.Spec, error) {
+		return nn.Spec{}, fmt.Errorf("%w: network: %s", ErrInvalid, fmt.Sprintf(format, a...))
+	}
+	shape := net.InputShape
+	if len(shape) == 0 {
+		shape = train.Shape
+		if shape == nil {
+			shape = []int{train.Features}
+		}
+	}
+	n := 1
+	for _, d := range shape {
+		if d < 1 || d > nn.MaxActivation {
+			return bad("input_shape %v: dimensions must be in [1, %d]", shape, nn.MaxActivation)
+		}
+		n *= d
+		if n > nn.MaxActivation {
+			return bad("input_shape %v: more than %d values a sample", shape, nn.MaxActivation)
+		}
+	}
+	if n != train.Features {
+		if train.Shape != nil {
+			return bad("input_shape %v holds %d values, the dataset's samples are %v (%d values)", shape, n, train.Shape, train.Features)
+		}
+		return bad("input_shape %v holds %d values, the dataset's samples have %d features", shape, n, train.Features)
+	}
+	want := classes
+	if loss == "mse" {
+		want = 1
+	}
+	last := net.Layers[len(net.Layers)-1]
+	if last.Type != nn.LayerDense || last.Units != want {
+		return bad("the last layer must be dense with %d units (one per class), have %s with %d units", want, last.Type, last.Units)
+	}
+	in := make([]int64, 0, 4)
+	in = append(in, -1)
+	for _, d := range shape {
+		in = append(in, int64(d))
+	}
+	s := nn.Spec{
+		Name:    name,
+		Inputs:  []nn.TensorSpec{{Name: "input", Datatype: nn.DatatypeFP32, Shape: in}},
+		Outputs: []nn.TensorSpec{{Name: "probabilities", Datatype: nn.DatatypeFP32, Shape: []int64{-1, int64(want)}}},
+		Layers:  net.Layers,
+	}
+	if err := s.Validate(); err != nil {
+		return bad("%s", strings.TrimPrefix(err.Error(), nn.ErrSpec.Error()+": "))
+	}
+	return s, nil
+}
+
 // SplitTest holds out frac of s as a test set after a seeded shuffle (a
 // CSV is often sorted by class, so the last rows alone would be one class).
 func SplitTest(s *dataset.Set, frac float64, seed int64) (train, test *dataset.Set) {
@@ -228,6 +312,12 @@ func RunUntil(ctx context.Context, req Request, train, test *dataset.Set, progre
 	}
 	classes := max(train.Classes, test.Classes)
 	spec := Classifier(req.Model, train.Features, classes, req.Layers, req.Activation, req.Dropout)
+	if req.Network != nil {
+		var err error
+		if spec, err = NetworkSpec(req.Model, *req.Network, train, classes, req.Loss); err != nil {
+			return nil, nn.Metadata{}, nil, err
+		}
+	}
 	m, err := nn.New(spec, req.Seed)
 	if err != nil {
 		return nil, nn.Metadata{}, nil, fmt.Errorf("%w: %v", ErrInvalid, err)
@@ -235,6 +325,7 @@ func RunUntil(ctx context.Context, req Request, train, test *dataset.Set, progre
 	cfg := nn.TrainConfig{
 		Loss: req.Loss, Optimizer: req.Optimizer, LearningRate: req.LearningRate, Momentum: req.Momentum,
 		BatchSize: req.BatchSize, Epochs: req.Epochs, Seed: req.Seed, ValidationSplit: req.ValidationSplit,
+		WeightDecay: req.WeightDecay, Schedule: req.Schedule,
 		Progress: progress, StopAt: stopAt,
 	}
 	if req.EarlyStopping > 0 {
