@@ -443,7 +443,7 @@ func (s *Server) jobData(ctx context.Context, tenant string, req training.Reques
 		if err != nil {
 			return nil, notFoundAs(err, "dataset %q not found", name)
 		}
-		return training.ParseCSV(b)
+		return training.ParseDataset(b)
 	}
 	all, err := load(req.Dataset)
 	if err != nil {

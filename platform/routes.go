@@ -140,7 +140,7 @@ func (s *Server) handlePutDataset(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	set, err := training.ParseCSV(body)
+	set, err := training.ParseDataset(body)
 	if errors.Is(err, dataset.ErrTooLarge) {
 		return wrapStatus(http.StatusRequestEntityTooLarge, err)
 	}
@@ -152,8 +152,12 @@ func (s *Server) handlePutDataset(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	setAuditObject(r, "datasets/"+name)
-	writeJSON(w, http.StatusCreated, map[string]any{"name": name, "sha256": sum, "size": len(body),
-		"rows": set.N, "features": set.Features, "classes": set.Classes})
+	res := map[string]any{"name": name, "sha256": sum, "size": len(body),
+		"rows": set.N, "features": set.Features, "classes": set.Classes}
+	if set.Shape != nil {
+		res["shape"], res["class_names"] = set.Shape, set.ClassNames
+	}
+	writeJSON(w, http.StatusCreated, res)
 	return nil
 }
 

@@ -1,4 +1,5 @@
-// Package dataset reads training data: MNIST-style IDX files and CSV tables.
+// Package dataset reads training data: MNIST-style IDX files, CSV tables
+// and folders of PNG images, one directory per class.
 //
 // # Overview
 //
@@ -6,8 +7,10 @@
 // regression target) per row, ready for the trainer in package nn. [ReadIDX]
 // reads the IDX format of the MNIST distribution, [ReadCSV] reads
 // "f1,...,fk,label" rows, and [LoadMNIST] with [MNISTDir] finds and reads the
-// real MNIST files. Gzip-compressed input is recognised by its magic bytes
-// and decompressed on the fly.
+// real MNIST files. [ReadImageFolder] reads PNG images laid out one
+// directory per class from an fs.FS, and [ReadImageArchive] the same layout
+// from a tar, tar.gz or zip upload. Gzip-compressed input is recognised by
+// its magic bytes and decompressed on the fly.
 //
 // # Untrusted input
 //
@@ -16,8 +19,10 @@
 // does not allocate two billion of anything, because memory grows only as
 // bytes actually arrive and never past the limits. Errors wrap [ErrFormat]
 // (malformed data, 400) or [ErrTooLarge] (over a limit, 413), and name the
-// line and column or the byte offset at fault. Nothing in this package
-// panics on bad input.
+// line and column, the byte offset or the file at fault. An image's header is
+// checked before its pixels are decoded, and archive entries are never
+// written to disk: links, absolute names and ".." are refused. Nothing in
+// this package panics on bad input.
 package dataset
 
 import (
@@ -66,13 +71,14 @@ type Options struct {
 	MaxFeatures int
 	// MaxClasses bounds classification labels to [0, MaxClasses). Default 1<<12.
 	MaxClasses int
-	// MaxBytes is the most (decompressed) input bytes read from each file.
-	// Default 1 GiB.
+	// MaxBytes is the most (decompressed) input bytes read from each file;
+	// the image readers count all of a set's files together. Default 1 GiB.
 	MaxBytes int64
-	// MaxValues is the most feature values (rows × features) a CSV may
-	// hold: the parsed set's memory is 4 bytes a value, and a short
-	// number is 2 bytes of text, so this bounds what a small compressed
-	// upload can make a server hold. Default 1<<28.
+	// MaxValues is the most feature values (rows × features) a CSV or an
+	// image set may hold: the parsed set's memory is 4 bytes a value, and
+	// a short number is 2 bytes of text (a plain PNG pixel far less), so
+	// this bounds what a small compressed upload can make a server hold.
+	// Default 1<<28.
 	MaxValues int64
 	// Regression makes ReadCSV read the last column as a float target into
 	// Set.Targets instead of an integer class into Set.Y.

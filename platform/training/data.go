@@ -2,7 +2,9 @@ package training
 
 import (
 	"bytes"
+	"compress/gzip"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,8 +16,9 @@ import (
 const MNIST = "mnist"
 
 // LoadLocal reads a job's data from this machine: "mnist" (the GoMNIST
-// module's files), a CSV file, an IDX images file (labels beside it) or a
-// folder of MNIST-style IDX files. Without a test dataset, a CSV or IDX
+// module's files), a CSV file, an IDX images file (labels beside it), a
+// folder of MNIST-style IDX files, a folder holding one folder of PNGs per
+// class, or a .tar, .tar.gz or .zip archive of such a folder. Without a test dataset, a CSV or IDX
 // dataset is split by testSplit after a seeded shuffle. name is a model
 // name derived from the dataset.
 func LoadLocal(path, testPath string, testSplit float64, seed int64) (train, test *dataset.Set, name string, err error) {
@@ -32,7 +35,7 @@ func LoadLocal(path, testPath string, testSplit float64, seed int64) (train, tes
 		return nil, nil, "", err
 	}
 	name = filepath.Base(path)
-	for _, ext := range []string{".gz", ".csv", ".idx"} {
+	for _, ext := range []string{".gz", ".tgz", ".zip", ".tar", ".csv", ".idx"} {
 		name = strings.TrimSuffix(name, ext)
 	}
 	if testPath != "" {
@@ -51,12 +54,20 @@ func readLocal(path string) (*dataset.Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dataset: %w", err)
 	}
-	if st.IsDir() {
-		train, _, err := dataset.LoadMNIST(path)
-		return train, err
-	}
 	lower := strings.ToLower(path)
 	switch {
+	case st.IsDir() && hasIDX(path):
+		train, _, err := dataset.LoadMNIST(path)
+		return train, err
+	case st.IsDir():
+		return dataset.ReadImageFolder(os.DirFS(path), nil)
+	case strings.HasSuffix(lower, ".tar") || strings.HasSuffix(lower, ".tar.gz") || strings.HasSuffix(lower, ".tgz") || strings.HasSuffix(lower, ".zip"):
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return dataset.ReadImageArchive(f, nil)
 	case strings.HasSuffix(lower, ".csv") || strings.HasSuffix(lower, ".csv.gz"):
 		f, err := os.Open(path)
 		if err != nil {
@@ -78,7 +89,18 @@ func readLocal(path string) (*dataset.Set, error) {
 		defer fl.Close()
 		return dataset.ReadIDX(fi, fl, nil)
 	}
-	return nil, fmt.Errorf("dataset %s: unknown format; use a .csv file, an IDX images file (…-images-idx3-ubyte[.gz]) or a folder of IDX files", path)
+	return nil, fmt.Errorf("dataset %s: unknown format; use a .csv file, an IDX images file (…-images-idx3-ubyte[.gz]), a folder of IDX files, a folder with one folder of PNGs per class, or a .tar, .tar.gz or .zip of one", path)
+}
+
+// hasIDX reports whether dir holds MNIST-style IDX files.
+func hasIDX(dir string) bool {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.Contains(e.Name(), "idx3-ubyte") {
+			return true
+		}
+	}
+	return false
 }
 
 // Limits of an uploaded dataset once decompressed: its text, and its
@@ -87,6 +109,37 @@ const (
 	MaxDatasetBytes  = 512 << 20
 	MaxDatasetValues = 64 << 20
 )
+
+// ParseDataset reads an uploaded dataset: a CSV table (see ParseCSV), or
+// images as a tar, tar.gz or zip archive of one folder of PNGs per class
+// (dataset.ReadImageArchive), told apart by their first bytes. Both count
+// decompressed bytes and values against the same limits as they inflate.
+func ParseDataset(b []byte) (*dataset.Set, error) {
+	if isArchive(b) {
+		return dataset.ReadImageArchive(bytes.NewReader(b), &dataset.Options{MaxBytes: MaxDatasetBytes, MaxValues: MaxDatasetValues})
+	}
+	return ParseCSV(b)
+}
+
+// isArchive recognises a zip (local file header), a tar (the "ustar" magic
+// of its first header) or a gzip whose first 512 decompressed bytes are a
+// tar header.
+func isArchive(b []byte) bool {
+	isTar := func(h []byte) bool { return len(h) >= 262 && string(h[257:262]) == "ustar" }
+	switch {
+	case bytes.HasPrefix(b, []byte("PK\x03\x04")), isTar(b):
+		return true
+	case bytes.HasPrefix(b, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(bytes.NewReader(b))
+		if err != nil {
+			return false
+		}
+		h := make([]byte, 512)
+		n, _ := io.ReadFull(zr, h)
+		return isTar(h[:n])
+	}
+	return false
+}
 
 // ParseCSV reads an uploaded dataset (CSV, optionally gzip-compressed),
 // counting decompressed bytes and values against the limits as they

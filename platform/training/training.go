@@ -145,6 +145,24 @@ func (r *Request) Validate() error {
 	case r.Limit < 0:
 		return bad("limit must not be negative")
 	}
+	if r.Network != nil && len(r.Network.InputShape) > 0 {
+		// Check the network's structure now, so the caller hears of a
+		// mistake at once and not from a failed job; only the dataset's
+		// size and classes are left to check when it runs.
+		n, last := 1, r.Network.Layers[len(r.Network.Layers)-1]
+		for _, d := range r.Network.InputShape {
+			if d < 1 || d > nn.MaxActivation || n > nn.MaxActivation/d {
+				return bad("network: input_shape %v outside [1, %d] values a sample", r.Network.InputShape, nn.MaxActivation)
+			}
+			n *= d
+		}
+		if last.Type != nn.LayerDense || last.Units < 1 {
+			return bad("network: the last layer must be dense with one unit per class")
+		}
+		if _, err := NetworkSpec(r.Model, *r.Network, &dataset.Set{Features: n}, last.Units, ""); err != nil {
+			return err
+		}
+	}
 	for _, w := range r.Layers {
 		if w < 1 || w > MaxWidth {
 			return bad("layer widths must be between 1 and %d", MaxWidth)

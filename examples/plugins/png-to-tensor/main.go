@@ -13,6 +13,11 @@
 //     centre (clamped to stay inside);
 //  6. values in [0,1].
 //
+// The tensor is [1,784] for dense models. The media-type parameter
+// layout=nchw (e.g. "image/png; layout=nchw") makes it [1,1,28,28], the
+// input of a convolutional model; the platform also accepts the flat form
+// for such a model, so either layout serves the MNIST CNN.
+//
 // Images larger than 4096 px on a side or 4 megapixels are refused
 // before decoding. Decoding and the per-pixel work run in host
 // intrinsics (natively, in tests, the same Go kernels run in-process).
@@ -39,11 +44,28 @@ const (
 )
 
 func preprocess(req plugin.Request) ([]plugin.Tensor, error) {
+	shape, err := layout(req.ContentType)
+	if err != nil {
+		return nil, err
+	}
 	pix, err := Prepare(req.ContentType, req.Body)
 	if err != nil {
 		return nil, err
 	}
-	return []plugin.Tensor{plugin.F32("input", []int{1, side * side}, pix)}, nil
+	return []plugin.Tensor{plugin.F32("input", shape, pix)}, nil
+}
+
+// layout reads the layout parameter of the content type: "flat" (the
+// default) or "nchw".
+func layout(contentType string) ([]int, error) {
+	_, params, _ := mime.ParseMediaType(contentType)
+	switch params["layout"] {
+	case "", "flat":
+		return []int{1, side * side}, nil
+	case "nchw":
+		return []int{1, 1, side, side}, nil
+	}
+	return nil, fmt.Errorf("png-to-tensor: layout %q, want flat or nchw", params["layout"])
 }
 
 // Prepare turns an encoded image into 784 MNIST-style pixels. Decoding,

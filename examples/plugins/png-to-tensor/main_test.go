@@ -129,3 +129,22 @@ func BenchmarkNative(b *testing.B) {
 	slices.Sort(d)
 	b.ReportMetric(float64(d[len(d)/2].Nanoseconds()), "p50-ns")
 }
+
+// TestLayout checks the layout parameter: flat by default, NCHW on
+// request, anything else refused.
+func TestLayout(t *testing.T) {
+	for ct, want := range map[string][]int{
+		"image/png":                   {1, 784},
+		"image/png; layout=flat":      {1, 784},
+		"image/png; layout=nchw":      {1, 1, 28, 28},
+		"image/jpeg; layout=\"nchw\"": {1, 1, 28, 28},
+	} {
+		got, err := layout(ct)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("%q: %v %v, want %v", ct, got, err, want)
+		}
+	}
+	if _, err := layout("image/png; layout=nhwc"); err == nil {
+		t.Error("layout=nhwc accepted")
+	}
+}
