@@ -72,3 +72,45 @@ func BenchmarkConvForward(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkConvLayer measures the reference CNN's two convolutions alone
+// at batch 64, forward (im2col, product, bias and ReLU) and backward
+// (weight gradient, and for the second the input gradient with col2im),
+// in GFLOP/s of their matrix products, to set against the machine's peak.
+func BenchmarkConvLayer(b *testing.B) {
+	const batch = 64
+	m, err := New(lenetSpec(), 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ws := m.newWorkspace(batch)
+	r := rand.New(rand.NewPCG(3, 3))
+	x := randVec(r, batch*m.in)
+	m.forwardTrain(ws, x, batch, r)
+	for _, li := range []int{0, 2} {
+		l := &m.layers[li]
+		in, out := ws.acts[li][:batch*l.in], ws.acts[li+1][:batch*l.out]
+		cs := convScratch{col: ws.cols[li], fm: ws.fm, t: ws.t}
+		g := m.newGrads()
+		d := randVec(r, batch*l.out)
+		dx := make([]float32, batch*l.in)
+		name := "conv" + strconv.Itoa(li/2+1)
+		b.Run(name+"/forward", func(b *testing.B) {
+			for b.Loop() {
+				l.convForward(out, in, batch, &cs)
+			}
+			b.ReportMetric(2*l.macs()*batch*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		b.Run(name+"/backward", func(b *testing.B) {
+			var into []float32
+			products := 1.0 // the weight gradient
+			if li > 0 {
+				into, products = dx, 2 // and the input gradient
+			}
+			for b.Loop() {
+				l.convBackward(into, d, batch, &cs, g.w[li], g.b[li])
+			}
+			b.ReportMetric(products*2*l.macs()*batch*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

@@ -396,6 +396,7 @@ type workspace struct {
 	stats []bnStats   // per batch normalisation
 	cols  [][]float32 // per convolution: its im2col matrix
 	fm    []float32   // the convolutions' filter-major scratch
+	t     []float32   // the convolutions' transposed weight gradient
 	d0    []float32
 	d1    []float32
 }
@@ -432,6 +433,7 @@ func (m *Model) newWorkspace(batch int) *workspace {
 		case LayerConv2D:
 			ws.cols[i] = make([]float32, batch*l.colLen())
 			fm = max(fm, l.out)
+			ws.t = make([]float32, max(len(ws.t), len(l.w)))
 		}
 	}
 	ws.fm = make([]float32, batch*fm)
@@ -519,7 +521,10 @@ func (m *Model) backward(ws *workspace, d []float32, rows int, fused bool, g *gr
 			continue
 		}
 		if (l.dense || l.kind == LayerConv2D) && !(fused && i == len(m.layers)-1) {
-			l.act.grad(cur, ws.acts[i+1][:rows*l.out], l.out)
+			out, cols := ws.acts[i+1][:rows*l.out], l.out
+			parallelRows(rows, rows*cols, func(lo, hi int) {
+				l.act.grad(cur[lo*cols:hi*cols], out[lo*cols:hi*cols], cols)
+			})
 		}
 		needDX := i > 0 || wantDX
 		var gw, gb []float32
@@ -543,7 +548,7 @@ func (m *Model) backward(ws *workspace, d []float32, rows int, fused bool, g *gr
 		case LayerDense:
 			l.denseBackward(dx, cur, in, rows, gw, gb)
 		case LayerConv2D:
-			cs := convScratch{col: ws.cols[i], fm: ws.fm}
+			cs := convScratch{col: ws.cols[i], fm: ws.fm, t: ws.t}
 			l.convBackward(dx, cur, rows, &cs, gw, gb)
 		case LayerMaxPool2D, LayerAvgPool2D:
 			l.poolBackward(dx, cur, in, ws.acts[i+1][:rows*l.out], rows)
