@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -105,13 +106,36 @@ type Layer struct {
 	Activation   string  `json:"activation,omitempty"`
 	Rate         float64 `json:"rate,omitempty"`
 	Filters      int     `json:"filters,omitempty"`
-	KernelSize   []int   `json:"kernel_size,omitempty"`
-	Strides      []int   `json:"strides,omitempty"`
+	KernelSize   Size    `json:"kernel_size,omitempty"`
+	Strides      Size    `json:"strides,omitempty"`
 	Padding      string  `json:"padding,omitempty"`
-	DilationRate []int   `json:"dilation_rate,omitempty"`
-	PoolSize     []int   `json:"pool_size,omitempty"`
+	DilationRate Size    `json:"dilation_rate,omitempty"`
+	PoolSize     Size    `json:"pool_size,omitempty"`
 	Momentum     float64 `json:"momentum,omitempty"`
 	Epsilon      float64 `json:"epsilon,omitempty"`
+}
+
+// Size is a window size, stride or dilation: [height, width], or one
+// value for both. In JSON it is an array or, as in Keras, a plain number.
+type Size []int
+
+// UnmarshalJSON reads a number or an array of numbers.
+func (s *Size) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*s = nil
+		return nil
+	}
+	var n int
+	if err := json.Unmarshal(b, &n); err == nil {
+		*s = Size{n}
+		return nil
+	}
+	var v []int
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("want a number or [height, width], have %s", b)
+	}
+	*s = v
+	return nil
 }
 
 // Spec is the serialisable description of a network: its signatures and its

@@ -44,6 +44,10 @@ type TrainConfig struct {
 	// "deadline" and a nil error, and m holds the weights of the last
 	// completed batch.
 	StopAt time.Time
+	// Resume, when set, continues the run a StopAt deadline stopped (see
+	// Checkpoint): the model must be the one that run left, and the data
+	// and the other fields the same.
+	Resume *Checkpoint
 	// Progress, when set, is called from Train's goroutine at most about
 	// ten times a second and after the last batch of every epoch. It must
 	// be cheap; Loss and Accuracy are the running means of the epoch.
@@ -150,6 +154,9 @@ type History struct {
 	StoppedEpoch int `json:"stopped_epoch,omitempty"`
 	StoppedBatch int `json:"stopped_batch,omitempty"`
 	Batches      int `json:"batches_per_epoch,omitempty"`
+	// Checkpoint, after a "deadline" stop, is what TrainConfig.Resume
+	// needs to continue the run.
+	Checkpoint *Checkpoint `json:"-"`
 }
 
 // Stop reasons in History.Stopped.
@@ -296,7 +303,8 @@ func Train(ctx context.Context, m *Model, x []float32, y []int32, targets []floa
 	// Losses on dense targets accept labels, one-hot encoded per batch.
 	oneHot := c.loss != lossSparseCE && targets == nil
 
-	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0xda3e39cb94b95bdb))
+	src := rand.NewPCG(uint64(cfg.Seed), 0xda3e39cb94b95bdb)
+	rng := rand.New(src)
 	batch := min(c.batch, nTrain)
 	if per := m.wsFloatsPerRow(); batch > MaxTrainFloats/per {
 		return nil, specErr("batch size %d too large for this model: at most %d", batch, MaxTrainFloats/per)
@@ -328,20 +336,53 @@ func Train(ctx context.Context, m *Model, x []float32, y []int32, targets []floa
 	var best float64
 	var bestW [][]float32
 	wait := 0
-	for epoch := 1; epoch <= c.epochs; epoch++ {
+	first, firstBatch := 1, 0
+	var carried float64 // seconds of the resumed epoch before the stop
+	rc := cfg.Resume
+	if rc != nil {
+		if err := rc.resume(nTrain, batch, c.epochs, src, opt); err != nil {
+			return nil, err
+		}
+		h.Epochs = append([]EpochMetrics(nil), rc.History.Epochs...)
+		first, firstBatch, carried = rc.Epoch, rc.Batch, rc.seconds
+		best, wait = rc.best, rc.wait
+		if rc.bestW != nil {
+			bestW = m.snapshot(nil)
+			if len(bestW) != len(rc.bestW) {
+				return nil, specErr("resume: the best weights do not match the model")
+			}
+			for i := range bestW {
+				if len(bestW[i]) != len(rc.bestW[i]) {
+					return nil, specErr("resume: the best weights do not match the model")
+				}
+				copy(bestW[i], rc.bestW[i])
+			}
+		}
+	}
+	for epoch := first; epoch <= c.epochs; epoch++ {
 		start := time.Now()
 		lastReport := start
 		opt.lr = cfg.Schedule.rate(c.lr, epoch-1, c.epochs)
-		rng.Shuffle(nTrain, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
 		var lossSum float64
 		var hits, seen int
-		for bi := 0; bi < batches; bi++ {
+		b0 := 0
+		if rc != nil && epoch == first {
+			// The checkpoint's order for this epoch, and its sums so far.
+			copy(perm, rc.perm)
+			b0, lossSum, hits, seen = firstBatch, rc.lossSum, rc.hits, rc.seen
+			start = start.Add(-time.Duration(carried * float64(time.Second)))
+		} else {
+			rng.Shuffle(nTrain, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+		}
+		for bi := b0; bi < batches; bi++ {
 			if err := ctx.Err(); err != nil {
 				h.Stopped, h.StoppedEpoch, h.StoppedBatch, h.Batches = StoppedCanceled, epoch, bi, batches
 				return h, err
 			}
-			if !cfg.StopAt.IsZero() && time.Now().After(cfg.StopAt) {
+			if (!cfg.StopAt.IsZero() && time.Now().After(cfg.StopAt)) || (testStopAt > 0 && (epoch-1)*batches+bi == testStopAt && rc == nil) {
 				h.Stopped, h.StoppedEpoch, h.StoppedBatch, h.Batches = StoppedDeadline, epoch, bi, batches
+				h.Checkpoint = m.checkpoint(h, epoch, bi, perm, src, opt, lossSum, hits, seen,
+					time.Since(start).Seconds(), best, wait, bestW, batch)
 				return h, nil
 			}
 			lo := bi * batch
@@ -430,6 +471,11 @@ func Train(ctx context.Context, m *Model, x []float32, y []int32, targets []floa
 	}
 	return h, nil
 }
+
+// testStopAt, when positive, makes Train stop as at a StopAt deadline
+// before that many batches have run in all (a first run only, not a
+// resumed one): the tests' deterministic deadline.
+var testStopAt int
 
 func pick(e EpochMetrics, monitor string) float64 {
 	switch monitor {

@@ -39,8 +39,8 @@ AIAAS_STORE="file://$tmp/store" "$tmp/aiaas" serve --demo --plugins-dir build/pl
 pids+=($!)
 base="http://127.0.0.1:$port"
 
-# The first start trains MNIST (~15 s on 2 cores); allow 180 s.
-for _ in $(seq 180); do
+# The first start trains MNIST: the MLP and the CNN (~30 s on 2 cores); allow 300 s.
+for _ in $(seq 300); do
   if [ -s "$tmp/store/demo/key" ] && curl -fsS "$base/v2/health/ready" >/dev/null 2>&1 &&
      grep -q "is ready" "$tmp/serve.log"; then break; fi
   kill -0 "${pids[0]}" 2>/dev/null || { cat "$tmp/serve.log" >&2; exit 1; }

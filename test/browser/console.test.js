@@ -113,6 +113,35 @@ test('draw a 1, get the prediction and the heat map', async () => {
   await p.context().close();
 });
 
+test('the playground picks the CNN endpoint: draw a 1, the CNN predicts it', async () => {
+  const p = await page();
+  await signIn(p);
+  await p.locator('#model-list[aria-busy="false"]').waitFor({ timeout: 15000 });
+  await p.locator('#play-endpoint option[value="mnist-cnn"]').waitFor({ state: 'attached', timeout: 15000 });
+  await p.getByLabel('Endpoint').selectOption('mnist-cnn');
+  assert.match(await p.textContent('#play-model'), /model mnist-cnn/);
+  const pad = p.locator('#pad');
+  await pad.scrollIntoViewIfNeeded();
+  const box = await pad.boundingBox();
+  const x = box.x + box.width / 2;
+  await p.mouse.move(x, box.y + 50);
+  await p.mouse.down();
+  for (let y = 50; y <= 230; y += 10) await p.mouse.move(x, box.y + y);
+  await p.mouse.up();
+  await p.getByRole('button', { name: 'Predict' }).click();
+  const first = p.locator('#prediction li').first();
+  await first.waitFor({ timeout: 30000 }).catch(async e => {
+    await p.screenshot({ path: ART + 'playground-cnn-failed.png', fullPage: true });
+    throw new Error(`no prediction; status: ${await p.textContent('#status')}; ${e.message}`);
+  });
+  assert.equal((await first.locator('.label').textContent()).trim(), '1');
+  await p.waitForSelector('#heat[data-drawn="1"]', { timeout: 15000 });
+  assert.ok(await inked(p, '#heat') > 100, 'heat map of the CNN drawn');
+  await p.screenshot({ path: ART + 'playground-cnn.png', fullPage: true });
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
 test('a training job started from the console shows live progress', async () => {
   const p = await page();
   await signIn(p);

@@ -136,6 +136,7 @@ async function loadPlugins() {
 async function loadEndpoints() {
   const { endpoints = [] } = await api('/v1/endpoints');
   text.setEndpoints(endpoints);
+  setPlayEndpoints(endpoints);
   $('endpoint-list').replaceChildren(table(['name', 'model', 'version', 'preprocess', 'postprocess', 'updated'],
     endpoints.map(e => [e.name, e.model, e.version, fmtList(e.preprocess), fmtList(e.postprocess), e.updated || e.created || ''])));
 }
@@ -227,20 +228,38 @@ function setupPad() {
   pad.addEventListener('pointerup', () => { drawing = false; });
   function stroke() { ctx.strokeStyle = '#000'; ctx.lineWidth = 22; ctx.lineCap = 'round'; ctx.lineJoin = 'round'; ctx.stroke(); }
   $('clear').addEventListener('click', clear);
+  $('play-endpoint').addEventListener('change', () => { showPlayModel(); clear(); });
   $('predict').addEventListener('click', () => predict().catch(e => { if (!(e instanceof Refused)) status('Prediction: ' + e.message); }));
+}
+
+// The playground's endpoints: those whose preprocess plugin turns an image
+// into an MNIST tensor, for a dense model or a CNN alike.
+let playEndpoints = [];
+function setPlayEndpoints(endpoints) {
+  playEndpoints = endpoints.filter(e => fmtList(e.preprocess) === 'png-to-tensor');
+  const sel = $('play-endpoint'), keep = sel.value || 'mnist';
+  sel.replaceChildren(...playEndpoints.map(e => el('option', { value: e.name }, `${e.name} (model ${e.model})`)));
+  if (playEndpoints.some(e => e.name === keep)) sel.value = keep;
+  showPlayModel();
+}
+function showPlayModel() {
+  const e = playEndpoints.find(e => e.name === $('play-endpoint').value);
+  $('play-model').textContent = e ? `model ${e.model}, version ${e.version}` : 'no endpoint with the png-to-tensor plugin';
 }
 
 async function predict() {
   const pad = $('pad');
   const input = toMNIST(pad);
   if (!input) { status('Draw a digit first.'); return; }
+  const ep = playEndpoints.find(e => e.name === $('play-endpoint').value);
+  if (!ep) { status('No endpoint takes images: create one with the png-to-tensor plugin.'); return; }
   status('');
   const png = await new Promise(r => pad.toBlob(r, 'image/png'));
-  const res = await api('/v1/endpoints/mnist/invoke', { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: png });
+  const res = await api(`/v1/endpoints/${encodeURIComponent(ep.name)}/invoke`, { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: png });
   $('prediction').replaceChildren(...(res.predictions || []).slice(0, 3).map(p =>
     el('li', { class: 'pred' }, el('strong', { class: 'label' }, p.label), ` ${pct(p.score)}`)));
-  const ex = await api('/v1/models/mnist/explain', { method: 'POST', headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ version: 'prod', input, method: 'integrated_gradients', steps: 32 }) });
+  const ex = await api(`/v1/models/${encodeURIComponent(ep.model)}/explain`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ version: ep.version, input, method: 'integrated_gradients', steps: 32 }) });
   drawHeat($('heat'), input, ex.attributions || []);
   $('heat').dataset.drawn = '1';
 }
