@@ -33,7 +33,23 @@ type Job struct {
 	Started  *time.Time        `json:"started,omitempty"`
 	Finished *time.Time        `json:"finished,omitempty"`
 	Updated  time.Time         `json:"updated"`
+	// Continuations counts the invocations after the first: a job its
+	// worker's deadline stopped is checkpointed and continued by a new
+	// invocation of the worker (the Lambda train function), up to
+	// MaxJobContinuations times.
+	Continuations int `json:"continuations,omitempty"`
 }
+
+// MaxJobContinuations bounds how many times a job continues after a
+// deadline: 47 more 15-minute Lambda invocations, 12 hours of training
+// in all. Past it the job publishes what it trained, marked as stopped.
+const MaxJobContinuations = 47
+
+// Checkpoints are blobs of kind "checkpoints": the model as it stopped
+// (an ordinary artifact) and the trainer's state (nn.Checkpoint).
+const checkpointKind = "checkpoints"
+
+func checkpointNames(id string) (model, state string) { return id + ".model", id + ".state" }
 
 // JobProgress is where a running job is.
 type JobProgress struct {
@@ -356,6 +372,23 @@ func (s *Server) RunJob(ctx context.Context, tenant, id string) (err error) {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("training crashed: %v", v)
 		}
+		if errors.Is(err, errJobContinues) {
+			j.Status, j.Progress = jobQueued, nil
+			if err = s.saveJob(record, tenant, j); err != nil {
+				return
+			}
+			if err = s.dispatch(record, tenant, j.ID); err != nil {
+				// Nobody will continue it: say so rather than leave it queued.
+				j.Status, j.Error = jobFailed, "checkpointed at the deadline, but the next invocation could not be started: "+err.Error()
+				fin := time.Now().UTC()
+				j.Finished = &fin
+				_ = s.saveJob(record, tenant, j)
+			}
+			return
+		}
+		if j.Continuations > 0 {
+			s.dropCheckpoint(record, tenant, j.ID)
+		}
 		fin := time.Now().UTC()
 		j.Finished = &fin
 		switch {
@@ -378,6 +411,12 @@ func (s *Server) RunJob(ctx context.Context, tenant, id string) (err error) {
 	if err != nil {
 		return err
 	}
+	var from *training.Resume
+	if j.Continuations > 0 {
+		if from, err = s.loadCheckpoint(ctx, tenant, j.ID); err != nil {
+			return err
+		}
+	}
 	var mu sync.Mutex
 	lastSave := time.Now()
 	progress := func(pr nn.Progress) {
@@ -392,8 +431,15 @@ func (s *Server) RunJob(ctx context.Context, tenant, id string) (err error) {
 		}
 	}
 	tctx, span := tracing.Start(ctx, s.tracer, "job.train")
-	m, meta, res, err := training.RunUntil(tctx, j.Request, train, test, progress, stopAt)
+	canContinue := s.dispatch != nil && j.Continuations < MaxJobContinuations
+	m, meta, res, ckpt, err := training.RunFrom(tctx, j.Request, train, test, progress, stopAt,
+		training.RunOptions{From: from, Continue: canContinue})
 	tracing.End(span, err)
+	if ckpt != nil && canContinue {
+		// The deadline came first: keep the state, and hand the job to a
+		// new invocation of the worker, which continues it.
+		return s.continueJob(record, tenant, j, m, ckpt, &mu)
+	}
 	if errors.Is(err, training.ErrNoEpoch) {
 		return fmt.Errorf("%w: %v; the job had %.1f s before its deadline and keeps %.0f s of it for evaluation and publishing — raise the function timeout, or lower epochs or the dataset size (limit)",
 			errJobDeadline, err, deadline.Sub(started).Seconds(), reserve.Seconds())
@@ -427,6 +473,66 @@ func (s *Server) RunJob(ctx context.Context, tenant, id string) (err error) {
 	mu.Unlock()
 	s.audit.Record(tenant, auditRecord("system", "model.publish", fmt.Sprintf("models/%s/versions/%d", j.Model, info.Version), http.StatusCreated))
 	return nil
+}
+
+// errJobContinues: not an error — the job was checkpointed and handed to
+// a new invocation (RunJob's deferred bookkeeping leaves it queued).
+var errJobContinues = errors.New("job continues in a new invocation")
+
+// continueJob stores the model and the checkpoint, puts the job back in
+// the queue and dispatches it again.
+func (s *Server) continueJob(ctx context.Context, tenant string, j *Job, m *nn.Model, ckpt *nn.Checkpoint, mu *sync.Mutex) error {
+	var art bytes.Buffer
+	if err := m.WriteArtifact(&art, nn.Metadata{}); err != nil {
+		return err
+	}
+	state, err := ckpt.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	mn, sn := checkpointNames(j.ID)
+	if _, err := s.store.PutBlob(ctx, tenant, checkpointKind, mn, bytes.NewReader(art.Bytes()), int64(art.Len())); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if _, err := s.store.PutBlob(ctx, tenant, checkpointKind, sn, bytes.NewReader(state), int64(len(state))); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	mu.Lock()
+	j.Continuations++
+	j.Epochs = ckpt.History.Epochs
+	mu.Unlock()
+	return errJobContinues
+}
+
+// loadCheckpoint reads what continueJob stored.
+func (s *Server) loadCheckpoint(ctx context.Context, tenant, id string) (*training.Resume, error) {
+	mn, sn := checkpointNames(id)
+	art, err := s.store.GetBlob(ctx, tenant, checkpointKind, mn)
+	if err != nil {
+		return nil, fmt.Errorf("the job's checkpoint is missing: %w", err)
+	}
+	state, err := s.store.GetBlob(ctx, tenant, checkpointKind, sn)
+	if err != nil {
+		return nil, fmt.Errorf("the job's checkpoint is missing: %w", err)
+	}
+	m, _, err := nn.ReadArtifact(art, nil)
+	if err != nil {
+		return nil, fmt.Errorf("the job's checkpoint: %w", err)
+	}
+	var c nn.Checkpoint
+	if err := c.UnmarshalBinary(state); err != nil {
+		return nil, fmt.Errorf("the job's checkpoint: %w", err)
+	}
+	return &training.Resume{Model: m, Checkpoint: &c}, nil
+}
+
+// dropCheckpoint empties a finished job's checkpoint blobs (the store
+// frees their data).
+func (s *Server) dropCheckpoint(ctx context.Context, tenant, id string) {
+	mn, sn := checkpointNames(id)
+	for _, n := range []string{mn, sn} {
+		_, _ = s.store.PutBlob(ctx, tenant, checkpointKind, n, bytes.NewReader(nil), 0)
+	}
 }
 
 // jobData loads a job's training and test sets.

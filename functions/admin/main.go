@@ -25,21 +25,7 @@ func main() {
 	logger := lambdacontext.NewLogger()
 	opts := &lambdaapp.Options{Logger: logger, Metrics: os.Stdout}
 	if fn := os.Getenv("AIAAS_TRAIN_FUNCTION"); fn != "" {
-		iv := &lambdaapp.Invoker{
-			Function: fn,
-			Region:   os.Getenv("AWS_REGION"),
-			Endpoint: os.Getenv("AIAAS_LAMBDA_ENDPOINT"), // tests; empty = AWS
-			// Read per call: Lambda may rotate the role's session
-			// credentials in the environment between invocations.
-			Creds: func() lambdaapp.Credentials {
-				return lambdaapp.Credentials{
-					AccessKey:    os.Getenv("AWS_ACCESS_KEY_ID"),
-					SecretKey:    os.Getenv("AWS_SECRET_ACCESS_KEY"),
-					SessionToken: os.Getenv("AWS_SESSION_TOKEN"),
-				}
-			},
-		}
-		opts.Dispatch = iv.Dispatch
+		opts.Dispatch = lambdaapp.InvokerFromEnv(fn).Dispatch
 	}
 	app, err := lambdaapp.Open(context.Background(), "admin", os.Environ(), opts)
 	if err != nil {

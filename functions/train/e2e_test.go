@@ -103,8 +103,10 @@ func TestTrainStopsBeforeDeadlineUnderRIE(t *testing.T) {
 		}
 		return m["id"].(string)
 	}
+	// Continuation off: what the function does when it may not invoke
+	// itself (TestTrainContinuesUnderRIE covers continuing).
 	env := []string{"AIAAS_STORE=" + store, "AIAAS_MASTER_KEY=" + masterKey, "AIAAS_ADMIN_KEY=" + adminKey,
-		"AWS_LAMBDA_LOG_FORMAT=JSON"}
+		"AWS_LAMBDA_LOG_FORMAT=JSON", "AIAAS_TRAIN_CONTINUE=off"}
 	bootstrap := rietest.Build(t, ".")
 
 	for i, tc := range []struct {
@@ -154,4 +156,98 @@ func TestTrainStopsBeforeDeadlineUnderRIE(t *testing.T) {
 	if status, m := cp.do("GET", "/v1/models/sums", key, "", ""); status != 200 || !strings.Contains(fmt.Sprint(m), "deadline: ") {
 		t.Fatalf("model: %d %v", status, m)
 	}
+}
+
+// TestTrainContinuesUnderRIE: a job longer than one invocation is
+// checkpointed at each deadline and continued by the function invoking
+// itself asynchronously (the Lambda Invoke API, here a recorder standing in
+// for Lambda, which the test then delivers to the emulator as Lambda
+// would), until it finishes as one run: every epoch, no "stopped".
+func TestTrainContinuesUnderRIE(t *testing.T) {
+	rietest.Require(t)
+	var mk [32]byte
+	_, _ = rand.Read(mk[:])
+	masterKey := base64.StdEncoding.EncodeToString(mk[:])
+	store := "file://" + t.TempDir()
+	cp := controlPlane(t, store, masterKey)
+	status, m := cp.do("POST", "/v1/tenants", adminKey, `{"name":"acme"}`, "application/json")
+	if status != 201 {
+		t.Fatalf("create tenant: %d %v", status, m)
+	}
+	tenant, key := m["id"].(string), m["api_key"].(string)
+	var csv strings.Builder
+	for i := 0; i < 4000; i++ {
+		a, b := float32(i%17)/17, float32(i%5)/5
+		label := 0
+		if a+b > 0.9 {
+			label = 1
+		}
+		fmt.Fprintf(&csv, "%g,%g,%d\n", a, b, label)
+	}
+	if status, m := cp.do("PUT", "/v1/datasets/sums", key, csv.String(), "text/csv"); status != 201 {
+		t.Fatalf("dataset: %d %v", status, m)
+	}
+	// 200 epochs of 400 batches: 2–4 s of training (15 ms an epoch on the
+	// 2-core machine), against about one second per 6 s invocation (the
+	// 5 s reserve).
+	const epochs = 200
+	status, m = cp.do("POST", "/v1/training-jobs", key,
+		fmt.Sprintf(`{"model":"sums","dataset":"sums","layers":[64,64],"batch_size":8,"epochs":%d,"seed":3}`, epochs), "application/json")
+	if status != 202 {
+		t.Fatalf("submit: %d %v", status, m)
+	}
+	id := m["id"].(string)
+
+	events := make(chan []byte, 4)
+	lambdaAPI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.URL.Path != "/2015-03-31/functions/function/invocations" || r.Header.Get("X-Amz-Invocation-Type") != "Event" ||
+			!strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
+			http.Error(w, "not an asynchronous, signed Invoke of the train function", http.StatusBadRequest)
+			return
+		}
+		events <- b
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer lambdaAPI.Close()
+	env := []string{"AIAAS_STORE=" + store, "AIAAS_MASTER_KEY=" + masterKey, "AIAAS_ADMIN_KEY=" + adminKey,
+		"AWS_LAMBDA_LOG_FORMAT=JSON", "AIAAS_TRAIN_FUNCTION=function", "AIAAS_LAMBDA_ENDPOINT=" + lambdaAPI.URL,
+		"AWS_REGION=eu-west-1", "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret", "AWS_SESSION_TOKEN=token"}
+	fn := rietest.Start(t, rietest.Build(t, "."), &rietest.Options{Env: env, Timeout: 6 * time.Second})
+
+	payload, _ := json.Marshal(map[string]string{"tenant": tenant, "job_id": id})
+	invocations := 0
+	var job map[string]any
+	for {
+		invocations++
+		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+		raw, _, err := fn.Invoke(ctx, json.RawMessage(payload))
+		cancel()
+		if err != nil || string(raw) != "null" {
+			t.Fatalf("invocation %d: %s %v\n%s", invocations, raw, err, fn.Logs())
+		}
+		_, job = cp.do("GET", "/v1/training-jobs/"+id, key, "", "")
+		if job["status"] != "queued" {
+			break
+		}
+		select {
+		case payload = <-events: // the function asked Lambda to continue the job
+		default:
+			t.Fatalf("invocation %d left the job queued without invoking the function again\n%s", invocations, fn.Logs())
+		}
+		if invocations > 40 {
+			t.Fatalf("still queued after %d invocations: %v", invocations, job)
+		}
+	}
+	if job["status"] != "succeeded" {
+		t.Fatalf("job after %d invocations: %v\n%s", invocations, job, fn.Logs())
+	}
+	res := job["result"].(map[string]any)
+	if res["stopped"] != nil || len(job["epochs"].([]any)) != epochs {
+		t.Fatalf("result %v, %d epochs", res, len(job["epochs"].([]any)))
+	}
+	if invocations < 2 || job["continuations"].(float64) != float64(invocations-1) {
+		t.Fatalf("%d invocations, continuations %v: the job never continued (make it longer)", invocations, job["continuations"])
+	}
+	t.Logf("%d epochs in %d invocations of 6 s", epochs, invocations)
 }

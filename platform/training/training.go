@@ -12,6 +12,7 @@ package training
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -279,6 +280,14 @@ func NetworkSpec(name string, net Network, train *dataset.Set, classes int, loss
 	return s, nil
 }
 
+// sameNetwork reports whether a and b have the same inputs, outputs and
+// layers (names aside).
+func sameNetwork(a, b nn.Spec) bool {
+	ja, _ := json.Marshal(nn.Spec{Inputs: a.Inputs, Outputs: a.Outputs, Layers: a.Layers})
+	jb, _ := json.Marshal(nn.Spec{Inputs: b.Inputs, Outputs: b.Outputs, Layers: b.Layers})
+	return string(ja) == string(jb)
+}
+
 // SplitTest holds out frac of s as a test set after a seeded shuffle (a
 // CSV is often sorted by class, so the last rows alone would be one class).
 func SplitTest(s *dataset.Set, frac float64, seed int64) (train, test *dataset.Set) {
@@ -314,16 +323,45 @@ func Run(ctx context.Context, req Request, train, test *dataset.Set, progress fu
 // metadata saying so (provenance "stopped"), if at least one epoch
 // finished; otherwise the error wraps ErrNoEpoch.
 func RunUntil(ctx context.Context, req Request, train, test *dataset.Set, progress func(nn.Progress), stopAt time.Time) (*nn.Model, nn.Metadata, *Result, error) {
+	m, meta, res, _, err := RunFrom(ctx, req, train, test, progress, stopAt, RunOptions{})
+	return m, meta, res, err
+}
+
+// Resume is where a job stopped by its deadline continues: the model as it
+// stopped and its checkpoint.
+type Resume struct {
+	Model      *nn.Model
+	Checkpoint *nn.Checkpoint
+}
+
+// RunOptions are RunFrom's: From, when set, continues a stopped run;
+// Continue says the caller will continue this one if the deadline stops
+// it, so RunFrom then returns the model and the checkpoint at once,
+// without evaluating it (nil metadata and result).
+type RunOptions struct {
+	From     *Resume
+	Continue bool
+}
+
+// RunFrom is RunUntil that can continue from a checkpoint and, when the
+// deadline stops it, also returns the checkpoint to continue from, with
+// the model as it stopped. Without o.Continue the model, metadata and
+// result are then those of a "deadline" stop, to publish; if not one epoch
+// had finished, the error wraps ErrNoEpoch and the model and checkpoint
+// are still returned. A continued run ends exactly as one uninterrupted
+// run would.
+func RunFrom(ctx context.Context, req Request, train, test *dataset.Set, progress func(nn.Progress), stopAt time.Time, o RunOptions) (*nn.Model, nn.Metadata, *Result, *nn.Checkpoint, error) {
+	from := o.From
 	start := time.Now()
 	req.Defaults()
 	if err := req.Validate(); err != nil {
-		return nil, nn.Metadata{}, nil, err
+		return nil, nn.Metadata{}, nil, nil, err
 	}
 	if train.Classes < 2 && req.Loss != "mse" {
-		return nil, nn.Metadata{}, nil, fmt.Errorf("%w: the dataset has %d classes; classification needs at least 2", ErrInvalid, train.Classes)
+		return nil, nn.Metadata{}, nil, nil, fmt.Errorf("%w: the dataset has %d classes; classification needs at least 2", ErrInvalid, train.Classes)
 	}
 	if test.Features != train.Features {
-		return nil, nn.Metadata{}, nil, fmt.Errorf("%w: test set has %d features, training set %d", ErrInvalid, test.Features, train.Features)
+		return nil, nn.Metadata{}, nil, nil, fmt.Errorf("%w: test set has %d features, training set %d", ErrInvalid, test.Features, train.Features)
 	}
 	if req.Limit > 0 && req.Limit < train.N {
 		train = train.Subset(req.Limit)
@@ -333,12 +371,18 @@ func RunUntil(ctx context.Context, req Request, train, test *dataset.Set, progre
 	if req.Network != nil {
 		var err error
 		if spec, err = NetworkSpec(req.Model, *req.Network, train, classes, req.Loss); err != nil {
-			return nil, nn.Metadata{}, nil, err
+			return nil, nn.Metadata{}, nil, nil, err
 		}
 	}
 	m, err := nn.New(spec, req.Seed)
+	if from != nil {
+		m = from.Model
+		if got, want := m.Spec(), spec; !sameNetwork(got, want) {
+			return nil, nn.Metadata{}, nil, nil, fmt.Errorf("%w: the checkpoint's model is not the job's network", ErrInvalid)
+		}
+	}
 	if err != nil {
-		return nil, nn.Metadata{}, nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return nil, nn.Metadata{}, nil, nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	cfg := nn.TrainConfig{
 		Loss: req.Loss, Optimizer: req.Optimizer, LearningRate: req.LearningRate, Momentum: req.Momentum,
@@ -349,17 +393,25 @@ func RunUntil(ctx context.Context, req Request, train, test *dataset.Set, progre
 	if req.EarlyStopping > 0 {
 		cfg.EarlyStopping = &nn.EarlyStopping{Patience: req.EarlyStopping}
 	}
+	if from != nil {
+		cfg.Resume = from.Checkpoint
+	}
 	hist, err := nn.Train(ctx, m, train.X, train.Y, nil, train.N, cfg)
 	if err != nil {
-		return nil, nn.Metadata{}, nil, err
+		return nil, nn.Metadata{}, nil, nil, err
+	}
+	if o.Continue && hist.Checkpoint != nil {
+		return m, nn.Metadata{}, nil, hist.Checkpoint, nil
 	}
 	if hist.Stopped == nn.StoppedDeadline && len(hist.Epochs) == 0 {
-		return nil, nn.Metadata{}, nil, fmt.Errorf("%w (%d of %d batches of epoch 1 done in %.1f s)",
+		// Nothing worth publishing; the model and the checkpoint can
+		// still continue.
+		return m, nn.Metadata{}, nil, hist.Checkpoint, fmt.Errorf("%w (%d of %d batches of epoch 1 done in %.1f s)",
 			ErrNoEpoch, hist.StoppedBatch, hist.Batches, time.Since(start).Seconds())
 	}
 	loss, acc, err := m.Evaluate(test.X, test.Y, test.N)
 	if err != nil {
-		return nil, nn.Metadata{}, nil, err
+		return nil, nn.Metadata{}, nil, nil, err
 	}
 	res := &Result{
 		Model: req.Model, TrainSamples: train.N, TestSamples: test.N, Params: m.NumParams(),
@@ -386,5 +438,5 @@ func RunUntil(ctx context.Context, req Request, train, test *dataset.Set, progre
 		meta.Provenance["stopped"] = fmt.Sprintf("deadline: %d of %d epochs complete, stopped at batch %d of %d of epoch %d",
 			len(hist.Epochs), req.Epochs, hist.StoppedBatch, hist.Batches, hist.StoppedEpoch)
 	}
-	return m, meta, res, nil
+	return m, meta, res, hist.Checkpoint, nil
 }

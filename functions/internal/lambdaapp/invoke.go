@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -37,6 +38,25 @@ type Invoker struct {
 	Endpoint string // default https://lambda.REGION.amazonaws.com
 	Client   *http.Client
 	now      func() time.Time
+}
+
+// InvokerFromEnv returns an Invoker of function fn with the region and the
+// credentials Lambda puts in the environment (read per call: Lambda may
+// rotate the role's session credentials between invocations), and the
+// endpoint AIAAS_LAMBDA_ENDPOINT when set (tests; empty means AWS).
+func InvokerFromEnv(fn string) *Invoker {
+	return &Invoker{
+		Function: fn,
+		Region:   os.Getenv("AWS_REGION"),
+		Endpoint: os.Getenv("AIAAS_LAMBDA_ENDPOINT"),
+		Creds: func() Credentials {
+			return Credentials{
+				AccessKey:    os.Getenv("AWS_ACCESS_KEY_ID"),
+				SecretKey:    os.Getenv("AWS_SECRET_ACCESS_KEY"),
+				SessionToken: os.Getenv("AWS_SESSION_TOKEN"),
+			}
+		},
+	}
 }
 
 // Dispatch is a platform.JobDispatcher: it sends {"tenant","job_id"} to the
