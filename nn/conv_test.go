@@ -3,6 +3,7 @@ package nn
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -462,4 +463,40 @@ func norm(v []float64) float64 {
 		s += x * x
 	}
 	return math.Sqrt(s)
+}
+
+// TestAugment checks a shift and a flip of a 1×3×4 image, and that tables
+// pass through unchanged.
+func TestAugment(t *testing.T) {
+	src := []float32{
+		1, 2, 3, 4,
+		5, 6, 7, 8,
+		9, 10, 11, 12,
+	}
+	s := shape{c: 1, h: 3, w: 4, spatial: true}
+	dst := make([]float32, 12)
+	seen := map[string]bool{}
+	r := rand.New(rand.NewPCG(1, 2))
+	a := &Augment{Shift: 1, FlipHorizontal: true}
+	for range 400 {
+		a.apply(dst, src, s, r)
+		seen[fmt.Sprint(dst)] = true
+	}
+	// 3 × 3 shifts × 2 flips, all distinct for this image.
+	if len(seen) != 18 {
+		t.Errorf("%d distinct augmentations, want 18", len(seen))
+	}
+	for _, want := range [][]float32{
+		{0, 0, 0, 0, 0, 1, 2, 3, 0, 5, 6, 7},    // down 1, right 1
+		{4, 3, 2, 1, 8, 7, 6, 5, 12, 11, 10, 9}, // mirrored
+		{0, 0, 0, 0, 3, 2, 1, 0, 7, 6, 5, 0},    // down 1, then mirrored (the shift is applied to the source)
+	} {
+		if !seen[fmt.Sprint(want)] {
+			t.Errorf("never produced %v", want)
+		}
+	}
+	a.apply(dst, src, shape{c: 12, h: 1, w: 1}, r)
+	if fmt.Sprint(dst) != fmt.Sprint(src) {
+		t.Errorf("a table was changed: %v", dst)
+	}
 }

@@ -44,6 +44,9 @@ type TrainConfig struct {
 	// "deadline" and a nil error, and m holds the weights of the last
 	// completed batch.
 	StopAt time.Time
+	// Augment, when set, randomly shifts and flips the training images
+	// (not the validation ones) of a model with an image input.
+	Augment *Augment
 	// Resume, when set, continues the run a StopAt deadline stopped (see
 	// Checkpoint): the model must be the one that run left, and the data
 	// and the other fields the same.
@@ -52,6 +55,51 @@ type TrainConfig struct {
 	// ten times a second and after the last batch of every epoch. It must
 	// be cheap; Loss and Accuracy are the running means of the epoch.
 	Progress func(Progress)
+}
+
+// Augment is data augmentation for image inputs, drawn afresh for every
+// sample of every epoch from Train's seeded generator (so runs stay
+// reproducible): a shift by up to Shift pixels in each direction (the
+// uncovered border is 0) and, with FlipHorizontal, a left-right mirror
+// half of the time. Off by default.
+type Augment struct {
+	Shift          int  `json:"shift,omitempty"`
+	FlipHorizontal bool `json:"flip_horizontal,omitempty"`
+}
+
+func (a *Augment) on() bool { return a != nil && (a.Shift > 0 || a.FlipHorizontal) }
+
+// apply writes the augmented copy of one sample src (shape s) into dst.
+func (a *Augment) apply(dst, src []float32, s shape, rng *rand.Rand) {
+	if !s.spatial {
+		copy(dst, src)
+		return
+	}
+	dy, dx := 0, 0
+	if a.Shift > 0 {
+		dy, dx = rng.IntN(2*a.Shift+1)-a.Shift, rng.IntN(2*a.Shift+1)-a.Shift
+	}
+	flip := a.FlipHorizontal && rng.IntN(2) == 1
+	clear(dst[:s.size()])
+	for c := range s.c {
+		for y := range s.h {
+			sy := y - dy
+			if sy < 0 || sy >= s.h {
+				continue
+			}
+			out := dst[(c*s.h+y)*s.w : (c*s.h+y+1)*s.w]
+			in := src[(c*s.h+sy)*s.w : (c*s.h+sy+1)*s.w]
+			for x := range s.w {
+				sx := x - dx
+				if flip {
+					sx = s.w - 1 - sx
+				}
+				if sx >= 0 && sx < s.w {
+					out[x] = in[sx]
+				}
+			}
+		}
+	}
 }
 
 // Schedule is a learning-rate schedule, applied at the start of every
@@ -217,6 +265,9 @@ func (c TrainConfig) resolve(hasVal bool) (trainCfg, error) {
 	}
 	if err := c.Schedule.validate(t.lr); err != nil {
 		return t, err
+	}
+	if a := c.Augment; a != nil && (a.Shift < 0 || a.Shift > MaxKernel) {
+		return t, specErr("augment: shift %d outside [0, %d]", a.Shift, MaxKernel)
 	}
 	t.batch, t.epochs = cmp0(c.BatchSize, 32), cmp0(c.Epochs, 1)
 	if t.batch < 1 || t.batch > MaxBatchSize {
@@ -388,7 +439,11 @@ func Train(ctx context.Context, m *Model, x []float32, y []int32, targets []floa
 			lo := bi * batch
 			rows := min(batch, nTrain-lo)
 			for r, idx := range perm[lo : lo+rows] {
-				copy(xb[r*m.in:(r+1)*m.in], x[idx*m.in:(idx+1)*m.in])
+				if cfg.Augment.on() {
+					cfg.Augment.apply(xb[r*m.in:(r+1)*m.in], x[idx*m.in:(idx+1)*m.in], m.inShape, rng)
+				} else {
+					copy(xb[r*m.in:(r+1)*m.in], x[idx*m.in:(idx+1)*m.in])
+				}
 				if yb != nil {
 					yb[r] = y[idx]
 				}

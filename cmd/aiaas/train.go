@@ -53,6 +53,8 @@ result goes to standard output.`,
 			o := trainOptions{fs: fs}
 			fs.StringVar(&o.spec, "spec", "", "training recipe in JSON (a \"network\" of any layers and hyperparameters); flags override it")
 			fs.Float64Var(&o.weightDecay, "weight-decay", 0, "L2 weight decay on dense and conv2d kernels")
+			fs.IntVar(&o.shift, "augment-shift", 0, "shift training images by up to N pixels at random (image networks; 0 = off)")
+			fs.BoolVar(&o.flip, "augment-flip", false, "mirror training images left-right at random (image networks)")
 			fs.StringVar(&o.schedule, "lr-schedule", "", `learning-rate schedule: "step" (×0.1 every epoch; tune in --spec) or "cosine"`)
 			fs.StringVar(&o.dataset, "dataset", "", `"mnist", an IDX file or folder, or a CSV file (features..., label) (required)`)
 			fs.StringVar(&o.testDataset, "test-dataset", "", "test set (same format as --dataset); default: MNIST's test set, or --test-split of a CSV/IDX dataset")
@@ -81,6 +83,8 @@ type trainOptions struct {
 	fs                     *flag.FlagSet
 	spec, schedule         string
 	weightDecay            float64
+	shift                  int
+	flip                   bool
 	dataset, testDataset   string
 	testSplit              float64
 	layers, activation     string
@@ -177,6 +181,17 @@ func (o *trainOptions) request() (training.Request, error) {
 		}
 		if set["lr-schedule"] && o.schedule != "" {
 			req.Schedule = &nn.Schedule{Kind: o.schedule}
+		}
+		if (set["augment-shift"] && o.shift != 0) || (set["augment-flip"] && o.flip) {
+			if req.Augment == nil {
+				req.Augment = &nn.Augment{}
+			}
+			if set["augment-shift"] {
+				req.Augment.Shift = o.shift
+			}
+			if set["augment-flip"] {
+				req.Augment.FlipHorizontal = o.flip
+			}
 		}
 		for name, apply := range map[string]func(){
 			"dataset": func() { req.Dataset = o.dataset }, "test-dataset": func() { req.TestDataset = o.testDataset },

@@ -43,7 +43,7 @@ func TestTrainSpecAndExport(t *testing.T) {
 	art := filepath.Join(dir, "cnn.safetensors")
 	env := func(string) string { return "" }
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), []string{"train", "--dataset", data, "--spec", spec, "--epochs", "30", "--seed", "2",
+	code := run(context.Background(), []string{"train", "--dataset", data, "--spec", spec, "--epochs", "30", "--seed", "2", "--augment-flip",
 		"--out", art, "--output", "json"}, &out, &errOut, env)
 	if code != 0 {
 		t.Fatalf("train: exit %d: %s", code, errOut.String())

@@ -35,21 +35,23 @@ type Request struct {
 	// Network, instead of Layers, describes any sequential network the
 	// trainer supports (convolutions, pooling, batch normalisation …):
 	// see [Network].
-	Network         *Network     `json:"network,omitempty"`
-	Activation      string       `json:"activation,omitempty"`
-	Dropout         float64      `json:"dropout,omitempty"`
-	Optimizer       string       `json:"optimizer,omitempty"`
-	LearningRate    float64      `json:"learning_rate,omitempty"`
-	Momentum        float64      `json:"momentum,omitempty"`
-	WeightDecay     float64      `json:"weight_decay,omitempty"`
-	Schedule        *nn.Schedule `json:"lr_schedule,omitempty"`
-	Loss            string       `json:"loss,omitempty"`
-	BatchSize       int          `json:"batch_size,omitempty"`
-	Epochs          int          `json:"epochs,omitempty"`
-	Seed            int64        `json:"seed,omitempty"`
-	ValidationSplit float64      `json:"validation_split,omitempty"`
-	EarlyStopping   int          `json:"early_stopping,omitempty"` // patience in epochs; needs ValidationSplit
-	Limit           int          `json:"limit,omitempty"`          // use only the first Limit training rows
+	Network      *Network     `json:"network,omitempty"`
+	Activation   string       `json:"activation,omitempty"`
+	Dropout      float64      `json:"dropout,omitempty"`
+	Optimizer    string       `json:"optimizer,omitempty"`
+	LearningRate float64      `json:"learning_rate,omitempty"`
+	Momentum     float64      `json:"momentum,omitempty"`
+	WeightDecay  float64      `json:"weight_decay,omitempty"`
+	Schedule     *nn.Schedule `json:"lr_schedule,omitempty"`
+	// Augment shifts and flips training images at random (off by default).
+	Augment         *nn.Augment `json:"augment,omitempty"`
+	Loss            string      `json:"loss,omitempty"`
+	BatchSize       int         `json:"batch_size,omitempty"`
+	Epochs          int         `json:"epochs,omitempty"`
+	Seed            int64       `json:"seed,omitempty"`
+	ValidationSplit float64     `json:"validation_split,omitempty"`
+	EarlyStopping   int         `json:"early_stopping,omitempty"` // patience in epochs; needs ValidationSplit
+	Limit           int         `json:"limit,omitempty"`          // use only the first Limit training rows
 }
 
 // Network is a sequential network for [Request.Network]: the shape of one
@@ -131,6 +133,10 @@ func (r *Request) Validate() error {
 		return bad("network: input_shape %v, want [C, H, W] or [D]", r.Network.InputShape)
 	case r.WeightDecay < 0 || r.WeightDecay >= 1:
 		return bad("weight_decay must be in [0, 1)")
+	case r.Augment != nil && (r.Augment.Shift < 0 || r.Augment.Shift > nn.MaxKernel):
+		return bad("augment.shift must be in [0, %d]", nn.MaxKernel)
+	case r.Augment != nil && r.Network == nil && (r.Augment.Shift > 0 || r.Augment.FlipHorizontal):
+		return bad(`"augment" needs a "network" with an image input_shape`)
 	case r.LearningRate <= 0 || r.LearningRate > 10:
 		return bad("learning_rate must be in (0, 10]")
 	case r.Momentum < 0 || r.Momentum >= 1:
@@ -387,7 +393,7 @@ func RunFrom(ctx context.Context, req Request, train, test *dataset.Set, progres
 	cfg := nn.TrainConfig{
 		Loss: req.Loss, Optimizer: req.Optimizer, LearningRate: req.LearningRate, Momentum: req.Momentum,
 		BatchSize: req.BatchSize, Epochs: req.Epochs, Seed: req.Seed, ValidationSplit: req.ValidationSplit,
-		WeightDecay: req.WeightDecay, Schedule: req.Schedule,
+		WeightDecay: req.WeightDecay, Schedule: req.Schedule, Augment: req.Augment,
 		Progress: progress, StopAt: stopAt,
 	}
 	if req.EarlyStopping > 0 {
