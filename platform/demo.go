@@ -73,7 +73,7 @@ const (
 )
 
 // demoCNNNetwork is the reference CNN of examples/mnist/cnn.json. The demo
-// trains it on the first 12,000 images for two epochs (about 98 %, seconds
+// trains it on the first 12,000 images for two epochs (about 97 %, seconds
 // on two cores); the full recipe reaches 99 %.
 var demoCNNNetwork = training.Network{
 	InputShape: []int{1, 28, 28},

@@ -118,7 +118,7 @@ test('the playground picks the CNN endpoint: draw a 1, the CNN predicts it', asy
   await signIn(p);
   await p.locator('#model-list[aria-busy="false"]').waitFor({ timeout: 15000 });
   await p.locator('#play-endpoint option[value="mnist-cnn"]').waitFor({ state: 'attached', timeout: 15000 });
-  await p.getByLabel('Endpoint').selectOption('mnist-cnn');
+  await p.getByLabel('Digit endpoint').selectOption('mnist-cnn');
   assert.match(await p.textContent('#play-model'), /model mnist-cnn/);
   const pad = p.locator('#pad');
   await pad.scrollIntoViewIfNeeded();
