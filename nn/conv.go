@@ -22,9 +22,20 @@ import (
 // convScratch is what a batched convolution needs besides its input and
 // output: the im2col matrix and the filter-major product (or gradient).
 type convScratch struct {
-	col []float32 // K × n
-	fm  []float32 // F × n
-	t   []float32 // K × F: a transposed weight gradient (training only)
+	col   []float32 // K × n
+	fm    []float32 // F × n
+	t     []float32 // K × F: a transposed weight gradient (training only)
+	train bool      // a training step: products split across cores sooner (kernels.SgemmTrain)
+}
+
+// gemm is the product for this use: kernels.SgemmTrain in training,
+// kernels.Sgemm when serving (where other requests use the other cores).
+func (s *convScratch) gemm(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if s.train {
+		kernels.SgemmTrain(tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
+		return
+	}
+	kernels.Sgemm(tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
 }
 
 // colLen is the im2col size of one sample: K × OH·OW.
@@ -134,8 +145,15 @@ func (l *layer) scatterTap(plane, src []float32, ky, kx int) {
 		}
 		row := src[oy*os.w : (oy+1)*os.w]
 		dst := plane[iy*is.w : (iy+1)*is.w]
-		if g.sw == 1 {
+		if g.sw == 1 && hi-lo >= 32 {
 			kernels.AddF32(dst[lo+x0:hi+x0], dst[lo+x0:hi+x0], row[lo:hi])
+		} else if g.sw == 1 {
+			// A short row: a call into the vector kernel costs more
+			// than the adds.
+			dr := dst[lo+x0 : hi+x0]
+			for j, v := range row[lo:hi] {
+				dr[j] += v
+			}
 		} else {
 			for ox := lo; ox < hi; ox++ {
 				dst[ox*g.sw+x0] += row[ox]
@@ -154,13 +172,13 @@ func (l *layer) convForward(out, in []float32, rows int, s *convScratch) {
 	l.im2col(col, in, rows)
 	if rows == 1 {
 		// One sample: the filter-major product is already NCHW.
-		kernels.Sgemm(blas.NoTrans, blas.NoTrans, f, n, k, 1, l.w, k, col, n, 0, out, n)
+		s.gemm(blas.NoTrans, blas.NoTrans, f, n, k, l.w, k, col, n, out, n)
 		for c := range f {
 			kernels.AddScalarF32(out[c*n:(c+1)*n], out[c*n:(c+1)*n], l.b[c])
 		}
 	} else {
 		fm := s.fm[:f*n]
-		kernels.Sgemm(blas.NoTrans, blas.NoTrans, f, n, k, 1, l.w, k, col, n, 0, fm, n)
+		s.gemm(blas.NoTrans, blas.NoTrans, f, n, k, l.w, k, col, n, fm, n)
 		parallelRows(rows, rows*l.out, func(b0, b1 int) {
 			for b := b0; b < b1; b++ {
 				for c := range f {
@@ -200,14 +218,14 @@ func (l *layer) convBackward(dx, d []float32, rows int, s *convScratch, gw, gb [
 			// product with K columns would use a sliver of the kernel's
 			// panel width; its transpose has F.
 			t := s.t[:k*f]
-			kernels.Sgemm(blas.NoTrans, blas.Trans, k, f, n, 1, col, n, fm, n, 0, t, f)
+			s.gemm(blas.NoTrans, blas.Trans, k, f, n, col, n, fm, n, t, f)
 			for i := range k {
 				for j := range f {
 					gw[j*k+i] = t[i*f+j]
 				}
 			}
 		} else {
-			kernels.Sgemm(blas.NoTrans, blas.Trans, f, k, n, 1, fm, n, col, n, 0, gw, k)
+			s.gemm(blas.NoTrans, blas.Trans, f, k, n, fm, n, col, n, gw, k)
 		}
 		for c := range f {
 			gb[c] = sumChains(fm[c*n : (c+1)*n])
@@ -215,7 +233,7 @@ func (l *layer) convBackward(dx, d []float32, rows int, s *convScratch, gw, gb [
 	}
 	if dx != nil {
 		// col is not needed any more: it takes the window gradients.
-		kernels.Sgemm(blas.Trans, blas.NoTrans, k, n, f, 1, l.w, k, fm, n, 0, col, n)
+		s.gemm(blas.Trans, blas.NoTrans, k, n, f, l.w, k, fm, n, col, n)
 		l.col2im(dx, col, rows)
 	}
 }
@@ -285,6 +303,34 @@ func maxPool2x2(dst, plane []float32, w, oh, ow int) {
 	}
 }
 
+// maxPool2x2Backward routes each output's gradient g to the first of its
+// 2×2 window's inputs equal to the output (the forward pass's choice),
+// writing all four (dx needs no clearing under the windows). It compares
+// bits and selects with masks: on real activations the position of a
+// window's maximum is random, and a branch on it mispredicts half the
+// time. (Equal bits is equal floats but for ±0 and NaN; a ±0 maximum is a
+// ReLU's zero, whose gradient the ReLU discards either way.)
+func maxPool2x2Backward(dx, in, g, out []float32, w, oh, ow int) {
+	eq := func(a, b uint32) uint32 { return uint32((int64(a^b) - 1) >> 63) } // all ones when a == b
+	for oy := range oh {
+		r0, r1 := in[2*oy*w:2*oy*w+2*ow], in[(2*oy+1)*w:(2*oy+1)*w+2*ow]
+		d0, d1 := dx[2*oy*w:2*oy*w+2*ow], dx[(2*oy+1)*w:(2*oy+1)*w+2*ow]
+		gr, or := g[oy*ow:(oy+1)*ow], out[oy*ow:(oy+1)*ow]
+		for ox, v := range or {
+			x := 2 * ox
+			vb, gb := math.Float32bits(v), math.Float32bits(gr[ox])
+			m0 := eq(math.Float32bits(r0[x]), vb)
+			m1 := eq(math.Float32bits(r0[x+1]), vb) &^ m0
+			m2 := eq(math.Float32bits(r1[x]), vb) &^ (m0 | m1)
+			m3 := ^(m0 | m1 | m2)
+			d0[x] = math.Float32frombits(gb & m0)
+			d0[x+1] = math.Float32frombits(gb & m1)
+			d1[x] = math.Float32frombits(gb & m2)
+			d1[x+1] = math.Float32frombits(gb & m3)
+		}
+	}
+}
+
 // poolBackward writes the input gradient of a pooling layer. Max pooling
 // sends each output's gradient to the first input of its window (in
 // row-major order) equal to the output, which is the input the forward
@@ -301,6 +347,10 @@ func (l *layer) poolBackward(dx, d, in, out []float32, rows int) {
 				plane, xin := dx[po:po+is.h*is.w], in[po:po+is.h*is.w]
 				qo := b*osz + c*os.h*os.w
 				src, yout := d[qo:qo+os.h*os.w], out[qo:qo+os.h*os.w]
+				if isMax && l.pool2x2() {
+					maxPool2x2Backward(plane, xin, src, yout, is.w, os.h, os.w)
+					continue
+				}
 				for oy := range os.h {
 					y0 := oy*g.sh - g.pt
 					ya, yb := max(y0, 0), min(y0+g.kh, is.h)

@@ -455,11 +455,15 @@ func (m *Model) forwardTrain(ws *workspace, x []float32, rows int, rng *rand.Ran
 		in, out := ws.acts[i][:rows*l.in], ws.acts[i+1][:rows*l.out]
 		switch l.kind {
 		case LayerDense:
-			denseForward(out, in, l, rows)
+			if rng != nil {
+				denseForwardTrain(out, in, l, rows)
+			} else {
+				denseForward(out, in, l, rows)
+			}
 			continue
 		case LayerDropout:
 		default:
-			cs := convScratch{col: ws.cols[i], fm: ws.fm}
+			cs := convScratch{col: ws.cols[i], fm: ws.fm, train: rng != nil}
 			var st *bnStats
 			if rng != nil && l.kind == LayerBatchNorm {
 				st = &ws.stats[i]
@@ -548,7 +552,7 @@ func (m *Model) backward(ws *workspace, d []float32, rows int, fused bool, g *gr
 		case LayerDense:
 			l.denseBackward(dx, cur, in, rows, gw, gb)
 		case LayerConv2D:
-			cs := convScratch{col: ws.cols[i], fm: ws.fm, t: ws.t}
+			cs := convScratch{col: ws.cols[i], fm: ws.fm, t: ws.t, train: true}
 			l.convBackward(dx, cur, rows, &cs, gw, gb)
 		case LayerMaxPool2D, LayerAvgPool2D:
 			l.poolBackward(dx, cur, in, ws.acts[i+1][:rows*l.out], rows)
@@ -575,11 +579,8 @@ func (m *Model) backward(ws *workspace, d []float32, rows int, fused bool, g *gr
 // pre-activation output, fills gw and gb when non-nil and writes the input
 // gradient into dx when non-nil.
 func (l *layer) denseBackward(dx, d, in []float32, rows int, gw, gb []float32) {
-	dz := blas32.General{Rows: rows, Cols: l.out, Stride: l.out, Data: d}
 	if gw != nil {
-		blas32.Gemm(blas.Trans, blas.NoTrans, 1,
-			blas32.General{Rows: rows, Cols: l.in, Stride: l.in, Data: in},
-			dz, 0, blas32.General{Rows: l.in, Cols: l.out, Stride: l.out, Data: gw})
+		trainGemm(blas.Trans, blas.NoTrans, l.in, l.out, rows, in, l.in, d, l.out, gw, l.out)
 		clear(gb)
 		for r := 0; r < rows; r++ {
 			row := d[r*l.out : (r+1)*l.out]
@@ -589,10 +590,37 @@ func (l *layer) denseBackward(dx, d, in []float32, rows int, gw, gb []float32) {
 		}
 	}
 	if dx != nil {
-		blas32.Gemm(blas.NoTrans, blas.Trans, 1, dz,
-			blas32.General{Rows: l.in, Cols: l.out, Stride: l.out, Data: l.w},
-			0, blas32.General{Rows: rows, Cols: l.in, Stride: l.in, Data: dx})
+		trainGemm(blas.NoTrans, blas.Trans, rows, l.in, l.out, d, l.out, l.w, l.out, dx, l.in)
 	}
+}
+
+// denseForwardTrain is denseForward in a training step (trainGemm).
+func denseForwardTrain(out, in []float32, l *layer, rows int) {
+	for r := 0; r < rows; r++ {
+		copy(out[r*l.out:(r+1)*l.out], l.b)
+	}
+	trainGemmAcc(blas.NoTrans, blas.NoTrans, rows, l.out, l.in, in, l.in, l.w, l.out, out, l.out)
+	l.act.apply(out, l.out)
+}
+
+// trainGemm computes C = op(A)·op(B) for a training step: with nn/kernels
+// registered as the BLAS, kernels.SgemmTrain, which uses every core for
+// products a serving process would run on one; otherwise the registered
+// BLAS. trainGemmAcc is C += op(A)·op(B).
+func trainGemm(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	trainSgemm(tA, tB, m, n, k, a, lda, b, ldb, 0, c, ldc)
+}
+
+func trainGemmAcc(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	trainSgemm(tA, tB, m, n, k, a, lda, b, ldb, 1, c, ldc)
+}
+
+func trainSgemm(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if impl := blas32.Implementation(); impl != kernels.Implementation() {
+		impl.Sgemm(tA, tB, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	kernels.SgemmTrain(tA, tB, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
 }
 
 // Clone returns a deep copy of m with its own weights, e.g. to fine-tune a

@@ -47,6 +47,25 @@ var (
 // Implementation().Sgemm calls, exported so nn can skip blas32's wrapping.
 // It is safe for concurrent use as long as the calls' C do not overlap.
 func Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemm(parallelMinFlops, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// trainMinFlops is SgemmTrain's threshold for splitting a product: 2^20
+// multiply-adds, about 10 µs on one core.
+const trainMinFlops = 1 << 20
+
+// SgemmTrain is Sgemm for throughput work, where the caller has no other
+// request to run on the other cores (a training step): products from 2^20
+// multiply-adds are split across GOMAXPROCS, not only from 2^23, and a
+// product whose C is too small to split by rows or columns (a weight
+// gradient: few outputs, a long inner dimension) is split along k, each
+// part summed into its own buffer and added at the end. The sum's order
+// then depends on GOMAXPROCS, as it does for any threaded BLAS.
+func SgemmTrain(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemm(trainMinFlops, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func sgemm(minFlops int, tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	switch tA {
 	default:
 		panic(badTranspose)
@@ -123,11 +142,12 @@ func Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda i
 	if alpha == 0 || k == 0 {
 		return
 	}
-	gemm(current(), aT, bT, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+	gemm(current(), minFlops, aT, bT, m, n, k, alpha, a, lda, b, ldb, c, ldc)
 }
 
-// gemm computes C += alpha·op(A)·op(B) on checked arguments.
-func gemm(kr *kernel, aT, bT bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+// gemm computes C += alpha·op(A)·op(B) on checked arguments, on several
+// goroutines from minFlops multiply-adds.
+func gemm(kr *kernel, minFlops int, aT, bT bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	if m == 1 && !bT {
 		// One row of A times B: a GEMV over the rows of B, no packing.
 		x := a[:k]
@@ -143,8 +163,12 @@ func gemm(kr *kernel, aT, bT bool, m, n, k int, alpha float32, a []float32, lda 
 		return
 	}
 	workers := runtime.GOMAXPROCS(0)
-	if workers < 2 || m*n*k < parallelMinFlops {
+	if workers < 2 || m*n*k < minFlops {
 		gemmSerial(kr, aT, bT, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+		return
+	}
+	if minFlops < parallelMinFlops && (m+kr.mr-1)/kr.mr < workers && (n+kr.nr-1)/kr.nr < workers && k >= 64*workers {
+		gemmSplitK(kr, workers, aT, bT, m, n, k, alpha, a, lda, b, ldb, c, ldc)
 		return
 	}
 	// Split the larger of m and n into one slab per worker, each a
@@ -180,6 +204,43 @@ func gemm(kr *kernel, aT, bT bool, m, n, k int, alpha float32, a []float32, lda 
 		}
 	}
 	wg.Wait()
+}
+
+// gemmSplitK computes C += alpha·op(A)·op(B) in parts of the inner
+// dimension: the first part into C, the others into buffers of C's size
+// added to it at the end.
+func gemmSplitK(kr *kernel, workers int, aT, bT bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	step := (k + workers - 1) / workers
+	parts := make([][]float32, 0, workers-1)
+	var wg sync.WaitGroup
+	for k0 := step; k0 < k; k0 += step {
+		kk := min(step, k-k0)
+		// Columns k0… of op(A) and rows k0… of op(B).
+		var aa, bb []float32
+		if aT {
+			aa = a[k0*lda:]
+		} else {
+			aa = a[k0:]
+		}
+		if bT {
+			bb = b[k0:]
+		} else {
+			bb = b[k0*ldb:]
+		}
+		part := make([]float32, m*n)
+		parts = append(parts, part)
+		wg.Go(func() { gemmSerial(kr, aT, bT, m, n, kk, alpha, aa, lda, bb, ldb, part, n) })
+	}
+	gemmSerial(kr, aT, bT, m, n, min(step, k), alpha, a, lda, b, ldb, c, ldc)
+	wg.Wait()
+	for _, part := range parts {
+		for i := range m {
+			row := c[i*ldc : i*ldc+n]
+			for j, v := range part[i*n : (i+1)*n] {
+				row[j] += v
+			}
+		}
+	}
 }
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"gonum.org/v1/gonum/blas"
@@ -70,6 +71,12 @@ func (c gemmCase) String() string {
 // reports elements outside the tolerance bound.
 func checkGemm(t *testing.T, rng *rand.Rand, i int, tc gemmCase) {
 	t.Helper()
+	checkGemmWith(t, rng, i, tc, false)
+}
+
+// checkGemmWith is checkGemm of SgemmTrain when train is set.
+func checkGemmWith(t *testing.T, rng *rand.Rand, i int, tc gemmCase, train bool) {
+	t.Helper()
 	aT, bT := tc.tA != blas.NoTrans, tc.tB != blas.NoTrans
 	ar, ac := tc.m, tc.k
 	if aT {
@@ -98,7 +105,11 @@ func checkGemm(t *testing.T, rng *rand.Rand, i int, tc gemmCase) {
 		clear(gonumC) // gonum also ignores C when beta = 0; keep |C| finite for the bound
 	}
 	gonum.Implementation{}.Sgemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, want, ldc)
-	Sgemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+	if train {
+		SgemmTrain(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+	} else {
+		Sgemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+	}
 
 	// (|A|·|B|)ᵢⱼ in float64, row by row so it stays cheap under -race.
 	absA := make([]float64, tc.m*tc.k)
@@ -219,6 +230,38 @@ func TestSgemmForcedPaths(t *testing.T) {
 				{blas.Trans, blas.Trans, 1, 7, 3, 0, 1, 1},
 			} {
 				checkGemm(t, rng, j, tc)
+			}
+		})
+	}
+}
+
+// TestSgemmTrain runs SgemmTrain on 2 and 3 cores: products split by rows
+// or columns from 2^20 multiply-adds, and weight-gradient shapes (small C,
+// long k: a first convolution's 9×32 over 43,264 pixels) split along k,
+// with every transpose, padding, alpha and beta.
+func TestSgemmTrain(t *testing.T) {
+	saved := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(saved)
+	for _, procs := range []int{2, 3} {
+		runtime.GOMAXPROCS(procs)
+		withKernel(t, func(t *testing.T, kr *kernel) {
+			rng := rand.New(rand.NewPCG(uint64(procs), 9))
+			i := 0
+			for _, tA := range transposes {
+				for _, tB := range transposes {
+					for _, tc := range []gemmCase{
+						{tA, tB, 9, 32, 43264, 1, 1, 0},  // split along k
+						{tA, tB, 3, 5, 70001, 0, 0.5, 1}, // uneven parts, beta 1
+						{tA, tB, kr.mr, kr.nr, 1 << 15, 2, 1, 2},
+						{tA, tB, 64, 288, 3872, 0, 1, 0},    // split by rows
+						{tA, tB, 32, 3872, 288, 1, 1, 0},    // split by columns
+						{tA, tB, 32, 128, 1600, 0, -1, 0.5}, // a dense layer at batch 32
+						{tA, tB, 4, 4, 100, 0, 1, 1},        // below the threshold: serial
+					} {
+						checkGemmWith(t, rng, i, tc, true)
+						i++
+					}
+				}
 			}
 		})
 	}
