@@ -90,7 +90,7 @@ func BenchmarkConvLayer(b *testing.B) {
 	for _, li := range []int{0, 2} {
 		l := &m.layers[li]
 		in, out := ws.acts[li][:batch*l.in], ws.acts[li+1][:batch*l.out]
-		cs := convScratch{col: ws.cols[li], fm: ws.fm, t: ws.t}
+		cs := convScratch{col: ws.cols[li], fm: ws.fm, t: ws.t, train: true}
 		g := m.newGrads()
 		d := randVec(r, batch*l.out)
 		dx := make([]float32, batch*l.in)

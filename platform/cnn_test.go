@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aiaas/aiaas/nn"
 )
 
 // barsCSV is a dataset of n 6×6 grey images, flattened: a bar of four
@@ -135,4 +137,58 @@ func runJob(t *testing.T, e *env, key string, job map[string]any) map[string]any
 	}
 	t.Fatalf("job %s did not finish", id)
 	return nil
+}
+
+// TestEndpointCNNWithPlugins serves a convolutional model ([-1, 1, 28, 28])
+// through an endpoint with the example png-to-tensor and top-k plugins:
+// the plugin's default flat tensor and its layout=nchw tensor give the
+// same answer, and explain works on the CNN.
+func TestEndpointCNNWithPlugins(t *testing.T) {
+	e := newEnvWithPlugins(t)
+	key := e.tenant("acme")
+	spec := nn.Spec{
+		Inputs:  []nn.TensorSpec{{Name: "input", Datatype: "FP32", Shape: []int64{-1, 1, 28, 28}}},
+		Outputs: []nn.TensorSpec{{Name: "probabilities", Datatype: "FP32", Shape: []int64{-1, 10}}},
+		Layers: []nn.Layer{
+			{Type: nn.LayerConv2D, Filters: 4, KernelSize: nn.Size{3}, Activation: nn.ActReLU},
+			{Type: nn.LayerMaxPool2D},
+			{Type: nn.LayerBatchNorm},
+			{Type: nn.LayerFlatten},
+			{Type: nn.LayerDense, Units: 10, Activation: nn.ActSoftmax},
+		},
+	}
+	if r := e.do("POST", "/v1/models/cnn/versions", key, artifactOf(t, spec, 1)); r.status != 201 {
+		t.Fatalf("publish: %d %s", r.status, r.body)
+	}
+	wasm := examplePlugins(t)
+	for _, name := range []string{"png-to-tensor", "top-k"} {
+		if r := e.do("PUT", "/v1/plugins/"+name, key, wasm[name], "Content-Type", "application/wasm"); r.status != 201 {
+			t.Fatalf("upload %s: %d %s", name, r.status, r.body)
+		}
+	}
+	if r := e.do("PUT", "/v1/endpoints/cnn", key, map[string]string{"model": "cnn", "preprocess": "png-to-tensor", "postprocess": "top-k"}); r.status != 201 {
+		t.Fatalf("endpoint: %d %s", r.status, r.body)
+	}
+	var answers []string
+	for _, ct := range []string{"image/png", "image/png; layout=nchw"} {
+		r := e.do("POST", "/v1/endpoints/cnn/invoke?k=3", key, digitPNG(t), "Content-Type", ct)
+		if r.status != 200 || !strings.Contains(string(r.body), `"predictions"`) {
+			t.Fatalf("invoke (%s): %d %s", ct, r.status, r.body)
+		}
+		answers = append(answers, string(r.body))
+	}
+	if answers[0] != answers[1] {
+		t.Errorf("flat and NCHW tensors answer differently:\n%s\n%s", answers[0], answers[1])
+	}
+	if r := e.do("POST", "/v1/endpoints/cnn/invoke", key, digitPNG(t), "Content-Type", "image/png; layout=nhwc"); r.status != 422 {
+		t.Errorf("layout=nhwc: %d %s", r.status, r.body)
+	}
+	input := make([]float32, 784)
+	for i := 200; i < 600; i += 28 {
+		input[i] = 1
+	}
+	r := e.do("POST", "/v1/models/cnn/explain", key, map[string]any{"input": input, "method": "integrated_gradients", "steps": 8})
+	if r.status != 200 || len(r.json(t)["attributions"].([]any)) != 784 {
+		t.Errorf("explain on the CNN: %d %.300s", r.status, r.body)
+	}
 }
