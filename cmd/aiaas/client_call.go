@@ -188,12 +188,17 @@ binary tensor extension (FP32 inputs as raw bytes).`,
 		summary: "submit a training job to the server (trains and publishes a model version)",
 		detail: `--dataset is "mnist" or a dataset uploaded with 'aiaas dataset push'. With
 --wait the command follows the job (a progress bar on a terminal, a line per
-epoch otherwise) and exits 1 if it fails.`,
+epoch otherwise) and exits 1 if it fails.
+
+--spec FILE sends a training recipe in JSON (the body of POST
+/v1/training-jobs, e.g. examples/mnist/cnn.json with its "network" of
+convolutions); flags given on the command line override its values.`,
 		examples: []string{"aiaas job submit --model mnist --dataset mnist --layers 128,128 --epochs 5 --wait",
-			"aiaas job submit --model iris --dataset iris --layers 16 --epochs 50 --output json"},
+			"aiaas job submit --model iris --dataset iris --layers 16 --epochs 50 --output json",
+			"aiaas job submit --model mnist-cnn --dataset mnist --spec examples/mnist/cnn.json --wait"},
 	}, false, func(fs *flag.FlagSet) clientRun {
 		var r client.TrainingRequest
-		var layers string
+		var layers, spec string
 		var wait bool
 		var poll time.Duration
 		fs.StringVar(&r.Model, "model", "", "model to publish the result as (required)")
@@ -206,18 +211,24 @@ epoch otherwise) and exits 1 if it fails.`,
 		fs.IntVar(&r.Epochs, "epochs", 5, "passes over the training set")
 		fs.Int64Var(&r.Seed, "seed", 1, "seed (same seed, same run)")
 		fs.Float64Var(&r.ValidationSplit, "validation-split", 0, "fraction of the training set used for validation")
+		fs.StringVar(&spec, "spec", "", "training recipe in JSON (a \"network\" of any layers, hyperparameters); flags override it")
 		fs.BoolVar(&wait, "wait", false, "follow the job until it ends")
 		fs.DurationVar(&poll, "poll", time.Second, "how often --wait asks for the job's state")
 		return func(ctx context.Context, c *cli, cl *client.Client, args []string) error {
 			if err := nargs(args, 0, "flags only"); err != nil {
 				return err
 			}
-			if r.Model == "" || r.Dataset == "" {
-				return usagef("--model and --dataset are required")
-			}
 			var err error
 			if r.Layers, err = parseLayers(layers); err != nil {
 				return usagef("--layers: %v", err)
+			}
+			if spec != "" {
+				if r, err = withSpec(fs, spec, r); err != nil {
+					return err
+				}
+			}
+			if r.Model == "" || r.Dataset == "" {
+				return usagef("--model and --dataset are required")
 			}
 			j, err := cl.SubmitTrainingJob(ctx, &r)
 			if err != nil {
@@ -519,6 +530,46 @@ func (t *tensorWalk) walk(v any, depth int) error {
 		}
 	}
 	return nil
+}
+
+// withSpec reads a training recipe and lays the flags set on the command
+// line (whose values are in flags) over it.
+func withSpec(fs *flag.FlagSet, path string, flags client.TrainingRequest) (client.TrainingRequest, error) {
+	var r client.TrainingRequest
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return r, usagef("--spec: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return r, usagef("--spec %s: %v", path, err)
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "model":
+			r.Model = flags.Model
+		case "dataset":
+			r.Dataset = flags.Dataset
+		case "layers":
+			r.Layers, r.Network = flags.Layers, nil
+		case "activation":
+			r.Activation = flags.Activation
+		case "optimizer":
+			r.Optimizer = flags.Optimizer
+		case "lr":
+			r.LearningRate = flags.LearningRate
+		case "batch-size":
+			r.BatchSize = flags.BatchSize
+		case "epochs":
+			r.Epochs = flags.Epochs
+		case "seed":
+			r.Seed = flags.Seed
+		case "validation-split":
+			r.ValidationSplit = flags.ValidationSplit
+		}
+	})
+	return r, nil
 }
 
 func parseLayers(s string) ([]int, error) {

@@ -264,6 +264,7 @@ func TestClientCommands(t *testing.T) {
 	wasm := write("p.wasm", "\x00asm\x01\x00\x00\x00")
 	png := write("seven.png", "\x89PNG\r\n\x1a\n....")
 	reqFile := write("req.json", `{"inputs":[{"name":"pixels","datatype":"FP32","shape":[1,2],"data":[1.5,2]}]}`)
+	recipe := write("cnn.json", `{"network":{"input_shape":[1,28,28],"layers":[{"type":"conv2d","filters":8,"kernel_size":3},{"type":"flatten"},{"type":"dense","units":10}]},"batch_size":64,"epochs":3,"augment":{"shift":2}}`)
 
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	deadURL := "http://" + l.Addr().String()
@@ -333,6 +334,11 @@ func TestClientCommands(t *testing.T) {
 		{[]string{"job", "submit", "--model", "iris", "--dataset", "iris", "--wait", "--poll", "1ms"}, manage, exitOK, "published version 4", "epoch 2: loss 0.3000", ""},
 		{[]string{"job", "show", "jfail", "--wait", "--poll", "1ms"}, manage, exitFailure, "failed", "dataset has NaN", ""},
 		{[]string{"job", "submit", "--model", "iris", "--dataset", "iris", "--layers", "16,x"}, manage, exitUsage, "", "--layers", ""},
+		// A recipe: the flags set override it (epochs), the others (the
+		// flags' defaults: layers 128,128, batch 32) do not.
+		{[]string{"job", "submit", "--model", "cnn", "--dataset", "mnist", "--spec", recipe, "--epochs", "7", "--output", "json"}, manage, exitOK, `"status":"queued"`, "",
+			`"model":"cnn","dataset":"mnist","batch_size":64,"epochs":7,"network":{"input_shape":[1,28,28],"layers":[{"type":"conv2d","filters":8,"kernel_size":[3]},{"type":"flatten"},{"type":"dense","units":10}]},"augment":{"shift":2}}`},
+		{[]string{"job", "submit", "--model", "cnn", "--dataset", "mnist", "--spec", reqFile}, manage, exitUsage, "", "unknown field", ""},
 		{[]string{"audit", "list", "--since", "2026-11-29T00:00:00Z", "--limit", "5"}, manage, exitOK, "models/mnist", "", "limit=5&since=2026-11-29T00%3A00%3A00Z"},
 		{[]string{"audit", "list", "--since", "yesterday"}, manage, exitUsage, "", "neither", ""},
 		{[]string{"audit", "verify", "--output", "json"}, manage, exitOK, `"ok":true`, "", ""},

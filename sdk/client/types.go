@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -237,6 +238,77 @@ type TrainingRequest struct {
 	TestSplit       float64 `json:"test_split,omitempty"`
 	EarlyStopping   int     `json:"early_stopping,omitempty"` // patience in epochs; needs ValidationSplit
 	Limit           int     `json:"limit,omitempty"`          // use only the first Limit training rows
+	// Network, instead of Layers, is any sequential network: convolutions,
+	// pooling, batch normalisation … (docs/training.md).
+	Network     *Network  `json:"network,omitempty"`
+	WeightDecay float64   `json:"weight_decay,omitempty"`
+	Schedule    *Schedule `json:"lr_schedule,omitempty"`
+	Augment     *Augment  `json:"augment,omitempty"`
+}
+
+// Network is a sequential network: the shape of one sample ([C, H, W] or
+// [D]; default the dataset's) and its layers, the last a dense layer with
+// one unit per class.
+type Network struct {
+	InputShape []int   `json:"input_shape,omitempty"`
+	Layers     []Layer `json:"layers"`
+}
+
+// Layer is one layer of a Network. Type is dense, dropout, conv2d,
+// maxpool2d, avgpool2d, global_avgpool2d, batchnorm or flatten; each uses
+// the fields docs/training.md lists and refuses the others.
+type Layer struct {
+	Type         string  `json:"type"`
+	Units        int     `json:"units,omitempty"`
+	Activation   string  `json:"activation,omitempty"`
+	Rate         float64 `json:"rate,omitempty"`
+	Filters      int     `json:"filters,omitempty"`
+	KernelSize   Size    `json:"kernel_size,omitempty"`
+	Strides      Size    `json:"strides,omitempty"`
+	Padding      string  `json:"padding,omitempty"`
+	DilationRate Size    `json:"dilation_rate,omitempty"`
+	PoolSize     Size    `json:"pool_size,omitempty"`
+	Momentum     float64 `json:"momentum,omitempty"`
+	Epsilon      float64 `json:"epsilon,omitempty"`
+}
+
+// Size is a window size, stride or dilation: [height, width], or one value
+// for both; in JSON an array or, as in Keras, a plain number.
+type Size []int
+
+// UnmarshalJSON reads a number or an array of numbers.
+func (s *Size) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*s = nil
+		return nil
+	}
+	var n int
+	if err := json.Unmarshal(b, &n); err == nil {
+		*s = Size{n}
+		return nil
+	}
+	var v []int
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("want a number or [height, width], have %s", b)
+	}
+	*s = v
+	return nil
+}
+
+// Schedule is a learning-rate schedule: Kind "step" (the rate × Gamma
+// every StepEpochs epochs) or "cosine" (annealed to MinRate).
+type Schedule struct {
+	Kind       string  `json:"kind"`
+	StepEpochs int     `json:"step_epochs,omitempty"`
+	Gamma      float64 `json:"gamma,omitempty"`
+	MinRate    float64 `json:"min_rate,omitempty"`
+}
+
+// Augment shifts training images by up to Shift pixels and mirrors them
+// left-right half of the time, at random.
+type Augment struct {
+	Shift          int  `json:"shift,omitempty"`
+	FlipHorizontal bool `json:"flip_horizontal,omitempty"`
 }
 
 // Job statuses.
@@ -287,6 +359,10 @@ type TrainingJob struct {
 	Created  time.Time      `json:"created,omitzero"`
 	Started  *time.Time     `json:"started,omitempty"`
 	Finished *time.Time     `json:"finished,omitempty"`
+	// Continuations counts the worker invocations after the first: a job
+	// a Lambda invocation's deadline stopped is checkpointed and
+	// continued by the next.
+	Continuations int `json:"continuations,omitempty"`
 }
 
 // Done reports whether the job reached a final status.
