@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -103,6 +104,12 @@ func FuzzSpec(f *testing.F) {
 		b, _ := json.Marshal(s)
 		f.Add(b)
 	}
+	for _, c := range convCases {
+		b, _ := json.Marshal(c.spec)
+		f.Add(b)
+	}
+	f.Add([]byte(`{"inputs":[{"name":"i","datatype":"FP32","shape":[-1,1,5,5]}],"outputs":[{"name":"o","datatype":"FP32","shape":[-1,2]}],` +
+		`"layers":[{"type":"conv2d","filters":2,"kernel_size":3,"strides":[2,1],"padding":"same","dilation_rate":2},{"type":"maxpool2d","pool_size":[3,2],"padding":"same"},{"type":"batchnorm"},{"type":"global_avgpool2d"},{"type":"dense","units":2}]}`))
 	f.Add([]byte(`{"inputs":[{"name":"a","datatype":"FP32","shape":[-1,1e9]}],"outputs":[],"layers":[]}`))
 	f.Add([]byte(`{"layers":[{"type":"dense","units":-1}]}`))
 	f.Add([]byte(`null`))
@@ -120,11 +127,36 @@ func FuzzSpec(f *testing.F) {
 		if specParams(s) > 1<<20 {
 			return // valid but too big to build on every fuzz iteration
 		}
+		shapes, _, err := s.LayerShapes()
+		if err != nil {
+			t.Fatalf("LayerShapes after Validate: %v", err)
+		}
+		work := 0
+		for _, sh := range shapes {
+			n := 1
+			for _, d := range sh {
+				n *= d
+			}
+			work += n
+		}
+		if work > 1<<16 {
+			return // valid but too slow to run on every fuzz iteration
+		}
 		m, err := New(s, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := m.Forward(nil, make([]float32, m.InputDim()), 1); err != nil {
+		x := make([]float32, 2*m.InputDim())
+		for i := range x {
+			x[i] = float32(i%7) - 3
+		}
+		if _, err := m.Forward(nil, x, 2); err != nil {
+			t.Fatal(err)
+		}
+		// A training step on any geometry the spec allows: forward and
+		// backward through every layer without a panic.
+		if _, err := Train(context.Background(), m, x, []int32{0, int32(m.OutputDim() - 1)}, nil, 2,
+			TrainConfig{BatchSize: 2, LearningRate: 1e-3}); err != nil && !errors.Is(err, ErrSpec) {
 			t.Fatal(err)
 		}
 	})
