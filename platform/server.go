@@ -29,6 +29,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"net/http"
@@ -81,6 +82,7 @@ type Server struct {
 	auth      authCache
 	keyGuard  keyGuard
 	quota     *quota.Limiter
+	bodies    *bodyBudget
 	audit     *audit.Log
 	metrics   *metrics
 	models    *modelCache
@@ -108,6 +110,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		log:      opts.Logger,
 		mux:      http.NewServeMux(),
 		started:  time.Now(),
+		bodies:   newBodyBudget(opts.Config.BodyBudgetBytes),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -125,6 +128,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.tracer = s.tracing.Tracer()
 	s.metrics = newMetrics()
+	s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "aiaas_request_body_bytes_held",
+		Help: "Bytes of request bodies reserved against AIAAS_BODY_BUDGET_BYTES by requests in flight.",
+	}, func() float64 { return float64(s.bodies.held()) }))
 	if s.plugins != nil {
 		s.metrics.reg.MustRegister(newPluginCollector(s.plugins))
 	}
@@ -251,8 +258,14 @@ func (s *Server) route(pattern string, acc access, action string, h func(http.Re
 					defer release()
 				}
 			}
-			if r.Body != nil {
-				r.Body = http.MaxBytesReader(rec, r.Body, s.bodyLimit(action))
+			if r.Body != nil && r.Body != http.NoBody {
+				tenant := ""
+				if p != nil && !p.admin {
+					tenant = p.tenant
+				}
+				bb := &budgetedBody{ReadCloser: http.MaxBytesReader(rec, r.Body, s.bodyLimit(action)), b: s.bodies, tenant: tenant}
+				defer bb.done()
+				r.Body = bb
 			}
 			if err := h(rec, r); err != nil {
 				if rec.status != 0 { // the handler already answered
@@ -343,6 +356,10 @@ func bodyErr(err error) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return httpErr(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", mbe.Limit)
+	}
+	var be *budgetError
+	if errors.As(err, &be) {
+		return &Error{Status: be.status, RetryAfter: budgetRetry, Msg: be.msg}
 	}
 	return err
 }

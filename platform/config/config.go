@@ -83,6 +83,12 @@ type Config struct {
 	MaxBodyBytes int64 `env:"AIAAS_MAX_BODY_BYTES" envDefault:"6291456"`
 	// MaxArtifactBytes bounds a model upload.
 	MaxArtifactBytes int64 `env:"AIAAS_MAX_ARTIFACT_BYTES" envDefault:"2147483648"`
+	// BodyBudgetBytes bounds the request bytes the process holds at once,
+	// each tenant to half of it: a request that would pass it is refused
+	// (503, or 429 for a tenant's share) before the bytes are read. At
+	// least twice AIAAS_MAX_ARTIFACT_BYTES, so a tenant can always upload
+	// one model of the largest size.
+	BodyBudgetBytes int64 `env:"AIAAS_BODY_BUDGET_BYTES" envDefault:"4294967296"`
 	// MaxGenerateTokens bounds the tokens one generate or completions
 	// request may ask for.
 	MaxGenerateTokens int `env:"AIAAS_MAX_GENERATE_TOKENS" envDefault:"512"`
@@ -167,6 +173,7 @@ var vars = []Var{
 	{"AIAAS_MODEL_CACHE_MB", "", "memory for decoded models kept warm"},
 	{"AIAAS_MAX_BODY_BYTES", "", "largest request body"},
 	{"AIAAS_MAX_ARTIFACT_BYTES", "", "largest model upload"},
+	{"AIAAS_BODY_BUDGET_BYTES", "", "request bytes the process holds at once (each tenant half); past it 503/429"},
 	{"AIAAS_MAX_GENERATE_TOKENS", "", "most tokens one generate or completions request may ask for"},
 	{"AIAAS_REQUEST_TIMEOUT", "", "deadline of one request"},
 	{"AIAAS_TENANT_RPS", "", "requests per second per tenant (0 = no quota)"},
@@ -356,6 +363,9 @@ func (c Config) problems(skip map[string]bool) []string {
 	}
 	if c.MaxArtifactBytes < 1024 || c.MaxArtifactBytes > 2<<30 {
 		bad("AIAAS_MAX_ARTIFACT_BYTES", "must be between 1024 and 2 GiB, got %d", c.MaxArtifactBytes)
+	}
+	if c.BodyBudgetBytes < 2*max(c.MaxArtifactBytes, c.MaxBodyBytes) {
+		bad("AIAAS_BODY_BUDGET_BYTES", "must be at least twice AIAAS_MAX_ARTIFACT_BYTES and AIAAS_MAX_BODY_BYTES (%d), got %d", 2*max(c.MaxArtifactBytes, c.MaxBodyBytes), c.BodyBudgetBytes)
 	}
 	if c.MaxGenerateTokens < 1 || c.MaxGenerateTokens > 1<<16 {
 		bad("AIAAS_MAX_GENERATE_TOKENS", "must be between 1 and 65536, got %d", c.MaxGenerateTokens)

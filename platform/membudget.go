@@ -1,0 +1,117 @@
+package platform
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// bodyBudget bounds the request bytes the process holds at once
+// (AIAAS_BODY_BUDGET_BYTES), and each tenant to half of it, so that
+// concurrent large uploads cannot take the process's memory and one
+// tenant's cannot take all of the budget. Bytes are reserved as a body is
+// read, in granules, before they are read; a request that would pass a
+// limit fails at once — 429 with Retry-After when it is its tenant's share,
+// 503 when it is the process's — and everything a request reserved is
+// released when it ends. It is safe for concurrent use.
+type bodyBudget struct {
+	limit, share int64 // process, per tenant; 0: unlimited
+
+	mu       sync.Mutex
+	used     int64
+	byTenant map[string]int64
+}
+
+// bodyGranule is how much a body reserves at a time: small bodies (an
+// inference) take one granule, an upload one per 256 KiB read.
+const bodyGranule = 256 << 10
+
+func newBodyBudget(limit int64) *bodyBudget {
+	return &bodyBudget{limit: limit, share: limit / 2, byTenant: map[string]int64{}}
+}
+
+// budgetError is a refused reservation.
+type budgetError struct {
+	status int
+	msg    string
+}
+
+func (e *budgetError) Error() string { return e.msg }
+
+func (b *bodyBudget) reserve(tenant string, n int64) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.limit > 0 && b.used+n > b.limit {
+		return &budgetError{http.StatusServiceUnavailable,
+			fmt.Sprintf("the server holds %d MiB of request bodies, its budget (AIAAS_BODY_BUDGET_BYTES) is %d MiB: retry shortly", b.used>>20, b.limit>>20)}
+	}
+	if tenant != "" && b.share > 0 && b.byTenant[tenant]+n > b.share {
+		return &budgetError{http.StatusTooManyRequests,
+			fmt.Sprintf("this tenant's requests hold %d MiB of bodies, its share of the server's budget is %d MiB: retry when they finish", b.byTenant[tenant]>>20, b.share>>20)}
+	}
+	b.used += n
+	if tenant != "" {
+		b.byTenant[tenant] += n
+	}
+	return nil
+}
+
+// held is the bytes reserved now.
+func (b *bodyBudget) held() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
+
+func (b *bodyBudget) release(tenant string, n int64) {
+	if n == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.used -= n
+	if tenant != "" {
+		if b.byTenant[tenant] -= n; b.byTenant[tenant] <= 0 {
+			delete(b.byTenant, tenant)
+		}
+	}
+}
+
+// budgetedBody is a request body that reserves from a bodyBudget before
+// it reads; Close (or the end of the request) gives it all back.
+type budgetedBody struct {
+	io.ReadCloser
+	b        *bodyBudget
+	tenant   string
+	reserved int64 // bytes reserved
+	read     int64 // bytes read
+	once     sync.Once
+}
+
+func (r *budgetedBody) Read(p []byte) (int, error) {
+	if r.read+int64(len(p)) > r.reserved {
+		need := max(int64(bodyGranule), r.read+int64(len(p))-r.reserved)
+		if need > int64(len(p)) && len(p) < bodyGranule {
+			need = bodyGranule
+		}
+		if err := r.b.reserve(r.tenant, need); err != nil {
+			return 0, err
+		}
+		r.reserved += need
+	}
+	n, err := r.ReadCloser.Read(p)
+	r.read += int64(n)
+	return n, err
+}
+
+// done releases what the body reserved; the route calls it when the
+// request ends, whether or not the handler closed the body.
+func (r *budgetedBody) done() {
+	r.once.Do(func() { r.b.release(r.tenant, r.reserved) })
+}
+
+// budgetRetry is the Retry-After of a refused reservation: bodies are
+// released as requests end, which for uploads takes seconds.
+const budgetRetry = 2 * time.Second
