@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -60,6 +61,14 @@ type Options struct {
 	// IdleTimeout: idle instances unused for longer are closed. Default 5
 	// minutes; negative: never.
 	IdleTimeout time.Duration
+	// MaxIdleMemory bounds the linear memory of the idle instances kept
+	// for later calls, in the whole process, and MaxTenantIdleMemory one
+	// tenant's: an instance that would pass either when it is checked
+	// back in is closed instead (the call itself succeeded; the next one
+	// starts a fresh instance). Defaults 1 GiB and 256 MiB. Running
+	// instances are bounded by the guest slots (MaxConcurrency, half of
+	// them a tenant's) times MemoryLimitPages.
+	MaxIdleMemory, MaxTenantIdleMemory int64
 	// Logger receives plugin output and lifecycle events. Default
 	// slog.Default().
 	Logger *slog.Logger
@@ -119,6 +128,12 @@ func (o *Options) withDefaults() (Options, error) {
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 5 * time.Minute
 	}
+	if c.MaxIdleMemory <= 0 {
+		c.MaxIdleMemory = 1 << 30
+	}
+	if c.MaxTenantIdleMemory <= 0 {
+		c.MaxTenantIdleMemory = 256 << 20
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -154,6 +169,10 @@ type Host struct {
 	memory experimental.MemoryAllocator
 
 	allowed map[string]map[string]signature // import module → name → signature
+
+	// idleBytes is the linear memory of all tenants' idle instances
+	// (Options.MaxIdleMemory).
+	idleBytes atomic.Int64
 
 	mu      sync.Mutex
 	tenants map[string]*tenant

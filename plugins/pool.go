@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -22,6 +23,34 @@ type tenant struct {
 
 	mu    sync.Mutex
 	pools map[string]*pool
+
+	// idleBytes is the linear memory of this tenant's idle instances
+	// (Options.MaxTenantIdleMemory).
+	idleBytes atomic.Int64
+}
+
+// keepIdle reserves n bytes of idle memory for an instance of t, within
+// the tenant's and the host's caps; false means the instance must be
+// closed instead of kept.
+func (t *tenant) keepIdle(n int) bool {
+	o := &t.h.opts
+	if t.idleBytes.Add(int64(n)) > o.MaxTenantIdleMemory {
+		t.idleBytes.Add(-int64(n))
+		return false
+	}
+	if t.h.idleBytes.Add(int64(n)) > o.MaxIdleMemory {
+		t.h.idleBytes.Add(-int64(n))
+		t.idleBytes.Add(-int64(n))
+		return false
+	}
+	return true
+}
+
+// leaveIdle gives back what keepIdle reserved for an instance leaving the
+// idle list.
+func (t *tenant) leaveIdle(n int) {
+	t.idleBytes.Add(-int64(n))
+	t.h.idleBytes.Add(-int64(n))
 }
 
 // pool is the instances of one compiled module for one tenant.
@@ -140,6 +169,7 @@ func (p *pool) get(ctx context.Context) (*instance, error) {
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
+		p.t.leaveIdle(inst.counted)
 		return inst, nil
 	}
 	p.total++
@@ -178,15 +208,20 @@ func (p *pool) create(ctx context.Context) (*instance, error) {
 // pool falls below Prewarm, replaced in the background.
 func (p *pool) put(inst *instance, healthy bool) {
 	inst.lastUsed = time.Now().UnixNano()
+	mem := inst.memBytes()
+	keep := healthy && p.t.keepIdle(mem)
 	p.mu.Lock()
 	p.memBytes -= inst.counted
-	if healthy && p.total <= cap(p.slots) {
-		inst.counted = inst.memBytes()
+	if keep && p.total <= cap(p.slots) {
+		inst.counted = mem
 		p.memBytes += inst.counted
 		p.idle = append(p.idle, inst)
 		p.mu.Unlock()
 		<-p.slots
 		return
+	}
+	if keep { // over the pool's size after all
+		p.t.leaveIdle(mem)
 	}
 	p.total--
 	p.mu.Unlock()
@@ -231,6 +266,14 @@ func (p *pool) prewarm() {
 				return
 			}
 			inst.lastUsed = time.Now().UnixNano()
+			if !p.t.keepIdle(inst.counted) {
+				// No room for a warm instance within the memory caps.
+				p.total--
+				p.memBytes -= inst.counted
+				p.mu.Unlock()
+				inst.close()
+				return
+			}
 			p.idle = append(p.idle, inst)
 			p.mu.Unlock()
 		}()
@@ -256,6 +299,7 @@ func (p *pool) reclaim(cutoff time.Time) {
 	p.idle = keep
 	p.mu.Unlock()
 	for _, inst := range old {
+		p.t.leaveIdle(inst.counted)
 		inst.close()
 	}
 }

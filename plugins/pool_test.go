@@ -394,3 +394,68 @@ func TestStats(t *testing.T) {
 		t.Errorf("tenant a changed with b: %+v", s)
 	}
 }
+
+// TestIdleMemoryCaps: an instance is kept warm only while the tenant's
+// and the process's idle instances stay within their memory caps;
+// otherwise it is closed after its call (which succeeds) and the next call
+// starts a fresh one. Concurrent calls of several tenants never leave more
+// idle memory than the caps.
+func TestIdleMemoryCaps(t *testing.T) {
+	ctx := context.Background()
+	m := mod(t, "hostile")
+	call := func(h *Host, tenant string) {
+		if _, err := h.Preprocess(ctx, tenant, m, "keep;1024", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A tenant cap below one instance's memory (a Go guest starts at ~4 MiB):
+	// nothing stays warm.
+	h := newHost(t, &Options{PoolSize: 1, Prewarm: -1, MaxTenantIdleMemory: 1 << 20})
+	for range 3 {
+		call(h, "a")
+	}
+	p, _ := h.mustPool(ctx, "a", m)
+	if s := p.stats(); s.idle != 0 || s.created != 3 {
+		t.Fatalf("under a 1 MiB tenant cap: %+v, want no idle instance and one creation a call", s)
+	}
+	ta, _ := h.tenant(ctx, "a")
+	if ta.idleBytes.Load() != 0 || h.idleBytes.Load() != 0 {
+		t.Fatalf("idle bytes %d (tenant), %d (host), want 0", ta.idleBytes.Load(), h.idleBytes.Load())
+	}
+	// Room for it: the instance stays warm and is reused.
+	h = newHost(t, &Options{PoolSize: 1, Prewarm: -1})
+	for range 3 {
+		call(h, "a")
+	}
+	p, _ = h.mustPool(ctx, "a", m)
+	ta, _ = h.tenant(ctx, "a")
+	if s := p.stats(); s.idle != 1 || s.created != 1 || ta.idleBytes.Load() != int64(s.memBytes) || h.idleBytes.Load() != int64(s.memBytes) {
+		t.Fatalf("with room: %+v, idle bytes %d / %d", s, ta.idleBytes.Load(), h.idleBytes.Load())
+	}
+	// Many tenants and instances at once against small caps.
+	const tenantCap, hostCap = 24 << 20, 40 << 20
+	h = newHost(t, &Options{PoolSize: 4, Prewarm: -1, MaxTenantIdleMemory: tenantCap, MaxIdleMemory: hostCap})
+	var wg sync.WaitGroup
+	for i := range 12 {
+		tenant := fmt.Sprint("t", i%3)
+		wg.Go(func() {
+			for range 5 {
+				call(h, tenant)
+			}
+		})
+	}
+	wg.Wait()
+	var total int64
+	for i := range 3 {
+		tt, _ := h.tenant(ctx, fmt.Sprint("t", i))
+		pp, _ := h.mustPool(ctx, tt.name, m)
+		pp.quiesce(t)
+		if b := tt.idleBytes.Load(); b > tenantCap || b != int64(pp.stats().memBytes) {
+			t.Errorf("tenant %s: %d idle bytes (pool counts %d), cap %d", tt.name, b, pp.stats().memBytes, tenantCap)
+		}
+		total += tt.idleBytes.Load()
+	}
+	if got := h.idleBytes.Load(); got > hostCap || got != total {
+		t.Errorf("host: %d idle bytes (tenants' sum %d), cap %d", got, total, hostCap)
+	}
+}
