@@ -5,10 +5,10 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/aiaas/aiaas/internal/safetensors"
 	"github.com/aiaas/aiaas/platform/config"
 )
 
@@ -25,7 +25,11 @@ func TestBodyBudgetOverHTTP(t *testing.T) {
 	a, b, c := e.tenant("a"), e.tenant("b"), e.tenant("c")
 	e.publish(b, "clf", 1)
 
-	// start sends a model upload whose body stays open after n bytes: the
+	// A safetensors file of 1.5 MiB of weights (and no spec: the upload is
+	// refused once whole): the server reads it all, and holds it.
+	file := safetensors.Encode(&safetensors.File{Tensors: []safetensors.Tensor{
+		safetensors.F32("w", []int{1500 << 8}, make([]float32, 1500<<8))}})
+	// start sends n bytes of that upload and keeps the body open: the
 	// server holds them until the body ends or the request fails.
 	type upload struct {
 		w    *io.PipeWriter
@@ -44,7 +48,7 @@ func TestBodyBudgetOverHTTP(t *testing.T) {
 			}
 			u.done <- res
 		}()
-		go pw.Write([]byte(strings.Repeat("x", n)))
+		go pw.Write(file[:n])
 		return u
 	}
 	status := func(u upload) int {
@@ -96,11 +100,11 @@ func TestBodyBudgetOverHTTP(t *testing.T) {
 	if got := status(b1); got != http.StatusServiceUnavailable {
 		t.Fatalf("an upload past the process's budget: %d, want 503", got)
 	}
-	// The hanging uploads end (as garbage: 400), and the budget is whole.
+	// The hanging uploads end — cut short: 400 — and the budget is whole.
 	a1.w.Close()
 	c1.w.Close()
 	if got := status(a1); got != http.StatusBadRequest {
-		t.Errorf("tenant a's first upload: %d, want 400 (not an artifact)", got)
+		t.Errorf("tenant a's first upload: %d, want 400 (cut short)", got)
 	}
 	status(c1)
 	if r := e.do("POST", "/v1/models/clf/versions", a, artifact(t, 2)); r.status != 201 {

@@ -1,9 +1,11 @@
 package platform
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -16,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aiaas/aiaas/internal/safetensors"
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/nn/graph"
 	"github.com/aiaas/aiaas/nn/nnbench"
@@ -171,6 +174,71 @@ func fromONNX(b []byte) ([]byte, error) {
 	return art, nil
 }
 
+// readUpload reads a model upload, checking it as it arrives so that a
+// body that cannot be a model is refused after its first bytes rather than
+// held whole. A safetensors artifact's header is read and checked first;
+// it says how many bytes of weights follow, and exactly those are read
+// (a header declaring more than AIAAS_MAX_ARTIFACT_BYTES is refused before
+// they arrive, and anything after them is an error). An ONNX file (by
+// content type, or when byte 9 is not the '{' of a safetensors header)
+// must start with a field of an ONNX ModelProto and is then read whole:
+// protobuf cannot be checked in pieces; nn/onnx bounds its parse.
+func (s *Server) readUpload(r *http.Request) ([]byte, error) {
+	br := bufio.NewReaderSize(r.Body, 64)
+	peek, err := br.Peek(9)
+	if len(peek) == 0 {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, bodyErr(err)
+		}
+		return nil, httpErr(http.StatusBadRequest, "empty body: send the safetensors model artifact or an ONNX model")
+	}
+	if isONNX(r.Header.Get("Content-Type"), peek) {
+		if !onnxStart(peek[0]) {
+			return nil, httpErr(http.StatusBadRequest, "neither a safetensors model artifact (its 9th byte is not '{') nor an ONNX model (no ModelProto field at byte 0)")
+		}
+		body, err := io.ReadAll(br)
+		if err != nil {
+			return nil, bodyErr(err)
+		}
+		return body, nil
+	}
+	prefix, dataLen, err := safetensors.ReadHeader(br, &safetensors.Limits{MaxHeaderBytes: 8 << 20, MaxRank: 8})
+	if err != nil {
+		if errors.Is(err, safetensors.ErrFormat) {
+			return nil, httpErr(http.StatusBadRequest, "not a model artifact: %v", err)
+		}
+		return nil, bodyErr(err)
+	}
+	total := int64(len(prefix)) + dataLen
+	if total > s.cfg.MaxArtifactBytes {
+		return nil, httpErr(http.StatusRequestEntityTooLarge, "the artifact's header declares %d bytes, the limit is %d (AIAAS_MAX_ARTIFACT_BYTES)", total, s.cfg.MaxArtifactBytes)
+	}
+	body := make([]byte, total)
+	copy(body, prefix)
+	if _, err := io.ReadFull(br, body[len(prefix):]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, httpErr(http.StatusBadRequest, "the artifact is cut short: its header declares %d bytes of weights", dataLen)
+		}
+		return nil, bodyErr(err)
+	}
+	if n, _ := br.Read(make([]byte, 1)); n > 0 {
+		return nil, httpErr(http.StatusBadRequest, "bytes after the artifact's last tensor")
+	}
+	return body, nil
+}
+
+// onnxStart reports whether b can start an ONNX ModelProto: the tag of one
+// of its fields (ir_version, producer_name, producer_version, domain,
+// model_version, doc_string, graph, opset_import, metadata_props, or the
+// first byte of a two-byte tag: training_info, functions).
+func onnxStart(b byte) bool {
+	switch b {
+	case 0x08, 0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42, 0x72, 0xa2, 0xca:
+		return true
+	}
+	return false
+}
+
 // publishBudget bounds the latency measurement done at publish.
 const publishBudget = 40 * time.Millisecond
 
@@ -180,15 +248,9 @@ func (s *Server) handlePublishModel(w http.ResponseWriter, r *http.Request) erro
 	if err := checkName("model", name); err != nil {
 		return err
 	}
-	// Validation needs the whole artifact (nn.ReadArtifact checks every
-	// offset and weight), so it is read into memory, bounded by
-	// AIAAS_MAX_ARTIFACT_BYTES through the body limit.
-	body, err := io.ReadAll(r.Body)
+	body, err := s.readUpload(r)
 	if err != nil {
-		return bodyErr(err)
-	}
-	if len(body) == 0 {
-		return httpErr(http.StatusBadRequest, "empty body: send the safetensors model artifact")
+		return err
 	}
 	if isONNX(r.Header.Get("Content-Type"), body) {
 		if body, err = fromONNX(body); err != nil {

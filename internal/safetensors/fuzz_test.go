@@ -17,9 +17,18 @@ func FuzzDecode(f *testing.F) {
 	f.Add(Encode(&File{Metadata: map[string]string{"k": "v\"\\\x00"}, Tensors: []Tensor{F32("w\u2028", []int{2, 1}, []float32{1, 2})}}))
 	lim := &Limits{MaxHeaderBytes: 1 << 16, MaxTensors: 64, MaxRank: 4}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// ReadHeader accepts every header Decode accepts, reads only the
+		// header, and declares exactly the data that follows it.
+		prefix, dataLen, herr := ReadHeader(bytes.NewReader(b), lim)
 		d, err := Decode(b, lim)
 		if err != nil {
 			return
+		}
+		if herr != nil {
+			t.Fatalf("Decode accepts what ReadHeader refuses: %v", herr)
+		}
+		if !bytes.Equal(prefix, b[:len(prefix)]) || int64(len(b)-len(prefix)) != dataLen {
+			t.Fatalf("ReadHeader: %d-byte prefix and %d bytes of data, the file has %d bytes", len(prefix), dataLen, len(b))
 		}
 		if err := d.Validate(); err != nil {
 			t.Fatalf("decoded file does not validate: %v", err)

@@ -502,3 +502,51 @@ func place(f *File, offsets []span, buf []byte) error {
 	f.Tensors = sorted
 	return nil
 }
+
+// ReadHeader reads the 8-byte length and the JSON header of a safetensors
+// file from r and checks the header as Decode does, without the data: a
+// server streaming an upload learns whether the file is worth reading, and
+// how many bytes of data follow (the end of the last tensor), before it
+// reads them. prefix holds the length and the header, as read. Every error
+// wraps ErrFormat, or is r's error.
+func ReadHeader(r io.Reader, lim *Limits) (prefix []byte, dataLen int64, err error) {
+	l := lim.withDefaults()
+	var lenBuf [8]byte
+	if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, 0, fmt.Errorf("%w: need at least the 8-byte header length", ErrFormat)
+		}
+		return nil, 0, err
+	}
+	n := binary.LittleEndian.Uint64(lenBuf[:])
+	if n > uint64(l.MaxHeaderBytes) {
+		return nil, 0, fmt.Errorf("%w: header length %d exceeds the limit of %d bytes", ErrFormat, n, l.MaxHeaderBytes)
+	}
+	prefix = make([]byte, 8+int(n))
+	copy(prefix, lenBuf[:])
+	if _, err := io.ReadFull(r, prefix[8:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, 0, fmt.Errorf("%w: header length %d exceeds the bytes that follow it", ErrFormat, n)
+		}
+		return nil, 0, err
+	}
+	header := prefix[8:]
+	if len(header) == 0 || header[0] != '{' {
+		return nil, 0, fmt.Errorf("%w: header does not start with '{'", ErrFormat)
+	}
+	if !utf8.Valid(header) {
+		return nil, 0, fmt.Errorf("%w: header is not valid UTF-8", ErrFormat)
+	}
+	_, offsets, err := parseHeader(header, &l)
+	if err != nil {
+		return nil, 0, err
+	}
+	var end uint64
+	for _, o := range offsets {
+		end = max(end, o.end)
+	}
+	if end > math.MaxInt64 {
+		return nil, 0, fmt.Errorf("%w: data end %d out of range", ErrFormat, end)
+	}
+	return prefix, int64(end), nil
+}
