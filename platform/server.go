@@ -66,6 +66,10 @@ type Options struct {
 	// OTEL_* settings, owned by the Server (Close shuts it down). A Lambda
 	// function passes its own, which it flushes after every invocation.
 	Tracing *tracing.Provider
+	// AuditFlushedPerRequest says the caller flushes the audit log before
+	// each answer (the Lambda functions: FlushAudit): no record can be
+	// acknowledged and then lost, so the log needs no promises.
+	AuditFlushedPerRequest bool
 }
 
 // Server is the platform's http.Handler. It is safe for concurrent use.
@@ -137,8 +141,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.quota = quota.New(&quota.Options{RPS: s.cfg.TenantRPS, Burst: s.cfg.TenantBurst, Concurrency: s.cfg.TenantConcurrency})
 	s.audit = audit.New(auditStore{s.store}, &audit.Options{
-		Logger:  s.log,
-		Dropped: func(tenant string, n int) { s.metrics.auditDropped.Add(float64(n)) },
+		Logger:       s.log,
+		Dropped:      func(tenant string, n int) { s.metrics.auditDropped.Add(float64(n)) },
+		NoPromise:    opts.AuditFlushedPerRequest,
+		PromiseLease: s.cfg.AuditPromiseLease,
 	})
 	s.refs.s, s.small.s = s, s
 	s.models = newModelCache(s, int64(s.cfg.ModelCacheMB)<<20)
@@ -256,6 +262,13 @@ func (s *Server) route(pattern string, acc access, action string, h func(http.Re
 							Msg: fmt.Sprintf("over the tenant's %s quota; retry after %s", d.Reason, d.RetryAfter.Round(time.Millisecond))})
 					}
 					defer release()
+				}
+			}
+			if p != nil && !p.admin {
+				// The request's record is written after it is answered:
+				// promise the log first, so a crash in between is seen.
+				if err := s.audit.Promise(r.Context(), p.tenant); err != nil {
+					s.log.Warn("audit promise failed", "request_id", reqID, "err", err)
 				}
 			}
 			if r.Body != nil && r.Body != http.NoBody {

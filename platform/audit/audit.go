@@ -47,6 +47,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -104,13 +105,20 @@ type Options struct {
 	Logger          *slog.Logger
 	// Dropped is called when records are dropped (for a metric).
 	Dropped func(tenant string, n int)
+	// PromiseLease is how long a promise (see Promise) lasts unrenewed.
+	// Default 1 minute.
+	PromiseLease time.Duration
+	// NoPromise turns promises off, for a writer that flushes before it
+	// answers each request (the Lambda functions): it has no window.
+	NoPromise bool
 }
 
 // Log is the audit log of every tenant.
 type Log struct {
-	st   Store
-	opts Options
-	log  *slog.Logger
+	st     Store
+	opts   Options
+	log    *slog.Logger
+	writer string // this Log's id among the log's writers (promises)
 
 	mu      sync.Mutex
 	tenants map[string]*tenantLog
@@ -127,11 +135,19 @@ type tenantLog struct {
 	last    string // hash of record next-1
 	pmu     sync.Mutex
 	pending []Record
+
+	// Promises (promise.go): until when this writer promised the log, in
+	// Unix nanoseconds (0: never), and, under prom, whether it adopted
+	// other writers' expired promises yet and since when it promises.
+	promisedUntil atomic.Int64
+	prom          sync.Mutex
+	adopted       bool
+	since         time.Time
 }
 
 // New returns a Log writing to st and starts its flush loop; Close stops it.
 func New(st Store, opts *Options) *Log {
-	l := &Log{st: st, tenants: map[string]*tenantLog{}, stop: make(chan struct{}), done: make(chan struct{})}
+	l := &Log{st: st, tenants: map[string]*tenantLog{}, stop: make(chan struct{}), done: make(chan struct{}), writer: newWriterID()}
 	if opts != nil {
 		l.opts = *opts
 	}
@@ -146,6 +162,9 @@ func New(st Store, opts *Options) *Log {
 	}
 	if l.opts.MaxSegmentBytes <= 0 {
 		l.opts.MaxSegmentBytes = 768 << 10
+	}
+	if l.opts.PromiseLease <= 0 {
+		l.opts.PromiseLease = time.Minute
 	}
 	l.log = l.opts.Logger
 	if l.log == nil {
@@ -214,11 +233,15 @@ func (l *Log) FlushTenant(ctx context.Context, tenant string) error {
 	return l.flushTenant(ctx, tenant)
 }
 
-// Close flushes what it can within ctx and stops the flush loop.
+// Close flushes what it can within ctx, stops the flush loop and, when
+// everything was written, closes this writer's promises.
 func (l *Log) Close(ctx context.Context) error {
 	l.closeOnce.Do(func() { close(l.stop) })
 	<-l.done
-	return l.Flush(ctx)
+	if err := l.Flush(ctx); err != nil {
+		return err // promises stay open: the records are not all written
+	}
+	return l.closePromises(ctx)
 }
 
 func (l *Log) loop() {
@@ -249,6 +272,7 @@ func (l *Log) flushTenant(ctx context.Context, id string) error {
 	defer func() {
 		if wrote {
 			l.writeHead(ctx, id, t)
+			l.renew(ctx, id, t)
 		}
 	}()
 	for {
@@ -649,6 +673,9 @@ func (l *Log) Verify(ctx context.Context, tenant string) (*VerifyResult, error) 
 			bad("segment %s starts with record %d", name, recs[0].Seq)
 		}
 		for _, r := range recs {
+			if r.Action == GapAction && r.Actor == "system" {
+				bad("%s", gapProblem(&r))
+			}
 			if r.Seq != want {
 				bad("record %d missing (found %d next)", want, r.Seq)
 			}
@@ -680,6 +707,13 @@ func (l *Log) Verify(ctx context.Context, tenant string) (*VerifyResult, error) 
 			bad("head hash does not match the last record")
 		}
 		// h.Next < want: a flush wrote a segment but not yet the head.
+	}
+	ps, err := l.openPromises(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		bad("writer %s promised records until %s and stopped without closing the log: records it acknowledged after its last flush may be missing", p.Writer, p.Until.Format(time.RFC3339))
 	}
 	res.OK = len(res.Problems) == 0
 	return res, nil

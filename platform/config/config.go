@@ -94,6 +94,10 @@ type Config struct {
 	MaxGenerateTokens int `env:"AIAAS_MAX_GENERATE_TOKENS" envDefault:"512"`
 	// RequestTimeout bounds every request end to end.
 	RequestTimeout time.Duration `env:"AIAAS_REQUEST_TIMEOUT" envDefault:"30s"`
+	// AuditPromiseLease is how long a server's promise of a tenant's audit
+	// log lasts unrenewed: after a crash, Verify reports records the
+	// server acknowledged but never wrote once this much time has passed.
+	AuditPromiseLease time.Duration `env:"AIAAS_AUDIT_PROMISE_LEASE" envDefault:"1m"`
 	// TenantRPS and TenantBurst are each tenant's request-rate quota
 	// (token bucket); 0 disables the quota.
 	TenantRPS   float64 `env:"AIAAS_TENANT_RPS" envDefault:"1000"`
@@ -176,6 +180,7 @@ var vars = []Var{
 	{"AIAAS_BODY_BUDGET_BYTES", "", "request bytes the process holds at once (each tenant half); past it 503/429"},
 	{"AIAAS_MAX_GENERATE_TOKENS", "", "most tokens one generate or completions request may ask for"},
 	{"AIAAS_REQUEST_TIMEOUT", "", "deadline of one request"},
+	{"AIAAS_AUDIT_PROMISE_LEASE", "", "after a crash, audit verify reports records acknowledged but not written once this has passed"},
 	{"AIAAS_TENANT_RPS", "", "requests per second per tenant (0 = no quota)"},
 	{"AIAAS_TENANT_BURST", "", "burst above the rate per tenant"},
 	{"AIAAS_TENANT_CONCURRENCY", "", "in-flight requests per tenant (0 = no quota)"},

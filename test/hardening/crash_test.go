@@ -233,3 +233,55 @@ func leftovers(t *testing.T, store string) func() int {
 		return n
 	}
 }
+
+// TestCrashInAuditWindowIsVisible: inferences are answered, then the
+// server is SIGKILLed before it could be sure their audit records were
+// written (they are flushed once a second). After a restart and the
+// promise's lease, audit verify of that tenant says records may be
+// missing and names the writer that died — never a silent "ok" — while a
+// tenant the dead server never served still verifies ok.
+func TestCrashInAuditWindowIsVisible(t *testing.T) {
+	for name, store := range testserver.Stores(t) {
+		t.Run(name, func(t *testing.T) { crashInAuditWindow(t, store) })
+	}
+}
+
+func crashInAuditWindow(t *testing.T, store string) {
+	const lease = "AIAAS_AUDIT_PROMISE_LEASE=1s"
+	s := testserver.Start(t, store, lease)
+	c, key := tenantClientKey(t, s, "acme")
+	_, other := tenantClientKey(t, s, "quiet")
+	ctx := context.Background()
+	art := artifact(t, 1)
+	if _, err := c.PushModel(ctx, "digits", bytes.NewReader(art), int64(len(art)), nil); err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"inputs":[{"name":"input","datatype":"FP32","shape":[1,784],"data":[` + strings.TrimSuffix(strings.Repeat("0,", 784), ",") + `]}]}`)
+	for range 5 {
+		if st, b := do(t, "POST", s.URL+"/v2/models/digits/infer", key, "application/json", body, nil); st != 200 {
+			t.Fatalf("infer: %d %s", st, b)
+		}
+	}
+	if err := s.Cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	s.Cmd.Wait()
+
+	s2 := testserver.Start(t, store, lease)
+	time.Sleep(1500 * time.Millisecond) // the dead server's lease runs out
+	st, b := do(t, "GET", s2.URL+"/v1/audit/verify", key, "", nil, nil)
+	var v struct {
+		OK       bool     `json:"ok"`
+		Problems []string `json:"problems"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil || st != 200 {
+		t.Fatalf("verify: %d %s", st, b)
+	}
+	if v.OK || len(v.Problems) == 0 || !strings.Contains(strings.Join(v.Problems, " "), "stopped without closing the log") {
+		t.Fatalf("after a crash inside the flush window, verify says %s", b)
+	}
+	if st, b := do(t, "GET", s2.URL+"/v1/audit/verify", other, "", nil, nil); st != 200 || !strings.Contains(string(b), `"ok":true`) {
+		t.Fatalf("the tenant the dead server never served: %d %s", st, b)
+	}
+	t.Logf("verify after the crash: %s", b)
+}

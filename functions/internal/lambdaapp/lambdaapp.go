@@ -136,6 +136,7 @@ func Open(ctx context.Context, name string, environ []string, opts *Options) (*A
 	a.Server, err = platform.New(ctx, platform.Options{
 		Config: cfg, Store: platform.StoreFrom(ms), Plugins: a.plugins,
 		Dispatch: o.Dispatch, Logger: o.Logger, Tracing: a.tracing,
+		AuditFlushedPerRequest: true, // every invocation flushes before it returns
 	})
 	if err != nil {
 		a.Close(ctx)

@@ -1,0 +1,135 @@
+package audit
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// crash stops a Log as a killed process would: no last flush, no closed
+// promises.
+func (l *Log) crash() {
+	l.closeOnce.Do(func() { close(l.stop) })
+	<-l.done
+}
+
+// TestCrashInTheFlushWindowIsVisible: a writer that acknowledged a record
+// and died before flushing it leaves its promise open; once the lease
+// expires Verify says records may be missing, and the next writer records
+// the gap in the chain, where Verify keeps reporting it. A writer that
+// closes cleanly leaves nothing to report, and a live writer's own promise
+// is not a problem.
+func TestCrashInTheFlushWindowIsVisible(t *testing.T) {
+	ctx := context.Background()
+	st := newMem()
+	const lease = 50 * time.Millisecond
+	opts := &Options{FlushInterval: time.Hour, PromiseLease: lease}
+
+	// A clean writer: promised, written, closed.
+	l0 := New(st, opts)
+	if err := l0.Promise(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	l0.Record("t", Record{Actor: "k1", Action: "infer", Status: 200})
+	if err := l0.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// A writer that acknowledges one record more than it flushes, and dies.
+	l1 := New(st, opts)
+	if err := l1.Promise(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := l1.Verify(ctx, "t"); !v.OK {
+		t.Fatalf("the live writer's own promise is reported: %v", v.Problems)
+	}
+	l1.Record("t", Record{Actor: "k1", Action: "infer", Status: 200})
+	if err := l1.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l1.Record("t", Record{Actor: "k1", Action: "infer", Status: 200}) // acknowledged, never written
+	l1.crash()
+
+	time.Sleep(2 * lease) // the crashed writer's lease expires
+	l2 := New(st, opts)
+	defer l2.Close(ctx)
+	v, err := l2.Verify(ctx, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.OK || len(v.Problems) != 1 || !strings.Contains(v.Problems[0], "writer "+l1.writer) || !strings.Contains(v.Problems[0], "may be missing") {
+		t.Fatalf("after the crash: %+v", v)
+	}
+	// The next writer of the tenant records the gap in the chain.
+	if err := l2.Promise(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	l2.Record("t", Record{Actor: "k1", Action: "infer", Status: 200})
+	if err := l2.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := l2.Read(ctx, "t", Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gaps int
+	for _, r := range recs {
+		if r.Action == GapAction {
+			gaps++
+		}
+	}
+	v, _ = l2.Verify(ctx, "t")
+	if gaps != 1 || v.OK || len(v.Problems) != 1 || !strings.Contains(v.Problems[0], "stopped without closing the log") || v.Records != 4 {
+		t.Fatalf("after adoption: %d gap records, %+v", gaps, v)
+	}
+	// Adopting once: a third writer finds the promise closed.
+	l3 := New(st, opts)
+	defer l3.Close(ctx)
+	if err := l3.Promise(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l3.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := l3.Verify(ctx, "t"); len(v.Problems) != 1 {
+		t.Fatalf("the gap was recorded twice: %v", v.Problems)
+	}
+	// Another tenant of the crashed process's store is untouched.
+	if v, _ := l3.Verify(ctx, "u"); !v.OK {
+		t.Fatalf("tenant u: %v", v.Problems)
+	}
+}
+
+// TestPromiseRenewedByFlushes: an active tenant's promise is renewed by
+// the flushes that write its records, so requests find it valid and cost
+// no store write.
+func TestPromiseRenewedByFlushes(t *testing.T) {
+	ctx := context.Background()
+	st := newMem()
+	l := New(st, &Options{FlushInterval: time.Hour, PromiseLease: 200 * time.Millisecond})
+	defer l.Close(ctx)
+	if err := l.Promise(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	first := l.tenant("t").promisedUntil.Load()
+	time.Sleep(120 * time.Millisecond) // past half the lease
+	l.Record("t", Record{Actor: "k", Action: "infer", Status: 200})
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.tenant("t").promisedUntil.Load(); got <= first {
+		t.Fatalf("the flush did not renew the promise (%d, was %d)", got, first)
+	}
+	st.mu.Lock()
+	puts := st.puts
+	st.mu.Unlock()
+	if err := l.Promise(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.puts != puts {
+		t.Fatalf("a request after the renewal wrote to the store (%d puts, was %d)", st.puts, puts)
+	}
+}
