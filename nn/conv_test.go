@@ -151,7 +151,13 @@ func TestConvInputGradientInference(t *testing.T) {
 		dx := m.backward(ws, d, 1, false, nil, true)
 		num, an := make([]float64, m.in), make([]float64, m.in)
 		for j := range x {
-			num[j] = stencil(&x[j], gcEps, func() float64 {
+			// A larger step than gcEps: some outputs depend on the input
+			// weakly (|∇| ≈ 0.007), so the float32 rounding of the forward
+			// pass over the step dominates at 1e-2 — with the pure-Go
+			// kernels' summation order it passed the tolerance. The model
+			// is smooth (sigmoid, averages, affine maps): the five-point
+			// stencil's truncation at 4e-2 is ~1e-6 relative.
+			num[j] = stencil(&x[j], 4*gcEps, func() float64 {
 				out, err := m.Forward(nil, x, 1)
 				if err != nil {
 					t.Fatal(err)
@@ -161,7 +167,9 @@ func TestConvInputGradientInference(t *testing.T) {
 			an[j] = float64(dx[j])
 		}
 		if e := relErr(num, an); e > gcTol || math.IsNaN(e) {
-			t.Errorf("target %d: relative error %.2e", target, e)
+			t.Errorf("target %d: relative error %.2e (norm %.3g)", target, e, norm(num))
+		} else {
+			t.Logf("target %d: relative error %.2e (norm %.3g)", target, e, norm(num))
 		}
 	}
 }
