@@ -331,6 +331,8 @@ func TestBadRequests(t *testing.T) {
 		{"PUT", "/v1/models/clf/aliases/prod", key, `{"version":1,"bogus":1}`, 400, "bogus"},
 		{"PUT", "/v1/models/clf/aliases/Latest", key, `{"version":1}`, 400, "alias"},
 		{"GET", "/v1/nothing-here", key, nil, 404, "no route"},
+		{"PUT", "/v2/models/clf/infer", key, nil, 405, "allowed: POST"},
+		{"DELETE", "/v2/health/ready", key, nil, 405, "allowed: GET"},
 		{"POST", "/v1/training-jobs", key, `{"model":"m","dataset":"mnist","epochs":100000}`, 400, "epochs"},
 		{"GET", "/v1/training-jobs/jdoesnotexist", key, nil, 404, "not found"},
 	} {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aiaas/aiaas/nn/dataset"
@@ -86,10 +87,33 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /console", ui)
 	s.mux.Handle("GET /{$}", ui)
 
-	// Everything else: a JSON 404 rather than the mux's text one.
+	// Everything else: a JSON 405 with Allow when the path exists for
+	// other methods (RFC 9110; clients such as Triton's tell a wrong
+	// method from a missing model by it), else a JSON 404 — rather than
+	// the mux's text ones.
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := s.allowed(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, r, httpErr(http.StatusMethodNotAllowed, "%s is not allowed on %s; allowed: %s", r.Method, truncate(r.URL.Path, 100), strings.Join(allow, ", ")))
+			return
+		}
 		writeError(w, r, httpErr(http.StatusNotFound, "no route %s %s; see docs/api.md", r.Method, truncate(r.URL.Path, 100)))
 	})
+}
+
+// allowed lists the methods with a route for r's path.
+func (s *Server) allowed(r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {

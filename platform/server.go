@@ -23,6 +23,8 @@ package platform
 
 import (
 	"bytes"
+	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -276,7 +278,19 @@ func (s *Server) route(pattern string, acc access, action string, h func(http.Re
 				if p != nil && !p.admin {
 					tenant = p.tenant
 				}
-				bb := &budgetedBody{ReadCloser: http.MaxBytesReader(rec, r.Body, s.bodyLimit(action)), b: s.bodies, tenant: tenant}
+				body := http.MaxBytesReader(rec, r.Body, s.bodyLimit(action))
+				if ce := r.Header.Get("Content-Encoding"); ce != "" {
+					dec, err := decodedBody(ce, body)
+					if err != nil {
+						return writeError(rec, r, err)
+					}
+					// The limit holds for the inflated bytes too: a small
+					// compressed body cannot become a large one.
+					body = http.MaxBytesReader(rec, dec, s.bodyLimit(action))
+					r.Header.Del("Content-Encoding")
+					r.ContentLength = -1
+				}
+				bb := &budgetedBody{ReadCloser: body, b: s.bodies, tenant: tenant}
 				defer bb.done()
 				r.Body = bb
 			}
@@ -365,6 +379,52 @@ const (
 )
 
 // bodyErr turns a body-size overrun into 413.
+// decodedBody undoes a request's Content-Encoding: gzip and deflate (what
+// Triton's clients send with request_compression_algorithm), identity;
+// anything else is 415.
+func decodedBody(encoding string, body io.ReadCloser) (io.ReadCloser, error) {
+	switch strings.ToLower(strings.TrimSpace(encoding)) {
+	case "identity":
+		return body, nil
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			if errors.As(err, new(*http.MaxBytesError)) {
+				return nil, bodyErr(err)
+			}
+			return nil, httpErr(http.StatusBadRequest, "Content-Encoding gzip: %v", err)
+		}
+		return struct {
+			io.Reader
+			io.Closer
+		}{decodeErrs{zr, "gzip"}, body}, nil
+	case "deflate":
+		zr, err := zlib.NewReader(body)
+		if err != nil {
+			return nil, httpErr(http.StatusBadRequest, "Content-Encoding deflate: %v", err)
+		}
+		return struct {
+			io.Reader
+			io.Closer
+		}{decodeErrs{zr, "deflate"}, body}, nil
+	}
+	return nil, httpErr(http.StatusUnsupportedMediaType, "Content-Encoding %q is not supported: send gzip, deflate or none", truncate(encoding, 40))
+}
+
+// decodeErrs makes a corrupt compressed body the client's error (400).
+type decodeErrs struct {
+	r   io.Reader
+	enc string
+}
+
+func (d decodeErrs) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if err != nil && err != io.EOF && !errors.As(err, new(*http.MaxBytesError)) && !errors.As(err, new(*budgetError)) {
+		err = httpErr(http.StatusBadRequest, "Content-Encoding %s: %v", d.enc, err)
+	}
+	return n, err
+}
+
 func bodyErr(err error) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
