@@ -70,18 +70,20 @@ func controlPlane(t *testing.T, store, masterKey string) control {
 	return control{t, ts.URL}
 }
 
-func TestTrainStopsBeforeDeadlineUnderRIE(t *testing.T) {
-	rietest.Require(t)
+// sumsTenant starts a control plane on a fresh folder store with a tenant
+// that owns the dataset "sums" (4000 rows: 3200 training rows after the
+// test split, 400 batches of 8).
+func sumsTenant(t *testing.T) (store, masterKey string, cp control, tenant, key string) {
 	var mk [32]byte
 	_, _ = rand.Read(mk[:])
-	masterKey := base64.StdEncoding.EncodeToString(mk[:])
-	store := "file://" + t.TempDir()
-	cp := controlPlane(t, store, masterKey)
+	masterKey = base64.StdEncoding.EncodeToString(mk[:])
+	store = "file://" + t.TempDir()
+	cp = controlPlane(t, store, masterKey)
 	status, m := cp.do("POST", "/v1/tenants", adminKey, `{"name":"acme"}`, "application/json")
 	if status != 201 {
 		t.Fatalf("create tenant: %d %v", status, m)
 	}
-	tenant, key := m["id"].(string), m["api_key"].(string)
+	tenant, key = m["id"].(string), m["api_key"].(string)
 	var csv strings.Builder
 	for i := 0; i < 4000; i++ {
 		a, b := float32(i%17)/17, float32(i%5)/5
@@ -94,6 +96,12 @@ func TestTrainStopsBeforeDeadlineUnderRIE(t *testing.T) {
 	if status, m := cp.do("PUT", "/v1/datasets/sums", key, csv.String(), "text/csv"); status != 201 {
 		t.Fatalf("dataset: %d %v", status, m)
 	}
+	return store, masterKey, cp, tenant, key
+}
+
+func TestTrainStopsBeforeDeadlineUnderRIE(t *testing.T) {
+	rietest.Require(t)
+	store, masterKey, cp, tenant, key := sumsTenant(t)
 	submit := func() string {
 		// 1000 epochs of 400 batches: minutes of work, far past the timeout.
 		status, m := cp.do("POST", "/v1/training-jobs", key,
@@ -165,33 +173,12 @@ func TestTrainStopsBeforeDeadlineUnderRIE(t *testing.T) {
 // would), until it finishes as one run: every epoch, no "stopped".
 func TestTrainContinuesUnderRIE(t *testing.T) {
 	rietest.Require(t)
-	var mk [32]byte
-	_, _ = rand.Read(mk[:])
-	masterKey := base64.StdEncoding.EncodeToString(mk[:])
-	store := "file://" + t.TempDir()
-	cp := controlPlane(t, store, masterKey)
-	status, m := cp.do("POST", "/v1/tenants", adminKey, `{"name":"acme"}`, "application/json")
-	if status != 201 {
-		t.Fatalf("create tenant: %d %v", status, m)
-	}
-	tenant, key := m["id"].(string), m["api_key"].(string)
-	var csv strings.Builder
-	for i := 0; i < 4000; i++ {
-		a, b := float32(i%17)/17, float32(i%5)/5
-		label := 0
-		if a+b > 0.9 {
-			label = 1
-		}
-		fmt.Fprintf(&csv, "%g,%g,%d\n", a, b, label)
-	}
-	if status, m := cp.do("PUT", "/v1/datasets/sums", key, csv.String(), "text/csv"); status != 201 {
-		t.Fatalf("dataset: %d %v", status, m)
-	}
+	store, masterKey, cp, tenant, key := sumsTenant(t)
 	// 200 epochs of 400 batches: 2–4 s of training (15 ms an epoch on the
 	// 2-core machine), against about one second per 6 s invocation (the
 	// 5 s reserve).
 	const epochs = 200
-	status, m = cp.do("POST", "/v1/training-jobs", key,
+	status, m := cp.do("POST", "/v1/training-jobs", key,
 		fmt.Sprintf(`{"model":"sums","dataset":"sums","layers":[64,64],"batch_size":8,"epochs":%d,"seed":3}`, epochs), "application/json")
 	if status != 202 {
 		t.Fatalf("submit: %d %v", status, m)

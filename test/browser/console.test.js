@@ -50,6 +50,18 @@ const inked = (p, sel) => p.$eval(sel, c => {
   return n;
 });
 
+// drawOne draws a vertical stroke, a "1", on the playground's pad.
+async function drawOne(p) {
+  const pad = p.locator('#pad');
+  await pad.scrollIntoViewIfNeeded();
+  const box = await pad.boundingBox();
+  const x = box.x + box.width / 2;
+  await p.mouse.move(x, box.y + 50);
+  await p.mouse.down();
+  for (let y = 50; y <= 230; y += 10) await p.mouse.move(x, box.y + y);
+  await p.mouse.up();
+}
+
 test('a bad key is refused with a visible message', async () => {
   const p = await page();
   await signIn(p, 'aiaas_not_a_real_key');
@@ -90,14 +102,7 @@ test('draw a 1, get the prediction and the heat map', async () => {
   // The model cards above the pad load one by one and push it down: draw
   // once they are all there.
   await p.locator('#model-list[aria-busy="false"]').waitFor({ timeout: 15000 });
-  const pad = p.locator('#pad');
-  await pad.scrollIntoViewIfNeeded();
-  const box = await pad.boundingBox();
-  const x = box.x + box.width / 2;
-  await p.mouse.move(x, box.y + 50);
-  await p.mouse.down();
-  for (let y = 50; y <= 230; y += 10) await p.mouse.move(x, box.y + y);
-  await p.mouse.up();
+  await drawOne(p);
   await p.getByRole('button', { name: 'Predict' }).click();
   const first = p.locator('#prediction li').first();
   await first.waitFor({ timeout: 30000 }).catch(async e => {
@@ -120,14 +125,7 @@ test('the playground picks the CNN endpoint: draw a 1, the CNN predicts it', asy
   await p.locator('#play-endpoint option[value="mnist-cnn"]').waitFor({ state: 'attached', timeout: 15000 });
   await p.getByLabel('Digit endpoint').selectOption('mnist-cnn');
   assert.match(await p.textContent('#play-model'), /model mnist-cnn/);
-  const pad = p.locator('#pad');
-  await pad.scrollIntoViewIfNeeded();
-  const box = await pad.boundingBox();
-  const x = box.x + box.width / 2;
-  await p.mouse.move(x, box.y + 50);
-  await p.mouse.down();
-  for (let y = 50; y <= 230; y += 10) await p.mouse.move(x, box.y + y);
-  await p.mouse.up();
+  await drawOne(p);
   await p.getByRole('button', { name: 'Predict' }).click();
   const first = p.locator('#prediction li').first();
   await first.waitFor({ timeout: 30000 }).catch(async e => {
