@@ -26,6 +26,7 @@ func appendRequest(r *InferenceRequest) ([]byte, int) {
 	}
 	dst = append(dst, `"inputs":[`...)
 	var bin []byte
+	binary := false // a binary input of zero bytes still needs the header length
 	for i, in := range r.Inputs {
 		if i > 0 {
 			dst = append(dst, ',')
@@ -42,6 +43,7 @@ func appendRequest(r *InferenceRequest) ([]byte, int) {
 		dst = append(dst, `],"datatype":`...)
 		dst = appendString(dst, in.Datatype)
 		if in.Binary {
+			binary = true
 			before := len(bin)
 			bin = appendInputBinary(bin, &in)
 			params := map[string]any{}
@@ -88,7 +90,7 @@ func appendRequest(r *InferenceRequest) ([]byte, int) {
 		dst = append(dst, ']')
 	}
 	dst = append(dst, '}')
-	if bin == nil {
+	if !binary {
 		return dst, -1
 	}
 	return append(dst, bin...), len(dst)
