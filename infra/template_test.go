@@ -200,8 +200,14 @@ func (tp *template) statements(t *testing.T, id string) []map[string]any {
 // generated reports a resource SAM generates and lets templates reference:
 // a function's execution role, <function id>Role.
 func (tp *template) generated(ref string) bool {
-	id, ok := strings.CutSuffix(ref, "Role")
-	return ok && slices.Contains(tp.functions(), id)
+	if id, ok := strings.CutSuffix(ref, "Role"); ok {
+		return slices.Contains(tp.functions(), id)
+	}
+	// AutoPublishAlias: live makes <id>Aliaslive (and a version).
+	if id, ok := strings.CutSuffix(ref, "Aliaslive"); ok {
+		return slices.Contains(tp.functions(), id) && tp.prop(id, "AutoPublishAlias") == "live"
+	}
+	return false
 }
 
 func actions(stmts []map[string]any) []string {
@@ -349,14 +355,18 @@ func isMainPackage(t *testing.T, dir string) bool {
 
 func TestLeastPrivilege(t *testing.T) {
 	tp := loadTemplate(t)
-	writes := []string{"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:AbortMultipartUpload", "kms:GenerateDataKey", "kms:Encrypt"}
+	// The data plane reads, and writes only its tenants' audit records
+	// (every request is audited): PutObject on that prefix, nothing else.
+	inferMust := []string{"s3:GetObject", "s3:ListBucket", "kms:Decrypt", "s3:PutObject", "kms:GenerateDataKey"}
+	inferMustNot := []string{"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:AbortMultipartUpload", "kms:Encrypt", "lambda:InvokeFunction"}
 	cases := []struct {
 		id        string
 		must      []string
 		mustNot   []string
 		invokable []string // lambda:InvokeFunction resources allowed
 	}{
-		{"InferFunction", []string{"s3:GetObject", "s3:ListBucket", "kms:Decrypt"}, writes, nil},
+		{"InferFunction", inferMust, inferMustNot, nil},
+		{"InferIsolatedFunction", inferMust, inferMustNot, nil},
 		{"AdminFunction", []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "kms:Decrypt", "kms:GenerateDataKey", "lambda:InvokeFunction"}, nil, []string{"TrainFunction"}},
 		{"TrainFunction", []string{"s3:GetObject", "s3:PutObject", "kms:Decrypt", "kms:GenerateDataKey", "lambda:InvokeFunction"}, nil, []string{"TrainFunction"}},
 	}
@@ -387,6 +397,13 @@ func TestLeastPrivilege(t *testing.T) {
 				}
 				if strings.HasPrefix(as, "s3:") || strings.HasPrefix(as, "kms:") {
 					checkResourceIn(t, i, c.id, s["Resource"], "ModelBucket", "ModelKey")
+				}
+				if strings.HasPrefix(c.id, "Infer") && as == "s3:PutObject" {
+					for _, r := range listOf(s["Resource"]) {
+						if sub := fmt.Sprint(get(r, "Fn::Sub")); sub != "${ModelBucket.Arn}/tenants/*/records/audit/*" {
+							t.Errorf("case %d (%s): may put %v; want only the audit records", i, c.id, r)
+						}
+					}
 				}
 				if as == "lambda:InvokeFunction" {
 					for _, r := range listOf(s["Resource"]) {
@@ -528,17 +545,17 @@ func TestBucket(t *testing.T) {
 	}
 }
 
-func TestRoutes(t *testing.T) {
-	tp := loadTemplate(t)
-	want := map[string]string{
-		"GET /v2/{proxy+}":                 "InferFunction",
-		"POST /v2/{proxy+}":                "InferFunction",
-		"GET /v2":                          "InferFunction",
-		"POST /v1/endpoints/{name}/invoke": "InferFunction",
-		"ANY /v1/{proxy+}":                 "AdminFunction",
-		"GET /metrics":                     "AdminFunction",
-	}
+// httpRoutes maps the HTTP API's route keys to the functions they invoke:
+// SAM HttpApi events, and AWS::ApiGatewayV2::Route resources through their
+// integration to a function's alias.
+func (tp *template) httpRoutes(t *testing.T) map[string]string {
 	got := map[string]string{}
+	add := func(key, fn string) {
+		if prev, dup := got[key]; dup {
+			t.Errorf("route %s mapped twice (%s, %s)", key, prev, fn)
+		}
+		got[key] = fn
+	}
 	for _, id := range tp.functions() {
 		for name, ev := range mapOf(tp.prop(id, "Events")) {
 			if get(ev, "Type") != "HttpApi" {
@@ -548,13 +565,49 @@ func TestRoutes(t *testing.T) {
 			if get(p, "ApiId", "Ref") != "HttpApi" {
 				t.Errorf("%s.%s: not attached to HttpApi", id, name)
 			}
-			key := fmt.Sprint(p["Method"]) + " " + fmt.Sprint(p["Path"])
-			if prev, dup := got[key]; dup {
-				t.Errorf("route %s mapped twice (%s, %s)", key, prev, id)
-			}
-			got[key] = id
+			add(fmt.Sprint(p["Method"])+" "+fmt.Sprint(p["Path"]), id)
 		}
 	}
+	for id, r := range tp.resources {
+		if r["Type"] != "AWS::ApiGatewayV2::Route" {
+			continue
+		}
+		p := mapOf(r["Properties"])
+		if get(p, "ApiId", "Ref") != "HttpApi" {
+			t.Errorf("%s: not attached to HttpApi", id)
+		}
+		integ, ok := strings.CutPrefix(fmt.Sprint(get(p, "Target", "Fn::Sub")), "integrations/${")
+		integ = strings.TrimSuffix(integ, "}")
+		ir := tp.resources[integ]
+		if !ok || ir["Type"] != "AWS::ApiGatewayV2::Integration" {
+			t.Errorf("%s: target %v is not an integration", id, p["Target"])
+			continue
+		}
+		alias := fmt.Sprint(get(ir, "Properties", "IntegrationUri", "Ref"))
+		fn, _ := strings.CutSuffix(alias, "Aliaslive")
+		if !tp.generated(alias) {
+			t.Errorf("%s: integration %s targets %q, not a function's live alias", id, integ, alias)
+		}
+		if r["Condition"] != tp.resources[fn]["Condition"] || r["Condition"] != ir["Condition"] {
+			t.Errorf("%s: condition %v differs from its integration's (%v) or function's (%v)", id, r["Condition"], ir["Condition"], tp.resources[fn]["Condition"])
+		}
+		add(fmt.Sprint(p["RouteKey"]), fn)
+	}
+	return got
+}
+
+func TestRoutes(t *testing.T) {
+	tp := loadTemplate(t)
+	want := map[string]string{
+		"GET /v2/{proxy+}":                 "InferFunction",
+		"POST /v2/{proxy+}":                "InferFunction",
+		"GET /v2":                          "InferFunction",
+		"POST /openai/v1/{proxy+}":         "InferFunction",
+		"POST /v1/endpoints/{name}/invoke": "InferFunction",
+		"POST /v1/models/{model}/explain":  "InferFunction",
+		"ANY /v1/{proxy+}":                 "AdminFunction",
+	}
+	got := tp.httpRoutes(t)
 	for route, fn := range want {
 		if got[route] != fn {
 			t.Errorf("route %s -> %q, want %s", route, got[route], fn)
@@ -568,46 +621,142 @@ func TestRoutes(t *testing.T) {
 	if tp.prop("TrainFunction", "Events") != nil {
 		t.Errorf("TrainFunction must not be reachable over HTTP")
 	}
+	// Every permission lets API Gateway invoke a live alias, under its
+	// function's condition.
+	for id, r := range tp.resources {
+		if r["Type"] != "AWS::Lambda::Permission" {
+			continue
+		}
+		alias := fmt.Sprint(get(r, "Properties", "FunctionName", "Ref"))
+		fn, _ := strings.CutSuffix(alias, "Aliaslive")
+		if !tp.generated(alias) || r["Condition"] != tp.resources[fn]["Condition"] {
+			t.Errorf("%s: permission on %q under condition %v", id, alias, r["Condition"])
+		}
+	}
 }
 
-func TestLoggingConfigAndEnvironment(t *testing.T) {
+// TestTenancyModes: a stack has exactly one infer function — the shared one
+// (with provisioned concurrency, HTTP API routes) or the tenant-isolated one
+// (no provisioned concurrency, which Lambda refuses; a REST API that maps
+// X-Aiaas-Tenant to X-Amz-Tenant-Id, which an HTTP API cannot).
+func TestTenancyModes(t *testing.T) {
 	tp := loadTemplate(t)
-	for i, id := range tp.functions() {
-		lc := mapOf(tp.prop(id, "LoggingConfig"))
-		if lc["LogFormat"] != "JSON" {
-			t.Errorf("case %d (%s): LogFormat = %v, want JSON", i, id, lc["LogFormat"])
-		}
-		lg := fmt.Sprint(get(lc, "LogGroup", "Ref"))
-		if tp.resources[lg]["Type"] != "AWS::Logs::LogGroup" || get(tp.resources[lg], "Properties", "RetentionInDays") == nil {
-			t.Errorf("case %d (%s): log group %q missing or without retention", i, id, lg)
-		}
+	conds := mapOf(tp.raw["Conditions"])
+	if fmt.Sprint(conds["Shared"]) != fmt.Sprint(map[string]any{"Fn::Not": []any{map[string]any{"Condition": "PerTenant"}}}) {
+		t.Errorf("Shared = %v, want the complement of PerTenant", conds["Shared"])
 	}
-	env := mapOf(get(tp.globals, "Environment", "Variables"))
-	for _, k := range []string{"AIAAS_STORE", "AIAAS_S3_SSE", "AIAAS_PLUGIN_CACHE_DIR", "AIAAS_BATCH_WINDOW", "AIAAS_MASTER_KEY",
-		"OTEL_EXPORTER_OTLP_ENDPOINT", "AIAAS_TRACE_FLUSH_TIMEOUT"} {
-		if env[k] == nil {
-			t.Errorf("Globals environment lacks %s", k)
-		}
+	if tp.resources["InferFunction"]["Condition"] != "Shared" || tp.resources["InferIsolatedFunction"]["Condition"] != "PerTenant" {
+		t.Errorf("infer functions' conditions: %v, %v", tp.resources["InferFunction"]["Condition"], tp.resources["InferIsolatedFunction"]["Condition"])
 	}
-	if !strings.HasPrefix(fmt.Sprint(get(env, "AIAAS_STORE", "Fn::Sub")), "s3://${ModelBucket}") {
-		t.Errorf("AIAAS_STORE = %v", env["AIAAS_STORE"])
+	if tp.prop("InferFunction", "TenancyConfig") != nil {
+		t.Errorf("the shared infer function must not have TenancyConfig")
 	}
-	admin := mapOf(get(tp.resources["AdminFunction"], "Properties", "Environment", "Variables"))
-	if get(admin, "AIAAS_TRAIN_FUNCTION", "Ref") != "TrainFunction" || admin["AIAAS_ADMIN_KEY"] == nil {
-		t.Errorf("AdminFunction environment = %v", admin)
+	if tp.prop("InferIsolatedFunction", "ProvisionedConcurrencyConfig") != nil || get(tp.prop("InferIsolatedFunction", "TenancyConfig"), "TenantIsolationMode") != "PER_TENANT" {
+		t.Errorf("the isolated infer function: TenancyConfig %v, ProvisionedConcurrencyConfig %v",
+			tp.prop("InferIsolatedFunction", "TenancyConfig"), tp.prop("InferIsolatedFunction", "ProvisionedConcurrencyConfig"))
 	}
-	if get(env, "OTEL_EXPORTER_OTLP_ENDPOINT", "Ref") != "OtlpEndpoint" || get(tp.globals, "Tracing", "Ref") != "TracingMode" {
-		t.Errorf("tracing is not wired to its parameters: %v, Tracing %v", env["OTEL_EXPORTER_OTLP_ENDPOINT"], tp.globals["Tracing"])
+	if get(tp.prop("InferIsolatedFunction", "Environment"), "Variables", "AIAAS_TENANT_ISOLATION") != "PER_TENANT" {
+		t.Errorf("the isolated function must know it is isolated (AIAAS_TENANT_ISOLATION)")
 	}
-	for _, p := range []string{"MemorySize", "EphemeralStorage", "ProvisionedConcurrency", "TenancyMode", "MasterKeySecret", "AdminKeySecret",
-		"OtlpEndpoint", "TracingMode"} {
-		if tp.parameters[p] == nil {
-			t.Errorf("missing parameter %s", p)
-		}
+	api := tp.resources["TenantApi"]
+	if api["Type"] != "AWS::Serverless::Api" || api["Condition"] != "PerTenant" {
+		t.Fatalf("TenantApi: %v under %v", api["Type"], api["Condition"])
 	}
-	for _, p := range []string{"MasterKeySecret", "AdminKeySecret"} {
-		if tp.parameters[p]["NoEcho"] != true {
-			t.Errorf("parameter %s must be NoEcho", p)
+	m := mapOf(get(api, "Properties", "DefinitionBody", "paths", "/{proxy+}", "x-amazon-apigateway-any-method"))
+	integ := mapOf(m["x-amazon-apigateway-integration"])
+	if integ["type"] != "aws_proxy" || !strings.Contains(fmt.Sprint(get(integ, "uri", "Fn::Sub")), "${InferIsolatedFunctionAliaslive}") {
+		t.Errorf("TenantApi integration = %v", integ)
+	}
+	if get(integ, "requestParameters", "integration.request.header.X-Amz-Tenant-Id") != "method.request.header.X-Aiaas-Tenant" {
+		t.Errorf("TenantApi does not map X-Aiaas-Tenant to X-Amz-Tenant-Id: %v", integ["requestParameters"])
+	}
+	required := false
+	for _, p := range listOf(m["parameters"]) {
+		if get(p, "name") == "X-Aiaas-Tenant" && get(p, "in") == "header" && get(p, "required") == true {
+			required = true
 		}
 	}
+	if !required || m["x-amazon-apigateway-request-validator"] == nil {
+		t.Errorf("X-Aiaas-Tenant must be a required, validated header")
+	}
+}
+
+// TestRoutesMatchThePlatform reads the platform's routes and checks that API
+// Gateway sends each to the function of its plane: a data-plane route
+// (any tenant key) to infer, a control-plane route to admin. This is how a
+// new data-plane route cannot silently land on the admin function.
+func TestRoutesMatchThePlatform(t *testing.T) {
+	tp := loadTemplate(t)
+	routes := tp.httpRoutes(t)
+	b, err := os.ReadFile("../platform/routes.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`s\.route\("([A-Z]+) ([^"]+)", (public|invoke|manage|admin),`)
+	n := 0
+	for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+		method, path, acc := m[1], m[2], m[3]
+		if acc == "public" || strings.HasSuffix(path, "metrics") {
+			continue // health (every plane) and per-process metrics (not on Lambda)
+		}
+		n++
+		want := "AdminFunction"
+		if acc == "invoke" {
+			want = "InferFunction"
+		}
+		if got := routeFor(routes, method, path); got != want {
+			t.Errorf("%s %s (%s) reaches %q, want %s", method, path, acc, got, want)
+		}
+	}
+	if n < 20 {
+		t.Fatalf("found %d platform routes; the pattern no longer matches routes.go", n)
+	}
+}
+
+// routeFor picks the function API Gateway (HTTP API) invokes for a request:
+// among matching routes, one without a greedy variable beats one with, then
+// more literal segments win, then an exact method beats ANY.
+func routeFor(routes map[string]string, method, path string) string {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	best, bestScore := "", -1
+	for key, fn := range routes {
+		m, p, _ := strings.Cut(key, " ")
+		if m != "ANY" && m != method {
+			continue
+		}
+		score, ok := matchPath(strings.Split(strings.Trim(p, "/"), "/"), segs)
+		if !ok {
+			continue
+		}
+		if m == method {
+			score++
+		}
+		if score > bestScore {
+			best, bestScore = fn, score
+		}
+	}
+	return best
+}
+
+// matchPath matches a route's segments against a request's: a literal must
+// be equal (and scores 10), {x} takes one segment, a trailing {x+} one or
+// more and makes the route less specific than any without.
+func matchPath(route, segs []string) (score int, ok bool) {
+	score = 1000
+	for i, r := range route {
+		if strings.HasSuffix(r, "+}") {
+			return score - 1000, i < len(segs)
+		}
+		if i >= len(segs) {
+			return 0, false
+		}
+		switch {
+		case strings.HasPrefix(r, "{"):
+		case r == segs[i]:
+			score += 10
+		default:
+			return 0, false
+		}
+	}
+	return score, len(route) == len(segs)
 }

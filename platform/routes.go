@@ -67,19 +67,27 @@ func (s *Server) routes() {
 	s.route("GET /v1/training-jobs/{id}", manage, "job.get", s.handleGetJob)
 	s.route("GET /v1/audit", manage, "audit.read", s.handleAudit)
 	s.route("GET /v1/audit/verify", manage, "audit.verify", s.handleAuditVerify)
-	s.route("GET /v1/metrics", invoke, "metrics.tenant", func(w http.ResponseWriter, r *http.Request) error {
-		tm, err := s.metrics.forTenant(principalOf(r.Context()).tenant)
-		if err != nil {
-			return err
+	if s.noProcMet {
+		gone := func(w http.ResponseWriter, r *http.Request) error {
+			return httpErr(http.StatusNotFound, "this deployment runs many processes and one process's counters would mislead: its metrics are CloudWatch embedded metrics (namespace aiaas, dimensions function and route); see infra/README.md")
 		}
-		writeJSON(w, http.StatusOK, tm)
-		return nil
-	})
-	s.route("GET /metrics", admin, "metrics", func(w http.ResponseWriter, r *http.Request) error {
-		s.metrics.cacheBytes.Set(float64(s.models.bytes()))
-		s.metrics.handler().ServeHTTP(w, r)
-		return nil
-	})
+		s.route("GET /v1/metrics", public, "metrics.tenant", gone)
+		s.route("GET /metrics", public, "metrics", gone)
+	} else {
+		s.route("GET /v1/metrics", invoke, "metrics.tenant", func(w http.ResponseWriter, r *http.Request) error {
+			tm, err := s.metrics.forTenant(principalOf(r.Context()).tenant)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, tm)
+			return nil
+		})
+		s.route("GET /metrics", admin, "metrics", func(w http.ResponseWriter, r *http.Request) error {
+			s.metrics.cacheBytes.Set(float64(s.models.bytes()))
+			s.metrics.handler().ServeHTTP(w, r)
+			return nil
+		})
+	}
 
 	// The web console: static files, no key (the page asks for one).
 	ui := console.Handler()

@@ -72,6 +72,49 @@ type Options struct {
 	// each answer (the Lambda functions: FlushAudit): no record can be
 	// acknowledged and then lost, so the log needs no promises.
 	AuditFlushedPerRequest bool
+	// Plane restricts the server to one plane's routes (a Lambda function
+	// each); the others answer 404 naming the plane that serves them.
+	// Health and server metadata are served by every plane. Zero: all.
+	Plane Plane
+	// NoProcessMetrics removes GET /metrics and GET /v1/metrics: where
+	// many processes serve (Lambda), one process's counters mislead; the
+	// functions report CloudWatch EMF instead.
+	NoProcessMetrics bool
+}
+
+// Plane names the routes one deployment unit serves.
+type Plane string
+
+const (
+	// PlaneAll serves every route (aiaas serve).
+	PlaneAll Plane = ""
+	// PlaneData serves the routes any tenant key may call: OIP, generate,
+	// OpenAI, endpoint invoke, explain (the infer function).
+	PlaneData Plane = "data"
+	// PlaneControl serves the routes that need scope manage or the admin
+	// key (the admin function).
+	PlaneControl Plane = "control"
+)
+
+// planeOf is the plane of a route by its access class.
+func planeOf(acc access) Plane {
+	switch acc {
+	case public:
+		return PlaneAll
+	case invoke:
+		return PlaneData
+	}
+	return PlaneControl
+}
+
+type execTenantKey struct{}
+
+// WithExecutionTenant marks ctx as served by an execution environment
+// dedicated to one tenant (Lambda tenant isolation): a request whose key
+// belongs to any other tenant — or with no tenant given, id "" — is
+// refused with 403 before it reaches a handler.
+func WithExecutionTenant(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, execTenantKey{}, id)
 }
 
 // Server is the platform's http.Handler. It is safe for concurrent use.
@@ -98,6 +141,8 @@ type Server struct {
 	tracing   *tracing.Provider
 	ownTrace  bool
 	tracer    trace.Tracer
+	plane     Plane
+	noProcMet bool
 }
 
 // New builds a Server. Close releases it.
@@ -109,14 +154,16 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:      opts.Config,
-		store:    opts.Store,
-		plugins:  opts.Plugins,
-		dispatch: opts.Dispatch,
-		log:      opts.Logger,
-		mux:      http.NewServeMux(),
-		started:  time.Now(),
-		bodies:   newBodyBudget(opts.Config.BodyBudgetBytes),
+		cfg:       opts.Config,
+		store:     opts.Store,
+		plugins:   opts.Plugins,
+		dispatch:  opts.Dispatch,
+		log:       opts.Logger,
+		mux:       http.NewServeMux(),
+		started:   time.Now(),
+		bodies:    newBodyBudget(opts.Config.BodyBudgetBytes),
+		plane:     opts.Plane,
+		noProcMet: opts.NoProcessMetrics,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -210,6 +257,14 @@ func clientGone(r *http.Request, err error) bool {
 // route registers a handler with authentication, quota, limits, audit and
 // metrics around it. action names the route in audit records and metrics.
 func (s *Server) route(pattern string, acc access, action string, h func(http.ResponseWriter, *http.Request) error) {
+	if pl := planeOf(acc); s.plane != PlaneAll && pl != PlaneAll && pl != s.plane {
+		// Another function serves it; say which rather than a bare 404.
+		s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, r, httpErr(http.StatusNotFound, "%s %s is served by the %s plane, not this one (%s); on Lambda, use the stack's %s",
+				r.Method, truncate(r.URL.Path, 100), pl, s.plane, map[Plane]string{PlaneData: "DataPlaneUrl output", PlaneControl: "ApiUrl output"}[pl]))
+		})
+		return
+	}
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ctx := r.Context()
@@ -253,6 +308,12 @@ func (s *Server) route(pattern string, acc access, action string, h func(http.Re
 					return writeError(rec, r, httpErr(http.StatusForbidden, "the admin key manages tenants only; use a tenant's key"))
 				case acc == manage && !p.scope.Allows(apikey.ScopeManage):
 					return writeError(rec, r, httpErr(http.StatusForbidden, "this key has scope %q; this route needs scope \"manage\"", p.scope))
+				}
+				if id, ok := r.Context().Value(execTenantKey{}).(string); ok && (p.admin || p.tenant != id) {
+					if id == "" {
+						return writeError(rec, r, httpErr(http.StatusBadRequest, "this deployment runs each tenant in environments of its own: send your tenant ID in the X-Aiaas-Tenant header"))
+					}
+					return writeError(rec, r, httpErr(http.StatusForbidden, "this execution environment serves tenant %q, not this key's; send your own tenant ID in the X-Aiaas-Tenant header", id))
 				}
 				r = r.WithContext(withPrincipal(r.Context(), p))
 				if !p.admin {

@@ -27,6 +27,9 @@ go vet ./...
 GOARCH=arm64 go vet ./nn/kernels/
 go vet -tags purego ./nn/kernels/
 
+step "infra: cfn-lint with the SAM transform, in every tenancy mode"
+scripts/cfn-lint.sh
+
 step "MinIO"
 eval "$(scripts/minio.sh start)"
 trap 'scripts/minio.sh stop >/dev/null 2>&1 || true' EXIT

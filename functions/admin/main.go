@@ -1,8 +1,10 @@
 // Command admin is the aiaas control-plane Lambda function: the /v1
 // management API (tenants, models, plugins, endpoints, training jobs, audit)
-// and /metrics, behind the HTTP API. Its role may write the bucket and start
-// the train function asynchronously; the data plane (functions/infer)
-// cannot.
+// behind the HTTP API: the control plane only — a data-plane route (OIP,
+// endpoint invoke, explain) answers 404 naming the infer function's plane,
+// and /metrics is CloudWatch EMF, not a route. Its role may write the bucket
+// and start the train function asynchronously; the data plane
+// (functions/infer) cannot.
 //
 // Training jobs are not run here: POST /v1/training-jobs answers 202 with a
 // job id and hands the job to the train function (AIAAS_TRAIN_FUNCTION) as
@@ -17,13 +19,14 @@ import (
 	"os"
 
 	"github.com/aiaas/aiaas/functions/internal/lambdaapp"
+	"github.com/aiaas/aiaas/platform"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 )
 
 func main() {
 	logger := lambdacontext.NewLogger()
-	opts := &lambdaapp.Options{Logger: logger, Metrics: os.Stdout}
+	opts := &lambdaapp.Options{Logger: logger, Metrics: os.Stdout, Plane: platform.PlaneControl}
 	if fn := os.Getenv("AIAAS_TRAIN_FUNCTION"); fn != "" {
 		opts.Dispatch = lambdaapp.InvokerFromEnv(fn).Dispatch
 	}

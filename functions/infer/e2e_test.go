@@ -148,9 +148,9 @@ func TestInferUnderRIE(t *testing.T) {
 	bootstrap := rietest.Build(t, ".")
 	identity, topk := buildPlugin(t, "identity"), buildPlugin(t, "top-k")
 
-	// Phase 1: a fresh function sets the tenant up (the control-plane routes
-	// are served by the same handler; only IAM and API routes split them).
-	fn := rietest.Start(t, bootstrap, &rietest.Options{Env: env})
+	// Phase 1: the admin function sets the tenant up; infer serves the data
+	// plane only (as API Gateway routes them).
+	fn := rietest.Start(t, rietest.Build(t, "../admin"), &rietest.Options{Env: env})
 	if r, _ := call(t, fn, v2Event("GET", "/v2/health/ready", "", nil, "")); r.StatusCode != 200 {
 		t.Fatalf("health: %d %s", r.StatusCode, r.Body)
 	}
@@ -202,6 +202,9 @@ func TestInferUnderRIE(t *testing.T) {
 		{"OIP infer (warm)", v2Event("POST", "/v2/models/clf/infer", key, inferReq, "application/json"), 200, `"probabilities"`},
 		{"health", v2Event("GET", "/v2/health/live", "", nil, ""), 200, `"live":true`},
 		{"endpoint invoke with plugins", v2Event("POST", "/v1/endpoints/clf/invoke", key, f32, "application/octet-stream"), 200, `"predictions"`},
+		{"explain (a data-plane call)", v2Event("POST", "/v1/models/clf/explain", key, []byte(`{"input":[0.5,0.1,0.9,0.3]}`), "application/json"), 200, `"attributions"`},
+		{"a control-plane route", v2Event("GET", "/v1/models", key, nil, ""), 404, `control plane`},
+		{"no per-process metrics", v2Event("GET", "/v1/metrics", key, nil, ""), 404, `CloudWatch`},
 		{"bad key", v2Event("POST", "/v2/models/clf/infer", "aiaas_not_a_real_key_0000000000", inferReq, "application/json"), 401, `"error"`},
 		{"bad body", v2Event("POST", "/v2/models/clf/infer", key, []byte(`{"inputs":[{`), "application/json"), 400, `"error"`},
 	}

@@ -60,6 +60,9 @@ type App struct {
 	metrics *EMF
 	tracing *tracing.Provider
 	warm    atomic.Bool // false until the first invocation started
+	// isolated: Lambda tenant isolation (AIAAS_TENANT_ISOLATION=PER_TENANT);
+	// every invocation carries the tenant of its execution environment.
+	isolated bool
 }
 
 // Options configure Open; nil means defaults.
@@ -73,6 +76,10 @@ type Options struct {
 	Dispatch platform.JobDispatcher
 	// NoPlugins skips the plugin host (the train function needs none).
 	NoPlugins bool
+	// Plane is the set of routes this function serves (platform.PlaneData
+	// for infer, platform.PlaneControl for admin); the others answer 404
+	// saying which plane serves them.
+	Plane platform.Plane
 }
 
 // Open loads the configuration from environ (os.Environ() form) and builds
@@ -107,6 +114,14 @@ func Open(ctx context.Context, name string, environ []string, opts *Options) (*A
 	}
 	a := &App{Name: name, Config: cfg, Log: o.Logger, ms: ms}
 	env := config.Environ(environ)
+	switch v := env["AIAAS_TENANT_ISOLATION"]; v {
+	case "", "NONE":
+	case "PER_TENANT":
+		a.isolated = true
+	default:
+		ms.Close()
+		return nil, fmt.Errorf("%w: AIAAS_TENANT_ISOLATION=%q: want NONE or PER_TENANT", ErrConfig, v)
+	}
 	a.tracing, err = tracing.New(ctx, tracing.FromConfig(cfg, "aiaas-"+name), &tracing.Options{
 		Logger: o.Logger,
 		Attributes: []attribute.KeyValue{
@@ -137,6 +152,9 @@ func Open(ctx context.Context, name string, environ []string, opts *Options) (*A
 		Config: cfg, Store: platform.StoreFrom(ms), Plugins: a.plugins,
 		Dispatch: o.Dispatch, Logger: o.Logger, Tracing: a.tracing,
 		AuditFlushedPerRequest: true, // every invocation flushes before it returns
+		Plane:                  o.Plane,
+		// Many environments serve; each reports EMF lines instead.
+		NoProcessMetrics: true,
 	})
 	if err != nil {
 		a.Close(ctx)
@@ -177,6 +195,17 @@ type HTTPHandler struct {
 // deadline.
 func (h *HTTPHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	ctx, span := h.a.startInvocation(ctx, "http")
+	if h.a.isolated {
+		// Lambda routes by the tenant ID the caller gave (X-Amz-Tenant-Id,
+		// from X-Aiaas-Tenant at the REST API); the platform refuses a key
+		// of any other tenant in this environment.
+		lc, _ := lambdacontext.FromContext(ctx)
+		id := ""
+		if lc != nil {
+			id = lc.TenantID
+		}
+		ctx = platform.WithExecutionTenant(ctx, id)
+	}
 	out, err := h.adapter.Invoke(ctx, payload)
 	h.a.endInvocation(ctx, span, err)
 	return out, err

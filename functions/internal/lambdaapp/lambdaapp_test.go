@@ -13,6 +13,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aiaas/aiaas/platform"
+	"github.com/aiaas/aiaas/platform/apikey"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 )
 
 // TestSignV4 checks the signer against the worked example of AWS's
@@ -108,5 +112,62 @@ func TestMainsFailFastOnBadConfig(t *testing.T) {
 		if strings.Count(strings.TrimSpace(msg), "\n") != 0 || !strings.Contains(msg, "AIAAS_TENANT_RPS") || !strings.Contains(msg, "AIAAS_REQUEST_TIMEOUT") {
 			t.Errorf("case %d (%s): want one line naming both variables, got %q", i, fn, msg)
 		}
+	}
+}
+
+// TestTenantIsolation: under Lambda tenant isolation an environment serves
+// the tenant Lambda routed it (the invocation's tenant ID) and refuses every
+// other key; a bad mode is an init error.
+func TestTenantIsolation(t *testing.T) {
+	ctx := context.Background()
+	base := []string{"AIAAS_STORE=file://" + t.TempDir(), "AIAAS_MASTER_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}
+	if _, err := Open(ctx, "infer", append(base, "AIAAS_TENANT_ISOLATION=yes"), nil); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "AIAAS_TENANT_ISOLATION") {
+		t.Fatalf("bad mode: err = %v", err)
+	}
+	a, err := Open(ctx, "infer", append(base, "AIAAS_TENANT_ISOLATION=PER_TENANT"), &Options{NoPlugins: true, Plane: platform.PlaneData})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(ctx)
+	acme, acmeKey, err := a.Server.CreateTenant(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, otherKey, err := a.Server.CreateTenant(ctx, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := a.HTTP()
+	call := func(tenantID string, key apikey.Key) (int, string) {
+		t.Helper()
+		ev := map[string]any{
+			"version": "2.0", "routeKey": "GET /v2/{proxy+}", "rawPath": "/v2/models/m",
+			"headers":        map[string]string{"authorization": "Bearer " + key.Reveal()},
+			"requestContext": map[string]any{"http": map[string]string{"method": "GET", "path": "/v2/models/m"}},
+		}
+		b, _ := json.Marshal(ev)
+		ictx := lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: "r1", TenantID: tenantID})
+		out, err := h.Invoke(ictx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res struct {
+			StatusCode int    `json:"statusCode"`
+			Body       string `json:"body"`
+		}
+		if err := json.Unmarshal(out, &res); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		return res.StatusCode, res.Body
+	}
+	// Its own tenant reaches the handler (no such model: 404).
+	if st, body := call(acme.ID, acmeKey); st != http.StatusNotFound || !strings.Contains(body, "m") {
+		t.Errorf("own key: %d %s, want the handler's 404", st, body)
+	}
+	if st, body := call(acme.ID, otherKey); st != http.StatusForbidden {
+		t.Errorf("other tenant's key: %d %s, want 403", st, body)
+	}
+	if st, body := call("", acmeKey); st != http.StatusBadRequest {
+		t.Errorf("no tenant ID: %d %s, want 400", st, body)
 	}
 }
