@@ -2,6 +2,10 @@
 // (HTML, CSS, ES modules) embedded in the binary, so `aiaas serve` needs
 // no second server and no build step.
 //
+// The charts are drawn by uPlot, vendored unchanged under static/vendor/
+// (version, origin and checksums in static/vendor/README.md, which a test
+// checks): served from here like the rest, never from a CDN.
+//
 // # Overview
 //
 // [Handler] answers GET and HEAD under /console/. The page talks to the
@@ -59,6 +63,8 @@ var contentTypes = map[string]string{
 	".js":   "text/javascript; charset=utf-8",
 	".svg":  "image/svg+xml",
 	".ico":  "image/x-icon",
+	".txt":  "text/plain; charset=utf-8", // the vendored licence
+	".md":   "text/plain; charset=utf-8", // the vendored files' provenance
 }
 
 type handler struct {

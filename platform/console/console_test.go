@@ -1,6 +1,9 @@
 package console
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -35,6 +38,10 @@ func TestHandler(t *testing.T) {
 		{"GET", "/console/app.js?v=abc", 200, "text/javascript; charset=utf-8", "public, max-age=31536000, immutable", ""},
 		{"GET", "/console/chart.js", 200, "text/javascript; charset=utf-8", "no-cache", ""},
 		{"GET", "/console/style.css?v=1", 200, "text/css; charset=utf-8", "public, max-age=31536000, immutable", ""},
+		{"GET", "/console/metrics.js", 200, "text/javascript; charset=utf-8", "no-cache", ""},
+		{"GET", "/console/vendor/uPlot.iife.min.js?v=1", 200, "text/javascript; charset=utf-8", "public, max-age=31536000, immutable", ""},
+		{"GET", "/console/vendor/uPlot.min.css?v=1", 200, "text/css; charset=utf-8", "public, max-age=31536000, immutable", ""},
+		{"GET", "/console/vendor/uPlot.LICENSE.txt", 200, "text/plain; charset=utf-8", "no-cache", ""},
 		{"GET", "/console/nope.js", 404, "", "", ""},
 		{"GET", "/console/../console.go", 404, "", "", ""},
 		{"GET", "/console/static/app.js", 404, "", "", ""},
@@ -113,14 +120,40 @@ func TestVersionedAssets(t *testing.T) {
 		}
 	}
 	html := get(t, h, "GET", "/console/", nil).Body.String()
-	refs := regexp.MustCompile(`(?:src|href)="([a-z]+\.(?:js|css)\?v=[0-9a-f]{12})"`).FindAllStringSubmatch(html, -1)
-	if len(refs) < 2 {
-		t.Fatalf("found %d versioned references, want ≥2", len(refs))
+	refs := regexp.MustCompile(`(?:src|href)="([a-zA-Z/.]+\.(?:js|css)\?v=[0-9a-f]{12})"`).FindAllStringSubmatch(html, -1)
+	if len(refs) < 4 {
+		t.Fatalf("found %d versioned references, want ≥4 (app, style, uPlot's script and style)", len(refs))
 	}
 	for i, r := range refs {
 		if w := get(t, h, "GET", "/console/"+r[1], nil); w.Code != 200 {
 			t.Errorf("%d: %s: status %d", i, r[1], w.Code)
 		}
+	}
+}
+
+// The vendored charting library is what its README says it is (so an
+// upgrade updates the provenance too), it is small, and the page loads
+// it, as a classic script, before the modules that use it.
+func TestVendoredUPlot(t *testing.T) {
+	h := Handler().(*handler)
+	readme := string(h.assets["vendor/README.md"].body)
+	for i, name := range []string{"vendor/uPlot.iife.min.js", "vendor/uPlot.min.css", "vendor/uPlot.LICENSE.txt"} {
+		raw, err := fs.ReadFile(static, "static/"+name)
+		if err != nil {
+			t.Fatalf("%d: %v", i, err)
+		}
+		if len(raw) > 256<<10 {
+			t.Errorf("%d: %s is %d bytes; the console's assets stay small", i, name, len(raw))
+		}
+		sum := sha256.Sum256(raw)
+		if !strings.Contains(readme, hex.EncodeToString(sum[:])) {
+			t.Errorf("%d: %s: sha256 %x is not in vendor/README.md", i, name, sum)
+		}
+	}
+	html := string(h.assets["index.html"].body)
+	lib, app := strings.Index(html, `<script src="vendor/uPlot.iife.min.js`), strings.Index(html, `<script type="module" src="app.js`)
+	if lib < 0 || app < 0 || lib > app {
+		t.Errorf("index.html must load vendor/uPlot.iife.min.js (classic script) before app.js: at %d and %d", lib, app)
 	}
 }
 

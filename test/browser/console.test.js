@@ -42,6 +42,62 @@ async function signIn(p, key = KEY) {
   await p.getByRole('button', { name: 'Sign in' }).click();
 }
 
+// go opens a section from the navigation bar, as a user would, and waits
+// until it is the one shown.
+async function go(p, name, id) {
+  await p.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name, exact: true }).click();
+  await p.locator(`section#${id}:not([hidden])`).waitFor({ timeout: 10000 });
+}
+
+// chartDrew waits until the chart box matching sel says it drew, then
+// reads its uPlot canvas back: its size, the pixels that are not blank,
+// and the pixels in each series' colour (the lines and points themselves,
+// not only axes and grid). Returns {width, height, inked, colours: [...],
+// points, xTicks, yTicks}.
+async function chartDrew(p, sel, colours = []) {
+  const box = p.locator(`${sel}[data-state="drawn"]`);
+  await box.waitFor({ timeout: 20000 }).catch(async e => {
+    await p.screenshot({ path: ART + 'chart-failed.png', fullPage: true });
+    throw new Error(`${sel}: never drawn (state ${await p.locator(sel).first().getAttribute('data-state').catch(() => '?')}): ${e.message}`);
+  });
+  // uPlot draws on the next animation frame after setData.
+  await p.waitForFunction(s => {
+    const c = document.querySelector(s + ' canvas');
+    return c && c.width > 0 && c.height > 0;
+  }, sel, { timeout: 10000 });
+  await p.evaluate(() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))));
+  return box.first().evaluate((b, colours) => {
+    const c = b.querySelector('canvas');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const rgb = colours.map(h => [1, 3, 5].map(i => parseInt(h.slice(i, i + 2), 16)));
+    let inked = 0;
+    const hits = rgb.map(() => 0);
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i + 3] < 128) continue;
+      if (d[i] < 240 || d[i + 1] < 240 || d[i + 2] < 240) inked++;
+      rgb.forEach(([r, g, bl], k) => { if (Math.abs(d[i] - r) + Math.abs(d[i + 1] - g) + Math.abs(d[i + 2] - bl) < 60) hits[k]++; });
+    }
+    return { width: c.width, height: c.height, inked, colours: hits, points: Number(b.dataset.points), xLabel: b.dataset.xLabel, yLabel: b.dataset.yLabel,
+      xTicks: (b.dataset.xTicks || '').split('|').filter(Boolean), yTicks: (b.dataset.yTicks || '').split('|').filter(Boolean) };
+  }, colours);
+}
+
+// assertChart: a canvas of real size, ink on it, n data points, every
+// given series colour present, at least one tick on each axis and no
+// tick label printed twice on an axis.
+function assertChart(what, c, { points, colours = [] } = {}) {
+  assert.ok(c.width >= 200 && c.height >= 100, `${what}: canvas ${c.width}×${c.height}`);
+  assert.ok(c.inked > 500, `${what}: ${c.inked} inked pixels`);
+  if (points !== undefined) assert.equal(c.points, points, `${what}: data points`);
+  else assert.ok(c.points > 0, `${what}: data points ${c.points}`);
+  colours.forEach((col, i) => assert.ok(c.colours[i] > 15, `${what}: ${c.colours[i]} pixels of series colour ${col}`));
+  assert.ok(c.xTicks.length >= 1 && c.yTicks.length >= 2, `${what}: ticks x ${c.xTicks} y ${c.yTicks}`);
+  assert.equal(new Set(c.yTicks).size, c.yTicks.length, `${what}: y tick labels repeat: ${c.yTicks}`);
+  assert.equal(new Set(c.xTicks).size, c.xTicks.length, `${what}: x tick labels repeat: ${c.xTicks}`);
+}
+
+const RED = '#b3261e', BROWN = '#92400e', BLUE = '#0b57d0', GREY = '#4b5563';
+
 // Number of non-white pixels on a canvas.
 const inked = (p, sel) => p.$eval(sel, c => {
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -78,12 +134,34 @@ test('sign in, see the mnist model with accuracy and drawn curves', async () => 
   await signIn(p);
   const card = p.locator('.model[data-model="mnist"]');
   await card.locator('.accuracy').waitFor({ timeout: 15000 });
+  assert.equal(await p.isVisible('section#models'), true, 'models is the first section');
   const acc = await card.locator('.accuracy').textContent();
   const m = acc.match(/test accuracy ([\d.]+)%/);
   assert.ok(m, `accuracy shown: ${acc}`);
   assert.ok(Number(m[1]) > 80, `accuracy ${m[1]}% > 80%`);
-  assert.ok(await inked(p, '.model[data-model="mnist"] .loss-chart') > 200, 'loss curve drawn');
-  assert.ok(await inked(p, '.model[data-model="mnist"] .acc-chart') > 200, 'accuracy curve drawn');
+  // The demo trains mnist for 5 epochs: five points per curve.
+  const loss = await chartDrew(p, '.model[data-model="mnist"] .loss-chart', [RED]);
+  assertChart('mnist loss', loss, { points: 5, colours: [RED] });
+  assert.deepEqual(loss.xTicks, ['1', '2', '3', '4', '5'], 'one tick per epoch');
+  const accc = await chartDrew(p, '.model[data-model="mnist"] .acc-chart', [BLUE]);
+  assertChart('mnist accuracy', accc, { points: 5, colours: [BLUE] });
+  assert.ok(accc.yTicks.every(t => Number(t) <= 100), `accuracy in percent: ${accc.yTicks}`);
+  // Axis titles with units, and a legend naming the series.
+  assert.deepEqual([accc.xLabel, accc.yLabel], ['epoch', 'accuracy (%)'], 'axis titles with units');
+  assert.match(await card.locator('.loss-chart .u-legend').textContent(), /train loss/);
+  // The CNN too (fewer epochs).
+  assertChart('mnist-cnn loss', await chartDrew(p, '.model[data-model="mnist-cnn"] .loss-chart', [RED]), { colours: [RED] });
+  // Hovering shows the value under the cursor in the legend.
+  const plot = card.locator('.acc-chart .u-over');
+  await plot.scrollIntoViewIfNeeded();
+  const box = await plot.boundingBox();
+  await p.mouse.move(box.x + 2, box.y + box.height / 2);
+  await p.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await p.waitForFunction(() => /epoch\s*:?\s*3(?!\d)/.test(document.querySelector('.model[data-model="mnist"] .acc-chart .u-legend').textContent), null, { timeout: 5000 });
+  assert.match(await card.locator('.acc-chart .u-legend').textContent(), /train accuracy\s*:?\s*\d+\.\d\d %/);
+  // The versions table lists v1 with its alias.
+  await card.getByText('Versions (1)').click();
+  assert.match(await card.locator('table.versions').textContent(), /v1\s*prod/);
   // Key only in sessionStorage; sign-out clears it.
   assert.equal(await p.evaluate(() => localStorage.length), 0);
   assert.equal(await p.evaluate(() => sessionStorage.getItem('aiaas.key')), KEY);
@@ -91,6 +169,103 @@ test('sign in, see the mnist model with accuracy and drawn curves', async () => 
   await p.getByRole('button', { name: 'Sign out' }).click();
   assert.equal(await p.evaluate(() => sessionStorage.getItem('aiaas.key')), null);
   assert.equal(await p.isVisible('#signin-form'), true);
+  assert.equal(await p.isVisible('#nav'), false, 'no navigation when signed out');
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
+test('the navigation bar shows one section at a time, by its URL', async () => {
+  const p = await page();
+  await signIn(p);
+  await p.locator('#app').waitFor();
+  const sections = [['Models', 'models'], ['Endpoints', 'endpoints'], ['Playground', 'playground'], ['Text', 'text'],
+    ['Training', 'jobs'], ['Plugins', 'plugins'], ['Metrics', 'metrics'], ['Audit', 'audit']];
+  for (const [name, id] of sections) {
+    await go(p, name, id);
+    assert.equal(new URL(p.url()).hash, '#' + id);
+    assert.equal(await p.locator('section.page:not([hidden])').count(), 1, `${name}: one section shown`);
+    const link = p.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name, exact: true });
+    assert.equal(await link.getAttribute('aria-current'), 'page', `${name}: marked current`);
+    assert.equal(await p.evaluate(() => document.activeElement?.tagName), 'H2', `${name}: focus on the heading`);
+  }
+  // Each section has its content.
+  await go(p, 'Endpoints', 'endpoints');
+  await p.locator('#endpoint-list td', { hasText: 'mnist-cnn' }).first().waitFor({ timeout: 10000 });
+  await go(p, 'Plugins', 'plugins');
+  await p.locator('#plugin-list td', { hasText: 'png-to-tensor' }).first().waitFor({ timeout: 10000 });
+  await go(p, 'Audit', 'audit');
+  await p.locator('#audit-list td', { hasText: 'model.list' }).first().waitFor({ timeout: 15000 });
+  await p.screenshot({ path: ART + 'audit.png', fullPage: true });
+  // Back goes to the previous section; a link to a section opens it.
+  await p.goBack();
+  await p.locator('section#plugins:not([hidden])').waitFor({ timeout: 5000 });
+  await p.goto(BASE + '/console/#jobs');
+  await p.locator('section#jobs:not([hidden])').waitFor({ timeout: 10000 });
+  assert.equal(await p.isVisible('section#models'), false);
+  // Keyboard: Tab reaches the navigation links, Enter follows one.
+  await p.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Metrics', exact: true }).focus();
+  await p.keyboard.press('Enter');
+  await p.locator('section#metrics:not([hidden])').waitFor({ timeout: 5000 });
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
+// One MNIST input of zeros through the Open Inference Protocol, from the
+// page, with the page's key.
+async function inferFromPage(p, n) {
+  return p.evaluate(async n => {
+    const body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: new Array(784).fill(0) }] });
+    const codes = [];
+    for (let i = 0; i < n; i++) {
+      const r = await fetch('/v2/models/mnist/infer', { method: 'POST', body,
+        headers: { Authorization: 'Bearer ' + sessionStorage.getItem('aiaas.key'), 'Content-Type': 'application/json' } });
+      codes.push(r.status);
+      await new Promise(res => setTimeout(res, 100));
+    }
+    return codes;
+  }, n);
+}
+
+test('metrics: requests per second and latency are charted as requests arrive', async () => {
+  const p = await page();
+  await signIn(p);
+  await p.locator('#app').waitFor();
+  await go(p, 'Metrics', 'metrics');
+  // Inference while the page samples: the next intervals have requests.
+  const codes = await inferFromPage(p, 30);
+  assert.ok(codes.every(c => c === 200), `infer answers ${codes}`);
+  const rate = await chartDrew(p, '#metrics .rate-chart', [BLUE, GREY]);
+  assertChart('requests per second', rate, { colours: [BLUE, GREY] });
+  assert.deepEqual([rate.xLabel, rate.yLabel], ['time', 'rate (requests/s)'], 'axis titles with units');
+  // Some interval saw inference: wait for a sample after the requests.
+  await p.waitForFunction(() => /inference\s*:?\s*[1-9][\d.]* requests\/s|inference\s*:?\s*0\.\d*[1-9]/.test(
+    document.querySelector('#metrics .rate-chart .u-legend').textContent) || Number(document.querySelector('#metrics .latency-chart')?.dataset.points) > 0,
+  null, { timeout: 20000 });
+  const lat = await chartDrew(p, '#metrics .latency-chart', [BLUE]);
+  assertChart('inference latency', lat, { colours: [BLUE] });
+  assert.match(await p.locator('#metrics .latency-chart .u-legend').textContent(), /p50\s*:?\s*[\d.]+ ms/);
+  assert.equal(lat.yLabel, 'latency (ms)');
+  assert.equal(await p.textContent('#metrics-note'), '', 'no "no requests" note once there are some');
+  assert.match(await p.textContent('#latency-table'), /infer\s*mnist/);
+  await p.screenshot({ path: ART + 'metrics.png', fullPage: true });
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
+test('metrics: a tenant without inference requests sees a plain "no requests yet"', async () => {
+  const p = await page();
+  // What GET /v1/metrics answers for a tenant nobody has called yet.
+  await p.route('**/v1/metrics', r => r.fulfill({ status: 200, contentType: 'application/json', body: '{"requests":[],"latency":[]}' }));
+  await signIn(p);
+  await p.locator('#app').waitFor();
+  await go(p, 'Metrics', 'metrics');
+  await p.locator('#metrics .latency-chart[data-state="empty"] .chart-empty', { hasText: 'No inference requests yet.' }).waitFor({ timeout: 15000 });
+  assert.match(await p.textContent('#metrics-note'), /^No inference requests yet: invoke an endpoint/);
+  // The rate chart draws its zeros once it has two samples.
+  const rate = await chartDrew(p, '#metrics .rate-chart', [BLUE]);
+  assertChart('requests per second, idle', rate, { colours: [] });
+  assert.equal(await p.locator('#metrics .latency-chart canvas').count(), 0, 'no empty axes pretending to be a chart');
+  await p.screenshot({ path: ART + 'metrics-idle.png', fullPage: true });
   assert.deepEqual(p.errors, []);
   await p.context().close();
 });
@@ -99,9 +274,7 @@ test('draw a 1, get the prediction and the heat map', async () => {
   const p = await page();
   await signIn(p);
   await p.locator('#app').waitFor();
-  // The model cards above the pad load one by one and push it down: draw
-  // once they are all there.
-  await p.locator('#model-list[aria-busy="false"]').waitFor({ timeout: 15000 });
+  await go(p, 'Playground', 'playground');
   await drawOne(p);
   await p.getByRole('button', { name: 'Predict' }).click();
   const first = p.locator('#prediction li').first();
@@ -121,7 +294,8 @@ test('draw a 1, get the prediction and the heat map', async () => {
 test('the playground picks the CNN endpoint: draw a 1, the CNN predicts it', async () => {
   const p = await page();
   await signIn(p);
-  await p.locator('#model-list[aria-busy="false"]').waitFor({ timeout: 15000 });
+  await p.locator('#app').waitFor();
+  await go(p, 'Playground', 'playground');
   await p.locator('#play-endpoint option[value="mnist-cnn"]').waitFor({ state: 'attached', timeout: 15000 });
   await p.getByLabel('Digit endpoint').selectOption('mnist-cnn');
   assert.match(await p.textContent('#play-model'), /model mnist-cnn/);
@@ -144,6 +318,7 @@ test('a training job started from the console shows live progress', async () => 
   const p = await page();
   await signIn(p);
   await p.locator('#app').waitFor();
+  await go(p, 'Training', 'jobs');
   const name = 'browser-' + Date.now().toString(36);
   await p.getByLabel('Model', { exact: true }).fill(name);
   await p.getByLabel('Layers').fill('32');
@@ -158,10 +333,22 @@ test('a training job started from the console shows live progress', async () => 
   await job.locator('.job-status', { hasText: /^(queued|running|succeeded)/ }).waitFor({ timeout: 30000 });
   await p.screenshot({ path: ART + 'training-running.png', fullPage: true });
   await job.locator('.job-status', { hasText: /^succeeded/ }).waitFor({ timeout: 60000 });
-  assert.ok(await inked(p, `.job[data-job="${await job.getAttribute('data-job')}"] canvas`) > 50, 'job loss curve drawn');
+  // One epoch: one point, one tick under it, no y label printed twice.
+  const jc = await chartDrew(p, `.job[data-job="${await job.getAttribute('data-job')}"] .job-chart`, [RED]);
+  assertChart('job loss', jc, { points: 1, colours: [RED] });
+  assert.deepEqual(jc.xTicks, ['1']);
   assert.match(await st.textContent(), /test accuracy [\d.]+%/);
   assert.equal(await job.locator('progress').getAttribute('value'), '1');
   await p.screenshot({ path: ART + 'training-done.png', fullPage: true });
+  // The new model, with its one-epoch curves, is in Models.
+  await go(p, 'Models', 'models');
+  const card = `.model[data-model="${name}"]`;
+  for (const [sel, colour] of [['.loss-chart', RED], ['.acc-chart', BLUE]]) {
+    const c = await chartDrew(p, card + ' ' + sel, [colour]);
+    assertChart(name + sel, c, { points: 1, colours: [colour] });
+    assert.deepEqual(c.xTicks, ['1'], `${sel}: one epoch, one tick`);
+  }
+  await p.locator(card).screenshot({ path: ART + 'model-one-epoch.png' });
   assert.deepEqual(p.errors, []);
   await p.context().close();
 });
@@ -173,6 +360,7 @@ async function textPage() {
   const p = await page();
   await signIn(p);
   await p.locator('#app').waitFor();
+  await go(p, 'Text', 'text');
   // The endpoint list arrives after sign-in.
   await p.locator('#text-endpoint option[value="text-gen"]').waitFor({ state: 'attached', timeout: 15000 }).catch(e => {
     throw new Error(`no text-gen endpoint: start the demo with a --plugins-dir holding wordpiece, bpe and pool (make plugins); ${e.message}`);

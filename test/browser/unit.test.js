@@ -1,7 +1,8 @@
 // Unit tests for the console's pure functions (no browser needed).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { quantile } from '../../platform/console/static/chart.js';
+import { quantile, tickLabel, yRange, epochRange, fmtNum, countPoints, bucketDelta } from '../../platform/console/static/chart.js';
+import { sample, series } from '../../platform/console/static/metrics.js';
 
 test('quantile from cumulative buckets', () => {
   const b = [{ le: 0.01, count: 50 }, { le: 0.1, count: 90 }, { le: 1, count: 100 }, { le: '+Inf', count: 100 }];
@@ -11,6 +12,71 @@ test('quantile from cumulative buckets', () => {
   assert.ok(Number.isNaN(quantile([{ le: 1, count: 0 }], 0.5)));
   // Everything in +Inf: the last finite bound is the best estimate.
   assert.equal(quantile([{ le: 1, count: 0 }, { le: '+Inf', count: 5 }], 0.5), 1);
+});
+
+test('tick labels never repeat: as many decimals as the step needs', () => {
+  const cases = [
+    [[0.25, 0.5, 0.75], 0.25, ['0.25', '0.50', '0.75']],
+    [[0.2345, 0.235, 0.2355], 0.0005, ['0.2345', '0.2350', '0.2355']],
+    [[90, 95, 100], 5, ['90', '95', '100']],
+    [[0, 0.2, 0.4], 0.2, ['0.0', '0.2', '0.4']],
+    [[0.1 + 0.2], 0.1, ['0.3']],
+  ];
+  cases.forEach(([vs, incr, want], i) => assert.deepEqual(vs.map(v => tickLabel(v, incr)), want, `${i}`));
+});
+
+test('one point still gets a range with distinct ends (the one-epoch curve)', () => {
+  const cases = [
+    [[0.5, 0.5], [0.45, 0.55]],
+    [[0, 0], [-0.1, 0.1]],
+    [[97, 97, 0, 100], [87.3, 100]],
+    [[2, 4, 0], [1.8, 4.2]],
+    [[0, 0, undefined, undefined, true], [-0.03, 1]],
+    [[3, 5, undefined, undefined, true], [-0.165, 5.5]],
+    [[null, null, 0, 100], [0, 100]],
+  ];
+  cases.forEach(([args, want], i) => {
+    const [a, b] = yRange(...args);
+    assert.ok(b > a, `${i}: empty range`);
+    assert.ok(Math.abs(a - want[0]) < 1e-9 && Math.abs(b - want[1]) < 1e-9, `${i}: got [${a}, ${b}] want ${want}`);
+  });
+  assert.deepEqual(epochRange(1, 1), [0.5, 1.5]);
+  assert.deepEqual(epochRange(1, 5), [0.5, 5.5]);
+});
+
+test('fmtNum and countPoints', () => {
+  const cases = [[0.23473, undefined, '0.235'], [12345.6, undefined, '12346'], [0.0001234, undefined, '1.2e-4'], [0, undefined, '0'], [97.456, 2, '97.46'], [NaN, undefined, '–'], [null, undefined, '–']];
+  cases.forEach(([v, d, want], i) => assert.equal(fmtNum(v, d), want, `${i}`));
+  assert.equal(countPoints([{ values: [1, null, NaN, 2] }, { values: [undefined, 3] }]), 3);
+  assert.equal(countPoints([{ values: [] }]), 0);
+});
+
+test('metrics: rates and interval latency from cumulative samples', () => {
+  const b = (c1, c2, c3) => [{ le: 0.01, count: c1 }, { le: 0.1, count: c2 }, { le: 1, count: c3 }];
+  const m0 = { requests: [{ action: 'metrics.tenant', status: '200', count: 4 }], latency: [] };
+  const m1 = {
+    requests: [{ action: 'metrics.tenant', status: '200', count: 7 }, { action: 'endpoint.invoke', model: 'mnist', status: '200', count: 10 },
+      { action: 'infer', model: 'mnist', status: '400', count: 2 }],
+    latency: [{ action: 'endpoint.invoke', count: 10, buckets: b(5, 10, 10) }, { action: 'infer', count: 2, buckets: b(2, 2, 2) },
+      { action: 'metrics.tenant', count: 7, buckets: b(0, 0, 7) }],
+  };
+  const m2 = { ...m1, requests: m1.requests.map(r => ({ ...r, count: r.action === 'metrics.tenant' ? 10 : r.count })) };
+  const s0 = sample(m0, 100), s1 = sample(m1, 103), s2 = sample(m2, 106);
+  assert.deepEqual([s1.inference, s1.other, s1.errors, s1.latencyCount], [12, 7, 2, 12]);
+  assert.deepEqual(s1.buckets.map(x => x.count), [7, 12, 12], 'control-plane latency left out');
+  const s = series([s0, s1, s2]);
+  assert.deepEqual(s.t, [103, 106]);
+  assert.deepEqual(s.inference, [4, 0]);
+  assert.deepEqual(s.other, [1, 1]);
+  assert.ok(Math.abs(s.errors[0] - 2 / 3) < 1e-12 && s.errors[1] === 0);
+  assert.ok(s.p50[0] > 0 && s.p50[0] <= 10 && s.p95[0] > s.p50[0], `p50 ${s.p50[0]} p95 ${s.p95[0]} ms`);
+  assert.deepEqual([s.p50[1], s.p95[1]], [null, null], 'an interval without requests is a gap, not 0 ms');
+  // A restarted server (counters back to 0): that interval is skipped.
+  assert.deepEqual(series([s2, sample(m0, 109)]).t, []);
+  // No inference at all, ever: nothing to sample latency from.
+  const idle = series([sample({ requests: [], latency: [] }, 0), sample({ requests: [], latency: [] }, 1)]);
+  assert.deepEqual([idle.inference, idle.p50], [[0], [null]]);
+  assert.deepEqual(bucketDelta(b(1, 2, 3), undefined).map(x => x.count), [1, 2, 3]);
 });
 
 import { endpointMode, cosineMatrix, heatColor, errorMessage, sseParser, stopList, sentences } from '../../platform/console/static/text.js';

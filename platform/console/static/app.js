@@ -1,6 +1,7 @@
 // aiaas console: plain ES module, no framework. The key lives only in
 // sessionStorage and travels only in the Authorization header.
-import { lineChart, quantile } from './chart.js?v=dev';
+import { chartBox, plot, destroyCharts, showEmpty, quantile } from './chart.js?v=dev';
+import { sample, series } from './metrics.js?v=dev';
 import { toMNIST, drawHeat } from './mnist.js?v=dev';
 import { setupText, errorMessage } from './text.js?v=dev';
 
@@ -46,9 +47,10 @@ function status(msg) { $('status').textContent = msg || ''; }
 function signOut(msg) {
   sessionStorage.removeItem(KEY);
   text.abort();
-  for (const t of timers) clearInterval(t);
+  for (const t of timers) clearInterval(t); // clears timeouts too
   timers.clear();
-  $('app').hidden = true; $('signout').hidden = true; $('signin').hidden = false;
+  metricSamples.length = 0;
+  $('app').hidden = true; $('signout').hidden = true; $('nav').hidden = true; $('signin').hidden = false;
   $('key').value = '';
   status(msg);
   $('key').focus();
@@ -63,7 +65,8 @@ async function signIn(key) {
     return;
   }
   status('');
-  $('signin').hidden = true; $('app').hidden = false; $('signout').hidden = false;
+  $('signin').hidden = true; $('app').hidden = false; $('signout').hidden = false; $('nav').hidden = false;
+  route();
   loadAll();
 }
 
@@ -76,56 +79,114 @@ function loadAll() {
   guard(loadEndpoints)();
   every(2000, guard(loadJobs));
   every(5000, guard(loadAudit));
-  every(3000, guard(loadMetrics));
+  // A rate needs two samples: take the second one a second after the
+  // first, so the chart has a point right away rather than after 3 s.
+  metricSamples.length = 0;
+  guard(loadMetrics)();
+  timers.add(setTimeout(() => every(3000, guard(loadMetrics)), 1000));
 }
+
+// --- sections -----------------------------------------------------------------
+
+// Each section is a page of its own, picked by the URL's fragment
+// (#models, #metrics, …), so the back button, bookmarks and links work.
+function sections() { return [...document.querySelectorAll('section.page')].filter(s => !s.dataset.unavailable); }
+
+function route(focus = false) {
+  const all = sections();
+  const want = location.hash.slice(1);
+  const cur = all.find(s => s.id === want) || all[0];
+  for (const s of document.querySelectorAll('section.page')) s.hidden = s !== cur;
+  for (const a of document.querySelectorAll('#nav a')) {
+    if (a.getAttribute('href') === '#' + cur.id) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  }
+  document.title = `${cur.querySelector('h2').textContent} · aiaas console`;
+  // Moving focus to the heading tells screen-reader and keyboard users
+  // where they are; on first display the sign-in button had it.
+  if (focus) cur.querySelector('h2').focus({ preventScroll: true });
+  window.scrollTo(0, 0);
+}
+window.addEventListener('hashchange', () => { if (!$('app').hidden) route(true); });
 
 // --- models ---------------------------------------------------------------
 
 // The list is aria-busy while its cards load one by one (each card's
-// details are a request of their own, and the cards push what follows down).
-async function loadModels() {
+// details are a request of their own). One load at a time: a call during
+// a load asks for one more after it, so two never interleave their cards.
+let modelsLoading = null, modelsAgain = false;
+function loadModels() {
+  if (modelsLoading) { modelsAgain = true; return modelsLoading; }
   const list = $('model-list');
   list.setAttribute('aria-busy', 'true');
-  try { await renderModels(list); } finally { list.setAttribute('aria-busy', 'false'); }
+  modelsLoading = renderModels(list).finally(() => {
+    list.setAttribute('aria-busy', 'false');
+    modelsLoading = null;
+    if (modelsAgain) { modelsAgain = false; loadModels().catch(() => {}); }
+  });
+  return modelsLoading;
 }
+
+const COLORS = { loss: '#b3261e', valLoss: '#92400e', acc: '#0b57d0', valAcc: '#15803d', other: '#4b5563' };
 
 async function renderModels(list) {
   const { models = [] } = await api('/v1/models');
+  destroyCharts(list);
   list.replaceChildren();
-  if (!models.length) list.append(el('p', { class: 'muted' }, 'No models yet.'));
+  if (!models.length) list.append(el('p', { class: 'muted' }, 'No models yet: push one with aiaas model push, or start a training job.'));
   for (const m of models) {
-    const card = el('div', { class: 'card model', 'data-model': m.name });
-    const aliases = Object.entries(m.aliases || {}).map(([a, v]) => `${a}→v${v.version}`).join(', ') || 'none';
-    card.append(el('h3', {}, m.name), el('p', {}, `latest v${m.latest} · ${Array.isArray(m.versions) ? m.versions.length : m.versions} version(s) · aliases: ${aliases}`));
+    const card = el('article', { class: 'card model', 'data-model': m.name, 'aria-labelledby': 'model-h-' + m.name });
+    const aliasOf = {};
+    for (const [a, v] of Object.entries(m.aliases || {})) (aliasOf[v.version] ||= []).push(a);
+    const aliases = Object.entries(m.aliases || {}).map(([a, v]) => `${a} → v${v.version}`).join(', ') || 'none';
+    card.append(el('h3', { id: 'model-h-' + m.name }, m.name),
+      el('p', {}, `latest v${m.latest} · ${Array.isArray(m.versions) ? m.versions.length : m.versions} version(s) · aliases: ${aliases}`));
     list.append(card);
     const d = await api('/v1/models/' + encodeURIComponent(m.name));
-    const v = (d.versions || []).find(x => x.version === m.latest) || (d.versions || []).at(-1);
+    const versions = d.versions || [];
+    const v = versions.find(x => x.version === m.latest) || versions.at(-1);
     if (!v) continue;
     const met = v.metrics || {};
     if (Number.isFinite(met.test_accuracy)) {
       card.append(el('p', { class: 'accuracy' }, `v${v.version}: test accuracy ${pct(met.test_accuracy)}, test loss ${num(met.test_loss)} · ${v.params ?? '?'} parameters · ${v.size ?? '?'} bytes`));
     } else {
-      const arch = v.architecture === 'graph' ? `graph, opset ${v.opset ?? '?'}` : (v.architecture || 'model');
-      card.append(el('p', {}, `v${v.version}: ${arch} · ${v.params ?? '?'} parameters · ${v.size ?? '?'} bytes`));
+      card.append(el('p', {}, `v${v.version}: ${arch(v)} · ${v.params ?? '?'} parameters · ${v.size ?? '?'} bytes`));
     }
     if (v.provenance?.weights) card.append(el('p', { class: 'muted' }, `weights: ${v.provenance.weights}`));
     const sig = t => (t || []).map(x => `${x.name} ${x.datatype} [${(x.shape || []).join(',')}]`).join('; ');
     card.append(el('p', { class: 'muted' }, `inputs: ${sig(v.inputs)} → outputs: ${sig(v.outputs)}`));
+    const vt = table(['version', 'aliases', 'created', 'architecture', 'parameters', 'size', 'test accuracy', 'test loss', 'forward pass, batch 1'],
+      versions.slice().reverse().map(x => {
+        const b1 = (x.latency?.batches || []).find(b => b.batch === 1);
+        return ['v' + x.version, (aliasOf[x.version] || []).join(', '), (x.created || '').replace('T', ' ').replace(/\.\d+Z$/, ' UTC'), arch(x),
+          x.params ?? '', bytes(x.size), pct(x.metrics?.test_accuracy, ''), num(x.metrics?.test_loss, ''), b1 ? `${(b1.median_ns / 1000).toFixed(1)} µs` : ''];
+      }));
+    vt.classList.add('versions');
+    card.append(el('details', {}, el('summary', {}, `Versions (${versions.length})`), vt));
     const ep = met.history?.epochs || [];
     if (ep.length) {
-      const loss = el('canvas', { width: 300, height: 160, class: 'chart loss-chart', 'aria-label': `${m.name} loss per epoch` });
-      const acc = el('canvas', { width: 300, height: 160, class: 'chart acc-chart', 'aria-label': `${m.name} accuracy per epoch` });
-      card.append(loss, acc);
-      lineChart(loss, [{ label: 'loss', color: '#b3261e', points: ep.map(e => e.loss) },
-        { label: 'val loss', color: '#f59e0b', points: ep.map(e => e.val_loss) }]);
-      lineChart(acc, [{ label: 'accuracy', color: '#0b57d0', points: ep.map(e => e.accuracy) },
-        { label: 'val accuracy', color: '#16a34a', points: ep.map(e => e.val_accuracy) }], { yMax: 1 });
+      const charts = el('div', { class: 'charts' });
+      const loss = chartBox('loss', `${m.name} v${v.version}: loss per epoch`, 'loss-chart');
+      const acc = chartBox('accuracy', `${m.name} v${v.version}: accuracy per epoch`, 'acc-chart');
+      charts.append(loss, acc);
+      card.append(charts);
+      const x = { label: 'epoch', values: ep.map((e, i) => e.epoch ?? i + 1) };
+      const val = key => (ep.some(e => Number.isFinite(e[key])) ? [key] : []);
+      plot(loss, { x, y: { label: 'loss' }, series: [
+        { label: 'train loss', color: COLORS.loss, values: ep.map(e => e.loss) },
+        ...val('val_loss').map(() => ({ label: 'validation loss', color: COLORS.valLoss, dash: [6, 4], values: ep.map(e => e.val_loss) })),
+      ] });
+      plot(acc, { x, y: { label: 'accuracy', unit: '%', max: 100, digits: 2 }, series: [
+        { label: 'train accuracy', color: COLORS.acc, values: ep.map(e => 100 * e.accuracy) },
+        ...val('val_accuracy').map(() => ({ label: 'validation accuracy', color: COLORS.valAcc, dash: [6, 4], values: ep.map(e => 100 * e.val_accuracy) })),
+      ] });
     }
   }
 }
 
-const pct = x => Number.isFinite(x) ? (100 * x).toFixed(2) + '%' : '?';
-const num = x => Number.isFinite(x) ? x.toFixed(4) : '?';
+const arch = v => (v.architecture === 'graph' ? `graph, opset ${v.opset ?? '?'}` : (v.architecture || 'model'));
+const bytes = n => (!Number.isFinite(n) ? '' : n >= 1 << 20 ? (n / (1 << 20)).toFixed(1) + ' MiB' : n >= 1024 ? (n / 1024).toFixed(1) + ' KiB' : n + ' B');
+const pct = (x, none = '?') => (Number.isFinite(x) ? (100 * x).toFixed(2) + '%' : none);
+const num = (x, none = '?') => (Number.isFinite(x) ? x.toFixed(4) : none);
 
 async function loadPlugins() {
   const { plugins = [] } = await api('/v1/plugins');
@@ -157,21 +218,36 @@ async function loadJobs() {
     }
     let card = jobCharts.get(j.id);
     if (!card) {
-      card = el('div', { class: 'card job', 'data-job': j.id });
+      card = el('article', { class: 'card job', 'data-job': j.id },
+        el('h3', {}, `${j.model} · job ${j.id}`), el('p', { class: 'job-status' }),
+        el('progress', { max: 1, value: 0, 'aria-label': `job ${j.id} progress` }),
+        el('div', { class: 'charts' }, chartBox('job-loss', `job ${j.id}: loss per epoch`, 'job-chart')));
       jobCharts.set(j.id, card); list.prepend(card);
     } else if (card.dataset.done === '1') continue;
     const p = j.progress || {};
     const frac = p.epochs ? ((p.epoch - 1 + (p.batches ? p.batch / p.batches : 0)) / p.epochs) : 0;
-    const bar = el('progress', { max: 1, value: j.status === 'succeeded' ? 1 : Math.max(0, Math.min(1, frac)), 'aria-label': `job ${j.id} progress` });
+    card.querySelector('progress').setAttribute('value', j.status === 'succeeded' ? 1 : Math.max(0, Math.min(1, frac)));
     const info = j.status === 'succeeded' && j.result ? `done: v${j.result.version}, test accuracy ${pct(j.result.test_accuracy)}`
       : j.status === 'failed' ? `failed: ${j.error || ''}`
         : `epoch ${p.epoch ?? 0}/${p.epochs ?? '?'}, batch ${p.batch ?? 0}/${p.batches ?? '?'}, loss ${num(p.loss)}, accuracy ${pct(p.accuracy)}`;
-    const chart = el('canvas', { width: 300, height: 120, class: 'chart', 'aria-label': `job ${j.id} loss` });
-    card.replaceChildren(el('h3', {}, `${j.model} · job ${j.id}`), el('p', { class: 'job-status' }, `${j.status}: ${info}`), bar, chart);
+    card.querySelector('.job-status').textContent = `${j.status}: ${info}`;
+    // Finished epochs at whole numbers; while running, the current loss at
+    // the fraction of the epoch done, so the curve grows as it trains.
     const ep = j.epochs || [];
-    lineChart(chart, [{ label: 'loss', color: '#b3261e', points: [...ep.map(e => e.loss), ...(j.status === 'running' && Number.isFinite(p.loss) ? [p.loss] : [])] }]);
+    const xs = ep.map((e, i) => e.epoch ?? i + 1), loss = ep.map(e => e.loss), val = ep.map(e => e.val_loss);
+    if (j.status === 'running' && Number.isFinite(p.loss) && p.batches && p.batch < p.batches) {
+      xs.push((p.epoch - 1) + p.batch / p.batches); loss.push(p.loss); val.push(null);
+    }
+    plot(card.querySelector('.chart-box'), {
+      x: { label: 'epoch', values: xs }, y: { label: 'loss' }, height: 180,
+      empty: j.status === 'failed' ? 'No epochs finished.' : 'Waiting for the first batches…',
+      series: [{ label: 'train loss', color: COLORS.loss, values: loss },
+        ...(val.some(Number.isFinite) ? [{ label: 'validation loss', color: COLORS.valLoss, dash: [6, 4], values: val }] : [])],
+    });
     if (j.status === 'succeeded' || j.status === 'failed') card.dataset.done = '1';
-    if (j.status === 'succeeded' && j0.status !== j.status) loadModels().catch(() => {});
+    // A job seen finishing from this page made a new version: show it.
+    if (j.status === 'succeeded' && card.dataset.status && card.dataset.status !== j.status) loadModels().catch(() => {});
+    card.dataset.status = j.status;
   }
 }
 
@@ -188,23 +264,36 @@ async function startJob(ev) {
 
 // --- metrics ------------------------------------------------------------------
 
-const history = [];
+const metricSamples = [];
+
 async function loadMetrics() {
   const m = await api('/v1/metrics');
-  const total = (m.requests || []).reduce((a, r) => a + r.count, 0);
-  const errs = (m.requests || []).filter(r => String(r.status) >= '400').reduce((a, r) => a + r.count, 0);
-  const now = Date.now() / 1000;
-  const prev = history.at(-1);
-  history.push({ t: now, total, errs });
-  if (history.length > 60) history.shift();
-  const rates = [], errRates = [];
-  for (let i = 1; i < history.length; i++) {
-    const dt = history[i].t - history[i - 1].t || 1;
-    rates.push((history[i].total - history[i - 1].total) / dt);
-    errRates.push((history[i].errs - history[i - 1].errs) / dt);
+  metricSamples.push(sample(m, Date.now() / 1000));
+  if (metricSamples.length > 121) metricSamples.shift(); // 6 minutes
+  const last = metricSamples.at(-1), s = series(metricSamples);
+  const box = $('metric-charts');
+  let rate = box.querySelector('[data-chart="rate"]'), lat = box.querySelector('[data-chart="latency"]');
+  if (!rate) {
+    rate = chartBox('rate', 'Requests per second', 'rate-chart');
+    lat = chartBox('latency', 'Inference latency of the requests in each interval', 'latency-chart');
+    box.append(rate, lat);
   }
-  if (prev || history.length === 1) lineChart($('rate-chart'), [{ label: 'requests/s', color: '#0b57d0', points: rates }, { label: 'errors/s', color: '#b3261e', points: errRates }], { yMin: 0 });
-  const ms = s => Number.isFinite(s) ? (1000 * s).toFixed(1) + ' ms' : '?';
+  $('metrics-note').textContent = last.inference ? ''
+    : 'No inference requests yet: invoke an endpoint (from the Playground, the Text section, or aiaas invoke) and they appear here.';
+  const x = { label: 'time', time: true, values: s.t };
+  plot(rate, { x, y: { label: 'rate', unit: 'requests/s', zero: true }, empty: 'Measuring: a rate needs two samples…', series: [
+    { label: 'inference', color: COLORS.acc, values: s.inference },
+    { label: 'control plane', color: COLORS.other, dash: [6, 4], values: s.other },
+    { label: 'errors (4xx, 5xx)', color: COLORS.loss, values: s.errors },
+  ] });
+  if (!last.latencyCount) showEmpty(lat, 'No inference requests yet.');
+  else {
+    plot(lat, { x, y: { label: 'latency', unit: 'ms', zero: true }, empty: 'No inference requests since this page opened; the table below has the totals.', series: [
+      { label: 'p50', color: COLORS.acc, values: s.p50 },
+      { label: 'p95', color: COLORS.valLoss, dash: [6, 4], values: s.p95 },
+    ] });
+  }
+  const ms = v => (Number.isFinite(v) ? (1000 * v).toFixed(1) + ' ms' : '?');
   $('latency-table').replaceChildren(table(['action', 'model', 'count', 'mean', 'p50', 'p95'],
     (m.latency || []).map(l => [l.action, l.model || '', l.count, ms(l.count ? l.sum_seconds / l.count : NaN), ms(quantile(l.buckets, 0.5)), ms(quantile(l.buckets, 0.95))])));
 }
