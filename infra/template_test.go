@@ -15,136 +15,31 @@ import (
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/aiaas/aiaas/infra/cfn"
 )
 
-// cfn converts a YAML node to plain Go values, expanding CloudFormation's
-// short-form tags (!Ref X, !GetAtt A.B, !Sub s, !If [...], ...) into their
-// long form ({"Ref": X}, {"Fn::GetAtt": [A, B]}, ...), so the checks below
-// see one representation whatever the template author chose.
-func cfn(n *yaml.Node) (any, error) {
-	switch n.Kind {
-	case yaml.DocumentNode:
-		if len(n.Content) != 1 {
-			return nil, fmt.Errorf("line %d: want one document", n.Line)
-		}
-		return cfn(n.Content[0])
-	case yaml.AliasNode:
-		return cfn(n.Alias)
-	}
-	var v any
-	switch n.Kind {
-	case yaml.MappingNode:
-		m := make(map[string]any, len(n.Content)/2)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			val, err := cfn(n.Content[i+1])
-			if err != nil {
-				return nil, err
-			}
-			m[n.Content[i].Value] = val
-		}
-		v = m
-	case yaml.SequenceNode:
-		s := make([]any, 0, len(n.Content))
-		for _, c := range n.Content {
-			val, err := cfn(c)
-			if err != nil {
-				return nil, err
-			}
-			s = append(s, val)
-		}
-		v = s
-	case yaml.ScalarNode:
-		if !strings.HasPrefix(n.Tag, "!") || strings.HasPrefix(n.Tag, "!!") {
-			var x any
-			if err := n.Decode(&x); err != nil {
-				return nil, fmt.Errorf("line %d: %w", n.Line, err)
-			}
-			v = x
-		} else {
-			v = n.Value
-		}
-	default:
-		return nil, fmt.Errorf("line %d: unexpected node kind %v", n.Line, n.Kind)
-	}
-	if !strings.HasPrefix(n.Tag, "!") || strings.HasPrefix(n.Tag, "!!") {
-		return v, nil
-	}
-	fn := n.Tag[1:]
-	switch fn {
-	case "Ref", "Condition":
-		return map[string]any{fn: v}, nil
-	case "GetAtt":
-		if s, ok := v.(string); ok {
-			res, attr, _ := strings.Cut(s, ".")
-			return map[string]any{"Fn::GetAtt": []any{res, attr}}, nil
-		}
-		return map[string]any{"Fn::GetAtt": v}, nil
-	case "Sub", "If", "Equals", "Not", "And", "Or", "Join", "Select", "Split",
-		"FindInMap", "GetAZs", "ImportValue", "Base64", "Cidr", "Length", "ToJsonString":
-		return map[string]any{"Fn::" + fn: v}, nil
-	}
-	return nil, fmt.Errorf("line %d: unknown tag %s", n.Line, n.Tag)
-}
-
 type template struct {
+	*cfn.Template
 	raw        map[string]any
-	resources  map[string]map[string]any // logical id -> resource
+	resources  map[string]map[string]any
 	parameters map[string]map[string]any
-	globals    map[string]any // Globals.Function
+	globals    map[string]any
 }
 
 func loadTemplate(t *testing.T) *template {
 	t.Helper()
-	b, err := os.ReadFile("template.yaml")
+	tp, err := cfn.Load("template.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err != nil {
-		t.Fatalf("template.yaml: %v", err)
-	}
-	v, err := cfn(&root)
-	if err != nil {
-		t.Fatalf("template.yaml: %v", err)
-	}
-	raw, ok := v.(map[string]any)
-	if !ok {
-		t.Fatal("template.yaml: top level is not a mapping")
-	}
-	tp := &template{raw: raw, resources: map[string]map[string]any{}, parameters: map[string]map[string]any{}}
-	for id, r := range mapOf(raw["Resources"]) {
-		tp.resources[id] = mapOf(r)
-	}
-	for id, p := range mapOf(raw["Parameters"]) {
-		tp.parameters[id] = mapOf(p)
-	}
-	tp.globals = mapOf(mapOf(raw["Globals"])["Function"])
-	return tp
+	return &template{Template: tp, raw: tp.Raw, resources: tp.Resources, parameters: tp.Parameters, globals: tp.Globals}
 }
 
-func mapOf(v any) map[string]any {
-	m, _ := v.(map[string]any)
-	return m
-}
-
-func listOf(v any) []any {
-	switch x := v.(type) {
-	case []any:
-		return x
-	case nil:
-		return nil
-	}
-	return []any{v}
-}
-
-// get walks a path of keys.
-func get(v any, path ...string) any {
-	for _, k := range path {
-		v = mapOf(v)[k]
-	}
-	return v
-}
+var (
+	mapOf  = cfn.MapOf
+	listOf = cfn.ListOf
+	get    = cfn.Get
+)
 
 func (tp *template) functions() []string {
 	var ids []string
@@ -158,46 +53,17 @@ func (tp *template) functions() []string {
 }
 
 // prop returns a function property, falling back to Globals.Function.
-func (tp *template) prop(id, name string) any {
-	if v, ok := mapOf(tp.resources[id]["Properties"])[name]; ok {
-		return v
-	}
-	return tp.globals[name]
-}
+func (tp *template) prop(id, name string) any { return tp.Prop(id, name) }
 
-// statements returns the IAM statements of a function's inline policies.
+// statements returns the IAM statements of a function's role.
 func (tp *template) statements(t *testing.T, id string) []map[string]any {
-	var out []map[string]any
-	for i, p := range listOf(tp.prop(id, "Policies")) {
-		pm := mapOf(p)
-		if pm == nil {
-			t.Errorf("%s: policy %d is a managed policy or template (%v); only inline statements can be audited here", id, i, p)
-			continue
-		}
-		for _, s := range listOf(pm["Statement"]) {
-			out = append(out, mapOf(s))
-		}
+	s, err := tp.Statements(id)
+	if err != nil {
+		t.Error(err)
 	}
-	// Stand-alone policies on the function's generated role (SAM names it
-	// <id>Role): how a function is granted something on itself without a
-	// circular reference.
-	for _, r := range tp.resources {
-		if r["Type"] != "AWS::IAM::Policy" {
-			continue
-		}
-		props := mapOf(r["Properties"])
-		for _, role := range listOf(props["Roles"]) {
-			if fmt.Sprint(get(role, "Ref")) == id+"Role" {
-				for _, s := range listOf(mapOf(props["PolicyDocument"])["Statement"]) {
-					out = append(out, mapOf(s))
-				}
-			}
-		}
-	}
-	return out
+	return s
 }
 
-// generated reports a resource SAM generates and lets templates reference:
 // a function's execution role, <function id>Role.
 func (tp *template) generated(ref string) bool {
 	if id, ok := strings.CutSuffix(ref, "Role"); ok {

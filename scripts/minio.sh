@@ -11,19 +11,29 @@
 set -euo pipefail
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+# The client, for the tests that create users with the IAM policies of the
+# template's roles (mc admin user/policy); the version minio's go.mod names.
+MC_VERSION=v0.0.0-20250313080218-cf909e1063a9
 TOOLS=${AIAAS_TOOLS:-$HOME/.cache/aiaas/tools}
 BIN=$TOOLS/bin/minio
+MC=$TOOLS/bin/mc
 
 log() { echo "minio.sh: $*" >&2; }
 
 install() {
+	mkdir -p "$TOOLS/bin"
 	if [ -x "$BIN" ]; then
 		log "using $BIN"
-		return
+	else
+		log "building github.com/minio/minio@$MINIO_VERSION into $TOOLS/bin (once; cached)"
+		GOBIN="$TOOLS/bin" go install "github.com/minio/minio@$MINIO_VERSION"
 	fi
-	log "building github.com/minio/minio@$MINIO_VERSION into $TOOLS/bin (once; cached)"
-	mkdir -p "$TOOLS/bin"
-	GOBIN="$TOOLS/bin" go install "github.com/minio/minio@$MINIO_VERSION"
+	if [ -x "$MC" ]; then
+		log "using $MC"
+	else
+		log "building github.com/minio/mc@$MC_VERSION into $TOOLS/bin (once; cached)"
+		GOBIN="$TOOLS/bin" go install "github.com/minio/mc@$MC_VERSION"
+	fi
 }
 
 free_port() {
@@ -56,6 +66,7 @@ start() {
 			echo "export AIAAS_TEST_S3_BUCKET=aiaas-test"
 			echo "export AIAAS_TEST_S3_KMS_KEY=aiaas-test"
 			echo "export AIAAS_MINIO_PIDFILE=$dir/minio.pid"
+			echo "export AIAAS_TEST_MC=$MC"
 			log "MinIO pid $pid on 127.0.0.1:$port, data in $dir"
 			return
 		fi

@@ -68,17 +68,25 @@ func call(t *testing.T, fn *rietest.Function, ev events.APIGatewayV2HTTPRequest)
 
 func TestControlPlaneUnderRIE(t *testing.T) {
 	rietest.Require(t)
+	// On MinIO, each function with its own role's rights (from
+	// infra/template.yaml), not the root user's.
+	mio := rietest.RequireMinIO(t)
+	bucket := mio.Bucket(t)
 	var mk [32]byte
 	_, _ = rand.Read(mk[:])
 	env := []string{
-		"AIAAS_STORE=file://" + t.TempDir(),
+		"AIAAS_STORE=s3://" + bucket + "?endpoint=" + mio.Endpoint + "&secure=false&region=us-east-1",
 		"AIAAS_MASTER_KEY=" + base64.StdEncoding.EncodeToString(mk[:]),
 		"AIAAS_ADMIN_KEY=" + adminKey,
 		"AIAAS_PLUGIN_CACHE_DIR=" + t.TempDir(),
 		"AWS_LAMBDA_LOG_FORMAT=JSON",
 	}
-	train := rietest.Start(t, rietest.Build(t, "../train"), &rietest.Options{Env: env, Timeout: 60 * time.Second})
-	admin := rietest.Start(t, rietest.Build(t, "."), &rietest.Options{Env: append(env,
+	role := func(id string) []string {
+		ak, sk := mio.RoleUser(t, "../../infra/template.yaml", id, bucket)
+		return append(env[:len(env):len(env)], "AIAAS_S3_ACCESS_KEY="+ak, "AIAAS_S3_SECRET_KEY="+sk)
+	}
+	train := rietest.Start(t, rietest.Build(t, "../train"), &rietest.Options{Env: role("TrainFunction"), Timeout: 60 * time.Second})
+	admin := rietest.Start(t, rietest.Build(t, "."), &rietest.Options{Env: append(role("AdminFunction"),
 		"AIAAS_TRAIN_FUNCTION=function", // the emulator serves one function, named "function"
 		"AIAAS_LAMBDA_ENDPOINT=http://"+train.Addr(),
 		"AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret", "AWS_SESSION_TOKEN=token",

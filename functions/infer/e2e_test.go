@@ -14,7 +14,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"math"
 	"os"
@@ -27,6 +26,7 @@ import (
 	"time"
 
 	"github.com/aiaas/aiaas/functions/internal/rietest"
+	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/platform/tracing/otlptest"
 	"github.com/aws/aws-lambda-go/events"
@@ -117,40 +117,41 @@ func buildPlugin(t *testing.T, name string) []byte {
 	return b
 }
 
-func s3Env(t *testing.T) []string {
-	ep := os.Getenv("AIAAS_TEST_S3_ENDPOINT")
-	if ep == "" {
-		if os.Getenv("AIAAS_REQUIRE_S3") == "1" {
-			t.Fatal("AIAAS_REQUIRE_S3=1 but AIAAS_TEST_S3_ENDPOINT is unset: eval \"$(scripts/minio.sh start)\"")
-		}
-		t.Skip("no S3 server: eval \"$(scripts/minio.sh start)\"")
-	}
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	bucket := "aiaas-lambda-" + hex.EncodeToString(rnd[:])
+// s3Env is the environment of the admin and infer functions on MinIO, each
+// with the credentials of a MinIO user whose policy is the S3 part of its
+// role in infra/template.yaml (not MinIO's root user): a function that needs
+// more than its role grants fails here as it would on AWS.
+func s3Env(t *testing.T) (admin, infer []string, store string) {
+	mio := rietest.RequireMinIO(t)
+	bucket := mio.Bucket(t)
 	var mk [32]byte
 	_, _ = rand.Read(mk[:])
-	return []string{
-		"AIAAS_STORE=s3://" + bucket + "?endpoint=" + ep + "&secure=false&region=us-east-1&create=true",
-		"AIAAS_S3_ACCESS_KEY=" + os.Getenv("AIAAS_TEST_S3_ACCESS_KEY"),
-		"AIAAS_S3_SECRET_KEY=" + os.Getenv("AIAAS_TEST_S3_SECRET_KEY"),
+	store = "s3://" + bucket + "?endpoint=" + mio.Endpoint + "&secure=false&region=us-east-1"
+	common := []string{
+		"AIAAS_STORE=" + store,
 		"AIAAS_MASTER_KEY=" + base64.StdEncoding.EncodeToString(mk[:]),
 		"AIAAS_ADMIN_KEY=" + e2eAdminKey,
 		"AIAAS_PLUGIN_CACHE_DIR=" + t.TempDir(),
 		"AIAAS_BATCH_WINDOW=0s",
 		"AWS_LAMBDA_LOG_FORMAT=JSON", // what template.yaml's LoggingConfig sets
 	}
+	withRole := func(id string) []string {
+		ak, sk := mio.RoleUser(t, "../../infra/template.yaml", id, bucket)
+		return append(common[:len(common):len(common)], "AIAAS_S3_ACCESS_KEY="+ak, "AIAAS_S3_SECRET_KEY="+sk)
+	}
+	return withRole("AdminFunction"), withRole("InferFunction"), store
 }
 
 func TestInferUnderRIE(t *testing.T) {
 	rietest.Require(t)
-	env := s3Env(t)
+	adminEnv, env, store := s3Env(t)
 	bootstrap := rietest.Build(t, ".")
 	identity, topk := buildPlugin(t, "identity"), buildPlugin(t, "top-k")
 
 	// Phase 1: the admin function sets the tenant up; infer serves the data
 	// plane only (as API Gateway routes them).
-	fn := rietest.Start(t, rietest.Build(t, "../admin"), &rietest.Options{Env: env})
+	adminBootstrap := rietest.Build(t, "../admin")
+	fn := rietest.Start(t, adminBootstrap, &rietest.Options{Env: adminEnv})
 	if r, _ := call(t, fn, v2Event("GET", "/v2/health/ready", "", nil, "")); r.StatusCode != 200 {
 		t.Fatalf("health: %d %s", r.StatusCode, r.Body)
 	}
@@ -238,6 +239,7 @@ func TestInferUnderRIE(t *testing.T) {
 	}
 	warmUntraced := reps[1].Duration
 	fn.Stop()
+	checkInferRole(t, env, store, adminBootstrap, adminEnv, key)
 
 	// Phase 3: the same cold start and calls with tracing on, exporting to
 	// an OTLP/HTTP receiver: every invocation's spans are there by the time
@@ -310,5 +312,52 @@ func TestInferUnderRIE(t *testing.T) {
 	}
 	if !strings.Contains(fn.Logs(), "span export failed") {
 		t.Errorf("the failed export was not logged:\n%s", fn.Logs())
+	}
+}
+
+// checkInferRole shows the infer role's limits by behaviour, on MinIO with
+// the role's own policy: every invocation's audit record was written (the
+// one write it has), and with its credentials the store can neither publish
+// a model nor write any other record.
+func checkInferRole(t *testing.T, inferEnv []string, store string, adminBootstrap string, adminEnv []string, key string) {
+	t.Helper()
+	fn := rietest.Start(t, adminBootstrap, &rietest.Options{Env: adminEnv})
+	defer fn.Stop()
+	ev := v2Event("GET", "/v1/audit", key, nil, "")
+	ev.RawQueryString = "limit=100"
+	r, _ := call(t, fn, ev)
+	if r.StatusCode != 200 {
+		t.Fatalf("read audit: %d %s", r.StatusCode, r.bytes())
+	}
+	for _, action := range []string{`"infer"`, `"endpoint.invoke"`, `"model.explain"`} {
+		if !strings.Contains(string(r.bytes()), action) {
+			t.Errorf("the audit log lacks the infer function's %s records (its flush failed?):\n%s", action, r.bytes())
+		}
+	}
+	vals := map[string]string{}
+	for _, kv := range inferEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		vals[k] = v
+	}
+	mk, _ := base64.StdEncoding.DecodeString(vals["AIAAS_MASTER_KEY"])
+	ctx := context.Background()
+	ms, err := modelstore.Open(ctx, store, &modelstore.Options{MasterKey: mk,
+		S3AccessKey: vals["AIAAS_S3_ACCESS_KEY"], S3SecretKey: vals["AIAAS_S3_SECRET_KEY"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ms.Close()
+	tenants, err := ms.Tenants(ctx)
+	if err != nil || len(tenants) != 1 {
+		t.Fatalf("infer's credentials list tenants: %v %v", tenants, err)
+	}
+	art := artifact(t)
+	if _, err := ms.PublishModel(ctx, tenants[0], "stolen", bytes.NewReader(art), int64(len(art)), nil); err == nil {
+		t.Error("infer's credentials published a model")
+	} else {
+		t.Logf("publish with infer's credentials: %v", err)
+	}
+	if err := ms.Put(ctx, tenants[0], "endpoints", "evil", []byte(`{}`)); err == nil {
+		t.Error("infer's credentials wrote an endpoint record")
 	}
 }

@@ -52,11 +52,15 @@ func (c control) do(method, path, key, body, ct string) (int, map[string]any) {
 
 // controlPlane serves the platform over store (admin's role) with a
 // dispatcher that leaves jobs queued for the function under test.
-func controlPlane(t *testing.T, store, masterKey string) control {
+func controlPlane(t *testing.T, store, masterKey string, creds []string) control {
 	cfg := config.Default()
 	cfg.Store, cfg.AdminKey, cfg.MasterKey = store, adminKey, config.Secret(masterKey)
 	mk, _ := cfg.MasterKeyBytes()
-	ms, err := modelstore.Open(context.Background(), store, &modelstore.Options{MasterKey: mk})
+	o := &modelstore.Options{MasterKey: mk}
+	if len(creds) == 2 {
+		o.S3AccessKey, o.S3SecretKey = creds[0], creds[1]
+	}
+	ms, err := modelstore.Open(context.Background(), store, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,15 +74,18 @@ func controlPlane(t *testing.T, store, masterKey string) control {
 	return control{t, ts.URL}
 }
 
-// sumsTenant starts a control plane on a fresh folder store with a tenant
-// that owns the dataset "sums" (4000 rows: 3200 training rows after the
-// test split, 400 batches of 8).
-func sumsTenant(t *testing.T) (store, masterKey string, cp control, tenant, key string) {
+// sumsTenant starts a control plane on store (a fresh folder if "") with a
+// tenant that owns the dataset "sums" (4000 rows: 3200 training rows after
+// the test split, 400 batches of 8). adminCreds, if any, are the S3 keys of
+// the admin role.
+func sumsTenant(t *testing.T, store string, adminCreds ...string) (_, masterKey string, cp control, tenant, key string) {
 	var mk [32]byte
 	_, _ = rand.Read(mk[:])
 	masterKey = base64.StdEncoding.EncodeToString(mk[:])
-	store = "file://" + t.TempDir()
-	cp = controlPlane(t, store, masterKey)
+	if store == "" {
+		store = "file://" + t.TempDir()
+	}
+	cp = controlPlane(t, store, masterKey, adminCreds)
 	status, m := cp.do("POST", "/v1/tenants", adminKey, `{"name":"acme"}`, "application/json")
 	if status != 201 {
 		t.Fatalf("create tenant: %d %v", status, m)
@@ -101,7 +108,7 @@ func sumsTenant(t *testing.T) (store, masterKey string, cp control, tenant, key 
 
 func TestTrainStopsBeforeDeadlineUnderRIE(t *testing.T) {
 	rietest.Require(t)
-	store, masterKey, cp, tenant, key := sumsTenant(t)
+	store, masterKey, cp, tenant, key := sumsTenant(t, "")
 	submit := func() string {
 		// 1000 epochs of 400 batches: minutes of work, far past the timeout.
 		status, m := cp.do("POST", "/v1/training-jobs", key,
@@ -173,7 +180,15 @@ func TestTrainStopsBeforeDeadlineUnderRIE(t *testing.T) {
 // would), until it finishes as one run: every epoch, no "stopped".
 func TestTrainContinuesUnderRIE(t *testing.T) {
 	rietest.Require(t)
-	store, masterKey, cp, tenant, key := sumsTenant(t)
+	// On MinIO, the train function with its role's rights only (the admin
+	// side with the admin role's): checkpoints, continuation and the
+	// published model need nothing more.
+	mio := rietest.RequireMinIO(t)
+	bucket := mio.Bucket(t)
+	store := "s3://" + bucket + "?endpoint=" + mio.Endpoint + "&secure=false&region=us-east-1"
+	adminAK, adminSK := mio.RoleUser(t, "../../infra/template.yaml", "AdminFunction", bucket)
+	trainAK, trainSK := mio.RoleUser(t, "../../infra/template.yaml", "TrainFunction", bucket)
+	store, masterKey, cp, tenant, key := sumsTenant(t, store, adminAK, adminSK)
 	// 200 epochs of 400 batches: 2–4 s of training (15 ms an epoch on the
 	// 2-core machine), against about one second per 6 s invocation (the
 	// 5 s reserve).
@@ -198,6 +213,7 @@ func TestTrainContinuesUnderRIE(t *testing.T) {
 	}))
 	defer lambdaAPI.Close()
 	env := []string{"AIAAS_STORE=" + store, "AIAAS_MASTER_KEY=" + masterKey, "AIAAS_ADMIN_KEY=" + adminKey,
+		"AIAAS_S3_ACCESS_KEY=" + trainAK, "AIAAS_S3_SECRET_KEY=" + trainSK,
 		"AWS_LAMBDA_LOG_FORMAT=JSON", "AIAAS_TRAIN_FUNCTION=function", "AIAAS_LAMBDA_ENDPOINT=" + lambdaAPI.URL,
 		"AWS_REGION=eu-west-1", "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret", "AWS_SESSION_TOKEN=token"}
 	fn := rietest.Start(t, rietest.Build(t, "."), &rietest.Options{Env: env, Timeout: 6 * time.Second})
