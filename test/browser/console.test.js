@@ -180,6 +180,12 @@ test('the navigation bar shows one section at a time, by its URL', async () => {
   await p.locator('#app').waitFor();
   const sections = [['Models', 'models'], ['Endpoints', 'endpoints'], ['Playground', 'playground'], ['Text', 'text'],
     ['Training', 'jobs'], ['Plugins', 'plugins'], ['Metrics', 'metrics'], ['Audit', 'audit']];
+  // Evaluations, when the server has them (the section appears once known).
+  const evals = await p.evaluate(async () => (await fetch('/v1/evaluations', { headers: { Authorization: 'Bearer ' + sessionStorage.getItem('aiaas.key') } })).status);
+  if (evals === 200) {
+    await p.locator('#nav-evaluations:not([hidden])').waitFor({ timeout: 15000 });
+    sections.splice(4, 0, ['Evaluations', 'evaluations']);
+  }
   for (const [name, id] of sections) {
     await go(p, name, id);
     assert.equal(new URL(p.url()).hash, '#' + id);
@@ -267,6 +273,77 @@ test('metrics: a tenant without inference requests sees a plain "no requests yet
   assert.equal(await p.locator('#metrics .latency-chart canvas').count(), 0, 'no empty axes pretending to be a chart');
   await p.screenshot({ path: ART + 'metrics-idle.png', fullPage: true });
   assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
+test('evaluations: candidates side by side, latency against accuracy, confusion matrices', async t => {
+  const p = await page();
+  await signIn(p);
+  await p.locator('#app').waitFor();
+  const code = await p.evaluate(async () => (await fetch('/v1/evaluations', { headers: { Authorization: 'Bearer ' + sessionStorage.getItem('aiaas.key') } })).status);
+  if (code === 404) {
+    // A server without the API: no section, and no link to an empty one.
+    await p.waitForTimeout(1000);
+    assert.equal(await p.isVisible('#nav-evaluations'), false);
+    t.skip('this server has no /v1/evaluations');
+    await p.context().close();
+    return;
+  }
+  await go(p, 'Evaluations', 'evaluations');
+  await p.locator('#eval-c-mnist-cnn').waitFor({ timeout: 15000 });
+  for (const c of await p.locator('#eval-candidates input').all()) await c.uncheck();
+  for (const m of ['mnist', 'mnist-cnn', 'text-embed']) await p.locator('#eval-c-' + m).check();
+  await p.getByLabel('Dataset', { exact: true }).selectOption('mnist');
+  await p.getByLabel('Rows', { exact: true }).fill('500');
+  const before = await p.locator('.eval').evaluateAll(es => es.map(e => e.dataset.eval));
+  await p.getByRole('button', { name: 'Evaluate' }).click();
+  await p.waitForFunction(b => [...document.querySelectorAll('.eval')].some(e => !b.includes(e.dataset.eval)), before, { timeout: 15000 });
+  const id = await p.locator('.eval').evaluateAll((es, b) => es.find(e => !b.includes(e.dataset.eval)).dataset.eval, before);
+  const card = p.locator(`.eval[data-eval="${id}"]`);
+  await card.locator('.eval-status', { hasText: /^succeeded/ }).waitFor({ timeout: 180000 }).catch(async e => {
+    await p.screenshot({ path: ART + 'evaluation-failed.png', fullPage: true });
+    throw new Error(`evaluation ${id}: ${await card.locator('.eval-status').textContent().catch(() => '?')}; ${e.message}`);
+  });
+  // The comparison table: one row per candidate, the unfit one explained.
+  const row = m => card.locator(`table.compare tr[data-model="${m}"]`);
+  for (const m of ['mnist', 'mnist-cnn']) {
+    assert.equal(await row(m).getAttribute('data-status'), 'ok', m);
+    const acc = await row(m).locator('td[data-col="accuracy"]').textContent();
+    assert.ok(Number(acc.match(/([\d.]+) %/)?.[1]) > 80, `${m} accuracy ${acc}`);
+    assert.match(await row(m).locator('td[data-col="p50, batch 1"]').textContent(), /[\d.e-]+ ms/);
+  }
+  assert.equal(await row('text-embed').getAttribute('data-status'), 'incompatible');
+  assert.match(await row('text-embed').textContent(), /incompatible: .+/);
+  assert.ok(await card.locator('td.best').count() >= 1, 'the best values are marked');
+  // The scatter plot drew a point per compatible candidate, each in its colour.
+  const sc = await chartDrew(p, `.eval[data-eval="${id}"] .scatter-chart`, [BLUE, RED]);
+  assertChart('latency against accuracy', sc, { points: 2, colours: [BLUE, RED] });
+  assert.deepEqual([sc.xLabel, sc.yLabel], ['latency p50, batch 1 (ms)', 'accuracy (%)']);
+  // A 10×10 confusion matrix per compatible candidate, the diagonal hot.
+  for (const m of ['mnist', 'mnist-cnn']) {
+    const cm = card.locator(`table.confusion[data-model="${m}"]`);
+    assert.equal(await cm.locator('td.cm').count(), 100, `${m}: 10×10`);
+    const bg = await cm.locator('td.cm[data-i="1"][data-j="1"]').evaluate(e => getComputedStyle(e).backgroundColor);
+    const [r, g, b] = bg.match(/\d+/g).map(Number);
+    assert.ok(r > g + 60 && r > b + 60, `${m}: diagonal colour ${bg}`);
+  }
+  assert.equal(await card.locator('table.confusion[data-model="text-embed"]').count(), 0);
+  await card.screenshot({ path: ART + 'evaluation.png' });
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
+test('evaluations: a server without the API shows no section and no link to one', async () => {
+  const p = await page();
+  await p.route('**/v1/evaluations', r => r.fulfill({ status: 404, contentType: 'application/json', body: '{"error":"not found"}' }));
+  await p.goto(BASE + '/console/#evaluations');
+  await p.getByLabel('API key').fill(KEY);
+  await p.getByRole('button', { name: 'Sign in' }).click();
+  await p.locator('.model[data-model="mnist"] .accuracy').waitFor({ timeout: 15000 });
+  assert.equal(await p.isVisible('section#models'), true, 'an unknown section falls back to models');
+  assert.equal(await p.isVisible('section#evaluations'), false);
+  assert.equal(await p.isVisible('#nav-evaluations'), false);
+  assert.deepEqual(p.errors.filter(e => !/status of 404/.test(e)), []);
   await p.context().close();
 });
 

@@ -144,3 +144,30 @@ test('stopList and sentences', () => {
   assert.deepEqual(stopList(''), []);
   assert.deepEqual(sentences(' a \n\n b\n'), ['a', 'b']);
 });
+
+import { best, candidateName, scatterData, COLUMNS } from '../../platform/console/static/evaluations.js';
+
+test('evaluations: best per column, ties marked, unfit candidates left out', () => {
+  const ok = (model, acc, p50, bytes) => ({ model, status: 'ok', resolved_version: 1, classification: { accuracy: acc, top_k: 5, top_k_accuracy: 1, macro_f1: acc }, latency: { p50_ms: p50 }, artifact_bytes: bytes });
+  const rs = [ok('a', 0.97, 0.5, 100), ok('b', 0.99, 2, 100), { model: 'c', status: 'incompatible', artifact_bytes: 1 }];
+  const b = best(rs), col = name => b[COLUMNS.findIndex(c => c[0] === name)];
+  assert.equal(col('accuracy'), 0.99, 'higher is better');
+  assert.equal(col('p50, batch 1'), 0.5, 'lower is better');
+  assert.equal(col('top-k accuracy'), undefined, 'all equal: nothing to mark');
+  assert.equal(col('artifact'), undefined, 'the incompatible one does not count');
+  assert.equal(col('MSE'), undefined, 'no values');
+  assert.equal(best([ok('a', 0.9, 1, 1)]).filter(v => v !== undefined).length, 0, 'one candidate: nothing to compare');
+  assert.equal(candidateName({ model: 'mnist', version: 'prod', resolved_version: 3 }), 'mnist v3 (prod)');
+  assert.equal(candidateName({ model: 'mnist', version: '3', resolved_version: 3 }), 'mnist v3');
+  assert.equal(candidateName({ model: 'mnist', version: '', resolved_version: 2 }), 'mnist v2');
+});
+
+test('evaluations: scatter data aligned on a sorted, shared x', () => {
+  const r = (x, acc, status = 'ok') => ({ status, latency: { p50_ms: x }, classification: { accuracy: acc } });
+  const { xs, series } = scatterData([r(2, 0.9), r(0.5, 0.8), r(1, 0.7, 'incompatible'), r(2, 0.95)]);
+  assert.deepEqual(xs, [0.5, 2]);
+  assert.deepEqual(series.map(s => s.i), [0, 1, 3]);
+  assert.deepEqual(series[0].values, [null, 90]);
+  assert.deepEqual(series[1].values, [80, null]);
+  assert.deepEqual(series[2].values, [null, 95]);
+});

@@ -4,6 +4,7 @@ import { chartBox, plot, destroyCharts, showEmpty, quantile } from './chart.js?v
 import { sample, series } from './metrics.js?v=dev';
 import { toMNIST, drawHeat } from './mnist.js?v=dev';
 import { setupText, errorMessage } from './text.js?v=dev';
+import { setupEvaluations } from './evaluations.js?v=dev';
 
 const $ = id => document.getElementById(id);
 const KEY = 'aiaas.key';
@@ -25,11 +26,15 @@ class Refused extends Error {}
 
 // request sends the key and returns the response; an error answer throws
 // with the server's message (either error shape), a 401 signs out.
+// opts.allow404: a 404 is returned, not thrown (a route this server may
+// not have).
 async function request(path, opts = {}) {
   const key = sessionStorage.getItem(KEY);
-  const headers = { Authorization: 'Bearer ' + key, ...(opts.headers || {}) };
-  const res = await fetch(path, { ...opts, headers, credentials: 'omit', cache: 'no-store' });
+  const { allow404, ...init } = opts;
+  const headers = { Authorization: 'Bearer ' + key, ...(init.headers || {}) };
+  const res = await fetch(path, { ...init, headers, credentials: 'omit', cache: 'no-store' });
   if (res.status === 401) { signOut('Key refused.'); throw new Refused('key refused'); }
+  if (res.status === 404 && allow404) return res;
   if (!res.ok) {
     const body = await res.json().catch(() => ({}));
     throw new Error(errorMessage(body, res.status, res.statusText));
@@ -50,6 +55,7 @@ function signOut(msg) {
   for (const t of timers) clearInterval(t); // clears timeouts too
   timers.clear();
   metricSamples.length = 0;
+  evals.reset();
   $('app').hidden = true; $('signout').hidden = true; $('nav').hidden = true; $('signin').hidden = false;
   $('key').value = '';
   status(msg);
@@ -79,6 +85,7 @@ function loadAll() {
   guard(loadEndpoints)();
   every(2000, guard(loadJobs));
   every(5000, guard(loadAudit));
+  every(4000, guard(evals.load));
   // A rate needs two samples: take the second one a second after the
   // first, so the chart has a point right away rather than after 3 s.
   metricSamples.length = 0;
@@ -360,5 +367,6 @@ $('signout').addEventListener('click', () => signOut('Signed out.'));
 $('job-form').addEventListener('submit', startJob);
 setupPad();
 const text = setupText({ request, el, Refused });
+const evals = setupEvaluations({ request, api, el, status, Refused, onAvailable: () => route() });
 const saved = sessionStorage.getItem(KEY);
 if (saved) signIn(saved); else $('key').focus();

@@ -4,7 +4,7 @@
 // options; the pure helpers are exported for the unit tests under node,
 // where no uPlot and no DOM exist.
 //
-// Every chart lives in a "chart box" (a div): the uPlot canvas with its
+// Every chart lives in a "chart box" (a figure): the uPlot canvas with its
 // axes, the axis labels with units, and a legend that shows the values
 // under the cursor. The box carries data-points (the number of finite
 // data points drawn) and data-state ("drawn" or "empty"), so tests and
@@ -61,9 +61,12 @@ export function showEmpty(box, message) {
 
 // plot draws (or redraws) a line chart into box.
 //
-//   x:      {label, values, time}      time: values are Unix seconds
+//   x:      {label, unit, values, time, num}
+//           time: values are Unix seconds; num: any numbers (otherwise
+//           epochs: whole numbers, one tick each)
 //   y:      {label, unit, min, max, zero, digits}
-//   series: [{label, color, values, dash}]
+//   series: [{label, color, values, dash, line}]   line: false draws
+//           the points alone (a scatter plot over a shared, sorted x)
 //
 // A chart whose series have no finite value shows `empty` instead.
 export function plot(box, { x, y, series, height = 220, empty = 'No data yet.' }) {
@@ -91,13 +94,14 @@ export function plot(box, { x, y, series, height = 220, empty = 'No data yet.' }
   box.dataset.state = 'drawn';
   box.dataset.points = String(n);
   // The axis titles are pixels too: say them in the page as well.
-  box.dataset.xLabel = x.label;
+  box.dataset.xLabel = xTitle(x);
   box.dataset.yLabel = yTitle(y);
   return charts.get(box);
 }
 
-const key = (x, y, series) => JSON.stringify([x.label, x.time, y.label, y.unit, y.min, y.max, y.zero, series.map(s => [s.label, s.color])]);
+const key = (x, y, series) => JSON.stringify([x.label, x.unit, x.time, x.num, y.label, y.unit, y.min, y.max, y.zero, series.map(s => [s.label, s.color, s.line])]);
 
+const xTitle = x => (x.unit ? `${x.label} (${x.unit})` : x.label);
 const yTitle = y => (y.unit ? `${y.label} (${y.unit})` : y.label);
 
 export function countPoints(series) {
@@ -118,14 +122,17 @@ function options(x, y, series, width, height) {
     scales: {
       // From the data, not from uPlot's lo and hi: for a single x value
       // uPlot widens those first (a whole day on a time scale).
-      x: x.time ? { time: true, range: u => timeRange(...extent(u.data[0])) } : { time: false, range: u => epochRange(...extent(u.data[0])) },
+      x: x.time ? { time: true, range: u => timeRange(...extent(u.data[0])) }
+        : x.num ? { time: false, range: u => yRange(...extent(u.data[0]), x.min, x.max, x.zero) }
+          : { time: false, range: u => epochRange(...extent(u.data[0])) },
       y: { range: (u, lo, hi) => yRange(lo, hi, y.min, y.max, y.zero) },
     },
     axes: [
       {
-        label: x.label, labelFont: labelFont, labelSize: 18, labelGap: 0, size: 28, font, stroke: axisColor, grid, ticks,
+        label: xTitle(x), labelFont: labelFont, labelSize: 18, labelGap: 0, size: 28, font, stroke: axisColor, grid, ticks,
         ...(x.time ? { space: 80, incrs: TIME_INCRS, values: (u, splits) => ticked(u, 'xTicks', splits.map(clock)) }
-          : { incrs: INT_INCRS, values: (u, splits) => ticked(u, 'xTicks', splits.map(v => (Number.isInteger(v) ? String(v) : ''))) }),
+          : x.num ? { space: 60, values: (u, splits, i, space, incr) => ticked(u, 'xTicks', splits.map(v => tickLabel(v, incr))) }
+            : { incrs: INT_INCRS, values: (u, splits) => ticked(u, 'xTicks', splits.map(v => (Number.isInteger(v) ? String(v) : ''))) }),
       },
       {
         label: yTitle(y), labelFont, labelSize: 22, font, stroke: axisColor, grid, ticks,
@@ -137,14 +144,16 @@ function options(x, y, series, width, height) {
     ],
     series: [
       x.time ? { label: 'time', value: (u, v, si, i) => legendValue(u, v, si, i, clock) }
-        : { label: x.label, value: (u, v, si, i) => legendValue(u, v, si, i, e => fmtNum(e, Number.isInteger(e) ? 0 : 2)) },
+        : x.num ? { label: xTitle(x), value: (u, v, si, i) => legendValue(u, v, si, i, w => fmtNum(w) + (x.unit ? ' ' + x.unit : '')) }
+          : { label: x.label, value: (u, v, si, i) => legendValue(u, v, si, i, e => fmtNum(e, Number.isInteger(e) ? 0 : 2)) },
       ...series.map(s => ({
         label: s.label,
         stroke: s.color,
         width: 2,
         dash: s.dash,
         spanGaps: false,
-        points: { show: true, size: 6, fill: s.color },
+        ...(s.line === false ? { paths: () => null, points: { show: true, size: 11, fill: s.color, stroke: s.color } }
+          : { points: { show: true, size: 6, fill: s.color } }),
         value: (u, v, si, i) => legendValue(u, v, si, i, w => fmtNum(w, y.digits) + (y.unit ? ' ' + y.unit : '')),
       })),
     ],
@@ -152,19 +161,18 @@ function options(x, y, series, width, height) {
 }
 
 // legendValue prints a series' value at the cursor, and when the cursor
-// is off the chart its latest value, so the legend is never a row of dashes.
+// is off the chart its latest value (for x, the last x with any value),
+// so the legend is never a row of dashes.
 function legendValue(u, v, si, i, fmt) {
   if (i == null) {
-    const d = u.data[si], j = lastIndex(u.data);
-    v = j < 0 ? null : d[j];
+    const d = u.data[si];
+    v = null;
+    for (let j = d.length - 1; j >= 0 && v == null; j--) {
+      if (si > 0) v = d[j];
+      else if (u.data.some((s, k) => k > 0 && s[j] != null)) v = d[j];
+    }
   }
   return v == null ? '–' : fmt(v);
-}
-
-// lastIndex is the last x index at which any series has a value.
-function lastIndex(data) {
-  for (let j = data[0].length - 1; j >= 0; j--) for (let k = 1; k < data.length; k++) if (data[k][j] != null) return j;
-  return -1;
 }
 
 // ticked records an axis' printed tick labels on the chart box
