@@ -77,7 +77,7 @@ async function chartDrew(p, sel, colours = []) {
       if (d[i] < 240 || d[i + 1] < 240 || d[i + 2] < 240) inked++;
       rgb.forEach(([r, g, bl], k) => { if (Math.abs(d[i] - r) + Math.abs(d[i + 1] - g) + Math.abs(d[i + 2] - bl) < 60) hits[k]++; });
     }
-    return { width: c.width, height: c.height, inked, colours: hits, points: Number(b.dataset.points), xLabel: b.dataset.xLabel, yLabel: b.dataset.yLabel,
+    return { width: c.width, height: c.height, inked, colours: hits, points: Number(b.dataset.points), alt: c.getAttribute('role') === 'img' ? c.getAttribute('aria-label') : null, xLabel: b.dataset.xLabel, yLabel: b.dataset.yLabel,
       xTicks: (b.dataset.xTicks || '').split('|').filter(Boolean), yTicks: (b.dataset.yTicks || '').split('|').filter(Boolean) };
   }, colours);
 }
@@ -148,6 +148,7 @@ test('sign in, see the mnist model with accuracy and drawn curves', async () => 
   assert.ok(accc.yTicks.every(t => Number(t) <= 100), `accuracy in percent: ${accc.yTicks}`);
   // Axis titles with units, and a legend naming the series.
   assert.deepEqual([accc.xLabel, accc.yLabel], ['epoch', 'accuracy (%)'], 'axis titles with units');
+  assert.match(accc.alt, /^accuracy \(%\) against epoch\. train accuracy: 5 points, from [\d.]+ % to [\d.]+ %/, 'a text alternative');
   assert.match(await card.locator('.loss-chart .u-legend').textContent(), /train loss/);
   // The CNN too (fewer epochs).
   assertChart('mnist-cnn loss', await chartDrew(p, '.model[data-model="mnist-cnn"] .loss-chart', [RED]), { colours: [RED] });

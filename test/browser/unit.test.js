@@ -171,3 +171,13 @@ test('evaluations: scatter data aligned on a sorted, shared x', () => {
   assert.deepEqual(series[1].values, [80, null]);
   assert.deepEqual(series[2].values, [null, 95]);
 });
+
+import { describe as describeChart } from '../../platform/console/static/chart.js';
+
+test('a chart is described in words for screen readers', () => {
+  assert.equal(describeChart({ label: 'epoch' }, { label: 'accuracy', unit: '%', digits: 2 },
+    [{ label: 'train accuracy', values: [93.05, 98.7] }, { label: 'validation accuracy', values: [null, undefined] }]),
+  'accuracy (%) against epoch. train accuracy: 2 points, from 93.05 % to 98.70 %; validation accuracy: no data.');
+  assert.equal(describeChart({ label: 'epoch' }, { label: 'loss' }, [{ label: 'train loss', values: [1.5392] }]),
+    'loss against epoch. train loss: 1.54.');
+});

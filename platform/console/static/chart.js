@@ -93,13 +93,30 @@ export function plot(box, { x, y, series, height = 220, empty = 'No data yet.' }
   }
   box.dataset.state = 'drawn';
   box.dataset.points = String(n);
-  // The axis titles are pixels too: say them in the page as well.
+  // The axis titles are pixels too: say them in the page as well, and
+  // give the canvas a text alternative for screen readers.
   box.dataset.xLabel = xTitle(x);
   box.dataset.yLabel = yTitle(y);
+  const canvas = box.querySelector('canvas');
+  canvas?.setAttribute('role', 'img');
+  canvas?.setAttribute('aria-label', describe(x, y, series));
   return charts.get(box);
 }
 
 const key = (x, y, series) => JSON.stringify([x.label, x.unit, x.time, x.num, y.label, y.unit, y.min, y.max, y.zero, series.map(s => [s.label, s.color, s.line])]);
+
+// describe summarises a chart in words: its axes and, per series, how
+// many points and its first and last values.
+export function describe(x, y, series) {
+  const unit = y.unit ? ' ' + y.unit : '';
+  const parts = series.map(s => {
+    const vs = s.values.filter(Number.isFinite);
+    if (!vs.length) return `${s.label}: no data`;
+    const f = v => fmtNum(v, y.digits) + unit;
+    return vs.length === 1 ? `${s.label}: ${f(vs[0])}` : `${s.label}: ${vs.length} points, from ${f(vs[0])} to ${f(vs.at(-1))}`;
+  });
+  return `${yTitle(y)} against ${xTitle(x)}. ${parts.join('; ')}.`;
+}
 
 const xTitle = x => (x.unit ? `${x.label} (${x.unit})` : x.label);
 const yTitle = y => (y.unit ? `${y.label} (${y.unit})` : y.label);
