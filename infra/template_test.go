@@ -579,6 +579,53 @@ func TestRoutesMatchThePlatform(t *testing.T) {
 	}
 }
 
+func TestLoggingConfigAndEnvironment(t *testing.T) {
+	tp := loadTemplate(t)
+	for i, id := range tp.functions() {
+		lc := mapOf(tp.prop(id, "LoggingConfig"))
+		if lc["LogFormat"] != "JSON" {
+			t.Errorf("case %d (%s): LogFormat = %v, want JSON", i, id, lc["LogFormat"])
+		}
+		lg := fmt.Sprint(get(lc, "LogGroup", "Ref"))
+		if tp.resources[lg]["Type"] != "AWS::Logs::LogGroup" || get(tp.resources[lg], "Properties", "RetentionInDays") == nil {
+			t.Errorf("case %d (%s): log group %q missing or without retention", i, id, lg)
+		}
+	}
+	env := mapOf(get(tp.globals, "Environment", "Variables"))
+	for _, k := range []string{"AIAAS_STORE", "AIAAS_S3_SSE", "AIAAS_PLUGIN_CACHE_DIR", "AIAAS_BATCH_WINDOW", "AIAAS_MASTER_KEY",
+		"OTEL_EXPORTER_OTLP_ENDPOINT", "AIAAS_TRACE_FLUSH_TIMEOUT"} {
+		if env[k] == nil {
+			t.Errorf("Globals environment lacks %s", k)
+		}
+	}
+	if !strings.HasPrefix(fmt.Sprint(get(env, "AIAAS_STORE", "Fn::Sub")), "s3://${ModelBucket}") {
+		t.Errorf("AIAAS_STORE = %v", env["AIAAS_STORE"])
+	}
+	admin := mapOf(get(tp.resources["AdminFunction"], "Properties", "Environment", "Variables"))
+	if get(admin, "AIAAS_TRAIN_FUNCTION", "Ref") != "TrainFunction" || admin["AIAAS_ADMIN_KEY"] == nil {
+		t.Errorf("AdminFunction environment = %v", admin)
+	}
+	for _, id := range []string{"InferFunction", "InferIsolatedFunction"} {
+		if v := get(tp.resources[id], "Properties", "Environment", "Variables", "AIAAS_PREWARM_ENDPOINTS", "Ref"); v != "PrewarmEndpoints" {
+			t.Errorf("%s: AIAAS_PREWARM_ENDPOINTS = %v, want the PrewarmEndpoints parameter", id, v)
+		}
+	}
+	if get(env, "OTEL_EXPORTER_OTLP_ENDPOINT", "Ref") != "OtlpEndpoint" || get(tp.globals, "Tracing", "Ref") != "TracingMode" {
+		t.Errorf("tracing is not wired to its parameters: %v, Tracing %v", env["OTEL_EXPORTER_OTLP_ENDPOINT"], tp.globals["Tracing"])
+	}
+	for _, p := range []string{"MemorySize", "EphemeralStorage", "ProvisionedConcurrency", "TenancyMode", "MasterKeySecret", "AdminKeySecret",
+		"OtlpEndpoint", "TracingMode", "PrewarmEndpoints", "StageRateLimit", "StageBurstLimit", "TrainReservedConcurrency"} {
+		if tp.parameters[p] == nil {
+			t.Errorf("missing parameter %s", p)
+		}
+	}
+	for _, p := range []string{"MasterKeySecret", "AdminKeySecret"} {
+		if tp.parameters[p]["NoEcho"] != true {
+			t.Errorf("parameter %s must be NoEcho", p)
+		}
+	}
+}
+
 // routeFor picks the function API Gateway (HTTP API) invokes for a request:
 // among matching routes, one without a greedy variable beats one with, then
 // more literal segments win, then an exact method beats ANY.

@@ -208,6 +208,41 @@ func (s *Store) SystemDelete(ctx context.Context, name string) error {
 	return wrap("delete", k, s.b.Delete(ctx, k))
 }
 
+// MaxCompiledSize bounds one object of shared compiled code.
+const MaxCompiledSize = 64 << 20
+
+// CompiledPut stores compiled plugin code shared between the processes of
+// a deployment (plugins.SharedCache) as _system/compiled/NAME, sealed with
+// the system data key like every system record: an object changed in the
+// bucket fails to open rather than being run. It is goroutine-safe.
+func (s *Store) CompiledPut(ctx context.Context, name string, data []byte) error {
+	if err := checkNames([]string{"name"}, name); err != nil {
+		return err
+	}
+	k := systemOwner + "/compiled/" + name
+	if int64(len(data)) > MaxCompiledSize {
+		return wrap("put", k, ErrTooLarge)
+	}
+	return wrap("put", k, s.putSealed(ctx, systemOwner, k, data, false))
+}
+
+// CompiledGet returns what CompiledPut stored (ErrNotFound if nothing;
+// ErrCorrupt if it does not open). It is goroutine-safe.
+func (s *Store) CompiledGet(ctx context.Context, name string) ([]byte, error) {
+	if err := checkNames([]string{"name"}, name); err != nil {
+		return nil, err
+	}
+	k := systemOwner + "/compiled/" + name
+	b, err := s.getSealed(ctx, systemOwner, k, MaxCompiledSize)
+	return b, wrap("get", k, err)
+}
+
+// CompiledList lists the names of shared compiled code starting with
+// prefix. It is goroutine-safe.
+func (s *Store) CompiledList(ctx context.Context, prefix string) ([]string, error) {
+	return s.listNames(ctx, systemOwner+"/compiled/", prefix, "", 0)
+}
+
 // SystemList lists system record names starting with prefix. It is
 // goroutine-safe.
 func (s *Store) SystemList(ctx context.Context, prefix string) ([]string, error) {

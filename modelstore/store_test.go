@@ -376,3 +376,46 @@ func (h hang) Get(ctx context.Context, key string) (io.ReadCloser, driver.Attrs,
 	<-ctx.Done()
 	return nil, driver.Attrs{}, ctx.Err()
 }
+
+// TestCompiled: shared compiled code is stored sealed, beyond the record
+// size, bounded, listed by prefix, and a changed object does not open.
+func TestCompiled(t *testing.T) {
+	b := memblob.New()
+	s, err := modelstore.New(b, &modelstore.Options{MasterKey: master})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	code := bytes.Repeat([]byte{0xc3, 0x90}, 1<<20) // 2 MiB: more than a record may be
+	if err := s.CompiledPut(ctx, "abcd.0123.ff", code); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.CompiledGet(ctx, "abcd.0123.ff"); err != nil || !bytes.Equal(got, code) {
+		t.Fatalf("CompiledGet: %d bytes, %v", len(got), err)
+	}
+	if names, err := s.CompiledList(ctx, "abcd.0123."); err != nil || strings.Join(names, ",") != "abcd.0123.ff" {
+		t.Errorf("CompiledList = %q, %v", names, err)
+	}
+	if _, err := s.CompiledGet(ctx, "abcd.0123.00"); !errors.Is(err, modelstore.ErrNotFound) {
+		t.Errorf("missing: %v", err)
+	}
+	if err := s.CompiledPut(ctx, "big", make([]byte, modelstore.MaxCompiledSize+1)); !errors.Is(err, modelstore.ErrTooLarge) {
+		t.Errorf("too large: %v", err)
+	}
+	if err := s.CompiledPut(ctx, "../x", code); !errors.Is(err, modelstore.ErrInvalidName) {
+		t.Errorf("bad name: %v", err)
+	}
+	// Machine code must come from this store's own seal: flip one byte.
+	raw, ok := b.Raw("_system/compiled/abcd.0123.ff")
+	if !ok {
+		t.Fatal("no object _system/compiled/abcd.0123.ff")
+	}
+	raw = bytes.Clone(raw)
+	raw[len(raw)/2] ^= 1
+	if err := b.Put(ctx, "_system/compiled/abcd.0123.ff", bytes.NewReader(raw), int64(len(raw)), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CompiledGet(ctx, "abcd.0123.ff"); !errors.Is(err, modelstore.ErrCorrupt) {
+		t.Errorf("tampered: %v, want ErrCorrupt", err)
+	}
+}

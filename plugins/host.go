@@ -26,6 +26,12 @@ type Options struct {
 	// writable (AWS Lambda: no HOME, read-only file system but /tmp),
 	// os.TempDir()/aiaas-wazero-UID. It is created with mode 0700.
 	CacheDir string
+	// Shared, when set, shares compiled code between the processes that
+	// use one store (Lambda execution environments): a module's code is
+	// fetched into CacheDir before it is compiled, and the code this
+	// process compiles is put there for the others. Compilations then run
+	// one at a time in the process. Nil: CacheDir only.
+	Shared SharedCache
 	// MaxModuleBytes caps an uploaded module. Default 16 MiB.
 	MaxModuleBytes int
 	// MemoryLimitPages caps each instance's linear memory, in 64 KiB
@@ -190,6 +196,7 @@ type Host struct {
 	// compiling serializes compilations of one module (by hash stripe)
 	// across the runtimes (see check).
 	compiling [32]sync.Mutex
+	shared    *shared // nil without Options.Shared
 
 	stop chan struct{}
 	done chan struct{}
@@ -247,6 +254,12 @@ func New(ctx context.Context, opts *Options) (*Host, error) {
 
 		discarded: make(chan struct{}, 1),
 		scavDone:  make(chan struct{}),
+	}
+	if o.Shared != nil {
+		if h.shared, err = newShared(o.Shared, o.CacheDir, o.Logger.Info); err != nil {
+			cache.Close(ctx)
+			return nil, err
+		}
 	}
 	h.bg, h.stopBg = context.WithCancel(context.Background())
 	h.vrt, err = h.newRuntime(ctx, "")

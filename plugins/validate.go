@@ -151,9 +151,19 @@ func (h *Host) check(ctx context.Context, sb *sandbox, wasm []byte) (wazero.Comp
 	// (TestConcurrentFirstCompileFromCache). Striped by hash, so other
 	// modules compile in parallel.
 	mu := &h.compiling[sum[0]%uint8(len(h.compiling))]
-	mu.Lock()
-	cm, err := sb.rt.CompileModule(ctx, wasm)
-	mu.Unlock()
+	var cm wazero.CompiledModule
+	compile := func() (err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		cm, err = sb.rt.CompileModule(ctx, wasm)
+		return err
+	}
+	var err error
+	if h.shared != nil {
+		err = h.shared.compile(ctx, sum, compile)
+	} else {
+		err = compile()
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()

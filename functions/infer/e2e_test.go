@@ -161,6 +161,7 @@ func TestInferUnderRIE(t *testing.T) {
 		t.Fatalf("create tenant: %d %s", r.StatusCode, r.Body)
 	}
 	var tenant struct {
+		ID     string `json:"id"`
 		APIKey string `json:"api_key"`
 	}
 	_ = json.Unmarshal(r.bytes(), &tenant)
@@ -238,6 +239,47 @@ func TestInferUnderRIE(t *testing.T) {
 		t.Errorf("no EMF metrics line in the function's output")
 	}
 	warmUntraced := reps[1].Duration
+	fn.Stop()
+
+	// Phase 2b: a fresh environment (empty /tmp) whose first call is an
+	// endpoint invoke. The model and the plugins' compiled code come from
+	// MinIO — admin compiled each plugin when it was uploaded — and
+	// nothing is compiled here.
+	fn = rietest.Start(t, bootstrap, &rietest.Options{Env: append(env[:len(env):len(env)], "AIAAS_PLUGIN_CACHE_DIR="+t.TempDir())})
+	if r, took := call(t, fn, cases[3].ev); r.StatusCode != 200 {
+		t.Errorf("fresh environment, endpoint invoke: %d %s", r.StatusCode, r.bytes())
+	} else {
+		reps, _ := fn.WaitReports(context.Background(), 1)
+		init, _ := fn.InitDuration()
+		if len(reps) == 1 {
+			t.Logf("fresh environment, first call an endpoint invoke (model and compiled plugins fetched from MinIO): %v (REPORT), %v (client), init %v", reps[0].Duration, took, init)
+		}
+	}
+	if n := strings.Count(fn.Logs(), "plugin code from the shared cache"); n != 2 || strings.Contains(fn.Logs(), "cannot write the shared cache") {
+		t.Errorf("fresh environment: %d plugins' code fetched, want 2, and none compiled here:\n%s", n, fn.Logs())
+	}
+	fn.Stop()
+
+	// Phase 2c: the same with the endpoint prewarmed at init: the model and
+	// the plugins are loaded before the first request. (The emulator starts
+	// the process on the first invocation, so a health check goes first and
+	// carries the init.)
+	fn = rietest.Start(t, bootstrap, &rietest.Options{Env: append(env[:len(env):len(env)], "AIAAS_PLUGIN_CACHE_DIR="+t.TempDir(),
+		"AIAAS_PREWARM_ENDPOINTS="+tenant.ID+"/clf")})
+	if r, _ := call(t, fn, cases[2].ev); r.StatusCode != 200 {
+		t.Errorf("prewarmed environment, health: %d %s", r.StatusCode, r.bytes())
+	}
+	if r, took := call(t, fn, cases[3].ev); r.StatusCode != 200 {
+		t.Errorf("prewarmed environment, endpoint invoke: %d %s", r.StatusCode, r.bytes())
+	} else {
+		reps, _ := fn.WaitReports(context.Background(), 2)
+		if len(reps) == 2 {
+			t.Logf("prewarmed fresh environment: init with prewarm %v (in the first invocation's REPORT), then the first endpoint invoke %v (REPORT), %v (client)", reps[0].Duration, reps[1].Duration, took)
+		}
+	}
+	if !strings.Contains(fn.Logs(), `"message":"prewarmed"`) || strings.Contains(fn.Logs(), "prewarm failed") {
+		t.Errorf("the endpoint was not prewarmed:\n%s", fn.Logs())
+	}
 	fn.Stop()
 	checkInferRole(t, env, store, adminBootstrap, adminEnv, key)
 

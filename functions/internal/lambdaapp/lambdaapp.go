@@ -14,7 +14,11 @@
 //
 // This package must never do per-request work at init, nor anything that
 // needs the network before the first invocation (init is billed and bounds
-// cold start).
+// cold start) — except what the operator asks for: AIAAS_PREWARM_ENDPOINTS
+// lists endpoints whose model and plugins are loaded at init (bounded by
+// PrewarmTimeout), which moves that work off the first request of every
+// new environment (and, with provisioned concurrency, off requests
+// altogether).
 package lambdaapp
 
 import (
@@ -24,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,6 +119,11 @@ func Open(ctx context.Context, name string, environ []string, opts *Options) (*A
 	}
 	a := &App{Name: name, Config: cfg, Log: o.Logger, ms: ms}
 	env := config.Environ(environ)
+	prewarm, err := platform.ParsePrewarm(env["AIAAS_PREWARM_ENDPOINTS"])
+	if err != nil {
+		ms.Close()
+		return nil, fmt.Errorf("%w: AIAAS_PREWARM_ENDPOINTS: %v", ErrConfig, err)
+	}
 	switch v := env["AIAAS_TENANT_ISOLATION"]; v {
 	case "", "NONE":
 	case "PER_TENANT":
@@ -142,6 +152,10 @@ func Open(ctx context.Context, name string, environ []string, opts *Options) (*A
 			CacheDir:    cfg.PluginCacheDir,
 			CallTimeout: cfg.PluginTimeout,
 			Logger:      o.Logger,
+			// A new execution environment fetches the code another
+			// compiled (admin compiles each plugin when it is uploaded)
+			// instead of compiling again.
+			Shared: compiledCode{ms},
 		})
 		if err != nil {
 			ms.Close()
@@ -163,9 +177,56 @@ func Open(ctx context.Context, name string, environ []string, opts *Options) (*A
 	if o.Metrics != nil {
 		a.metrics = NewEMF(o.Metrics, "aiaas")
 	}
+	a.prewarm(ctx, prewarm)
 	a.Log.InfoContext(ctx, "init complete", "function", name, "tracing", a.tracing.Enabled(),
 		"init_ms", float64(time.Since(processStart).Microseconds())/1000)
 	return a, nil
+}
+
+// PrewarmTimeout bounds the prewarming at init: Lambda allows 10 s of init
+// and the function must still start if the store is slow.
+const PrewarmTimeout = 7 * time.Second
+
+// prewarm loads the listed endpoints' models and plugins. A failure is
+// logged, not fatal: the endpoint then loads on its first request, as
+// without prewarming.
+func (a *App) prewarm(ctx context.Context, eps [][2]string) {
+	if len(eps) == 0 {
+		return
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, PrewarmTimeout)
+	defer cancel()
+	for _, e := range eps {
+		t0 := time.Now()
+		if err := a.Server.PrewarmEndpoint(ctx, e[0], e[1]); err != nil {
+			a.Log.WarnContext(ctx, "prewarm failed; the endpoint loads on its first request", "tenant", e[0], "endpoint", e[1], "err", err)
+			continue
+		}
+		a.Log.InfoContext(ctx, "prewarmed", "tenant", e[0], "endpoint", e[1], "ms", float64(time.Since(t0).Microseconds())/1000)
+	}
+	a.Log.InfoContext(ctx, "prewarm done", "endpoints", len(eps), "ms", float64(time.Since(start).Microseconds())/1000)
+}
+
+// compiledCode is plugins.SharedCache on the store: compiled plugin code
+// sealed under _system/compiled/, shared by every environment of the
+// deployment.
+type compiledCode struct{ ms *modelstore.Store }
+
+func (c compiledCode) List(ctx context.Context, prefix string) ([]string, error) {
+	return c.ms.CompiledList(ctx, prefix)
+}
+
+func (c compiledCode) Get(ctx context.Context, name string) ([]byte, error) {
+	b, err := c.ms.CompiledGet(ctx, name)
+	if errors.Is(err, modelstore.ErrNotFound) {
+		err = fmt.Errorf("%w: %w", os.ErrNotExist, err)
+	}
+	return b, err
+}
+
+func (c compiledCode) Put(ctx context.Context, name string, data []byte) error {
+	return c.ms.CompiledPut(ctx, name, data)
 }
 
 // Close releases the store, the plugin host and the tracer provider. Lambda never calls it (the
