@@ -223,7 +223,7 @@ func TestLeastPrivilege(t *testing.T) {
 	tp := loadTemplate(t)
 	// The data plane reads, and writes only its tenants' audit records
 	// (every request is audited): PutObject on that prefix, nothing else.
-	inferMust := []string{"s3:GetObject", "s3:ListBucket", "kms:Decrypt", "s3:PutObject", "kms:GenerateDataKey"}
+	inferMust := []string{"s3:GetObject", "s3:ListBucket", "kms:Decrypt", "s3:PutObject", "kms:GenerateDataKey", "secretsmanager:GetSecretValue"}
 	inferMustNot := []string{"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:AbortMultipartUpload", "kms:Encrypt", "lambda:InvokeFunction"}
 	cases := []struct {
 		id        string
@@ -233,8 +233,8 @@ func TestLeastPrivilege(t *testing.T) {
 	}{
 		{"InferFunction", inferMust, inferMustNot, nil},
 		{"InferIsolatedFunction", inferMust, inferMustNot, nil},
-		{"AdminFunction", []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "kms:Decrypt", "kms:GenerateDataKey", "lambda:InvokeFunction"}, nil, []string{"TrainFunction"}},
-		{"TrainFunction", []string{"s3:GetObject", "s3:PutObject", "kms:Decrypt", "kms:GenerateDataKey", "lambda:InvokeFunction"}, nil, []string{"TrainFunction"}},
+		{"AdminFunction", []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "kms:Decrypt", "kms:GenerateDataKey", "lambda:InvokeFunction", "secretsmanager:GetSecretValue"}, nil, []string{"TrainFunction"}},
+		{"TrainFunction", []string{"s3:GetObject", "s3:PutObject", "kms:Decrypt", "kms:GenerateDataKey", "lambda:InvokeFunction", "secretsmanager:GetSecretValue"}, nil, []string{"TrainFunction"}},
 	}
 	seen := map[string]bool{}
 	for i, c := range cases {
@@ -268,6 +268,16 @@ func TestLeastPrivilege(t *testing.T) {
 					for _, r := range listOf(s["Resource"]) {
 						if sub := fmt.Sprint(get(r, "Fn::Sub")); sub != "${ModelBucket.Arn}/tenants/*/records/audit/*" {
 							t.Errorf("case %d (%s): may put %v; want only the audit records", i, c.id, r)
+						}
+					}
+				}
+				if as == "secretsmanager:GetSecretValue" {
+					for _, r := range listOf(s["Resource"]) {
+						sub := fmt.Sprint(get(r, "Fn::Sub"))
+						master := sub == "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${MasterKeySecretName}-??????"
+						adminKey := sub == "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${AdminKeySecretName}-??????"
+						if !master && !(adminKey && c.id == "AdminFunction") {
+							t.Errorf("case %d (%s): may read secret %v", i, c.id, r)
 						}
 					}
 				}
@@ -592,7 +602,7 @@ func TestLoggingConfigAndEnvironment(t *testing.T) {
 		}
 	}
 	env := mapOf(get(tp.globals, "Environment", "Variables"))
-	for _, k := range []string{"AIAAS_STORE", "AIAAS_S3_SSE", "AIAAS_PLUGIN_CACHE_DIR", "AIAAS_BATCH_WINDOW", "AIAAS_MASTER_KEY",
+	for _, k := range []string{"AIAAS_STORE", "AIAAS_S3_SSE", "AIAAS_PLUGIN_CACHE_DIR", "AIAAS_BATCH_WINDOW", "AIAAS_MASTER_KEY_FROM",
 		"OTEL_EXPORTER_OTLP_ENDPOINT", "AIAAS_TRACE_FLUSH_TIMEOUT"} {
 		if env[k] == nil {
 			t.Errorf("Globals environment lacks %s", k)
@@ -602,7 +612,7 @@ func TestLoggingConfigAndEnvironment(t *testing.T) {
 		t.Errorf("AIAAS_STORE = %v", env["AIAAS_STORE"])
 	}
 	admin := mapOf(get(tp.resources["AdminFunction"], "Properties", "Environment", "Variables"))
-	if get(admin, "AIAAS_TRAIN_FUNCTION", "Ref") != "TrainFunction" || admin["AIAAS_ADMIN_KEY"] == nil {
+	if get(admin, "AIAAS_TRAIN_FUNCTION", "Ref") != "TrainFunction" || get(admin, "AIAAS_ADMIN_KEY_FROM", "Fn::Sub") != "secretsmanager:${AdminKeySecretName}" {
 		t.Errorf("AdminFunction environment = %v", admin)
 	}
 	for _, id := range []string{"InferFunction", "InferIsolatedFunction"} {
@@ -613,15 +623,36 @@ func TestLoggingConfigAndEnvironment(t *testing.T) {
 	if get(env, "OTEL_EXPORTER_OTLP_ENDPOINT", "Ref") != "OtlpEndpoint" || get(tp.globals, "Tracing", "Ref") != "TracingMode" {
 		t.Errorf("tracing is not wired to its parameters: %v, Tracing %v", env["OTEL_EXPORTER_OTLP_ENDPOINT"], tp.globals["Tracing"])
 	}
-	for _, p := range []string{"MemorySize", "EphemeralStorage", "ProvisionedConcurrency", "TenancyMode", "MasterKeySecret", "AdminKeySecret",
-		"OtlpEndpoint", "TracingMode", "PrewarmEndpoints", "StageRateLimit", "StageBurstLimit", "TrainReservedConcurrency"} {
+	for _, p := range []string{"MemorySize", "EphemeralStorage", "ProvisionedConcurrency", "TenancyMode", "MasterKeySecretName", "AdminKeySecretName",
+		"SecretsExtensionLayerArn", "OtlpEndpoint", "TracingMode", "PrewarmEndpoints", "StageRateLimit", "StageBurstLimit", "TrainReservedConcurrency"} {
 		if tp.parameters[p] == nil {
 			t.Errorf("missing parameter %s", p)
 		}
 	}
-	for _, p := range []string{"MasterKeySecret", "AdminKeySecret"} {
-		if tp.parameters[p]["NoEcho"] != true {
-			t.Errorf("parameter %s must be NoEcho", p)
+	// Secrets are read at init through the extension, never put in an
+	// environment (a dynamic reference would resolve into one).
+	if get(env, "AIAAS_MASTER_KEY_FROM", "Fn::Sub") != "secretsmanager:${MasterKeySecretName}" {
+		t.Errorf("AIAAS_MASTER_KEY_FROM = %v", env["AIAAS_MASTER_KEY_FROM"])
+	}
+	if l := listOf(tp.globals["Layers"]); len(l) != 1 || get(l[0], "Ref") != "SecretsExtensionLayerArn" {
+		t.Errorf("Globals.Layers = %v, want the Parameters and Secrets extension", tp.globals["Layers"])
+	}
+	b, err := os.ReadFile("template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "{{resolve:") {
+		t.Errorf("the template resolves a dynamic reference: its value would be plaintext in a function's configuration")
+	}
+	for _, id := range append(tp.functions(), "") {
+		vars := mapOf(get(tp.resources[id], "Properties", "Environment", "Variables"))
+		if id == "" {
+			vars = env
+		}
+		for _, k := range []string{"AIAAS_MASTER_KEY", "AIAAS_ADMIN_KEY"} {
+			if vars[k] != nil {
+				t.Errorf("%s: %s is in the environment; use %s_FROM", id, k, k)
+			}
 		}
 	}
 }

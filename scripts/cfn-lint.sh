@@ -20,6 +20,7 @@ if ! command -v cfn-lint >/dev/null 2>&1; then
 fi
 cfn-lint --version >&2
 status=0
+layer=arn:aws:lambda:us-east-1:177933569100:layer:AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:12
 for params in \
   "TenancyMode=NONE ProvisionedConcurrency=0" \
   "TenancyMode=NONE ProvisionedConcurrency=2" \
@@ -27,7 +28,7 @@ for params in \
   "TenancyMode=PER_TENANT ProvisionedConcurrency=2 TrainReservedConcurrency=0"; do
   # --include-checks takes several values: the template goes first.
   # shellcheck disable=SC2086
-  if out=$(cfn-lint template.yaml --parameters $params --include-checks I 2>&1); then
+  if out=$(cfn-lint template.yaml --parameters SecretsExtensionLayerArn=$layer $params --include-checks I 2>&1); then
     echo "cfn-lint clean: $params" >&2
   else
     printf 'cfn-lint findings with %s:\n%s\n' "$params" "$out" >&2

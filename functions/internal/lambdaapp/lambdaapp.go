@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -96,6 +97,10 @@ func Open(ctx context.Context, name string, environ []string, opts *Options) (*A
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	environ, err := resolveSecrets(ctx, environ, http.DefaultClient)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	cfg, err := config.Load(config.Environ(environ))
 	if err != nil {
