@@ -133,6 +133,10 @@ type jobRunner struct {
 
 	mu   sync.Mutex
 	live map[string]*Job // tenant/id → job running or queued here
+	// evals and cancels are the evaluation jobs queued or running here,
+	// and how to stop a running one.
+	evals   map[string]*Evaluation
+	cancels map[string]func()
 }
 
 const jobQueueSize = 64
@@ -144,7 +148,8 @@ const jobsPerTenant = 8
 
 func newJobRunner(s *Server, workers int) *jobRunner {
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &jobRunner{s: s, queue: make(chan jobTask, jobQueueSize), stop: cancel, ctx: ctx, live: map[string]*Job{}}
+	r := &jobRunner{s: s, queue: make(chan jobTask, jobQueueSize), stop: cancel, ctx: ctx, live: map[string]*Job{},
+		evals: map[string]*Evaluation{}, cancels: map[string]func(){}}
 	for i := 0; i < workers; i++ {
 		r.wg.Add(1)
 		go func() {
@@ -155,7 +160,7 @@ func newJobRunner(s *Server, workers int) *jobRunner {
 					return
 				case t := <-r.queue:
 					if err := s.RunJob(ctx, t.tenant, t.id); err != nil {
-						s.log.Warn("training job failed", "tenant", t.tenant, "job", t.id, "err", err)
+						s.log.Warn("job failed", "tenant", t.tenant, "job", t.id, "err", err)
 					}
 				}
 			}
@@ -181,22 +186,81 @@ func (r *jobRunner) setLive(tenant string, j *Job) {
 }
 
 // admit records j as live unless its tenant already has jobsPerTenant
-// jobs queued or running here.
+// jobs (training and evaluation) queued or running here.
 func (r *jobRunner) admit(tenant string, j *Job) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.countLocked(tenant) >= jobsPerTenant {
+		return false
+	}
+	cp := *j
+	r.live[tenant+"/"+j.ID] = &cp
+	return true
+}
+
+// countLocked counts tenant's jobs of both kinds live here; r.mu is held.
+func (r *jobRunner) countLocked(tenant string) int {
 	n := 0
 	for k := range r.live {
 		if strings.HasPrefix(k, tenant+"/") {
 			n++
 		}
 	}
-	if n >= jobsPerTenant {
+	for k := range r.evals {
+		if strings.HasPrefix(k, tenant+"/") {
+			n++
+		}
+	}
+	return n
+}
+
+// admitEval is admit for an evaluation.
+func (r *jobRunner) admitEval(tenant string, e *Evaluation) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.countLocked(tenant) >= jobsPerTenant {
 		return false
 	}
-	cp := *j
-	r.live[tenant+"/"+j.ID] = &cp
+	r.evals[tenant+"/"+e.ID] = e.snapshot()
 	return true
+}
+
+// setLiveEval records e's state for readers, and cancel (when not nil)
+// as the way to stop it.
+func (r *jobRunner) setLiveEval(tenant string, e *Evaluation, cancel func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.evals[tenant+"/"+e.ID] = e.snapshot()
+	if cancel != nil {
+		r.cancels[tenant+"/"+e.ID] = cancel
+	}
+}
+
+func (r *jobRunner) dropLiveEval(tenant, id string) {
+	r.mu.Lock()
+	delete(r.evals, tenant+"/"+id)
+	delete(r.cancels, tenant+"/"+id)
+	r.mu.Unlock()
+}
+
+func (r *jobRunner) getLiveEval(tenant, id string) (Evaluation, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.evals[tenant+"/"+id]
+	if !ok {
+		return Evaluation{}, false
+	}
+	return *e.snapshot(), true
+}
+
+// cancelEval stops an evaluation running here (a no-op elsewhere).
+func (r *jobRunner) cancelEval(tenant, id string) {
+	r.mu.Lock()
+	c := r.cancels[tenant+"/"+id]
+	r.mu.Unlock()
+	if c != nil {
+		c()
+	}
 }
 
 func (r *jobRunner) dropLive(tenant, id string) {
@@ -342,6 +406,9 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) error {
 // Lambda train function (with ctx carrying the function's deadline).
 // The error is also recorded in the job; RunJob returns it for logging.
 func (s *Server) RunJob(ctx context.Context, tenant, id string) (err error) {
+	if isEvalID(id) {
+		return s.RunEvaluation(ctx, tenant, id)
+	}
 	j, err := s.loadJob(ctx, tenant, id)
 	if err != nil {
 		return err

@@ -331,10 +331,16 @@ func (s *Server) handleSetAlias(w http.ResponseWriter, r *http.Request) error {
 	if !aliasRE.MatchString(alias) || alias == "latest" {
 		return httpErr(http.StatusBadRequest, "invalid alias %q: 1-32 characters of a-z 0-9 _ -, starting with a letter; \"latest\" is reserved", truncate(alias, 40))
 	}
-	var a Alias
-	if err := decodeJSON(r, &a); err != nil {
+	// The body is an Alias, and optionally the evaluation that justifies
+	// the move (recorded in the audit record).
+	var body struct {
+		Alias
+		Evaluation string `json:"evaluation,omitempty"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
+	a := body.Alias
 	if a.Version < 1 {
 		return httpErr(http.StatusBadRequest, "\"version\" must be a published version number (1, 2, …)")
 	}
@@ -357,13 +363,23 @@ func (s *Server) handleSetAlias(w http.ResponseWriter, r *http.Request) error {
 			return httpErr(http.StatusNotFound, "model %q has no version %d", name, v)
 		}
 	}
+	if body.Evaluation != "" {
+		if err := s.checkEvaluationFor(r.Context(), p.tenant, body.Evaluation, name, a.Version); err != nil {
+			return err
+		}
+	}
 	if err := s.store.SetAlias(r.Context(), p.tenant, name, alias, a); err != nil {
 		return err
 	}
 	s.refs.forget(p.tenant, name)
 	setAuditObject(r, fmt.Sprintf("models/%s/aliases/%s", name, alias))
-	writeJSON(w, http.StatusOK, map[string]any{"model": name, "alias": alias, "version": a.Version,
-		"canary_version": a.CanaryVersion, "canary_weight": a.CanaryWeight})
+	res := map[string]any{"model": name, "alias": alias, "version": a.Version,
+		"canary_version": a.CanaryVersion, "canary_weight": a.CanaryWeight}
+	if body.Evaluation != "" {
+		setAuditJustification(r, "evaluations/"+body.Evaluation)
+		res["evaluation"] = body.Evaluation
+	}
+	writeJSON(w, http.StatusOK, res)
 	return nil
 }
 

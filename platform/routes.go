@@ -65,6 +65,10 @@ func (s *Server) routes() {
 	s.route("POST /v1/training-jobs", manage, "job.submit", s.handleSubmitJob)
 	s.route("GET /v1/training-jobs", manage, "job.list", s.handleListJobs)
 	s.route("GET /v1/training-jobs/{id}", manage, "job.get", s.handleGetJob)
+	s.route("POST /v1/evaluations", manage, "evaluation.submit", s.handleSubmitEvaluation)
+	s.route("GET /v1/evaluations", manage, "evaluation.list", s.handleListEvaluations)
+	s.route("GET /v1/evaluations/{id}", manage, "evaluation.get", s.handleGetEvaluation)
+	s.route("POST /v1/evaluations/{id}/cancel", manage, "evaluation.cancel", s.handleCancelEvaluation)
 	s.route("GET /v1/audit", manage, "audit.read", s.handleAudit)
 	s.route("GET /v1/audit/verify", manage, "audit.verify", s.handleAuditVerify)
 	if s.noProcMet {
@@ -172,7 +176,17 @@ func (s *Server) handlePutDataset(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	set, err := training.ParseDataset(body)
+	// ?task=regression checks a CSV whose last column is a number, for
+	// evaluations with task regression; otherwise it is a class.
+	var set *dataset.Set
+	switch task := r.URL.Query().Get("task"); task {
+	case "", "classification":
+		set, err = training.ParseDataset(body)
+	case "regression":
+		set, err = training.ParseRegressionCSV(body)
+	default:
+		return httpErr(http.StatusBadRequest, "task must be classification or regression, got %q", truncate(task, 32))
+	}
 	if errors.Is(err, dataset.ErrTooLarge) {
 		return wrapStatus(http.StatusRequestEntityTooLarge, err)
 	}

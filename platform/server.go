@@ -391,7 +391,7 @@ func (s *Server) route(pattern string, acc access, action string, h func(http.Re
 			if auditTenant != "" {
 				s.audit.Record(auditTenant, audit.Record{
 					Time: start, RequestID: reqID, Actor: p.keyID, Action: action, Object: info.object,
-					Status: status, LatencyMS: float64(elapsed.Microseconds()) / 1000,
+					Status: status, LatencyMS: float64(elapsed.Microseconds()) / 1000, Justification: info.justification,
 				})
 				if durable {
 					fctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditFlushTimeout)
@@ -512,6 +512,7 @@ type reqInfo struct {
 	id, action    string
 	object, model string
 	tenant        string // for admin actions: the tenant acted upon
+	justification string // what the caller cited for the action (audit)
 }
 
 type reqInfoKey struct{}

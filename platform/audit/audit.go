@@ -64,6 +64,11 @@ type Record struct {
 	LatencyMS float64   `json:"latency_ms"`
 	Prev      string    `json:"prev"` // hash of record Seq-1 ("" for the first)
 	Hash      string    `json:"hash"`
+	// Justification is what the caller cited for the action, e.g. the
+	// evaluation ("evaluations/e…") behind an alias move. It is encoded
+	// after the object; records without one encode, and hash, exactly as
+	// before the field existed.
+	Justification string `json:"justification,omitempty"`
 }
 
 // Store is what the log needs from object storage, per tenant. Names are
@@ -498,6 +503,10 @@ func appendRecord(b []byte, r *Record) []byte {
 	if r.Object != "" {
 		b = append(b, `,"object":`...)
 		b = appendString(b, r.Object)
+	}
+	if r.Justification != "" {
+		b = append(b, `,"justification":`...)
+		b = appendString(b, r.Justification)
 	}
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)

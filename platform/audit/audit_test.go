@@ -293,6 +293,9 @@ func FuzzRecordEncoding(f *testing.F) {
 		}
 		r := Record{Seq: 7, Time: time.Unix(1700000000, 123456789), RequestID: id, Actor: actor, Action: action,
 			Object: object, Status: status, LatencyMS: lat, Prev: "p"}
+		if status%2 != 0 {
+			r.Justification = action + object
+		}
 		r.Hash = hashRecord(&r)
 		line := appendRecord(nil, &r)
 		var back Record

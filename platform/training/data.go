@@ -147,3 +147,9 @@ func isArchive(b []byte) bool {
 func ParseCSV(b []byte) (*dataset.Set, error) {
 	return dataset.ReadCSV(bytes.NewReader(b), &dataset.Options{MaxBytes: MaxDatasetBytes, MaxValues: MaxDatasetValues})
 }
+
+// ParseRegressionCSV is ParseCSV for a numeric target: the last column is
+// any finite number (Set.Targets), not a class.
+func ParseRegressionCSV(b []byte) (*dataset.Set, error) {
+	return dataset.ReadCSV(bytes.NewReader(b), &dataset.Options{MaxBytes: MaxDatasetBytes, MaxValues: MaxDatasetValues, Regression: true})
+}
