@@ -167,6 +167,41 @@ func TestClientAgainstServer(t *testing.T) {
 		t.Fatalf("job list: %v", v)
 	}
 
+	// Evaluation: the trained model against iris's prod on the same data,
+	// then the evaluation justifying an alias move.
+	ev := cli(exitOK, "evaluate", "--candidate", "toy", "--candidate", "iris:prod", "--dataset", "toy", "--batches", "1,4",
+		"--memory-mb", "512", "--price-per-million-requests", "0", "--wait", "--poll", "20ms")
+	if ev["status"] != "succeeded" || len(ev["results"].([]any)) != 2 {
+		t.Fatalf("evaluate: %v", ev)
+	}
+	for _, r := range ev["results"].([]any) {
+		r := r.(map[string]any)
+		q, _ := r["classification"].(map[string]any)
+		if r["status"] != "ok" || q == nil || q["rows"] != 90.0 || r["cost"].(map[string]any)["memory_mb"] != 512.0 ||
+			r["cost"].(map[string]any)["price_per_million_requests"] != 0.0 {
+			t.Fatalf("evaluate result: %v", r)
+		}
+	}
+	evID := ev["id"].(string)
+	cli(exitInvalid, "evaluate", "--candidate", "toy", "--dataset", "toy", "--metrics", "vibes")
+	cli(exitUsage, "evaluate", "--dataset", "toy")
+	cli(exitUsage, "evaluate", "--candidate", "toy:", "--dataset", "toy")
+	cli(exitNotFound, "evaluate", "--candidate", "nope", "--dataset", "toy")
+	cli(exitNotFound, "evaluation", "show", "e0000000000000000")
+	cli(exitInvalid, "evaluation", "cancel", evID) // finished: 409
+	if v := cli(exitOK, "evaluation", "list"); !strings.Contains(clientJSON(v), evID) {
+		t.Fatalf("evaluation list: %v", v)
+	}
+	var text, errText bytes.Buffer
+	if code := run(ctx, []string{"evaluation", "show", evID}, &text, &errText, clientEnv(e)); code != exitOK ||
+		!strings.Contains(text.String(), "ACCURACY") || !strings.Contains(text.String(), "iris:prod (v1)") || !strings.Contains(text.String(), "USD/1M REQ") {
+		t.Fatalf("evaluation show (text): %d %s %s", code, text.String(), errText.String())
+	}
+	if v := cli(exitOK, "model", "alias", "iris", "prod", "1", "--evaluation", evID); v["evaluation"] != evID {
+		t.Fatalf("alias with evaluation: %v", v)
+	}
+	cli(exitInvalid, "model", "alias", "iris", "prod", "2", "--evaluation", evID) // version 2 was not evaluated
+
 	// The SDK's explain and binary paths against the same server.
 	c, _ := client.New(ts.URL, &client.Options{APIKey: key})
 	ex, err := c.Explain(ctx, "iris", &client.ExplainRequest{Version: "prod", Input: []float32{5.1, 3.5, 1.4, 0.2}, Method: client.MethodGradientXInput})

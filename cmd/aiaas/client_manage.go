@@ -229,13 +229,18 @@ progress bar is drawn on a terminal.`,
 	clientCmd(&command{
 		name: "model alias", args: "NAME ALIAS VERSION",
 		summary: "point an alias (e.g. prod) at a version, optionally with a canary",
-		detail:  "With --canary V --weight W, W percent of the alias's requests go to version V.",
+		detail: `With --canary V --weight W, W percent of the alias's requests go to version V.
+--evaluation ID cites a succeeded evaluation that compared VERSION (see
+'aiaas evaluate') as the move's justification, kept in the audit record.`,
 		examples: []string{"aiaas model alias mnist prod 2",
-			"aiaas model alias mnist prod 2 --canary 3 --weight 10"},
+			"aiaas model alias mnist prod 2 --canary 3 --weight 10",
+			"aiaas model alias mnist-cnn prod 3 --evaluation e0123456789abcdef"},
 	}, false, func(fs *flag.FlagSet) clientRun {
 		var canary, weight int
+		var evaluation string
 		fs.IntVar(&canary, "canary", 0, "canary version")
 		fs.IntVar(&weight, "weight", 0, "percent of requests sent to the canary (1..100)")
+		fs.StringVar(&evaluation, "evaluation", "", "id of the evaluation that justifies the move (recorded in the audit log)")
 		return func(ctx context.Context, c *cli, cl *client.Client, args []string) error {
 			if err := nargs(args, 3, "NAME ALIAS VERSION"); err != nil {
 				return err
@@ -247,7 +252,7 @@ progress bar is drawn on a terminal.`,
 			if (canary == 0) != (weight == 0) || weight < 0 || weight > 100 {
 				return usagef("--canary and --weight go together; --weight is 1..100")
 			}
-			r, err := cl.SetAlias(ctx, args[0], args[1], client.Alias{Version: v, CanaryVersion: canary, CanaryWeight: weight})
+			r, err := cl.SetAlias(ctx, args[0], args[1], client.Alias{Version: v, CanaryVersion: canary, CanaryWeight: weight, Evaluation: evaluation})
 			if err != nil {
 				return err
 			}
@@ -255,6 +260,9 @@ progress bar is drawn on a terminal.`,
 				fmt.Fprintf(w, "%s/%s -> version %d", r.Model, r.Alias, r.Version)
 				if r.CanaryWeight > 0 {
 					fmt.Fprintf(w, " (canary version %d at %d%%)", r.CanaryVersion, r.CanaryWeight)
+				}
+				if r.Evaluation != "" {
+					fmt.Fprintf(w, ", justified by evaluation %s", r.Evaluation)
 				}
 				fmt.Fprintln(w)
 			})

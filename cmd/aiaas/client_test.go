@@ -410,7 +410,7 @@ func TestClientCommandsHelp(t *testing.T) {
 }
 
 func isClientCommand(name string) bool {
-	for _, p := range []string{"tenant ", "key ", "model push", "model list", "model show", "model alias", "plugin ", "dataset ", "endpoint ", "invoke", "infer", "job ", "audit "} {
+	for _, p := range []string{"tenant ", "key ", "model push", "model list", "model show", "model alias", "plugin ", "dataset ", "endpoint ", "invoke", "infer", "job ", "audit ", "evaluate", "evaluation "} {
 		if strings.HasPrefix(name, p) {
 			return true
 		}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/platform"
+	"github.com/aiaas/aiaas/platform/audit"
+	"github.com/aiaas/aiaas/platform/evaluation"
 	"github.com/aiaas/aiaas/platform/training"
 	"github.com/aiaas/aiaas/sdk/client"
 )
@@ -40,6 +42,19 @@ func TestTypesMatchTheServer(t *testing.T) {
 		{"Layer", client.Layer{}, nn.Layer{}},
 		{"Schedule", client.Schedule{}, nn.Schedule{}},
 		{"Augment", client.Augment{}, nn.Augment{}},
+		{"EvaluationRequest", client.EvaluationRequest{}, evaluation.Request{}},
+		{"EvaluationCandidate", client.EvaluationCandidate{}, evaluation.Candidate{}},
+		{"EvaluationResult", client.EvaluationResult{}, evaluation.Result{}},
+		{"Classification", client.Classification{}, evaluation.Classification{}},
+		{"ClassMetrics", client.ClassMetrics{}, evaluation.ClassMetrics{}},
+		{"Regression", client.Regression{}, evaluation.Regression{}},
+		{"EvaluationLatency", client.EvaluationLatency{}, evaluation.Latency{}},
+		{"BatchLatency", client.BatchLatency{}, evaluation.BatchLatency{}},
+		{"EvaluationMemory", client.EvaluationMemory{}, evaluation.Memory{}},
+		{"EvaluationCost", client.EvaluationCost{}, evaluation.Cost{}},
+		{"EvaluationDataset", client.EvaluationDataset{}, platform.EvalDataset{}},
+		{"EvaluationProgress", client.EvaluationProgress{}, platform.EvalProgress{}},
+		{"AuditRecord", client.AuditRecord{}, audit.Record{}},
 	} {
 		if got, want := jsonFields(c.sdk), jsonFields(c.server); !slices.Equal(got, want) {
 			t.Errorf("%s: the SDK has %v, the server %v", c.name, got, want)
@@ -51,5 +66,11 @@ func TestTypesMatchTheServer(t *testing.T) {
 	want = slices.DeleteFunc(want, func(f string) bool { return f == "request" || f == "updated" })
 	if !slices.Equal(got, want) {
 		t.Errorf("TrainingJob: the SDK has %v, the server %v", got, want)
+	}
+	// An evaluation as the SDK reads it: all but the bookkeeping time.
+	got, want = jsonFields(client.Evaluation{}), jsonFields(platform.Evaluation{})
+	want = slices.DeleteFunc(want, func(f string) bool { return f == "updated" })
+	if !slices.Equal(got, want) {
+		t.Errorf("Evaluation: the SDK has %v, the server %v", got, want)
 	}
 }

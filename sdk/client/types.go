@@ -95,6 +95,9 @@ type Alias struct {
 	Version       int `json:"version"`
 	CanaryVersion int `json:"canary_version,omitempty"`
 	CanaryWeight  int `json:"canary_weight,omitempty"`
+	// Evaluation, in SetAlias only, cites a succeeded evaluation of this
+	// version as the move's justification (kept in the audit record).
+	Evaluation string `json:"evaluation,omitempty"`
 }
 
 // ModelSummary is one entry of ListModels.
@@ -143,6 +146,7 @@ type AliasResult struct {
 	Version       int    `json:"version"`
 	CanaryVersion int    `json:"canary_version,omitempty"`
 	CanaryWeight  int    `json:"canary_weight,omitempty"`
+	Evaluation    string `json:"evaluation,omitempty"`
 }
 
 // Explanation methods.
@@ -382,6 +386,9 @@ type AuditRecord struct {
 	LatencyMS float64   `json:"latency_ms"`
 	Prev      string    `json:"prev"`
 	Hash      string    `json:"hash"`
+	// Justification is what the caller cited, e.g. "evaluations/e…" for
+	// an alias move.
+	Justification string `json:"justification,omitempty"`
 }
 
 // AuditQuery filters ListAudit; zero fields are left out.
