@@ -169,7 +169,7 @@ func TestIsolation(t *testing.T) {
 		}
 	}
 	// B's listings and tenant metrics never name A's objects.
-	for i, p := range []string{"/v1/models", "/v1/models/digits", "/v1/plugins", "/v1/endpoints", "/v1/datasets", "/v1/training-jobs", "/v1/audit", "/v1/metrics"} {
+	for i, p := range []string{"/v1/models", "/v1/models/digits", "/v1/plugins", "/v1/endpoints", "/v1/datasets", "/v1/training-jobs", "/v1/evaluations", "/v1/audit", "/v1/metrics"} {
 		st, b := do(t, "GET", u+p, w.keyB, "", nil, nil)
 		if st != 200 {
 			t.Errorf("case %d: GET %s: status %d: %s", i, p, st, b)
@@ -209,6 +209,8 @@ func TestPathTricks(t *testing.T) {
 		{"GET", "/v1/endpoints/{}", ""},
 		{"POST", "/v1/endpoints/{}/invoke", "application/octet-stream"},
 		{"GET", "/v1/training-jobs/{}", ""},
+		{"GET", "/v1/evaluations/{}", ""},
+		{"POST", "/v1/evaluations/{}/cancel", "application/json"},
 		{"DELETE", "/v1/keys/{}", ""},
 	}
 	for i, r := range routes {
@@ -279,6 +281,9 @@ func TestBadInput(t *testing.T) {
 		{"PUT", u + "/v1/endpoints/e", w.keyB, "application/json", []byte(`{"model":7}`), nil, 400},
 		{"PUT", u + "/v1/datasets/d", w.keyB, "text/csv", []byte("a,b\n\x00\x01,zz\n"), nil, 400},
 		{"POST", u + "/v1/training-jobs", w.keyB, "application/json", []byte(`{"model":"m","dataset":"nope","epochs":-1}`), nil, 400},
+		{"POST", u + "/v1/evaluations", w.keyB, "application/json", []byte(`{"candidates":[{"model":"digits"}],"dataset":"d","memory_mb":1}`), nil, 400},
+		{"POST", u + "/v1/evaluations", w.keyB, "application/json", []byte(`{"candidates":[{"model":"secret"}],"dataset":"mnist"}`), nil, 404},
+		{"PUT", u + "/v1/models/digits/aliases/prod", w.keyB, "application/json", []byte(`{"version":1,"evaluation":"e00"}`), nil, 404},
 		{"POST", u + "/v1/models/digits/explain", w.keyB, "application/json", []byte(`{"input":[1,2]}`), nil, 400},
 		{"GET", u + "/v1/audit?limit=abc", w.keyB, "", nil, nil, 400},
 	}
