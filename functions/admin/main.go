@@ -26,7 +26,7 @@ import (
 
 func main() {
 	logger := lambdacontext.NewLogger()
-	opts := &lambdaapp.Options{Logger: logger, Metrics: os.Stdout, Plane: platform.PlaneControl}
+	opts := &lambdaapp.Options{Logger: logger, Metrics: os.Stdout, Plane: platform.PlaneControl, AfterResponse: true}
 	if fn := os.Getenv("AIAAS_TRAIN_FUNCTION"); fn != "" {
 		opts.Dispatch = lambdaapp.InvokerFromEnv(fn).Dispatch
 	}

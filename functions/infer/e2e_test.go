@@ -238,6 +238,11 @@ func TestInferUnderRIE(t *testing.T) {
 	if !strings.Contains(fn.Logs(), `"_aws"`) {
 		t.Errorf("no EMF metrics line in the function's output")
 	}
+	// Audit records flush after the response, from the internal extension
+	// (checkInferRole below finds every one of them in the log).
+	if !strings.Contains(fn.Logs(), `"audit_after_response":true`) {
+		t.Errorf("the after-response extension did not register:\n%s", fn.Logs())
+	}
 	warmUntraced := reps[1].Duration
 	fn.Stop()
 
@@ -282,6 +287,7 @@ func TestInferUnderRIE(t *testing.T) {
 	}
 	fn.Stop()
 	checkInferRole(t, env, store, adminBootstrap, adminEnv, key)
+
 
 	// Phase 3: the same cold start and calls with tracing on, exporting to
 	// an OTLP/HTTP receiver: every invocation's spans are there by the time

@@ -28,7 +28,7 @@ import (
 func main() {
 	logger := lambdacontext.NewLogger()
 	app, err := lambdaapp.Open(context.Background(), "infer", os.Environ(),
-		&lambdaapp.Options{Logger: logger, Metrics: os.Stdout, Plane: platform.PlaneData})
+		&lambdaapp.Options{Logger: logger, Metrics: os.Stdout, Plane: platform.PlaneData, AfterResponse: true})
 	if err != nil {
 		// Before lambda.Start: Lambda reports an init failure with this
 		// message instead of failing every request.

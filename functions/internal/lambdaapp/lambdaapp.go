@@ -66,6 +66,8 @@ type App struct {
 	metrics *EMF
 	tracing *tracing.Provider
 	warm    atomic.Bool // false until the first invocation started
+	// after runs post-response work (nil: none; work runs inline).
+	after *afterResponse
 	// isolated: Lambda tenant isolation (AIAAS_TENANT_ISOLATION=PER_TENANT);
 	// every invocation carries the tenant of its execution environment.
 	isolated bool
@@ -82,6 +84,12 @@ type Options struct {
 	Dispatch platform.JobDispatcher
 	// NoPlugins skips the plugin host (the train function needs none).
 	NoPlugins bool
+	// AfterResponse flushes each HTTP invocation's audit records and spans
+	// after its response has gone, from an internal Lambda extension
+	// (infer and admin; not train, whose invocations are not HTTP). Off
+	// Lambda, or if Lambda refuses the extension, they flush before the
+	// response as without it.
+	AfterResponse bool
 	// Plane is the set of routes this function serves (platform.PlaneData
 	// for infer, platform.PlaneControl for admin); the others answer 404
 	// saying which plane serves them.
@@ -167,10 +175,20 @@ func Open(ctx context.Context, name string, environ []string, opts *Options) (*A
 			return nil, fmt.Errorf("lambdaapp: plugin runtime: %w", err)
 		}
 	}
+	// AIAAS_AUDIT_AFTER_RESPONSE=off keeps the flush before the response
+	// (for comparison, or where extensions are not wanted).
+	if api := env["AWS_LAMBDA_RUNTIME_API"]; o.AfterResponse && api != "" && env["AIAAS_AUDIT_AFTER_RESPONSE"] != "off" {
+		if a.after, err = registerAfterResponse(ctx, api, o.Logger); err != nil {
+			a.Log.WarnContext(ctx, "lambda extension refused; audit records flush before each response", "err", err)
+			a.after = nil
+		}
+	}
 	a.Server, err = platform.New(ctx, platform.Options{
 		Config: cfg, Store: platform.StoreFrom(ms), Plugins: a.plugins,
 		Dispatch: o.Dispatch, Logger: o.Logger, Tracing: a.tracing,
-		AuditFlushedPerRequest: true, // every invocation flushes before it returns
+		// Flushed before each answer unless the extension flushes after
+		// it: then a crash in between must be visible (audit promises).
+		AuditFlushedPerRequest: a.after == nil,
 		Plane:                  o.Plane,
 		// Many environments serve; each reports EMF lines instead.
 		NoProcessMetrics: true,
@@ -183,7 +201,7 @@ func Open(ctx context.Context, name string, environ []string, opts *Options) (*A
 		a.metrics = NewEMF(o.Metrics, "aiaas")
 	}
 	a.prewarm(ctx, prewarm)
-	a.Log.InfoContext(ctx, "init complete", "function", name, "tracing", a.tracing.Enabled(),
+	a.Log.InfoContext(ctx, "init complete", "function", name, "tracing", a.tracing.Enabled(), "audit_after_response", a.after != nil,
 		"init_ms", float64(time.Since(processStart).Microseconds())/1000)
 	return a, nil
 }
@@ -273,14 +291,33 @@ func (h *HTTPHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error
 		ctx = platform.WithExecutionTenant(ctx, id)
 	}
 	out, err := h.adapter.Invoke(ctx, payload)
-	h.a.endInvocation(ctx, span, err)
+	h.a.finishInvocation(ctx, span, err)
 	return out, err
 }
 
+// finishInvocation ends the root span, then flushes the audit log and
+// exports the spans: after the response when the internal extension runs
+// (Options.AfterResponse), else before it — the sandbox may be frozen
+// right after the response.
+func (a *App) finishInvocation(ctx context.Context, span trace.Span, err error) {
+	if a.tracing.Enabled() {
+		tracing.End(span, err)
+	}
+	work := func() {
+		if err := a.Server.FlushAudit(context.WithoutCancel(ctx)); err != nil {
+			a.Log.ErrorContext(ctx, "audit flush failed", "err", err)
+		}
+		a.exportSpans(ctx)
+	}
+	if a.after != nil && a.after.finish(work) {
+		return
+	}
+	work()
+}
+
 // HTTP returns the lambda.Handler for API Gateway / function URL events:
-// after each invocation it flushes the audit log (the sandbox may be frozen
-// right after the response), writes one EMF metrics line and exports the
-// invocation's spans.
+// each invocation writes one EMF metrics line, then flushes the audit log
+// and exports its spans (see finishInvocation).
 func (a *App) HTTP() *HTTPHandler {
 	return &HTTPHandler{a: a, adapter: apigw.New(a.Server, &apigw.Options{
 		Logger: a.Log,
@@ -291,9 +328,6 @@ func (a *App) HTTP() *HTTPHandler {
 				if inv.Status >= 500 {
 					span.SetStatus(codes.Error, fmt.Sprintf("HTTP %d", inv.Status))
 				}
-			}
-			if err := a.Server.FlushAudit(context.WithoutCancel(ctx)); err != nil {
-				a.Log.ErrorContext(ctx, "audit flush failed", "err", err)
 			}
 			if a.metrics != nil {
 				route := inv.Route
@@ -344,6 +378,14 @@ func (a *App) endInvocation(ctx context.Context, span trace.Span, err error) {
 		return
 	}
 	tracing.End(span, err)
+	a.exportSpans(ctx)
+}
+
+// exportSpans exports the invocation's spans, bounded by the deadline.
+func (a *App) exportSpans(ctx context.Context) {
+	if !a.tracing.Enabled() {
+		return
+	}
 	dl, _ := ctx.Deadline()
 	if ferr := a.tracing.FlushBefore(ctx, dl); ferr != nil {
 		a.Log.WarnContext(ctx, "tracing: span export failed; spans of this invocation are dropped", "err", ferr)
