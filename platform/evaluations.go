@@ -285,8 +285,25 @@ func (s *Server) handleCancelEvaluation(w http.ResponseWriter, r *http.Request) 
 	if err := s.store.Put(r.Context(), p.tenant, evalCancelKind, e.ID, []byte(`{"canceled":true}`)); err != nil {
 		return err
 	}
-	s.jobs.cancelEval(p.tenant, e.ID)
 	setAuditObject(r, "evaluations/"+e.ID)
+	if s.jobs.cancelEval(p.tenant, e.ID) || s.dispatch != nil || e.Status != jobQueued {
+		// Running here (stopping now), or elsewhere (it reads the marker).
+		writeJSON(w, http.StatusAccepted, e)
+		return nil
+	}
+	// Still in the local queue: it ends now and frees the tenant's share;
+	// the worker that dequeues it finds it canceled and skips it.
+	fin := time.Now().UTC()
+	e.Status, e.Error, e.Finished = jobCanceled, "canceled on request", &fin
+	for i := range e.Results {
+		if e.Results[i].Status == evaluation.StatusPending {
+			e.Results[i].Status = evaluation.StatusSkipped
+		}
+	}
+	if err := s.saveEval(r.Context(), p.tenant, e); err != nil {
+		return err
+	}
+	s.jobs.dropLiveEval(p.tenant, e.ID)
 	writeJSON(w, http.StatusAccepted, e)
 	return nil
 }
@@ -306,6 +323,9 @@ func (s *Server) RunEvaluation(ctx context.Context, tenant, id string) (err erro
 	e, err := s.loadEval(ctx, tenant, id)
 	if err != nil {
 		return err
+	}
+	if e.Status == jobCanceled {
+		return nil // canceled while it was queued
 	}
 	if e.Status != jobQueued {
 		return fmt.Errorf("evaluation %s is %s, not queued", id, e.Status)

@@ -536,6 +536,53 @@ func TestEvaluationDispatched(t *testing.T) {
 	}
 }
 
+// TestEvaluationTenantShare: evaluations count in the tenant's share of
+// the job queue with training jobs (8 queued or running); past it, 429
+// with Retry-After for that tenant only; cancelling a queued evaluation
+// ends it at once and frees its place.
+func TestEvaluationTenantShare(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.TrainWorkers = 0 }) // nothing dequeues
+	key, other := e.tenant("acme"), e.tenant("globex")
+	for _, k := range []string{key, other} {
+		e.publish(k, "m", 1)
+		if r := e.do("PUT", "/v1/datasets/d", k, "0,0,0,0,1\n1,1,1,1,0\n", "Content-Type", "text/csv"); r.status != 201 {
+			t.Fatalf("dataset: %d %s", r.status, r.body)
+		}
+	}
+	body := func(v string) map[string]any {
+		return map[string]any{"candidates": []map[string]string{{"model": "m", "version": v}}, "dataset": "d"}
+	}
+	var ids []string
+	for range 8 {
+		r := e.do("POST", "/v1/evaluations", key, body("1"))
+		if r.status != 202 {
+			t.Fatalf("submit: %d %s", r.status, r.body)
+		}
+		ids = append(ids, r.json(t)["id"].(string))
+	}
+	r := e.do("POST", "/v1/evaluations", key, body("1"))
+	if r.status != 429 || r.header.Get("Retry-After") == "" || !strings.Contains(string(r.body), "share") {
+		t.Fatalf("ninth evaluation: %d %v %s", r.status, r.header, r.body)
+	}
+	if r := e.do("POST", "/v1/training-jobs", key, map[string]any{"model": "m2", "dataset": "d", "layers": []int{4}}); r.status != 429 {
+		t.Errorf("a training job past the shared share: %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/evaluations", other, body("latest")); r.status != 202 {
+		t.Errorf("another tenant is held back: %d %s", r.status, r.body)
+	}
+	c := e.do("POST", "/v1/evaluations/"+ids[0]+"/cancel", key, nil)
+	if c.status != 202 || c.json(t)["status"] != "canceled" {
+		t.Fatalf("cancel a queued evaluation: %d %s", c.status, c.body)
+	}
+	got := e.do("GET", "/v1/evaluations/"+ids[0], key, nil).json(t)
+	if got["status"] != "canceled" || got["results"].([]any)[0].(map[string]any)["status"] != "skipped" {
+		t.Errorf("after cancel: %v", got)
+	}
+	if r := e.do("POST", "/v1/evaluations", key, body("1")); r.status != 202 {
+		t.Errorf("the canceled evaluation's place is not free: %d %s", r.status, r.body)
+	}
+}
+
 // FuzzEvaluationRequest posts arbitrary bodies to POST /v1/evaluations:
 // the answer is never a 5xx, a refusal is a JSON error, and nothing runs
 // (the tenant has no models, so no request can be accepted).

@@ -253,14 +253,15 @@ func (r *jobRunner) getLiveEval(tenant, id string) (Evaluation, bool) {
 	return *e.snapshot(), true
 }
 
-// cancelEval stops an evaluation running here (a no-op elsewhere).
-func (r *jobRunner) cancelEval(tenant, id string) {
+// cancelEval stops an evaluation running here and reports whether it was.
+func (r *jobRunner) cancelEval(tenant, id string) bool {
 	r.mu.Lock()
 	c := r.cancels[tenant+"/"+id]
 	r.mu.Unlock()
 	if c != nil {
 		c()
 	}
+	return c != nil
 }
 
 func (r *jobRunner) dropLive(tenant, id string) {
