@@ -288,7 +288,6 @@ func TestInferUnderRIE(t *testing.T) {
 	fn.Stop()
 	checkInferRole(t, env, store, adminBootstrap, adminEnv, key)
 
-
 	// Phase 3: the same cold start and calls with tracing on, exporting to
 	// an OTLP/HTTP receiver: every invocation's spans are there by the time
 	// the emulator answers, because the function flushes before returning.
