@@ -318,6 +318,13 @@ func TestEvaluateMNISTMLPvsCNN(t *testing.T) {
 			t.Errorf("alias %s %v: %d %s, want %d", tc.model, tc.body, r.status, r.body, tc.want)
 		}
 	}
+	// Another tenant with a model of the same name cannot cite this
+	// tenant's evaluation: it does not exist for them.
+	e.publish(other, "mnist-cnn", 1)
+	if r := e.do("PUT", "/v1/models/mnist-cnn/aliases/prod", other, map[string]any{"version": 1, "evaluation": id}); r.status != 404 ||
+		!strings.Contains(string(r.body), "evaluation") {
+		t.Errorf("another tenant cites the evaluation: %d %s", r.status, r.body)
+	}
 	e.publish(key, "tabular", 2)
 	if r := e.do("PUT", "/v1/models/tabular/aliases/prod", key, map[string]any{"version": 2, "evaluation": id}); r.status != 400 ||
 		!strings.Contains(string(r.body), "not version 2") {
