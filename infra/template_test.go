@@ -704,3 +704,25 @@ func matchPath(route, segs []string) (score int, ok bool) {
 	}
 	return score, len(route) == len(segs)
 }
+
+// TestTrainFailureDestination: a train invocation that dies (crash, out of
+// memory, timeout) is not retried (that would train twice) and is reported
+// to train itself, which marks the job failed; the queue age matches the
+// platform's bound for a queued job.
+func TestTrainFailureDestination(t *testing.T) {
+	tp := loadTemplate(t)
+	if tp.prop("TrainFunction", "EventInvokeConfig") != nil {
+		t.Errorf("TrainFunction.EventInvokeConfig: SAM would grant the destination in the function's own role (a cycle); use TrainInvokeConfig")
+	}
+	c := tp.resources["TrainInvokeConfig"]
+	p := mapOf(c["Properties"])
+	if c["Type"] != "AWS::Lambda::EventInvokeConfig" || get(p, "FunctionName", "Ref") != "TrainFunction" || p["Qualifier"] != "$LATEST" {
+		t.Fatalf("TrainInvokeConfig = %v", c)
+	}
+	if fmt.Sprint(p["MaximumRetryAttempts"]) != "0" || fmt.Sprint(p["MaximumEventAgeInSeconds"]) != "3600" {
+		t.Errorf("retries %v, event age %v; want 0 and 3600 (platform.QueuedStale)", p["MaximumRetryAttempts"], p["MaximumEventAgeInSeconds"])
+	}
+	if fmt.Sprint(get(p, "DestinationConfig", "OnFailure", "Destination", "Fn::GetAtt")) != fmt.Sprint([]any{"TrainFunction", "Arn"}) {
+		t.Errorf("OnFailure destination = %v, want TrainFunction itself", get(p, "DestinationConfig", "OnFailure"))
+	}
+}

@@ -113,8 +113,8 @@ func (s *Server) loadEval(ctx context.Context, tenant, id string) (*Evaluation, 
 	if err := json.Unmarshal(b, &e); err != nil {
 		return nil, fmt.Errorf("evaluation %s: %w", id, err)
 	}
-	if (e.Status == jobRunning || e.Status == jobQueued) && time.Since(e.Updated) > jobStale && s.dispatch == nil {
-		e.Status, e.Error = jobFailed, "interrupted: the worker stopped before the evaluation finished; submit it again"
+	if reason := s.staleReason(ctx, tenant, id, e.Status, e.Updated); reason != "" {
+		e.Status, e.Error = jobFailed, reason
 	}
 	return &e, nil
 }
@@ -340,6 +340,7 @@ func (s *Server) RunEvaluation(ctx context.Context, tenant, id string) (err erro
 	if err := s.saveEval(record, tenant, e); err != nil {
 		return err
 	}
+	defer s.heartbeat(ctx, tenant, id)()
 	// Canceled while it was queued: the deferred bookkeeping records it.
 	if s.cancelRequested(ctx, tenant, id) {
 		cancel(errEvalCanceled)

@@ -110,10 +110,6 @@ func JobReserve(remaining time.Duration) time.Duration {
 	return max(minJobReserve, remaining*jobReserveFraction/100)
 }
 
-// jobStale is how long a running job may go without a heartbeat before a
-// reader reports it as interrupted (its worker died).
-const jobStale = 10 * time.Minute
-
 // errJobDeadline: the job's deadline came before a model worth publishing.
 var errJobDeadline = errors.New("no model to publish")
 
@@ -307,8 +303,8 @@ func (s *Server) loadJob(ctx context.Context, tenant, id string) (*Job, error) {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return nil, fmt.Errorf("job %s: %w", id, err)
 	}
-	if (j.Status == jobRunning || j.Status == jobQueued) && time.Since(j.Updated) > jobStale && s.dispatch == nil {
-		j.Status, j.Error = jobFailed, "interrupted: the worker stopped before the job finished; submit it again"
+	if reason := s.staleReason(ctx, tenant, id, j.Status, j.Updated); reason != "" {
+		j.Status, j.Error = jobFailed, reason
 	}
 	return &j, nil
 }
@@ -434,6 +430,7 @@ func (s *Server) RunJob(ctx context.Context, tenant, id string) (err error) {
 	if err := s.saveJob(ctx, tenant, j); err != nil {
 		return err
 	}
+	defer s.heartbeat(ctx, tenant, id)()
 	s.metrics.jobsRunning.Inc()
 	defer s.metrics.jobsRunning.Dec()
 	defer func() {

@@ -142,7 +142,7 @@ func (s *Server) publish(ctx context.Context, tenant, name string, body []byte) 
 	if err != nil {
 		return VersionInfo{}, versionMeta{}, err
 	}
-	mb, err := json.Marshal(vm)
+	mb, err := marshalMeta(&vm)
 	if err != nil {
 		return VersionInfo{}, versionMeta{}, err
 	}

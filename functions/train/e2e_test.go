@@ -53,7 +53,14 @@ func (c control) do(method, path, key, body, ct string) (int, map[string]any) {
 // controlPlane serves the platform over store (admin's role) with a
 // dispatcher that leaves jobs queued for the function under test.
 func controlPlane(t *testing.T, store, masterKey string, creds []string) control {
+	return controlPlaneWith(t, store, masterKey, creds, nil)
+}
+
+func controlPlaneWith(t *testing.T, store, masterKey string, creds []string, mutate func(*config.Config)) control {
 	cfg := config.Default()
+	if mutate != nil {
+		mutate(&cfg)
+	}
 	cfg.Store, cfg.AdminKey, cfg.MasterKey = store, adminKey, config.Secret(masterKey)
 	mk, _ := cfg.MasterKeyBytes()
 	o := &modelstore.Options{MasterKey: mk}
@@ -253,4 +260,94 @@ func TestTrainContinuesUnderRIE(t *testing.T) {
 		t.Fatalf("%d invocations, continuations %v: the job never continued (make it longer)", invocations, job["continuations"])
 	}
 	t.Logf("%d epochs in %d invocations of 6 s", epochs, invocations)
+}
+
+// TestTrainWorkerDiesUnderRIE: jobs never hang. A train bootstrap killed in
+// the middle of a job (as Lambda kills one out of memory) stops its
+// heartbeat, and the job reads as failed once AIAAS_JOB_STALE has passed;
+// the failure destination's record (what Lambda sends the function about a
+// crashed invocation) marks a job failed at once, with the reason.
+func TestTrainWorkerDiesUnderRIE(t *testing.T) {
+	rietest.Require(t)
+	var mk [32]byte
+	_, _ = rand.Read(mk[:])
+	masterKey := base64.StdEncoding.EncodeToString(mk[:])
+	store := "file://" + t.TempDir()
+	const stale = 2 * time.Second
+	cp := controlPlaneWith(t, store, masterKey, nil, func(c *config.Config) { c.JobStale = stale })
+	status, m := cp.do("POST", "/v1/tenants", adminKey, `{"name":"acme"}`, "application/json")
+	if status != 201 {
+		t.Fatalf("create tenant: %d %v", status, m)
+	}
+	tenant, key := m["id"].(string), m["api_key"].(string)
+	var csv strings.Builder
+	for i := 0; i < 4000; i++ {
+		fmt.Fprintf(&csv, "%g,%g,%d\n", float32(i%17)/17, float32(i%5)/5, i%2)
+	}
+	if status, m := cp.do("PUT", "/v1/datasets/sums", key, csv.String(), "text/csv"); status != 201 {
+		t.Fatalf("dataset: %d %v", status, m)
+	}
+	submit := func() string {
+		status, m := cp.do("POST", "/v1/training-jobs", key,
+			`{"model":"sums","dataset":"sums","layers":[64,64],"batch_size":8,"epochs":1000,"seed":3}`, "application/json")
+		if status != 202 {
+			t.Fatalf("submit: %d %v", status, m)
+		}
+		return m["id"].(string)
+	}
+	env := []string{"AIAAS_STORE=" + store, "AIAAS_MASTER_KEY=" + masterKey, "AIAAS_ADMIN_KEY=" + adminKey,
+		"AWS_LAMBDA_LOG_FORMAT=JSON", "AIAAS_TRAIN_CONTINUE=off", "AIAAS_JOB_STALE=" + stale.String()}
+	bootstrap := rietest.Build(t, ".")
+
+	// Killed mid-job.
+	id := submit()
+	fn := rietest.Start(t, bootstrap, &rietest.Options{Env: env, Timeout: 5 * time.Minute})
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		_, _, _ = fn.Invoke(ctx, map[string]string{"tenant": tenant, "job_id": id})
+	}()
+	poll := func(id string, until func(map[string]any) bool, within time.Duration) map[string]any {
+		t.Helper()
+		var job map[string]any
+		for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			_, job = cp.do("GET", "/v1/training-jobs/"+id, key, "", "")
+			if until(job) {
+				return job
+			}
+		}
+		t.Fatalf("job %s: still %v after %v\n%s", id, job, within, fn.Logs())
+		return nil
+	}
+	poll(id, func(j map[string]any) bool {
+		p, _ := j["progress"].(map[string]any)
+		return j["status"] == "running" && p != nil && p["epoch"].(float64) >= 1
+	}, time.Minute)
+	fn.Stop() // the process group dies at once, as under an out-of-memory kill
+	job := poll(id, func(j map[string]any) bool { return j["status"] != "running" }, time.Minute)
+	if job["status"] != "failed" || !strings.Contains(fmt.Sprint(job["error"]), "no heartbeat") {
+		t.Errorf("killed worker: job %v", job)
+	}
+
+	// The failure destination's record.
+	id = submit()
+	fn = rietest.Start(t, bootstrap, &rietest.Options{Env: env})
+	rec := map[string]any{
+		"version": "1.0", "timestamp": time.Now().UTC().Format(time.RFC3339),
+		"requestContext":  map[string]any{"requestId": "r1", "condition": "RetriesExhausted", "approximateInvokeCount": 1},
+		"requestPayload":  map[string]string{"tenant": tenant, "job_id": id},
+		"responseContext": map[string]any{"statusCode": 200, "functionError": "Unhandled"},
+		"responsePayload": map[string]string{"errorType": "Runtime.OutOfMemory", "errorMessage": "Runtime exited with error: signal: killed"},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	raw, _, err := fn.Invoke(ctx, rec)
+	cancel()
+	if err != nil || string(raw) != "null" {
+		t.Fatalf("destination record: %s %v\n%s", raw, err, fn.Logs())
+	}
+	_, job = cp.do("GET", "/v1/training-jobs/"+id, key, "", "")
+	if job["status"] != "failed" || !strings.Contains(fmt.Sprint(job["error"]), "Runtime.OutOfMemory: Runtime exited with error: signal: killed") {
+		t.Errorf("after the failure record: job %v", job)
+	}
+	fn.Stop()
 }

@@ -121,6 +121,10 @@ type Config struct {
 	PluginTimeout time.Duration `env:"AIAAS_PLUGIN_TIMEOUT" envDefault:"2s"`
 	// TrainWorkers is the size of the local training worker pool.
 	TrainWorkers int `env:"AIAAS_TRAIN_WORKERS" envDefault:"1"`
+	// JobStale: a running job (training or evaluation) with no sign of
+	// life for this long is reported failed — its worker died. Workers
+	// beat every fifth of it.
+	JobStale time.Duration `env:"AIAAS_JOB_STALE" envDefault:"10m"`
 	// StaleUploadAge: `aiaas serve` removes partial uploads (temporary
 	// files, S3 multipart uploads) that a killed process left and that are
 	// older than this, at start and hourly; 0 turns the sweep off. It must
@@ -190,6 +194,7 @@ var vars = []Var{
 	{"AIAAS_PLUGIN_CACHE_DIR", "", "wazero compilation cache folder"},
 	{"AIAAS_PLUGIN_TIMEOUT", "", "deadline of one plugin call"},
 	{"AIAAS_TRAIN_WORKERS", "", "local training workers"},
+	{"AIAAS_JOB_STALE", "", "a running job with no heartbeat this long is reported failed (its worker died)"},
 	{"AIAAS_STALE_UPLOAD_AGE", "", "serve removes partial uploads left by killed processes once this old (0 = never); must exceed the longest upload"},
 	{"AIAAS_DEBUG_ADDR", "", "listen address for Go's profiler (net/http/pprof); keep it on loopback"},
 	{"AIAAS_LOG_LEVEL", "", "debug, info, warn or error"},
@@ -374,6 +379,9 @@ func (c Config) problems(skip map[string]bool) []string {
 	}
 	if c.MaxGenerateTokens < 1 || c.MaxGenerateTokens > 1<<16 {
 		bad("AIAAS_MAX_GENERATE_TOKENS", "must be between 1 and 65536, got %d", c.MaxGenerateTokens)
+	}
+	if c.JobStale < time.Second {
+		bad("AIAAS_JOB_STALE", "must be at least 1s, got %v", c.JobStale)
 	}
 	if c.RequestTimeout <= 0 {
 		bad("AIAAS_REQUEST_TIMEOUT", "must be positive, got %v", c.RequestTimeout)

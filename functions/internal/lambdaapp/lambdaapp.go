@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -392,10 +393,35 @@ func (a *App) exportSpans(ctx context.Context) {
 	}
 }
 
-// JobEvent is the asynchronous invocation payload of the train function.
+// JobEvent is the asynchronous invocation payload of the train function:
+// a job to run, or — the function being its own failure destination — the
+// record Lambda sends when an invocation of it failed (it crashed, ran out
+// of memory or timed out): the original event and why.
 type JobEvent struct {
 	Tenant string `json:"tenant"`
 	JobID  string `json:"job_id"`
+
+	// Set in a destination record only.
+	RequestContext *struct {
+		Condition string `json:"condition"` // RetriesExhausted, EventAgeExceeded
+	} `json:"requestContext,omitempty"`
+	RequestPayload  *JobEvent `json:"requestPayload,omitempty"`
+	ResponsePayload *struct {
+		ErrorType    string `json:"errorType"`
+		ErrorMessage string `json:"errorMessage"`
+	} `json:"responsePayload,omitempty"`
+}
+
+// failureReason is a destination record's account of the failure.
+func (ev *JobEvent) failureReason() string {
+	why := "the train function failed"
+	if ev.RequestContext != nil && ev.RequestContext.Condition == "EventAgeExceeded" {
+		why = "the train function never ran it (Lambda's event age limit passed)"
+	}
+	if r := ev.ResponsePayload; r != nil && (r.ErrorType != "" || r.ErrorMessage != "") {
+		why += ": " + strings.TrimPrefix(r.ErrorType+": "+r.ErrorMessage, ": ")
+	}
+	return why + "; submit it again"
 }
 
 // RunJob runs a training job event. The platform records the outcome in the
@@ -408,6 +434,14 @@ func (a *App) RunJob(ctx context.Context, ev JobEvent) (err error) {
 		span.SetAttributes(attribute.String("aiaas.tenant", ev.Tenant), attribute.String("aiaas.job_id", ev.JobID))
 	}
 	defer func() { a.endInvocation(ctx, span, err) }()
+	if p := ev.RequestPayload; p != nil {
+		if p.Tenant == "" || p.JobID == "" {
+			return fmt.Errorf("lambdaapp: failure record without the job's tenant and job_id")
+		}
+		reason := ev.failureReason()
+		a.Log.ErrorContext(ctx, "a job's invocation failed; recording it", "tenant", p.Tenant, "job", p.JobID, "reason", reason)
+		return a.Server.FailJob(ctx, p.Tenant, p.JobID, reason)
+	}
 	if ev.Tenant == "" || ev.JobID == "" {
 		return fmt.Errorf("lambdaapp: job event needs tenant and job_id")
 	}

@@ -54,7 +54,7 @@ func TestDispatch(t *testing.T) {
 	}
 	if got.path != "/2015-03-31/functions/aiaas-TrainFunction-abc/invocations" || got.invType != "Event" ||
 		got.token != "TOKEN" || !strings.Contains(got.auth, "Credential=AK/") || !strings.Contains(got.auth, "/eu-west-1/lambda/aws4_request") ||
-		got.ev != (JobEvent{"acme", "job-1"}) {
+		got.ev != (JobEvent{Tenant: "acme", JobID: "job-1"}) {
 		t.Fatalf("request = %+v", got)
 	}
 	status = http.StatusForbidden
