@@ -331,6 +331,13 @@ func (s *Server) RunEvaluation(ctx context.Context, tenant, id string) (err erro
 		return fmt.Errorf("evaluation %s is %s, not queued", id, e.Status)
 	}
 	record := context.WithoutCancel(ctx)
+	if dl, ok := ctx.Deadline(); ok {
+		// The worker's deadline (the Lambda function's): stop early
+		// enough to record what was measured, as training jobs do.
+		var stop context.CancelFunc
+		ctx, stop = context.WithDeadline(ctx, dl.Add(-JobReserve(time.Until(dl))))
+		defer stop()
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	started := time.Now().UTC()
@@ -362,7 +369,9 @@ func (s *Server) RunEvaluation(ctx context.Context, tenant, id string) (err erro
 			e.Status = jobSucceeded
 		case errors.Is(err, errEvalCanceled):
 			e.Status, e.Error = jobCanceled, "canceled on request"
-		case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		case errors.Is(err, context.DeadlineExceeded):
+			e.Status, e.Error = jobFailed, "stopped at the worker's deadline: the candidates measured before it are kept, the others skipped; raise the function timeout, or lower limit, candidates or batches"
+		case errors.Is(err, context.Canceled):
 			e.Status, e.Error = jobCanceled, "stopped before the end: "+err.Error()
 		default:
 			e.Status, e.Error = jobFailed, err.Error()

@@ -592,6 +592,58 @@ func TestEvaluationTenantShare(t *testing.T) {
 	}
 }
 
+// TestEvaluationDeadline: a worker with a deadline (a Lambda invocation)
+// stops the evaluation early enough to record it: failed, saying why,
+// with what was measured kept and the rest skipped.
+func TestEvaluationDeadline(t *testing.T) {
+	ctx := context.Background()
+	cfg := config.Default()
+	cfg.AdminKey, cfg.MasterKey = adminKey, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+	cfg.TenantRPS, cfg.TenantConcurrency, cfg.TrainWorkers = 0, 0, 0
+	mk, _ := cfg.MasterKeyBytes()
+	ms, err := modelstore.Open(ctx, "mem://", &modelstore.Options{MasterKey: mk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var srv *platform.Server
+	var wg sync.WaitGroup
+	srv, err = platform.New(ctx, platform.Options{Config: cfg, Store: platform.StoreFrom(ms),
+		Dispatch: func(_ context.Context, tenant, id string) error {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// 5.5 s, of which the job keeps 5 s to record itself.
+				dctx, cancel := context.WithTimeout(context.Background(), 5500*time.Millisecond)
+				defer cancel()
+				_ = srv.RunJob(dctx, tenant, id)
+			}()
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(wg.Wait)
+	e := newEnvFor(t, srv, ms)
+	key := e.tenant("acme")
+	var cands []map[string]string
+	for v := range 4 {
+		e.publish(key, "m", int64(v))
+		cands = append(cands, map[string]string{"model": "m", "version": fmt.Sprint(v + 1)})
+	}
+	if r := e.do("PUT", "/v1/datasets/d", key, "0,0,0,0,1\n1,1,1,1,0\n", "Content-Type", "text/csv"); r.status != 201 {
+		t.Fatalf("dataset: %d %s", r.status, r.body)
+	}
+	// Four candidates of eight timed batch sizes: well over half a second.
+	ev := runEval(t, e, key, map[string]any{"candidates": cands, "dataset": "d", "batches": []int{1, 2, 4, 8, 16, 32, 64, 128}})
+	if ev["status"] != "failed" || !strings.Contains(fmt.Sprint(ev["error"]), "deadline") {
+		t.Fatalf("evaluation past its deadline: %v", ev)
+	}
+	last := ev["results"].([]any)[3].(map[string]any)
+	if last["status"] != "skipped" {
+		t.Errorf("the last candidate: %v", last)
+	}
+}
+
 // FuzzEvaluationRequest posts arbitrary bodies to POST /v1/evaluations:
 // the answer is never a 5xx, a refusal is a JSON error, and nothing runs
 // (the tenant has no models, so no request can be accepted). One server
