@@ -67,6 +67,10 @@ func TestQuotaAcrossEnvironmentsUnderRIE(t *testing.T) {
 
 	env := append(inferEnv[:len(inferEnv):len(inferEnv)],
 		"AIAAS_QUOTA_TABLE="+table, "AIAAS_DYNAMODB_ENDPOINT="+endpoint,
+		// dynalite on a loaded machine can take longer than the 500 ms
+		// after which the functions would fall back to per-environment
+		// quotas (what this test must not see).
+		"AIAAS_QUOTA_TIMEOUT=10s",
 		"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_SESSION_TOKEN=",
 		"AIAAS_TENANT_RPS=0.01", "AIAAS_TENANT_BURST=4", "AIAAS_TENANT_CONCURRENCY=8")
 	bootstrap := rietest.Build(t, ".")

@@ -205,7 +205,8 @@ func (c *Client) GetItem(ctx context.Context, table string, key Item, consistent
 	return out.Item, nil
 }
 
-// CreateTable creates a table with a string hash key, billed on demand
+// CreateTable creates a table with a string hash key, billed on demand,
+// and waits until it is ACTIVE: before that its items cannot be written
 // (tests and local runs; the template declares the real one).
 func (c *Client) CreateTable(ctx context.Context, table, hashKey string) error {
 	in := map[string]any{
@@ -214,5 +215,21 @@ func (c *Client) CreateTable(ctx context.Context, table, hashKey string) error {
 		"KeySchema":            []map[string]string{{"AttributeName": hashKey, "KeyType": "HASH"}},
 		"BillingMode":          "PAY_PER_REQUEST",
 	}
-	return c.Call(ctx, "CreateTable", in, nil)
+	if err := c.Call(ctx, "CreateTable", in, nil); err != nil {
+		return err
+	}
+	for {
+		var out struct{ Table struct{ TableStatus string } }
+		if err := c.Call(ctx, "DescribeTable", map[string]string{"TableName": table}, &out); err != nil {
+			return err
+		}
+		if out.Table.TableStatus == "ACTIVE" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("dynamodb: table %s is %s: %w", table, out.Table.TableStatus, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -283,9 +283,18 @@ func sharedQuota(cfg config.Config, env map[string]string, log *slog.Logger) (*d
 	if ep == "" && env["AWS_REGION"] == "" {
 		return nil, fmt.Errorf("%w: AIAAS_QUOTA_TABLE needs AWS_REGION (or AIAAS_DYNAMODB_ENDPOINT)", ErrConfig)
 	}
+	var callTimeout time.Duration // default: the limiter's
+	if v := env["AIAAS_QUOTA_TIMEOUT"]; v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%w: AIAAS_QUOTA_TIMEOUT=%q: want a positive duration such as 500ms", ErrConfig, v)
+		}
+		callTimeout = d
+	}
 	db := &dynamodb.Client{Endpoint: ep, Region: env["AWS_REGION"], Creds: sigv4.FromEnv}
 	l, err := dynamo.New(db, table, &dynamo.Options{
-		Quota: quota.Options{RPS: cfg.TenantRPS, Burst: cfg.TenantBurst, Concurrency: cfg.TenantConcurrency},
+		CallTimeout: callTimeout,
+		Quota:       quota.Options{RPS: cfg.TenantRPS, Burst: cfg.TenantBurst, Concurrency: cfg.TenantConcurrency},
 		// A request never runs longer than the request timeout (nor the
 		// function's, which is shorter), so its slot may be reclaimed
 		// after that, with a margin for clock skew between environments.

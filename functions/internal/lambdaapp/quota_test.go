@@ -25,6 +25,8 @@ func TestSharedQuotaConfig(t *testing.T) {
 		{[]string{"AIAAS_QUOTA_TABLE=aiaas-quota", "AWS_REGION=eu-west-1"}, true, ""},
 		{[]string{"AIAAS_QUOTA_TABLE=aiaas-quota", "AIAAS_DYNAMODB_ENDPOINT=http://127.0.0.1:1"}, true, ""},
 		{[]string{"AIAAS_QUOTA_TABLE=aiaas-quota", "AWS_REGION=eu-west-1", "AIAAS_TENANT_CONCURRENCY=100000"}, false, "AIAAS_QUOTA_TABLE"},
+		{[]string{"AIAAS_QUOTA_TABLE=aiaas-quota", "AWS_REGION=eu-west-1", "AIAAS_QUOTA_TIMEOUT=soon"}, false, "AIAAS_QUOTA_TIMEOUT"},
+		{[]string{"AIAAS_QUOTA_TABLE=aiaas-quota", "AWS_REGION=eu-west-1", "AIAAS_QUOTA_TIMEOUT=2s"}, true, ""},
 	} {
 		a, err := Open(ctx, "infer", append(base, tc.env...), &Options{NoPlugins: true, Logger: slog.New(slog.DiscardHandler)})
 		if tc.bad != "" {
