@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/aiaas/aiaas/infra/cfn"
+	"github.com/aiaas/aiaas/platform/quota/dynamo"
 )
 
 type template struct {
@@ -223,7 +224,9 @@ func TestLeastPrivilege(t *testing.T) {
 	tp := loadTemplate(t)
 	// The data plane reads, and writes only its tenants' audit records
 	// (every request is audited): PutObject on that prefix, nothing else.
-	inferMust := []string{"s3:GetObject", "s3:ListBucket", "kms:Decrypt", "s3:PutObject", "kms:GenerateDataKey", "secretsmanager:GetSecretValue"}
+	// Infer and admin share the tenants' quotas through the quota table
+	// (platform/quota/dynamo: GetItem and UpdateItem, nothing else).
+	inferMust := []string{"s3:GetObject", "s3:ListBucket", "kms:Decrypt", "s3:PutObject", "kms:GenerateDataKey", "secretsmanager:GetSecretValue", "dynamodb:GetItem", "dynamodb:UpdateItem"}
 	inferMustNot := []string{"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:AbortMultipartUpload", "kms:Encrypt", "lambda:InvokeFunction"}
 	cases := []struct {
 		id        string
@@ -233,8 +236,8 @@ func TestLeastPrivilege(t *testing.T) {
 	}{
 		{"InferFunction", inferMust, inferMustNot, nil},
 		{"InferIsolatedFunction", inferMust, inferMustNot, nil},
-		{"AdminFunction", []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "kms:Decrypt", "kms:GenerateDataKey", "lambda:InvokeFunction", "secretsmanager:GetSecretValue"}, nil, []string{"TrainFunction"}},
-		{"TrainFunction", []string{"s3:GetObject", "s3:PutObject", "kms:Decrypt", "kms:GenerateDataKey", "lambda:InvokeFunction", "secretsmanager:GetSecretValue"}, nil, []string{"TrainFunction"}},
+		{"AdminFunction", []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "kms:Decrypt", "kms:GenerateDataKey", "lambda:InvokeFunction", "secretsmanager:GetSecretValue", "dynamodb:GetItem", "dynamodb:UpdateItem"}, nil, []string{"TrainFunction"}},
+		{"TrainFunction", []string{"s3:GetObject", "s3:PutObject", "kms:Decrypt", "kms:GenerateDataKey", "lambda:InvokeFunction", "secretsmanager:GetSecretValue"}, []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, []string{"TrainFunction"}},
 	}
 	seen := map[string]bool{}
 	for i, c := range cases {
@@ -263,6 +266,12 @@ func TestLeastPrivilege(t *testing.T) {
 				}
 				if strings.HasPrefix(as, "s3:") || strings.HasPrefix(as, "kms:") {
 					checkResourceIn(t, i, c.id, s["Resource"], "ModelBucket", "ModelKey")
+				}
+				if strings.HasPrefix(as, "dynamodb:") {
+					checkResourceIn(t, i, c.id, s["Resource"], "QuotaTable")
+					if !slices.Contains([]string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, as) {
+						t.Errorf("case %d (%s): %s; the quota limiter needs GetItem and UpdateItem only", i, c.id, as)
+					}
 				}
 				if strings.HasPrefix(c.id, "Infer") && as == "s3:PutObject" {
 					for _, r := range listOf(s["Resource"]) {
@@ -369,6 +378,50 @@ func TestEveryReferenceResolves(t *testing.T) {
 	for id, r := range tp.resources {
 		if c, ok := r["Condition"]; ok && conds[fmt.Sprint(c)] == nil {
 			t.Errorf("%s: undefined condition %v", id, c)
+		}
+	}
+}
+
+// The quota table is what platform/quota/dynamo expects (its key, its TTL
+// attribute), billed on demand, and every function granted it is told its
+// name — and only those.
+func TestQuotaTable(t *testing.T) {
+	tp := loadTemplate(t)
+	r := tp.resources["QuotaTable"]
+	if r == nil || r["Type"] != "AWS::DynamoDB::Table" {
+		t.Fatalf("QuotaTable: %v", r)
+	}
+	p := mapOf(r["Properties"])
+	if p["BillingMode"] != "PAY_PER_REQUEST" {
+		t.Errorf("BillingMode %v, want PAY_PER_REQUEST", p["BillingMode"])
+	}
+	ks := listOf(p["KeySchema"])
+	if len(ks) != 1 || get(ks[0], "AttributeName") != dynamo.HashKey || get(ks[0], "KeyType") != "HASH" {
+		t.Errorf("KeySchema %v, want the hash key %q only", ks, dynamo.HashKey)
+	}
+	ad := listOf(p["AttributeDefinitions"])
+	if len(ad) != 1 || get(ad[0], "AttributeName") != dynamo.HashKey || get(ad[0], "AttributeType") != "S" {
+		t.Errorf("AttributeDefinitions %v", ad)
+	}
+	if get(p, "TimeToLiveSpecification", "AttributeName") != dynamo.TTLAttribute || get(p, "TimeToLiveSpecification", "Enabled") != true {
+		t.Errorf("TimeToLiveSpecification %v, want enabled on %q", p["TimeToLiveSpecification"], dynamo.TTLAttribute)
+	}
+	for _, id := range tp.functions() {
+		granted := slices.Contains(actions(tp.statements(t, id)), "dynamodb:UpdateItem")
+		told := false
+		if env := mapOf(get(tp.resources[id], "Properties", "Environment", "Variables")); env != nil {
+			if v, ok := env["AIAAS_QUOTA_TABLE"]; ok {
+				told = slices.Equal(referencedIDs(v), []string{"QuotaTable"})
+				if !told {
+					t.Errorf("%s: AIAAS_QUOTA_TABLE is %v, not the QuotaTable", id, v)
+				}
+			}
+		}
+		if v := get(tp.globals, "Environment", "Variables", "AIAAS_QUOTA_TABLE"); v != nil {
+			t.Errorf("AIAAS_QUOTA_TABLE in Globals would reach functions not granted the table")
+		}
+		if granted != told {
+			t.Errorf("%s: may write the quota table: %v; has AIAAS_QUOTA_TABLE: %v", id, granted, told)
 		}
 	}
 }

@@ -80,6 +80,10 @@ type Options struct {
 	// many processes serve (Lambda), one process's counters mislead; the
 	// functions report CloudWatch EMF instead.
 	NoProcessMetrics bool
+	// Quota enforces the tenants' rate and concurrency quotas; nil builds
+	// the in-process limiter from Config (one process's quota). The Lambda
+	// functions pass one shared by all their environments.
+	Quota QuotaLimiter
 }
 
 // Plane names the routes one deployment unit serves.
@@ -130,7 +134,7 @@ type Server struct {
 	adminHash atomic.Value // string: the admin key's hash; LocalAdminKey may set it while serving
 	auth      authCache
 	keyGuard  keyGuard
-	quota     *quota.Limiter
+	quota     QuotaLimiter
 	bodies    *bodyBudget
 	audit     *audit.Log
 	metrics   *metrics
@@ -188,7 +192,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if s.plugins != nil {
 		s.metrics.reg.MustRegister(newPluginCollector(s.plugins))
 	}
-	s.quota = quota.New(&quota.Options{RPS: s.cfg.TenantRPS, Burst: s.cfg.TenantBurst, Concurrency: s.cfg.TenantConcurrency})
+	s.quota = opts.Quota
+	if s.quota == nil {
+		s.quota = localQuota{quota.New(&quota.Options{RPS: s.cfg.TenantRPS, Burst: s.cfg.TenantBurst, Concurrency: s.cfg.TenantConcurrency})}
+	}
 	s.audit = audit.New(auditStore{s.store}, &audit.Options{
 		Logger:       s.log,
 		Dropped:      func(tenant string, n int) { s.metrics.auditDropped.Add(float64(n)) },
@@ -317,7 +324,7 @@ func (s *Server) route(pattern string, acc access, action string, h func(http.Re
 				}
 				r = r.WithContext(withPrincipal(r.Context(), p))
 				if !p.admin {
-					d, release := s.quota.Acquire(p.tenant, start)
+					d, release := s.quota.Acquire(r.Context(), p.tenant, start)
 					setRateHeaders(rec.Header(), d)
 					if !d.OK {
 						s.metrics.throttled.WithLabelValues(p.tenant, d.Reason).Inc()

