@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/platform"
@@ -83,7 +84,11 @@ func newEnvWithPlugins(t *testing.T, mutate ...func(*config.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, err := plugins.New(ctx, &plugins.Options{CacheDir: filepath.Join(os.TempDir(), "aiaas-platform-test-wazero")})
+	// Generous guest deadlines: these tests are about behaviour, and a Go
+	// module's first start under -race on a busy 2-core machine has taken
+	// longer than the 5 s default.
+	host, err := plugins.New(ctx, &plugins.Options{CacheDir: filepath.Join(os.TempDir(), "aiaas-platform-test-wazero"),
+		InitTimeout: time.Minute, CallTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
