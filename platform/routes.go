@@ -77,7 +77,10 @@ func (s *Server) routes() {
 		}
 		s.route("GET /v1/metrics", public, "metrics.tenant", gone)
 		s.route("GET /metrics", public, "metrics", gone)
+		s.route("GET /v1/models/{model}/aliases/{alias}/canary", public, "model.canary", gone)
 	} else {
+		// Canary analysis reads the same per-process counters.
+		s.route("GET /v1/models/{model}/aliases/{alias}/canary", manage, "model.canary", s.handleCanary)
 		s.route("GET /v1/metrics", invoke, "metrics.tenant", func(w http.ResponseWriter, r *http.Request) error {
 			tm, err := s.metrics.forTenant(principalOf(r.Context()).tenant)
 			if err != nil {
