@@ -75,8 +75,13 @@ func (s *Server) decodeInfer(r *http.Request, body []byte) (*oip.InferenceReques
 	headerLen := -1
 	if h := r.Header.Get(headerLenHeader); h != "" {
 		n, err := strconv.Atoi(h)
-		if err != nil || n < 0 || n > len(body) {
-			return nil, httpErr(http.StatusBadRequest, "%s must be the length of the JSON header (0..%d), got %q", headerLenHeader, len(body), truncate(h, 20))
+		if err != nil || n < 0 {
+			return nil, httpErr(http.StatusBadRequest, "%s must be the length of the JSON header in bytes (0..%d), got %q", headerLenHeader, len(body), truncate(h, 20))
+		}
+		if n > len(body) {
+			// The inflated body when it came compressed, as Triton's
+			// clients count it.
+			return nil, httpErr(http.StatusBadRequest, "%s is %d but the body has only %d bytes", headerLenHeader, n, len(body))
 		}
 		headerLen = n
 	}
