@@ -212,7 +212,14 @@ func (s *Server) infer(ctx context.Context, tenant string, l *lineage, req *oip.
 		if err != nil {
 			return nil, err
 		}
-		return graphOutputs(lm, out, req)
+		outs, err := graphOutputs(lm, out, req)
+		if err != nil {
+			return nil, err
+		}
+		if len(lm.outputs) == 0 {
+			return outs, nil
+		}
+		return outs, classifyOutputs(outs, req, lm.outputs[0].Name, lm.labels)
 	}
 	x, batch, err := modelInput(lm.model, &lm.spec, req.Inputs)
 	if err != nil {
@@ -222,7 +229,11 @@ func (s *Server) infer(ctx context.Context, tenant string, l *lineage, req *oip.
 	if err != nil {
 		return nil, err
 	}
-	return modelOutputs(lm.model, &lm.spec, out, batch, req)
+	outs, err := modelOutputs(lm.model, &lm.spec, out, batch, req)
+	if err != nil {
+		return nil, err
+	}
+	return outs, classifyOutputs(outs, req, lm.spec.Outputs[0].Name, lm.labels)
 }
 
 func writeInferResponse(w http.ResponseWriter, resp *oip.InferenceResponse, t *timings) {

@@ -154,7 +154,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) error {
 }
 
 // Extensions the server supports, listed in server metadata.
-var extensions = []string{"binary_tensor_data", "model_repository_versions", "generate", "aiaas_endpoints", "aiaas_explain", "aiaas_openai"}
+var extensions = []string{"binary_tensor_data", "model_repository_versions", "generate", "aiaas_endpoints", "aiaas_explain", "aiaas_openai", "classification"}
 
 func (s *Server) handleServerMetadata(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{"name": "aiaas", "version": Version, "extensions": extensions})
