@@ -265,7 +265,7 @@ func (s *Server) route(pattern string, acc access, action string, h func(http.Re
 		})
 		return
 	}
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	s.mux.Handle(pattern, compressResponses(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ctx := r.Context()
 		reqID := r.Header.Get("X-Request-Id")
@@ -406,7 +406,7 @@ func (s *Server) route(pattern string, acc access, action string, h func(http.Re
 			}
 		}
 		rec.commit()
-	})
+	})))
 }
 
 // auditFlushTimeout bounds the wait for a control-plane action's audit
