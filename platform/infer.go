@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/platform/oip"
@@ -174,6 +175,7 @@ func stickyKey(r *http.Request, id string) string {
 }
 
 func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) error {
+	start := time.Now()
 	p := principalOf(r.Context())
 	body, put, err := readBody(r)
 	if err != nil {
@@ -184,6 +186,7 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	decoded := time.Since(start)
 	var t timings
 	l, err := s.load(r.Context(), p.tenant, r.PathValue("model"), r.PathValue("version"), stickyKey(r, req.ID), &t)
 	if err != nil {
@@ -191,12 +194,19 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) error {
 	}
 	outs, err := s.infer(r.Context(), p.tenant, l, req, &t)
 	if err != nil {
+		s.stats.fail(p.tenant, l, time.Since(start))
 		return err
 	}
 	resp := oip.InferenceResponse{ModelName: l.Model, ModelVersion: strconv.Itoa(l.Version), ID: req.ID,
 		Parameters: l.parameters(), Outputs: outs}
 	setAuditObject(r, fmt.Sprintf("models/%s/versions/%d", l.Model, l.Version))
+	encodeStart := time.Now()
 	writeInferResponse(w, &resp, &t)
+	rows := 1
+	if sh := req.Inputs[0].Shape; len(sh) >= 2 {
+		rows = int(min(sh[0], 1<<30))
+	}
+	s.stats.success(p.tenant, l, rows, time.Since(start), decoded, t.compute, time.Since(encodeStart))
 	return nil
 }
 

@@ -143,6 +143,7 @@ type Server struct {
 	tracer    trace.Tracer
 	plane     Plane
 	noProcMet bool
+	stats     statsTable // OIP inference counters of this process (Triton's statistics extension)
 }
 
 // New builds a Server. Close releases it.
