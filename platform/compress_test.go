@@ -109,3 +109,92 @@ func TestCompressedResponses(t *testing.T) {
 		t.Error("metadata did not inflate")
 	}
 }
+
+// TestTritonClientRoundTrip sends what tritonclient.http's infer sends
+// with request_compression_algorithm="gzip",
+// response_compression_algorithm="gzip" and
+// InferRequestedOutput(class_count=2): the whole body (JSON header and
+// binary tensor) gzip'd, Inference-Header-Content-Length counting the
+// uncompressed JSON, Accept-Encoding: gzip; and reads the answer as
+// InferResult does: inflate the whole body, then split at the header
+// length.
+func TestTritonClientRoundTrip(t *testing.T) {
+	e := newEnv(t, nil)
+	key := e.tenant("acme")
+	e.publish(key, "clf", 1)
+	const rows = 100
+	body, hl := tritonBody(rows, `{"classification":2,"binary_data":true}`)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(body)
+	zw.Close()
+	r := e.do("POST", "/v2/models/clf/infer", key, gz.Bytes(), "Content-Encoding", "gzip", "Accept-Encoding", "gzip",
+		"Inference-Header-Content-Length", hl, "Content-Type", "application/octet-stream")
+	if r.status != 200 || r.header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("%d %q %.200s", r.status, r.header.Get("Content-Encoding"), r.body)
+	}
+	got := inflate(t, "gzip", r.body)
+	n, err := strconv.Atoi(r.header.Get("Inference-Header-Content-Length"))
+	if err != nil || n > len(got) {
+		t.Fatalf("header length %q for %d inflated bytes", r.header.Get("Inference-Header-Content-Length"), len(got))
+	}
+	var res struct {
+		Outputs []struct {
+			Name       string         `json:"name"`
+			Datatype   string         `json:"datatype"`
+			Shape      []int          `json:"shape"`
+			Parameters map[string]int `json:"parameters"`
+		} `json:"outputs"`
+	}
+	if err := json.Unmarshal(got[:n], &res); err != nil || len(res.Outputs) != 1 {
+		t.Fatalf("JSON header: %v %q", err, got[:n])
+	}
+	o := res.Outputs[0]
+	if o.Datatype != "BYTES" || len(o.Shape) != 2 || o.Shape[0] != rows || o.Shape[1] != 2 || o.Parameters["binary_data_size"] != len(got)-n {
+		t.Fatalf("output: %+v, %d binary bytes", o, len(got)-n)
+	}
+	var strs []string
+	for b := got[n:]; len(b) >= 4; {
+		size := int(b[0]) | int(b[1])<<8 | int(b[2])<<16 | int(b[3])<<24
+		strs, b = append(strs, string(b[4:4+size])), b[4+size:]
+	}
+	if cls := parseClasses(t, strs); len(cls) != rows*2 || cls[0].value < cls[1].value {
+		t.Errorf("classifications: %q…", strs[:4])
+	}
+}
+
+// TestHeaderLengthErrors: a wrong Inference-Header-Content-Length, on a
+// request otherwise as tritonclient sends it (plain or gzip'd, where the
+// length counts the inflated bytes), is a 400 that names the header —
+// never the misleading "needs N elements" of the cut JSON.
+func TestHeaderLengthErrors(t *testing.T) {
+	e := newEnv(t, nil)
+	key := e.tenant("acme")
+	e.publish(key, "clf", 1)
+	body, hl := tritonBody(1, `{"binary_data":true}`)
+	n, _ := strconv.Atoi(hl)
+	gzipped := func(b []byte) []byte {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write(b)
+		zw.Close()
+		return buf.Bytes()
+	}
+	for i, tc := range []struct {
+		body []byte
+		hl   int
+		enc  string
+		want string
+	}{
+		{body, n - 12, "", "the JSON header is cut at byte " + strconv.Itoa(n-12)},
+		{body, n + 4, "", "but the JSON header ends at byte " + hl},
+		{body, len(body) + 1, "", "but the body has only " + strconv.Itoa(len(body)) + " bytes"},
+		{gzipped(body), n - 1, "gzip", "the JSON header is cut at byte " + strconv.Itoa(n-1)},
+		{gzipped(body), len(body) + 5, "gzip", "but the body has only " + strconv.Itoa(len(body)) + " bytes"},
+	} {
+		r := e.do("POST", "/v2/models/clf/infer", key, tc.body, "Inference-Header-Content-Length", strconv.Itoa(tc.hl), "Content-Encoding", tc.enc)
+		if r.status != 400 || !strings.Contains(string(r.body), tc.want) || strings.Contains(string(r.body), "needs") {
+			t.Errorf("case %d: %d %s, want 400 %q", i, r.status, r.body, tc.want)
+		}
+	}
+}
