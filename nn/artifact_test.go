@@ -223,6 +223,7 @@ func shiftOffsets(t testing.TB, good []byte, name string, start, end int) []byte
 func FuzzReadArtifact(f *testing.F) {
 	m := artifactModel(f)
 	f.Add(writeArtifact(f, m, Metadata{Metrics: map[string]any{"a": 1.0}, Provenance: map[string]string{"k": "v"}}))
+	f.Add(writeArtifact(f, m, Metadata{Labels: []string{"cat", "dög", ""}}))
 	f.Add(writeArtifact(f, testModel(f, MLP("t", 2, nil, "", 1, "sigmoid"), 1), Metadata{}))
 	f.Add(shiftOffsets(f, writeArtifact(f, m, Metadata{}), "layers.0.bias", -4, -4))
 	f.Add([]byte{})

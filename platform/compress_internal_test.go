@@ -89,3 +89,18 @@ func TestCompressWriterAlone(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAcceptedEncoding: any header value (clients send what they like)
+// picks gzip, deflate or nothing, without panicking.
+func FuzzAcceptedEncoding(f *testing.F) {
+	for _, s := range []string{"gzip", "deflate, gzip;q=0", "*;q=0.1", "gzip;q=", ";;,,", "br;q=1.0, identity"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		switch got := acceptedEncoding(h); got {
+		case "", "gzip", "deflate":
+		default:
+			t.Fatalf("acceptedEncoding(%q) = %q", h, got)
+		}
+	})
+}
