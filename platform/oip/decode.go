@@ -214,7 +214,9 @@ func decodeJSON(b []byte, l *Limits) (*InferenceRequest, []pendingInput, error) 
 			}
 		}
 	}
-	if s.peek() != 0 {
+	// peek's 0 means the end, but a NUL byte reads as 0 too: look at the
+	// position, so binary data after the object cannot pass for the end.
+	if s.ws(); s.pos < len(s.b) {
 		return nil, nil, badf("request: %v", s.errorf("data after the JSON object"))
 	}
 	if !seenInputs {

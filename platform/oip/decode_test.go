@@ -469,6 +469,13 @@ func TestHeaderLengthMismatch(t *testing.T) {
 	if _, err := DecodeRequest(padded, n+1, nil); err != nil {
 		t.Errorf("a header with a trailing newline: %v", err)
 	}
+	// A header length that runs into binary data starting with a NUL byte
+	// (zeros are common in tensors) is not taken for the end of the JSON.
+	small := `{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","parameters":{"binary_data_size":4}}]}`
+	nul := append([]byte(small+"\x00\x00"), le32(1)...)
+	if _, err := DecodeRequest(nul, len(small)+2, nil); err == nil || !strings.Contains(err.Error(), "but the JSON header ends at byte "+itoa(len(small))) {
+		t.Errorf("a header length into zero bytes: %v", err)
+	}
 	// A JSON header that is broken on its own keeps the decoder's message.
 	broken := `{"inputs":[{"name":"input","shape":[1,784],"datatype":"FP32","parameters":{"binary_data_size":3136}}],]}`
 	_, err := DecodeRequest(append([]byte(broken), make([]byte, 3136)...), len(broken), nil)
