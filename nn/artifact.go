@@ -20,6 +20,11 @@ const (
 	MetaSpec          = "aiaas.spec"       // JSON Spec
 	MetaMetrics       = "aiaas.metrics"    // JSON object, optional
 	MetaProvenance    = "aiaas.provenance" // JSON object of strings, optional
+	MetaLabels        = "aiaas.labels"     // JSON array of strings, optional: the class names of the output, by index
+
+	// MaxLabels and MaxLabelBytes bound an artifact's labels.
+	MaxLabels     = 1 << 16
+	MaxLabelBytes = 256
 
 	artifactVersion = "1"
 )
@@ -29,6 +34,34 @@ type Metadata struct {
 	Spec       Spec
 	Metrics    map[string]any    // e.g. "test_accuracy", "history"
 	Provenance map[string]string // e.g. "dataset", "git_commit", "created_at"
+	// Labels names the classes of the (first) output: Labels[i] is class
+	// i. Training on a dataset that names its classes (a folder per
+	// class) records them; serving uses them for Triton's classification
+	// extension. Nil when the classes have no names.
+	Labels []string
+}
+
+// ParseLabels decodes and checks the MetaLabels value of an artifact.
+// Goroutine-safe.
+func ParseLabels(raw string) ([]string, error) {
+	var labels []string
+	if err := json.Unmarshal([]byte(raw), &labels); err != nil {
+		return nil, fmt.Errorf("%s: %v", MetaLabels, err)
+	}
+	if len(labels) > MaxLabels {
+		return nil, fmt.Errorf("%s: %d labels, limit %d", MetaLabels, len(labels), MaxLabels)
+	}
+	for i, l := range labels {
+		if len(l) > MaxLabelBytes {
+			return nil, fmt.Errorf("%s: label %d is longer than %d bytes", MetaLabels, i, MaxLabelBytes)
+		}
+		for _, r := range l {
+			if r < 0x20 || r == 0x7f {
+				return nil, fmt.Errorf("%s: label %d has a control character", MetaLabels, i)
+			}
+		}
+	}
+	return labels, nil
 }
 
 // ArtifactLimits bound what ReadArtifact accepts. Zero fields take the
@@ -92,6 +125,16 @@ func (m *Model) WriteArtifact(w io.Writer, meta Metadata) error {
 		}
 	}
 	md := map[string]string{MetaFormatVersion: artifactVersion}
+	if meta.Labels != nil {
+		b, err := json.Marshal(meta.Labels)
+		if err != nil {
+			return fmt.Errorf("nn: write artifact: %s: %w", MetaLabels, err)
+		}
+		if _, err := ParseLabels(string(b)); err != nil {
+			return fmt.Errorf("nn: write artifact: %w", err)
+		}
+		md[MetaLabels] = string(b)
+	}
 	for k, v := range map[string]any{MetaSpec: m.spec, MetaMetrics: meta.Metrics, MetaProvenance: meta.Provenance} {
 		if k != MetaSpec && reflectNil(v) {
 			continue
@@ -180,6 +223,11 @@ func ReadArtifact(b []byte, lim *ArtifactLimits) (*Model, *Metadata, error) {
 	if raw, ok := f.Metadata[MetaProvenance]; ok {
 		if err := json.Unmarshal([]byte(raw), &meta.Provenance); err != nil {
 			return nil, nil, artErr("%s: %v", MetaProvenance, err)
+		}
+	}
+	if raw, ok := f.Metadata[MetaLabels]; ok {
+		if meta.Labels, err = ParseLabels(raw); err != nil {
+			return nil, nil, artErr("%v", err)
 		}
 	}
 	m, err := build(spec)

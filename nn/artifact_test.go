@@ -223,6 +223,7 @@ func shiftOffsets(t testing.TB, good []byte, name string, start, end int) []byte
 func FuzzReadArtifact(f *testing.F) {
 	m := artifactModel(f)
 	f.Add(writeArtifact(f, m, Metadata{Metrics: map[string]any{"a": 1.0}, Provenance: map[string]string{"k": "v"}}))
+	f.Add(writeArtifact(f, m, Metadata{Labels: []string{"cat", "dög", ""}}))
 	f.Add(writeArtifact(f, testModel(f, MLP("t", 2, nil, "", 1, "sigmoid"), 1), Metadata{}))
 	f.Add(shiftOffsets(f, writeArtifact(f, m, Metadata{}), "layers.0.bias", -4, -4))
 	f.Add([]byte{})
@@ -249,4 +250,27 @@ func FuzzReadArtifact(f *testing.F) {
 			t.Fatalf("re-read: %v", err)
 		}
 	})
+}
+
+// TestArtifactLabels: class names survive the round trip, and labels that
+// are too many, too long or hold control characters are refused on read.
+func TestArtifactLabels(t *testing.T) {
+	m := artifactModel(t)
+	_, meta, err := ReadArtifact(writeArtifact(t, m, Metadata{Labels: []string{"cat", "dog", "émeu"}}), nil)
+	if err != nil || !reflect.DeepEqual(meta.Labels, []string{"cat", "dog", "émeu"}) {
+		t.Fatalf("labels = %q, %v", meta.Labels, err)
+	}
+	if _, meta, _ := ReadArtifact(writeArtifact(t, m, Metadata{}), nil); meta.Labels != nil {
+		t.Errorf("no labels written, %q read", meta.Labels)
+	}
+	for i, raw := range []string{`["a\u0007"]`, `[` + strings.Repeat(`"x",`, MaxLabels) + `"x"]`, `["` + strings.Repeat("y", MaxLabelBytes+1) + `"]`, `{"a":1}`, `[1]`} {
+		b := encodeWith(t, m, func(f *safetensors.File) { f.Metadata[MetaLabels] = raw })
+		if _, _, err := ReadArtifact(b, nil); !errors.Is(err, ErrArtifact) || !strings.Contains(err.Error(), MetaLabels) {
+			t.Errorf("%d: err = %v", i, err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := m.WriteArtifact(&buf, Metadata{Labels: []string{"tab\there"}}); err == nil {
+		t.Error("a label with a control character was written")
+	}
 }

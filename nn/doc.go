@@ -63,7 +63,8 @@
 // plain x·W) and layers.{i}.bias of shape [out], where i is the layer's
 // index in Spec.Layers (dropout layers have no tensors), and, in
 // "__metadata__", "format_version" "1", the Spec as JSON in "aiaas.spec",
-// and optional "aiaas.metrics" and "aiaas.provenance" JSON objects.
+// optional "aiaas.metrics" and "aiaas.provenance" JSON objects, and an
+// optional "aiaas.labels" JSON array: the class names of the output.
 //
 // # Untrusted input
 //

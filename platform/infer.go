@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/platform/oip"
@@ -75,8 +76,13 @@ func (s *Server) decodeInfer(r *http.Request, body []byte) (*oip.InferenceReques
 	headerLen := -1
 	if h := r.Header.Get(headerLenHeader); h != "" {
 		n, err := strconv.Atoi(h)
-		if err != nil || n < 0 || n > len(body) {
-			return nil, httpErr(http.StatusBadRequest, "%s must be the length of the JSON header (0..%d), got %q", headerLenHeader, len(body), truncate(h, 20))
+		if err != nil || n < 0 {
+			return nil, httpErr(http.StatusBadRequest, "%s must be the length of the JSON header in bytes (0..%d), got %q", headerLenHeader, len(body), truncate(h, 20))
+		}
+		if n > len(body) {
+			// The inflated body when it came compressed, as Triton's
+			// clients count it.
+			return nil, httpErr(http.StatusBadRequest, "%s is %d but the body has only %d bytes", headerLenHeader, n, len(body))
 		}
 		headerLen = n
 	}
@@ -169,6 +175,7 @@ func stickyKey(r *http.Request, id string) string {
 }
 
 func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) error {
+	start := time.Now()
 	p := principalOf(r.Context())
 	body, put, err := readBody(r)
 	if err != nil {
@@ -179,6 +186,7 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	decoded := time.Since(start)
 	var t timings
 	l, err := s.load(r.Context(), p.tenant, r.PathValue("model"), r.PathValue("version"), stickyKey(r, req.ID), &t)
 	if err != nil {
@@ -186,12 +194,19 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) error {
 	}
 	outs, err := s.infer(r.Context(), p.tenant, l, req, &t)
 	if err != nil {
+		s.stats.fail(p.tenant, l, time.Since(start))
 		return err
 	}
 	resp := oip.InferenceResponse{ModelName: l.Model, ModelVersion: strconv.Itoa(l.Version), ID: req.ID,
 		Parameters: l.parameters(), Outputs: outs}
 	setAuditObject(r, fmt.Sprintf("models/%s/versions/%d", l.Model, l.Version))
+	encodeStart := time.Now()
 	writeInferResponse(w, &resp, &t)
+	rows := 1
+	if sh := req.Inputs[0].Shape; len(sh) >= 2 {
+		rows = int(min(sh[0], 1<<30))
+	}
+	s.stats.success(p.tenant, l, rows, time.Since(start), decoded, t.compute, time.Since(encodeStart))
 	return nil
 }
 
@@ -207,7 +222,14 @@ func (s *Server) infer(ctx context.Context, tenant string, l *lineage, req *oip.
 		if err != nil {
 			return nil, err
 		}
-		return graphOutputs(lm, out, req)
+		outs, err := graphOutputs(lm, out, req)
+		if err != nil {
+			return nil, err
+		}
+		if len(lm.outputs) == 0 {
+			return outs, nil
+		}
+		return outs, classifyOutputs(outs, req, lm.outputs[0].Name, lm.labels)
 	}
 	x, batch, err := modelInput(lm.model, &lm.spec, req.Inputs)
 	if err != nil {
@@ -217,7 +239,11 @@ func (s *Server) infer(ctx context.Context, tenant string, l *lineage, req *oip.
 	if err != nil {
 		return nil, err
 	}
-	return modelOutputs(lm.model, &lm.spec, out, batch, req)
+	outs, err := modelOutputs(lm.model, &lm.spec, out, batch, req)
+	if err != nil {
+		return nil, err
+	}
+	return outs, classifyOutputs(outs, req, lm.spec.Outputs[0].Name, lm.labels)
 }
 
 func writeInferResponse(w http.ResponseWriter, resp *oip.InferenceResponse, t *timings) {

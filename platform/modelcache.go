@@ -26,6 +26,7 @@ type loadedModel struct {
 	gbatch  *graphBatcher // nil when adaptive batching is off or the graph has no batch dimension
 	inputs  []nn.TensorSpec
 	outputs []nn.TensorSpec
+	labels  []string // class names of the first output, from the artifact; nil if none
 
 	decOnce sync.Once // the generator of a decoder graph, made on first use
 	dec     *generate.Model
@@ -35,18 +36,18 @@ type loadedModel struct {
 // readModel decodes an artifact of either architecture.
 func readModel(b []byte) (*loadedModel, error) {
 	if isGraphArtifact(b) {
-		g, _, err := graph.ReadArtifact(b, nil)
+		g, meta, err := graph.ReadArtifact(b, nil)
 		if err != nil {
 			return nil, err
 		}
-		return &loadedModel{graph: g, inputs: signature(g.Inputs()), outputs: signature(g.Outputs())}, nil
+		return &loadedModel{graph: g, inputs: signature(g.Inputs()), outputs: signature(g.Outputs()), labels: meta.Labels}, nil
 	}
-	m, _, err := nn.ReadArtifact(b, nil)
+	m, meta, err := nn.ReadArtifact(b, nil)
 	if err != nil {
 		return nil, err
 	}
 	spec := m.Spec()
-	return &loadedModel{model: m, spec: spec, inputs: spec.Inputs, outputs: spec.Outputs}, nil
+	return &loadedModel{model: m, spec: spec, inputs: spec.Inputs, outputs: spec.Outputs, labels: meta.Labels}, nil
 }
 
 // isGraphArtifact tells a graph artifact by its metadata (only the

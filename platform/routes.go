@@ -32,6 +32,15 @@ func (s *Server) routes() {
 	s.route("POST /v2/models/{model}/infer", invoke, "infer", s.handleInfer)
 	s.route("POST /v2/models/{model}/versions/{version}/infer", invoke, "infer", s.handleInfer)
 
+	// Triton's read-only model configuration and statistics extensions.
+	// (Like Triton's, /v2/models/stats shadows the metadata of a model
+	// named "stats"; its versions stay reachable.)
+	s.route("GET /v2/models/{model}/config", invoke, "model.config", s.handleModelConfig)
+	s.route("GET /v2/models/{model}/versions/{version}/config", invoke, "model.config", s.handleModelConfig)
+	s.route("GET /v2/models/stats", invoke, "model.stats", s.handleModelStats)
+	s.route("GET /v2/models/{model}/stats", invoke, "model.stats", s.handleModelStats)
+	s.route("GET /v2/models/{model}/versions/{version}/stats", invoke, "model.stats", s.handleModelStats)
+
 	// Text through endpoints: Triton's generate extension and OpenAI's
 	// embeddings and completions (model names an endpoint).
 	s.route("POST /v2/models/{model}/generate", invoke, "generate", s.handleGenerate)
@@ -157,7 +166,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) error {
 }
 
 // Extensions the server supports, listed in server metadata.
-var extensions = []string{"binary_tensor_data", "model_repository_versions", "generate", "aiaas_endpoints", "aiaas_explain", "aiaas_openai"}
+var extensions = []string{"binary_tensor_data", "model_repository_versions", "generate", "aiaas_endpoints", "aiaas_explain", "aiaas_openai", "classification", "model_configuration", "statistics"}
 
 func (s *Server) handleServerMetadata(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{"name": "aiaas", "version": Version, "extensions": extensions})

@@ -147,6 +147,7 @@ type Server struct {
 	tracer    trace.Tracer
 	plane     Plane
 	noProcMet bool
+	stats     statsTable // OIP inference counters of this process (Triton's statistics extension)
 }
 
 // New builds a Server. Close releases it.
@@ -272,7 +273,7 @@ func (s *Server) route(pattern string, acc access, action string, h func(http.Re
 		})
 		return
 	}
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	s.mux.Handle(pattern, compressResponses(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ctx := r.Context()
 		reqID := r.Header.Get("X-Request-Id")
@@ -413,7 +414,7 @@ func (s *Server) route(pattern string, acc access, action string, h func(http.Re
 			}
 		}
 		rec.commit()
-	})
+	})))
 }
 
 // auditFlushTimeout bounds the wait for a control-plane action's audit

@@ -21,6 +21,7 @@ type Metadata struct {
 	Graph      *Graph
 	Metrics    map[string]any
 	Provenance map[string]string
+	Labels     []string // class names of the first output, as nn.Metadata.Labels
 }
 
 // IsArtifact reports whether a decoded safetensors metadata map is a graph
@@ -80,6 +81,16 @@ func WriteArtifact(w io.Writer, g *Graph, tensors map[string]*Tensor, meta Metad
 		}
 		md[nn.MetaProvenance] = string(b)
 	}
+	if meta.Labels != nil {
+		b, err := json.Marshal(meta.Labels)
+		if err != nil {
+			return fmt.Errorf("graph: write artifact: labels: %w", err)
+		}
+		if _, err := nn.ParseLabels(string(b)); err != nil {
+			return fmt.Errorf("graph: write artifact: %w", err)
+		}
+		md[nn.MetaLabels] = string(b)
+	}
 	names := make([]string, 0, len(tensors))
 	for n := range tensors {
 		names = append(names, n)
@@ -136,6 +147,13 @@ func ReadArtifact(b []byte, lim *ArtifactLimits) (*Model, *Metadata, error) {
 		if err := json.Unmarshal([]byte(raw), &meta.Provenance); err != nil {
 			return nil, nil, graphErr("%s: %v", nn.MetaProvenance, err)
 		}
+	}
+	if raw, ok := f.Metadata[nn.MetaLabels]; ok {
+		labels, err := nn.ParseLabels(raw)
+		if err != nil {
+			return nil, nil, graphErr("%v", err)
+		}
+		meta.Labels = labels
 	}
 	tensors := make(map[string]*Tensor, len(f.Tensors))
 	for _, st := range f.Tensors {

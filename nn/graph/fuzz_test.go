@@ -173,6 +173,11 @@ func FuzzReadArtifact(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(buf.Bytes())
+	buf.Reset()
+	if err := WriteArtifact(&buf, g, ts, Metadata{Labels: []string{"a", "b"}}); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, _, err := ReadArtifact(b, &ArtifactLimits{MaxBytes: 1 << 20, Load: &Options{MaxArenaBytes: 1 << 20}})

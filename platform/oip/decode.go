@@ -78,13 +78,49 @@ func DecodeRequest(body []byte, headerLen int, lim *Limits) (*InferenceRequest, 
 	jsonPart, bin := body, []byte(nil)
 	if headerLen >= 0 {
 		if headerLen > len(body) {
-			return nil, badf("Inference-Header-Content-Length %d exceeds the %d-byte body", headerLen, len(body))
+			return nil, badf("Inference-Header-Content-Length is %d but the body has only %d bytes", headerLen, len(body))
 		}
 		jsonPart, bin = body[:headerLen], body[headerLen:]
 	} else if headerLen != -1 {
 		return nil, badf("negative Inference-Header-Content-Length %d", headerLen)
 	}
-	req, pend, err := decodeJSON(jsonPart, &l)
+	req, err := decodeParts(jsonPart, bin, headerLen, &l)
+	if err != nil && headerLen >= 0 {
+		// A wrong header length shows up as whatever the cut JSON or the
+		// shifted binary data break first ("needs 784 elements"); name
+		// the real fault instead.
+		if herr := headerLenErr(body, headerLen); herr != nil {
+			return nil, herr
+		}
+	}
+	return req, err
+}
+
+// headerLenErr reports whether headerLen disagrees with where the JSON
+// object at the start of body ends: it cuts the object short, or leaves
+// more than whitespace after it. nil when they agree or the JSON is broken
+// anyway (the decoder's own error says more then).
+func headerLenErr(body []byte, headerLen int) error {
+	s := &scanner{b: body}
+	if s.peek() != '{' || s.skip(1) != nil {
+		return nil
+	}
+	end := s.pos
+	switch {
+	case end > headerLen:
+		return badf("the JSON header is cut at byte %d: Inference-Header-Content-Length is %d but the JSON header ends at byte %d", headerLen, headerLen, end)
+	case end < headerLen:
+		rest := &scanner{b: body[:headerLen], pos: end}
+		if rest.ws(); rest.pos < headerLen {
+			return badf("Inference-Header-Content-Length is %d but the JSON header ends at byte %d", headerLen, end)
+		}
+	}
+	return nil
+}
+
+// decodeParts decodes the JSON header and binds the binary data.
+func decodeParts(jsonPart, bin []byte, headerLen int, l *Limits) (*InferenceRequest, error) {
+	req, pend, err := decodeJSON(jsonPart, l)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +131,7 @@ func DecodeRequest(body []byte, headerLen int, lim *Limits) (*InferenceRequest, 
 		p := pend[i]
 		if p.binarySize < 0 {
 			if !p.parsed {
-				if _, err := decodeJSONData(in, jsonPart, p.dataAt, &l); err != nil {
+				if _, err := decodeJSONData(in, jsonPart, p.dataAt, l); err != nil {
 					return nil, err
 				}
 			}
@@ -107,7 +143,7 @@ func DecodeRequest(body []byte, headerLen int, lim *Limits) (*InferenceRequest, 
 		if p.binarySize > int64(len(bin))-off {
 			return nil, badf("input %q: binary_data_size %d exceeds the %d binary bytes left", in.Name, p.binarySize, int64(len(bin))-off)
 		}
-		if err := decodeBinaryData(in, bin[off:off+p.binarySize], &l); err != nil {
+		if err := decodeBinaryData(in, bin[off:off+p.binarySize], l); err != nil {
 			return nil, err
 		}
 		off += p.binarySize
@@ -178,7 +214,9 @@ func decodeJSON(b []byte, l *Limits) (*InferenceRequest, []pendingInput, error) 
 			}
 		}
 	}
-	if s.peek() != 0 {
+	// peek's 0 means the end, but a NUL byte reads as 0 too: look at the
+	// position, so binary data after the object cannot pass for the end.
+	if s.ws(); s.pos < len(s.b) {
 		return nil, nil, badf("request: %v", s.errorf("data after the JSON object"))
 	}
 	if !seenInputs {

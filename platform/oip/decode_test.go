@@ -340,7 +340,7 @@ func TestBinaryRejects(t *testing.T) {
 		{one("FP32", "[2]", 4), le32(1), -2, "needs 8 bytes"},
 		{one("FP32", "[1]", 4), le32(1, 2), -2, "4 binary bytes after the JSON header are not claimed"},
 		{`{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]}`, le32(1), -2, "not claimed"},
-		{one("FP32", "[1]", 4), le32(1), 10000, "exceeds the"},
+		{one("FP32", "[1]", 4), le32(1), 10000, "is 10000 but the body has only"},
 		{one("FP32", "[1]", 4), le32(1), -5, "negative Inference-Header-Content-Length"},
 		{one("FP32", "[1]", 4), nan, -2, "data element 0 is NaN"},
 		{one("FP32", "[1]", 4), le32(float32(math.Inf(1))), -2, "data element 0 is +Inf"},
@@ -432,5 +432,54 @@ func TestExactInt64(t *testing.T) {
 	out, n := AppendResponse(nil, &InferenceResponse{ModelName: "m", Outputs: []ResponseOutput{{Name: "ids", Shape: []int64{1}, Datatype: INT64, I64: []int64{big}, Binary: true}}})
 	if got := int64(binary.LittleEndian.Uint64(out[n:])); got != big || len(out)-n != 8 {
 		t.Fatalf("binary response %d (%d bytes)", got, len(out)-n)
+	}
+}
+
+// TestHeaderLengthMismatch: requests as Triton's Python client builds them
+// (compact JSON, then the raw tensor) with a wrong
+// Inference-Header-Content-Length get an error that names the header and
+// where the JSON really ends, not what the cut JSON or the shifted binary
+// data happened to break ("needs 784 elements").
+func TestHeaderLengthMismatch(t *testing.T) {
+	header := `{"inputs":[{"name":"input","shape":[1,784],"datatype":"FP32","parameters":{"binary_data_size":3136}}],"outputs":[{"name":"probabilities","parameters":{"binary_data":true}}]}`
+	body := append([]byte(header), make([]byte, 3136)...)
+	n := len(header)
+	if _, err := DecodeRequest(body, n, nil); err != nil {
+		t.Fatalf("the right length: %v", err)
+	}
+	for i, tc := range []struct {
+		hl   int
+		want string
+	}{
+		{n - 1, "the JSON header is cut at byte " + itoa(n-1) + ": Inference-Header-Content-Length is " + itoa(n-1) + " but the JSON header ends at byte " + itoa(n)},
+		{40, "the JSON header is cut at byte 40"},
+		{0, "the JSON header is cut at byte 0"},
+		{n + 1, "Inference-Header-Content-Length is " + itoa(n+1) + " but the JSON header ends at byte " + itoa(n)},
+		{n + 3136, "Inference-Header-Content-Length is " + itoa(n+3136) + " but the JSON header ends at byte " + itoa(n)},
+		{n + 3137, "Inference-Header-Content-Length is " + itoa(n+3137) + " but the body has only " + itoa(n+3136) + " bytes"},
+	} {
+		_, err := DecodeRequest(body, tc.hl, nil)
+		if !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%d: header length %d: err = %v, want %q", i, tc.hl, err, tc.want)
+		}
+	}
+	// Whitespace after the object inside the header is still JSON: the
+	// length agrees, and an error there is the decoder's own.
+	padded := append([]byte(header+"\n"), make([]byte, 3136)...)
+	if _, err := DecodeRequest(padded, n+1, nil); err != nil {
+		t.Errorf("a header with a trailing newline: %v", err)
+	}
+	// A header length that runs into binary data starting with a NUL byte
+	// (zeros are common in tensors) is not taken for the end of the JSON.
+	small := `{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","parameters":{"binary_data_size":4}}]}`
+	nul := append([]byte(small+"\x00\x00"), le32(1)...)
+	if _, err := DecodeRequest(nul, len(small)+2, nil); err == nil || !strings.Contains(err.Error(), "but the JSON header ends at byte "+itoa(len(small))) {
+		t.Errorf("a header length into zero bytes: %v", err)
+	}
+	// A JSON header that is broken on its own keeps the decoder's message.
+	broken := `{"inputs":[{"name":"input","shape":[1,784],"datatype":"FP32","parameters":{"binary_data_size":3136}}],]}`
+	_, err := DecodeRequest(append([]byte(broken), make([]byte, 3136)...), len(broken), nil)
+	if err == nil || strings.Contains(err.Error(), "Inference-Header-Content-Length") {
+		t.Errorf("broken JSON: %v", err)
 	}
 }

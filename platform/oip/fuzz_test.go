@@ -16,6 +16,11 @@ func FuzzDecodeRequest(f *testing.F) {
 	body := append([]byte(header), le32(1.5, -2)...)
 	body = append(body, 1, 0, 0, 0, 'z')
 	f.Add(body, len(header))
+	// Wrong header lengths, as a client that counts characters rather
+	// than bytes (or a proxy that re-encodes) would send them.
+	f.Add(body, len(header)-9)
+	f.Add(body, len(header)+4)
+	f.Add(body, len(body)+1)
 	f.Add([]byte(`{"inputs":[{"name":"x","shape":[0],"datatype":"INT8","data":[]}]}`), -1)
 	f.Add([]byte(`{"inputs":[{"name":"x","shape":[],"datatype":"FP32","data":[7]}],"x":[[{}]]}`), -1)
 	lim := &Limits{MaxElements: 1 << 12, MaxInputs: 8, MaxBodyBytes: 1 << 16}
@@ -26,6 +31,12 @@ func FuzzDecodeRequest(f *testing.F) {
 				t.Fatalf("error does not wrap ErrBadRequest: %v", err)
 			}
 			return
+		}
+		if headerLen >= 0 {
+			// An accepted header length agrees with where the JSON ends.
+			if err := headerLenErr(body, headerLen); err != nil {
+				t.Fatalf("accepted, yet %v", err)
+			}
 		}
 		for _, in := range req.Inputs {
 			n := int64(1)

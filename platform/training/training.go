@@ -439,6 +439,11 @@ func RunFrom(ctx context.Context, req Request, train, test *dataset.Set, progres
 			"loss": req.Loss, "trained_at": time.Now().UTC().Format(time.RFC3339),
 		},
 	}
+	if len(train.ClassNames) == train.Classes && train.Classes > 0 {
+		// Image folders name their classes: the served model answers
+		// Triton's classification requests with them.
+		meta.Labels = train.ClassNames
+	}
 	if hist.Stopped == nn.StoppedDeadline {
 		// Whoever loads this model must see that it is not the full run.
 		meta.Provenance["stopped"] = fmt.Sprintf("deadline: %d of %d epochs complete, stopped at batch %d of %d of epoch %d",
