@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	rtmetrics "runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -520,6 +521,8 @@ func (s *Server) evalCandidate(ctx context.Context, tenant string, res *evaluati
 	if err != nil {
 		return err
 	}
+	peak := startHeapPeak()
+	defer peak.stop()
 	if req.Wants(evaluation.MetricQuality) {
 		start := time.Now()
 		if err := evalQuality(ctx, er, set, req, res, progress); err != nil {
@@ -544,7 +547,8 @@ func (s *Server) evalCandidate(ctx context.Context, tenant string, res *evaluati
 		res.Latency = latencyOf(bs)
 	}
 	if req.Wants(evaluation.MetricMemory) {
-		res.Memory = &evaluation.Memory{ModelBytes: lm.bytes(), Source: "estimate: weights and working buffers, as the model cache counts them"}
+		res.Memory = &evaluation.Memory{ModelBytes: lm.bytes(), PeakWorkingBytes: peak.stop(),
+			Source: "model_bytes: estimate of weights and buffers, as the model cache counts them; peak_working_bytes: measured heap growth during the runs (process-wide)"}
 	}
 	if req.Wants(evaluation.MetricCost) && res.Latency != nil {
 		l := res.Latency
@@ -553,6 +557,56 @@ func (s *Server) evalCandidate(ctx context.Context, tenant string, res *evaluati
 	}
 	res.Status = evaluation.StatusOK
 	return nil
+}
+
+// heapPeak samples the heap's live bytes every millisecond and keeps the
+// highest value above the level at its start.
+type heapPeak struct {
+	base, max int64
+	done      chan struct{}
+	stopped   chan struct{}
+	once      sync.Once
+}
+
+func heapLive() int64 {
+	s := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	rtmetrics.Read(s)
+	if s[0].Value.Kind() != rtmetrics.KindUint64 {
+		return 0
+	}
+	return int64(s[0].Value.Uint64())
+}
+
+func startHeapPeak() *heapPeak {
+	h := &heapPeak{base: heapLive(), done: make(chan struct{}), stopped: make(chan struct{})}
+	go func() {
+		defer close(h.stopped)
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-h.done:
+				return
+			case <-t.C:
+				if d := heapLive() - h.base; d > h.max {
+					h.max = d
+				}
+			}
+		}
+	}()
+	return h
+}
+
+// stop ends the sampling (once) and returns the peak growth.
+func (h *heapPeak) stop() int64 {
+	h.once.Do(func() {
+		close(h.done)
+		<-h.stopped
+		if d := heapLive() - h.base; d > h.max {
+			h.max = d
+		}
+	})
+	return h.max
 }
 
 // evalRunnerFor checks a model's signature against the dataset and

@@ -462,6 +462,13 @@ type Memory struct {
 	// ModelBytes is the model's own estimate of what it holds once
 	// loaded: its weights and its working buffers, the figure the
 	// server's model cache budgets with (not a heap measurement).
-	ModelBytes int64  `json:"model_bytes"`
-	Source     string `json:"source"`
+	ModelBytes int64 `json:"model_bytes"`
+	// PeakWorkingBytes is measured: the most the process's heap grew
+	// above its level when the candidate's runs began (its model already
+	// loaded), sampled every millisecond through the quality and timing
+	// runs — the activations and buffers its forward passes needed.
+	// Process-wide: other work in the same process adds to it (the Lambda
+	// train function runs an evaluation alone).
+	PeakWorkingBytes int64  `json:"peak_working_bytes"`
+	Source           string `json:"source"`
 }

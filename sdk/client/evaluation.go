@@ -154,8 +154,9 @@ type BatchLatency struct {
 // EvaluationMemory is what serving the model holds (an estimate; see
 // Source).
 type EvaluationMemory struct {
-	ModelBytes int64  `json:"model_bytes"`
-	Source     string `json:"source"`
+	ModelBytes       int64  `json:"model_bytes"`
+	PeakWorkingBytes int64  `json:"peak_working_bytes"` // measured heap growth while it ran
+	Source           string `json:"source"`
 }
 
 // EvaluationCost is the estimated cost of serving the model on Lambda.
