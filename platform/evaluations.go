@@ -173,14 +173,26 @@ func (s *Server) handleSubmitEvaluation(w http.ResponseWriter, r *http.Request) 
 		return &Error{Status: http.StatusTooManyRequests, RetryAfter: 30 * time.Second,
 			Msg: fmt.Sprintf("the tenant has %d training or evaluation jobs queued or running, its share; retry when one has finished", jobsPerTenant)}
 	}
+	if s.dispatch != nil {
+		ok, err := s.claimSlot(r.Context(), p.tenant, e.ID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return shareExceeded()
+		}
+	}
 	if err := s.saveEval(r.Context(), p.tenant, e); err != nil {
 		if s.dispatch == nil {
 			s.jobs.dropLiveEval(p.tenant, e.ID)
+		} else {
+			s.releaseSlot(context.WithoutCancel(r.Context()), p.tenant, e.ID)
 		}
 		return err
 	}
 	if s.dispatch != nil {
 		if err := s.dispatch(r.Context(), p.tenant, e.ID); err != nil {
+			s.releaseSlot(context.WithoutCancel(r.Context()), p.tenant, e.ID)
 			e.Status, e.Error = jobFailed, "could not start: "+err.Error()
 			_ = s.saveEval(context.WithoutCancel(r.Context()), p.tenant, e)
 			return wrapStatus(http.StatusServiceUnavailable, fmt.Errorf("evaluation backend unavailable: %w", err))

@@ -339,14 +339,26 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) error {
 		return &Error{Status: http.StatusTooManyRequests, RetryAfter: 30 * time.Second,
 			Msg: fmt.Sprintf("the tenant has %d training jobs queued or running, its share; retry when one has finished", jobsPerTenant)}
 	}
+	if s.dispatch != nil {
+		ok, err := s.claimSlot(r.Context(), p.tenant, j.ID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return shareExceeded()
+		}
+	}
 	if err := s.saveJob(r.Context(), p.tenant, j); err != nil {
 		if s.dispatch == nil {
 			s.jobs.dropLive(p.tenant, j.ID)
+		} else {
+			s.releaseSlot(context.WithoutCancel(r.Context()), p.tenant, j.ID)
 		}
 		return err
 	}
 	if s.dispatch != nil {
 		if err := s.dispatch(r.Context(), p.tenant, j.ID); err != nil {
+			s.releaseSlot(context.WithoutCancel(r.Context()), p.tenant, j.ID)
 			j.Status, j.Error = jobFailed, "could not start: "+err.Error()
 			_ = s.saveJob(context.WithoutCancel(r.Context()), p.tenant, j)
 			return wrapStatus(http.StatusServiceUnavailable, fmt.Errorf("training backend unavailable: %w", err))

@@ -3,6 +3,8 @@ package platform
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
 	"time"
 )
 
@@ -126,4 +128,83 @@ func (s *Server) FailJob(ctx context.Context, tenant, id, reason string) error {
 	now := time.Now().UTC()
 	j.Status, j.Error, j.Finished = jobFailed, reason, &now
 	return s.saveJob(ctx, tenant, j)
+}
+
+// A tenant's share of jobs dispatched to another worker (the Lambda train
+// function, where no process sees them all): jobsPerTenant slot records
+// (jobs-active/slot-K, holding a job or evaluation id), each claimed by a
+// conditional create, so concurrent submits in different environments
+// cannot take more. A slot is given back lazily: when all are taken, the
+// slots of jobs that have ended (or died: staleness applies) are freed
+// and the claim tried once more.
+const activeKind = "jobs-active"
+
+func slotName(k int) string { return fmt.Sprintf("slot-%d", k) }
+
+// claimSlot reserves a slot for id; false when the tenant's share is used.
+func (s *Server) claimSlot(ctx context.Context, tenant, id string) (bool, error) {
+	for pass := 0; pass < 2; pass++ {
+		for k := 0; k < jobsPerTenant; k++ {
+			err := s.store.Create(ctx, tenant, activeKind, slotName(k), []byte(id+" "+time.Now().UTC().Format(time.RFC3339Nano)))
+			if err == nil {
+				return true, nil
+			}
+			if statusOf(err) != http.StatusConflict {
+				return false, err
+			}
+		}
+		if pass == 0 {
+			s.reapSlots(ctx, tenant)
+		}
+	}
+	return false, nil
+}
+
+// reapSlots frees the slots whose job has ended or cannot be read.
+func (s *Server) reapSlots(ctx context.Context, tenant string) {
+	for k := 0; k < jobsPerTenant; k++ {
+		b, err := s.store.Get(ctx, tenant, activeKind, slotName(k))
+		if err != nil {
+			continue
+		}
+		id, at, _ := strings.Cut(string(b), " ")
+		claimed, _ := time.Parse(time.RFC3339Nano, at)
+		var status string
+		var err2 error
+		if isEvalID(id) {
+			var e *Evaluation
+			if e, err2 = s.loadEval(ctx, tenant, id); err2 == nil {
+				status = e.Status
+			}
+		} else {
+			var j *Job
+			if j, err2 = s.loadJob(ctx, tenant, id); err2 == nil {
+				status = j.Status
+			}
+		}
+		// A slot claimed moments ago may belong to a job whose record is
+		// being written: not found counts as ended only after a minute.
+		if err2 != nil && time.Since(claimed) < time.Minute {
+			continue
+		}
+		if status != jobQueued && status != jobRunning {
+			_ = s.store.Delete(ctx, tenant, activeKind, slotName(k))
+		}
+	}
+}
+
+// releaseSlot gives back id's slot at once (a job that could not start).
+func (s *Server) releaseSlot(ctx context.Context, tenant, id string) {
+	for k := 0; k < jobsPerTenant; k++ {
+		if b, err := s.store.Get(ctx, tenant, activeKind, slotName(k)); err == nil && strings.HasPrefix(string(b), id+" ") {
+			_ = s.store.Delete(ctx, tenant, activeKind, slotName(k))
+			return
+		}
+	}
+}
+
+// shareExceeded is the 429 of a tenant whose share of jobs is in use.
+func shareExceeded() error {
+	return &Error{Status: http.StatusTooManyRequests, RetryAfter: 30 * time.Second,
+		Msg: fmt.Sprintf("the tenant has %d training or evaluation jobs queued or running, its share; retry when one has finished", jobsPerTenant)}
 }
