@@ -12,6 +12,13 @@
 // with the reason when not one epoch fit; see infra/README.md. Its spans are
 // exported before each invocation returns.
 //
+// The same event runs an evaluation (job ids starting with "e", from POST
+// /v1/evaluations). The function is also its own failure destination:
+// Lambda's record of an invocation that crashed, ran out of memory or
+// timed out ({"requestContext", "requestPayload", "responsePayload"}) marks
+// that job failed with Lambda's reason. A running job writes a heartbeat,
+// so one whose process died is reported failed after AIAAS_JOB_STALE.
+//
 // Build: CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o bootstrap ./functions/train
 package main
 
