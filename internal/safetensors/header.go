@@ -3,8 +3,8 @@ package safetensors
 import (
 	"fmt"
 	"math"
-	"unicode/utf16"
-	"unicode/utf8"
+
+	"github.com/aiaas/aiaas/internal/jsonscan"
 )
 
 // The header parser is a small hand-written JSON reader. encoding/json's
@@ -14,183 +14,63 @@ import (
 // matches field names exactly, which unmarshalling into a map or a struct
 // would not.
 
-type hscanner struct {
-	b   []byte
-	pos int
-}
-
-func (s *hscanner) peek() byte {
-	for s.pos < len(s.b) {
-		switch c := s.b[s.pos]; c {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return c
-		}
-	}
-	return 0
-}
+// hscanner is the shared scanner (internal/jsonscan) with the header's
+// error convention: every fault wraps ErrFormat and names where it is.
+type hscanner struct{ jsonscan.Scanner }
 
 func (s *hscanner) fail(what any, format string, args ...any) error {
-	return fmt.Errorf("%w: %v: offset %d: %s", ErrFormat, what, s.pos, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %v: offset %d: %s", ErrFormat, what, s.Pos, fmt.Sprintf(format, args...))
 }
 
-func (s *hscanner) got() string {
-	if s.pos >= len(s.b) {
-		return "end of header"
+// wrap adds ErrFormat and the place to a scanner error.
+func wrap(what any, err error) error {
+	if err == nil {
+		return nil
 	}
-	return fmt.Sprintf("%q", s.b[s.pos])
+	return fmt.Errorf("%w: %v: %w", ErrFormat, what, err)
 }
 
-func (s *hscanner) expect(c byte, what any) error {
-	if s.peek() != c {
-		return s.fail(what, "expected %q, got %s", c, s.got())
-	}
-	s.pos++
-	return nil
-}
+func (s *hscanner) expect(c byte, what any) error { return wrap(what, s.Expect(c)) }
 
 // next handles the separators of an array or object: it reports whether
 // another item follows, consuming the ',' before every item but the first.
 func (s *hscanner) next(closer byte, first bool, what any) (bool, error) {
-	c := s.peek()
-	if c == closer {
-		s.pos++
-		return false, nil
-	}
-	if !first {
-		if c != ',' {
-			return false, s.fail(what, "expected ',' or %q, got %s", closer, s.got())
-		}
-		s.pos++
-	}
-	return true, nil
+	more, err := s.More(closer, first)
+	return more, wrap(what, err)
 }
 
-// str reads a JSON string. The header was checked to be valid UTF-8.
 func (s *hscanner) str(what any) (string, error) {
-	if s.peek() != '"' {
-		return "", s.fail(what, "expected a string, got %s", s.got())
-	}
-	s.pos++
-	start := s.pos
-	esc := false
-	for s.pos < len(s.b) {
-		switch c := s.b[s.pos]; {
-		case c == '"':
-			raw := s.b[start:s.pos]
-			s.pos++
-			if !esc {
-				return string(raw), nil
-			}
-			out, ok := unescape(raw)
-			if !ok {
-				return "", s.fail(what, "bad escape in string")
-			}
-			return out, nil
-		case c == '\\':
-			esc = true
-			s.pos += 2
-			continue
-		case c < 0x20:
-			return "", s.fail(what, "control character in string")
-		}
-		s.pos++
-	}
-	return "", s.fail(what, "unterminated string")
+	v, err := s.Str()
+	return v, wrap(what, err)
 }
 
-func unescape(raw []byte) (string, bool) {
-	out := make([]byte, 0, len(raw))
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		if c != '\\' {
-			out = append(out, c)
-			continue
-		}
-		i++
-		if i >= len(raw) {
-			return "", false
-		}
-		switch raw[i] {
-		case '"', '\\', '/':
-			out = append(out, raw[i])
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, ok := hex4(raw[i+1:])
-			if !ok {
-				return "", false
-			}
-			i += 4
-			if utf16.IsSurrogate(r) {
-				// A lone surrogate becomes U+FFFD, as in encoding/json.
-				r2, ok := rune(0), false
-				if i+6 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' {
-					r2, ok = hex4(raw[i+3:])
-				}
-				if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
-					r = dec
-					i += 6
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			out = utf8.AppendRune(out, r)
-		default:
-			return "", false
-		}
+// object consumes the '{' that starts an object.
+func (s *hscanner) object(what any) error {
+	if s.Peek() != '{' {
+		return wrap(what, s.Unexpected("an object"))
 	}
-	return string(out), true
-}
-
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c -= 'a' - 10
-		case 'A' <= c && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
+	s.Pos++
+	return nil
 }
 
 // uint reads a non-negative JSON integer. Fractions, exponents and signs
 // are refused, as the reference parser refuses them for its usize fields.
 func (s *hscanner) uint(what any, idx int) (uint64, error) {
-	c := s.peek()
+	c := s.Peek()
 	if c != '-' && (c < '0' || c > '9') {
 		return 0, s.fail(what, "element %d is not a number", idx)
 	}
-	start := s.pos
+	start := s.Pos
 	end := start
-	for end < len(s.b) {
-		c := s.b[end]
+	for end < len(s.B) {
+		c := s.B[end]
 		if !('0' <= c && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E') {
 			break
 		}
 		end++
 	}
-	tok := s.b[start:end]
-	s.pos = end
+	tok := s.B[start:end]
+	s.Pos = end
 	var v uint64
 	ok := len(tok) > 0 && (tok[0] != '0' || len(tok) == 1)
 	for _, c := range tok {
@@ -234,7 +114,7 @@ func (s *hscanner) uints(what any, limit int) ([]uint64, error) {
 // parseHeader reads the JSON header into tensors (without data) and their
 // offsets.
 func parseHeader(header []byte, l *Limits) (*File, []span, error) {
-	s := &hscanner{b: header}
+	s := &hscanner{jsonscan.Scanner{B: header}}
 	if err := s.expect('{', "header"); err != nil {
 		return nil, nil, err
 	}
@@ -278,7 +158,8 @@ func parseHeader(header []byte, l *Limits) (*File, []span, error) {
 		f.Tensors = append(f.Tensors, t)
 		offsets = append(offsets, o)
 	}
-	if s.peek() != 0 {
+	if !s.AtEnd() {
+		// Only spaces may pad the header; a NUL is data too.
 		return nil, nil, s.fail("header", "data after the JSON object")
 	}
 	if err := checkDuplicates(f.Tensors); err != nil {
@@ -311,15 +192,13 @@ func checkDuplicates(ts []Tensor) error {
 }
 
 func parseMetadata(s *hscanner) (map[string]string, error) {
-	if s.peek() == 'n' && len(s.b)-s.pos >= 4 && string(s.b[s.pos:s.pos+4]) == "null" {
+	if s.Peek() == 'n' && s.Lit("null") {
 		// "__metadata__": null is what an absent Option serialises to.
-		s.pos += 4
 		return nil, nil
 	}
-	if s.peek() != '{' {
-		return nil, s.fail(metadataKey, "expected an object, got %s", s.got())
+	if err := s.object(metadataKey); err != nil {
+		return nil, err
 	}
-	s.pos++
 	m := make(map[string]string)
 	for first := true; ; first = false {
 		more, err := s.next('}', first, metadataKey)
@@ -339,7 +218,7 @@ func parseMetadata(s *hscanner) (map[string]string, error) {
 		if err := s.expect(':', metadataKey); err != nil {
 			return nil, err
 		}
-		if s.peek() != '"' {
+		if s.Peek() != '"' {
 			return nil, fmt.Errorf("%w: %v: key %q: value is not a string", ErrFormat, metadataKey, k)
 		}
 		if m[k], err = s.str(metadataKey); err != nil {
@@ -352,10 +231,9 @@ func parseEntry(s *hscanner, name string, l *Limits) (Tensor, span, error) {
 	t := Tensor{Name: name}
 	var o span
 	what := &where{tensor: name}
-	if s.peek() != '{' {
-		return t, o, s.fail(what, "expected an object, got %s", s.got())
+	if err := s.object(what); err != nil {
+		return t, o, err
 	}
-	s.pos++
 	var haveDType, haveShape, haveOffsets bool
 	for first := true; ; first = false {
 		more, err := s.next('}', first, what)
@@ -378,7 +256,7 @@ func parseEntry(s *hscanner, name string, l *Limits) (Tensor, span, error) {
 				return t, o, fmt.Errorf("%w: %v: duplicate field dtype", ErrFormat, what)
 			}
 			haveDType = true
-			if s.peek() != '"' {
+			if s.Peek() != '"' {
 				return t, o, fmt.Errorf("%w: %v: dtype is not a string", ErrFormat, what)
 			}
 			d, err := s.str(what)

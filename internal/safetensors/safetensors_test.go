@@ -155,6 +155,8 @@ func TestDecodeRejects(t *testing.T) {
 		{build(`{"a":}`, nil), nil, "tensor \"a\""},
 		{build(`{} x`, nil), nil, "after the JSON object"},
 		{build(`{}{}`, nil), nil, "after the JSON object"},
+		{build("{}\x00", nil), nil, "after the JSON object"}, // padding is spaces; a NUL once read as the end
+		{build("{} \x00x", nil), nil, "after the JSON object"},
 		{build(`[]`, nil), nil, "start with '{'"},
 		{build(`{"a":1}`, nil), nil, `tensor "a"`},
 		{build(`{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}`, []byte{0, 0}), nil, `duplicate tensor "a"`},
@@ -162,7 +164,7 @@ func TestDecodeRejects(t *testing.T) {
 		{build(`{"__metadata__":{"k":1}}`, nil), nil, `key "k": value is not a string`},
 		{build(`{"__metadata__":{"k":"v","k":"w"}}`, nil), nil, `duplicate key "k"`},
 		{build(`{"__metadata__":{"k":{"n":"v"}}}`, nil), nil, `not a string`},
-		{build(`{"__metadata__":[]}`, nil), nil, "expected an object"},
+		{build(`{"__metadata__":[]}`, nil), nil, "want an object"},
 		{build(`{"a":{"dtype":"F33","shape":[2],"data_offsets":[0,8]}}`, make([]byte, 8)), nil, `unknown dtype "F33"`},
 		{build(`{"a":{"dtype":"f32","shape":[2],"data_offsets":[0,8]}}`, make([]byte, 8)), nil, `unknown dtype "f32"`},
 		{build(`{"a":{"dtype":7,"shape":[2],"data_offsets":[0,8]}}`, make([]byte, 8)), nil, "dtype is not a string"},

@@ -101,17 +101,17 @@ func DecodeRequest(body []byte, headerLen int, lim *Limits) (*InferenceRequest, 
 // more than whitespace after it. nil when they agree or the JSON is broken
 // anyway (the decoder's own error says more then).
 func headerLenErr(body []byte, headerLen int) error {
-	s := &scanner{b: body}
-	if s.peek() != '{' || s.skip(1) != nil {
+	s := newScanner(body, 0)
+	if s.Peek() != '{' || s.Skip(1) != nil {
 		return nil
 	}
-	end := s.pos
+	end := s.Pos
 	switch {
 	case end > headerLen:
 		return badf("the JSON header is cut at byte %d: Inference-Header-Content-Length is %d but the JSON header ends at byte %d", headerLen, headerLen, end)
 	case end < headerLen:
-		rest := &scanner{b: body[:headerLen], pos: end}
-		if rest.ws(); rest.pos < headerLen {
+		rest := newScanner(body[:headerLen], end)
+		if rest.WS(); rest.Pos < headerLen {
 			return badf("Inference-Header-Content-Length is %d but the JSON header ends at byte %d", headerLen, end)
 		}
 	}
@@ -155,27 +155,27 @@ func decodeParts(jsonPart, bin []byte, headerLen int, l *Limits) (*InferenceRequ
 }
 
 func decodeJSON(b []byte, l *Limits) (*InferenceRequest, []pendingInput, error) {
-	s := &scanner{b: b}
+	s := newScanner(b, 0)
 	req := &InferenceRequest{}
 	var pend []pendingInput
-	if s.peek() != '{' {
-		return nil, nil, badf("request: %v", s.unexpected("a JSON object"))
+	if s.Peek() != '{' {
+		return nil, nil, badf("request: %v", s.Unexpected("a JSON object"))
 	}
-	s.pos++
+	s.Pos++
 	var seenID, seenParams, seenInputs, seenOutputs bool
 	for first := true; ; first = false {
-		ok, err := s.more('}', first)
+		ok, err := s.More('}', first)
 		if err != nil {
 			return nil, nil, badf("request: %v", err)
 		}
 		if !ok {
 			break
 		}
-		key, err := s.key()
+		key, err := s.Key()
 		if err != nil {
 			return nil, nil, badf("request: %v", err)
 		}
-		if err := s.expect(':'); err != nil {
+		if err := s.Expect(':'); err != nil {
 			return nil, nil, badf("request: %v", err)
 		}
 		switch string(key) {
@@ -183,7 +183,7 @@ func decodeJSON(b []byte, l *Limits) (*InferenceRequest, []pendingInput, error) 
 			if err := once(&seenID, nil, "id"); err != nil {
 				return nil, nil, err
 			}
-			if req.ID, err = s.str(); err != nil {
+			if req.ID, err = s.Str(); err != nil {
 				return nil, nil, badf("request: id: %v", err)
 			}
 		case "parameters":
@@ -209,15 +209,15 @@ func decodeJSON(b []byte, l *Limits) (*InferenceRequest, []pendingInput, error) 
 			}
 		default:
 			// Unknown members are skipped, so newer clients keep working.
-			if err := s.skip(1); err != nil {
+			if err := s.Skip(1); err != nil {
 				return nil, nil, badf("request: %q: %v", string(key), err)
 			}
 		}
 	}
 	// peek's 0 means the end, but a NUL byte reads as 0 too: look at the
 	// position, so binary data after the object cannot pass for the end.
-	if s.ws(); s.pos < len(s.b) {
-		return nil, nil, badf("request: %v", s.errorf("data after the JSON object"))
+	if s.WS(); s.Pos < len(s.B) {
+		return nil, nil, badf("request: %v", s.Errorf("data after the JSON object"))
 	}
 	if !seenInputs {
 		return nil, nil, badf("request: missing \"inputs\"")
@@ -273,13 +273,13 @@ func checkName(what, name string) error {
 }
 
 func decodeInputs(s *scanner, l *Limits) ([]RequestInput, []pendingInput, error) {
-	if err := s.expect('['); err != nil {
+	if err := s.Expect('['); err != nil {
 		return nil, nil, badf("inputs: %v", err)
 	}
 	var ins []RequestInput
 	var pend []pendingInput
 	for first := true; ; first = false {
-		ok, err := s.more(']', first)
+		ok, err := s.More(']', first)
 		if err != nil {
 			return nil, nil, badf("inputs: %v", err)
 		}
@@ -308,21 +308,21 @@ func decodeInput(s *scanner, idx int, l *Limits) (RequestInput, pendingInput, er
 	var in RequestInput
 	p := pendingInput{binarySize: -1, dataAt: -1}
 	what := &loc{kind: "inputs", idx: idx}
-	if err := s.expect('{'); err != nil {
+	if err := s.Expect('{'); err != nil {
 		return in, p, badf("%s: %v", what, err)
 	}
 	var seenName, seenShape, seenType, seenParams, seenData bool
 	for first := true; ; first = false {
-		ok, err := s.more('}', first)
+		ok, err := s.More('}', first)
 		if err != nil {
 			return in, p, badf("%s: %v", what, err)
 		}
 		if !ok {
 			break
 		}
-		key, err := s.key()
+		key, err := s.Key()
 		if err == nil {
-			err = s.expect(':')
+			err = s.Expect(':')
 		}
 		if err != nil {
 			return in, p, badf("%s: %v", what, err)
@@ -331,7 +331,7 @@ func decodeInput(s *scanner, idx int, l *Limits) (RequestInput, pendingInput, er
 		case "name":
 			err = once(&seenName, what, "name")
 			if err == nil {
-				in.Name, err = s.str()
+				in.Name, err = s.Str()
 			}
 		case "shape":
 			err = once(&seenShape, what, "shape")
@@ -341,7 +341,7 @@ func decodeInput(s *scanner, idx int, l *Limits) (RequestInput, pendingInput, er
 		case "datatype":
 			err = once(&seenType, what, "datatype")
 			if err == nil {
-				in.Datatype, err = s.str()
+				in.Datatype, err = s.Str()
 			}
 		case "parameters":
 			err = once(&seenParams, what, "parameters")
@@ -353,23 +353,23 @@ func decodeInput(s *scanner, idx int, l *Limits) (RequestInput, pendingInput, er
 			if err != nil {
 				break
 			}
-			if s.peek() != '[' {
-				err = s.unexpected("an array")
+			if s.Peek() != '[' {
+				err = s.Unexpected("an array")
 				break
 			}
 			if _, known := ElementSize(in.Datatype); known && seenShape && seenType && seenName {
 				// The usual member order: convert in this one pass.
 				var end int
-				if end, err = decodeJSONData(&in, s.b, s.pos, l); err == nil {
-					s.pos = end
+				if end, err = decodeJSONData(&in, s.B, s.Pos, l); err == nil {
+					s.Pos = end
 					p.parsed = true
 				}
 				break
 			}
-			p.dataAt = s.pos
-			err = s.skip(1)
+			p.dataAt = s.Pos
+			err = s.Skip(1)
 		default:
-			err = s.skip(1)
+			err = s.Skip(1)
 		}
 		if err != nil {
 			if isBad(err) {
@@ -414,12 +414,12 @@ func decodeInput(s *scanner, idx int, l *Limits) (RequestInput, pendingInput, er
 func isBad(err error) bool { return errors.Is(err, ErrBadRequest) }
 
 func decodeShape(s *scanner, l *Limits) ([]int64, error) {
-	if err := s.expect('['); err != nil {
+	if err := s.Expect('['); err != nil {
 		return nil, err
 	}
 	shape := make([]int64, 0, 4)
 	for first := true; ; first = false {
-		ok, err := s.more(']', first)
+		ok, err := s.More(']', first)
 		if err != nil {
 			return nil, err
 		}
@@ -429,7 +429,7 @@ func decodeShape(s *scanner, l *Limits) ([]int64, error) {
 		if len(shape) >= l.MaxRank {
 			return nil, tooLargef("shape has more than %d dimensions", l.MaxRank)
 		}
-		n, err := s.num()
+		n, err := s.Num()
 		if err != nil {
 			return nil, err
 		}
@@ -442,12 +442,12 @@ func decodeShape(s *scanner, l *Limits) ([]int64, error) {
 }
 
 func decodeOutputs(s *scanner, l *Limits) ([]RequestOutput, error) {
-	if err := s.expect('['); err != nil {
+	if err := s.Expect('['); err != nil {
 		return nil, badf("outputs: %v", err)
 	}
 	var outs []RequestOutput
 	for first := true; ; first = false {
-		ok, err := s.more(']', first)
+		ok, err := s.More(']', first)
 		if err != nil {
 			return nil, badf("outputs: %v", err)
 		}
@@ -458,35 +458,35 @@ func decodeOutputs(s *scanner, l *Limits) ([]RequestOutput, error) {
 			return nil, tooLargef("more than %d requested outputs", l.MaxInputs)
 		}
 		what := &loc{kind: "outputs", idx: len(outs)}
-		if err := s.expect('{'); err != nil {
+		if err := s.Expect('{'); err != nil {
 			return nil, badf("%s: %v", what, err)
 		}
 		var o RequestOutput
 		var seenName, seenParams bool
 		for f := true; ; f = false {
-			ok, err := s.more('}', f)
+			ok, err := s.More('}', f)
 			if err != nil {
 				return nil, badf("%s: %v", what, err)
 			}
 			if !ok {
 				break
 			}
-			key, err := s.key()
+			key, err := s.Key()
 			if err == nil {
-				err = s.expect(':')
+				err = s.Expect(':')
 			}
 			if err == nil {
 				switch string(key) {
 				case "name":
 					if err = once(&seenName, what, "name"); err == nil {
-						o.Name, err = s.str()
+						o.Name, err = s.Str()
 					}
 				case "parameters":
 					if err = once(&seenParams, what, "parameters"); err == nil {
 						o.Parameters, err = s.params()
 					}
 				default:
-					err = s.skip(1)
+					err = s.Skip(1)
 				}
 			}
 			if err != nil {
@@ -538,7 +538,7 @@ func decodeJSONData(in *RequestInput, b []byte, at int, l *Limits) (int, error) 
 	if n > (len(b)-at+1)/2 {
 		return 0, badf("input %q: shape %v needs %d elements, the data holds fewer", in.Name, in.Shape, n)
 	}
-	d := &dataDecoder{s: scanner{b: b, pos: at}, in: in, n: n, kind: kindOf(in.Datatype)}
+	d := &dataDecoder{s: *newScanner(b, at), in: in, n: n, kind: kindOf(in.Datatype)}
 	if d.kind == kindBytes {
 		in.Bytes = make([][]byte, 0, n)
 	} else {
@@ -548,9 +548,9 @@ func decodeJSONData(in *RequestInput, b []byte, at int, l *Limits) (int, error) 
 		}
 	}
 	s := &d.s
-	s.pos++ // '[' checked by the caller
-	if s.peek() == '[' && len(in.Shape) > 1 {
-		s.pos = at
+	s.Pos++ // '[' checked by the caller
+	if s.Peek() == '[' && len(in.Shape) > 1 {
+		s.Pos = at
 		if err := d.nested(0); err != nil {
 			return 0, err
 		}
@@ -558,7 +558,7 @@ func decodeJSONData(in *RequestInput, b []byte, at int, l *Limits) (int, error) 
 		// Flat; a rank-1 nested array is the same thing. A nested first
 		// element under a rank <= 1 shape fails in elem as "not a number".
 		for first := true; ; first = false {
-			ok, err := s.more(']', first)
+			ok, err := s.More(']', first)
 			if err != nil {
 				return 0, d.errAt(err)
 			}
@@ -573,7 +573,7 @@ func decodeJSONData(in *RequestInput, b []byte, at int, l *Limits) (int, error) 
 	if d.count != n {
 		return 0, badf("input %q: shape %v needs %d elements, data has %d", in.Name, in.Shape, n, d.count)
 	}
-	return s.pos, nil
+	return s.Pos, nil
 }
 
 type elemKind int
@@ -613,12 +613,12 @@ func (d *dataDecoder) errAt(err error) error {
 // items: arrays one level down, or elements at the last dimension.
 func (d *dataDecoder) nested(dim int) error {
 	s := &d.s
-	if err := s.expect('['); err != nil {
+	if err := s.Expect('['); err != nil {
 		return badf("input %q: data does not match shape %v at dimension %d: %v", d.in.Name, d.in.Shape, dim, err)
 	}
 	items := int64(0)
 	for first := true; ; first = false {
-		ok, err := s.more(']', first)
+		ok, err := s.More(']', first)
 		if err != nil {
 			return d.errAt(err)
 		}
@@ -651,22 +651,22 @@ func (d *dataDecoder) elem() error {
 	}
 	switch d.kind {
 	case kindBytes:
-		v, err := s.str()
+		v, err := s.Str()
 		if err != nil {
 			return d.errAt(err)
 		}
 		d.in.Bytes = append(d.in.Bytes, []byte(v))
 	case kindBool:
 		switch {
-		case s.peek() == 't' && s.lit("true"):
+		case s.Peek() == 't' && s.Lit("true"):
 			d.in.F32 = append(d.in.F32, 1)
-		case s.peek() == 'f' && s.lit("false"):
+		case s.Peek() == 'f' && s.Lit("false"):
 			d.in.F32 = append(d.in.F32, 0)
 		default:
-			return d.errAt(s.unexpected("true or false"))
+			return d.errAt(s.Unexpected("true or false"))
 		}
 	default:
-		num, f, exact, err := s.numValue()
+		num, f, exact, err := s.NumValue()
 		if err != nil {
 			return d.errAt(err)
 		}

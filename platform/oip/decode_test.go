@@ -95,8 +95,8 @@ func TestFastFloat(t *testing.T) {
 		cases = append(cases, digits)
 	}
 	for i, c := range cases {
-		s := &scanner{b: []byte(c)}
-		raw, f, exact, err := s.numValue()
+		s := newScanner([]byte(c), 0)
+		raw, f, exact, err := s.NumValue()
 		if err != nil || string(raw) != c {
 			t.Fatalf("%d: numValue(%s) = %q, %v", i, c, raw, err)
 		}
