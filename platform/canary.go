@@ -80,7 +80,7 @@ func (s *Server) handleCanary(w http.ResponseWriter, r *http.Request) error {
 	}
 	a, ok := aliases[alias]
 	if !ok {
-		return httpErr(http.StatusNotFound, "model %q has no alias %q", model, alias)
+		return notFound("model %q has no alias %q", model, alias)
 	}
 	if a.CanaryVersion == 0 || a.CanaryWeight == 0 {
 		return httpErr(http.StatusConflict, "alias %q of %q does not split traffic: set canary_version and canary_weight first", alias, model)

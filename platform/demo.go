@@ -11,11 +11,11 @@ import (
 	"image"
 	"image/color"
 	"image/png"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/nn/dataset"
 	"github.com/aiaas/aiaas/platform/apikey"
@@ -30,12 +30,12 @@ func (s *Server) LocalAdminKey(ctx context.Context) (key string, created bool, e
 	if b, err := s.store.SystemGet(ctx, "admin-key-hash"); err == nil {
 		s.adminHash.Store(strings.TrimSpace(string(b)))
 		return "", false, nil
-	} else if statusOf(err) != http.StatusNotFound {
+	} else if !errors.Is(err, modelstore.ErrNotFound) {
 		return "", false, err
 	}
 	k := apikey.New()
 	if err := s.store.SystemCreate(ctx, "admin-key-hash", []byte(k.Hash())); err != nil {
-		if statusOf(err) == http.StatusConflict { // another process made it first
+		if errors.Is(err, modelstore.ErrExists) { // another process made it first
 			return s.LocalAdminKey(ctx)
 		}
 		return "", false, err
@@ -105,7 +105,7 @@ func (s *Server) Demo(ctx context.Context, o DemoOptions) (*DemoInfo, error) {
 	}
 	t, err := s.TenantByName(ctx, demoTenant)
 	if err != nil {
-		if statusOf(err) != http.StatusNotFound {
+		if !errors.Is(err, modelstore.ErrNotFound) {
 			return nil, err
 		}
 		if t, _, err = s.CreateTenant(ctx, demoTenant); err != nil {
@@ -182,7 +182,7 @@ func (s *Server) Demo(ctx context.Context, o DemoOptions) (*DemoInfo, error) {
 // demoTrain trains and publishes req.Model unless it has a version.
 func (s *Server) demoTrain(ctx context.Context, tenant string, req training.Request, what string, logf func(string, ...any)) error {
 	vs, err := s.store.Versions(ctx, tenant, req.Model)
-	if err != nil && statusOf(err) != http.StatusNotFound {
+	if err != nil && !errors.Is(err, modelstore.ErrNotFound) {
 		return err
 	}
 	if len(vs) > 0 {

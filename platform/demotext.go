@@ -3,12 +3,13 @@ package platform
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 
+	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn/graph"
 )
 
@@ -125,7 +126,7 @@ func (s *Server) demoText(ctx context.Context, tenant, dir string, logf func(str
 	for _, m := range models {
 		if vs, err := s.store.Versions(ctx, tenant, m.name); err == nil && len(vs) > 0 {
 			continue
-		} else if err != nil && statusOf(err) != http.StatusNotFound {
+		} else if err != nil && !errors.Is(err, modelstore.ErrNotFound) {
 			return "", "", "", err
 		}
 		g, ts := m.build()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -12,21 +13,12 @@ import (
 	"time"
 
 	"github.com/aiaas/aiaas/internal/safetensors"
+	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn/graph"
 	"github.com/aiaas/aiaas/platform/oip"
 	"github.com/aiaas/aiaas/platform/tracing"
 	"github.com/aiaas/aiaas/plugins"
 )
-
-func init() {
-	RegisterStatus(plugins.ErrInvalidModule, http.StatusBadRequest)
-	RegisterStatus(plugins.ErrPluginError, http.StatusUnprocessableEntity)
-	RegisterStatus(plugins.ErrLimit, http.StatusUnprocessableEntity)
-	RegisterStatus(plugins.ErrBusy, http.StatusServiceUnavailable)
-	RegisterStatus(plugins.ErrTimeout, http.StatusGatewayTimeout)
-	RegisterStatus(plugins.ErrTrap, http.StatusBadGateway)
-	RegisterStatus(plugins.ErrClosed, http.StatusServiceUnavailable)
-}
 
 // PluginRecord is what the store keeps of an uploaded plugin; the module
 // itself is a content-addressed blob.
@@ -575,7 +567,7 @@ func (c *smallCache) get(ctx context.Context, tenant, kind, name string) ([]byte
 		return e.b, e.err
 	}
 	b, err := c.s.store.Get(ctx, tenant, kind, name)
-	if err != nil && statusOf(err) != http.StatusNotFound {
+	if err != nil && !errors.Is(err, modelstore.ErrNotFound) {
 		return nil, err // do not cache outages
 	}
 	c.mu.Lock()

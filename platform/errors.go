@@ -10,13 +10,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/nn/graph"
+	"github.com/aiaas/aiaas/plugins"
 )
 
 // Error is an error with the HTTP status the client gets. Only this layer
 // chooses statuses: lower packages return sentinel errors, and [statusOf]
-// maps them.
+// maps them. Decisions inside the platform test sentinels with errors.Is,
+// never statuses.
 type Error struct {
 	Status     int
 	Msg        string
@@ -39,9 +42,9 @@ func wrapStatus(status int, err error) *Error {
 	return &Error{Status: status, Msg: err.Error(), err: err}
 }
 
-// Sentinels of the packages below, registered by [RegisterStatus] so this
-// file does not import every one of them.
-var statusTable = []struct {
+// statusTable maps the sentinels of the packages below to statuses; the
+// first one an error wraps wins. It is the only place that does.
+var statusTable = [...]struct {
 	err    error
 	status int
 }{
@@ -50,36 +53,44 @@ var statusTable = []struct {
 	{nn.ErrArtifact, http.StatusBadRequest},
 	{graph.ErrUnsupported, http.StatusBadRequest},
 	{context.DeadlineExceeded, http.StatusGatewayTimeout},
+
+	{modelstore.ErrNotFound, http.StatusNotFound},
+	{modelstore.ErrExists, http.StatusConflict},
+	{modelstore.ErrInvalidName, http.StatusBadRequest},
+	{modelstore.ErrTooLarge, http.StatusRequestEntityTooLarge},
+	{modelstore.ErrUnavailable, http.StatusServiceUnavailable},
+	// A corrupt object is refused for good (until an operator acts):
+	// 500, not a retryable 503. Model loads say so in their own words
+	// (modelcache.go); elsewhere the message stays in the log.
+	{modelstore.ErrCorrupt, http.StatusInternalServerError},
+
+	{plugins.ErrInvalidModule, http.StatusBadRequest},
+	{plugins.ErrPluginError, http.StatusUnprocessableEntity},
+	{plugins.ErrLimit, http.StatusUnprocessableEntity},
+	{plugins.ErrBusy, http.StatusServiceUnavailable},
+	{plugins.ErrTimeout, http.StatusGatewayTimeout},
+	{plugins.ErrTrap, http.StatusBadGateway},
+	{plugins.ErrClosed, http.StatusServiceUnavailable},
 }
 
 // opaque are sentinels whose wrapped messages carry internals (storage
 // endpoints, object keys): the client gets the public text instead, and
 // the full error goes to the log under the request id.
-var opaque []struct {
+var opaque = [...]struct {
 	err error
 	msg string
+}{
+	{modelstore.ErrUnavailable, "storage is temporarily unavailable; retry shortly"},
 }
 
-// RegisterOpaque makes errors wrapping err answer with msg instead of
-// their own message. Like RegisterStatus, it is for package init.
-func RegisterOpaque(err error, msg string) {
-	opaque = append(opaque, struct {
-		err error
-		msg string
-	}{err, msg})
+// notFound is the platform's own 404. It wraps modelstore.ErrNotFound, so
+// callers test every not-found alike, with errors.Is.
+func notFound(format string, a ...any) *Error {
+	return &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf(format, a...), err: modelstore.ErrNotFound}
 }
 
-// RegisterStatus maps a sentinel error to an HTTP status. It is meant for
-// package init of the adapters (store, plugins); it is not goroutine-safe.
-func RegisterStatus(err error, status int) {
-	statusTable = append(statusTable, struct {
-		err    error
-		status int
-	}{err, status})
-}
-
-// statusOf picks the status for err: an *Error's own, else the first
-// registered sentinel err wraps, else 500.
+// statusOf picks the status for err: an *Error's own, else that of the
+// first sentinel in statusTable err wraps, else 500.
 func statusOf(err error) int {
 	var e *Error
 	if errors.As(err, &e) {

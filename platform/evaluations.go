@@ -226,7 +226,7 @@ func (s *Server) resolvePrimary(ctx context.Context, tenant, model, ref string) 
 	v := refs.aliases[ref].Version
 	info, ok := refs.versions[v]
 	if !ok {
-		return resolved{}, httpErr(http.StatusNotFound, "model %q has no version %d", model, v)
+		return resolved{}, notFound("model %q has no version %d", model, v)
 	}
 	return resolved{version: v, info: info, alias: ref}, nil
 }
@@ -235,7 +235,7 @@ func (s *Server) evalFromPath(r *http.Request) (*Evaluation, error) {
 	p := principalOf(r.Context())
 	id := r.PathValue("id")
 	if checkName("evaluation", id) != nil || !isEvalID(id) {
-		return nil, httpErr(http.StatusNotFound, "evaluation %q not found", truncate(id, 32))
+		return nil, notFound("evaluation %q not found", truncate(id, 32))
 	}
 	return s.loadEval(r.Context(), p.tenant, id)
 }
@@ -831,7 +831,7 @@ func setAuditJustification(r *http.Request, j string) { infoOf(r.Context()).just
 // succeeded, and evaluated that version of the model.
 func (s *Server) checkEvaluationFor(ctx context.Context, tenant, id, model string, version int) error {
 	if checkName("evaluation", id) != nil || !isEvalID(id) {
-		return httpErr(http.StatusNotFound, "evaluation %q not found", truncate(id, 32))
+		return notFound("evaluation %q not found", truncate(id, 32))
 	}
 	e, err := s.loadEval(ctx, tenant, id)
 	if err != nil {

@@ -382,7 +382,7 @@ func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) error {
 	p := principalOf(r.Context())
 	id := r.PathValue("id")
 	if err := checkName("job", id); err != nil {
-		return httpErr(http.StatusNotFound, "training job %q not found", truncate(id, 32))
+		return notFound("training job %q not found", truncate(id, 32))
 	}
 	j, err := s.loadJob(r.Context(), p.tenant, id)
 	if err != nil {

@@ -2,10 +2,13 @@ package platform
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/aiaas/aiaas/modelstore"
 )
 
 // Jobs never hang. A job (training or evaluation) whose worker dies — the
@@ -149,7 +152,7 @@ func (s *Server) claimSlot(ctx context.Context, tenant, id string) (bool, error)
 			if err == nil {
 				return true, nil
 			}
-			if statusOf(err) != http.StatusConflict {
+			if !errors.Is(err, modelstore.ErrExists) {
 				return false, err
 			}
 		}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/aiaas/aiaas/internal/safetensors"
+	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/nn/graph"
 	"github.com/aiaas/aiaas/nn/nnbench"
@@ -285,7 +286,7 @@ func (s *Server) handleListModels(w http.ResponseWriter, r *http.Request) error 
 	for _, n := range names {
 		refs, err := s.refs.get(r.Context(), p.tenant, n)
 		if err != nil {
-			if statusOf(err) == http.StatusNotFound {
+			if errors.Is(err, modelstore.ErrNotFound) {
 				continue // a model with no published version yet
 			}
 			return err
@@ -360,7 +361,7 @@ func (s *Server) handleSetAlias(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, v := range []int{a.Version, a.CanaryVersion} {
 		if v != 0 && !has[v] {
-			return httpErr(http.StatusNotFound, "model %q has no version %d", name, v)
+			return notFound("model %q has no version %d", name, v)
 		}
 	}
 	if body.Evaluation != "" {
@@ -386,8 +387,8 @@ func (s *Server) handleSetAlias(w http.ResponseWriter, r *http.Request) error {
 // notFoundAs rewrites a store not-found into a message naming the object
 // as the client named it.
 func notFoundAs(err error, format string, a ...any) error {
-	if statusOf(err) == http.StatusNotFound {
-		return httpErr(http.StatusNotFound, format, a...)
+	if errors.Is(err, modelstore.ErrNotFound) {
+		return notFound(format, a...)
 	}
 	return err
 }
@@ -423,7 +424,7 @@ func (c *refCache) get(ctx context.Context, tenant, model string) (*modelRefs, e
 	}
 	vs, err := c.s.store.Versions(ctx, tenant, model)
 	if err != nil {
-		if e != nil && statusOf(err) == http.StatusServiceUnavailable {
+		if e != nil && errors.Is(err, modelstore.ErrUnavailable) {
 			// Stale-if-error: the store is down, and a model that was
 			// resolved before keeps serving from the last known refs
 			// (its weights are cached); new models fail fast with 503.
@@ -432,11 +433,11 @@ func (c *refCache) get(ctx context.Context, tenant, model string) (*modelRefs, e
 		return nil, err
 	}
 	if len(vs) == 0 {
-		return nil, httpErr(http.StatusNotFound, "model %q has no versions", model)
+		return nil, notFound("model %q has no versions", model)
 	}
 	aliases, err := c.s.store.Aliases(ctx, tenant, model)
 	if err != nil {
-		if e != nil && statusOf(err) == http.StatusServiceUnavailable {
+		if e != nil && errors.Is(err, modelstore.ErrUnavailable) {
 			return e, nil
 		}
 		return nil, err
@@ -493,7 +494,7 @@ func (s *Server) resolve(ctx context.Context, tenant, model, ref, sticky string)
 	default:
 		a, ok := refs.aliases[ref]
 		if !ok {
-			return resolved{}, httpErr(http.StatusNotFound, "model %q has no version or alias %q", model, truncate(ref, 32))
+			return resolved{}, notFound("model %q has no version or alias %q", model, truncate(ref, 32))
 		}
 		res.alias, res.version = ref, a.Version
 		if a.CanaryVersion != 0 && a.CanaryWeight > 0 {
@@ -511,7 +512,7 @@ func (s *Server) resolve(ctx context.Context, tenant, model, ref, sticky string)
 			info, ok = refs.versions[res.version]
 		}
 		if !ok {
-			return resolved{}, httpErr(http.StatusNotFound, "model %q has no version %d", model, res.version)
+			return resolved{}, notFound("model %q has no version %d", model, res.version)
 		}
 	}
 	res.info = info

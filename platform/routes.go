@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn/dataset"
 	"github.com/aiaas/aiaas/platform/audit"
 	"github.com/aiaas/aiaas/platform/console"
@@ -82,7 +83,7 @@ func (s *Server) routes() {
 	s.route("GET /v1/audit/verify", manage, "audit.verify", s.handleAuditVerify)
 	if s.noProcMet {
 		gone := func(w http.ResponseWriter, r *http.Request) error {
-			return httpErr(http.StatusNotFound, "this deployment runs many processes and one process's counters would mislead: its metrics are CloudWatch embedded metrics (namespace aiaas, dimensions function and route); see infra/README.md")
+			return notFound("this deployment runs many processes and one process's counters would mislead: its metrics are CloudWatch embedded metrics (namespace aiaas, dimensions function and route); see infra/README.md")
 		}
 		s.route("GET /v1/metrics", public, "metrics.tenant", gone)
 		s.route("GET /metrics", public, "metrics", gone)
@@ -121,7 +122,7 @@ func (s *Server) routes() {
 			writeError(w, r, httpErr(http.StatusMethodNotAllowed, "%s is not allowed on %s; allowed: %s", r.Method, truncate(r.URL.Path, 100), strings.Join(allow, ", ")))
 			return
 		}
-		writeError(w, r, httpErr(http.StatusNotFound, "no route %s %s; see docs/api.md", r.Method, truncate(r.URL.Path, 100)))
+		writeError(w, r, notFound("no route %s %s; see docs/api.md", r.Method, truncate(r.URL.Path, 100)))
 	})
 }
 
@@ -303,7 +304,7 @@ type auditStore struct{ st Store }
 
 func (a auditStore) Create(ctx context.Context, tenant, name string, data []byte) error {
 	err := a.st.Create(ctx, tenant, "audit", name, data)
-	if err != nil && statusOf(err) == http.StatusConflict {
+	if err != nil && errors.Is(err, modelstore.ErrExists) {
 		return errors.Join(audit.ErrConflict, err)
 	}
 	return err
@@ -315,7 +316,7 @@ func (a auditStore) Put(ctx context.Context, tenant, name string, data []byte) e
 
 func (a auditStore) Read(ctx context.Context, tenant, name string) ([]byte, error) {
 	b, err := a.st.Get(ctx, tenant, "audit", name)
-	if err != nil && statusOf(err) == http.StatusNotFound {
+	if err != nil && errors.Is(err, modelstore.ErrNotFound) {
 		return nil, errors.Join(audit.ErrMissing, err)
 	}
 	return b, err

@@ -31,7 +31,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"net/http"
@@ -40,6 +39,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/aiaas/aiaas/platform/apikey"
 	"github.com/aiaas/aiaas/platform/audit"
 	"github.com/aiaas/aiaas/platform/config"
@@ -47,7 +50,6 @@ import (
 	"github.com/aiaas/aiaas/platform/tracing"
 	"github.com/aiaas/aiaas/platform/training"
 	"github.com/aiaas/aiaas/plugins"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // Version is the server version reported by GET /v2.
@@ -268,7 +270,7 @@ func (s *Server) route(pattern string, acc access, action string, h func(http.Re
 	if pl := planeOf(acc); s.plane != PlaneAll && pl != PlaneAll && pl != s.plane {
 		// Another function serves it; say which rather than a bare 404.
 		s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, r, httpErr(http.StatusNotFound, "%s %s is served by the %s plane, not this one (%s); on Lambda, use the stack's %s",
+			writeError(w, r, notFound("%s %s is served by the %s plane, not this one (%s); on Lambda, use the stack's %s",
 				r.Method, truncate(r.URL.Path, 100), pl, s.plane, map[Plane]string{PlaneData: "DataPlaneUrl output", PlaneControl: "ApiUrl output"}[pl]))
 		})
 		return

@@ -3,17 +3,17 @@ package platform
 import (
 	"context"
 	"io"
-	"net/http"
 
 	"github.com/aiaas/aiaas/modelstore"
 )
 
-// Store is what the platform needs from storage. modelstore.Store provides
-// it through the adapter in storeadapter.go; the platform never sees keys,
-// drivers or encryption.
+// Store is what the platform needs from storage. *modelstore.Store
+// implements it ([StoreFrom]); the platform never sees keys, drivers or
+// encryption.
 //
-// Names are validated by the store (ErrInvalidName → 400). Errors wrap the
-// store's sentinels, mapped to statuses with [RegisterStatus].
+// Names are validated by the store. Errors wrap the store's sentinels
+// (modelstore.ErrNotFound, ErrExists, ErrInvalidName, ErrTooLarge,
+// ErrUnavailable, ErrCorrupt); errors.go maps them to statuses.
 type Store interface {
 	// System records: tenants and API keys, outside every tenant.
 	SystemGet(ctx context.Context, name string) ([]byte, error)
@@ -56,16 +56,3 @@ type (
 
 // StoreFrom adapts a modelstore.Store to the platform.
 func StoreFrom(ms *modelstore.Store) Store { return ms }
-
-func init() {
-	RegisterStatus(modelstore.ErrNotFound, http.StatusNotFound)
-	RegisterStatus(modelstore.ErrExists, http.StatusConflict)
-	RegisterStatus(modelstore.ErrInvalidName, http.StatusBadRequest)
-	RegisterStatus(modelstore.ErrTooLarge, http.StatusRequestEntityTooLarge)
-	RegisterStatus(modelstore.ErrUnavailable, http.StatusServiceUnavailable)
-	// A corrupt object is refused for good (until an operator acts):
-	// 500, not a retryable 503. Model loads say so in their own words
-	// (modelcache.go); elsewhere the message stays in the log.
-	RegisterStatus(modelstore.ErrCorrupt, http.StatusInternalServerError)
-	RegisterOpaque(modelstore.ErrUnavailable, "storage is temporarily unavailable; retry shortly")
-}

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/platform/apikey"
 )
 
@@ -70,7 +71,7 @@ func (s *Server) CreateTenant(ctx context.Context, name string) (Tenant, apikey.
 	// The name is claimed first, with a conditional create, so two
 	// concurrent creations of one name cannot both succeed.
 	if err := s.store.SystemCreate(ctx, "tenant-name."+name, []byte(t.ID)); err != nil {
-		if statusOf(err) == http.StatusConflict {
+		if errors.Is(err, modelstore.ErrExists) {
 			return Tenant{}, "", httpErr(http.StatusConflict, "tenant %q exists", name)
 		}
 		return Tenant{}, "", err
@@ -296,14 +297,14 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 				return nil, fmt.Errorf("key record: %w", err)
 			}
 			e = authEntry{rec: &rec}
-		case statusOf(err) == http.StatusNotFound:
+		case errors.Is(err, modelstore.ErrNotFound):
 			e = authEntry{}
 			s.keyGuard.failed(addr, now)
 		default:
 			// Store down: a key verified before keeps working (no one can
 			// revoke it while the store is down either); others get 503,
 			// not 401.
-			if stale, ok := s.auth.getStale(hash); ok && statusOf(err) == http.StatusServiceUnavailable {
+			if stale, ok := s.auth.getStale(hash); ok && errors.Is(err, modelstore.ErrUnavailable) {
 				e = stale
 				break
 			}
@@ -427,7 +428,7 @@ func (s *Server) tenantKey(ctx context.Context, tenant, id string) (keyRecord, e
 		return keyRecord{}, err
 	}
 	if rec.Tenant != tenant { // never true unless the store was tampered with
-		return keyRecord{}, httpErr(http.StatusNotFound, "key %q not found", id)
+		return keyRecord{}, notFound("key %q not found", id)
 	}
 	return rec, nil
 }
@@ -507,8 +508,8 @@ func (s *Server) handleRevokeKey(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	rec, err := s.tenantKey(r.Context(), p.tenant, id)
 	if err != nil {
-		if statusOf(err) == http.StatusNotFound || statusOf(err) == http.StatusBadRequest {
-			return httpErr(http.StatusNotFound, "key %q not found", id)
+		if errors.Is(err, modelstore.ErrNotFound) || errors.Is(err, modelstore.ErrInvalidName) {
+			return notFound("key %q not found", id)
 		}
 		return err
 	}

@@ -275,7 +275,7 @@ func (t *statsTable) tenant(tenant string) []modelStat {
 // version of it) and …/versions/{version}/stats.
 func (s *Server) handleModelStats(w http.ResponseWriter, r *http.Request) error {
 	if s.noProcMet {
-		return httpErr(http.StatusNotFound, "this deployment runs many processes and one process's statistics would mislead: see the CloudWatch embedded metrics (namespace aiaas) in infra/README.md")
+		return notFound("this deployment runs many processes and one process's statistics would mislead: see the CloudWatch embedded metrics (namespace aiaas) in infra/README.md")
 	}
 	p := principalOf(r.Context())
 	model := r.PathValue("model")
