@@ -34,7 +34,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -275,148 +274,7 @@ func (s *Server) route(pattern string, acc access, action string, h func(http.Re
 		})
 		return
 	}
-	s.mux.Handle(pattern, compressResponses(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		ctx := r.Context()
-		reqID := r.Header.Get("X-Request-Id")
-		if !validRequestID(reqID) {
-			reqID = newRequestID()
-		}
-		w.Header().Set("X-Request-Id", reqID)
-		info := &reqInfo{id: reqID, action: action}
-		ctx = context.WithValue(ctx, reqInfoKey{}, info)
-		ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-		defer cancel()
-		ctx, span := tracing.StartHTTP(ctx, s.tracer, r, routeOf(pattern))
-		r = r.WithContext(ctx)
-		// A control-plane change is answered only once its audit record
-		// is written: its response is held until then.
-		durable := (acc == manage || acc == admin) && r.Method != http.MethodGet && r.Method != http.MethodHead
-		rec := &statusRecorder{ResponseWriter: w, hold: durable}
-		var p *principal
-		status := func() (status int) {
-			defer func() {
-				if v := recover(); v != nil {
-					s.log.Error("panic in handler", "request_id", reqID, "action", action, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-					if rec.status == 0 {
-						status = writeError(rec, r, errors.New("panic"))
-					} else {
-						status = rec.status
-					}
-				}
-			}()
-			if acc != public {
-				var err error
-				p, err = s.authenticate(r)
-				if err != nil {
-					return writeError(rec, r, err)
-				}
-				switch {
-				case acc == admin && !p.admin:
-					return writeError(rec, r, httpErr(http.StatusForbidden, "this route needs the operator's admin key"))
-				case acc != admin && p.admin:
-					return writeError(rec, r, httpErr(http.StatusForbidden, "the admin key manages tenants only; use a tenant's key"))
-				case acc == manage && !p.scope.Allows(apikey.ScopeManage):
-					return writeError(rec, r, httpErr(http.StatusForbidden, "this key has scope %q; this route needs scope \"manage\"", p.scope))
-				}
-				if id, ok := r.Context().Value(execTenantKey{}).(string); ok && (p.admin || p.tenant != id) {
-					if id == "" {
-						return writeError(rec, r, httpErr(http.StatusBadRequest, "this deployment runs each tenant in environments of its own: send your tenant ID in the X-Aiaas-Tenant header"))
-					}
-					return writeError(rec, r, httpErr(http.StatusForbidden, "this execution environment serves tenant %q, not this key's; send your own tenant ID in the X-Aiaas-Tenant header", id))
-				}
-				r = r.WithContext(withPrincipal(r.Context(), p))
-				if !p.admin {
-					d, release := s.quota.Acquire(r.Context(), p.tenant, start)
-					setRateHeaders(rec.Header(), d)
-					if !d.OK {
-						s.metrics.throttled.WithLabelValues(p.tenant, d.Reason).Inc()
-						return writeError(rec, r, &Error{Status: http.StatusTooManyRequests, RetryAfter: d.RetryAfter,
-							Msg: fmt.Sprintf("over the tenant's %s quota; retry after %s", d.Reason, d.RetryAfter.Round(time.Millisecond))})
-					}
-					defer release()
-				}
-			}
-			if p != nil && !p.admin {
-				// The request's record is written after it is answered:
-				// promise the log first, so a crash in between is seen.
-				if err := s.audit.Promise(r.Context(), p.tenant); err != nil {
-					s.log.Warn("audit promise failed", "request_id", reqID, "err", err)
-				}
-			}
-			if r.Body != nil && r.Body != http.NoBody {
-				tenant := ""
-				if p != nil && !p.admin {
-					tenant = p.tenant
-				}
-				body := http.MaxBytesReader(rec, r.Body, s.bodyLimit(action))
-				if ce := r.Header.Get("Content-Encoding"); ce != "" {
-					dec, err := decodedBody(ce, body)
-					if err != nil {
-						return writeError(rec, r, err)
-					}
-					// The limit holds for the inflated bytes too: a small
-					// compressed body cannot become a large one.
-					body = http.MaxBytesReader(rec, dec, s.bodyLimit(action))
-					r.Header.Del("Content-Encoding")
-					r.ContentLength = -1
-				}
-				bb := &budgetedBody{ReadCloser: body, b: s.bodies, tenant: tenant}
-				defer bb.done()
-				r.Body = bb
-			}
-			if err := h(rec, r); err != nil {
-				if rec.status != 0 { // the handler already answered
-					s.log.Warn("error after response started", "request_id", reqID, "err", err)
-					return rec.status
-				}
-				if st := statusOf(err); st >= 500 && !clientGone(r, err) {
-					s.log.Error("request failed", "request_id", reqID, "action", action, "status", st, "err", err)
-				}
-				return writeError(rec, r, bodyErr(err))
-			}
-			if rec.status == 0 {
-				rec.WriteHeader(http.StatusOK)
-			}
-			return rec.status
-		}()
-		elapsed := time.Since(start)
-		tenant := ""
-		if p != nil && !p.admin {
-			tenant = p.tenant
-		}
-		s.metrics.observe(tenant, action, info.model, status, elapsed)
-		tracing.EndHTTP(span, status, reqID, tenant)
-		level := slog.LevelInfo
-		if status >= 500 {
-			level = slog.LevelError
-		}
-		s.log.Log(r.Context(), level, "request", "request_id", reqID, "tenant", tenant, "action", action,
-			"status", status, "ms", float64(elapsed.Microseconds())/1000)
-		if p != nil && acc != public {
-			auditTenant := tenant
-			if p.admin && info.tenant != "" {
-				auditTenant = info.tenant
-			}
-			if auditTenant != "" {
-				s.audit.Record(auditTenant, audit.Record{
-					Time: start, RequestID: reqID, Actor: p.keyID, Action: action, Object: info.object,
-					Status: status, LatencyMS: float64(elapsed.Microseconds()) / 1000, Justification: info.justification,
-				})
-				if durable {
-					fctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditFlushTimeout)
-					if err := s.audit.FlushTenant(fctx, auditTenant); err != nil {
-						// The change is made and cannot be undone: answer it;
-						// the record stays queued and is retried.
-						s.log.Error("audit record of a control-plane action not written before its answer; queued for retry",
-							"request_id", reqID, "tenant", auditTenant, "action", action, "err", err)
-					}
-					cancel()
-				}
-			}
-		}
-		rec.commit()
-	})))
+	s.mux.Handle(pattern, s.chain(pattern, acc, action, h))
 }
 
 // auditFlushTimeout bounds the wait for a control-plane action's audit
@@ -516,29 +374,6 @@ func setRateHeaders(h http.Header, d quota.Decision) {
 	h.Set("X-RateLimit-Remaining", fmt.Sprint(d.Remaining))
 	h.Set("X-RateLimit-Reset", fmt.Sprint(int(d.Reset.Seconds()+0.999)))
 }
-
-// reqInfo carries per-request facts from handlers back to the wrapper.
-type reqInfo struct {
-	id, action    string
-	object, model string
-	tenant        string // for admin actions: the tenant acted upon
-	justification string // what the caller cited for the action (audit)
-}
-
-type reqInfoKey struct{}
-
-func infoOf(ctx context.Context) *reqInfo {
-	i, _ := ctx.Value(reqInfoKey{}).(*reqInfo)
-	if i == nil {
-		return &reqInfo{}
-	}
-	return i
-}
-
-func requestID(ctx context.Context) string { return infoOf(ctx).id }
-
-// setAuditObject names the object a request acted on.
-func setAuditObject(r *http.Request, object string) { infoOf(r.Context()).object = object }
 
 func newRequestID() string {
 	var b [8]byte

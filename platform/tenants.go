@@ -46,17 +46,6 @@ type principal struct {
 	scope  apikey.Scope
 }
 
-type principalKey struct{}
-
-func withPrincipal(ctx context.Context, p *principal) context.Context {
-	return context.WithValue(ctx, principalKey{}, p)
-}
-
-func principalOf(ctx context.Context) *principal {
-	p, _ := ctx.Value(principalKey{}).(*principal)
-	return p
-}
-
 var tenantNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // CreateTenant registers a tenant and returns its first key (scope manage).
