@@ -16,7 +16,7 @@ func TestAuthCacheFloodKeepsKnownKeys(t *testing.T) {
 	for i := range 1000 {
 		c.put(fmt.Sprint("guess", i), authEntry{expires: now.Add(time.Minute)}, c.generation())
 	}
-	if e, ok := c.get("good", now); !ok || e.rec == nil || e.rec.Tenant != "acme" {
+	if e, ok := c.get([]byte("good"), now); !ok || e.rec == nil || e.rec.Tenant != "acme" {
 		t.Fatalf("the known key was evicted by the flood: %+v %v", e, ok)
 	}
 	if len(c.unknown) > 10 {
@@ -24,11 +24,11 @@ func TestAuthCacheFloodKeepsKnownKeys(t *testing.T) {
 	}
 	// A key that becomes known (created after a miss) moves sides.
 	c.put("guess999", authEntry{rec: &keyRecord{Tenant: "new"}, expires: now.Add(time.Minute)}, c.generation())
-	if e, ok := c.get("guess999", now); !ok || e.rec == nil {
+	if e, ok := c.get([]byte("guess999"), now); !ok || e.rec == nil {
 		t.Fatalf("a key found after a miss still reads as unknown")
 	}
 	c.forget("good")
-	if _, ok := c.get("good", now); ok {
+	if _, ok := c.get([]byte("good"), now); ok {
 		t.Fatal("forget left the key")
 	}
 }
@@ -42,7 +42,7 @@ func TestAuthCacheForgetWinsOverOlderRead(t *testing.T) {
 	if c.put("k", authEntry{rec: &keyRecord{Tenant: "acme"}, expires: now.Add(time.Minute)}, gen) {
 		t.Fatal("a read from before the revocation was cached")
 	}
-	if _, ok := c.get("k", now); ok {
+	if _, ok := c.get([]byte("k"), now); ok {
 		t.Fatal("the revoked key is cached")
 	}
 	if !c.put("k", authEntry{expires: now.Add(time.Minute)}, c.generation()) {

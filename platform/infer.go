@@ -246,18 +246,26 @@ func (s *Server) infer(ctx context.Context, tenant string, l *lineage, req *oip.
 	return outs, classifyOutputs(outs, req, lm.spec.Outputs[0].Name, lm.labels)
 }
 
+var (
+	octetStream     = []string{"application/octet-stream"}
+	applicationJSON = []string{"application/json"}
+)
+
 func writeInferResponse(w http.ResponseWriter, resp *oip.InferenceResponse, t *timings) {
 	bp := bufPool.Get().(*[]byte)
 	b, headerLen := oip.AppendResponse((*bp)[:0], resp)
 	h := w.Header()
+	// Direct assignment of canonical keys: Header.Set would allocate a
+	// slice for each, on every response. The constant values' slices
+	// are shared; net/http only reads them, and Add would copy.
 	if headerLen >= 0 {
-		h.Set(headerLenHeader, strconv.Itoa(headerLen))
-		h.Set("Content-Type", "application/octet-stream")
+		h[headerLenHeader] = []string{strconv.Itoa(headerLen)}
+		h["Content-Type"] = octetStream
 	} else {
-		h.Set("Content-Type", "application/json")
+		h["Content-Type"] = applicationJSON
 	}
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	h.Set("Server-Timing", t.header())
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	h["Server-Timing"] = []string{t.header()}
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
 	if cap(b) <= 8<<20 {

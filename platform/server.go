@@ -34,6 +34,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -370,9 +371,10 @@ func setRateHeaders(h http.Header, d quota.Decision) {
 	if d.Limit == 0 {
 		return
 	}
-	h.Set("X-RateLimit-Limit", fmt.Sprint(d.Limit))
-	h.Set("X-RateLimit-Remaining", fmt.Sprint(d.Remaining))
-	h.Set("X-RateLimit-Reset", fmt.Sprint(int(d.Reset.Seconds()+0.999)))
+	// Canonical keys assigned directly: one allocation per value.
+	h["X-Ratelimit-Limit"] = []string{strconv.Itoa(d.Limit)}
+	h["X-Ratelimit-Remaining"] = []string{strconv.Itoa(d.Remaining)}
+	h["X-Ratelimit-Reset"] = []string{strconv.Itoa(int(d.Reset.Seconds() + 0.999))}
 }
 
 func newRequestID() string {

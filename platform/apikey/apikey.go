@@ -49,16 +49,29 @@ func Parse(s string) (Key, error) {
 	if len(s) != len(Prefix)+32 || !strings.HasPrefix(s, Prefix) {
 		return "", ErrMalformed
 	}
-	if _, err := enc.DecodeString(strings.ToUpper(s[len(Prefix):])); err != nil {
-		return "", ErrMalformed
+	// 32 base32 characters are exactly 160 bits: any of the alphabet's
+	// characters, in either case, decodes; checked without allocating,
+	// as every request parses one.
+	for i := len(Prefix); i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '2' <= c && c <= '7') {
+			return "", ErrMalformed
+		}
 	}
 	return Key(s), nil
 }
 
 // Hash is the stored form of a key: hex SHA-256.
 func (k Key) Hash() string {
+	var b [2 * sha256.Size]byte
+	return string(k.AppendHash(b[:0]))
+}
+
+// AppendHash appends Hash to dst: with a stack array as dst, a request
+// checks its key without a heap allocation.
+func (k Key) AppendHash(dst []byte) []byte {
 	sum := sha256.Sum256([]byte(k))
-	return hex.EncodeToString(sum[:])
+	return hex.AppendEncode(dst, sum[:])
 }
 
 // ID is a short, public, non-secret identifier of the key (the first 12
@@ -87,6 +100,19 @@ func (k Key) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 // Equal compares two hex hashes in constant time.
 func Equal(hashA, hashB string) bool {
 	return subtle.ConstantTimeCompare([]byte(hashA), []byte(hashB)) == 1
+}
+
+// Matches is Equal for a hash from AppendHash: constant time in the
+// hashes' contents, without converting either.
+func Matches(hash []byte, stored string) bool {
+	if len(hash) != len(stored) {
+		return false
+	}
+	var v byte
+	for i := range hash {
+		v |= hash[i] ^ stored[i]
+	}
+	return subtle.ConstantTimeByteEq(v, 0) == 1
 }
 
 // Scope is what a key may do.
