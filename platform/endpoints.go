@@ -9,9 +9,9 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
+	"github.com/aiaas/aiaas/internal/cache"
 	"github.com/aiaas/aiaas/internal/safetensors"
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn/graph"
@@ -546,41 +546,34 @@ func tensorInput(lm *loadedModel, ts []safetensors.Tensor) ([]float32, int, erro
 // so a warm invoke reads nothing from the store; a change made through
 // another process is seen within refTTL.
 type smallCache struct {
-	s  *Server
-	mu sync.Mutex
-	m  map[string]smallEntry
+	s *Server
+	c *cache.Cache[smallKey, smallEntry]
 }
 
+type smallKey struct{ tenant, kind, name string }
+
+// smallEntry is a record or its not-found error: absence is cached too.
 type smallEntry struct {
-	b       []byte
-	err     error
-	expires time.Time
+	b   []byte
+	err error
+}
+
+func newSmallCache(s *Server) smallCache {
+	return smallCache{s: s, c: cache.New[smallKey, smallEntry](cache.Options{TTL: refTTL})}
 }
 
 func (c *smallCache) get(ctx context.Context, tenant, kind, name string) ([]byte, error) {
-	key := tenant + "\x00" + kind + "\x00" + name
-	now := time.Now()
-	c.mu.Lock()
-	e, ok := c.m[key]
-	c.mu.Unlock()
-	if ok && now.Before(e.expires) {
-		return e.b, e.err
+	e, err := c.c.Load(ctx, smallKey{tenant, kind, name}, func(ctx context.Context) (smallEntry, error) {
+		b, err := c.s.store.Get(ctx, tenant, kind, name)
+		if err != nil && !errors.Is(err, modelstore.ErrNotFound) {
+			return smallEntry{}, err // outages are not cached
+		}
+		return smallEntry{b, err}, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	b, err := c.s.store.Get(ctx, tenant, kind, name)
-	if err != nil && !errors.Is(err, modelstore.ErrNotFound) {
-		return nil, err // do not cache outages
-	}
-	c.mu.Lock()
-	if c.m == nil || len(c.m) > 100_000 {
-		c.m = map[string]smallEntry{}
-	}
-	c.m[key] = smallEntry{b: b, err: err, expires: now.Add(refTTL)}
-	c.mu.Unlock()
-	return b, err
+	return e.b, e.err
 }
 
-func (c *smallCache) forget(tenant, kind, name string) {
-	c.mu.Lock()
-	delete(c.m, tenant+"\x00"+kind+"\x00"+name)
-	c.mu.Unlock()
-}
+func (c *smallCache) forget(tenant, kind, name string) { c.c.Forget(smallKey{tenant, kind, name}) }

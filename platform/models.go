@@ -15,9 +15,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/aiaas/aiaas/internal/cache"
 	"github.com/aiaas/aiaas/internal/safetensors"
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn"
@@ -402,68 +402,53 @@ type modelRefs struct {
 	latest   int
 	versions map[int]VersionInfo
 	aliases  map[string]Alias
-	expires  time.Time
 }
 
 const refTTL = 2 * time.Second
 
 type refCache struct {
-	s  *Server
-	mu sync.Mutex
-	m  map[string]*modelRefs
+	s *Server
+	c *cache.Cache[refKey, *modelRefs]
+}
+
+type refKey struct{ tenant, model string }
+
+func newRefCache(s *Server) refCache {
+	return refCache{s: s, c: cache.New[refKey, *modelRefs](cache.Options{
+		TTL: refTTL,
+		// Stale-if-error: the store is down, and a model that was
+		// resolved before keeps serving from the last known refs (its
+		// weights are cached); new models fail fast with 503.
+		Stale: func(err error) bool { return errors.Is(err, modelstore.ErrUnavailable) },
+	})}
 }
 
 func (c *refCache) get(ctx context.Context, tenant, model string) (*modelRefs, error) {
-	key := tenant + "\x00" + model
-	now := time.Now()
-	c.mu.Lock()
-	e := c.m[key]
-	c.mu.Unlock()
-	if e != nil && now.Before(e.expires) {
+	return c.c.Load(ctx, refKey{tenant, model}, func(ctx context.Context) (*modelRefs, error) {
+		vs, err := c.s.store.Versions(ctx, tenant, model)
+		if err != nil {
+			return nil, err
+		}
+		if len(vs) == 0 {
+			return nil, notFound("model %q has no versions", model)
+		}
+		aliases, err := c.s.store.Aliases(ctx, tenant, model)
+		if err != nil {
+			return nil, err
+		}
+		e := &modelRefs{versions: map[int]VersionInfo{}, aliases: aliases}
+		for _, v := range vs {
+			e.versions[v.Version] = v
+			e.latest = max(e.latest, v.Version)
+		}
+		if e.aliases == nil {
+			e.aliases = map[string]Alias{}
+		}
 		return e, nil
-	}
-	vs, err := c.s.store.Versions(ctx, tenant, model)
-	if err != nil {
-		if e != nil && errors.Is(err, modelstore.ErrUnavailable) {
-			// Stale-if-error: the store is down, and a model that was
-			// resolved before keeps serving from the last known refs
-			// (its weights are cached); new models fail fast with 503.
-			return e, nil
-		}
-		return nil, err
-	}
-	if len(vs) == 0 {
-		return nil, notFound("model %q has no versions", model)
-	}
-	aliases, err := c.s.store.Aliases(ctx, tenant, model)
-	if err != nil {
-		if e != nil && errors.Is(err, modelstore.ErrUnavailable) {
-			return e, nil
-		}
-		return nil, err
-	}
-	e = &modelRefs{versions: map[int]VersionInfo{}, aliases: aliases, expires: now.Add(refTTL)}
-	for _, v := range vs {
-		e.versions[v.Version] = v
-		e.latest = max(e.latest, v.Version)
-	}
-	if e.aliases == nil {
-		e.aliases = map[string]Alias{}
-	}
-	c.mu.Lock()
-	if c.m == nil || len(c.m) > 100_000 {
-		c.m = map[string]*modelRefs{}
-	}
-	c.m[key] = e
-	c.mu.Unlock()
-	return e, nil
+	})
 }
 
-func (c *refCache) forget(tenant, model string) {
-	c.mu.Lock()
-	delete(c.m, tenant+"\x00"+model)
-	c.mu.Unlock()
-}
+func (c *refCache) forget(tenant, model string) { c.c.Forget(refKey{tenant, model}) }
 
 // resolved is a ref turned into a version.
 type resolved struct {

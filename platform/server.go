@@ -205,7 +205,8 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		NoPromise:    opts.AuditFlushedPerRequest,
 		PromiseLease: s.cfg.AuditPromiseLease,
 	})
-	s.refs.s, s.small.s = s, s
+	s.refs, s.small = newRefCache(s), newSmallCache(s)
+	s.auth, s.keyGuard = newAuthCache(), newKeyGuard()
 	s.models = newModelCache(s, int64(s.cfg.ModelCacheMB)<<20)
 	workers := s.cfg.TrainWorkers
 	if s.dispatch != nil {

@@ -12,11 +12,11 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
-	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 
+	"github.com/aiaas/aiaas/internal/cache"
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/platform/apikey"
 )
@@ -103,96 +103,35 @@ func (s *Server) createKey(ctx context.Context, tenant, name string, scope apike
 }
 
 // authCache remembers verified keys briefly, so a warm request costs no
-// store read. Revocation through this process takes effect at once; through
-// another process within authTTL. Known and unknown keys are kept apart:
-// a flood of guessed keys fills and resets only the unknown side, never
-// evicting real tenants' keys.
-//
-// A lookup that began before a revocation must not put back what it read:
-// forget bumps a generation, and put refuses an entry read under an older
-// one (the reader looks the key up again).
+// store read. Revocation through this process takes effect at once (a
+// lookup in flight is read again: internal/cache); through another
+// process within authTTL. Known and unknown keys are kept apart: a flood
+// of guessed keys fills and resets only the unknown side, never evicting
+// real tenants' keys. Keys are the hex hashes, as arrays, so a hit
+// allocates nothing.
 type authCache struct {
-	mu       sync.Mutex
-	known    map[string]authEntry
-	unknown  map[string]authEntry
-	maxEntry int    // per side; 0 means 100,000
-	gen      uint64 // forgets so far
+	known   *cache.Cache[keyHash, *keyRecord]
+	unknown *cache.Cache[keyHash, struct{}]
 }
 
-type authEntry struct {
-	rec     *keyRecord // nil: unknown key (negative entry)
-	expires time.Time
-}
+type keyHash [2 * sha256.Size]byte
 
 const authTTL = 30 * time.Second
 
-func (c *authCache) lookup(hash string) (authEntry, bool) {
-	if e, ok := c.known[hash]; ok {
-		return e, true
+func newAuthCache() authCache {
+	return authCache{
+		// A store outage keeps keys verified before working (no one
+		// can revoke them while the store is down either).
+		known:   cache.New[keyHash, *keyRecord](cache.Options{TTL: authTTL, Stale: func(err error) bool { return errors.Is(err, modelstore.ErrUnavailable) }}),
+		unknown: cache.New[keyHash, struct{}](cache.Options{TTL: authTTL}),
 	}
-	e, ok := c.unknown[hash]
-	return e, ok
-}
-
-func (c *authCache) get(hash []byte, now time.Time) (authEntry, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.known[string(hash)] // the conversion in a map index does not allocate
-	if !ok {
-		e, ok = c.unknown[string(hash)]
-	}
-	if !ok || now.After(e.expires) {
-		return authEntry{}, false
-	}
-	return e, true
-}
-
-// getStale returns an entry even if it expired.
-func (c *authCache) getStale(hash string) (authEntry, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lookup(hash)
-}
-
-// generation is read before a store lookup whose result goes to put.
-func (c *authCache) generation() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.gen
-}
-
-// put caches e, read from the store after generation returned gen; it
-// reports false, caching nothing, when a key was forgotten since.
-func (c *authCache) put(hash string, e authEntry, gen uint64) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if gen != c.gen {
-		return false
-	}
-	limit := c.maxEntry
-	if limit == 0 {
-		limit = 100_000
-	}
-	side := &c.known
-	if e.rec == nil {
-		side = &c.unknown
-		delete(c.known, hash)
-	} else {
-		delete(c.unknown, hash)
-	}
-	if *side == nil || len(*side) >= limit { // bound memory
-		*side = map[string]authEntry{}
-	}
-	(*side)[hash] = e
-	return true
 }
 
 func (c *authCache) forget(hash string) {
-	c.mu.Lock()
-	delete(c.known, hash)
-	delete(c.unknown, hash)
-	c.gen++
-	c.mu.Unlock()
+	var h keyHash
+	copy(h[:], hash)
+	c.known.Forget(h)
+	c.unknown.Forget(h)
 }
 
 // keyGuard bounds, per client address, the store reads spent on keys that
@@ -202,8 +141,7 @@ func (c *authCache) forget(hash string) {
 // each request into one. Past the budget the address gets 429 for keys not
 // already cached, without a read; keys it used before keep working.
 type keyGuard struct {
-	mu    sync.Mutex
-	addrs map[string]*rate.Limiter
+	addrs *cache.Cache[string, *rate.Limiter]
 }
 
 const (
@@ -212,13 +150,18 @@ const (
 	guardAddrs  = 10_000
 )
 
+func newKeyGuard() keyGuard {
+	// An address's limiter is dropped once its bucket would be full again:
+	// a new one is the same.
+	return keyGuard{addrs: cache.New[string, *rate.Limiter](cache.Options{
+		TTL: badKeyBurst / badKeyRate * time.Second, MaxEntries: guardAddrs})}
+}
+
 // wait reports how long addr must wait before its next unknown-key
 // lookup; 0 means it may look up now.
 func (g *keyGuard) wait(addr string, now time.Time) time.Duration {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	l := g.addrs[addr]
-	if l == nil {
+	l, ok := g.addrs.Get(addr)
+	if !ok {
 		return 0
 	}
 	if tok := l.TokensAt(now); tok < 1 {
@@ -229,17 +172,12 @@ func (g *keyGuard) wait(addr string, now time.Time) time.Duration {
 
 // failed charges addr for one lookup that found no key.
 func (g *keyGuard) failed(addr string, now time.Time) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	l := g.addrs[addr]
-	if l == nil {
-		if g.addrs == nil || len(g.addrs) >= guardAddrs { // bound memory
-			g.addrs = map[string]*rate.Limiter{}
-		}
+	l, ok := g.addrs.Get(addr)
+	if !ok {
 		l = rate.NewLimiter(badKeyRate, badKeyBurst)
-		g.addrs[addr] = l
 	}
 	l.AllowN(now, 1)
+	g.addrs.Put(addr, l) // and its time to live starts again
 }
 
 // clientAddr is the request's peer address without the port (on Lambda,
@@ -270,50 +208,43 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 	if _, err := apikey.Parse(presented); err != nil {
 		return nil, errBadKey
 	}
-	now := time.Now()
-	e, ok := s.auth.get(hashB, now) // a hit allocates nothing
-	var hash string
+	hk := keyHash(hashB)
+	rec, ok := s.auth.known.Get(hk) // a hit allocates nothing
 	if !ok {
-		hash = string(hashB)
-	}
-	// A revocation between the store read and the cache put makes the
-	// read stale: read again (twice at most; a third race is served from
-	// the read, uncached, as a request that began before the revocation).
-	for try := 0; !ok && try < 3; try++ {
+		if _, bad := s.auth.unknown.Get(hk); bad {
+			return nil, errBadKey
+		}
+		now := time.Now()
 		addr := clientAddr(r)
 		if wait := s.keyGuard.wait(addr, now); wait > 0 {
 			return nil, &Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
 				Msg: fmt.Sprintf("too many invalid API keys from this address; retry after %s", wait.Round(time.Millisecond))}
 		}
-		gen := s.auth.generation()
-		b, err := s.store.SystemGet(r.Context(), "key."+hash)
-		switch {
-		case err == nil:
+		var err error
+		rec, err = s.auth.known.Load(r.Context(), hk, func(ctx context.Context) (*keyRecord, error) {
+			b, err := s.store.SystemGet(ctx, "key."+string(hashB))
+			if err != nil {
+				return nil, err
+			}
 			var rec keyRecord
 			if err := json.Unmarshal(b, &rec); err != nil {
 				return nil, fmt.Errorf("key record: %w", err)
 			}
-			e = authEntry{rec: &rec}
-		case errors.Is(err, modelstore.ErrNotFound):
-			e = authEntry{}
+			return &rec, nil
+		})
+		if errors.Is(err, modelstore.ErrNotFound) {
+			s.auth.unknown.Put(hk, struct{}{})
 			s.keyGuard.failed(addr, now)
-		default:
-			// Store down: a key verified before keeps working (no one can
-			// revoke it while the store is down either); others get 503,
-			// not 401.
-			if stale, ok := s.auth.getStale(hash); ok && errors.Is(err, modelstore.ErrUnavailable) {
-				e = stale
-				break
-			}
+			return nil, errBadKey
+		}
+		if err != nil {
 			return nil, err
 		}
-		e.expires = now.Add(authTTL)
-		ok = s.auth.put(hash, e, gen) || try == 2
 	}
-	if e.rec == nil || e.rec.Revoked != nil || !apikey.Matches(hashB, e.rec.Hash) {
+	if rec.Revoked != nil || !apikey.Matches(hashB, rec.Hash) {
 		return nil, errBadKey
 	}
-	return &principal{tenant: e.rec.Tenant, keyID: e.rec.ID, scope: e.rec.Scope}, nil
+	return &principal{tenant: rec.Tenant, keyID: rec.ID, scope: rec.Scope}, nil
 }
 
 func equalFoldASCII(a, b string) bool {
