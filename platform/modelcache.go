@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
 
+	"github.com/aiaas/aiaas/internal/cache"
 	"github.com/aiaas/aiaas/internal/safetensors"
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn"
@@ -66,40 +66,47 @@ func (lm *loadedModel) bytes() int64 {
 	return int64(lm.model.NumParams())*4 + 64<<10
 }
 
+// modelKey names a decoded version: versions are immutable, so it never
+// goes stale.
+type modelKey struct {
+	tenant, model string
+	version       int
+}
+
 // modelCache keeps decoded models warm: byte-bounded LRU with one load per
-// key when many requests miss at once (modelstore.Cache). Versions are
-// immutable, so an entry never goes stale; aliases are resolved before the
-// cache (refCache).
+// key when many requests miss at once (cache.LRU). Versions are immutable,
+// so an entry never goes stale; aliases are resolved before the cache
+// (refCache).
 type modelCache struct {
 	s *Server
-	c *modelstore.Cache[*loadedModel]
+	c *cache.LRU[modelKey, *loadedModel]
 }
 
 func newModelCache(s *Server, maxBytes int64) *modelCache {
-	return &modelCache{s: s, c: modelstore.NewCache[*loadedModel](&modelstore.CacheOptions{MaxBytes: maxBytes})}
+	return &modelCache{s: s, c: cache.NewLRU[modelKey, *loadedModel](&cache.LRUOptions{MaxBytes: maxBytes})}
 }
 
 func (c *modelCache) get(ctx context.Context, tenant, model string, info VersionInfo) (*loadedModel, error) {
-	key := tenant + "\x00" + model + "\x00" + strconv.Itoa(info.Version)
+	key := modelKey{tenant, model, info.Version}
 	hit := true
-	lm, err := c.c.Get(ctx, key, func(ctx context.Context) (*loadedModel, int64, string, error) {
+	lm, err := c.c.Get(ctx, key, func(ctx context.Context) (*loadedModel, int64, error) {
 		hit = false
-		b, got, err := c.s.store.OpenModel(ctx, tenant, model, info.Version)
+		b, _, err := c.s.store.OpenModel(ctx, tenant, model, info.Version)
 		if errors.Is(err, modelstore.ErrCorrupt) {
 			// Permanent until an operator acts: not a retryable 503. The
 			// storage key stays in the log, not in the answer.
 			c.s.log.Error("model artifact failed its integrity check", "tenant", tenant, "model", model, "version", info.Version, "err", err)
-			return nil, 0, "", &Error{Status: http.StatusInternalServerError, err: err, public: true,
+			return nil, 0, &Error{Status: http.StatusInternalServerError, err: err, public: true,
 				Msg: fmt.Sprintf("model %s version %d failed its integrity check and cannot be served; other versions and aliases are unaffected (request id %s)", model, info.Version, requestID(ctx))}
 		}
 		if err != nil {
-			return nil, 0, "", err
+			return nil, 0, err
 		}
 		lm, err := readModel(b)
 		if err != nil {
 			// The artifact was validated at publish: failing now means it
 			// changed behind our back.
-			return nil, 0, "", &Error{Status: http.StatusServiceUnavailable, err: err,
+			return nil, 0, &Error{Status: http.StatusServiceUnavailable, err: err,
 				Msg: fmt.Sprintf("model %s version %d cannot be loaded: %v", model, info.Version, err)}
 		}
 		if c.s.cfg.BatchWindow > 0 && lm.model != nil {
@@ -111,7 +118,7 @@ func (c *modelCache) get(ctx context.Context, tenant, model string, info Version
 				lm.gbatch.lanes = c.s.cfg.BatchLanes
 			}
 		}
-		return lm, lm.bytes(), got.SHA256, nil
+		return lm, lm.bytes(), nil
 	})
 	switch {
 	case err != nil:
