@@ -21,11 +21,15 @@ import (
 //
 // Key layout, beside the others (records.go):
 //
-//	tenants/T/uploads/ID/record       the Upload, sealed
-//	tenants/T/uploads/ID/data         the staged bytes (presigning drivers:
-//	                                  one PUT or a completed multipart upload)
-//	tenants/T/uploads/ID/part-NNNNN   a part the server received (other drivers)
-//	tenants/T/uploads/ID/commit       the commit's claim, then its result
+//	uploads/T/ID/record       the Upload, sealed with tenant T's data key
+//	uploads/T/ID/data         the staged bytes (presigning drivers: one PUT
+//	                          or a completed multipart upload)
+//	uploads/T/ID/part-NNNNN   a part the server received (other drivers)
+//	uploads/T/ID/commit       the commit's claim, then its result
+//
+// The top-level "uploads/" prefix (not under tenants/T/) is what lets one
+// S3 lifecycle rule expire every staged object: lifecycle filters are
+// literal prefixes, without wildcards.
 //
 // Staged bytes are the tenant's plaintext until the commit seals them: on
 // S3 the bucket's default encryption (SSE-KMS in the template) covers
@@ -87,7 +91,7 @@ func (u *Upload) PartLen(n int) int64 {
 	return u.Size - int64(n-1)*u.PartSize
 }
 
-func uploadDir(tenant, id string) string { return tenantOwner(tenant) + "/uploads/" + id + "/" }
+func uploadDir(tenant, id string) string { return "uploads/" + tenant + "/" + id + "/" }
 
 func validUploadID(id string) bool {
 	if len(id) != 32 {
@@ -438,9 +442,17 @@ func (s *Store) abortMultipart(ctx context.Context, dir, id string) {
 func (s *Store) SweepUploads(ctx context.Context, tenant string, now time.Time) (int, error) {
 	tenants := []string{tenant}
 	if tenant == "" {
-		var err error
-		if tenants, err = s.Tenants(ctx); err != nil {
-			return 0, err
+		lctx, cancel := s.ctx(ctx)
+		list, err := s.b.List(lctx, "uploads/", &driver.ListOptions{Delimiter: "/"})
+		cancel()
+		if err != nil {
+			return 0, wrap("sweep uploads", "uploads/", err)
+		}
+		tenants = tenants[:0]
+		for _, a := range list {
+			if t := trimDir(a.Key, "uploads/"); t != "" {
+				tenants = append(tenants, t)
+			}
 		}
 	}
 	n := 0
@@ -448,7 +460,7 @@ func (s *Store) SweepUploads(ctx context.Context, tenant string, now time.Time) 
 		if err := checkNames([]string{"tenant"}, t); err != nil {
 			return n, err
 		}
-		base := tenantOwner(t) + "/uploads/"
+		base := "uploads/" + t + "/"
 		lctx, cancel := s.ctx(ctx)
 		dirs, err := s.b.List(lctx, base, &driver.ListOptions{Delimiter: "/"})
 		cancel()
