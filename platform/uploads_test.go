@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -280,5 +281,37 @@ func TestStagedUploadRequests(t *testing.T) {
 	}
 	if r := e.do("POST", "/v1/models/m/uploads", "", `{"size": 10, "sha256": "`+good+`"}`); r.status != 401 {
 		t.Errorf("no key: %d", r.status)
+	}
+}
+
+// TestStagedUploadONNX: an ONNX model takes the staged path too (read
+// whole at commit and converted, as a one-request upload is), by content
+// type or by its bytes.
+func TestStagedUploadONNX(t *testing.T) {
+	e := newEnv(t, nil)
+	key := e.tenant("acme")
+	b, err := os.ReadFile("../nn/onnx/testdata/torch_mlp.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ct := range []string{"application/onnx", ""} {
+		req := map[string]any{"size": len(b), "sha256": sha(b)}
+		if ct != "" {
+			req["content_type"] = ct
+		}
+		r := e.do("POST", "/v1/models/torch/uploads", key, req)
+		if r.status != 201 {
+			t.Fatalf("%d: create: %d %s", i, r.status, r.body)
+		}
+		var u stagedUpload
+		_ = json.Unmarshal(r.body, &u)
+		e.putParts(u, b)
+		r = e.do("POST", "/v1/models/torch/uploads/"+u.ID+"/commit", key, nil)
+		if r.status != 201 || r.json(t)["version"] != float64(i+1) {
+			t.Fatalf("%d: commit: %d %s", i, r.status, r.body)
+		}
+	}
+	if r := e.do("GET", "/v2/models/torch", key, nil); r.status != 200 {
+		t.Fatalf("metadata: %d %s", r.status, r.body)
 	}
 }
