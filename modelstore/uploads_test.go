@@ -70,7 +70,7 @@ func TestStagedUploadLifecycle(t *testing.T) {
 			if _, err := s.ClaimUpload(ctx, "acme", u); !errors.Is(err, modelstore.ErrExists) {
 				t.Errorf("second claim: %v", err)
 			}
-			if err := s.FinishUpload(ctx, "acme", u, []byte(`{"object":"models/m/versions/1"}`)); err != nil {
+			if err := s.FinishUpload(ctx, "acme", u, []byte(`{"object":"models/m/versions/1","result":{}}`)); err != nil {
 				t.Fatal(err)
 			}
 			if res, err := s.ClaimUpload(ctx, "acme", u); !errors.Is(err, modelstore.ErrExists) || !strings.Contains(string(res), "versions/1") {

@@ -422,12 +422,20 @@ func (s *Server) handleCommitUpload(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	if res, err := us.ClaimUpload(r.Context(), p.tenant, u); err != nil {
+	if prev, err := us.ClaimUpload(r.Context(), p.tenant, u); err != nil {
 		if errors.Is(err, modelstore.ErrExists) {
-			if res != nil {
-				return httpErr(http.StatusConflict, "upload %s is already committed: %s", u.ID, res)
+			var done struct {
+				Object string         `json:"object"`
+				Result map[string]any `json:"result"`
 			}
-			return httpErr(http.StatusConflict, "upload %s is being committed by another request", u.ID)
+			if json.Unmarshal(prev, &done) == nil && done.Result != nil {
+				// Committed before (its answer may have been lost): the same
+				// answer again, 200 as nothing new was made.
+				setAuditObject(r, done.Object)
+				writeJSON(w, http.StatusOK, done.Result)
+				return nil
+			}
+			return httpErr(http.StatusConflict, "upload %s is being committed by another request; retry shortly", u.ID)
 		}
 		return err
 	}
@@ -462,7 +470,7 @@ func (s *Server) handleCommitUpload(w http.ResponseWriter, r *http.Request) erro
 		us.ReleaseUpload(r.Context(), p.tenant, u)
 		return err
 	}
-	done, _ := json.Marshal(map[string]any{"object": object, "sha256": res["sha256"]})
+	done, _ := json.Marshal(map[string]any{"object": object, "result": res})
 	if err := us.FinishUpload(r.Context(), p.tenant, u, done); err != nil {
 		s.log.Warn("committed upload not marked finished", "upload", u.ID, "err", err)
 	}

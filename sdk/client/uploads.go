@@ -157,9 +157,9 @@ func (c *Client) staged(ctx context.Context, base string, r io.ReaderAt, size in
 			return err
 		}
 	}
-	// A commit is not retried on a transport error (it may have published);
-	// 429/503 are refusals and are.
-	if err := c.doJSON(ctx, &call{method: http.MethodPost, path: base + "/uploads/" + up.ID + "/commit", body: cb}, out); err != nil {
+	// A commit is idempotent — a repeated one answers what the first one
+	// published — so a lost answer is retried like a GET's.
+	if err := c.doJSON(ctx, &call{method: http.MethodPost, path: base + "/uploads/" + up.ID + "/commit", body: cb, safe: true}, out); err != nil {
 		return err
 	}
 	done = true
