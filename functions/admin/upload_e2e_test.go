@@ -31,6 +31,11 @@ func TestLargeUploadUnderRIE(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: a 200 MB upload")
 	}
+	if raceEnabled {
+		// The bootstraps are never race builds, so the race run would
+		// only make the 200 MB artifact slowly; the plain run covers it.
+		t.Skip("race detector: nothing of this test's own code is concurrent")
+	}
 	rietest.Require(t)
 	mio := rietest.RequireMinIO(t)
 	bucket := mio.Bucket(t)
