@@ -211,9 +211,9 @@ func (s *Store) PresignUploadPart(ctx context.Context, tenant string, u Upload, 
 	var url string
 	var err error
 	if u.Multipart == "" {
-		url, err = p.PresignPut(ctx, key, expiry)
+		url, err = p.PresignPut(ctx, key, u.Size, expiry)
 	} else {
-		url, err = p.PresignPart(ctx, key, u.Multipart, n, expiry)
+		url, err = p.PresignPart(ctx, key, u.Multipart, n, u.PartLen(n), expiry)
 	}
 	return url, wrap("presign", key, err)
 }

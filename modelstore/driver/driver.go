@@ -126,12 +126,15 @@ type Part struct {
 // artifacts bypass the server: the client PUTs straight to the backend.
 // Keys are validated by the Store, as for Bucket.
 type Presigner interface {
-	// PresignPut returns a URL that PUTs key until expiry passes.
-	PresignPut(ctx context.Context, key string, expiry time.Duration) (string, error)
+	// PresignPut returns a URL that PUTs exactly size bytes to key until
+	// expiry passes: the length is part of the signature where the
+	// backend allows, so a client cannot store more than announced.
+	PresignPut(ctx context.Context, key string, size int64, expiry time.Duration) (string, error)
 	// NewMultipart starts a multipart upload of key and returns its id.
 	NewMultipart(ctx context.Context, key string) (uploadID string, err error)
-	// PresignPart returns a URL that PUTs part number of upload uploadID.
-	PresignPart(ctx context.Context, key, uploadID string, number int, expiry time.Duration) (string, error)
+	// PresignPart returns a URL that PUTs part number (size bytes) of
+	// upload uploadID.
+	PresignPart(ctx context.Context, key, uploadID string, number int, size int64, expiry time.Duration) (string, error)
 	// CompleteMultipart assembles the parts, in order, into key. An upload
 	// that is unknown (completed, aborted or never started) is ErrNotFound;
 	// parts the backend refuses are ErrInvalidParts.

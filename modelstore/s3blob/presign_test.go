@@ -45,9 +45,21 @@ func TestPresign(t *testing.T) {
 		return got
 	}
 
-	url, err := b.PresignPut(ctx, "uploads/t/one/data", time.Minute)
+	url, err := b.PresignPut(ctx, "uploads/t/one/data", 5, time.Minute)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The length is signed: any other is refused.
+	for _, body := range []string{"hello world", "hell"} {
+		req, _ := http.NewRequest("PUT", url, bytes.NewReader([]byte(body)))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusForbidden {
+			t.Errorf("PUT of %d bytes through a URL signed for 5: %d", len(body), res.StatusCode)
+		}
 	}
 	put(url, []byte("hello"))
 	if got := get("uploads/t/one/data"); string(got) != "hello" {
@@ -62,7 +74,7 @@ func TestPresign(t *testing.T) {
 	p1, p2 := bytes.Repeat([]byte{1}, 5<<20), []byte("tail")
 	var parts []driver.Part
 	for i, p := range [][]byte{p1, p2} {
-		url, err := b.PresignPart(ctx, key, id, i+1, time.Minute)
+		url, err := b.PresignPart(ctx, key, id, i+1, int64(len(p)), time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -300,16 +300,21 @@ func (b *Bucket) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
 var _ driver.Bucket = (*Bucket)(nil)
 
 // PresignPut implements driver.Presigner. The signature covers the method,
-// the key and the expiry, and nothing else: the bucket's default
-// encryption (SSE-KMS in the template) encrypts what the client sends,
-// since a presigned PUT cannot carry this driver's SSE headers unless the
-// client repeats them. It is goroutine-safe.
-func (b *Bucket) PresignPut(ctx context.Context, key string, expiry time.Duration) (string, error) {
-	u, err := b.c.PresignedPutObject(ctx, b.name, key, expiry)
+// the key, the expiry and the Content-Length (a signed header: S3 refuses a
+// body of any other length with 403). It does not carry this driver's SSE
+// headers (the client would have to repeat them): the bucket's default
+// encryption (SSE-KMS in the template) encrypts what the client sends. It
+// is goroutine-safe.
+func (b *Bucket) PresignPut(ctx context.Context, key string, size int64, expiry time.Duration) (string, error) {
+	u, err := b.c.PresignHeader(ctx, http.MethodPut, b.name, key, expiry, nil, lengthHeader(size))
 	if err != nil {
 		return "", b.mapErr(ctx, key, err)
 	}
 	return u.String(), nil
+}
+
+func lengthHeader(size int64) http.Header {
+	return http.Header{"Content-Length": []string{strconv.FormatInt(size, 10)}}
 }
 
 // NewMultipart implements driver.Presigner. It is goroutine-safe.
@@ -323,12 +328,13 @@ func (b *Bucket) NewMultipart(ctx context.Context, key string) (string, error) {
 }
 
 // PresignPart implements driver.Presigner: a presigned UploadPart (PUT
-// with partNumber and uploadId in the signed query). It is goroutine-safe.
-func (b *Bucket) PresignPart(ctx context.Context, key, uploadID string, number int, expiry time.Duration) (string, error) {
+// with partNumber and uploadId in the signed query, and its length signed
+// as PresignPut's). It is goroutine-safe.
+func (b *Bucket) PresignPart(ctx context.Context, key, uploadID string, number int, size int64, expiry time.Duration) (string, error) {
 	q := url.Values{}
 	q.Set("partNumber", strconv.Itoa(number))
 	q.Set("uploadId", uploadID)
-	u, err := b.c.Presign(ctx, http.MethodPut, b.name, key, expiry, q)
+	u, err := b.c.PresignHeader(ctx, http.MethodPut, b.name, key, expiry, q, lengthHeader(size))
 	if err != nil {
 		return "", b.mapErr(ctx, key, err)
 	}
