@@ -157,13 +157,19 @@ func (s *Store) Close() error { return s.b.Close() }
 // in the backend, those last written before cutoff (see driver.Sweeper),
 // and returns how many. Backends without such leftovers return 0. It
 // lists the whole backend: run it in the background, bounded by ctx.
+//
+// It also removes the staged uploads that expired (see SweepUploads).
 func (s *Store) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
+	n, err := s.SweepUploads(ctx, "", s.opts.Now())
+	if err != nil {
+		return n, err
+	}
 	sw, ok := s.b.(driver.Sweeper)
 	if !ok {
-		return 0, nil
+		return n, nil
 	}
-	n, err := sw.Sweep(ctx, cutoff)
-	return n, wrap("sweep", "", err)
+	m, err := sw.Sweep(ctx, cutoff)
+	return n + m, wrap("sweep", "", err)
 }
 
 // call runs one storage call under the per-call timeout.

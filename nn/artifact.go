@@ -192,43 +192,9 @@ func ReadArtifact(b []byte, lim *ArtifactLimits) (*Model, *Metadata, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrArtifact, err)
 	}
-	if v, ok := f.Metadata[MetaFormatVersion]; !ok || v != artifactVersion {
-		return nil, nil, artErr("format_version %q, want %q", v, artifactVersion)
-	}
-	raw, ok := f.Metadata[MetaSpec]
-	if !ok {
-		return nil, nil, artErr("no %q metadata", MetaSpec)
-	}
-	var spec Spec
-	dec := json.NewDecoder(bytes.NewReader([]byte(raw)))
-	dec.DisallowUnknownFields() // a field we do not know changes the network: refuse rather than ignore it
-	if err := dec.Decode(&spec); err != nil {
-		return nil, nil, artErr("%s: %v", MetaSpec, err)
-	}
-	if dec.More() {
-		return nil, nil, artErr("%s: trailing data", MetaSpec)
-	}
-	if err := spec.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrArtifact, err)
-	}
-	if n := specParams(spec); n > l.MaxParams {
-		return nil, nil, artErr("%d parameters, limit %d", n, l.MaxParams)
-	}
-	meta := &Metadata{Spec: spec.clone()}
-	if raw, ok := f.Metadata[MetaMetrics]; ok {
-		if err := json.Unmarshal([]byte(raw), &meta.Metrics); err != nil {
-			return nil, nil, artErr("%s: %v", MetaMetrics, err)
-		}
-	}
-	if raw, ok := f.Metadata[MetaProvenance]; ok {
-		if err := json.Unmarshal([]byte(raw), &meta.Provenance); err != nil {
-			return nil, nil, artErr("%s: %v", MetaProvenance, err)
-		}
-	}
-	if raw, ok := f.Metadata[MetaLabels]; ok {
-		if meta.Labels, err = ParseLabels(raw); err != nil {
-			return nil, nil, artErr("%v", err)
-		}
+	spec, meta, err := readMeta(f, l)
+	if err != nil {
+		return nil, nil, err
 	}
 	m, err := build(spec)
 	if err != nil {
@@ -260,6 +226,108 @@ func ReadArtifact(b []byte, lim *ArtifactLimits) (*Model, *Metadata, error) {
 	}
 	m.pack()
 	return m, meta, nil
+}
+
+// readMeta reads and checks the metadata of a decoded artifact: format
+// version, spec, metrics, provenance and labels.
+func readMeta(f *safetensors.File, l ArtifactLimits) (Spec, *Metadata, error) {
+	var err error
+	if v, ok := f.Metadata[MetaFormatVersion]; !ok || v != artifactVersion {
+		return Spec{}, nil, artErr("format_version %q, want %q", v, artifactVersion)
+	}
+	raw, ok := f.Metadata[MetaSpec]
+	if !ok {
+		return Spec{}, nil, artErr("no %q metadata", MetaSpec)
+	}
+	var spec Spec
+	dec := json.NewDecoder(bytes.NewReader([]byte(raw)))
+	dec.DisallowUnknownFields() // a field we do not know changes the network: refuse rather than ignore it
+	if err := dec.Decode(&spec); err != nil {
+		return Spec{}, nil, artErr("%s: %v", MetaSpec, err)
+	}
+	if dec.More() {
+		return Spec{}, nil, artErr("%s: trailing data", MetaSpec)
+	}
+	if err := spec.Validate(); err != nil {
+		return Spec{}, nil, fmt.Errorf("%w: %w", ErrArtifact, err)
+	}
+	if n := specParams(spec); n > l.MaxParams {
+		return Spec{}, nil, artErr("%d parameters, limit %d", n, l.MaxParams)
+	}
+	meta := &Metadata{Spec: spec.clone()}
+	if raw, ok := f.Metadata[MetaMetrics]; ok {
+		if err := json.Unmarshal([]byte(raw), &meta.Metrics); err != nil {
+			return Spec{}, nil, artErr("%s: %v", MetaMetrics, err)
+		}
+	}
+	if raw, ok := f.Metadata[MetaProvenance]; ok {
+		if err := json.Unmarshal([]byte(raw), &meta.Provenance); err != nil {
+			return Spec{}, nil, artErr("%s: %v", MetaProvenance, err)
+		}
+	}
+	if raw, ok := f.Metadata[MetaLabels]; ok {
+		if meta.Labels, err = ParseLabels(raw); err != nil {
+			return Spec{}, nil, artErr("%v", err)
+		}
+	}
+	return spec, meta, nil
+}
+
+// CheckArtifactHeader checks a dense artifact from its safetensors header
+// alone (safetensors.DecodeHeader): what ReadArtifact checks except the
+// weights' values (NaN, infinities, negative running variances), which a
+// caller streaming the data checks as it passes, or the load does. It
+// allocates nothing in proportion to the weights, so a server can describe
+// a model of gigabytes holding only its header. It is goroutine-safe.
+func CheckArtifactHeader(f *safetensors.File, lim *ArtifactLimits) (Spec, *Metadata, error) {
+	l := lim.withDefaults()
+	if len(f.Tensors) > 4*MaxLayers {
+		return Spec{}, nil, artErr("%d tensors, limit %d", len(f.Tensors), 4*MaxLayers)
+	}
+	spec, meta, err := readMeta(f, l)
+	if err != nil {
+		return Spec{}, nil, err
+	}
+	plan, err := spec.plan()
+	if err != nil {
+		return Spec{}, nil, fmt.Errorf("%w: %w", ErrArtifact, err)
+	}
+	type want struct {
+		name  string
+		shape []int
+	}
+	var wants []want
+	for i, p := range plan {
+		switch spec.Layers[i].Type {
+		case LayerDense:
+			wants = append(wants, want{WeightName(i), []int{p.in.size(), p.out.size()}}, want{BiasName(i), []int{p.out.size()}})
+		case LayerConv2D:
+			wants = append(wants, want{WeightName(i), []int{p.out.c, p.in.c, p.g.kh, p.g.kw}}, want{BiasName(i), []int{p.out.c}})
+		case LayerBatchNorm:
+			c := []int{p.in.c}
+			wants = append(wants, want{WeightName(i), c}, want{BiasName(i), c}, want{RunningMeanName(i), c}, want{RunningVarName(i), c})
+		}
+	}
+	seen := make(map[string]bool, len(wants))
+	for _, w := range wants {
+		t, ok := f.Tensor(w.name)
+		if !ok {
+			return Spec{}, nil, artErr("missing tensor %q", w.name)
+		}
+		if t.DType != safetensors.DTypeF32 {
+			return Spec{}, nil, artErr("tensor %q: dtype %s, want F32", w.name, t.DType)
+		}
+		if !slices.Equal(t.Shape, w.shape) {
+			return Spec{}, nil, artErr("tensor %q: shape %v, want %v", w.name, t.Shape, w.shape)
+		}
+		seen[w.name] = true
+	}
+	for _, t := range f.Tensors {
+		if !seen[t.Name] {
+			return Spec{}, nil, artErr("unexpected tensor %q", t.Name)
+		}
+	}
+	return spec, meta, nil
 }
 
 func (m *Model) expects(name string) bool {

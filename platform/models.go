@@ -43,6 +43,9 @@ type versionMeta struct {
 	Metrics    map[string]any    `json:"metrics,omitempty"`
 	Provenance map[string]string `json:"provenance,omitempty"`
 	Latency    *latency          `json:"latency,omitempty"`
+	// LatencySkipped says why Latency was not measured (a large staged
+	// upload is not loaded whole at publish).
+	LatencySkipped string `json:"latency_skipped,omitempty"`
 }
 
 type latency struct {

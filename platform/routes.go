@@ -71,6 +71,15 @@ func (s *Server) routes() {
 	s.route("GET /v1/plugins", manage, "plugin.list", s.handleListPlugins)
 	s.route("GET /v1/plugins/{plugin}", manage, "plugin.get", s.handleGetPlugin)
 	s.route("PUT /v1/datasets/{dataset}", manage, "dataset.put", s.handlePutDataset)
+	// Staged uploads for what one request cannot carry (uploads.go); the
+	// commit is audited as the publish it is.
+	s.route("POST /v1/models/{model}/uploads", manage, "model.upload", s.handleCreateUpload)
+	s.route("POST /v1/models/{model}/uploads/{id}/commit", manage, "model.publish", s.handleCommitUpload)
+	s.route("DELETE /v1/models/{model}/uploads/{id}", manage, "model.upload.abort", s.handleAbortUpload)
+	s.route("POST /v1/datasets/{dataset}/uploads", manage, "dataset.upload", s.handleCreateUpload)
+	s.route("POST /v1/datasets/{dataset}/uploads/{id}/commit", manage, "dataset.put", s.handleCommitUpload)
+	s.route("DELETE /v1/datasets/{dataset}/uploads/{id}", manage, "dataset.upload.abort", s.handleAbortUpload)
+	s.route("PUT /v1/uploads/{id}/parts/{n}", public, "upload.part", s.handleUploadPart)
 	s.route("GET /v1/datasets", manage, "dataset.list", s.handleListDatasets)
 	s.route("POST /v1/training-jobs", manage, "job.submit", s.handleSubmitJob)
 	s.route("GET /v1/training-jobs", manage, "job.list", s.handleListJobs)
@@ -189,35 +198,45 @@ func (s *Server) handlePutDataset(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	// ?task=regression checks a CSV whose last column is a number, for
-	// evaluations with task regression; otherwise it is a class.
+	res, err := s.putDataset(r.Context(), p.tenant, name, r.URL.Query().Get("task"), body)
+	if err != nil {
+		return err
+	}
+	setAuditObject(r, "datasets/"+name)
+	writeJSON(w, http.StatusCreated, res)
+	return nil
+}
+
+// putDataset checks a dataset (task "regression" checks a CSV whose last
+// column is a number, for evaluations with task regression; otherwise it
+// is a class) and stores it.
+func (s *Server) putDataset(ctx context.Context, tenant, name, task string, body []byte) (map[string]any, error) {
 	var set *dataset.Set
-	switch task := r.URL.Query().Get("task"); task {
+	var err error
+	switch task {
 	case "", "classification":
 		set, err = training.ParseDataset(body)
 	case "regression":
 		set, err = training.ParseRegressionCSV(body)
 	default:
-		return httpErr(http.StatusBadRequest, "task must be classification or regression, got %q", truncate(task, 32))
+		return nil, httpErr(http.StatusBadRequest, "task must be classification or regression, got %q", truncate(task, 32))
 	}
 	if errors.Is(err, dataset.ErrTooLarge) {
-		return wrapStatus(http.StatusRequestEntityTooLarge, err)
+		return nil, wrapStatus(http.StatusRequestEntityTooLarge, err)
 	}
 	if err != nil {
-		return wrapStatus(http.StatusBadRequest, err)
+		return nil, wrapStatus(http.StatusBadRequest, err)
 	}
-	sum, err := s.store.PutBlob(r.Context(), p.tenant, "datasets", name, bytes.NewReader(body), int64(len(body)))
+	sum, err := s.store.PutBlob(ctx, tenant, "datasets", name, bytes.NewReader(body), int64(len(body)))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	setAuditObject(r, "datasets/"+name)
 	res := map[string]any{"name": name, "sha256": sum, "size": len(body),
 		"rows": set.N, "features": set.Features, "classes": set.Classes}
 	if set.Shape != nil {
 		res["shape"], res["class_names"] = set.Shape, set.ClassNames
 	}
-	writeJSON(w, http.StatusCreated, res)
-	return nil
+	return res, nil
 }
 
 func (s *Server) handleListDatasets(w http.ResponseWriter, r *http.Request) error {

@@ -300,6 +300,10 @@ func (s *Server) bodyLimit(action string) int64 {
 		return maxPluginBytes
 	case "dataset.put":
 		return maxDatasetBytes
+	case "upload.part":
+		return maxServerPart
+	case "model.upload", "dataset.upload":
+		return 64 << 10
 	}
 	return s.cfg.MaxBodyBytes
 }

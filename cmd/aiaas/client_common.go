@@ -186,3 +186,24 @@ func uploadProgress(c *cli, what string, size int64) (func(int64), func()) {
 		}
 	}, func() {}
 }
+
+// staged is the --staged flag of the upload commands.
+type staged struct{ mode string }
+
+func stagedFlag(fs *flag.FlagSet) *staged {
+	s := &staged{}
+	fs.StringVar(&s.mode, "staged", "auto", "send the file as a staged upload (signed part URLs, then a commit): auto (above 5 MiB, what API Gateway cannot carry in one request), always or never")
+	return s
+}
+
+func (s *staged) use(size int64) (bool, error) {
+	switch s.mode {
+	case "auto":
+		return size > client.SingleRequestLimit, nil
+	case "always":
+		return true, nil
+	case "never":
+		return false, nil
+	}
+	return false, usagef("--staged must be auto, always or never, not %q", s.mode)
+}

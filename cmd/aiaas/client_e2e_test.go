@@ -89,6 +89,32 @@ func TestClientAgainstServer(t *testing.T) {
 		t.Fatalf("model push: %v", v)
 	}
 	cli(exitOK, "model", "push", "iris", art)
+	// Staged uploads: forced for a small file, and picked by themselves
+	// above 5 MiB (a 6 MiB artifact: over what one Lambda request carries).
+	if v := cli(exitOK, "model", "push", "iris", art, "--staged", "always"); v["version"] != 3.0 {
+		t.Fatalf("model push --staged always: %v", v)
+	}
+	bigSpec := nn.MLP("x", 512, []int{3072}, "relu", 3, "softmax")
+	bm, err := nn.New(bigSpec, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bbuf bytes.Buffer
+	if err := bm.WriteArtifact(&bbuf, nn.Metadata{}); err != nil {
+		t.Fatal(err)
+	}
+	bigArt := filepath.Join(dir, "big.safetensors")
+	os.WriteFile(bigArt, bbuf.Bytes(), 0o600)
+	if bbuf.Len() <= client.SingleRequestLimit {
+		t.Fatalf("big artifact is only %d bytes", bbuf.Len())
+	}
+	if v := cli(exitOK, "model", "push", "big", bigArt); v["version"] != 1.0 || v["size"] != float64(bbuf.Len()) {
+		t.Fatalf("model push (auto staged): %v", v)
+	}
+	if v := cli(exitOK, "audit", "list"); !strings.Contains(clientJSON(v), "model.upload") {
+		t.Fatalf("a staged push left no model.upload audit record")
+	}
+	cli(exitUsage, "model", "push", "big", bigArt, "--staged", "sometimes")
 	if v := cli(exitOK, "model", "list"); !strings.Contains(clientJSON(v), `"name":"iris"`) {
 		t.Fatalf("model list: %v", v)
 	}
@@ -158,6 +184,9 @@ func TestClientAgainstServer(t *testing.T) {
 	os.WriteFile(ds, []byte(csv.String()), 0o600)
 	if v := cli(exitOK, "dataset", "push", "toy", ds); v["name"] != "toy" {
 		t.Fatalf("dataset push: %v", v)
+	}
+	if v := cli(exitOK, "dataset", "push", "toy2", ds, "--staged", "always"); v["name"] != "toy2" || v["sha256"] == nil {
+		t.Fatalf("dataset push --staged always: %v", v)
 	}
 	job := cli(exitOK, "job", "submit", "--model", "toy", "--dataset", "toy", "--layers", "8", "--epochs", "2", "--batch-size", "16", "--wait", "--poll", "20ms")
 	if job["status"] != "succeeded" || job["result"] == nil {

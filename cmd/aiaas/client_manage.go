@@ -152,27 +152,46 @@ func init() {
 PyTorch, tf2onnx or paddle2onnx, which the server converts (docs/models.md);
 "-" reads a regular file from standard input. Versions are immutable and
 numbered 1, 2, 3…; point an alias at one with 'aiaas model alias'. A
-progress bar is drawn on a terminal.`,
-		examples: []string{"aiaas model push mnist mnist.safetensors", "aiaas model push resnet resnet18.onnx --output json"},
-	}, false, noFlags(func(ctx context.Context, c *cli, cl *client.Client, args []string) error {
-		if err := nargs(args, 2, "NAME FILE"); err != nil {
-			return err
+progress bar is drawn on a terminal.
+
+A file over 5 MiB goes as a staged upload (--staged auto): the server
+answers with signed URLs, the parts go straight to the store (S3 on
+Lambda, where one request carries at most 6 MiB), and a commit verifies
+their size and sha256 and publishes the version (docs/api.md, "Large
+uploads").`,
+		examples: []string{"aiaas model push mnist mnist.safetensors", "aiaas model push resnet resnet18.onnx --output json",
+			"aiaas model push llm big.safetensors --staged always"},
+	}, false, func(fs *flag.FlagSet) clientRun {
+		staged := stagedFlag(fs)
+		return func(ctx context.Context, c *cli, cl *client.Client, args []string) error {
+			if err := nargs(args, 2, "NAME FILE"); err != nil {
+				return err
+			}
+			f, size, err := openUpload(c, args[1])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			useStaged, err := staged.use(size)
+			if err != nil {
+				return err
+			}
+			progress, done := uploadProgress(c, "uploading "+args[1], size)
+			var pm *client.PushedModel
+			if useStaged {
+				pm, err = cl.UploadModel(ctx, args[0], f, size, &client.UploadOptions{Progress: progress})
+			} else {
+				pm, err = cl.PushModel(ctx, args[0], f, size, progress)
+			}
+			done()
+			if err != nil {
+				return err
+			}
+			return c.emit(pm, func(w io.Writer) {
+				fmt.Fprintf(w, "model %s version %d published (%d bytes, sha256 %s)\n", pm.Model, pm.Version, pm.Size, pm.SHA256)
+			})
 		}
-		f, size, err := openUpload(c, args[1])
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		progress, done := uploadProgress(c, "uploading "+args[1], size)
-		pm, err := cl.PushModel(ctx, args[0], f, size, progress)
-		done()
-		if err != nil {
-			return err
-		}
-		return c.emit(pm, func(w io.Writer) {
-			fmt.Fprintf(w, "model %s version %d published (%d bytes, sha256 %s)\n", pm.Model, pm.Version, pm.Size, pm.SHA256)
-		})
-	}))
+	})
 	clientCmd(&command{
 		name: "model list", summary: "list this tenant's models, their latest version and aliases",
 		examples: []string{"aiaas model list", "aiaas model list --output json"},
@@ -315,27 +334,41 @@ progress bar is drawn on a terminal.`,
 	}))
 	clientCmd(&command{
 		name: "dataset push", args: "NAME FILE",
-		summary:  "upload a CSV training set (features…, label; gzip allowed) for 'aiaas job submit'",
+		summary: "upload a CSV training set (features…, label; gzip allowed) for 'aiaas job submit'",
+		detail: `A file over 5 MiB goes as a staged upload (--staged auto), as 'aiaas model
+push' does.`,
 		examples: []string{"aiaas dataset push iris iris.csv", "aiaas job submit --model iris --dataset iris --wait"},
-	}, false, noFlags(func(ctx context.Context, c *cli, cl *client.Client, args []string) error {
-		if err := nargs(args, 2, "NAME FILE"); err != nil {
-			return err
+	}, false, func(fs *flag.FlagSet) clientRun {
+		staged := stagedFlag(fs)
+		return func(ctx context.Context, c *cli, cl *client.Client, args []string) error {
+			if err := nargs(args, 2, "NAME FILE"); err != nil {
+				return err
+			}
+			f, size, err := openUpload(c, args[1])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			useStaged, err := staged.use(size)
+			if err != nil {
+				return err
+			}
+			progress, done := uploadProgress(c, "uploading "+args[1], size)
+			var d *client.Dataset
+			if useStaged {
+				d, err = cl.UploadDataset(ctx, args[0], f, size, &client.UploadOptions{Progress: progress})
+			} else {
+				d, err = cl.PutDataset(ctx, args[0], f, size, progress)
+			}
+			done()
+			if err != nil {
+				return err
+			}
+			return c.emit(d, func(w io.Writer) {
+				fmt.Fprintf(w, "dataset %s stored (%d bytes, sha256 %s)\n", d.Name, d.Size, d.SHA256)
+			})
 		}
-		f, size, err := openUpload(c, args[1])
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		progress, done := uploadProgress(c, "uploading "+args[1], size)
-		d, err := cl.PutDataset(ctx, args[0], f, size, progress)
-		done()
-		if err != nil {
-			return err
-		}
-		return c.emit(d, func(w io.Writer) {
-			fmt.Fprintf(w, "dataset %s stored (%d bytes, sha256 %s)\n", d.Name, d.Size, d.SHA256)
-		})
-	}))
+	})
 
 	clientCmd(&command{
 		name: "endpoint create", args: "NAME",

@@ -438,7 +438,7 @@ func Decode(b []byte, lim *Limits) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := place(f, offsets, buf); err != nil {
+	if err := place(f, offsets, buf, uint64(len(buf))); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -448,7 +448,7 @@ type span struct{ begin, end uint64 }
 
 // place checks the offsets against the buffer and points each tensor's Data
 // at its bytes.
-func place(f *File, offsets []span, buf []byte) error {
+func place(f *File, offsets []span, buf []byte, bufLen uint64) error {
 	idx := make([]int, len(f.Tensors))
 	for i := range idx {
 		idx[i] = i
@@ -482,8 +482,8 @@ func place(f *File, offsets []span, buf []byte) error {
 			}
 			return fmt.Errorf("%w: tensor %q: data_offsets [%d,%d] overlap the previous tensor ending at %d", ErrFormat, t.Name, o.begin, o.end, pos)
 		}
-		if o.end > uint64(len(buf)) {
-			return fmt.Errorf("%w: tensor %q: data_offsets [%d,%d] beyond the %d-byte buffer", ErrFormat, t.Name, o.begin, o.end, len(buf))
+		if o.end > bufLen {
+			return fmt.Errorf("%w: tensor %q: data_offsets [%d,%d] beyond the %d-byte buffer", ErrFormat, t.Name, o.begin, o.end, bufLen)
 		}
 		size, err := t.byteSize()
 		if err != nil {
@@ -492,12 +492,14 @@ func place(f *File, offsets []span, buf []byte) error {
 		if uint64(size) != o.end-o.begin {
 			return fmt.Errorf("%w: tensor %q: shape %v of %s needs %d bytes, data_offsets [%d,%d] give %d", ErrFormat, t.Name, t.Shape, t.DType, size, o.begin, o.end, o.end-o.begin)
 		}
-		t.Data = buf[o.begin:o.end:o.end]
+		if buf != nil {
+			t.Data = buf[o.begin:o.end:o.end]
+		}
 		sorted[k] = t
 		pos = o.end
 	}
-	if pos != uint64(len(buf)) {
-		return fmt.Errorf("%w: %d trailing bytes after the last tensor", ErrFormat, uint64(len(buf))-pos)
+	if pos != bufLen {
+		return fmt.Errorf("%w: %d trailing bytes after the last tensor", ErrFormat, bufLen-pos)
 	}
 	f.Tensors = sorted
 	return nil
@@ -549,4 +551,37 @@ func ReadHeader(r io.Reader, lim *Limits) (prefix []byte, dataLen int64, err err
 		return nil, 0, fmt.Errorf("%w: data end %d out of range", ErrFormat, end)
 	}
 	return prefix, int64(end), nil
+}
+
+// DecodeHeader checks a file's header as Decode does, given the prefix
+// ReadHeader returned and the size of the data that follows it, without
+// the data: the tensors it returns have no Data. A server that streams a
+// large file learns whether its header is sound, and what it holds,
+// holding only the header. Every error wraps ErrFormat.
+func DecodeHeader(prefix []byte, dataLen int64, lim *Limits) (*File, error) {
+	l := lim.withDefaults()
+	if len(prefix) < 9 || binary.LittleEndian.Uint64(prefix) != uint64(len(prefix)-8) {
+		return nil, fmt.Errorf("%w: not a header prefix", ErrFormat)
+	}
+	if len(prefix)-8 > l.MaxHeaderBytes {
+		return nil, fmt.Errorf("%w: header length %d exceeds the limit of %d bytes", ErrFormat, len(prefix)-8, l.MaxHeaderBytes)
+	}
+	header := prefix[8:]
+	if header[0] != '{' {
+		return nil, fmt.Errorf("%w: header does not start with '{'", ErrFormat)
+	}
+	if !utf8.Valid(header) {
+		return nil, fmt.Errorf("%w: header is not valid UTF-8", ErrFormat)
+	}
+	if dataLen < 0 {
+		return nil, fmt.Errorf("%w: negative data length", ErrFormat)
+	}
+	f, offsets, err := parseHeader(header, &l)
+	if err != nil {
+		return nil, err
+	}
+	if err := place(f, offsets, nil, uint64(dataLen)); err != nil {
+		return nil, err
+	}
+	return f, nil
 }

@@ -31,6 +31,9 @@ var (
 	// ErrUnavailable: the backend cannot be reached or answered with a
 	// transient failure after the driver's own retries.
 	ErrUnavailable = errors.New("driver: unavailable")
+	// ErrInvalidParts: a multipart upload cannot be completed with the
+	// parts given (missing, wrong ETag, a part below the minimum size).
+	ErrInvalidParts = errors.New("driver: invalid parts")
 )
 
 // Attrs describes a stored object.
@@ -108,4 +111,35 @@ func Finish(list []Attrs, o *ListOptions) []Attrs {
 		list = list[:o.Limit]
 	}
 	return list
+}
+
+// Part is one uploaded part of a multipart upload: its number (1-based)
+// and the ETag the backend answered its PUT with.
+type Part struct {
+	Number int
+	ETag   string
+}
+
+// Presigner is implemented by drivers whose backend accepts uploads from
+// clients that hold no credentials, through URLs signed for one object
+// and a limited time (S3 presigned URLs). The Store uses it to let large
+// artifacts bypass the server: the client PUTs straight to the backend.
+// Keys are validated by the Store, as for Bucket.
+type Presigner interface {
+	// PresignPut returns a URL that PUTs exactly size bytes to key until
+	// expiry passes: the length is part of the signature where the
+	// backend allows, so a client cannot store more than announced.
+	PresignPut(ctx context.Context, key string, size int64, expiry time.Duration) (string, error)
+	// NewMultipart starts a multipart upload of key and returns its id.
+	NewMultipart(ctx context.Context, key string) (uploadID string, err error)
+	// PresignPart returns a URL that PUTs part number (size bytes) of
+	// upload uploadID.
+	PresignPart(ctx context.Context, key, uploadID string, number int, size int64, expiry time.Duration) (string, error)
+	// CompleteMultipart assembles the parts, in order, into key. An upload
+	// that is unknown (completed, aborted or never started) is ErrNotFound;
+	// parts the backend refuses are ErrInvalidParts.
+	CompleteMultipart(ctx context.Context, key, uploadID string, parts []Part) error
+	// AbortMultipart discards an upload and its parts; an unknown upload
+	// is not an error.
+	AbortMultipart(ctx context.Context, key, uploadID string) error
 }

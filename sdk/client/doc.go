@@ -38,6 +38,15 @@
 // process (a 429/503 refusal, or a dial error). Streamed uploads are retried
 // only when their reader is an [io.Seeker] the client can rewind.
 //
+// # Large uploads
+//
+// One request carries at most about 6 MiB through API Gateway.
+// [Client.UploadModel] and [Client.UploadDataset] send anything up to the
+// server's limit as a staged upload: signed part URLs (S3 presigned URLs
+// on Lambda), each part PUT straight to them and retried on its own, then
+// a commit that the server makes idempotent, so it is retried too. Above
+// [SingleRequestLimit] they are the only way; the CLI picks them by itself.
+//
 // # Limits
 //
 // The client never buffers an upload: PushModel, PushPlugin, PutDataset and

@@ -86,13 +86,35 @@ func Require(t testing.TB) string {
 // removed when the test ends.
 func Build(t testing.TB, pkg string) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "bootstrap")
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", out, pkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	return BuildAll(t, pkg)[0]
+}
+
+// BuildAll builds several function packages at once, as Build does each:
+// the links, the slow part, run in parallel.
+func BuildAll(t testing.TB, pkgs ...string) []string {
+	t.Helper()
+	outs := make([]string, len(pkgs))
+	errs := make([]error, len(pkgs))
+	var wg sync.WaitGroup
+	for i, pkg := range pkgs {
+		outs[i] = filepath.Join(t.TempDir(), "bootstrap")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", outs[i], pkg)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+			}
+		}()
 	}
-	return out
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return outs
 }
 
 // Options configure Start. nil means defaults.
@@ -332,4 +354,50 @@ func (f *Function) Stop() {
 		signalGroup(f.cmd, true)
 		f.waitCh <- <-f.waitCh
 	}
+}
+
+// PeakRSS returns the peak resident memory (VmHWM) of the processes the
+// emulator started — the bootstrap — in bytes, from /proc: what Lambda
+// reports as "Max Memory Used". It fails where /proc is missing (not
+// Linux) or before the first invocation started the bootstrap.
+func (f *Function) PeakRSS() (int64, error) {
+	if f.cmd.Process == nil {
+		return 0, errors.New("rietest: not started")
+	}
+	ppid := strconv.Itoa(f.cmd.Process.Pid)
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, fmt.Errorf("rietest: peak RSS needs /proc: %w", err)
+	}
+	var peak int64
+	found := false
+	for _, d := range dirs {
+		stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …; comm may hold spaces, so read after ')'.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		fields := bytes.Fields(stat[i+1:])
+		if len(fields) < 2 || string(fields[1]) != ppid {
+			continue
+		}
+		status, err := os.ReadFile(filepath.Join("/proc", d.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		for _, line := range bytes.Split(status, []byte("\n")) {
+			if rest, ok := bytes.CutPrefix(line, []byte("VmHWM:")); ok {
+				kb, _ := strconv.ParseInt(string(bytes.TrimSuffix(bytes.TrimSpace(rest), []byte(" kB"))), 10, 64)
+				peak, found = max(peak, kb<<10), true
+			}
+		}
+	}
+	if !found {
+		return 0, errors.New("rietest: no bootstrap process found under the emulator")
+	}
+	return peak, nil
 }
