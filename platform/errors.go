@@ -63,6 +63,8 @@ var statusTable = [...]struct {
 	// 500, not a retryable 503. Model loads say so in their own words
 	// (modelcache.go); elsewhere the message stays in the log.
 	{modelstore.ErrCorrupt, http.StatusInternalServerError},
+	{modelstore.ErrExpired, http.StatusGone},          // a staged upload past its expiry
+	{modelstore.ErrIncomplete, http.StatusBadRequest}, // a staged upload's commit without every part
 
 	{plugins.ErrInvalidModule, http.StatusBadRequest},
 	{plugins.ErrPluginError, http.StatusUnprocessableEntity},

@@ -23,6 +23,8 @@ func TestStatusOf(t *testing.T) {
 		{modelstore.ErrTooLarge, 413},
 		{modelstore.ErrUnavailable, 503},
 		{modelstore.ErrCorrupt, 500},
+		{modelstore.ErrExpired, 410},
+		{modelstore.ErrIncomplete, 400},
 		{plugins.ErrInvalidModule, 400},
 		{plugins.ErrPluginError, 422},
 		{plugins.ErrLimit, 422},

@@ -76,11 +76,6 @@ func (s *Server) uploadStore() (UploadStore, error) {
 	return us, nil
 }
 
-func init() {
-	RegisterStatus(modelstore.ErrExpired, http.StatusGone)
-	RegisterStatus(modelstore.ErrIncomplete, http.StatusBadRequest)
-}
-
 // createUpload is the body of POST …/uploads.
 type createUpload struct {
 	Size   int64  `json:"size"`
@@ -331,7 +326,7 @@ func (s *Server) handleUploadPart(w http.ResponseWriter, r *http.Request) error 
 	}
 	size := u.PartLen(n)
 	if size < 0 {
-		return httpErr(http.StatusNotFound, "upload %s has %d parts, not %d", u.ID, u.Parts(), n)
+		return notFound("upload %s has %d parts, not %d", u.ID, u.Parts(), n)
 	}
 	if r.ContentLength >= 0 && r.ContentLength != size {
 		return httpErr(http.StatusBadRequest, "part %d must be exactly %d bytes, the request says %d", n, size, r.ContentLength)
