@@ -245,6 +245,10 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 		}
 		q.AfterSeq = n
 	}
+	q.Cursor = v.Get("cursor")
+	if q.AfterSeq > 0 && q.Cursor != "" {
+		return httpErr(http.StatusBadRequest, "give after (the single chain's sequence number) or cursor (every chain, merged by time), not both")
+	}
 	for _, f := range []struct {
 		name string
 		dst  *time.Time
@@ -270,16 +274,23 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 	_ = s.audit.FlushTenant(r.Context(), p.tenant)
 	recs, err := s.audit.Read(r.Context(), p.tenant, q)
 	if err != nil {
-		return err
+		return auditErr(err)
 	}
 	if recs == nil {
 		recs = []audit.Record{}
 	}
-	next := q.AfterSeq
+	// next_after pages the single chain (a server's); next_cursor pages
+	// every chain merged by time, and is what to follow once records
+	// come from several chains (Lambda environments).
+	next, cur := q.AfterSeq, q.Cursor
 	if len(recs) > 0 {
-		next = recs[len(recs)-1].Seq
+		last := &recs[len(recs)-1]
+		cur = audit.CursorOf(last)
+		if q.Cursor == "" && !merged(recs) {
+			next = last.Seq
+		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"records": recs, "next_after": next})
+	writeJSON(w, http.StatusOK, map[string]any{"records": recs, "next_after": next, "next_cursor": cur})
 	return nil
 }
 
@@ -288,10 +299,33 @@ func (s *Server) handleAuditVerify(w http.ResponseWriter, r *http.Request) error
 	_ = s.audit.FlushTenant(r.Context(), p.tenant)
 	res, err := s.audit.Verify(r.Context(), p.tenant)
 	if err != nil {
-		return err
+		return auditErr(err)
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil
+}
+
+// merged reports whether recs came from named chains, whose sequence
+// numbers do not page the log (next_after stays put: old clients stop).
+func merged(recs []audit.Record) bool {
+	for i := range recs {
+		if recs[i].Chain != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// auditErr makes a read over the audit log's bounds a 422 with the reason,
+// and a bad cursor a 400.
+func auditErr(err error) error {
+	switch {
+	case errors.Is(err, audit.ErrTooMuch):
+		return httpErr(http.StatusUnprocessableEntity, "%v", err)
+	case errors.Is(err, audit.ErrBadCursor):
+		return httpErr(http.StatusBadRequest, "%v", err)
+	}
+	return err
 }
 
 func auditRecord(actor, action, object string, status int) audit.Record {

@@ -23,6 +23,8 @@ package lambdaapp
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -201,13 +203,17 @@ func Open(ctx context.Context, name string, environ []string, opts *Options) (*A
 	if a.quota != nil {
 		ql = a.quota
 	}
+	chain := EnvironmentChain(name, time.Now(), nil)
 	a.Server, err = platform.New(ctx, platform.Options{
 		Config: cfg, Store: platform.StoreFrom(ms), Plugins: a.plugins, Quota: ql,
 		Dispatch: o.Dispatch, Logger: o.Logger, Tracing: a.tracing,
 		// Flushed before each answer unless the extension flushes after
 		// it: then a crash in between must be visible (audit promises).
 		AuditFlushedPerRequest: a.after == nil,
-		Plane:                  o.Plane,
+		// Each execution environment writes its own chain of every
+		// tenant's audit log: environments never race for one chain.
+		AuditChain: chain,
+		Plane:      o.Plane,
 		// Many environments serve; each reports EMF lines instead.
 		NoProcessMetrics: true,
 	})
@@ -219,9 +225,30 @@ func Open(ctx context.Context, name string, environ []string, opts *Options) (*A
 		a.metrics = NewEMF(o.Metrics, "aiaas")
 	}
 	a.prewarm(ctx, prewarm)
-	a.Log.InfoContext(ctx, "init complete", "function", name, "tracing", a.tracing.Enabled(), "audit_after_response", a.after != nil,
+	a.Log.InfoContext(ctx, "init complete", "function", name, "tracing", a.tracing.Enabled(), "audit_after_response", a.after != nil, "audit_chain", chain,
 		"init_ms", float64(time.Since(processStart).Microseconds())/1000)
 	return a, nil
+}
+
+// EnvironmentChain names the audit chain of one execution environment:
+// its start time (so chains list in the order environments started), the
+// function and 8 random bytes (rnd, nil meaning crypto/rand).
+func EnvironmentChain(function string, start time.Time, rnd io.Reader) string {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	var b [8]byte
+	_, _ = io.ReadFull(rnd, b[:])
+	fn := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '_'
+	}, function)
+	if len(fn) > 24 {
+		fn = fn[:24]
+	}
+	return start.UTC().Format("20060102T150405Z") + "-" + fn + "-" + hex.EncodeToString(b[:])
 }
 
 // PrewarmTimeout bounds the prewarming at init: Lambda allows 10 s of init
