@@ -272,25 +272,21 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 	// queued; write them so the reader sees its own actions (this
 	// tenant's only: reading one's log must not write everyone's).
 	_ = s.audit.FlushTenant(r.Context(), p.tenant)
-	recs, err := s.audit.Read(r.Context(), p.tenant, q)
+	page, err := s.audit.ReadPage(r.Context(), p.tenant, q)
 	if err != nil {
 		return auditErr(err)
 	}
+	recs := page.Records
 	if recs == nil {
 		recs = []audit.Record{}
 	}
-	// next_after pages the single chain (a server's); next_cursor pages
-	// every chain merged by time, and is what to follow once records
-	// come from several chains (Lambda environments).
-	next, cur := q.AfterSeq, q.Cursor
-	if len(recs) > 0 {
-		last := &recs[len(recs)-1]
-		cur = audit.CursorOf(last)
-		if q.Cursor == "" && !merged(recs) {
-			next = last.Seq
-		}
+	// next_after pages a server's single chain; next_cursor, set once the
+	// log has several chains (Lambda environments), pages them merged.
+	out := map[string]any{"records": recs, "next_after": page.NextAfter}
+	if page.NextCursor != "" {
+		out["next_cursor"] = page.NextCursor
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"records": recs, "next_after": next, "next_cursor": cur})
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -303,17 +299,6 @@ func (s *Server) handleAuditVerify(w http.ResponseWriter, r *http.Request) error
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil
-}
-
-// merged reports whether recs came from named chains, whose sequence
-// numbers do not page the log (next_after stays put: old clients stop).
-func merged(recs []audit.Record) bool {
-	for i := range recs {
-		if recs[i].Chain != "" {
-			return true
-		}
-	}
-	return false
 }
 
 // auditErr makes a read over the audit log's bounds a 422 with the reason,

@@ -701,14 +701,34 @@ type Query struct {
 	Limit  int       // at most Limit records (default 100, at most 1000)
 }
 
-// Read returns written records of tenant matching q, oldest first.
+// Read returns written records of tenant matching q, oldest first: the
+// records of [Log.ReadPage].
+func (l *Log) Read(ctx context.Context, tenant string, q Query) ([]Record, error) {
+	p, err := l.ReadPage(ctx, tenant, q)
+	if err != nil {
+		return nil, err
+	}
+	return p.Records, nil
+}
+
+// Page is one page of [Log.ReadPage]: its records and where the next
+// page starts — NextCursor when the page was merged from chains (pass it
+// as Query.Cursor), else NextAfter (pass it as Query.AfterSeq).
+type Page struct {
+	Records    []Record
+	NextAfter  uint64
+	NextCursor string
+}
+
+// ReadPage returns written records of tenant matching q, oldest first.
 // Queued, unwritten records are not included.
 //
 // A log with the single chain only (every server's) is read in sequence
-// order, as it always was. Once a tenant has named chains, Read without
-// AfterSeq merges every chain by (time, chain, seq) — see [CursorOf];
-// AfterSeq still pages the single chain alone.
-func (l *Log) Read(ctx context.Context, tenant string, q Query) ([]Record, error) {
+// order, as it always was, and paged by AfterSeq. Once a tenant has named
+// chains, a query without AfterSeq merges every chain by (time, chain,
+// seq) and is paged by Cursor; AfterSeq still pages the single chain
+// alone.
+func (l *Log) ReadPage(ctx context.Context, tenant string, q Query) (*Page, error) {
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
@@ -726,7 +746,23 @@ func (l *Log) Read(ctx context.Context, tenant string, q Query) ([]Record, error
 			return nil, err
 		}
 		if len(named) > 0 || q.Cursor != "" {
-			return l.readMerged(ctx, tenant, q, cur)
+			recs, err := l.readMerged(ctx, tenant, q, cur)
+			if err != nil {
+				return nil, err
+			}
+			p := &Page{Records: recs, NextCursor: q.Cursor}
+			if len(recs) > 0 {
+				p.NextCursor = CursorOf(&recs[len(recs)-1])
+			} else if p.NextCursor == "" {
+				// Nothing yet: a cursor before every record of the window,
+				// for a client that polls for more.
+				start := q.Since
+				if start.IsZero() {
+					start = time.Unix(0, 0)
+				}
+				p.NextCursor = CursorOf(&Record{Time: start})
+			}
+			return p, nil
 		}
 	}
 	out, found, err := l.read(ctx, tenant, q, true)
@@ -735,7 +771,14 @@ func (l *Log) Read(ctx context.Context, tenant string, q Query) ([]Record, error
 		// the log was written with larger segments, or has a gap there.
 		out, _, err = l.read(ctx, tenant, q, false)
 	}
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	p := &Page{Records: out, NextAfter: q.AfterSeq}
+	if len(out) > 0 {
+		p.NextAfter = out[len(out)-1].Seq
+	}
+	return p, nil
 }
 
 // read lists segments a page at a time, reads from the one holding
