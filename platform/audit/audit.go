@@ -9,22 +9,40 @@
 // previous record's hash, so altering or removing a record breaks the chain
 // at that point, and [Log.Verify] names it.
 //
+// # Chains
+//
+// A tenant's log is one or more hash chains. A server writes the single
+// chain every log began with; a writer of which many run at once — each
+// Lambda execution environment — names a chain of its own
+// (Options.Chain), so writers never contend. [Log.Verify] checks every
+// chain and reports each; [Log.ReadPage] merges them by time (then chain,
+// then sequence number) and pages them with a cursor, or pages the single
+// chain by sequence number as it always did. Both are bounded
+// (Options.MaxChains, MaxReads) and fail with [ErrTooMuch] past the bound,
+// never by reading without end.
+//
 // # Storage
 //
 // Records are written in segments: one object per flush, named by the
-// sequence number of its first record and holding the records as JSON lines.
-// A segment is created with a conditional create, so two processes (two
-// Lambda instances, say) can never both write sequence N: the loser reloads
-// the head of the log, renumbers its pending records behind the winner's and
-// tries again. A separate head object records the last sequence number and
-// hash, so cutting records off the end is detected too.
+// chain and the sequence number of its first record (seg-N for the single
+// chain, cseg-CHAIN.N for a named one) and holding the records as JSON
+// lines. A segment is created with a conditional create, so two processes
+// can never both write sequence N of one chain: the loser reloads the head
+// of the chain, renumbers its pending records behind the winner's and
+// tries again (only writers sharing the single chain ever do). A separate
+// head object per chain (head, chead-CHAIN) records the last sequence
+// number and hash, so cutting records off the end is detected too, and the
+// times of the chain's first and last record, so readers skip chains
+// outside their window. A named chain's head is created before its first
+// segment: listing heads lists the chains.
 //
 // # Buffering
 //
 // [Log.Record] queues a record and returns at once; a background loop
 // writes queued records every FlushInterval. [Log.Flush] writes everything
-// queued now — the Lambda function calls it before each invocation returns,
-// the server on shutdown; [Log.FlushTenant] one tenant's records, which the
+// queued now — the Lambda functions call it after each invocation's
+// response (from an internal extension) or before it, the server on
+// shutdown; [Log.FlushTenant] one tenant's records, which the
 // server calls before it answers a control-plane action. If the store is down, records stay queued (up to
 // MaxPending per tenant) and are retried; past that bound the oldest are
 // dropped and counted, because an audit log must not take the service down
