@@ -158,7 +158,11 @@ func TestWarmInferOverheadUnderRIE(t *testing.T) {
 	}
 	a.Close(context.Background())
 
-	measure := func(name string, env []string) (path, report, client []time.Duration) {
+	health := v2Event("GET", "/v2/health/live", "", nil, "")
+	// measure returns the infer's response path, REPORT and client times,
+	// and the response path of n health checks after them: the floor of
+	// the runtime, the emulator and the tap, with no audit record at all.
+	measure := func(name string, env []string) (path, report, client, floor []time.Duration) {
 		api := rietest.FreeAddr(t)
 		tap, tapAddr := startTap(t, api)
 		fn := rietest.Start(t, wrapped(t, bootstrap, tapAddr), &rietest.Options{Env: env, RuntimeAPIAddr: api})
@@ -172,23 +176,28 @@ func TestWarmInferOverheadUnderRIE(t *testing.T) {
 				client = append(client, took)
 			}
 		}
+		for range n {
+			if r, _ := call(t, fn, health); r.StatusCode != 200 {
+				t.Fatalf("%s: health %d %s", name, r.StatusCode, r.bytes())
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		reps, err := fn.WaitReports(ctx, warmup+n)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		for _, rep := range reps[warmup:] {
+		for _, rep := range reps[warmup : warmup+n] {
 			report = append(report, rep.Duration)
 		}
 		path = tap.durations()
-		if len(path) != warmup+n {
-			t.Fatalf("%s: the tap saw %d invocations, want %d\n%s", name, len(path), warmup+n, fn.Logs())
+		if len(path) != warmup+2*n {
+			t.Fatalf("%s: the tap saw %d invocations, want %d\n%s", name, len(path), warmup+2*n, fn.Logs())
 		}
-		return path[warmup:], report, client
+		return path[warmup : warmup+n], report, client, path[warmup+n:]
 	}
-	afterPath, afterRep, afterCli := measure("after the response", inferEnv)
-	firstPath, firstRep, firstCli := measure("before the response", append(inferEnv[:len(inferEnv):len(inferEnv)], "AIAAS_AUDIT_AFTER_RESPONSE=off"))
+	afterPath, afterRep, afterCli, afterFloor := measure("after the response", inferEnv)
+	firstPath, firstRep, firstCli, _ := measure("before the response", append(inferEnv[:len(inferEnv):len(inferEnv)], "AIAAS_AUDIT_AFTER_RESPONSE=off"))
 
 	q := func(d []time.Duration, p float64) time.Duration {
 		s := slices.Clone(d)
@@ -196,6 +205,7 @@ func TestWarmInferOverheadUnderRIE(t *testing.T) {
 		return s[int(p*float64(len(s)-1))]
 	}
 	t.Logf("bare handler (in process, same store): median %v, p90 %v", q(bare, .5), q(bare, .9))
+	t.Logf("floor (health check through the runtime, emulator and tap, no audit record): median %v, p90 %v", q(afterFloor, .5), q(afterFloor, .9))
 	for _, m := range []struct {
 		name                 string
 		path, report, client []time.Duration
