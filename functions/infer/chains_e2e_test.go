@@ -21,6 +21,12 @@ import (
 func TestAuditChainsAcrossEnvironmentsUnderRIE(t *testing.T) {
 	rietest.Require(t)
 	adminEnv, inferEnv, _ := s3Env(t)
+	// A short promise lease: an environment that stopped without closing
+	// its audit log shows in verify by the time it runs (a second after
+	// the last request, or more). Each closes it on SIGTERM, as Lambda
+	// sends before it retires an environment with an extension.
+	adminEnv = append(adminEnv, "AIAAS_AUDIT_PROMISE_LEASE=1s")
+	inferEnv = append(inferEnv, "AIAAS_AUDIT_PROMISE_LEASE=1s")
 	adminBootstrap := rietest.Build(t, "../admin")
 	bootstrap := rietest.Build(t, ".")
 
@@ -71,11 +77,15 @@ func TestAuditChainsAcrossEnvironmentsUnderRIE(t *testing.T) {
 	// stops at a time after the requests and before the reads.
 	end := time.Now().Truncate(time.Second).Add(2 * time.Second)
 	chains := map[string]bool{}
+	unclosed := 0
 	for e, fn := range fns {
 		fn.Stop()
 		logs := fn.Logs()
 		if !strings.Contains(logs, `"audit_after_response":true`) {
 			t.Errorf("environment %d: the after-response extension did not register:\n%s", e, logs)
+		}
+		if !strings.Contains(logs, "shutdown: audit log closed") {
+			unclosed++
 		}
 		if strings.Contains(logs, "audit flush failed") {
 			t.Errorf("environment %d: an audit flush failed:\n%s", e, logs)
@@ -112,6 +122,9 @@ func TestAuditChainsAcrossEnvironmentsUnderRIE(t *testing.T) {
 	}
 	if !v.OK {
 		t.Errorf("verify: not ok: %q", v.Problems)
+	}
+	if unclosed > 0 {
+		t.Errorf("%d environments did not close their audit log on SIGTERM", unclosed)
 	}
 	for id := range chains {
 		found := false

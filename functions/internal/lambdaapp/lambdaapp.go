@@ -32,9 +32,11 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aiaas/aiaas/functions/internal/apigw"
@@ -224,6 +226,9 @@ func Open(ctx context.Context, name string, environ []string, opts *Options) (*A
 	if o.Metrics != nil {
 		a.metrics = NewEMF(o.Metrics, "aiaas")
 	}
+	if a.after != nil {
+		a.closeOnSIGTERM()
+	}
 	a.prewarm(ctx, prewarm)
 	a.Log.InfoContext(ctx, "init complete", "function", name, "tracing", a.tracing.Enabled(), "audit_after_response", a.after != nil, "audit_chain", chain,
 		"init_ms", float64(time.Since(processStart).Microseconds())/1000)
@@ -249,6 +254,34 @@ func EnvironmentChain(function string, start time.Time, rnd io.Reader) string {
 		fn = fn[:24]
 	}
 	return start.UTC().Format("20060102T150405Z") + "-" + fn + "-" + hex.EncodeToString(b[:])
+}
+
+// ShutdownTimeout bounds the audit log's closing when Lambda shuts the
+// environment down: Lambda gives a runtime with an internal extension
+// 500 ms between SIGTERM and SIGKILL.
+const ShutdownTimeout = 400 * time.Millisecond
+
+// closeOnSIGTERM closes the audit log when Lambda shuts the environment
+// down. With an extension registered, Lambda sends the runtime SIGTERM
+// before it ends an environment; closing writes what is queued and closes
+// this environment's audit promises, so a retired environment does not
+// look like one that died inside its flush window. A crash sends no
+// SIGTERM, and its open promise then says so, as it must.
+func (a *App) closeOnSIGTERM() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM)
+	go func() {
+		<-ch
+		ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+		err := a.Server.Close(ctx)
+		cancel()
+		if err != nil {
+			a.Log.Error("shutdown: the audit log was not closed; its promise stays open", "err", err)
+			os.Exit(1)
+		}
+		a.Log.Info("shutdown: audit log closed")
+		os.Exit(0)
+	}()
 }
 
 // PrewarmTimeout bounds the prewarming at init: Lambda allows 10 s of init
