@@ -265,6 +265,10 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 		}
 		q.AfterSeq = n
 	}
+	q.Cursor = v.Get("cursor")
+	if q.AfterSeq > 0 && q.Cursor != "" {
+		return httpErr(http.StatusBadRequest, "give after (the single chain's sequence number) or cursor (every chain, merged by time), not both")
+	}
 	for _, f := range []struct {
 		name string
 		dst  *time.Time
@@ -288,18 +292,21 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 	// queued; write them so the reader sees its own actions (this
 	// tenant's only: reading one's log must not write everyone's).
 	_ = s.audit.FlushTenant(r.Context(), p.tenant)
-	recs, err := s.audit.Read(r.Context(), p.tenant, q)
+	page, err := s.audit.ReadPage(r.Context(), p.tenant, q)
 	if err != nil {
-		return err
+		return auditErr(err)
 	}
+	recs := page.Records
 	if recs == nil {
 		recs = []audit.Record{}
 	}
-	next := q.AfterSeq
-	if len(recs) > 0 {
-		next = recs[len(recs)-1].Seq
+	// next_after pages a server's single chain; next_cursor, set once the
+	// log has several chains (Lambda environments), pages them merged.
+	out := map[string]any{"records": recs, "next_after": page.NextAfter}
+	if page.NextCursor != "" {
+		out["next_cursor"] = page.NextCursor
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"records": recs, "next_after": next})
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -308,10 +315,22 @@ func (s *Server) handleAuditVerify(w http.ResponseWriter, r *http.Request) error
 	_ = s.audit.FlushTenant(r.Context(), p.tenant)
 	res, err := s.audit.Verify(r.Context(), p.tenant)
 	if err != nil {
-		return err
+		return auditErr(err)
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil
+}
+
+// auditErr makes a read over the audit log's bounds a 422 with the reason,
+// and a bad cursor a 400.
+func auditErr(err error) error {
+	switch {
+	case errors.Is(err, audit.ErrTooMuch):
+		return httpErr(http.StatusUnprocessableEntity, "%v", err)
+	case errors.Is(err, audit.ErrBadCursor):
+		return httpErr(http.StatusBadRequest, "%v", err)
+	}
+	return err
 }
 
 func auditRecord(actor, action, object string, status int) audit.Record {

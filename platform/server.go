@@ -74,6 +74,10 @@ type Options struct {
 	// each answer (the Lambda functions: FlushAudit): no record can be
 	// acknowledged and then lost, so the log needs no promises.
 	AuditFlushedPerRequest bool
+	// AuditChain names this process's own hash chain in every tenant's
+	// audit log (audit.Options.Chain): each Lambda execution environment
+	// writes one, so environments never contend. Empty: the single chain.
+	AuditChain string
 	// Plane restricts the server to one plane's routes (a Lambda function
 	// each); the others answer 404 naming the plane that serves them.
 	// Health and server metadata are served by every plane. Zero: all.
@@ -199,12 +203,19 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if s.quota == nil {
 		s.quota = localQuota{quota.New(&quota.Options{RPS: s.cfg.TenantRPS, Burst: s.cfg.TenantBurst, Concurrency: s.cfg.TenantConcurrency})}
 	}
-	s.audit = audit.New(auditStore{s.store}, &audit.Options{
+	al, err := audit.New(auditStore{s.store}, &audit.Options{
 		Logger:       s.log,
 		Dropped:      func(tenant string, n int) { s.metrics.auditDropped.Add(float64(n)) },
 		NoPromise:    opts.AuditFlushedPerRequest,
 		PromiseLease: s.cfg.AuditPromiseLease,
+		Chain:        opts.AuditChain,
+		// A record carries its request's start and is written at its end.
+		MaxSkew: s.cfg.RequestTimeout + time.Minute,
 	})
+	if err != nil {
+		return nil, fmt.Errorf("platform: %w", err)
+	}
+	s.audit = al
 	s.refs, s.small = newRefCache(s), newSmallCache(s)
 	s.auth, s.keyGuard = newAuthCache(), newKeyGuard()
 	s.models = newModelCache(s, int64(s.cfg.ModelCacheMB)<<20)

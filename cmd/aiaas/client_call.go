@@ -294,7 +294,8 @@ convolutions); flags given on the command line override its values.`,
 		name:    "audit list",
 		summary: "read this tenant's audit log (hash-chained record of every call)",
 		detail: `--since and --until take RFC 3339 times or a duration back from now (1h).
---all follows next_after until the end.`,
+--all follows next_cursor (every chain, merged by time) until the end;
+--after pages a server's single chain by sequence number instead.`,
 		examples: []string{"aiaas audit list --since 1h", "aiaas audit list --since 2026-11-29T00:00:00Z --limit 100 --output json"},
 	}, false, func(fs *flag.FlagSet) clientRun {
 		var since, until string
@@ -302,7 +303,8 @@ convolutions); flags given on the command line override its values.`,
 		var all bool
 		fs.StringVar(&since, "since", "", "RFC 3339 time or duration ago (e.g. 1h)")
 		fs.StringVar(&until, "until", "", "RFC 3339 time or duration ago")
-		fs.Uint64Var(&q.After, "after", 0, "only records with seq above this")
+		fs.Uint64Var(&q.After, "after", 0, "only records of the server's single chain with seq above this")
+		fs.StringVar(&q.Cursor, "cursor", "", "only records after this cursor (next_cursor of a page)")
 		fs.IntVar(&q.Limit, "limit", 0, "at most this many records per page (server default if 0)")
 		fs.BoolVar(&all, "all", false, "read every page")
 		return func(ctx context.Context, c *cli, cl *client.Client, args []string) error {
@@ -321,19 +323,26 @@ convolutions); flags given on the command line override its values.`,
 				return err
 			}
 			recs := page.Records
-			for all && len(page.Records) > 0 && page.NextAfter > q.After {
-				q.After = page.NextAfter
+			for all && len(page.Records) > 0 {
+				if page.NextCursor == "" { // a server's single chain
+					if page.NextAfter <= q.After {
+						break
+					}
+					q.After = page.NextAfter
+				} else {
+					q.Cursor = page.NextCursor
+				}
 				if page, err = cl.Audit(ctx, &q); err != nil {
 					return err
 				}
 				recs = append(recs, page.Records...)
 			}
-			return c.emit(client.AuditPage{Records: nonNil(recs), NextAfter: page.NextAfter}, func(w io.Writer) {
+			return c.emit(client.AuditPage{Records: nonNil(recs), NextAfter: page.NextAfter, NextCursor: page.NextCursor}, func(w io.Writer) {
 				rows := make([][]string, len(recs))
 				for i, r := range recs {
-					rows[i] = []string{strconv.FormatUint(r.Seq, 10), fmtTime(r.Time), r.Actor, r.Action, orDash(r.Object), strconv.Itoa(r.Status), strconv.FormatFloat(r.LatencyMS, 'f', 1, 64)}
+					rows[i] = []string{orDash(r.Chain), strconv.FormatUint(r.Seq, 10), fmtTime(r.Time), r.Actor, r.Action, orDash(r.Object), strconv.Itoa(r.Status), strconv.FormatFloat(r.LatencyMS, 'f', 1, 64)}
 				}
-				table(w, "SEQ\tTIME\tACTOR\tACTION\tOBJECT\tSTATUS\tMS", rows)
+				table(w, "CHAIN\tSEQ\tTIME\tACTOR\tACTION\tOBJECT\tSTATUS\tMS", rows)
 			})
 		}
 	})
@@ -350,11 +359,25 @@ convolutions); flags given on the command line override its values.`,
 			return err
 		}
 		if err := c.emit(v, func(w io.Writer) {
-			if v.OK {
-				fmt.Fprintf(w, "audit log intact: %d records in %d segments\n", v.Records, v.Segments)
-				return
+			state := "intact"
+			if !v.OK {
+				state = "BROKEN"
 			}
-			fmt.Fprintf(w, "audit log BROKEN: %d records in %d segments\n", v.Records, v.Segments)
+			fmt.Fprintf(w, "audit log %s: %d records in %d segments, %d chain(s)\n", state, v.Records, v.Segments, len(v.Chains))
+			if len(v.Chains) > 1 || !v.OK {
+				rows := make([][]string, len(v.Chains))
+				for i, ch := range v.Chains {
+					id, ok := ch.ID, "ok"
+					if id == "" {
+						id = "(server)"
+					}
+					if !ch.OK {
+						ok = "BROKEN"
+					}
+					rows[i] = []string{id, strconv.FormatUint(ch.Records, 10), fmtTime(ch.First), fmtTime(ch.Last), ok}
+				}
+				table(w, "CHAIN\tRECORDS\tFIRST\tLAST\tSTATE", rows)
+			}
 			for _, p := range v.Problems {
 				fmt.Fprintf(w, "  %s\n", p)
 			}

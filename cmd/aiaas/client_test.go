@@ -233,11 +233,20 @@ func newFakeAPI(t *testing.T) (*fakeAPI, *httptest.Server) {
 	}))
 	mux.HandleFunc("GET /v1/audit", auth("manage", func(w http.ResponseWriter, r *http.Request) {
 		f.lastBody = []byte(r.URL.RawQuery)
-		reply(w, 200, map[string]any{"records": []any{map[string]any{"seq": 1, "time": "2026-11-29T01:00:00Z", "actor": "k1", "action": "infer", "object": "models/mnist", "status": 200, "latency_ms": 1.2, "prev": "", "hash": "h1"}}, "next_after": 1})
+		// Two chains merged: a page per chain, then the end.
+		switch r.URL.Query().Get("cursor") {
+		case "":
+			reply(w, 200, map[string]any{"records": []any{map[string]any{"seq": 1, "time": "2026-11-29T01:00:00Z", "actor": "k1", "action": "infer", "object": "models/mnist", "status": 200, "latency_ms": 1.2, "prev": "", "hash": "h1", "chain": "env-a"}}, "next_after": 0, "next_cursor": "c1"})
+		case "c1":
+			reply(w, 200, map[string]any{"records": []any{map[string]any{"seq": 1, "time": "2026-11-29T01:00:01Z", "actor": "k1", "action": "infer", "object": "models/mnist", "status": 200, "latency_ms": 1.2, "prev": "", "hash": "h2", "chain": "env-b"}}, "next_after": 0, "next_cursor": "c2"})
+		default:
+			reply(w, 200, map[string]any{"records": []any{}, "next_after": 0, "next_cursor": "c2"})
+		}
 	}))
 	mux.HandleFunc("GET /v1/audit/verify", auth("manage", func(w http.ResponseWriter, r *http.Request) {
 		if f.auditOK {
-			reply(w, 200, map[string]any{"records": 10, "segments": 1, "ok": true})
+			reply(w, 200, map[string]any{"records": 10, "segments": 2, "ok": true, "chains": []any{
+				map[string]any{"id": "env-a", "records": 4, "segments": 1, "ok": true}, map[string]any{"id": "env-b", "records": 6, "segments": 1, "ok": true}}})
 		} else {
 			reply(w, 200, map[string]any{"records": 10, "segments": 1, "ok": false, "problems": []string{"seq 4: hash mismatch"}})
 		}
@@ -342,6 +351,8 @@ func TestClientCommands(t *testing.T) {
 		{[]string{"audit", "list", "--since", "2026-11-29T00:00:00Z", "--limit", "5"}, manage, exitOK, "models/mnist", "", "limit=5&since=2026-11-29T00%3A00%3A00Z"},
 		{[]string{"audit", "list", "--since", "yesterday"}, manage, exitUsage, "", "neither", ""},
 		{[]string{"audit", "verify", "--output", "json"}, manage, exitOK, `"ok":true`, "", ""},
+		{[]string{"audit", "verify"}, manage, exitOK, "env-b", "", ""},
+		{[]string{"audit", "list", "--all", "--output", "json"}, manage, exitOK, `"env-b"`, "", "cursor=c2"},
 		{[]string{"model", "list"}, map[string]string{"AIAAS_URL": deadURL, "AIAAS_KEY": "manage-key"}, exitUnreachable, "", "is the server running? start it with 'aiaas serve' or set AIAAS_URL", ""},
 		{[]string{"model", "list", "--url", "not a url"}, manage, exitUsage, "", "bad server URL", ""},
 	} {

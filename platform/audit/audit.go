@@ -9,22 +9,40 @@
 // previous record's hash, so altering or removing a record breaks the chain
 // at that point, and [Log.Verify] names it.
 //
+// # Chains
+//
+// A tenant's log is one or more hash chains. A server writes the single
+// chain every log began with; a writer of which many run at once — each
+// Lambda execution environment — names a chain of its own
+// (Options.Chain), so writers never contend. [Log.Verify] checks every
+// chain and reports each; [Log.ReadPage] merges them by time (then chain,
+// then sequence number) and pages them with a cursor, or pages the single
+// chain by sequence number as it always did. Both are bounded
+// (Options.MaxChains, MaxReads) and fail with [ErrTooMuch] past the bound,
+// never by reading without end.
+//
 // # Storage
 //
 // Records are written in segments: one object per flush, named by the
-// sequence number of its first record and holding the records as JSON lines.
-// A segment is created with a conditional create, so two processes (two
-// Lambda instances, say) can never both write sequence N: the loser reloads
-// the head of the log, renumbers its pending records behind the winner's and
-// tries again. A separate head object records the last sequence number and
-// hash, so cutting records off the end is detected too.
+// chain and the sequence number of its first record (seg-N for the single
+// chain, cseg-CHAIN.N for a named one) and holding the records as JSON
+// lines. A segment is created with a conditional create, so two processes
+// can never both write sequence N of one chain: the loser reloads the head
+// of the chain, renumbers its pending records behind the winner's and
+// tries again (only writers sharing the single chain ever do). A separate
+// head object per chain (head, chead-CHAIN) records the last sequence
+// number and hash, so cutting records off the end is detected too, and the
+// times of the chain's first and last record, so readers skip chains
+// outside their window. A named chain's head is created before its first
+// segment: listing heads lists the chains.
 //
 // # Buffering
 //
 // [Log.Record] queues a record and returns at once; a background loop
 // writes queued records every FlushInterval. [Log.Flush] writes everything
-// queued now — the Lambda function calls it before each invocation returns,
-// the server on shutdown; [Log.FlushTenant] one tenant's records, which the
+// queued now — the Lambda functions call it after each invocation's
+// response (from an internal extension) or before it, the server on
+// shutdown; [Log.FlushTenant] one tenant's records, which the
 // server calls before it answers a control-plane action. If the store is down, records stay queued (up to
 // MaxPending per tenant) and are retried; past that bound the oldest are
 // dropped and counted, because an audit log must not take the service down
@@ -69,6 +87,10 @@ type Record struct {
 	// after the object; records without one encode, and hash, exactly as
 	// before the field existed.
 	Justification string `json:"justification,omitempty"`
+	// Chain is the chain the record was read from ("" for the single
+	// chain of a server). It is set by Read and never stored nor hashed:
+	// the chain is where the record lives.
+	Chain string `json:"chain,omitempty"`
 }
 
 // Store is what the log needs from object storage, per tenant. Names are
@@ -90,6 +112,12 @@ var (
 	ErrConflict = errors.New("audit: object exists")
 	// ErrMissing is returned by Store.Read when the name does not exist.
 	ErrMissing = errors.New("audit: object missing")
+	// ErrTooMuch is returned by Read and Verify when a call would read
+	// more than the Options bounds allow.
+	ErrTooMuch = errors.New("audit: over the read bounds")
+	// ErrBadCursor is returned by Read for a Query.Cursor that CursorOf
+	// did not make.
+	ErrBadCursor = errors.New("audit: bad cursor")
 )
 
 const (
@@ -97,7 +125,53 @@ const (
 	segPrefix    = "seg-"
 	headName     = "head"
 	seqDigits    = 20
+	// Objects of named chains (Options.Chain).
+	chainSegPrefix  = "cseg-"
+	chainHeadPrefix = "chead-"
+	maxChainLen     = 64
 )
+
+// ValidChain reports whether id may name a chain (Options.Chain): 1-64
+// characters of [A-Za-z0-9_-], starting with a letter or digit. A dot is
+// not allowed: it ends the chain's name in its segments' names.
+func ValidChain(id string) bool {
+	if id == "" || len(id) > maxChainLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case (c == '_' || c == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// chainObjects names the objects of one chain: the single chain ("") as
+// it always was, a named chain under its own prefixes.
+type chainObjects string
+
+func (c chainObjects) segPrefix() string {
+	if c == "" {
+		return segPrefix
+	}
+	return chainSegPrefix + string(c) + "."
+}
+
+func (c chainObjects) seg(first uint64) string {
+	s := strconv.FormatUint(first, 10)
+	return c.segPrefix() + strings.Repeat("0", seqDigits-len(s)) + s
+}
+
+func (c chainObjects) head() string {
+	if c == "" {
+		return headName
+	}
+	return chainHeadPrefix + string(c)
+}
 
 // Options tunes a Log; nil means the defaults.
 type Options struct {
@@ -116,6 +190,28 @@ type Options struct {
 	// NoPromise turns promises off, for a writer that flushes before it
 	// answers each request (the Lambda functions): it has no window.
 	NoPromise bool
+	// Chain names this Log's own hash chain of each tenant's log. Empty
+	// (a server, the default) is the single chain every log began with:
+	// objects seg-<first seq> and head. A writer of which many run at
+	// once — each Lambda execution environment — names a chain of its
+	// own (1-64 of [A-Za-z0-9_-], starting with a letter or digit; see
+	// [ValidChain]): objects cseg-<chain>.<first seq> and chead-<chain>,
+	// written by that writer alone, so writers never contend. It is also
+	// the writer's id in promises.
+	Chain string
+	// MaxSkew bounds how much earlier than the records written before it
+	// a record's time may be (a record carries its request's start and is
+	// written when the request ends): Read stops reading a chain once it
+	// is past the page by more than this. Default 15 minutes, the longest
+	// a Lambda invocation runs; the platform passes its request timeout.
+	MaxSkew time.Duration
+	// MaxChains bounds the chains Read and Verify look at for one tenant;
+	// past it they fail with ErrTooMuch. Default 10,000.
+	MaxChains int
+	// MaxReads bounds the segment reads of one Read call over many
+	// chains; past it Read fails with ErrTooMuch (narrow the window with
+	// Since and Until). Default 20,000.
+	MaxReads int
 }
 
 // Log is the audit log of every tenant.
@@ -124,6 +220,7 @@ type Log struct {
 	opts   Options
 	log    *slog.Logger
 	writer string // this Log's id among the log's writers (promises)
+	chain  chainObjects
 
 	mu      sync.Mutex
 	tenants map[string]*tenantLog
@@ -134,12 +231,18 @@ type Log struct {
 }
 
 type tenantLog struct {
-	mu      sync.Mutex // serialises flushes of this tenant
-	loaded  bool
-	next    uint64 // sequence number of the next record
-	last    string // hash of record next-1
-	pmu     sync.Mutex
-	pending []Record
+	mu     sync.Mutex // serialises flushes of this tenant
+	loaded bool
+	next   uint64 // sequence number of the next record
+	last   string // hash of record next-1
+	// first and lastTime bound the times of the chain's records (for
+	// readers to skip a chain outside their window); zero: unknown.
+	// bounded: they are known for the whole chain (it began under this
+	// code, or its head had them).
+	first, lastTime time.Time
+	bounded         bool
+	pmu             sync.Mutex
+	pending         []Record
 
 	// Promises (promise.go): until when this writer promised the log, in
 	// Unix nanoseconds (0: never), and, under prom, whether it adopted
@@ -150,11 +253,27 @@ type tenantLog struct {
 	since         time.Time
 }
 
-// New returns a Log writing to st and starts its flush loop; Close stops it.
-func New(st Store, opts *Options) *Log {
+// New returns a Log writing to st and starts its flush loop; Close stops
+// it. It fails only for an invalid Options.Chain.
+func New(st Store, opts *Options) (*Log, error) {
 	l := &Log{st: st, tenants: map[string]*tenantLog{}, stop: make(chan struct{}), done: make(chan struct{}), writer: newWriterID()}
 	if opts != nil {
 		l.opts = *opts
+	}
+	if c := l.opts.Chain; c != "" {
+		if !ValidChain(c) {
+			return nil, fmt.Errorf("audit: chain %q: want 1-%d of [A-Za-z0-9_-], starting with a letter or digit", c, maxChainLen)
+		}
+		l.chain, l.writer = chainObjects(c), c
+	}
+	if l.opts.MaxSkew <= 0 {
+		l.opts.MaxSkew = 15 * time.Minute
+	}
+	if l.opts.MaxChains <= 0 {
+		l.opts.MaxChains = 10_000
+	}
+	if l.opts.MaxReads <= 0 {
+		l.opts.MaxReads = 20_000
 	}
 	if l.opts.FlushInterval <= 0 {
 		l.opts.FlushInterval = time.Second
@@ -176,7 +295,7 @@ func New(st Store, opts *Options) *Log {
 		l.log = slog.New(slog.DiscardHandler)
 	}
 	go l.loop()
-	return l
+	return l, nil
 }
 
 func (l *Log) tenant(id string) *tenantLog {
@@ -325,7 +444,7 @@ func (l *Log) writeSegment(ctx context.Context, id string, t *tenantLog, batch [
 			buf.WriteByte('\n')
 			n++
 		}
-		err := l.st.Create(ctx, id, segName(t.next), buf.Bytes())
+		err := l.st.Create(ctx, id, l.chain.seg(t.next), buf.Bytes())
 		if errors.Is(err, ErrConflict) && attempt < maxConflicts {
 			// Someone else wrote here: back off a little (jittered, so
 			// writers stop colliding), reload the head and renumber.
@@ -342,6 +461,9 @@ func (l *Log) writeSegment(ctx context.Context, id string, t *tenantLog, batch [
 		}
 		t.next += uint64(n)
 		t.last = prev
+		for i := range batch[:n] {
+			t.widen(batch[i].Time)
+		}
 		return n, nil
 	}
 }
@@ -351,8 +473,12 @@ func (l *Log) writeSegment(ctx context.Context, id string, t *tenantLog, batch [
 // segments but not yet the head), so a failure here only delays that
 // detection until the next flush.
 func (l *Log) writeHead(ctx context.Context, id string, t *tenantLog) {
-	h, _ := json.Marshal(head{Next: t.next, Last: t.last})
-	if err := l.st.Put(ctx, id, headName, h); err != nil {
+	h := head{Next: t.next, Last: t.last}
+	if t.bounded {
+		h.First, h.LastTime = t.first, t.lastTime
+	}
+	hb, _ := json.Marshal(h)
+	if err := l.st.Put(ctx, id, l.chain.head(), hb); err != nil {
 		l.log.Warn("audit head not updated", "tenant", id, "err", err)
 	}
 }
@@ -360,6 +486,20 @@ func (l *Log) writeHead(ctx context.Context, id string, t *tenantLog) {
 type head struct {
 	Next uint64 `json:"next"`
 	Last string `json:"last"`
+	// First and LastTime bound the times of the chain's records up to
+	// Next (absent from heads written before chains had names).
+	First    time.Time `json:"first,omitzero"`
+	LastTime time.Time `json:"last_time,omitzero"`
+}
+
+// widen extends the chain's time bounds to tm.
+func (t *tenantLog) widen(tm time.Time) {
+	if t.first.IsZero() || tm.Before(t.first) {
+		t.first = tm
+	}
+	if tm.After(t.lastTime) {
+		t.lastTime = tm
+	}
 }
 
 // loadHead finds the end of the log. The head object says where it ended
@@ -374,26 +514,41 @@ type head struct {
 // instead of a rewritten head hiding them.
 func (l *Log) loadHead(ctx context.Context, id string, t *tenantLog) error {
 	t.next, t.last = 1, ""
+	t.first, t.lastTime = time.Time{}, time.Time{}
+	c := l.chain
 	after := ""
-	hb, err := l.st.Read(ctx, id, headName)
+	hb, err := l.st.Read(ctx, id, c.head())
 	switch {
 	case errors.Is(err, ErrMissing):
+		if c != "" {
+			// A named chain registers itself by its head, before its
+			// first segment: readers list chains by their heads.
+			h, _ := json.Marshal(head{Next: 1})
+			if err := l.st.Create(ctx, id, c.head(), h); err != nil && !errors.Is(err, ErrConflict) {
+				return fmt.Errorf("audit: create the head of chain %s of %s: %w", c, id, err)
+			}
+		}
 	case err != nil:
 		return fmt.Errorf("audit: read head of %s: %w", id, err)
 	default:
 		var h head
 		if json.Unmarshal(hb, &h) == nil && h.Next > 1 && h.Last != "" {
 			t.next, t.last = h.Next, h.Last
-			after = segName(h.Next - 1)
+			t.first, t.lastTime = h.First, h.LastTime
+			after = c.seg(h.Next - 1)
 		}
 	}
-	last := ""
-	for name, err := range l.segmentsAfter(ctx, id, after) {
+	last, past := "", 0
+	for name, err := range l.segmentsAfter(ctx, id, c, after) {
 		if err != nil {
 			return err
 		}
 		last = name
+		past++
 	}
+	// Only the last segment past the head is read: with more, the time
+	// bounds would miss the others', so the chain keeps none.
+	t.bounded = (t.next == 1 && last == "") || (!t.first.IsZero() && past <= 1)
 	if last != "" {
 		recs, err := l.readSegment(ctx, id, last)
 		if err != nil {
@@ -402,20 +557,23 @@ func (l *Log) loadHead(ctx context.Context, id string, t *tenantLog) error {
 		if len(recs) > 0 {
 			r := recs[len(recs)-1]
 			t.next, t.last = r.Seq+1, r.Hash
+			for i := range recs {
+				t.widen(recs[i].Time)
+			}
 		}
 	}
 	t.loaded = true
 	return nil
 }
 
-// segmentsAfter yields the names of tenant id's segments after the name
-// after ("" for all), in order, listing a page at a time as the caller
-// goes, so a caller that stops early lists no further.
-func (l *Log) segmentsAfter(ctx context.Context, id, after string) iter.Seq2[string, error] {
+// segmentsAfter yields the names of the segments of tenant id's chain c
+// after the name after ("" for all), in order, listing a page at a time as
+// the caller goes, so a caller that stops early lists no further.
+func (l *Log) segmentsAfter(ctx context.Context, id string, c chainObjects, after string) iter.Seq2[string, error] {
 	const page = 1000
 	return func(yield func(string, error) bool) {
 		for {
-			names, err := l.st.List(ctx, id, segPrefix, after, page)
+			names, err := l.st.List(ctx, id, c.segPrefix(), after, page)
 			if err != nil {
 				yield("", fmt.Errorf("audit: list %s: %w", id, err))
 				return
@@ -433,9 +591,9 @@ func (l *Log) segmentsAfter(ctx context.Context, id, after string) iter.Seq2[str
 	}
 }
 
-func (l *Log) allSegments(ctx context.Context, id string) ([]string, error) {
+func (l *Log) allSegments(ctx context.Context, id string, c chainObjects) ([]string, error) {
 	var all []string
-	for name, err := range l.segmentsAfter(ctx, id, "") {
+	for name, err := range l.segmentsAfter(ctx, id, c, "") {
 		if err != nil {
 			return nil, err
 		}
@@ -463,10 +621,8 @@ func (l *Log) readSegment(ctx context.Context, id, name string) ([]Record, error
 	return out, nil
 }
 
-func segName(first uint64) string {
-	s := strconv.FormatUint(first, 10)
-	return segPrefix + strings.Repeat("0", seqDigits-len(s)) + s
-}
+// segName names a segment of the single chain.
+func segName(first uint64) string { return chainObjects("").seg(first) }
 
 // hashRecord is sha256 over the previous hash, a newline, and the record's
 // canonical JSON (appendRecord) with an empty Hash field.
@@ -551,26 +707,96 @@ func appendString(b []byte, s string) []byte {
 
 // Query selects records for [Log.Read].
 type Query struct {
-	AfterSeq uint64    // only records with Seq > AfterSeq
-	Since    time.Time // only records at or after Since
-	Until    time.Time // only records before Until (zero: no bound)
-	Limit    int       // at most Limit records (default 100, at most 1000)
+	// AfterSeq pages the single chain by sequence number: only records of
+	// that chain with Seq > AfterSeq, in sequence order. Named chains are
+	// paged with Cursor instead; set at most one of the two.
+	AfterSeq uint64
+	// Cursor pages every chain merged by time: only records after the
+	// one [CursorOf] named. "" starts at the beginning.
+	Cursor string
+	Since  time.Time // only records at or after Since
+	Until  time.Time // only records before Until (zero: no bound)
+	Limit  int       // at most Limit records (default 100, at most 1000)
 }
 
-// Read returns written records of tenant matching q, oldest first.
-// Queued, unwritten records are not included.
+// Read returns written records of tenant matching q, oldest first: the
+// records of [Log.ReadPage].
 func (l *Log) Read(ctx context.Context, tenant string, q Query) ([]Record, error) {
+	p, err := l.ReadPage(ctx, tenant, q)
+	if err != nil {
+		return nil, err
+	}
+	return p.Records, nil
+}
+
+// Page is one page of [Log.ReadPage]: its records and where the next
+// page starts — NextCursor when the page was merged from chains (pass it
+// as Query.Cursor), else NextAfter (pass it as Query.AfterSeq).
+type Page struct {
+	Records    []Record
+	NextAfter  uint64
+	NextCursor string
+}
+
+// ReadPage returns written records of tenant matching q, oldest first.
+// Queued, unwritten records are not included.
+//
+// A log with the single chain only (every server's) is read in sequence
+// order, as it always was, and paged by AfterSeq. Once a tenant has named
+// chains, a query without AfterSeq merges every chain by (time, chain,
+// seq) and is paged by Cursor; AfterSeq still pages the single chain
+// alone.
+func (l *Log) ReadPage(ctx context.Context, tenant string, q Query) (*Page, error) {
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
 	q.Limit = min(q.Limit, 1000)
+	if q.AfterSeq > 0 && q.Cursor != "" {
+		return nil, fmt.Errorf("%w: a query takes AfterSeq or Cursor, not both", ErrBadCursor)
+	}
+	if q.AfterSeq == 0 {
+		cur, err := parseCursor(q.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		named, err := l.namedChains(ctx, tenant, 1)
+		if err != nil {
+			return nil, err
+		}
+		if len(named) > 0 || q.Cursor != "" {
+			recs, err := l.readMerged(ctx, tenant, q, cur)
+			if err != nil {
+				return nil, err
+			}
+			p := &Page{Records: recs, NextCursor: q.Cursor}
+			if len(recs) > 0 {
+				p.NextCursor = CursorOf(&recs[len(recs)-1])
+			} else if p.NextCursor == "" {
+				// Nothing yet: a cursor before every record of the window,
+				// for a client that polls for more.
+				start := q.Since
+				if start.IsZero() {
+					start = time.Unix(0, 0)
+				}
+				p.NextCursor = CursorOf(&Record{Time: start})
+			}
+			return p, nil
+		}
+	}
 	out, found, err := l.read(ctx, tenant, q, true)
 	if err == nil && !found {
 		// No segment starts within MaxSegment records before AfterSeq+1:
 		// the log was written with larger segments, or has a gap there.
 		out, _, err = l.read(ctx, tenant, q, false)
 	}
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	p := &Page{Records: out, NextAfter: q.AfterSeq}
+	if len(out) > 0 {
+		p.NextAfter = out[len(out)-1].Seq
+	}
+	return p, nil
 }
 
 // read lists segments a page at a time, reads from the one holding
@@ -608,7 +834,7 @@ func (l *Log) read(ctx context.Context, tenant string, q Query, bounded bool) (o
 	// prev is the last segment starting at or before first: the one that
 	// holds it. Reading starts there, at the first name past first.
 	prev, started, firstName := "", false, segName(first)
-	for name, err := range l.segmentsAfter(ctx, tenant, after) {
+	for name, err := range l.segmentsAfter(ctx, tenant, "", after) {
 		if err != nil {
 			return nil, false, err
 		}
@@ -647,83 +873,4 @@ func (l *Log) read(ctx context.Context, tenant string, q Query, bounded bool) (o
 		}
 	}
 	return out, true, nil
-}
-
-// VerifyResult is the outcome of [Log.Verify].
-type VerifyResult struct {
-	Records  uint64   `json:"records"`
-	Segments int      `json:"segments"`
-	OK       bool     `json:"ok"`
-	Problems []string `json:"problems,omitempty"`
-}
-
-// Verify walks tenant's whole log and checks the chain: contiguous sequence
-// numbers from 1, each record's Prev equal to the previous Hash, each Hash
-// recomputed, and the head object agreeing with the last record.
-func (l *Log) Verify(ctx context.Context, tenant string) (*VerifyResult, error) {
-	names, err := l.allSegments(ctx, tenant)
-	if err != nil {
-		return nil, err
-	}
-	res := &VerifyResult{Segments: len(names)}
-	bad := func(format string, a ...any) {
-		if len(res.Problems) < 100 {
-			res.Problems = append(res.Problems, fmt.Sprintf(format, a...))
-		}
-	}
-	want, prev := uint64(1), ""
-	for _, name := range names {
-		recs, err := l.readSegment(ctx, tenant, name)
-		if err != nil {
-			bad("%v", err)
-			continue
-		}
-		if len(recs) > 0 && name != segName(recs[0].Seq) {
-			bad("segment %s starts with record %d", name, recs[0].Seq)
-		}
-		for _, r := range recs {
-			if r.Action == GapAction && r.Actor == "system" {
-				bad("%s", gapProblem(&r))
-			}
-			if r.Seq != want {
-				bad("record %d missing (found %d next)", want, r.Seq)
-			}
-			if r.Prev != prev {
-				bad("record %d: chain broken (prev hash does not match record %d)", r.Seq, r.Seq-1)
-			}
-			if h := hashRecord(&r); h != r.Hash {
-				bad("record %d: altered (hash mismatch)", r.Seq)
-			}
-			want, prev = r.Seq+1, r.Hash
-			res.Records++
-		}
-	}
-	hb, err := l.st.Read(ctx, tenant, headName)
-	switch {
-	case errors.Is(err, ErrMissing):
-		if res.Records > 0 {
-			bad("head object missing")
-		}
-	case err != nil:
-		return nil, err
-	default:
-		var h head
-		if err := json.Unmarshal(hb, &h); err != nil {
-			bad("head object unreadable: %v", err)
-		} else if h.Next > want {
-			bad("records %d to %d missing from the end (head says %d)", want, h.Next-1, h.Next-1)
-		} else if h.Next == want && h.Last != prev {
-			bad("head hash does not match the last record")
-		}
-		// h.Next < want: a flush wrote a segment but not yet the head.
-	}
-	ps, err := l.openPromises(ctx, tenant)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range ps {
-		bad("writer %s promised records until %s and stopped without closing the log: records it acknowledged after its last flush may be missing", p.Writer, p.Until.Format(time.RFC3339))
-	}
-	res.OK = len(res.Problems) == 0
-	return res, nil
 }

@@ -22,6 +22,13 @@ type memStore struct {
 	down  bool
 	puts  int // Put calls
 	lists int // List calls
+	rd    int // Read calls
+}
+
+func (m *memStore) reads() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.rd
 }
 
 func newMem() *memStore { return &memStore{objs: map[string][]byte{}} }
@@ -59,6 +66,7 @@ func (m *memStore) Read(_ context.Context, tenant, name string) ([]byte, error) 
 	if m.down {
 		return nil, errDown
 	}
+	m.rd++
 	b, ok := m.objs[tenant+"/"+name]
 	if !ok {
 		return nil, ErrMissing
@@ -96,7 +104,7 @@ func record(i int) Record {
 func TestAppendReadVerify(t *testing.T) {
 	ctx := context.Background()
 	st := newMem()
-	l := New(st, quiet())
+	l := mustNew(t, st, quiet())
 	defer l.Close(ctx)
 	for i := 0; i < 25; i++ {
 		l.Record("acme", record(i))
@@ -155,7 +163,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		}, "record 2 missing"},
 	} {
 		st := newMem()
-		l := New(st, quiet())
+		l := mustNew(t, st, quiet())
 		for j := 0; j < 30; j++ {
 			l.Record("acme", record(j))
 			if j%10 == 9 {
@@ -181,7 +189,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 func TestConcurrentWriters(t *testing.T) {
 	ctx := context.Background()
 	st := newMem()
-	logs := []*Log{New(st, quiet()), New(st, quiet()), New(st, quiet())}
+	logs := []*Log{mustNew(t, st, quiet()), mustNew(t, st, quiet()), mustNew(t, st, quiet())}
 	var wg sync.WaitGroup
 	for w, l := range logs {
 		wg.Add(1)
@@ -215,7 +223,7 @@ func TestStoreOutageKeepsRecords(t *testing.T) {
 	ctx := context.Background()
 	st := newMem()
 	dropped := 0
-	l := New(st, &Options{FlushInterval: time.Hour, MaxPending: 5, Dropped: func(_ string, n int) { dropped += n }})
+	l := mustNew(t, st, &Options{FlushInterval: time.Hour, MaxPending: 5, Dropped: func(_ string, n int) { dropped += n }})
 	defer l.Close(ctx)
 	st.down = true
 	for i := 0; i < 7; i++ {
@@ -240,7 +248,7 @@ func TestStoreOutageKeepsRecords(t *testing.T) {
 func TestBackgroundFlush(t *testing.T) {
 	ctx := context.Background()
 	st := newMem()
-	l := New(st, &Options{FlushInterval: 10 * time.Millisecond})
+	l := mustNew(t, st, &Options{FlushInterval: 10 * time.Millisecond})
 	defer l.Close(ctx)
 	l.Record("acme", record(1))
 	deadline := time.Now().Add(5 * time.Second)
@@ -258,7 +266,7 @@ func TestBackgroundFlush(t *testing.T) {
 func TestSegmentsBoundedByBytes(t *testing.T) {
 	ctx := context.Background()
 	st := newMem()
-	l := New(st, &Options{FlushInterval: time.Hour, MaxSegmentBytes: 4 << 10})
+	l := mustNew(t, st, &Options{FlushInterval: time.Hour, MaxSegmentBytes: 4 << 10})
 	defer l.Close(ctx)
 	for i := 0; i < 500; i++ {
 		l.Record("acme", record(i))
@@ -318,7 +326,7 @@ func TestRestartReadsHeadNotWholeLog(t *testing.T) {
 	ctx := context.Background()
 	st := newMem()
 	opts := &Options{FlushInterval: time.Hour, MaxSegment: 1} // one record a segment
-	l := New(st, opts)
+	l := mustNew(t, st, opts)
 	for i := 0; i < 2500; i++ {
 		l.Record("acme", record(i))
 	}
@@ -328,7 +336,7 @@ func TestRestartReadsHeadNotWholeLog(t *testing.T) {
 	l.Close(ctx)
 
 	st.lists = 0
-	l = New(st, opts)
+	l = mustNew(t, st, opts)
 	defer l.Close(ctx)
 	l.Record("acme", record(2500))
 	if err := l.Flush(ctx); err != nil {
@@ -357,7 +365,7 @@ func TestRestartWithStaleOrMissingHead(t *testing.T) {
 		{"unreadable head", func(st *memStore, _ []byte) { st.objs["acme/"+headName] = []byte("{") }},
 	} {
 		st := newMem()
-		l := New(st, quiet())
+		l := mustNew(t, st, quiet())
 		for i := 0; i < 10; i++ {
 			l.Record("acme", record(i))
 		}
@@ -374,7 +382,7 @@ func TestRestartWithStaleOrMissingHead(t *testing.T) {
 		l.Close(ctx)
 		tc.tamper(st, stale)
 
-		l = New(st, quiet())
+		l = mustNew(t, st, quiet())
 		l.Record("acme", record(20))
 		if err := l.Flush(ctx); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
@@ -392,7 +400,7 @@ func TestRestartWithStaleOrMissingHead(t *testing.T) {
 func TestRestartAfterTruncationKeepsEvidence(t *testing.T) {
 	ctx := context.Background()
 	st := newMem()
-	l := New(st, quiet())
+	l := mustNew(t, st, quiet())
 	for i := 0; i < 20; i++ {
 		l.Record("acme", record(i))
 		if i == 9 {
@@ -407,7 +415,7 @@ func TestRestartAfterTruncationKeepsEvidence(t *testing.T) {
 	l.Close(ctx)
 	delete(st.objs, "acme/"+segName(11)) // the second segment: records 11-20
 
-	l = New(st, quiet())
+	l = mustNew(t, st, quiet())
 	defer l.Close(ctx)
 	l.Record("acme", record(20))
 	if err := l.Flush(ctx); err != nil {
@@ -429,7 +437,7 @@ func TestRestartAfterTruncationKeepsEvidence(t *testing.T) {
 func TestReadPagesLongLog(t *testing.T) {
 	ctx := context.Background()
 	st := newMem()
-	w := New(st, &Options{FlushInterval: time.Hour, MaxSegment: 2})
+	w := mustNew(t, st, &Options{FlushInterval: time.Hour, MaxSegment: 2})
 	for i := 0; i < 2500; i++ {
 		w.Record("acme", record(i))
 	}
@@ -438,7 +446,7 @@ func TestReadPagesLongLog(t *testing.T) {
 	}
 	w.Close(ctx)
 	for _, maxSeg := range []int{2, 1} { // 1: the log's segments are larger than the bound
-		l := New(st, &Options{FlushInterval: time.Hour, MaxSegment: maxSeg})
+		l := mustNew(t, st, &Options{FlushInterval: time.Hour, MaxSegment: maxSeg})
 		for _, after := range []uint64{0, 1, 2, 999, 1000, 1999, 2000, 2001, 2490, 2499, 2500, 3000} {
 			st.lists = 0
 			recs, err := l.Read(ctx, "acme", Query{AfterSeq: after, Limit: 1000})
@@ -464,7 +472,7 @@ func TestReadPagesLongLog(t *testing.T) {
 		l.Close(ctx)
 	}
 	// Paging by the last seq seen walks the whole log once.
-	l := New(st, &Options{FlushInterval: time.Hour, MaxSegment: 2})
+	l := mustNew(t, st, &Options{FlushInterval: time.Hour, MaxSegment: 2})
 	defer l.Close(ctx)
 	var after uint64
 	for {
@@ -488,7 +496,7 @@ func TestReadPagesLongLog(t *testing.T) {
 // Close may be called from several goroutines (a server shutting down on
 // a signal while a test closes it): once closes, the others wait.
 func TestConcurrentClose(t *testing.T) {
-	l := New(newMem(), quiet())
+	l := mustNew(t, newMem(), quiet())
 	l.Record("acme", Record{Actor: "k", Action: "x"})
 	var wg sync.WaitGroup
 	for range 8 {
@@ -505,4 +513,13 @@ func TestConcurrentClose(t *testing.T) {
 	if err != nil || len(recs) != 1 {
 		t.Fatalf("after Close: %d records, %v", len(recs), err)
 	}
+}
+
+func mustNew(t testing.TB, st Store, opts *Options) *Log {
+	t.Helper()
+	l, err := New(st, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

@@ -27,7 +27,7 @@ func TestCrashInTheFlushWindowIsVisible(t *testing.T) {
 	opts := &Options{FlushInterval: time.Hour, PromiseLease: lease}
 
 	// A clean writer: promised, written, closed.
-	l0 := New(st, opts)
+	l0 := mustNew(t, st, opts)
 	if err := l0.Promise(ctx, "t"); err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestCrashInTheFlushWindowIsVisible(t *testing.T) {
 	}
 
 	// A writer that acknowledges one record more than it flushes, and dies.
-	l1 := New(st, opts)
+	l1 := mustNew(t, st, opts)
 	if err := l1.Promise(ctx, "t"); err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestCrashInTheFlushWindowIsVisible(t *testing.T) {
 	l1.crash()
 
 	time.Sleep(2 * lease) // the crashed writer's lease expires
-	l2 := New(st, opts)
+	l2 := mustNew(t, st, opts)
 	defer l2.Close(ctx)
 	v, err := l2.Verify(ctx, "t")
 	if err != nil {
@@ -84,7 +84,7 @@ func TestCrashInTheFlushWindowIsVisible(t *testing.T) {
 		t.Fatalf("after adoption: %d gap records, %+v", gaps, v)
 	}
 	// Adopting once: a third writer finds the promise closed.
-	l3 := New(st, opts)
+	l3 := mustNew(t, st, opts)
 	defer l3.Close(ctx)
 	if err := l3.Promise(ctx, "t"); err != nil {
 		t.Fatal(err)
@@ -107,7 +107,7 @@ func TestCrashInTheFlushWindowIsVisible(t *testing.T) {
 func TestPromiseRenewedByFlushes(t *testing.T) {
 	ctx := context.Background()
 	st := newMem()
-	l := New(st, &Options{FlushInterval: time.Hour, PromiseLease: 200 * time.Millisecond})
+	l := mustNew(t, st, &Options{FlushInterval: time.Hour, PromiseLease: 200 * time.Millisecond})
 	defer l.Close(ctx)
 	if err := l.Promise(ctx, "t"); err != nil {
 		t.Fatal(err)

@@ -528,6 +528,9 @@ func (c *Client) Audit(ctx context.Context, q *AuditQuery) (*AuditPage, error) {
 		if q.After > 0 {
 			v.Set("after", strconv.FormatUint(q.After, 10))
 		}
+		if q.Cursor != "" {
+			v.Set("cursor", q.Cursor)
+		}
 		if !q.Since.IsZero() {
 			v.Set("since", q.Since.UTC().Format(time.RFC3339))
 		}

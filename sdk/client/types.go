@@ -389,26 +389,50 @@ type AuditRecord struct {
 	// Justification is what the caller cited, e.g. "evaluations/e…" for
 	// an alias move.
 	Justification string `json:"justification,omitempty"`
+	// Chain is the hash chain the record belongs to: "" for a server's
+	// single chain, else the writer's (one per Lambda environment).
+	Chain string `json:"chain,omitempty"`
 }
 
 // AuditQuery filters ListAudit; zero fields are left out.
 type AuditQuery struct {
+	// After pages a server's single chain by sequence number.
 	After uint64
-	Since time.Time
-	Until time.Time
-	Limit int
+	// Cursor pages every chain merged by time: pass the previous page's
+	// NextCursor. Set After or Cursor, not both.
+	Cursor string
+	Since  time.Time
+	Until  time.Time
+	Limit  int
 }
 
-// AuditPage is one page of records; pass NextAfter as the next After.
+// AuditPage is one page of records; pass NextCursor as the next Cursor
+// (NextAfter as the next After pages a server's single chain only).
 type AuditPage struct {
-	Records   []AuditRecord `json:"records"`
-	NextAfter uint64        `json:"next_after"`
+	Records    []AuditRecord `json:"records"`
+	NextAfter  uint64        `json:"next_after"`
+	NextCursor string        `json:"next_cursor,omitempty"`
 }
 
-// AuditVerification is GET /v1/audit/verify.
+// AuditVerification is GET /v1/audit/verify: the whole log, then each
+// chain.
 type AuditVerification struct {
-	Records  uint64   `json:"records"`
-	Segments int      `json:"segments"`
-	OK       bool     `json:"ok"`
-	Problems []string `json:"problems,omitempty"`
+	Records  uint64             `json:"records"`
+	Segments int                `json:"segments"`
+	OK       bool               `json:"ok"`
+	Problems []string           `json:"problems,omitempty"`
+	First    time.Time          `json:"first,omitzero"`
+	Last     time.Time          `json:"last,omitzero"`
+	Chains   []AuditChainResult `json:"chains,omitempty"`
+}
+
+// AuditChainResult is the verification of one hash chain of the log.
+type AuditChainResult struct {
+	ID       string    `json:"id"` // "" for a server's single chain
+	Records  uint64    `json:"records"`
+	Segments int       `json:"segments"`
+	First    time.Time `json:"first,omitzero"`
+	Last     time.Time `json:"last,omitzero"`
+	OK       bool      `json:"ok"`
+	Problems []string  `json:"problems,omitempty"`
 }

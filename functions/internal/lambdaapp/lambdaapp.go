@@ -23,6 +23,8 @@ package lambdaapp
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,9 +32,11 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aiaas/aiaas/functions/internal/apigw"
@@ -201,13 +205,17 @@ func Open(ctx context.Context, name string, environ []string, opts *Options) (*A
 	if a.quota != nil {
 		ql = a.quota
 	}
+	chain := EnvironmentChain(name, time.Now(), nil)
 	a.Server, err = platform.New(ctx, platform.Options{
 		Config: cfg, Store: platform.StoreFrom(ms), Plugins: a.plugins, Quota: ql,
 		Dispatch: o.Dispatch, Logger: o.Logger, Tracing: a.tracing,
 		// Flushed before each answer unless the extension flushes after
 		// it: then a crash in between must be visible (audit promises).
 		AuditFlushedPerRequest: a.after == nil,
-		Plane:                  o.Plane,
+		// Each execution environment writes its own chain of every
+		// tenant's audit log: environments never race for one chain.
+		AuditChain: chain,
+		Plane:      o.Plane,
 		// Many environments serve; each reports EMF lines instead.
 		NoProcessMetrics: true,
 	})
@@ -218,10 +226,62 @@ func Open(ctx context.Context, name string, environ []string, opts *Options) (*A
 	if o.Metrics != nil {
 		a.metrics = NewEMF(o.Metrics, "aiaas")
 	}
+	if a.after != nil {
+		a.closeOnSIGTERM()
+	}
 	a.prewarm(ctx, prewarm)
-	a.Log.InfoContext(ctx, "init complete", "function", name, "tracing", a.tracing.Enabled(), "audit_after_response", a.after != nil,
+	a.Log.InfoContext(ctx, "init complete", "function", name, "tracing", a.tracing.Enabled(), "audit_after_response", a.after != nil, "audit_chain", chain,
 		"init_ms", float64(time.Since(processStart).Microseconds())/1000)
 	return a, nil
+}
+
+// EnvironmentChain names the audit chain of one execution environment:
+// its start time (so chains list in the order environments started), the
+// function and 8 random bytes (rnd, nil meaning crypto/rand).
+func EnvironmentChain(function string, start time.Time, rnd io.Reader) string {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	var b [8]byte
+	_, _ = io.ReadFull(rnd, b[:])
+	fn := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '_'
+	}, function)
+	if len(fn) > 24 {
+		fn = fn[:24]
+	}
+	return start.UTC().Format("20060102T150405Z") + "-" + fn + "-" + hex.EncodeToString(b[:])
+}
+
+// ShutdownTimeout bounds the audit log's closing when Lambda shuts the
+// environment down: Lambda gives a runtime with an internal extension
+// 500 ms between SIGTERM and SIGKILL.
+const ShutdownTimeout = 400 * time.Millisecond
+
+// closeOnSIGTERM closes the audit log when Lambda shuts the environment
+// down. With an extension registered, Lambda sends the runtime SIGTERM
+// before it ends an environment; closing writes what is queued and closes
+// this environment's audit promises, so a retired environment does not
+// look like one that died inside its flush window. A crash sends no
+// SIGTERM, and its open promise then says so, as it must.
+func (a *App) closeOnSIGTERM() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM)
+	go func() {
+		<-ch
+		ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+		err := a.Server.Close(ctx)
+		cancel()
+		if err != nil {
+			a.Log.Error("shutdown: the audit log was not closed; its promise stays open", "err", err)
+			os.Exit(1)
+		}
+		a.Log.Info("shutdown: audit log closed")
+		os.Exit(0)
+	}()
 }
 
 // PrewarmTimeout bounds the prewarming at init: Lambda allows 10 s of init

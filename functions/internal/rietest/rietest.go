@@ -128,6 +128,10 @@ type Options struct {
 	// Log, when set, receives every output line of the emulator and the
 	// function (e.g. t.Log via a small adapter, or os.Stderr).
 	Log io.Writer
+	// RuntimeAPIAddr is where the emulator serves the Runtime API
+	// (host:port); default a free loopback port. A test that sits between
+	// the function and the API picks it.
+	RuntimeAPIAddr string
 }
 
 // Report is one parsed "REPORT RequestId: ..." line of the emulator.
@@ -165,7 +169,10 @@ func Start(t testing.TB, bootstrap string, opts *Options) *Function {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
-	addr, apiAddr := freeAddr(t), freeAddr(t)
+	addr, apiAddr := freeAddr(t), o.RuntimeAPIAddr
+	if apiAddr == "" {
+		apiAddr = freeAddr(t)
+	}
 	cmd := exec.Command(rie, "--log-level", "error",
 		"--runtime-interface-emulator-address", addr,
 		"--runtime-api-address", apiAddr,
@@ -207,6 +214,10 @@ func Start(t testing.TB, bootstrap string, opts *Options) *Function {
 	}
 	return f
 }
+
+// FreeAddr returns a loopback address with a port free at the time of
+// the call.
+func FreeAddr(t testing.TB) string { return freeAddr(t) }
 
 func freeAddr(t testing.TB) string {
 	t.Helper()
