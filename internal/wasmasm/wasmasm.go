@@ -203,3 +203,11 @@ func Loops(locals, n int) Func {
 	}
 	return Func{Type: TyPre, Locals: uint32(locals), Body: append(body, 0x41, 0x00)}
 }
+
+// Spinning is Echo whose preprocess spins forever: every call runs until
+// the host's call deadline stops it, holding a guest slot meanwhile.
+func Spinning() Module {
+	m := Echo()
+	m.Funcs[2].Body = []byte{0x03, 0x40, 0x0c, 0x00, 0x0b, 0x41, 0x00} // loop br 0 end; i32.const 0
+	return m
+}
