@@ -21,8 +21,10 @@ import (
 
 // TestFairness: each class of shared resource of issue #20, abused by
 // tenant A while tenant B is measured (see fairness_test.go for how, and
-// the bounds). About 80 s; AIAAS_FAIRNESS_STRICT=1 for the 2× bound and
-// longer windows (about 4 min), as BENCHMARKS.md's figures were made.
+// the bounds). About 100 s; AIAAS_FAIRNESS_STRICT=1 for the 2× bound and
+// three longer abuse windows per class (about 8 min), as BENCHMARKS.md's
+// figures were made; AIAAS_FAIRNESS_KNOWN_DEFECTS=1 adds the two classes
+// that still fail (large uploads and dataset bombs).
 func TestFairness(t *testing.T) {
 	if testing.Short() {
 		t.Skip("about 80 s of measured load")
@@ -129,7 +131,7 @@ func TestFairness(t *testing.T) {
 			return st
 		}}})
 
-	run(fairClass{name: "API keys", what: "POST /v1/keys in a loop from 4 connections (100 created, the rest 409) and GET /v1/keys",
+	run(fairClass{name: "API keys", what: "POST /v1/keys in a loop from 3 connections (100 created, the rest 409) and GET /v1/keys from a fourth",
 		probes: []probe{ready, infer, get("keys", "/v1/keys")},
 		abuse: abuse{4, func(ctx context.Context, g int) int {
 			if g == 3 {
