@@ -1,10 +1,13 @@
 package platform_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"io"
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,4 +113,48 @@ func TestBodyBudgetOverHTTP(t *testing.T) {
 	if r := e.do("POST", "/v1/models/clf/versions", a, artifact(t, 2)); r.status != 201 {
 		t.Fatalf("after the uploads ended, tenant a's upload: %d %s", r.status, r.body)
 	}
+}
+
+// TestDatasetHeldAgainstBudget: a dataset's parsed values are held against
+// the tenant's share of the body budget as it is read, like its body: a
+// small gzip inflating to more values than the share holds is refused
+// with 429 and Retry-After (it was parsed whole, within the dataset
+// limits, whatever else the process held: two such bombs at once took an
+// aiaas serve 1.3 GiB past its 1 GiB budget); the same data within the
+// share is accepted; and the budget is whole again after each.
+func TestDatasetHeldAgainstBudget(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) {
+		c.MaxBodyBytes, c.MaxArtifactBytes, c.BodyBudgetBytes = 1<<20, 1<<20, 32<<20 // 16 MiB a tenant
+	})
+	a := e.tenant("a")
+	csvGz := func(rows int) []byte {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		row := []byte(strings.Repeat("0,", 99) + "1\n") // 99 features
+		for range rows {
+			zw.Write(row)
+		}
+		zw.Close()
+		return buf.Bytes()
+	}
+	heldRe := regexp.MustCompile(`(?m)^aiaas_request_body_bytes_held (\S+)$`)
+	whole := func(when string) {
+		t.Helper()
+		if m := heldRe.FindStringSubmatch(string(e.do("GET", "/metrics", adminKey, nil).body)); m == nil || m[1] != "0" {
+			t.Errorf("%s: the budget holds %v bytes, want 0", when, m)
+		}
+	}
+	// 30,000 rows: 3 M values, 12 MiB parsed, charged twice: past 16 MiB.
+	big := csvGz(30000)
+	r := e.do("PUT", "/v1/datasets/bomb", a, big, "Content-Type", "text/csv")
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+		t.Fatalf("a %d KiB gzip of 3 M values: %d %s, want 429 with Retry-After", len(big)>>10, r.status, r.body)
+	}
+	t.Logf("%d KiB gzip of 3 M values: %d %s", len(big)>>10, r.status, r.body)
+	whole("after the refusal")
+	// 10,000 rows: 1 M values, 8 MiB charged: within the share.
+	if r := e.do("PUT", "/v1/datasets/ok", a, csvGz(10000), "Content-Type", "text/csv"); r.status != http.StatusCreated {
+		t.Fatalf("a dataset within the share: %d %s", r.status, r.body)
+	}
+	whole("after the upload")
 }

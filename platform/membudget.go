@@ -45,11 +45,11 @@ func (b *bodyBudget) reserve(tenant string, n int64) error {
 	defer b.mu.Unlock()
 	if b.limit > 0 && b.used+n > b.limit {
 		return &budgetError{http.StatusServiceUnavailable,
-			fmt.Sprintf("the server holds %d MiB of request bodies, its budget (AIAAS_BODY_BUDGET_BYTES) is %d MiB: retry shortly", b.used>>20, b.limit>>20)}
+			fmt.Sprintf("the server holds %d MiB of request bodies and data parsed from them, its budget (AIAAS_BODY_BUDGET_BYTES) is %d MiB: retry shortly", b.used>>20, b.limit>>20)}
 	}
 	if tenant != "" && b.share > 0 && b.byTenant[tenant]+n > b.share {
 		return &budgetError{http.StatusTooManyRequests,
-			fmt.Sprintf("this tenant's requests hold %d MiB of bodies, its share of the server's budget is %d MiB: retry when they finish", b.byTenant[tenant]>>20, b.share>>20)}
+			fmt.Sprintf("this tenant's requests hold %d MiB of bodies and data parsed from them, its share of the server's budget is %d MiB: retry when they finish", b.byTenant[tenant]>>20, b.share>>20)}
 	}
 	b.used += n
 	if tenant != "" {
@@ -77,6 +77,25 @@ func (b *bodyBudget) release(tenant string, n int64) {
 			delete(b.byTenant, tenant)
 		}
 	}
+}
+
+// charge lets a request hold memory besides its body against the tenant's
+// share and the process's budget (a dataset's parsed values): reserve
+// takes n more bytes or fails with a *budgetError; release, deferred by
+// the request, gives back all it took. Not for concurrent use: one
+// request's handler calls both.
+func (b *bodyBudget) charge(tenant string) (reserve func(n int64) error, release func()) {
+	var held int64
+	return func(n int64) error {
+			if err := b.reserve(tenant, n); err != nil {
+				return err
+			}
+			held += n
+			return nil
+		}, func() {
+			b.release(tenant, held)
+			held = 0
+		}
 }
 
 // budgetedBody is a request body that reserves from a bodyBudget before

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aiaas/aiaas/internal/safetensors"
+	"github.com/aiaas/aiaas/internal/wasmasm"
 )
 
 // latencies runs f b.N times and reports the median per call.
@@ -59,7 +60,7 @@ func BenchmarkEcho784(b *testing.B) {
 	for _, deadline := range []bool{true, false} {
 		b.Run("deadline="+strconv.FormatBool(deadline), func(b *testing.B) {
 			h := newHost(b, &Options{noDeadline: !deadline})
-			m := moduleOf(echoModule().bytes())
+			m := moduleOf(wasmasm.Echo().Bytes())
 			ctx := context.Background()
 			latencies(b, func() {
 				if _, err := h.Preprocess(ctx, "acme", m, "x", in); err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aiaas/aiaas/internal/safetensors"
+	"github.com/aiaas/aiaas/internal/wasmasm"
 )
 
 func f32s(t testing.TB, ts []safetensors.Tensor, name string) []float32 {
@@ -83,7 +84,7 @@ func TestIdentityRoundTrip(t *testing.T) {
 func TestHandMadePlugin(t *testing.T) {
 	h := newHost(t, nil)
 	want := safetensors.Encode(&safetensors.File{Tensors: []safetensors.Tensor{safetensors.F32("input", []int{1, 3}, []float32{1, 2, 3})}})
-	ts, err := h.Preprocess(context.Background(), "acme", moduleOf(echoModule().bytes()), "x", want)
+	ts, err := h.Preprocess(context.Background(), "acme", moduleOf(wasmasm.Echo().Bytes()), "x", want)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestHandMadePlugin(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 	// Its output is not safetensors when its input is not.
-	_, err = h.Preprocess(context.Background(), "acme", moduleOf(echoModule().bytes()), "x", []byte("nope"))
+	_, err = h.Preprocess(context.Background(), "acme", moduleOf(wasmasm.Echo().Bytes()), "x", []byte("nope"))
 	if !errors.Is(err, ErrPluginError) {
 		t.Fatalf("garbage output: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/aiaas/aiaas/internal/wasmasm"
 	"github.com/aiaas/aiaas/sdk/plugin"
 )
 
@@ -14,7 +15,7 @@ import (
 // page of memory) to run the host functions against.
 func guestMemory(t testing.TB) api.Module {
 	h := newHost(t, &Options{Prewarm: -1})
-	p, err := h.mustPool(context.Background(), "acme", moduleOf(echoModule().bytes()))
+	p, err := h.mustPool(context.Background(), "acme", moduleOf(wasmasm.Echo().Bytes()))
 	if err != nil {
 		t.Fatal(err)
 	}

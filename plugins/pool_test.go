@@ -14,6 +14,7 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/aiaas/aiaas/internal/safetensors"
+	"github.com/aiaas/aiaas/internal/wasmasm"
 )
 
 // The Go reactor GC trap: without the SDK's yield at the end of every
@@ -165,10 +166,10 @@ func TestModuleErrors(t *testing.T) {
 		}
 	}
 	// A module whose start function never returns.
-	loop := echoModule()
+	loop := wasmasm.Echo()
 	start := uint32(4)
-	loop.start = &start
-	if _, err := h.Preprocess(ctx, "acme", moduleOf(loop.bytes()), "", nil); !errors.Is(err, ErrTimeout) {
+	loop.Start = &start
+	if _, err := h.Preprocess(ctx, "acme", moduleOf(loop.Bytes()), "", nil); !errors.Is(err, ErrTimeout) {
 		t.Errorf("start loops: %v", err)
 	}
 	// A closed host.

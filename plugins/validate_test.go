@@ -10,18 +10,20 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aiaas/aiaas/internal/wasmasm"
 )
 
 var discardLogger = slog.New(slog.DiscardHandler)
 
 // withImport appends an import; the exported functions' indexes shift by
 // one (echoModule's body calls function 0, which stays set_output).
-func withImport(m wmodule, imp wimport) wmodule {
-	m.imports = append(slices.Clone(m.imports), imp)
-	m.exports = slices.Clone(m.exports)
-	for i := range m.exports {
-		if m.exports[i].kind == 0 {
-			m.exports[i].idx++
+func withImport(m wasmasm.Module, imp wasmasm.Import) wasmasm.Module {
+	m.Imports = append(slices.Clone(m.Imports), imp)
+	m.Exports = slices.Clone(m.Exports)
+	for i := range m.Exports {
+		if m.Exports[i].Kind == 0 {
+			m.Exports[i].Idx++
 		}
 	}
 	return m
@@ -29,20 +31,20 @@ func withImport(m wmodule, imp wimport) wmodule {
 
 func TestValidate(t *testing.T) {
 	h := newHost(t, &Options{InitTimeout: 3 * time.Second, MaxModuleBytes: 8 << 20}) // Go start-up under -race on a loaded machine can pass 200 ms
-	withStart := echoModule()
+	withStart := wasmasm.Echo()
 	loopIdx := uint32(4)
-	withStart.start = &loopIdx
-	forbidden := withImport(echoModule(), wimport{"env", "system", tyVoid})
-	sock := withImport(echoModule(), wimport{"wasi_snapshot_preview1", "sock_accept", tyPre})
-	badSig := withImport(echoModule(), wimport{"aiaas_v1", "softmax_f32", tyVoid})
-	noAlloc := echoModule()
-	noAlloc.exports = slices.DeleteFunc(slices.Clone(noAlloc.exports), func(e wexport) bool { return e.name == "aiaas_alloc" })
-	wrongExport := echoModule()
-	wrongExport.exports[2].idx = 3 // aiaas_alloc -> the (i32 i32 i32) function
-	badKind := echoModule()
-	badKind.funcs[0].body = []byte{0x41, 0x07}
-	noMem := echoModule()
-	noMem.exports = noMem.exports[1:]
+	withStart.Start = &loopIdx
+	forbidden := withImport(wasmasm.Echo(), wasmasm.Import{Mod: "env", Name: "system", Type: wasmasm.TyVoid})
+	sock := withImport(wasmasm.Echo(), wasmasm.Import{Mod: "wasi_snapshot_preview1", Name: "sock_accept", Type: wasmasm.TyPre})
+	badSig := withImport(wasmasm.Echo(), wasmasm.Import{Mod: "aiaas_v1", Name: "softmax_f32", Type: wasmasm.TyVoid})
+	noAlloc := wasmasm.Echo()
+	noAlloc.Exports = slices.DeleteFunc(slices.Clone(noAlloc.Exports), func(e wasmasm.Export) bool { return e.Name == "aiaas_alloc" })
+	wrongExport := wasmasm.Echo()
+	wrongExport.Exports[2].Idx = 3 // aiaas_alloc -> the (i32 i32 i32) function
+	badKind := wasmasm.Echo()
+	badKind.Funcs[0].Body = []byte{0x41, 0x07}
+	noMem := wasmasm.Echo()
+	noMem.Exports = noMem.Exports[1:]
 
 	cases := []struct {
 		name  string
@@ -53,20 +55,20 @@ func TestValidate(t *testing.T) {
 		{"identity", built["identity"], []string{"preprocess", "postprocess"}, ""},
 		{"png-to-tensor", built["png-to-tensor"], []string{"preprocess"}, ""},
 		{"top-k", built["top-k"], []string{"postprocess"}, ""},
-		{"hand-made echo", echoModule().bytes(), []string{"preprocess"}, ""},
+		{"hand-made echo", wasmasm.Echo().Bytes(), []string{"preprocess"}, ""},
 		{"empty", nil, nil, "missing the \\0asm magic"},
 		{"garbage", []byte("hello, I am not wasm at all"), nil, "missing the \\0asm magic"},
 		{"version 2", []byte("\x00asm\x02\x00\x00\x00"), nil, "binary version 2"},
-		{"truncated", echoModule().bytes()[:40], nil, "malformed binary: offset 38: section size 23 exceeds the 2 bytes left"},
+		{"truncated", wasmasm.Echo().Bytes()[:40], nil, "malformed binary: offset 38: section size 23 exceeds the 2 bytes left"},
 		{"over size", make([]byte, 8<<20+1), nil, "the limit is 8388608"},
-		{"forbidden import", forbidden.bytes(), nil, `imports env.system: module "env" is not provided`},
-		{"network import", sock.bytes(), nil, "imports wasi_snapshot_preview1.sock_accept: not provided"},
-		{"import signature", badSig.bytes(), nil, "imports aiaas_v1.softmax_f32 with signature () -> (); the host provides (i32, i32) -> (i32)"},
-		{"missing export", noAlloc.bytes(), nil, "does not export aiaas_alloc"},
-		{"export signature", wrongExport.bytes(), nil, "exports aiaas_alloc with signature (i32, i32, i32) -> (i32)"},
-		{"no memory", noMem.bytes(), nil, `does not export its memory as "memory"`},
-		{"bad kind", badKind.bytes(), nil, "returned 7"},
-		{"start loops", withStart.bytes(), nil, "init deadline"},
+		{"forbidden import", forbidden.Bytes(), nil, `imports env.system: module "env" is not provided`},
+		{"network import", sock.Bytes(), nil, "imports wasi_snapshot_preview1.sock_accept: not provided"},
+		{"import signature", badSig.Bytes(), nil, "imports aiaas_v1.softmax_f32 with signature () -> (); the host provides (i32, i32) -> (i32)"},
+		{"missing export", noAlloc.Bytes(), nil, "does not export aiaas_alloc"},
+		{"export signature", wrongExport.Bytes(), nil, "exports aiaas_alloc with signature (i32, i32, i32) -> (i32)"},
+		{"no memory", noMem.Bytes(), nil, `does not export its memory as "memory"`},
+		{"bad kind", badKind.Bytes(), nil, "returned 7"},
+		{"start loops", withStart.Bytes(), nil, "init deadline"},
 	}
 	for i, c := range cases {
 		info, err := h.Validate(context.Background(), c.wasm)
@@ -103,13 +105,13 @@ func TestGoModuleImports(t *testing.T) {
 }
 
 func FuzzValidate(f *testing.F) {
-	f.Add(echoModule().bytes())
+	f.Add(wasmasm.Echo().Bytes())
 	f.Add([]byte("\x00asm\x01\x00\x00\x00"))
 	f.Add([]byte("garbage"))
-	m := echoModule()
+	m := wasmasm.Echo()
 	loop := uint32(4)
-	m.start = &loop
-	f.Add(m.bytes())
+	m.Start = &loop
+	f.Add(m.Bytes())
 	h := newHost(f, &Options{InitTimeout: 50 * time.Millisecond, MaxModuleBytes: 1 << 16})
 	f.Fuzz(func(t *testing.T, wasm []byte) {
 		info, err := h.Validate(context.Background(), wasm)
@@ -128,7 +130,7 @@ func FuzzValidate(f *testing.F) {
 // BenchmarkCompile measures the Go-built case.)
 func TestCompilationCacheOnDisk(t *testing.T) {
 	dir := t.TempDir()
-	wasm := echoModule().bytes()
+	wasm := wasmasm.Echo().Bytes()
 	h := newHost(t, &Options{CacheDir: dir})
 	start := time.Now()
 	if _, err := h.Validate(context.Background(), wasm); err != nil {
@@ -152,15 +154,15 @@ func TestCompilationCacheOnDisk(t *testing.T) {
 // is checked at once instead of queueing behind them.
 func TestValidateShares(t *testing.T) {
 	h := newHost(t, &Options{InitTimeout: 2 * time.Second})
-	loop := echoModule()
+	loop := wasmasm.Echo()
 	start := uint32(4)
-	loop.start = &start
+	loop.Start = &start
 	var wg sync.WaitGroup
 	for range 3 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := h.ValidateFor(context.Background(), "a", loop.bytes()); err == nil {
+			if _, err := h.ValidateFor(context.Background(), "a", loop.Bytes()); err == nil {
 				t.Error("a module whose start loops was accepted")
 			}
 		}()
@@ -168,7 +170,7 @@ func TestValidateShares(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)                                              // a's first validation is running
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond) // less than one init deadline
 	defer cancel()
-	if _, err := h.ValidateFor(ctx, "b", echoModule().bytes()); err != nil {
+	if _, err := h.ValidateFor(ctx, "b", wasmasm.Echo().Bytes()); err != nil {
 		t.Errorf("b's upload beside a's: %v", err)
 	}
 	wg.Wait()

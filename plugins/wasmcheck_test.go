@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aiaas/aiaas/internal/wasmasm"
 )
 
 // Modules of a few bytes that declare huge counts or lengths. wazero
@@ -64,14 +66,14 @@ func TestAllocationBombsRefused(t *testing.T) {
 // AssemblyScript's output shape, passes the walk: it refuses nothing
 // wazero would run.
 func TestStructureAcceptsRealModules(t *testing.T) {
-	mods := map[string][]byte{"echo": echoModule().bytes()}
+	mods := map[string][]byte{"echo": wasmasm.Echo().Bytes()}
 	for name, b := range built {
 		mods[name] = b
 	}
-	m := echoModule()
+	m := wasmasm.Echo()
 	loop := uint32(4)
-	m.start = &loop
-	mods["echo with start"] = m.bytes()
+	m.Start = &loop
+	mods["echo with start"] = m.Bytes()
 	for name, b := range mods {
 		if err := checkStructure(b); err != nil {
 			t.Errorf("%s (%d bytes): %v", name, len(b), err)
@@ -82,7 +84,7 @@ func TestStructureAcceptsRealModules(t *testing.T) {
 // FuzzStructure: the walk never panics or reads out of bounds, whatever
 // the bytes (FuzzValidate then runs accepted modules through wazero).
 func FuzzStructure(f *testing.F) {
-	f.Add(echoModule().bytes())
+	f.Add(wasmasm.Echo().Bytes())
 	f.Add([]byte("\x00asm\x01\x00\x00\x00\x070\xac\xac\xac00000"))
 	f.Add([]byte("\x00asm\x01\x00\x00\x00\x0a\x0c\x01\x0a\x02\xff\xff\xff\xff\x0f\x7f\x01\x7f\x0b"))
 	f.Fuzz(func(t *testing.T, wasm []byte) {
@@ -143,40 +145,25 @@ func TestCompileCostOfRealModules(t *testing.T) {
 // before compiling: locals live across loops, deep nesting, and many
 // functions each under the limit.
 func TestCompileBombRefused(t *testing.T) {
-	loops := func(locals, n int) wfunc {
-		var body []byte
-		for range n {
-			body = append(body, 0x03, 0x40) // loop
-		}
-		for i := range locals {
-			body = append(body, 0x20) // local.get i; i32.const 1; i32.add; local.set i
-			body = append(body, uleb(uint32(i+3))...)
-			body = append(body, 0x41, 0x01, 0x6a, 0x21)
-			body = append(body, uleb(uint32(i+3))...)
-		}
-		for range n {
-			body = append(body, 0x0b)
-		}
-		return wfunc{typ: tyPre, locals: uint32(locals), body: append(body, 0x41, 0x00)}
-	}
-	many := echoModule()
+	loops := wasmasm.Loops
+	many := wasmasm.Echo()
 	for range 12 {
-		many.funcs = append(many.funcs, loops(1000, 400)) // 0.4e9 each: under the function limit
+		many.Funcs = append(many.Funcs, loops(1000, 400)) // 0.4e9 each: under the function limit
 	}
 	for _, c := range []struct {
 		name string
-		f    []wfunc
+		f    []wasmasm.Func
 		want string
 	}{
-		{"5,000 locals across 100 loops", []wfunc{loops(5000, 100)}, "5000 locals and 100 blocks"},
-		{"6,000 nested loops", []wfunc{loops(0, 6000)}, "6000 blocks nested 6000 deep"},
-		{"many costly functions", many.funcs[4:], "the functions so far"},
+		{"5,000 locals across 100 loops", []wasmasm.Func{loops(5000, 100)}, "5000 locals and 100 blocks"},
+		{"6,000 nested loops", []wasmasm.Func{loops(0, 6000)}, "6000 blocks nested 6000 deep"},
+		{"many costly functions", many.Funcs[4:], "the functions so far"},
 	} {
-		m := echoModule()
-		m.funcs = append(m.funcs, c.f...)
+		m := wasmasm.Echo()
+		m.Funcs = append(m.Funcs, c.f...)
 		h := newHost(t, nil)
 		start := time.Now()
-		_, err := h.Validate(context.Background(), m.bytes())
+		_, err := h.Validate(context.Background(), m.Bytes())
 		if !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), c.want) {
 			t.Fatalf("%s: %v", c.name, err)
 		}

@@ -82,6 +82,17 @@ func ReadCSV(r io.Reader, opts *Options) (*Set, error) {
 		if int64(len(s.X)+cols-1) > o.MaxValues {
 			return nil, fmt.Errorf("%w: csv line %d: more than %d feature values in all", ErrTooLarge, line, o.MaxValues)
 		}
+		if err := grow(&s.X, cols-1, o.Reserve); err != nil {
+			return nil, fmt.Errorf("csv line %d: %w", line, err)
+		}
+		if o.Regression {
+			err = grow(&s.Targets, 1, o.Reserve)
+		} else {
+			err = grow(&s.Y, 1, o.Reserve)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("csv line %d: %w", line, err)
+		}
 		for j, f := range rec[:cols-1] {
 			v, err := parseFinite(f, 32)
 			if err != nil {
@@ -113,6 +124,26 @@ func ReadCSV(r io.Reader, opts *Options) (*Set, error) {
 		return nil, fmt.Errorf("%w: csv: no data rows", ErrFormat)
 	}
 	return s, nil
+}
+
+// grow makes room for n more elements in *s, 4 bytes each, calling
+// reserve first (if set) for twice what the larger array adds: the array
+// it replaces stays on the heap until the collector frees it. It grows
+// by a quarter, as append does for large slices.
+func grow[T float32 | int32](s *[]T, n int, reserve func(int64) error) error {
+	if len(*s)+n <= cap(*s) {
+		return nil
+	}
+	c := max(cap(*s)+cap(*s)/4, len(*s)+n, 1024)
+	if reserve != nil {
+		if err := reserve(2 * 4 * int64(c-cap(*s))); err != nil {
+			return err
+		}
+	}
+	ns := make([]T, len(*s), c)
+	copy(ns, *s)
+	*s = ns
+	return nil
 }
 
 // isHeader reports whether any field of the first row is not a number,

@@ -83,6 +83,16 @@ type Options struct {
 	// Regression makes ReadCSV read the last column as a float target into
 	// Set.Targets instead of an integer class into Set.Y.
 	Regression bool
+	// Reserve, if set, is called before the set being read takes more
+	// memory, with the bytes it is about to take; an error it returns
+	// stops the read and is returned (wrapped). A server passes its memory
+	// budget here, so that sets read at once cannot together pass it
+	// however each stays within MaxValues. A CSV's arrays grow as rows
+	// arrive, and each array they outgrow stays on the heap until the
+	// collector runs (Go lets the heap reach twice what is live), so a CSV
+	// is charged twice its arrays' capacity; an image set's array is
+	// allocated once, at its size, and charged once.
+	Reserve func(n int64) error
 }
 
 const (

@@ -368,3 +368,33 @@ func TestReadIDXLarge(t *testing.T) {
 		}
 	}
 }
+
+// TestReserve: a CSV's parsed arrays are charged to Options.Reserve
+// before they grow — twice their capacity, for the arrays they outgrow —
+// and an error from it stops the read.
+func TestReserve(t *testing.T) {
+	var b strings.Builder
+	for range 5000 {
+		b.WriteString("1,2,3,4,5,6,7,8,9,0\n") // 9 features and a label
+	}
+	var charged int64
+	s, err := ReadCSV(strings.NewReader(b.String()), &Options{Reserve: func(n int64) error { charged += n; return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := 4 * int64(cap(s.X)+cap(s.Y))
+	if charged != 2*held {
+		t.Errorf("charged %d bytes for arrays of %d bytes, want twice", charged, held)
+	}
+	charged /= 2 // half of what the set needs
+	errFull := errors.New("budget full")
+	_, err = ReadCSV(strings.NewReader(b.String()), &Options{Reserve: func(n int64) error {
+		if charged -= n; charged < 0 {
+			return errFull
+		}
+		return nil
+	}})
+	if !errors.Is(err, errFull) {
+		t.Errorf("past the budget: %v, want %v", err, errFull)
+	}
+}

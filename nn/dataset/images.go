@@ -285,13 +285,30 @@ func (d *imageDecoder) add(t tree, p string) error {
 	switch {
 	case d.n == 0:
 		d.c, d.h, d.w, d.first = c, h, w, name
+		if err := d.reserve(int64(d.total * c * h * w)); err != nil {
+			return err
+		}
 		d.x = make([]float32, 0, d.total*c*h*w) // within MaxValues, checked by fits
 	case c > d.c:
+		if err := d.reserve(int64(d.total * 3 * h * w)); err != nil {
+			return err
+		}
 		d.x = toRGB(d.x, d.n, h*w, d.total*3*h*w)
 		d.c = 3
 	}
 	d.x = appendPixels(d.x, img, d.c)
 	d.n++
+	return nil
+}
+
+// reserve charges Options.Reserve, if set, for an array of n values.
+func (d *imageDecoder) reserve(n int64) error {
+	if d.o.Reserve == nil {
+		return nil
+	}
+	if err := d.o.Reserve(4 * n); err != nil {
+		return fmt.Errorf("%d images: %w", d.total, err)
+	}
 	return nil
 }
 

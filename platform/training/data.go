@@ -114,11 +114,17 @@ const (
 // images as a tar, tar.gz or zip archive of one folder of PNGs per class
 // (dataset.ReadImageArchive), told apart by their first bytes. Both count
 // decompressed bytes and values against the same limits as they inflate.
-func ParseDataset(b []byte) (*dataset.Set, error) {
-	if isArchive(b) {
-		return dataset.ReadImageArchive(bytes.NewReader(b), &dataset.Options{MaxBytes: MaxDatasetBytes, MaxValues: MaxDatasetValues})
+func ParseDataset(b []byte) (*dataset.Set, error) { return ParseDatasetBudget(b, false, nil) }
+
+// ParseDatasetBudget is ParseDataset, or ParseRegressionCSV if regression,
+// calling reserve (if not nil) before the set takes more memory
+// (dataset.Options.Reserve): a server's memory budget.
+func ParseDatasetBudget(b []byte, regression bool, reserve func(int64) error) (*dataset.Set, error) {
+	o := &dataset.Options{MaxBytes: MaxDatasetBytes, MaxValues: MaxDatasetValues, Regression: regression, Reserve: reserve}
+	if !regression && isArchive(b) {
+		return dataset.ReadImageArchive(bytes.NewReader(b), o)
 	}
-	return ParseCSV(b)
+	return dataset.ReadCSV(bytes.NewReader(b), o)
 }
 
 // isArchive recognises a zip (local file header), a tar (the "ustar" magic
@@ -150,6 +156,4 @@ func ParseCSV(b []byte) (*dataset.Set, error) {
 
 // ParseRegressionCSV is ParseCSV for a numeric target: the last column is
 // any finite number (Set.Targets), not a class.
-func ParseRegressionCSV(b []byte) (*dataset.Set, error) {
-	return dataset.ReadCSV(bytes.NewReader(b), &dataset.Options{MaxBytes: MaxDatasetBytes, MaxValues: MaxDatasetValues, Regression: true})
-}
+func ParseRegressionCSV(b []byte) (*dataset.Set, error) { return ParseDatasetBudget(b, true, nil) }
