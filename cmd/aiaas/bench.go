@@ -26,12 +26,11 @@ type shapeFlags []string
 func (s *shapeFlags) String() string     { return strings.Join(*s, " ") }
 func (s *shapeFlags) Set(v string) error { *s = append(*s, v); return nil }
 
-func init() {
-	register(&command{
-		name:    "model bench",
-		args:    "FILE",
-		summary: "measure a model's forward-pass latency per batch size",
-		detail: `
+var cmdModelBench = &command{
+	name:    "model bench",
+	args:    "FILE",
+	summary: "measure a model's forward-pass latency per batch size",
+	detail: `
 Loads a model — a safetensors artifact (dense or graph) or an ONNX file,
 converted as an upload would be — and times its forward pass on random
 inputs at each batch size: the median and the 99th percentile of single
@@ -42,58 +41,57 @@ For a graph model, --shape gives the input's shape (repeat it as
 --shape NAME=DIMS for a model with several inputs); --batch then replaces
 the first dimension of inputs whose first dimension is dynamic. Inputs
 whose dimensions are all static need no --shape.`,
-		examples: []string{
-			"aiaas model bench mnist.safetensors --batch 1,8,64 --output json",
-			"aiaas model bench resnet18.onnx --shape 1,3,224,224",
-			"aiaas model bench bert.safetensors --shape input_ids=1,128 --shape attention_mask=1,128",
-		},
-		setup: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
-			batches := fs.String("batch", "", "batch sizes, comma separated (default 1,8,64; for graph models: the --shape as given)")
-			dur := fs.Duration("duration", time.Second, "time spent per batch size")
-			var shapes shapeFlags
-			fs.Var(&shapes, "shape", "input shape of a graph model, e.g. 1,3,224,224 or NAME=1,128 (repeatable)")
-			profile := fs.Bool("profile", false, "graph models: also time each operator (at the first --batch size)")
-			return func(ctx context.Context, c *cli, args []string) error {
-				if len(args) != 1 {
-					return usagef("want one model file")
-				}
-				bs, err := parseInts(*batches)
-				if err != nil {
-					return usagef("--batch: want sizes like 1,8,64")
-				}
-				if *dur <= 0 {
-					return usagef("--duration must be positive")
-				}
-				b, err := os.ReadFile(args[0])
-				if err != nil {
-					return &exitError{exitNotFound, err}
-				}
-				if !isSafetensors(b) {
-					if b, err = onnx.Convert(b, nil); err != nil {
-						return &exitError{exitInvalid, err}
-					}
-				}
-				if isGraphArtifact(b) {
-					return benchGraph(ctx, c, args[0], b, shapes, bs, *dur, *profile)
-				}
-				if len(shapes) > 0 || *profile {
-					return usagef("--shape and --profile are for graph models; %s is a dense model (use --batch)", args[0])
-				}
-				if len(bs) == 0 {
-					bs = []int{1, 8, 64}
-				}
-				m, _, err := nn.ReadArtifact(b, nil)
-				if err != nil {
+	examples: []string{
+		"aiaas model bench mnist.safetensors --batch 1,8,64 --output json",
+		"aiaas model bench resnet18.onnx --shape 1,3,224,224",
+		"aiaas model bench bert.safetensors --shape input_ids=1,128 --shape attention_mask=1,128",
+	},
+	setup: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
+		batches := fs.String("batch", "", "batch sizes, comma separated (default 1,8,64; for graph models: the --shape as given)")
+		dur := fs.Duration("duration", time.Second, "time spent per batch size")
+		var shapes shapeFlags
+		fs.Var(&shapes, "shape", "input shape of a graph model, e.g. 1,3,224,224 or NAME=1,128 (repeatable)")
+		profile := fs.Bool("profile", false, "graph models: also time each operator (at the first --batch size)")
+		return func(ctx context.Context, c *cli, args []string) error {
+			if len(args) != 1 {
+				return usagef("want one model file")
+			}
+			bs, err := parseInts(*batches)
+			if err != nil {
+				return usagef("--batch: want sizes like 1,8,64")
+			}
+			if *dur <= 0 {
+				return usagef("--duration must be positive")
+			}
+			b, err := os.ReadFile(args[0])
+			if err != nil {
+				return &exitError{exitNotFound, err}
+			}
+			if !isSafetensors(b) {
+				if b, err = onnx.Convert(b, nil); err != nil {
 					return &exitError{exitInvalid, err}
 				}
-				res, err := nnbench.Measure(m, bs, &nnbench.Options{Budget: *dur})
-				if err != nil {
-					return usagef("%v", err)
-				}
-				return emitBench(c, args[0], int64(m.NumParams()), nil, res, nil)
 			}
-		},
-	})
+			if isGraphArtifact(b) {
+				return benchGraph(ctx, c, args[0], b, shapes, bs, *dur, *profile)
+			}
+			if len(shapes) > 0 || *profile {
+				return usagef("--shape and --profile are for graph models; %s is a dense model (use --batch)", args[0])
+			}
+			if len(bs) == 0 {
+				bs = []int{1, 8, 64}
+			}
+			m, _, err := nn.ReadArtifact(b, nil)
+			if err != nil {
+				return &exitError{exitInvalid, err}
+			}
+			res, err := nnbench.Measure(m, bs, &nnbench.Options{Budget: *dur})
+			if err != nil {
+				return usagef("%v", err)
+			}
+			return emitBench(c, args[0], int64(m.NumParams()), nil, res, nil)
+		}
+	},
 }
 
 // isSafetensors tells an artifact from an ONNX file: safetensors starts

@@ -483,3 +483,25 @@ func FuzzParseTensor(f *testing.F) {
 		}
 	})
 }
+
+// TestCommandTable: every command in the table once, each with a name, a
+// summary and a run, so the table is the whole CLI.
+func TestCommandTable(t *testing.T) {
+	seen := map[string]bool{}
+	for i, c := range commands {
+		switch {
+		case c == nil:
+			t.Fatalf("commands[%d] is nil", i)
+		case c.name == "" || c.summary == "" || c.setup == nil:
+			t.Errorf("commands[%d] %q lacks a name, summary or setup", i, c.name)
+		case seen[c.name]:
+			t.Errorf("%q is in the table twice", c.name)
+		}
+		seen[c.name] = true
+	}
+	for _, want := range []string{"serve", "train", "model push", "invoke", "evaluate", "audit verify"} {
+		if !seen[want] {
+			t.Errorf("%q is missing from the table", want)
+		}
+	}
+}

@@ -14,11 +14,10 @@ import (
 	"github.com/aiaas/aiaas/sdk/client"
 )
 
-func init() {
-	clientCmd(&command{
-		name:    "evaluate",
-		summary: "compare model versions on a labelled dataset: quality, latency, memory, Lambda cost",
-		detail: `Runs every --candidate (MODEL or MODEL:VERSION, where VERSION is a number or
+var cmdEvaluate = clientCmd(&command{
+	name:    "evaluate",
+	summary: "compare model versions on a labelled dataset: quality, latency, memory, Lambda cost",
+	detail: `Runs every --candidate (MODEL or MODEL:VERSION, where VERSION is a number or
 an alias; repeat the flag) over the same --dataset ("mnist" or a dataset
 uploaded with 'aiaas dataset push') as an evaluation job on the server, and
 reports per candidate: accuracy, top-k accuracy, macro F1, per-class
@@ -38,139 +37,141 @@ With --wait the command follows the job (a progress line on a terminal,
 a line per candidate otherwise), prints the comparison table, and exits 1
 if the evaluation fails or is canceled. The evaluation's id can then justify
 an alias move: 'aiaas model alias NAME ALIAS VERSION --evaluation ID'.`,
-		examples: []string{"aiaas evaluate --candidate mnist:prod --candidate mnist-cnn:3 --dataset mnist-test --wait",
-			"aiaas evaluate --candidate mnist:1 --candidate mnist:2 --dataset mnist --limit 2000 --wait --output json",
-			"aiaas evaluate --candidate price:3 --dataset houses --task regression --metrics quality,latency"},
-	}, false, func(fs *flag.FlagSet) clientRun {
-		var r client.EvaluationRequest
-		var cands stringList
-		var metrics, batches string
-		var perMillion float64
-		var wait bool
-		var poll time.Duration
-		fs.Var(&cands, "candidate", "MODEL or MODEL:VERSION (a number or an alias) to evaluate (repeat it; required)")
-		fs.StringVar(&r.Dataset, "dataset", "", `"mnist" or an uploaded dataset (required)`)
-		fs.StringVar(&r.Task, "task", "", "classification (default) or regression")
-		fs.StringVar(&metrics, "metrics", "", "comma-separated subset of quality,latency,memory,cost (default all)")
-		fs.IntVar(&r.TopK, "top-k", 0, "k of the top-k accuracy (server default 5)")
-		fs.IntVar(&r.Limit, "limit", 0, "evaluate only the first N rows (default all)")
-		fs.StringVar(&batches, "batches", "", "batch sizes to time, comma separated (server default 1,8,32,128)")
-		fs.IntVar(&r.MemoryMB, "memory-mb", 0, "Lambda memory for the cost estimate (server default 1024)")
-		fs.Float64Var(&r.PricePerGBSecond, "price-per-gb-second", 0, "USD per GB-second (server default 0.0000133334, AWS arm64 list price)")
-		fs.Float64Var(&perMillion, "price-per-million-requests", 0, "USD per million requests (server default 0.20, AWS list price)")
-		fs.BoolVar(&wait, "wait", false, "follow the evaluation until it ends and print the comparison")
-		fs.DurationVar(&poll, "poll", time.Second, "how often --wait asks for the evaluation's state")
-		return func(ctx context.Context, c *cli, cl *client.Client, args []string) error {
-			if err := nargs(args, 0, "flags only"); err != nil {
-				return err
-			}
-			if len(cands) == 0 || r.Dataset == "" {
-				return usagef("--candidate (at least one) and --dataset are required")
-			}
-			for _, s := range cands {
-				model, version, _ := strings.Cut(s, ":")
-				if model == "" || strings.HasSuffix(s, ":") {
-					return usagef("--candidate %q: want MODEL or MODEL:VERSION", s)
-				}
-				r.Candidates = append(r.Candidates, client.EvaluationCandidate{Model: model, Version: version})
-			}
-			if metrics != "" {
-				for _, m := range strings.Split(metrics, ",") {
-					r.Metrics = append(r.Metrics, strings.TrimSpace(m))
-				}
-			}
-			if batches != "" {
-				for _, b := range strings.Split(batches, ",") {
-					n, err := strconv.Atoi(strings.TrimSpace(b))
-					if err != nil || n < 1 {
-						return usagef("--batches: %q is not a positive batch size", b)
-					}
-					r.Batches = append(r.Batches, n)
-				}
-			}
-			fs.Visit(func(f *flag.Flag) {
-				if f.Name == "price-per-million-requests" {
-					r.PricePerMillionRequests = &perMillion
-				}
-			})
-			ev, err := cl.SubmitEvaluation(ctx, &r)
-			if err != nil {
-				return err
-			}
-			if !wait {
-				return c.emit(ev, func(w io.Writer) {
-					fmt.Fprintf(w, "evaluation %s %s\nfollow it with: aiaas evaluation show %s --wait\n", ev.ID, ev.Status, ev.ID)
-				})
-			}
-			c.logf("evaluation %s submitted", ev.ID)
-			return waitEvaluation(ctx, c, cl, ev.ID, poll)
-		}
-	})
-	clientCmd(&command{
-		name: "evaluation show", args: "ID",
-		summary:  "show an evaluation and its comparison table; --wait follows it to the end",
-		examples: []string{"aiaas evaluation show e0123 --wait", "aiaas evaluation show e0123 --output json"},
-	}, false, func(fs *flag.FlagSet) clientRun {
-		var wait bool
-		var poll time.Duration
-		fs.BoolVar(&wait, "wait", false, "follow the evaluation until it ends (exit 1 if it fails)")
-		fs.DurationVar(&poll, "poll", time.Second, "how often --wait asks for the evaluation's state")
-		return func(ctx context.Context, c *cli, cl *client.Client, args []string) error {
-			if err := nargs(args, 1, "ID"); err != nil {
-				return err
-			}
-			if wait {
-				return waitEvaluation(ctx, c, cl, args[0], poll)
-			}
-			ev, err := cl.Evaluation(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			return c.emit(ev, func(w io.Writer) { evaluationText(w, ev) })
-		}
-	})
-	clientCmd(&command{
-		name: "evaluation list", summary: "list this tenant's evaluations",
-		examples: []string{"aiaas evaluation list", "aiaas evaluation list --output json"},
-	}, false, noFlags(func(ctx context.Context, c *cli, cl *client.Client, args []string) error {
-		if err := nargs(args, 0, "no arguments"); err != nil {
+	examples: []string{"aiaas evaluate --candidate mnist:prod --candidate mnist-cnn:3 --dataset mnist-test --wait",
+		"aiaas evaluate --candidate mnist:1 --candidate mnist:2 --dataset mnist --limit 2000 --wait --output json",
+		"aiaas evaluate --candidate price:3 --dataset houses --task regression --metrics quality,latency"},
+}, false, func(fs *flag.FlagSet) clientRun {
+	var r client.EvaluationRequest
+	var cands stringList
+	var metrics, batches string
+	var perMillion float64
+	var wait bool
+	var poll time.Duration
+	fs.Var(&cands, "candidate", "MODEL or MODEL:VERSION (a number or an alias) to evaluate (repeat it; required)")
+	fs.StringVar(&r.Dataset, "dataset", "", `"mnist" or an uploaded dataset (required)`)
+	fs.StringVar(&r.Task, "task", "", "classification (default) or regression")
+	fs.StringVar(&metrics, "metrics", "", "comma-separated subset of quality,latency,memory,cost (default all)")
+	fs.IntVar(&r.TopK, "top-k", 0, "k of the top-k accuracy (server default 5)")
+	fs.IntVar(&r.Limit, "limit", 0, "evaluate only the first N rows (default all)")
+	fs.StringVar(&batches, "batches", "", "batch sizes to time, comma separated (server default 1,8,32,128)")
+	fs.IntVar(&r.MemoryMB, "memory-mb", 0, "Lambda memory for the cost estimate (server default 1024)")
+	fs.Float64Var(&r.PricePerGBSecond, "price-per-gb-second", 0, "USD per GB-second (server default 0.0000133334, AWS arm64 list price)")
+	fs.Float64Var(&perMillion, "price-per-million-requests", 0, "USD per million requests (server default 0.20, AWS list price)")
+	fs.BoolVar(&wait, "wait", false, "follow the evaluation until it ends and print the comparison")
+	fs.DurationVar(&poll, "poll", time.Second, "how often --wait asks for the evaluation's state")
+	return func(ctx context.Context, c *cli, cl *client.Client, args []string) error {
+		if err := nargs(args, 0, "flags only"); err != nil {
 			return err
 		}
-		evs, err := cl.Evaluations(ctx)
+		if len(cands) == 0 || r.Dataset == "" {
+			return usagef("--candidate (at least one) and --dataset are required")
+		}
+		for _, s := range cands {
+			model, version, _ := strings.Cut(s, ":")
+			if model == "" || strings.HasSuffix(s, ":") {
+				return usagef("--candidate %q: want MODEL or MODEL:VERSION", s)
+			}
+			r.Candidates = append(r.Candidates, client.EvaluationCandidate{Model: model, Version: version})
+		}
+		if metrics != "" {
+			for _, m := range strings.Split(metrics, ",") {
+				r.Metrics = append(r.Metrics, strings.TrimSpace(m))
+			}
+		}
+		if batches != "" {
+			for _, b := range strings.Split(batches, ",") {
+				n, err := strconv.Atoi(strings.TrimSpace(b))
+				if err != nil || n < 1 {
+					return usagef("--batches: %q is not a positive batch size", b)
+				}
+				r.Batches = append(r.Batches, n)
+			}
+		}
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "price-per-million-requests" {
+				r.PricePerMillionRequests = &perMillion
+			}
+		})
+		ev, err := cl.SubmitEvaluation(ctx, &r)
 		if err != nil {
 			return err
 		}
-		return c.emit(map[string]any{"evaluations": nonNil(evs)}, func(w io.Writer) {
-			rows := make([][]string, len(evs))
-			for i, ev := range evs {
-				names := make([]string, len(ev.Results))
-				for j, res := range ev.Results {
-					names[j] = candidateName(&res)
-				}
-				dataset := "-"
-				if ev.Request != nil {
-					dataset = ev.Request.Dataset
-				}
-				rows[i] = []string{ev.ID, ev.Status, dataset, fmtTime(ev.Created), strings.Join(names, " ")}
-			}
-			table(w, "ID\tSTATUS\tDATASET\tCREATED\tCANDIDATES", rows)
-		})
-	}))
-	clientCmd(&command{
-		name: "evaluation cancel", args: "ID",
-		summary:  "stop a queued or running evaluation",
-		examples: []string{"aiaas evaluation cancel e0123"},
-	}, false, noFlags(func(ctx context.Context, c *cli, cl *client.Client, args []string) error {
+		if !wait {
+			return c.emit(ev, func(w io.Writer) {
+				fmt.Fprintf(w, "evaluation %s %s\nfollow it with: aiaas evaluation show %s --wait\n", ev.ID, ev.Status, ev.ID)
+			})
+		}
+		c.logf("evaluation %s submitted", ev.ID)
+		return waitEvaluation(ctx, c, cl, ev.ID, poll)
+	}
+})
+
+var cmdEvaluationShow = clientCmd(&command{
+	name: "evaluation show", args: "ID",
+	summary:  "show an evaluation and its comparison table; --wait follows it to the end",
+	examples: []string{"aiaas evaluation show e0123 --wait", "aiaas evaluation show e0123 --output json"},
+}, false, func(fs *flag.FlagSet) clientRun {
+	var wait bool
+	var poll time.Duration
+	fs.BoolVar(&wait, "wait", false, "follow the evaluation until it ends (exit 1 if it fails)")
+	fs.DurationVar(&poll, "poll", time.Second, "how often --wait asks for the evaluation's state")
+	return func(ctx context.Context, c *cli, cl *client.Client, args []string) error {
 		if err := nargs(args, 1, "ID"); err != nil {
 			return err
 		}
-		ev, err := cl.CancelEvaluation(ctx, args[0])
+		if wait {
+			return waitEvaluation(ctx, c, cl, args[0], poll)
+		}
+		ev, err := cl.Evaluation(ctx, args[0])
 		if err != nil {
 			return err
 		}
-		return c.emit(ev, func(w io.Writer) { fmt.Fprintf(w, "evaluation %s: cancel requested\n", ev.ID) })
-	}))
-}
+		return c.emit(ev, func(w io.Writer) { evaluationText(w, ev) })
+	}
+})
+
+var cmdEvaluationList = clientCmd(&command{
+	name: "evaluation list", summary: "list this tenant's evaluations",
+	examples: []string{"aiaas evaluation list", "aiaas evaluation list --output json"},
+}, false, noFlags(func(ctx context.Context, c *cli, cl *client.Client, args []string) error {
+	if err := nargs(args, 0, "no arguments"); err != nil {
+		return err
+	}
+	evs, err := cl.Evaluations(ctx)
+	if err != nil {
+		return err
+	}
+	return c.emit(map[string]any{"evaluations": nonNil(evs)}, func(w io.Writer) {
+		rows := make([][]string, len(evs))
+		for i, ev := range evs {
+			names := make([]string, len(ev.Results))
+			for j, res := range ev.Results {
+				names[j] = candidateName(&res)
+			}
+			dataset := "-"
+			if ev.Request != nil {
+				dataset = ev.Request.Dataset
+			}
+			rows[i] = []string{ev.ID, ev.Status, dataset, fmtTime(ev.Created), strings.Join(names, " ")}
+		}
+		table(w, "ID\tSTATUS\tDATASET\tCREATED\tCANDIDATES", rows)
+	})
+}))
+
+var cmdEvaluationCancel = clientCmd(&command{
+	name: "evaluation cancel", args: "ID",
+	summary:  "stop a queued or running evaluation",
+	examples: []string{"aiaas evaluation cancel e0123"},
+}, false, noFlags(func(ctx context.Context, c *cli, cl *client.Client, args []string) error {
+	if err := nargs(args, 1, "ID"); err != nil {
+		return err
+	}
+	ev, err := cl.CancelEvaluation(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return c.emit(ev, func(w io.Writer) { fmt.Fprintf(w, "evaluation %s: cancel requested\n", ev.ID) })
+}))
 
 // waitEvaluation follows an evaluation, showing where it is, and prints
 // the comparison at the end.

@@ -79,9 +79,23 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
-var commands []*command
-
-func register(c *command) { commands = append(commands, c) }
+// commands is the CLI: every verb, grouped here by what it works on
+// (--help lists them sorted). Each is a variable in the file of its kind
+// (serve.go, train.go, client_*.go …); a command missing here does not
+// exist.
+var commands = []*command{
+	cmdServe, cmdTrain, cmdModelBench, cmdModelExport,
+	cmdTenantCreate, cmdTenantList,
+	cmdKeyCreate, cmdKeyList, cmdKeyRevoke,
+	cmdModelPush, cmdModelList, cmdModelShow, cmdModelAlias,
+	cmdPluginPush, cmdPluginList,
+	cmdDatasetPush,
+	cmdEndpointCreate, cmdEndpointList, cmdEndpointDelete,
+	cmdInvoke, cmdInfer, cmdEmbed, cmdGenerate,
+	cmdJobSubmit, cmdJobShow, cmdJobList,
+	cmdEvaluate, cmdEvaluationShow, cmdEvaluationList, cmdEvaluationCancel,
+	cmdAuditList, cmdAuditVerify,
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -23,11 +23,10 @@ import (
 	"github.com/aiaas/aiaas/platform/config"
 )
 
-func init() {
-	register(&command{
-		name:    "serve",
-		summary: "run the platform's HTTP server (the local form of the Lambda functions)",
-		detail: `
+var cmdServe = &command{
+	name:    "serve",
+	summary: "run the platform's HTTP server (the local form of the Lambda functions)",
+	detail: `
 Serves the Open Inference Protocol v2 data plane, endpoints and the control
 plane on AIAAS_ADDR, with everything stored under AIAAS_STORE. Configuration
 comes from the environment (below); flags override it. Bad configuration
@@ -45,25 +44,24 @@ Local mode: when AIAAS_ADMIN_KEY is unset, an admin key is generated and
 printed once (its hash is kept in the store); when AIAAS_MASTER_KEY is unset
 and the store is a folder, a master key is generated and kept in that folder
 (see docs/security.md: production sets AIAAS_MASTER_KEY).`,
-		more: envHelp,
-		examples: []string{
-			"aiaas serve",
-			"AIAAS_STORE='s3://models?endpoint=127.0.0.1:9000&secure=false' AIAAS_S3_ACCESS_KEY=… AIAAS_S3_SECRET_KEY=… aiaas serve --addr :8080",
-			"aiaas serve --demo --plugins-dir build/plugins",
-		},
-		setup: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
-			addr := fs.String("addr", "", "listen address (overrides AIAAS_ADDR)")
-			store := fs.String("store", "", "store URL (overrides AIAAS_STORE)")
-			demo := fs.Bool("demo", false, "set up and print the demo tenant, model, plugins and endpoint")
-			pluginsDir := fs.String("plugins-dir", "build/plugins", "folder with the example plugins' .wasm files (--demo)")
-			return func(ctx context.Context, c *cli, args []string) error {
-				if len(args) > 0 {
-					return usagef("unexpected argument %q", args[0])
-				}
-				return serve(ctx, c, *addr, *store, *demo, *pluginsDir)
+	more: envHelp,
+	examples: []string{
+		"aiaas serve",
+		"AIAAS_STORE='s3://models?endpoint=127.0.0.1:9000&secure=false' AIAAS_S3_ACCESS_KEY=… AIAAS_S3_SECRET_KEY=… aiaas serve --addr :8080",
+		"aiaas serve --demo --plugins-dir build/plugins",
+	},
+	setup: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
+		addr := fs.String("addr", "", "listen address (overrides AIAAS_ADDR)")
+		store := fs.String("store", "", "store URL (overrides AIAAS_STORE)")
+		demo := fs.Bool("demo", false, "set up and print the demo tenant, model, plugins and endpoint")
+		pluginsDir := fs.String("plugins-dir", "build/plugins", "folder with the example plugins' .wasm files (--demo)")
+		return func(ctx context.Context, c *cli, args []string) error {
+			if len(args) > 0 {
+				return usagef("unexpected argument %q", args[0])
 			}
-		},
-	})
+			return serve(ctx, c, *addr, *store, *demo, *pluginsDir)
+		}
+	},
 }
 
 // envHelp lists the configuration variables for --help.

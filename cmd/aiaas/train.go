@@ -17,11 +17,10 @@ import (
 	"github.com/aiaas/aiaas/platform/training"
 )
 
-func init() {
-	register(&command{
-		name:    "train",
-		summary: "train a model offline on a dataset and write a safetensors artifact",
-		detail: `
+var cmdTrain = &command{
+	name:    "train",
+	summary: "train a model offline on a dataset and write a safetensors artifact",
+	detail: `
 Trains a network with mini-batches and writes the model artifact:
 safetensors weights with the architecture, the metrics and the provenance in
 its __metadata__. The artifact is what 'aiaas model push' uploads.
@@ -44,39 +43,38 @@ unless --test-dataset names the test set.
 
 Per-epoch lines (or a progress bar on a terminal) go to standard error; the
 result goes to standard output.`,
-		examples: []string{
-			"aiaas train --dataset mnist --layers 128,128 --activation relu --optimizer adam --lr 0.001 --batch-size 32 --epochs 5 --seed 1 --out mnist.safetensors --output json",
-			"aiaas train --dataset iris.csv --layers 16 --epochs 50 --validation-split 0.1 --early-stopping 5 --out iris.safetensors",
-			"aiaas train --dataset mnist --spec examples/mnist/cnn.json --epochs 5 --seed 1 --out cnn.safetensors --output json",
-		},
-		setup: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
-			o := trainOptions{fs: fs}
-			fs.StringVar(&o.spec, "spec", "", "training recipe in JSON (a \"network\" of any layers and hyperparameters); flags override it")
-			fs.Float64Var(&o.weightDecay, "weight-decay", 0, "L2 weight decay on dense and conv2d kernels")
-			fs.IntVar(&o.shift, "augment-shift", 0, "shift training images by up to N pixels at random (image networks; 0 = off)")
-			fs.BoolVar(&o.flip, "augment-flip", false, "mirror training images left-right at random (image networks)")
-			fs.StringVar(&o.schedule, "lr-schedule", "", `learning-rate schedule: "step" (×0.1 every epoch; tune in --spec) or "cosine"`)
-			fs.StringVar(&o.dataset, "dataset", "", `"mnist", an IDX file or folder, or a CSV file (features..., label) (required)`)
-			fs.StringVar(&o.testDataset, "test-dataset", "", "test set (same format as --dataset); default: MNIST's test set, or --test-split of a CSV/IDX dataset")
-			fs.Float64Var(&o.testSplit, "test-split", 0.2, "fraction of a CSV/IDX dataset held out as the test set when --test-dataset is not given")
-			fs.StringVar(&o.layers, "layers", "128,128", "hidden layer widths, comma separated (the output layer is added from the number of classes)")
-			fs.StringVar(&o.activation, "activation", "relu", "hidden activation: relu, tanh, sigmoid or linear")
-			fs.Float64Var(&o.dropout, "dropout", 0, "dropout rate after each hidden layer (training only), 0 to disable")
-			fs.StringVar(&o.optimizer, "optimizer", "adam", "optimizer: adam, sgd or momentum")
-			fs.Float64Var(&o.lr, "lr", 0.001, "learning rate")
-			fs.Float64Var(&o.momentum, "momentum", 0.9, "momentum (optimizer momentum only)")
-			fs.StringVar(&o.loss, "loss", "sparse_categorical_crossentropy", "loss: sparse_categorical_crossentropy, categorical_crossentropy or mse")
-			fs.IntVar(&o.batch, "batch-size", 32, "mini-batch size")
-			fs.IntVar(&o.epochs, "epochs", 5, "passes over the training set")
-			fs.Int64Var(&o.seed, "seed", 1, "seed for initial weights and shuffling (same seed, same run)")
-			fs.Float64Var(&o.valSplit, "validation-split", 0, "fraction of the training set (its last rows, as Keras does) used for validation metrics")
-			fs.IntVar(&o.patience, "early-stopping", 0, "stop after this many epochs without improvement of the validation loss (needs --validation-split), 0 to disable")
-			fs.IntVar(&o.limit, "limit", 0, "use only the first N training samples (0 = all), for quick runs")
-			fs.StringVar(&o.name, "name", "", "model name recorded in the artifact (default: from the dataset)")
-			fs.StringVar(&o.out, "out", "model.safetensors", "where to write the artifact")
-			return o.run
-		},
-	})
+	examples: []string{
+		"aiaas train --dataset mnist --layers 128,128 --activation relu --optimizer adam --lr 0.001 --batch-size 32 --epochs 5 --seed 1 --out mnist.safetensors --output json",
+		"aiaas train --dataset iris.csv --layers 16 --epochs 50 --validation-split 0.1 --early-stopping 5 --out iris.safetensors",
+		"aiaas train --dataset mnist --spec examples/mnist/cnn.json --epochs 5 --seed 1 --out cnn.safetensors --output json",
+	},
+	setup: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
+		o := trainOptions{fs: fs}
+		fs.StringVar(&o.spec, "spec", "", "training recipe in JSON (a \"network\" of any layers and hyperparameters); flags override it")
+		fs.Float64Var(&o.weightDecay, "weight-decay", 0, "L2 weight decay on dense and conv2d kernels")
+		fs.IntVar(&o.shift, "augment-shift", 0, "shift training images by up to N pixels at random (image networks; 0 = off)")
+		fs.BoolVar(&o.flip, "augment-flip", false, "mirror training images left-right at random (image networks)")
+		fs.StringVar(&o.schedule, "lr-schedule", "", `learning-rate schedule: "step" (×0.1 every epoch; tune in --spec) or "cosine"`)
+		fs.StringVar(&o.dataset, "dataset", "", `"mnist", an IDX file or folder, or a CSV file (features..., label) (required)`)
+		fs.StringVar(&o.testDataset, "test-dataset", "", "test set (same format as --dataset); default: MNIST's test set, or --test-split of a CSV/IDX dataset")
+		fs.Float64Var(&o.testSplit, "test-split", 0.2, "fraction of a CSV/IDX dataset held out as the test set when --test-dataset is not given")
+		fs.StringVar(&o.layers, "layers", "128,128", "hidden layer widths, comma separated (the output layer is added from the number of classes)")
+		fs.StringVar(&o.activation, "activation", "relu", "hidden activation: relu, tanh, sigmoid or linear")
+		fs.Float64Var(&o.dropout, "dropout", 0, "dropout rate after each hidden layer (training only), 0 to disable")
+		fs.StringVar(&o.optimizer, "optimizer", "adam", "optimizer: adam, sgd or momentum")
+		fs.Float64Var(&o.lr, "lr", 0.001, "learning rate")
+		fs.Float64Var(&o.momentum, "momentum", 0.9, "momentum (optimizer momentum only)")
+		fs.StringVar(&o.loss, "loss", "sparse_categorical_crossentropy", "loss: sparse_categorical_crossentropy, categorical_crossentropy or mse")
+		fs.IntVar(&o.batch, "batch-size", 32, "mini-batch size")
+		fs.IntVar(&o.epochs, "epochs", 5, "passes over the training set")
+		fs.Int64Var(&o.seed, "seed", 1, "seed for initial weights and shuffling (same seed, same run)")
+		fs.Float64Var(&o.valSplit, "validation-split", 0, "fraction of the training set (its last rows, as Keras does) used for validation metrics")
+		fs.IntVar(&o.patience, "early-stopping", 0, "stop after this many epochs without improvement of the validation loss (needs --validation-split), 0 to disable")
+		fs.IntVar(&o.limit, "limit", 0, "use only the first N training samples (0 = all), for quick runs")
+		fs.StringVar(&o.name, "name", "", "model name recorded in the artifact (default: from the dataset)")
+		fs.StringVar(&o.out, "out", "model.safetensors", "where to write the artifact")
+		return o.run
+	},
 }
 
 type trainOptions struct {
