@@ -169,43 +169,18 @@ func (s *Server) handleSubmitEvaluation(w http.ResponseWriter, r *http.Request) 
 	}
 	now := time.Now().UTC()
 	e := &Evaluation{ID: newEvalID(), Status: jobQueued, Request: req, Results: results, Created: now}
-	if s.dispatch == nil && !s.jobs.admitEval(p.tenant, e) {
-		return &Error{Status: http.StatusTooManyRequests, RetryAfter: 30 * time.Second,
-			Msg: fmt.Sprintf("the tenant has %d training or evaluation jobs queued or running, its share; retry when one has finished", jobsPerTenant)}
-	}
-	if s.dispatch != nil {
-		ok, err := s.claimSlot(r.Context(), p.tenant, e.ID)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return shareExceeded()
-		}
-	}
-	if err := s.saveEval(r.Context(), p.tenant, e); err != nil {
-		if s.dispatch == nil {
-			s.jobs.dropLiveEval(p.tenant, e.ID)
-		} else {
-			s.releaseSlot(context.WithoutCancel(r.Context()), p.tenant, e.ID)
-		}
+	err := s.enqueue(r.Context(), p.tenant, enqueued{
+		id: e.ID, what: "evaluation",
+		admit: func() bool { return s.jobs.admitEval(p.tenant, e) },
+		drop:  func() { s.jobs.dropLiveEval(p.tenant, e.ID) },
+		save:  func(ctx context.Context) error { return s.saveEval(ctx, p.tenant, e) },
+		fail: func(ctx context.Context, reason string) {
+			e.Status, e.Error = jobFailed, reason
+			_ = s.saveEval(ctx, p.tenant, e)
+		},
+	})
+	if err != nil {
 		return err
-	}
-	if s.dispatch != nil {
-		if err := s.dispatch(r.Context(), p.tenant, e.ID); err != nil {
-			s.releaseSlot(context.WithoutCancel(r.Context()), p.tenant, e.ID)
-			e.Status, e.Error = jobFailed, "could not start: "+err.Error()
-			_ = s.saveEval(context.WithoutCancel(r.Context()), p.tenant, e)
-			return wrapStatus(http.StatusServiceUnavailable, fmt.Errorf("evaluation backend unavailable: %w", err))
-		}
-	} else {
-		select {
-		case s.jobs.queue <- jobTask{p.tenant, e.ID}:
-		default:
-			s.jobs.dropLiveEval(p.tenant, e.ID)
-			e.Status, e.Error = jobFailed, "queue full"
-			_ = s.saveEval(context.WithoutCancel(r.Context()), p.tenant, e)
-			return &Error{Status: http.StatusServiceUnavailable, RetryAfter: 30 * time.Second, Msg: "the job queue is full; retry later"}
-		}
 	}
 	setAuditObject(r, "evaluations/"+e.ID)
 	writeJSON(w, http.StatusAccepted, e)

@@ -335,12 +335,47 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := time.Now().UTC()
 	j := &Job{ID: newJobID(), Status: jobQueued, Model: req.Model, Request: req, Created: now, Epochs: []nn.EpochMetrics{}}
-	if s.dispatch == nil && !s.jobs.admit(p.tenant, j) {
-		return &Error{Status: http.StatusTooManyRequests, RetryAfter: 30 * time.Second,
-			Msg: fmt.Sprintf("the tenant has %d training jobs queued or running, its share; retry when one has finished", jobsPerTenant)}
+	err := s.enqueue(r.Context(), p.tenant, enqueued{
+		id: j.ID, what: "training",
+		admit: func() bool { return s.jobs.admit(p.tenant, j) },
+		drop:  func() { s.jobs.dropLive(p.tenant, j.ID) },
+		save:  func(ctx context.Context) error { return s.saveJob(ctx, p.tenant, j) },
+		fail: func(ctx context.Context, reason string) {
+			j.Status, j.Error = jobFailed, reason
+			_ = s.saveJob(ctx, p.tenant, j)
+		},
+	})
+	if err != nil {
+		return err
 	}
-	if s.dispatch != nil {
-		ok, err := s.claimSlot(r.Context(), p.tenant, j.ID)
+	setAuditObject(r, "training-jobs/"+j.ID)
+	writeJSON(w, http.StatusAccepted, j)
+	return nil
+}
+
+// enqueued is a training job or an evaluation being submitted.
+type enqueued struct {
+	id    string
+	what  string                                   // "training" or "evaluation", for messages
+	admit func() bool                              // take a place in the local pool's tenant share
+	drop  func()                                   // give it back
+	save  func(ctx context.Context) error          // write the queued record
+	fail  func(ctx context.Context, reason string) // record that it could not start
+}
+
+// enqueue submits a job or evaluation: it takes one of the tenant's 8
+// places (the local pool's count, or on Lambda a slot record), writes the
+// record, and queues it locally or dispatches it to the train function.
+// Whatever fails gives the place back, and a job that could not start is
+// recorded as failed with the reason.
+func (s *Server) enqueue(ctx context.Context, tenant string, e enqueued) error {
+	local := s.dispatch == nil
+	if local && !e.admit() {
+		return &Error{Status: http.StatusTooManyRequests, RetryAfter: 30 * time.Second,
+			Msg: fmt.Sprintf("the tenant has %d training or evaluation jobs queued or running, its share; retry when one has finished", jobsPerTenant)}
+	}
+	if !local {
+		ok, err := s.claimSlot(ctx, tenant, e.id)
 		if err != nil {
 			return err
 		}
@@ -348,34 +383,33 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) error {
 			return shareExceeded()
 		}
 	}
-	if err := s.saveJob(r.Context(), p.tenant, j); err != nil {
-		if s.dispatch == nil {
-			s.jobs.dropLive(p.tenant, j.ID)
+	undo := func() {
+		if local {
+			e.drop()
 		} else {
-			s.releaseSlot(context.WithoutCancel(r.Context()), p.tenant, j.ID)
+			s.releaseSlot(context.WithoutCancel(ctx), tenant, e.id)
 		}
+	}
+	if err := e.save(ctx); err != nil {
+		undo()
 		return err
 	}
-	if s.dispatch != nil {
-		if err := s.dispatch(r.Context(), p.tenant, j.ID); err != nil {
-			s.releaseSlot(context.WithoutCancel(r.Context()), p.tenant, j.ID)
-			j.Status, j.Error = jobFailed, "could not start: "+err.Error()
-			_ = s.saveJob(context.WithoutCancel(r.Context()), p.tenant, j)
-			return wrapStatus(http.StatusServiceUnavailable, fmt.Errorf("training backend unavailable: %w", err))
+	if !local {
+		if err := s.dispatch(ctx, tenant, e.id); err != nil {
+			undo()
+			e.fail(context.WithoutCancel(ctx), "could not start: "+err.Error())
+			return wrapStatus(http.StatusServiceUnavailable, fmt.Errorf("%s backend unavailable: %w", e.what, err))
 		}
-	} else {
-		select {
-		case s.jobs.queue <- jobTask{p.tenant, j.ID}:
-		default:
-			s.jobs.dropLive(p.tenant, j.ID)
-			j.Status, j.Error = jobFailed, "queue full"
-			_ = s.saveJob(context.WithoutCancel(r.Context()), p.tenant, j)
-			return &Error{Status: http.StatusServiceUnavailable, RetryAfter: 30 * time.Second, Msg: "the training queue is full; retry later"}
-		}
+		return nil
 	}
-	setAuditObject(r, "training-jobs/"+j.ID)
-	writeJSON(w, http.StatusAccepted, j)
-	return nil
+	select {
+	case s.jobs.queue <- jobTask{tenant, e.id}:
+		return nil
+	default:
+		undo()
+		e.fail(context.WithoutCancel(ctx), "queue full")
+		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: 30 * time.Second, Msg: "the job queue is full; retry later"}
+	}
 }
 
 func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) error {
