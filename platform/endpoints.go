@@ -546,8 +546,8 @@ func tensorInput(lm *loadedModel, ts []safetensors.Tensor) ([]float32, int, erro
 // so a warm invoke reads nothing from the store; a change made through
 // another process is seen within refTTL.
 type smallCache struct {
-	s *Server
-	c *cache.Cache[smallKey, smallEntry]
+	st RecordStore
+	c  *cache.Cache[smallKey, smallEntry]
 }
 
 type smallKey struct{ tenant, kind, name string }
@@ -558,13 +558,13 @@ type smallEntry struct {
 	err error
 }
 
-func newSmallCache(s *Server) smallCache {
-	return smallCache{s: s, c: cache.New[smallKey, smallEntry](cache.Options{TTL: refTTL})}
+func newSmallCache(st RecordStore) smallCache {
+	return smallCache{st: st, c: cache.New[smallKey, smallEntry](cache.Options{TTL: refTTL})}
 }
 
 func (c *smallCache) get(ctx context.Context, tenant, kind, name string) ([]byte, error) {
 	e, err := c.c.Load(ctx, smallKey{tenant, kind, name}, func(ctx context.Context) (smallEntry, error) {
-		b, err := c.s.store.Get(ctx, tenant, kind, name)
+		b, err := c.st.Get(ctx, tenant, kind, name)
 		if err != nil && !errors.Is(err, modelstore.ErrNotFound) {
 			return smallEntry{}, err // outages are not cached
 		}

@@ -410,14 +410,14 @@ type modelRefs struct {
 const refTTL = 2 * time.Second
 
 type refCache struct {
-	s *Server
-	c *cache.Cache[refKey, *modelRefs]
+	st ModelStore
+	c  *cache.Cache[refKey, *modelRefs]
 }
 
 type refKey struct{ tenant, model string }
 
-func newRefCache(s *Server) refCache {
-	return refCache{s: s, c: cache.New[refKey, *modelRefs](cache.Options{
+func newRefCache(st ModelStore) refCache {
+	return refCache{st: st, c: cache.New[refKey, *modelRefs](cache.Options{
 		TTL: refTTL,
 		// Stale-if-error: the store is down, and a model that was
 		// resolved before keeps serving from the last known refs (its
@@ -428,14 +428,14 @@ func newRefCache(s *Server) refCache {
 
 func (c *refCache) get(ctx context.Context, tenant, model string) (*modelRefs, error) {
 	return c.c.Load(ctx, refKey{tenant, model}, func(ctx context.Context) (*modelRefs, error) {
-		vs, err := c.s.store.Versions(ctx, tenant, model)
+		vs, err := c.st.Versions(ctx, tenant, model)
 		if err != nil {
 			return nil, err
 		}
 		if len(vs) == 0 {
 			return nil, notFound("model %q has no versions", model)
 		}
-		aliases, err := c.s.store.Aliases(ctx, tenant, model)
+		aliases, err := c.st.Aliases(ctx, tenant, model)
 		if err != nil {
 			return nil, err
 		}

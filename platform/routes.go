@@ -340,7 +340,7 @@ func auditRecord(actor, action, object string, status int) audit.Record {
 }
 
 // auditStore adapts the platform Store to the audit log's needs.
-type auditStore struct{ st Store }
+type auditStore struct{ st RecordStore }
 
 func (a auditStore) Create(ctx context.Context, tenant, name string, data []byte) error {
 	err := a.st.Create(ctx, tenant, "audit", name, data)

@@ -216,7 +216,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
 	s.audit = al
-	s.refs, s.small = newRefCache(s), newSmallCache(s)
+	s.refs, s.small = newRefCache(s.store), newSmallCache(s.store)
 	s.auth, s.keyGuard = newAuthCache(), newKeyGuard()
 	s.models = newModelCache(s, int64(s.cfg.ModelCacheMB)<<20)
 	workers := s.cfg.TrainWorkers

@@ -7,37 +7,54 @@ import (
 	"github.com/aiaas/aiaas/modelstore"
 )
 
-// Store is what the platform needs from storage. *modelstore.Store
-// implements it ([StoreFrom]); the platform never sees keys, drivers or
-// encryption.
+// Store is what the platform needs from storage: the four parts below.
+// *modelstore.Store implements it ([StoreFrom]); the platform never sees
+// keys, drivers or encryption. The parts exist for their consumers: a
+// piece that needs only records (the audit log's adapter, the record
+// cache) or only models (the ref cache) takes only that part.
 //
 // Names are validated by the store. Errors wrap the store's sentinels
 // (modelstore.ErrNotFound, ErrExists, ErrInvalidName, ErrTooLarge,
 // ErrUnavailable, ErrCorrupt); errors.go maps them to statuses.
 type Store interface {
-	// System records: tenants and API keys, outside every tenant.
+	SystemStore
+	ModelStore
+	RecordStore
+	BlobStore
+}
+
+// SystemStore holds the records outside every tenant: tenants and API
+// keys.
+type SystemStore interface {
 	SystemGet(ctx context.Context, name string) ([]byte, error)
 	SystemPut(ctx context.Context, name string, data []byte) error
 	SystemCreate(ctx context.Context, name string, data []byte) error // ErrExists if taken
 	SystemList(ctx context.Context, prefix string) ([]string, error)
+}
 
-	// Models: immutable numbered versions with metadata, and aliases.
+// ModelStore holds a tenant's models: immutable numbered versions with
+// metadata, and aliases.
+type ModelStore interface {
 	PublishModel(ctx context.Context, tenant, model string, r io.Reader, size int64, meta []byte) (VersionInfo, error)
 	OpenModel(ctx context.Context, tenant, model string, version int) ([]byte, VersionInfo, error) // verified sha256
 	Versions(ctx context.Context, tenant, model string) ([]VersionInfo, error)                     // ErrNotFound if no model
 	Models(ctx context.Context, tenant string) ([]string, error)
 	SetAlias(ctx context.Context, tenant, model, alias string, a Alias) error
 	Aliases(ctx context.Context, tenant, model string) (map[string]Alias, error)
+}
 
-	// Records of a tenant, by kind ("plugins", "endpoints", "jobs",
-	// "keys", "audit" …): small objects.
+// RecordStore holds a tenant's small records, by kind ("plugins",
+// "endpoints", "jobs", "keys", "audit" …).
+type RecordStore interface {
 	Get(ctx context.Context, tenant, kind, name string) ([]byte, error)
 	Put(ctx context.Context, tenant, kind, name string, data []byte) error
 	Create(ctx context.Context, tenant, kind, name string, data []byte) error // ErrExists if taken
 	Delete(ctx context.Context, tenant, kind, name string) error
 	List(ctx context.Context, tenant, kind, prefix, after string, limit int) ([]string, error)
+}
 
-	// Blobs of a tenant: plugin modules and datasets, streamed.
+// BlobStore holds a tenant's blobs, streamed: plugin modules and datasets.
+type BlobStore interface {
 	PutBlob(ctx context.Context, tenant, kind, name string, r io.Reader, size int64) (sha256 string, err error)
 	GetBlob(ctx context.Context, tenant, kind, name string) ([]byte, error)
 	StatBlob(ctx context.Context, tenant, kind, name string) (BlobInfo, error)
