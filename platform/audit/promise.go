@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -31,6 +32,9 @@ import (
 
 const (
 	promisePrefix = "promise-"
+	// gapClaimPrefix names the marker a writer creates, conditionally,
+	// before it records another writer's gap: one gap record per promise.
+	gapClaimPrefix = "gapclaim-"
 	// GapAction is the action of the record a writer appends when it
 	// finds that another writer stopped without closing the log.
 	GapAction = "audit.gap"
@@ -138,6 +142,16 @@ func (l *Log) adopt(ctx context.Context, tenant string) error {
 	}
 	t := l.tenant(tenant)
 	for _, p := range ps {
+		// Two writers may find the same expired promise at once (two
+		// Lambda environments starting together): the one that creates
+		// the claim records the gap, the other leaves it.
+		claim := gapClaimPrefix + p.Writer + "-" + strconv.FormatInt(p.Until.UnixNano(), 10)
+		if err := l.st.Create(ctx, tenant, claim, []byte(l.writer)); err != nil {
+			if errors.Is(err, ErrConflict) {
+				continue
+			}
+			return fmt.Errorf("audit: claim the gap of %s: %w", p.Writer, err)
+		}
 		t.pmu.Lock()
 		t.pending = append([]Record{{Time: time.Now().UTC(), Actor: "system", Action: GapAction,
 			Object: "writers/" + p.Writer + "/until/" + p.Until.Format(time.RFC3339Nano)}}, t.pending...)

@@ -2,7 +2,9 @@ package audit
 
 import (
 	"context"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -131,5 +133,81 @@ func TestPromiseRenewedByFlushes(t *testing.T) {
 	defer st.mu.Unlock()
 	if st.puts != puts {
 		t.Fatalf("a request after the renewal wrote to the store (%d puts, was %d)", st.puts, puts)
+	}
+}
+
+// barrierStore holds the first n Reads of one name until all n have
+// read it, so that n writers certainly see the same open promise before
+// any of them closes it. Later reads pass.
+type barrierStore struct {
+	Store
+	name string
+	n    int
+	mu   sync.Mutex
+	seen int
+	all  chan struct{} // closed when n have read
+}
+
+func (b *barrierStore) Read(ctx context.Context, tenant, name string) ([]byte, error) {
+	data, err := b.Store.Read(ctx, tenant, name)
+	if name == b.name {
+		b.mu.Lock()
+		b.seen++
+		if b.seen == b.n {
+			close(b.all)
+		}
+		b.mu.Unlock()
+		<-b.all
+	}
+	return data, err
+}
+
+// TestGapRecordedOnce: two writers that find the same expired promise at
+// once (two Lambda environments starting together, each with a chain of
+// its own) record its gap once between them.
+func TestGapRecordedOnce(t *testing.T) {
+	ctx := context.Background()
+	mem := newMem()
+	const lease = 50 * time.Millisecond
+	dead := mustNew(t, mem, &Options{FlushInterval: time.Hour, PromiseLease: lease})
+	if err := dead.Promise(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	dead.crash()
+	time.Sleep(2 * lease)
+
+	const writers = 2
+	st := &barrierStore{Store: mem, name: promisePrefix + dead.writer, n: writers, all: make(chan struct{})}
+	var logs [writers]*Log
+	for i := range logs {
+		logs[i] = mustNew(t, st, &Options{FlushInterval: time.Hour, PromiseLease: time.Minute, Chain: "env" + strconv.Itoa(i)})
+	}
+	var wg sync.WaitGroup
+	for _, l := range logs {
+		wg.Go(func() {
+			if err := l.Promise(ctx, "t"); err != nil {
+				t.Error(err)
+			}
+			if err := l.Flush(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	page, err := logs[0].ReadPage(ctx, "t", Query{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gaps := 0
+	for _, r := range page.Records {
+		if r.Action == GapAction {
+			gaps++
+		}
+	}
+	if gaps != 1 {
+		t.Fatalf("%d gap records for one dead writer's promise, want 1", gaps)
+	}
+	for _, l := range logs {
+		l.Close(ctx)
 	}
 }
