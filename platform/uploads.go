@@ -379,35 +379,43 @@ func (e *exactReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// ownUpload reads the upload id of the route's target, refusing one that
-// is another target's (or another tenant's: the store keys them apart)
-// exactly as a missing one.
-func (s *Server) ownUpload(r *http.Request, us UploadStore, tenant, kind, name string) (modelstore.Upload, error) {
+// target is the upload a commit or abort names, with its store.
+type target struct {
+	us         UploadStore
+	u          modelstore.Upload
+	kind, name string
+}
+
+// ownUpload resolves the route's upload: its target and the upload id,
+// refusing an id that is another target's (or another tenant's: the store
+// keys them apart) exactly as a missing one.
+func (s *Server) ownUpload(r *http.Request, tenant string) (target, error) {
+	kind, name, err := uploadTarget(r)
+	if err != nil {
+		return target{}, err
+	}
+	us, err := s.uploadStore()
+	if err != nil {
+		return target{}, err
+	}
 	id := r.PathValue("id")
 	u, err := us.Upload(r.Context(), tenant, id)
 	if err == nil && (u.Kind != kind || u.Name != name) {
 		err = modelstore.ErrNotFound
 	}
 	if err != nil {
-		return u, notFoundAs(err, "upload %s of %s %q not found", truncate(id, 40), kind[:len(kind)-1], name)
+		return target{}, notFoundAs(err, "upload %s of %s %q not found", truncate(id, 40), kind[:len(kind)-1], name)
 	}
-	return u, nil
+	return target{us, u, kind, name}, nil
 }
 
 func (s *Server) handleCommitUpload(w http.ResponseWriter, r *http.Request) error {
 	p := principalOf(r.Context())
-	kind, name, err := uploadTarget(r)
+	t, err := s.ownUpload(r, p.tenant)
 	if err != nil {
 		return err
 	}
-	us, err := s.uploadStore()
-	if err != nil {
-		return err
-	}
-	u, err := s.ownUpload(r, us, p.tenant, kind, name)
-	if err != nil {
-		return err
-	}
+	us, u, kind, name := t.us, t.u, t.kind, t.name
 	// 10,000 parts with their ETags take under 1 MiB.
 	body, err := io.ReadAll(io.LimitReader(r.Body, 2<<20))
 	if err != nil {
@@ -476,18 +484,11 @@ func (s *Server) handleCommitUpload(w http.ResponseWriter, r *http.Request) erro
 
 func (s *Server) handleAbortUpload(w http.ResponseWriter, r *http.Request) error {
 	p := principalOf(r.Context())
-	kind, name, err := uploadTarget(r)
+	t, err := s.ownUpload(r, p.tenant)
 	if err != nil {
 		return err
 	}
-	us, err := s.uploadStore()
-	if err != nil {
-		return err
-	}
-	u, err := s.ownUpload(r, us, p.tenant, kind, name)
-	if err != nil {
-		return err
-	}
+	us, u, kind, name := t.us, t.u, t.kind, t.name
 	if err := us.DeleteUpload(r.Context(), p.tenant, u); err != nil {
 		return err
 	}
