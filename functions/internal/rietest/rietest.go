@@ -169,9 +169,17 @@ func Start(t testing.TB, bootstrap string, opts *Options) *Function {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
-	addr, apiAddr := freeAddr(t), o.RuntimeAPIAddr
-	if apiAddr == "" {
-		apiAddr = freeAddr(t)
+	// Both ports are chosen while both are held: two freeAddr calls in a
+	// row can return the same port (the first is closed before the second
+	// is asked for), and the emulator then panics binding its Runtime API.
+	// A caller's RuntimeAPIAddr, chosen and closed earlier, is avoided too.
+	ports := freeAddrs(t, 2)
+	addr, apiAddr := ports[0], o.RuntimeAPIAddr
+	switch {
+	case apiAddr == "":
+		apiAddr = ports[1]
+	case addr == apiAddr:
+		addr = ports[1]
 	}
 	cmd := exec.Command(rie, "--log-level", "error",
 		"--runtime-interface-emulator-address", addr,
@@ -221,12 +229,23 @@ func FreeAddr(t testing.TB) string { return freeAddr(t) }
 
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return freeAddrs(t, 1)[0]
+}
+
+// freeAddrs returns n distinct loopback addresses, free at the time of the
+// call: every listener is held until all are chosen.
+func freeAddrs(t testing.TB, n int) []string {
+	t.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		addrs[i] = l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addrs
 }
 
 var reportRE = regexp.MustCompile(`REPORT RequestId: (\S+)\s+(?:Init Duration: ([0-9.]+) ms\s+)?Duration: ([0-9.]+) ms`)
