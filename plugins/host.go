@@ -193,9 +193,9 @@ type Host struct {
 	vsem chan struct{}
 	vten map[string]chan struct{} // guarded by mu
 
-	// compiling serializes compilations of one module (by hash stripe)
-	// across the runtimes (see check).
-	compiling [32]sync.Mutex
+	// compiling serializes compilations of one module across the
+	// runtimes (see check); other modules never wait on it.
+	compiling keyedMutex
 	shared    *shared // nil without Options.Shared
 
 	stop chan struct{}

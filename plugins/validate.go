@@ -148,13 +148,13 @@ func (h *Host) check(ctx context.Context, sb *sandbox, wasm []byte) (wazero.Comp
 	// One compilation of a module at a time in this host: the runtimes
 	// share wazero's compiled code, and wazero v1.12 shares a module it
 	// loads from the file cache before it is ready to instantiate
-	// (TestConcurrentFirstCompileFromCache). Striped by hash, so other
-	// modules compile in parallel.
-	mu := &h.compiling[sum[0]%uint8(len(h.compiling))]
+	// (TestConcurrentFirstCompileFromCache). Keyed by the module's hash:
+	// a lock per stripe of hashes made one tenant's small module wait
+	// behind another's slow compile whenever their hashes shared a stripe.
 	var cm wazero.CompiledModule
 	compile := func() (err error) {
-		mu.Lock()
-		defer mu.Unlock()
+		unlock := h.compiling.lock(sum)
+		defer unlock()
 		cm, err = sb.rt.CompileModule(ctx, wasm)
 		return err
 	}
