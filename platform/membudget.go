@@ -107,11 +107,29 @@ type budgetedBody struct {
 	reserved int64 // bytes reserved
 	read     int64 // bytes read
 	once     sync.Once
+	// streamed: the handler passes what it reads on (to the store) rather
+	// than holding it, so only one read's bytes are held at a time.
+	streamed bool
+}
+
+// stream tells the body that its reader holds no more than one read's
+// bytes from now on: what was reserved past one granule is given back,
+// and reads reserve only what they are about to fill.
+func (r *budgetedBody) stream() {
+	r.streamed = true
+	if r.reserved > bodyGranule {
+		r.b.release(r.tenant, r.reserved-bodyGranule)
+		r.reserved = bodyGranule
+	}
 }
 
 func (r *budgetedBody) Read(p []byte) (int, error) {
-	if r.read+int64(len(p)) > r.reserved {
-		need := max(int64(bodyGranule), r.read+int64(len(p))-r.reserved)
+	held := r.read
+	if r.streamed {
+		held = 0
+	}
+	if held+int64(len(p)) > r.reserved {
+		need := max(int64(bodyGranule), held+int64(len(p))-r.reserved)
 		if need > int64(len(p)) && len(p) < bodyGranule {
 			need = bodyGranule
 		}

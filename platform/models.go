@@ -181,54 +181,78 @@ func fromONNX(b []byte) ([]byte, error) {
 // readUpload reads a model upload, checking it as it arrives so that a
 // body that cannot be a model is refused after its first bytes rather than
 // held whole. A safetensors artifact's header is read and checked first;
-// it says how many bytes of weights follow, and exactly those are read
-// (a header declaring more than AIAAS_MAX_ARTIFACT_BYTES is refused before
-// they arrive, and anything after them is an error). An ONNX file (by
-// content type, or when byte 9 is not the '{' of a safetensors header)
-// must start with a field of an ONNX ModelProto and is then read whole:
-// protobuf cannot be checked in pieces; nn/onnx bounds its parse.
-func (s *Server) readUpload(r *http.Request) ([]byte, error) {
-	br := bufio.NewReaderSize(r.Body, 64)
+// it says how many bytes of weights follow (a header declaring more than
+// AIAAS_MAX_ARTIFACT_BYTES is refused before they arrive, and anything
+// after them is an error). A dense artifact larger than describeWhole is
+// returned as a stream, to be checked on its way to the store
+// ([Server.publishStreamed]) rather than held; a smaller one, or a graph,
+// is read whole. An ONNX file (by content type, or when byte 9 is not the
+// '{' of a safetensors header) must start with a field of an ONNX
+// ModelProto and is then read whole: protobuf cannot be checked in
+// pieces; nn/onnx bounds its parse.
+func (s *Server) readUpload(r *http.Request) ([]byte, *streamedArtifact, error) {
+	br := bufio.NewReaderSize(r.Body, 64<<10)
 	peek, err := br.Peek(9)
 	if len(peek) == 0 {
 		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, bodyErr(err)
+			return nil, nil, bodyErr(err)
 		}
-		return nil, httpErr(http.StatusBadRequest, "empty body: send the safetensors model artifact or an ONNX model")
+		return nil, nil, httpErr(http.StatusBadRequest, "empty body: send the safetensors model artifact or an ONNX model")
 	}
 	if isONNX(r.Header.Get("Content-Type"), peek) {
 		if !onnxStart(peek[0]) {
-			return nil, httpErr(http.StatusBadRequest, "neither a safetensors model artifact (its 9th byte is not '{') nor an ONNX model (no ModelProto field at byte 0)")
+			return nil, nil, httpErr(http.StatusBadRequest, "neither a safetensors model artifact (its 9th byte is not '{') nor an ONNX model (no ModelProto field at byte 0)")
 		}
 		body, err := io.ReadAll(br)
 		if err != nil {
-			return nil, bodyErr(err)
+			return nil, nil, bodyErr(err)
 		}
-		return body, nil
+		return body, nil, nil
 	}
-	prefix, dataLen, err := safetensors.ReadHeader(br, &safetensors.Limits{MaxHeaderBytes: 8 << 20, MaxRank: 8})
+	limits := &safetensors.Limits{MaxHeaderBytes: 8 << 20, MaxRank: 8}
+	prefix, dataLen, err := safetensors.ReadHeader(br, limits)
 	if err != nil {
 		if errors.Is(err, safetensors.ErrFormat) {
-			return nil, httpErr(http.StatusBadRequest, "not a model artifact: %v", err)
+			return nil, nil, httpErr(http.StatusBadRequest, "not a model artifact: %v", err)
 		}
-		return nil, bodyErr(err)
+		return nil, nil, bodyErr(err)
 	}
 	total := int64(len(prefix)) + dataLen
 	if total > s.cfg.MaxArtifactBytes {
-		return nil, httpErr(http.StatusRequestEntityTooLarge, "the artifact's header declares %d bytes, the limit is %d (AIAAS_MAX_ARTIFACT_BYTES)", total, s.cfg.MaxArtifactBytes)
+		return nil, nil, httpErr(http.StatusRequestEntityTooLarge, "the artifact's header declares %d bytes, the limit is %d (AIAAS_MAX_ARTIFACT_BYTES)", total, s.cfg.MaxArtifactBytes)
+	}
+	trailing := func() error {
+		if n, _ := br.Read(make([]byte, 1)); n > 0 {
+			return httpErr(http.StatusBadRequest, "bytes after the artifact's last tensor")
+		}
+		return nil
+	}
+	if total > describeWhole {
+		f, err := safetensors.DecodeHeader(prefix, dataLen, &safetensors.Limits{MaxHeaderBytes: 8 << 20, MaxRank: 8, MaxTensors: 4*nn.MaxLayers + 1})
+		if err != nil {
+			return nil, nil, httpErr(http.StatusBadRequest, "not a model artifact: %v", err)
+		}
+		if !graph.IsArtifact(f.Metadata) {
+			if st, ok := r.Body.(interface{ stream() }); ok {
+				st.stream() // held: the header and what is in flight
+			}
+			return nil, &streamedArtifact{header: f, prefix: prefix, rest: br, size: total,
+				end: func([]byte) error { return trailing() },
+				why: fmt.Sprintf("an artifact of %d bytes: checked from its header and streamed weights; latency is measured at publish up to %d bytes", total, describeWhole)}, nil
+		}
 	}
 	body := make([]byte, total)
 	copy(body, prefix)
 	if _, err := io.ReadFull(br, body[len(prefix):]); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, httpErr(http.StatusBadRequest, "the artifact is cut short: its header declares %d bytes of weights", dataLen)
+			return nil, nil, httpErr(http.StatusBadRequest, "the artifact is cut short: its header declares %d bytes of weights", dataLen)
 		}
-		return nil, bodyErr(err)
+		return nil, nil, bodyErr(err)
 	}
-	if n, _ := br.Read(make([]byte, 1)); n > 0 {
-		return nil, httpErr(http.StatusBadRequest, "bytes after the artifact's last tensor")
+	if err := trailing(); err != nil {
+		return nil, nil, err
 	}
-	return body, nil
+	return body, nil, nil
 }
 
 // onnxStart reports whether b can start an ONNX ModelProto: the tag of one
@@ -252,16 +276,22 @@ func (s *Server) handlePublishModel(w http.ResponseWriter, r *http.Request) erro
 	if err := checkName("model", name); err != nil {
 		return err
 	}
-	body, err := s.readUpload(r)
+	body, streamed, err := s.readUpload(r)
 	if err != nil {
 		return err
 	}
-	if isONNX(r.Header.Get("Content-Type"), body) {
-		if body, err = fromONNX(body); err != nil {
-			return err
+	var info VersionInfo
+	var vm versionMeta
+	if streamed != nil {
+		info, vm, err = s.publishStreamed(r.Context(), p.tenant, name, *streamed)
+	} else {
+		if isONNX(r.Header.Get("Content-Type"), body) {
+			if body, err = fromONNX(body); err != nil {
+				return err
+			}
 		}
+		info, vm, err = s.publish(r.Context(), p.tenant, name, body)
 	}
-	info, vm, err := s.publish(r.Context(), p.tenant, name, body)
 	if err != nil {
 		return err
 	}

@@ -500,12 +500,18 @@ func (s *Server) handleAbortUpload(w http.ResponseWriter, r *http.Request) error
 // readVerified reads a whole staged upload (bounded by its announced
 // size, already within limits) and checks its sha256.
 func readVerified(r io.Reader, u modelstore.Upload) ([]byte, error) {
-	v := &verifier{r: r, size: u.Size, want: u.SHA256, h: sha256.New()}
-	b, err := io.ReadAll(v)
-	if err != nil {
-		return nil, err
+	return io.ReadAll(newVerifier(r, u.Size, matchSHA256(u.SHA256)))
+}
+
+// matchSHA256 is a verifier's end check of a staged upload: the bytes are
+// what the upload announced.
+func matchSHA256(want string) func(sum []byte) error {
+	return func(sum []byte) error {
+		if got := hex.EncodeToString(sum); got != want {
+			return errSHA256(got, want)
+		}
+		return nil
 	}
-	return b, nil
 }
 
 // errSHA256 is a staged upload that is not what was announced.
@@ -514,19 +520,25 @@ func errSHA256(got, want string) error {
 }
 
 // verifier passes through exactly size bytes, hashing them, and fails
-// the read that would deliver the last of them when their sha256 is not
-// want — so a consumer (the sealer) never sees the end of a wrong stream
-// and nothing is published. From byte floatsFrom on (when > 0) it also
-// checks that the bytes are finite little-endian float32s.
+// the read that would deliver the last of them when end refuses them (a
+// staged upload's sha256 that is not the one announced, a one-request
+// body with bytes after its artifact) — so a consumer (the sealer) never
+// sees the end of a wrong stream and nothing is published. From byte
+// floatsFrom on (when > 0) it also checks that the bytes are finite
+// little-endian float32s.
 type verifier struct {
 	r          io.Reader
 	size, n    int64
-	want       string
+	end        func(sum []byte) error
 	h          hash.Hash
 	floatsFrom int64
 	carry      [4]byte
 	k          int
 	err        error
+}
+
+func newVerifier(r io.Reader, size int64, end func(sum []byte) error) *verifier {
+	return &verifier{r: r, size: size, end: end, h: sha256.New()}
 }
 
 func (v *verifier) Read(p []byte) (int, error) {
@@ -549,15 +561,19 @@ func (v *verifier) Read(p []byte) (int, error) {
 	}
 	v.n += int64(n)
 	if v.n == v.size {
-		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want {
-			v.err = errSHA256(got, v.want)
-			return 0, v.err
+		if v.end != nil {
+			if v.err = v.end(v.h.Sum(nil)); v.err != nil {
+				return 0, v.err
+			}
 		}
 		return n, nil
 	}
-	if err == io.EOF {
-		v.err = httpErr(http.StatusBadRequest, "the staged upload ended after %d of %d bytes", v.n, v.size)
+	switch {
+	case err == io.EOF:
+		v.err = httpErr(http.StatusBadRequest, "the artifact is cut short: it ended after %d of the %d bytes its header declares", v.n, v.size)
 		return n, v.err
+	case err != nil:
+		v.err = err // the body's own (its size limit, the memory budget, the client gone)
 	}
 	return n, err
 }
@@ -638,23 +654,46 @@ func (s *Server) commitModel(ctx context.Context, tenant, name string, u modelst
 	if u.Size <= describeWhole || graph.IsArtifact(f.Metadata) {
 		return whole(prefix)
 	}
-	spec, meta, err := nn.CheckArtifactHeader(f, nil)
+	return s.publishStreamed(ctx, tenant, name, streamedArtifact{
+		header: f, prefix: prefix, rest: br, size: u.Size, end: matchSHA256(u.SHA256),
+		why: fmt.Sprintf("staged upload of %d bytes: checked from its header and streamed weights; latency is measured at publish up to %d bytes", u.Size, describeWhole),
+	})
+}
+
+// streamedArtifact is a dense safetensors artifact whose header was read
+// and checked and whose weights are still to come.
+type streamedArtifact struct {
+	header *safetensors.File
+	prefix []byte    // the header's bytes
+	rest   io.Reader // the weights
+	size   int64     // the whole artifact's
+	end    func(sum []byte) error
+	why    string // versionMeta.LatencySkipped
+}
+
+// publishStreamed publishes a, checking its weights (finite float32s) as
+// they stream through the sealer into the store: the request holds the
+// header and one segment whatever the artifact's size, and a weight or an
+// end check that fails stops the stream before its last byte, so nothing
+// is published.
+func (s *Server) publishStreamed(ctx context.Context, tenant, name string, a streamedArtifact) (VersionInfo, versionMeta, error) {
+	spec, meta, err := nn.CheckArtifactHeader(a.header, nil)
 	if err != nil {
 		return VersionInfo{}, versionMeta{}, wrapStatus(http.StatusBadRequest, err)
 	}
-	params0 := 0
-	for _, t := range f.Tensors {
-		params0 += t.NumElements()
+	params := 0
+	for _, t := range a.header.Tensors {
+		params += t.NumElements()
 	}
-	vm := versionMeta{Architecture: archDense, Inputs: spec.Inputs, Outputs: spec.Outputs, Layers: spec.Layers, Params: params0,
-		Metrics: meta.Metrics, Provenance: meta.Provenance,
-		LatencySkipped: fmt.Sprintf("staged upload of %d bytes: checked from its header and streamed weights; latency is measured at publish up to %d bytes", u.Size, describeWhole)}
+	vm := versionMeta{Architecture: archDense, Inputs: spec.Inputs, Outputs: spec.Outputs, Layers: spec.Layers, Params: params,
+		Metrics: meta.Metrics, Provenance: meta.Provenance, LatencySkipped: a.why}
 	mb, err := marshalMeta(&vm)
 	if err != nil {
 		return VersionInfo{}, versionMeta{}, err
 	}
-	v := &verifier{r: io.MultiReader(bytes.NewReader(prefix), br), size: u.Size, want: u.SHA256, h: sha256.New(), floatsFrom: int64(len(prefix))}
-	info, err := s.store.PublishModel(ctx, tenant, name, v, u.Size, mb)
+	v := newVerifier(io.MultiReader(bytes.NewReader(a.prefix), a.rest), a.size, a.end)
+	v.floatsFrom = int64(len(a.prefix))
+	info, err := s.store.PublishModel(ctx, tenant, name, v, a.size, mb)
 	if v.err != nil {
 		return VersionInfo{}, versionMeta{}, v.err
 	}
