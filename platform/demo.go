@@ -22,28 +22,6 @@ import (
 	"github.com/aiaas/aiaas/platform/training"
 )
 
-// LocalAdminKey makes the local mode's admin key: on the first start a key
-// is generated, its hash kept in the store and the key returned once
-// (created true); later starts load the hash and return no key.
-// Call it only when no admin key is configured.
-func (s *Server) LocalAdminKey(ctx context.Context) (key string, created bool, err error) {
-	if b, err := s.store.SystemGet(ctx, "admin-key-hash"); err == nil {
-		s.adminHash.Store(strings.TrimSpace(string(b)))
-		return "", false, nil
-	} else if !errors.Is(err, modelstore.ErrNotFound) {
-		return "", false, err
-	}
-	k := apikey.New()
-	if err := s.store.SystemCreate(ctx, "admin-key-hash", []byte(k.Hash())); err != nil {
-		if errors.Is(err, modelstore.ErrExists) { // another process made it first
-			return s.LocalAdminKey(ctx)
-		}
-		return "", false, err
-	}
-	s.adminHash.Store(k.Hash())
-	return k.Reveal(), true, nil
-}
-
 // DemoOptions configures [Server.Demo].
 type DemoOptions struct {
 	// PluginsDir holds png-to-tensor.wasm and top-k.wasm (make plugins),
