@@ -3,6 +3,8 @@ package platform
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,6 +90,30 @@ func (e *Endpoint) check() error {
 }
 
 var errNoPlugins = httpErr(http.StatusNotImplemented, "plugins are disabled on this server")
+
+// PluginsEnabled reports whether this server runs plugins; without a
+// plugin runtime, storing a plugin or an endpoint that names one fails
+// with status 501.
+func (s *Server) PluginsEnabled() bool { return s.plugins != nil }
+
+// PutPlugin stores a WebAssembly module as a tenant's (by id) plugin name.
+// A module already stored under that name with the same sha256 is kept as
+// it is, without being validated again (validating compiles and starts
+// it, which a program that stores its plugins at every start need not
+// pay). An invalid module wraps plugins.ErrInvalidModule.
+func (s *Server) PutPlugin(ctx context.Context, tenant, name string, wasm []byte) (*PluginRecord, error) {
+	if s.plugins == nil {
+		return nil, errNoPlugins
+	}
+	if err := checkName("plugin", name); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(wasm)
+	if old, err := s.pluginRecord(ctx, tenant, name); err == nil && old.SHA256 == hex.EncodeToString(sum[:]) {
+		return old, nil
+	}
+	return s.putPlugin(ctx, tenant, name, wasm)
+}
 
 // putPlugin validates a module and stores it under name.
 func (s *Server) putPlugin(ctx context.Context, tenant, name string, wasm []byte) (*PluginRecord, error) {
@@ -200,6 +226,14 @@ func (s *Server) handleListPlugins(w http.ResponseWriter, r *http.Request) error
 }
 
 // --- endpoints ------------------------------------------------------------
+
+// PutEndpoint validates ep and stores it as a tenant's (by id) endpoint,
+// replacing one of the same name. Its model and version must resolve and
+// its plugins be stored; a missing one wraps modelstore.ErrNotFound.
+func (s *Server) PutEndpoint(ctx context.Context, tenant string, ep Endpoint) error {
+	_, _, err := s.putEndpoint(ctx, tenant, ep)
+	return err
+}
 
 // putEndpoint validates and stores an endpoint; created reports a new one.
 func (s *Server) putEndpoint(ctx context.Context, tenant string, ep Endpoint) (*Endpoint, bool, error) {

@@ -1,19 +1,6 @@
 package platform
 
-import (
-	"context"
-	"time"
-)
-
-// DemoText runs the text part of [Server.Demo] for the tenant named
-// tenant, for the external tests (the whole demo trains MNIST first).
-func (s *Server) DemoText(ctx context.Context, tenant, pluginsDir string) (embed, gen, skipped string, err error) {
-	t, err := s.TenantByName(ctx, tenant)
-	if err != nil {
-		return "", "", "", err
-	}
-	return s.demoText(ctx, t.ID, pluginsDir, func(string, ...any) {})
-}
+import "time"
 
 // SetUploadClock moves the clock of upload expiry and lowers the size
 // above which a staged artifact is checked as it streams; restore undoes

@@ -139,6 +139,18 @@ func describe(body []byte) (versionMeta, error) {
 	return vm, nil
 }
 
+// Publish validates a model artifact (safetensors, dense or graph: what
+// nn and nn/graph write), measures its latency and stores it as the next
+// version of a tenant's (by id) model. An artifact that is not a model is
+// an *Error with status 400 that wraps the decoder's error.
+func (s *Server) Publish(ctx context.Context, tenant, model string, artifact []byte) (VersionInfo, error) {
+	if err := checkName("model", model); err != nil {
+		return VersionInfo{}, err
+	}
+	info, _, err := s.publish(ctx, tenant, model, artifact)
+	return info, err
+}
+
 // publish validates an artifact, measures its latency and stores it as the
 // model's next version.
 func (s *Server) publish(ctx context.Context, tenant, name string, body []byte) (VersionInfo, versionMeta, error) {
@@ -362,8 +374,8 @@ func (s *Server) handleSetAlias(w http.ResponseWriter, r *http.Request) error {
 	if err := checkName("model", name); err != nil {
 		return err
 	}
-	if !aliasRE.MatchString(alias) || alias == "latest" {
-		return httpErr(http.StatusBadRequest, "invalid alias %q: 1-32 characters of a-z 0-9 _ -, starting with a letter; \"latest\" is reserved", truncate(alias, 40))
+	if err := checkAliasName(alias); err != nil {
+		return err
 	}
 	// The body is an Alias, and optionally the evaluation that justifies
 	// the move (recorded in the audit record).
@@ -375,6 +387,94 @@ func (s *Server) handleSetAlias(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a := body.Alias
+	if err := s.checkAlias(r.Context(), p.tenant, name, a); err != nil {
+		return err
+	}
+	if body.Evaluation != "" {
+		if err := s.checkEvaluationFor(r.Context(), p.tenant, body.Evaluation, name, a.Version); err != nil {
+			return err
+		}
+	}
+	if err := s.setAlias(r.Context(), p.tenant, name, alias, a); err != nil {
+		return err
+	}
+	setAuditObject(r, fmt.Sprintf("models/%s/aliases/%s", name, alias))
+	res := map[string]any{"model": name, "alias": alias, "version": a.Version,
+		"canary_version": a.CanaryVersion, "canary_weight": a.CanaryWeight}
+	if body.Evaluation != "" {
+		setAuditJustification(r, "evaluations/"+body.Evaluation)
+		res["evaluation"] = body.Evaluation
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// SetAlias points alias of a tenant's (by id) model at a.Version, and
+// optionally sends a.CanaryWeight percent of the traffic to
+// a.CanaryVersion. Both versions must be published. An invalid alias or
+// weight is an *Error with status 400; a missing model or version wraps
+// modelstore.ErrNotFound.
+func (s *Server) SetAlias(ctx context.Context, tenant, model, alias string, a Alias) error {
+	if err := checkName("model", model); err != nil {
+		return err
+	}
+	if err := checkAliasName(alias); err != nil {
+		return err
+	}
+	if err := s.checkAlias(ctx, tenant, model, a); err != nil {
+		return err
+	}
+	return s.setAlias(ctx, tenant, model, alias, a)
+}
+
+// Aliases returns the aliases of a tenant's (by id) model, by name; a
+// model without aliases has none, a missing model wraps
+// modelstore.ErrNotFound.
+func (s *Server) Aliases(ctx context.Context, tenant, model string) (map[string]Alias, error) {
+	if _, err := s.LatestVersion(ctx, tenant, model); err != nil {
+		return nil, err
+	}
+	aliases, err := s.store.Aliases(ctx, tenant, model)
+	if err != nil {
+		return nil, err
+	}
+	if aliases == nil {
+		aliases = map[string]Alias{}
+	}
+	return aliases, nil
+}
+
+// LatestVersion returns the highest published version of a tenant's (by
+// id) model. A model without versions wraps modelstore.ErrNotFound. It
+// reads the store, not the short-lived cache of versions, so a version
+// published by another process is seen at once.
+func (s *Server) LatestVersion(ctx context.Context, tenant, model string) (int, error) {
+	if err := checkName("model", model); err != nil {
+		return 0, err
+	}
+	vs, err := s.store.Versions(ctx, tenant, model)
+	if err != nil {
+		return 0, notFoundAs(err, "model %q not found", model)
+	}
+	latest := 0
+	for _, v := range vs {
+		latest = max(latest, v.Version)
+	}
+	if latest == 0 {
+		return 0, notFound("model %q has no versions", model)
+	}
+	return latest, nil
+}
+
+func checkAliasName(alias string) error {
+	if !aliasRE.MatchString(alias) || alias == "latest" {
+		return httpErr(http.StatusBadRequest, "invalid alias %q: 1-32 characters of a-z 0-9 _ -, starting with a letter; \"latest\" is reserved", truncate(alias, 40))
+	}
+	return nil
+}
+
+// checkAlias checks that a's weights make sense and its versions exist.
+func (s *Server) checkAlias(ctx context.Context, tenant, model string, a Alias) error {
 	if a.Version < 1 {
 		return httpErr(http.StatusBadRequest, "\"version\" must be a published version number (1, 2, …)")
 	}
@@ -384,9 +484,9 @@ func (s *Server) handleSetAlias(w http.ResponseWriter, r *http.Request) error {
 	if (a.CanaryVersion == 0) != (a.CanaryWeight == 0) {
 		return httpErr(http.StatusBadRequest, "set both \"canary_version\" and \"canary_weight\", or neither")
 	}
-	vs, err := s.store.Versions(r.Context(), p.tenant, name)
+	vs, err := s.store.Versions(ctx, tenant, model)
 	if err != nil {
-		return notFoundAs(err, "model %q not found", name)
+		return notFoundAs(err, "model %q not found", model)
 	}
 	has := map[int]bool{}
 	for _, v := range vs {
@@ -394,26 +494,18 @@ func (s *Server) handleSetAlias(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, v := range []int{a.Version, a.CanaryVersion} {
 		if v != 0 && !has[v] {
-			return notFound("model %q has no version %d", name, v)
+			return notFound("model %q has no version %d", model, v)
 		}
 	}
-	if body.Evaluation != "" {
-		if err := s.checkEvaluationFor(r.Context(), p.tenant, body.Evaluation, name, a.Version); err != nil {
-			return err
-		}
-	}
-	if err := s.store.SetAlias(r.Context(), p.tenant, name, alias, a); err != nil {
+	return nil
+}
+
+// setAlias stores a checked alias and drops the cached refs of its model.
+func (s *Server) setAlias(ctx context.Context, tenant, model, alias string, a Alias) error {
+	if err := s.store.SetAlias(ctx, tenant, model, alias, a); err != nil {
 		return err
 	}
-	s.refs.forget(p.tenant, name)
-	setAuditObject(r, fmt.Sprintf("models/%s/aliases/%s", name, alias))
-	res := map[string]any{"model": name, "alias": alias, "version": a.Version,
-		"canary_version": a.CanaryVersion, "canary_weight": a.CanaryWeight}
-	if body.Evaluation != "" {
-		setAuditJustification(r, "evaluations/"+body.Evaluation)
-		res["evaluation"] = body.Evaluation
-	}
-	writeJSON(w, http.StatusOK, res)
+	s.refs.forget(tenant, model)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -86,6 +87,68 @@ func (s *Server) TenantByName(ctx context.Context, name string) (Tenant, error) 
 	}
 	var t Tenant
 	return t, json.Unmarshal(b, &t)
+}
+
+// LocalAdminKey makes the local mode's admin key: on the first start a key
+// is generated, its hash kept in the store and the key returned once
+// (created true); later starts load the hash and return no key.
+// Call it only when no admin key is configured.
+func (s *Server) LocalAdminKey(ctx context.Context) (key string, created bool, err error) {
+	if b, err := s.store.SystemGet(ctx, "admin-key-hash"); err == nil {
+		s.adminHash.Store(strings.TrimSpace(string(b)))
+		return "", false, nil
+	} else if !errors.Is(err, modelstore.ErrNotFound) {
+		return "", false, err
+	}
+	k := apikey.New()
+	if err := s.store.SystemCreate(ctx, "admin-key-hash", []byte(k.Hash())); err != nil {
+		if errors.Is(err, modelstore.ErrExists) { // another process made it first
+			return s.LocalAdminKey(ctx)
+		}
+		return "", false, err
+	}
+	s.adminHash.Store(k.Hash())
+	return k.Reveal(), true, nil
+}
+
+// CreateKey makes another API key of a tenant (by id) with the given name
+// and scope, within the tenant's cap on active keys. The key is returned
+// once and stored only as its hash.
+func (s *Server) CreateKey(ctx context.Context, tenant, name string, scope apikey.Scope) (apikey.Key, error) {
+	if len(name) > 64 {
+		return "", httpErr(http.StatusBadRequest, "key name longer than 64 characters")
+	}
+	if _, err := apikey.ParseScope(string(scope)); err != nil {
+		return "", httpErr(http.StatusBadRequest, "%v", err)
+	}
+	if err := s.checkKeyCap(ctx, tenant); err != nil {
+		return "", err
+	}
+	k, _, err := s.createKey(ctx, tenant, name, scope)
+	return k, err
+}
+
+// KeyTenant returns the id of the tenant that key belongs to. A malformed,
+// unknown or revoked key is an error wrapping modelstore.ErrNotFound. It
+// reads the store, not the authentication cache, so a key revoked through
+// another process is seen at once.
+func (s *Server) KeyTenant(ctx context.Context, key string) (string, error) {
+	k, err := apikey.Parse(key)
+	if err != nil {
+		return "", notFound("API key not found")
+	}
+	b, err := s.store.SystemGet(ctx, "key."+k.Hash())
+	if err != nil {
+		return "", notFoundAs(err, "API key not found")
+	}
+	var rec keyRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return "", fmt.Errorf("key record: %w", err)
+	}
+	if rec.Revoked != nil {
+		return "", notFound("API key revoked")
+	}
+	return rec.Tenant, nil
 }
 
 func (s *Server) createKey(ctx context.Context, tenant, name string, scope apikey.Scope) (apikey.Key, keyRecord, error) {

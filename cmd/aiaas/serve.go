@@ -171,7 +171,7 @@ func serve(ctx context.Context, c *cli, addr, storeURL string, demo bool, plugin
 	}
 	logger.Info("serving", "url", base, "store", redactStore(cfg.Store))
 	if demo {
-		info, err := srv.Demo(ctx, platform.DemoOptions{PluginsDir: pluginsDir, DataDir: demoDir(localDir), Log: func(s string) { c.logf("%s", s) }})
+		info, err := setupDemo(ctx, srv, demoOptions{PluginsDir: pluginsDir, DataDir: demoDir(localDir), Log: func(s string) { c.logf("%s", s) }})
 		if err != nil {
 			hs.Close()
 			return fmt.Errorf("demo setup: %w", err)
@@ -253,7 +253,7 @@ func demoDir(storeDir string) string {
 	return filepath.Join(storeDir, "demo")
 }
 
-func printDemo(c *cli, base string, d *platform.DemoInfo) {
+func printDemo(c *cli, base string, d *demoInfo) {
 	out := struct {
 		URL         string `json:"url"`
 		Tenant      string `json:"tenant"`

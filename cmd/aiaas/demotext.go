@@ -1,4 +1,4 @@
-package platform
+package main
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn/graph"
+	"github.com/aiaas/aiaas/platform"
 )
 
 // The demo's text endpoints run two tiny graphs with random weights, made
@@ -102,8 +103,8 @@ func demoDecoder() (*graph.Graph, map[string]*graph.Tensor) {
 // demoText makes the text-embed and text-gen models and endpoints when
 // the tokenizer and pooling plugins are in dir. It returns the endpoints
 // made, or none and why not.
-func (s *Server) demoText(ctx context.Context, tenant, dir string, logf func(string, ...any)) (embed, gen, skipped string, err error) {
-	if s.plugins == nil {
+func demoText(ctx context.Context, s *platform.Server, tenant, dir string, logf func(string, ...any)) (embed, gen, skipped string, err error) {
+	if !s.PluginsEnabled() {
 		return "", "", "this server runs no plugins", nil
 	}
 	wasm := map[string][]byte{}
@@ -115,7 +116,7 @@ func (s *Server) demoText(ctx context.Context, tenant, dir string, logf func(str
 		wasm[name] = b
 	}
 	for _, name := range demoTextPlugins {
-		if err := s.demoPlugin(ctx, tenant, name, wasm[name]); err != nil {
+		if _, err := s.PutPlugin(ctx, tenant, name, wasm[name]); err != nil {
 			return "", "", "", fmt.Errorf("plugin %s: %w", name, err)
 		}
 	}
@@ -124,9 +125,9 @@ func (s *Server) demoText(ctx context.Context, tenant, dir string, logf func(str
 		build func() (*graph.Graph, map[string]*graph.Tensor)
 	}{{demoEmbedModel, demoEncoder}, {demoGenModel, demoDecoder}}
 	for _, m := range models {
-		if vs, err := s.store.Versions(ctx, tenant, m.name); err == nil && len(vs) > 0 {
+		if _, err := s.LatestVersion(ctx, tenant, m.name); err == nil {
 			continue
-		} else if err != nil && !errors.Is(err, modelstore.ErrNotFound) {
+		} else if !errors.Is(err, modelstore.ErrNotFound) {
 			return "", "", "", err
 		}
 		g, ts := m.build()
@@ -138,18 +139,18 @@ func (s *Server) demoText(ctx context.Context, tenant, dir string, logf func(str
 		if err := graph.WriteArtifact(&buf, g, ts, meta); err != nil {
 			return "", "", "", err
 		}
-		info, _, err := s.publish(ctx, tenant, m.name, buf.Bytes())
+		info, err := s.Publish(ctx, tenant, m.name, buf.Bytes())
 		if err != nil {
 			return "", "", "", fmt.Errorf("model %s: %w", m.name, err)
 		}
 		logf("published %s version %d (random weights, %.1f MB)", m.name, info.Version, float64(buf.Len())/1e6)
 	}
-	eps := []Endpoint{
+	eps := []platform.Endpoint{
 		{Name: demoEmbedEndpoint, Model: demoEmbedModel, Preprocess: "wordpiece", Postprocess: "pool", ForwardInputs: []string{"attention_mask"}},
-		{Name: demoGenEndpoint, Model: demoGenModel, Preprocess: "bpe", Postprocess: "bpe", Generation: &GenerationConfig{EOS: []int64{50256}, MaxContext: 1024}},
+		{Name: demoGenEndpoint, Model: demoGenModel, Preprocess: "bpe", Postprocess: "bpe", Generation: &platform.GenerationConfig{EOS: []int64{50256}, MaxContext: 1024}},
 	}
 	for _, ep := range eps {
-		if _, _, err := s.putEndpoint(ctx, tenant, ep); err != nil {
+		if err := s.PutEndpoint(ctx, tenant, ep); err != nil {
 			return "", "", "", fmt.Errorf("endpoint %s: %w", ep.Name, err)
 		}
 	}

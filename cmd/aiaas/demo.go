@@ -1,10 +1,8 @@
-package platform
+package main
 
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,34 +16,13 @@ import (
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/nn/dataset"
+	"github.com/aiaas/aiaas/platform"
 	"github.com/aiaas/aiaas/platform/apikey"
 	"github.com/aiaas/aiaas/platform/training"
 )
 
-// LocalAdminKey makes the local mode's admin key: on the first start a key
-// is generated, its hash kept in the store and the key returned once
-// (created true); later starts load the hash and return no key.
-// Call it only when no admin key is configured.
-func (s *Server) LocalAdminKey(ctx context.Context) (key string, created bool, err error) {
-	if b, err := s.store.SystemGet(ctx, "admin-key-hash"); err == nil {
-		s.adminHash.Store(strings.TrimSpace(string(b)))
-		return "", false, nil
-	} else if !errors.Is(err, modelstore.ErrNotFound) {
-		return "", false, err
-	}
-	k := apikey.New()
-	if err := s.store.SystemCreate(ctx, "admin-key-hash", []byte(k.Hash())); err != nil {
-		if errors.Is(err, modelstore.ErrExists) { // another process made it first
-			return s.LocalAdminKey(ctx)
-		}
-		return "", false, err
-	}
-	s.adminHash.Store(k.Hash())
-	return k.Reveal(), true, nil
-}
-
-// DemoOptions configures [Server.Demo].
-type DemoOptions struct {
+// demoOptions configures [setupDemo].
+type demoOptions struct {
 	// PluginsDir holds png-to-tensor.wasm and top-k.wasm (make plugins),
 	// and wordpiece.wasm, bpe.wasm and pool.wasm for the text endpoints
 	// (made only when all three are there).
@@ -56,8 +33,8 @@ type DemoOptions struct {
 	Log func(string)
 }
 
-// DemoInfo is what the demo prints.
-type DemoInfo struct {
+// demoInfo is what the demo prints.
+type demoInfo struct {
 	Tenant, Key, Model, Endpoint string
 	SampleJSON, SamplePNG        string
 	// TextEmbed and TextGen name the text endpoints (random-weight
@@ -89,12 +66,12 @@ var demoCNNNetwork = training.Network{
 	},
 }
 
-// Demo makes sure the demo tenant, its MNIST model (trained with the
+// setupDemo makes sure the demo tenant, its MNIST model (trained with the
 // reference recipe on first start), the example plugins and the mnist
 // endpoint exist, with the text-embed and text-gen endpoints over
 // random-weight models when the tokenizer plugins were built, and writes
 // sample requests. It is idempotent.
-func (s *Server) Demo(ctx context.Context, o DemoOptions) (*DemoInfo, error) {
+func setupDemo(ctx context.Context, s *platform.Server, o demoOptions) (*demoInfo, error) {
 	logf := func(format string, a ...any) {
 		if o.Log != nil {
 			o.Log(fmt.Sprintf(format, a...))
@@ -113,7 +90,7 @@ func (s *Server) Demo(ctx context.Context, o DemoOptions) (*DemoInfo, error) {
 		}
 		logf("created tenant %q (%s)", t.Name, t.ID)
 	}
-	key, err := s.demoKey(ctx, t.ID, filepath.Join(o.DataDir, "key"))
+	key, err := demoKey(ctx, s, t.ID, filepath.Join(o.DataDir, "key"))
 	if err != nil {
 		return nil, err
 	}
@@ -128,49 +105,53 @@ func (s *Server) Demo(ctx context.Context, o DemoOptions) (*DemoInfo, error) {
 		{mlp, "the MNIST model (reference recipe: 128-128 relu, Adam, 5 epochs)"},
 		{cnn, "the MNIST CNN (examples/mnist/cnn.json on 12,000 images, 2 epochs)"},
 	} {
-		if err := s.demoTrain(ctx, t.ID, d.req, d.what, logf); err != nil {
+		if err := demoTrain(ctx, s, t.ID, d.req, d.what, logf); err != nil {
 			return nil, err
 		}
 	}
 	for _, model := range []string{demoModel, demoCNN} {
-		refs, err := s.refs.get(ctx, t.ID, model)
+		aliases, err := s.Aliases(ctx, t.ID, model)
 		if err != nil {
 			return nil, err
 		}
-		if _, ok := refs.aliases["prod"]; !ok {
-			if err := s.store.SetAlias(ctx, t.ID, model, "prod", Alias{Version: refs.latest}); err != nil {
-				return nil, err
-			}
-			s.refs.forget(t.ID, model)
+		if _, ok := aliases["prod"]; ok {
+			continue
+		}
+		latest, err := s.LatestVersion(ctx, t.ID, model)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.SetAlias(ctx, t.ID, model, "prod", platform.Alias{Version: latest}); err != nil {
+			return nil, err
 		}
 	}
 
 	// The example plugins and the endpoint.
-	ep := Endpoint{Name: demoEndpoint, Model: demoModel, Version: "prod"}
-	if s.plugins != nil {
+	ep := platform.Endpoint{Name: demoEndpoint, Model: demoModel, Version: "prod"}
+	if s.PluginsEnabled() {
 		for _, name := range []string{"png-to-tensor", "top-k"} {
 			path := filepath.Join(o.PluginsDir, name+".wasm")
 			wasm, err := os.ReadFile(path)
 			if err != nil {
 				return nil, fmt.Errorf("plugin %s: %w (build the example plugins with 'make plugins')", name, err)
 			}
-			if err := s.demoPlugin(ctx, t.ID, name, wasm); err != nil {
+			if _, err := s.PutPlugin(ctx, t.ID, name, wasm); err != nil {
 				return nil, fmt.Errorf("plugin %s: %w", name, err)
 			}
 		}
 		ep.Preprocess, ep.Postprocess = "png-to-tensor", "top-k"
 	}
-	if _, _, err := s.putEndpoint(ctx, t.ID, ep); err != nil {
+	if err := s.PutEndpoint(ctx, t.ID, ep); err != nil {
 		return nil, err
 	}
 	ep.Name, ep.Model = demoCNN, demoCNN
-	if _, _, err := s.putEndpoint(ctx, t.ID, ep); err != nil {
+	if err := s.PutEndpoint(ctx, t.ID, ep); err != nil {
 		return nil, err
 	}
 
-	info := &DemoInfo{Tenant: demoTenant, Key: key, Model: demoModel, Endpoint: demoEndpoint,
+	info := &demoInfo{Tenant: demoTenant, Key: key, Model: demoModel, Endpoint: demoEndpoint,
 		SampleJSON: filepath.Join(o.DataDir, "sample.json"), SamplePNG: filepath.Join(o.DataDir, "digit.png")}
-	if info.TextEmbed, info.TextGen, info.TextSkipped, err = s.demoText(ctx, t.ID, o.PluginsDir, logf); err != nil {
+	if info.TextEmbed, info.TextGen, info.TextSkipped, err = demoText(ctx, s, t.ID, o.PluginsDir, logf); err != nil {
 		return nil, err
 	}
 	if err := writeSamples(info.SampleJSON, info.SamplePNG); err != nil {
@@ -180,13 +161,11 @@ func (s *Server) Demo(ctx context.Context, o DemoOptions) (*DemoInfo, error) {
 }
 
 // demoTrain trains and publishes req.Model unless it has a version.
-func (s *Server) demoTrain(ctx context.Context, tenant string, req training.Request, what string, logf func(string, ...any)) error {
-	vs, err := s.store.Versions(ctx, tenant, req.Model)
-	if err != nil && !errors.Is(err, modelstore.ErrNotFound) {
-		return err
-	}
-	if len(vs) > 0 {
+func demoTrain(ctx context.Context, s *platform.Server, tenant string, req training.Request, what string, logf func(string, ...any)) error {
+	if _, err := s.LatestVersion(ctx, tenant, req.Model); err == nil {
 		return nil
+	} else if !errors.Is(err, modelstore.ErrNotFound) {
+		return err
 	}
 	logf("training %s — first start only", what)
 	train, test, _, err := training.LoadLocal(training.MNIST, "", 0, 1)
@@ -206,7 +185,7 @@ func (s *Server) demoTrain(ctx context.Context, tenant string, req training.Requ
 	if err := m.WriteArtifact(&buf, meta); err != nil {
 		return err
 	}
-	info, _, err := s.publish(ctx, tenant, req.Model, buf.Bytes())
+	info, err := s.Publish(ctx, tenant, req.Model, buf.Bytes())
 	if err != nil {
 		return err
 	}
@@ -214,31 +193,15 @@ func (s *Server) demoTrain(ctx context.Context, tenant string, req training.Requ
 	return nil
 }
 
-// demoPlugin stores a plugin unless the same module is stored under that
-// name already: validating compiles and starts the module (a second for
-// the tokenizers), which a restart of the demo need not pay again.
-func (s *Server) demoPlugin(ctx context.Context, tenant, name string, wasm []byte) error {
-	sum := sha256.Sum256(wasm)
-	if old, err := s.pluginRecord(ctx, tenant, name); err == nil && old.SHA256 == hex.EncodeToString(sum[:]) {
-		return nil
-	}
-	_, err := s.putPlugin(ctx, tenant, name, wasm)
-	return err
-}
-
 // demoKey reuses the key saved in path while it is valid, else makes one.
-func (s *Server) demoKey(ctx context.Context, tenant, path string) (string, error) {
+func demoKey(ctx context.Context, s *platform.Server, tenant, path string) (string, error) {
 	if b, err := os.ReadFile(path); err == nil {
-		if k, err := apikey.Parse(strings.TrimSpace(string(b))); err == nil {
-			if rb, err := s.store.SystemGet(ctx, "key."+k.Hash()); err == nil {
-				var rec keyRecord
-				if json.Unmarshal(rb, &rec) == nil && rec.Tenant == tenant && rec.Revoked == nil {
-					return k.Reveal(), nil
-				}
-			}
+		key := strings.TrimSpace(string(b))
+		if owner, err := s.KeyTenant(ctx, key); err == nil && owner == tenant {
+			return key, nil
 		}
 	}
-	k, _, err := s.createKey(ctx, tenant, "demo", apikey.ScopeManage)
+	k, err := s.CreateKey(ctx, tenant, "demo", apikey.ScopeManage)
 	if err != nil {
 		return "", err
 	}
