@@ -79,25 +79,6 @@ func (b *bodyBudget) release(tenant string, n int64) {
 	}
 }
 
-// charge lets a request hold memory besides its body against the tenant's
-// share and the process's budget (a dataset's parsed values): reserve
-// takes n more bytes or fails with a *budgetError; release, deferred by
-// the request, gives back all it took. Not for concurrent use: one
-// request's handler calls both.
-func (b *bodyBudget) charge(tenant string) (reserve func(n int64) error, release func()) {
-	var held int64
-	return func(n int64) error {
-			if err := b.reserve(tenant, n); err != nil {
-				return err
-			}
-			held += n
-			return nil
-		}, func() {
-			b.release(tenant, held)
-			held = 0
-		}
-}
-
 // budgetedBody is a request body that reserves from a bodyBudget before
 // it reads; Close (or the end of the request) gives it all back.
 type budgetedBody struct {

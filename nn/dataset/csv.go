@@ -79,26 +79,30 @@ func ReadCSV(r io.Reader, opts *Options) (*Set, error) {
 		if s.N >= o.MaxRows {
 			return nil, fmt.Errorf("%w: csv line %d: more than %d rows", ErrTooLarge, line, o.MaxRows)
 		}
-		if int64(len(s.X)+cols-1) > o.MaxValues {
+		if int64(s.N+1)*int64(cols-1) > o.MaxValues {
 			return nil, fmt.Errorf("%w: csv line %d: more than %d feature values in all", ErrTooLarge, line, o.MaxValues)
 		}
-		if err := grow(&s.X, cols-1, o.Reserve); err != nil {
-			return nil, fmt.Errorf("csv line %d: %w", line, err)
-		}
-		if o.Regression {
-			err = grow(&s.Targets, 1, o.Reserve)
-		} else {
-			err = grow(&s.Y, 1, o.Reserve)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("csv line %d: %w", line, err)
+		if !o.CheckOnly {
+			if err := grow(&s.X, cols-1, o.Reserve); err != nil {
+				return nil, fmt.Errorf("csv line %d: %w", line, err)
+			}
+			if o.Regression {
+				err = grow(&s.Targets, 1, o.Reserve)
+			} else {
+				err = grow(&s.Y, 1, o.Reserve)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("csv line %d: %w", line, err)
+			}
 		}
 		for j, f := range rec[:cols-1] {
 			v, err := parseFinite(f, 32)
 			if err != nil {
 				return nil, fmt.Errorf("%w: csv line %d column %d: %v", ErrFormat, line, j+1, err)
 			}
-			s.X = append(s.X, float32(v))
+			if !o.CheckOnly {
+				s.X = append(s.X, float32(v))
+			}
 		}
 		lf := rec[cols-1]
 		if o.Regression {
@@ -106,7 +110,9 @@ func ReadCSV(r io.Reader, opts *Options) (*Set, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%w: csv line %d column %d (target): %v", ErrFormat, line, cols, err)
 			}
-			s.Targets = append(s.Targets, float32(v))
+			if !o.CheckOnly {
+				s.Targets = append(s.Targets, float32(v))
+			}
 		} else {
 			c, err := parseLabel(lf, o.MaxClasses)
 			if err != nil {
@@ -115,7 +121,9 @@ func ReadCSV(r io.Reader, opts *Options) (*Set, error) {
 				}
 				return nil, fmt.Errorf("%w: csv line %d column %d (label): %v", ErrFormat, line, cols, err)
 			}
-			s.Y = append(s.Y, int32(c))
+			if !o.CheckOnly {
+				s.Y = append(s.Y, int32(c))
+			}
 			s.Classes = max(s.Classes, c+1)
 		}
 		s.N++

@@ -93,6 +93,14 @@ type Options struct {
 	// is charged twice its arrays' capacity; an image set's array is
 	// allocated once, at its size, and charged once.
 	Reserve func(n int64) error
+	// CheckOnly reads and checks every value, row and image as usual and
+	// fills the set's counts (N, Features, Classes, Shape, ClassNames)
+	// but keeps no values: X, Y and Targets stay nil, and Reserve is never
+	// called. A server that stores an upload as it came and only needs to
+	// know it is valid checks it so, in the memory of one row or image.
+	// ReadCSV, ReadImageFolder and ReadImageArchive honour it; ReadIDX,
+	// whose arrays are sized by their headers, does not.
+	CheckOnly bool
 }
 
 const (

@@ -212,6 +212,9 @@ func readImages(t tree, o Options) (*Set, error) {
 		}
 		y[i] = s.class
 	}
+	if o.CheckOnly {
+		y = nil
+	}
 	return &Set{
 		X:          d.x,
 		Y:          y,
@@ -283,6 +286,13 @@ func (d *imageDecoder) add(t tree, p string) error {
 		return err
 	}
 	switch {
+	case d.o.CheckOnly:
+		if d.n == 0 {
+			d.h, d.w, d.first = h, w, name
+		}
+		d.c = max(d.c, c)
+		d.n++
+		return nil
 	case d.n == 0:
 		d.c, d.h, d.w, d.first = c, h, w, name
 		if err := d.reserve(int64(d.total * c * h * w)); err != nil {

@@ -512,3 +512,65 @@ func BenchmarkReadImageArchive(b *testing.B) {
 		}
 	}
 }
+
+// TestCheckOnly: a checked-only read counts what a full read counts and
+// refuses what it refuses, keeps no values and reserves nothing.
+func TestCheckOnly(t *testing.T) {
+	reserve := func(n int64) error { t.Errorf("CheckOnly reserved %d bytes", n); return nil }
+	check := &Options{CheckOnly: true, Reserve: reserve}
+	same := func(what string, full, got *Set) {
+		t.Helper()
+		if got.X != nil || got.Y != nil || got.Targets != nil {
+			t.Errorf("%s: kept values: %d X, %d Y, %d targets", what, len(got.X), len(got.Y), len(got.Targets))
+		}
+		if got.N != full.N || got.Features != full.Features || got.Classes != full.Classes || !slices.Equal(got.Shape, full.Shape) || !slices.Equal(got.ClassNames, full.ClassNames) {
+			t.Errorf("%s: checked %+v, read %+v", what, got, full)
+		}
+	}
+	csv := "a,b,label\n1,2,0\n3,4,2\n5,6.5,1\n"
+	full, err := ReadCSV(strings.NewReader(csv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadCSV(strings.NewReader(csv), check)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("csv", full, got)
+	reg := &Options{CheckOnly: true, Regression: true, Reserve: reserve}
+	if got, err := ReadCSV(strings.NewReader("1,2,0.5\n3,4,-2\n"), reg); err != nil || got.N != 2 || got.Targets != nil {
+		t.Errorf("regression: %+v %v", got, err)
+	}
+	for bad, want := range map[string]error{
+		"1,2,0\n3,x,1\n":    ErrFormat,
+		"1,2,0\n3,4,0.5\n":  ErrFormat,
+		"1,2,0\n3,4\n":      ErrFormat,
+		"1,2,0\n3,4,5000\n": ErrTooLarge,
+	} {
+		if _, err := ReadCSV(strings.NewReader(bad), check); !errors.Is(err, want) {
+			t.Errorf("%q: %v, want %v", bad, err, want)
+		}
+	}
+	if _, err := ReadCSV(strings.NewReader("1,2,0\n3,4,1\n5,6,1\n"), &Options{CheckOnly: true, MaxValues: 5}); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("6 values past MaxValues 5: %v", err)
+	}
+
+	entries := []entry{
+		{name: "a/1.png", body: greyPNG(2, 1, 255, 0)},
+		{name: "b/1.png", body: rgbPNG([3]byte{10, 20, 30}, [3]byte{40, 50, 60})},
+		{name: "b/2.png", body: greyPNG(2, 1, 0, 51)},
+	}
+	fullImages, err := ReadImageArchive(bytes.NewReader(tarOf(entries...)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = ReadImageArchive(bytes.NewReader(tarOf(entries...)), check)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("images", fullImages, got)
+	bad := append(entries, entry{name: "b/3.png", body: greyPNG(3, 1, 0, 0, 0)})
+	if _, err := ReadImageArchive(bytes.NewReader(tarOf(bad...)), check); !errors.Is(err, ErrFormat) {
+		t.Errorf("an image of another size: %v", err)
+	}
+}

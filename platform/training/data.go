@@ -114,13 +114,22 @@ const (
 // images as a tar, tar.gz or zip archive of one folder of PNGs per class
 // (dataset.ReadImageArchive), told apart by their first bytes. Both count
 // decompressed bytes and values against the same limits as they inflate.
-func ParseDataset(b []byte) (*dataset.Set, error) { return ParseDatasetBudget(b, false, nil) }
+func ParseDataset(b []byte) (*dataset.Set, error) {
+	o := &dataset.Options{MaxBytes: MaxDatasetBytes, MaxValues: MaxDatasetValues}
+	if isArchive(b) {
+		return dataset.ReadImageArchive(bytes.NewReader(b), o)
+	}
+	return dataset.ReadCSV(bytes.NewReader(b), o)
+}
 
-// ParseDatasetBudget is ParseDataset, or ParseRegressionCSV if regression,
-// calling reserve (if not nil) before the set takes more memory
-// (dataset.Options.Reserve): a server's memory budget.
-func ParseDatasetBudget(b []byte, regression bool, reserve func(int64) error) (*dataset.Set, error) {
-	o := &dataset.Options{MaxBytes: MaxDatasetBytes, MaxValues: MaxDatasetValues, Regression: regression, Reserve: reserve}
+// CheckDataset checks an uploaded dataset as ParseDataset (or, if
+// regression, ParseRegressionCSV) reads it — every value, row and image,
+// within the same limits — and returns its counts without keeping its
+// values (dataset.Options.CheckOnly): a server that stores the upload as
+// it came holds one row or image of it at a time, however many values it
+// inflates to.
+func CheckDataset(b []byte, regression bool) (*dataset.Set, error) {
+	o := &dataset.Options{MaxBytes: MaxDatasetBytes, MaxValues: MaxDatasetValues, Regression: regression, CheckOnly: true}
 	if !regression && isArchive(b) {
 		return dataset.ReadImageArchive(bytes.NewReader(b), o)
 	}
@@ -156,4 +165,6 @@ func ParseCSV(b []byte) (*dataset.Set, error) {
 
 // ParseRegressionCSV is ParseCSV for a numeric target: the last column is
 // any finite number (Set.Targets), not a class.
-func ParseRegressionCSV(b []byte) (*dataset.Set, error) { return ParseDatasetBudget(b, true, nil) }
+func ParseRegressionCSV(b []byte) (*dataset.Set, error) {
+	return dataset.ReadCSV(bytes.NewReader(b), &dataset.Options{MaxBytes: MaxDatasetBytes, MaxValues: MaxDatasetValues, Regression: true})
+}
