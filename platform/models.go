@@ -221,8 +221,7 @@ func (s *Server) readUpload(r *http.Request) ([]byte, *streamedArtifact, error) 
 		}
 		return body, nil, nil
 	}
-	limits := &safetensors.Limits{MaxHeaderBytes: 8 << 20, MaxRank: 8}
-	prefix, dataLen, err := safetensors.ReadHeader(br, limits)
+	prefix, dataLen, err := safetensors.ReadHeader(br, &safetensors.Limits{MaxHeaderBytes: 8 << 20, MaxRank: 8})
 	if err != nil {
 		if errors.Is(err, safetensors.ErrFormat) {
 			return nil, nil, httpErr(http.StatusBadRequest, "not a model artifact: %v", err)
