@@ -247,7 +247,7 @@ func New(ctx context.Context, opts *Options) (*Host, error) {
 		sem:     make(chan struct{}, o.MaxConcurrency),
 		vsem:    make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
 		vten:    map[string]chan struct{}{},
-		memory:  linearMemory(),
+		memory:  linearMemory(o.HighWaterBytes, int(min(o.MaxTenantIdleMemory, 128<<20))),
 		tenants: make(map[string]*tenant),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),

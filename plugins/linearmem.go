@@ -16,12 +16,13 @@ import "github.com/tetratelabs/wazero/experimental"
 // reserved at the cap without access (no commit charge), made readable and
 // writable page-range by page-range as the guest grows it (no copies, the
 // address never moves), and unmapped when the instance is closed, so its
-// pages return to the OS at once. A few small closed memories are zeroed
-// and kept for the next instance instead: a fresh mapping costs a page
-// fault for every page the module's data segments fill (a Go-built
-// plugin's 3 MiB made instantiation twice as slow). Elsewhere, or when a
-// mapping cannot be made, the memory lives on the Go heap as wazero would
-// keep it.
+// pages return to the OS at once. A few closed memories up to the host's
+// high-water mark are zeroed and kept for the next instance instead,
+// within a byte bound (mapPool): a fresh mapping costs a page fault for
+// every page the guest touches (a Go-built plugin's 3 MiB of data
+// segments made instantiation twice as slow; in a microVM a fault costs
+// far more). Elsewhere, or when a mapping cannot be made, the memory lives
+// on the Go heap as wazero would keep it.
 //
 // The invariant that makes unmapping safe: an instance is closed only when
 // no call is running in it. The pool closes instances that are checked in
@@ -44,9 +45,10 @@ func (m *heapMemory) Reallocate(size uint64) []byte {
 
 func (m *heapMemory) Free() { m.buf = nil }
 
-// linearMemory returns the allocator instances use, by platform.
-func linearMemory() experimental.MemoryAllocator {
-	if a := mappedAllocator(); a != nil {
+// linearMemory returns the allocator instances use, by platform; closed
+// memories of at most keepMax bytes are reused, keepTotal of them at most.
+func linearMemory(keepMax, keepTotal int) experimental.MemoryAllocator {
+	if a := mappedAllocator(keepMax, keepTotal); a != nil {
 		return a
 	}
 	return heapAllocator

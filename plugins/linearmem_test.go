@@ -13,7 +13,7 @@ import (
 func TestLinearMemory(t *testing.T) {
 	const maxBytes = 8 << 16
 	mems := map[string]experimental.MemoryAllocator{"heap": heapAllocator}
-	if a := mappedAllocator(); a != nil {
+	if a := mappedAllocator(64<<20, 128<<20); a != nil {
 		mems["mapped"] = a
 	}
 	for name, a := range mems {
