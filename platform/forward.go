@@ -92,7 +92,7 @@ func (s *Server) forward(ctx context.Context, tenant string, l *lineage, x []flo
 	var out []float32
 	var err error
 	if l.loaded.batcher != nil {
-		out, err = l.loaded.batcher.do(ctx, x, batch)
+		out, err = l.loaded.batcher.Do(ctx, x, batch)
 	} else {
 		out, err = m.ForwardContext(ctx, nil, x, batch)
 	}

@@ -322,7 +322,7 @@ func (s *Server) runGraph(ctx context.Context, tenant string, l *lineage, in []*
 	var out []*graph.Tensor
 	var err error
 	if l.loaded.gbatch != nil {
-		out, err = l.loaded.gbatch.do(ctx, in)
+		out, err = l.loaded.gbatch.Do(ctx, in)
 	} else {
 		out, err = l.loaded.graph.Run(ctx, in, nil)
 	}
