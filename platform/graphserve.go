@@ -13,6 +13,7 @@ import (
 	"github.com/aiaas/aiaas/internal/safetensors"
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/nn/graph"
+	"github.com/aiaas/aiaas/platform/internal/serving"
 	"github.com/aiaas/aiaas/platform/oip"
 	"github.com/aiaas/aiaas/platform/tracing"
 )
@@ -315,7 +316,7 @@ func graphOutputs(lm *loadedModel, outs []*graph.Tensor, req *oip.InferenceReque
 
 // runGraph runs a graph model with the forward pass's metrics and checks,
 // through the batcher when adaptive batching is on.
-func (s *Server) runGraph(ctx context.Context, tenant string, l *lineage, in []*graph.Tensor, t *timings) ([]*graph.Tensor, error) {
+func (s *Server) runGraph(ctx context.Context, tenant string, l *lineage, in []*graph.Tensor, t *serving.Timings) ([]*graph.Tensor, error) {
 	start := time.Now()
 	ctx, span := tracing.Start(ctx, s.tracer, "model.forward")
 	defer span.End()

@@ -1,6 +1,7 @@
 // Package serving holds the mechanics of running a loaded model for many
 // requests at once: the batchers that coalesce concurrent forward passes
-// on one model version.
+// on one model version, and the per-request timings that the
+// Server-Timing header reports.
 //
 // # Batching
 //
