@@ -17,6 +17,7 @@ import (
 	"github.com/aiaas/aiaas/internal/safetensors"
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn/graph"
+	"github.com/aiaas/aiaas/platform/internal/serving"
 	"github.com/aiaas/aiaas/platform/oip"
 	"github.com/aiaas/aiaas/platform/tracing"
 	"github.com/aiaas/aiaas/plugins"
@@ -367,7 +368,7 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer put()
-	var t timings
+	var t serving.Timings
 	var oipReq *oip.InferenceRequest
 	id := ""
 	if ep.Preprocess == "" {
@@ -392,8 +393,8 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) error {
 		pctx, span := tracing.Start(r.Context(), s.tracer, "plugin.preprocess")
 		tensors, err = s.plugins.Preprocess(pctx, p.tenant, s.module(p.tenant, rec), r.Header.Get("Content-Type"), body)
 		tracing.End(span, err)
-		t.pre = time.Since(start)
-		s.observePlugin(p.tenant, "preprocess", t.pre, err)
+		t.Pre = time.Since(start)
+		s.observePlugin(p.tenant, "preprocess", t.Pre, err)
 		if err != nil {
 			return err
 		}
@@ -469,15 +470,15 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) error {
 	pctx, span := tracing.Start(r.Context(), s.tracer, "plugin.postprocess")
 	resp, ctype, err := s.plugins.Postprocess(pctx, p.tenant, s.module(p.tenant, rec), outF)
 	tracing.End(span, err)
-	t.post = time.Since(start)
-	s.observePlugin(p.tenant, "postprocess", t.post, err)
+	t.Post = time.Since(start)
+	s.observePlugin(p.tenant, "postprocess", t.Post, err)
 	if err != nil {
 		return err
 	}
 	h := w.Header()
 	h.Set("Content-Type", ctype)
 	h.Set("Content-Length", strconv.Itoa(len(resp)))
-	h.Set("Server-Timing", t.header())
+	h.Set("Server-Timing", t.Header())
 	for k, v := range l.parameters() {
 		h.Set("X-Aiaas-"+headerName(k), fmt.Sprint(v))
 	}

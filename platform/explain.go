@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aiaas/aiaas/nn/graph"
+	"github.com/aiaas/aiaas/platform/internal/serving"
 )
 
 // Model-agnostic attributions for graph models, which have no gradients
@@ -24,7 +25,7 @@ const (
 	explainChunk = 32
 )
 
-func (s *Server) explainGraph(w http.ResponseWriter, r *http.Request, l *lineage, req *explainRequest, t *timings) error {
+func (s *Server) explainGraph(w http.ResponseWriter, r *http.Request, l *lineage, req *explainRequest, t *serving.Timings) error {
 	lm := l.loaded
 	if len(lm.inputs) != 1 || lm.inputs[0].Datatype != "FP32" {
 		return httpErr(http.StatusBadRequest, "explain needs a model with one FP32 input; %s has %s", l.Model, names(lm.inputs))
@@ -155,8 +156,8 @@ func (s *Server) explainGraph(w http.ResponseWriter, r *http.Request, l *lineage
 	if err := finite(l, "the attributions", attr); err != nil {
 		return err
 	}
-	t.compute = time.Since(start)
-	w.Header().Set("Server-Timing", t.header())
+	t.Compute = time.Since(start)
+	w.Header().Set("Server-Timing", t.Header())
 	setAuditObject(r, fmt.Sprintf("models/%s/versions/%d", l.Model, l.Version))
 	resp := map[string]any{
 		"model": l.Model, "version": l.Version, "target": target, "method": method,

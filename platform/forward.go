@@ -6,29 +6,11 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/aiaas/aiaas/platform/internal/serving"
 	"github.com/aiaas/aiaas/platform/tracing"
 )
-
-// timings split a request's time for the Server-Timing header.
-type timings struct {
-	load, pre, compute, post time.Duration
-}
-
-func (t *timings) header() string {
-	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 3, 64) }
-	var b strings.Builder
-	b.WriteString("load;dur=" + ms(t.load))
-	if t.pre > 0 || t.post > 0 {
-		b.WriteString(", plugins;dur=" + ms(t.pre+t.post))
-		b.WriteString(", preprocess;dur=" + ms(t.pre))
-		b.WriteString(", postprocess;dur=" + ms(t.post))
-	}
-	b.WriteString(", compute;dur=" + ms(t.compute))
-	return b.String()
-}
 
 // lineage is what every inference response says about where it came from.
 type lineage struct {
@@ -60,10 +42,10 @@ func (l *lineage) parameters() map[string]any {
 
 // load resolves a model ref and returns the decoded model, from the cache
 // when warm.
-func (s *Server) load(ctx context.Context, tenant, model, ref, sticky string, t *timings) (_ *lineage, err error) {
+func (s *Server) load(ctx context.Context, tenant, model, ref, sticky string, t *serving.Timings) (_ *lineage, err error) {
 	start := time.Now()
 	ctx, span := tracing.Start(ctx, s.tracer, "model.load")
-	defer func() { t.load += time.Since(start); tracing.End(span, err) }()
+	defer func() { t.Load += time.Since(start); tracing.End(span, err) }()
 	if err := checkName("model", model); err != nil {
 		return nil, err
 	}
@@ -81,7 +63,7 @@ func (s *Server) load(ctx context.Context, tenant, model, ref, sticky string, t 
 
 // forward runs the model on batch rows of x, through the batcher when
 // adaptive batching is on.
-func (s *Server) forward(ctx context.Context, tenant string, l *lineage, x []float32, batch int, t *timings) ([]float32, error) {
+func (s *Server) forward(ctx context.Context, tenant string, l *lineage, x []float32, batch int, t *serving.Timings) ([]float32, error) {
 	start := time.Now()
 	ctx, span := tracing.Start(ctx, s.tracer, "model.forward")
 	defer span.End()
@@ -92,7 +74,7 @@ func (s *Server) forward(ctx context.Context, tenant string, l *lineage, x []flo
 	var out []float32
 	var err error
 	if l.loaded.batcher != nil {
-		out, err = l.loaded.batcher.do(ctx, x, batch)
+		out, err = l.loaded.batcher.Do(ctx, x, batch)
 	} else {
 		out, err = m.ForwardContext(ctx, nil, x, batch)
 	}
@@ -121,8 +103,8 @@ func finite(l *lineage, what string, v []float32) error {
 
 // observeCompute records a forward pass of d: in the request's timings,
 // the compute histogram and, for a split alias, the canary metrics.
-func (s *Server) observeCompute(tenant string, l *lineage, d time.Duration, err error, t *timings) {
-	t.compute += d
+func (s *Server) observeCompute(tenant string, l *lineage, d time.Duration, err error, t *serving.Timings) {
+	t.Compute += d
 	model := s.metrics.models.label(tenant, l.Model)
 	s.metrics.computeTime.WithLabelValues(tenant, model).Observe(d.Seconds())
 	if l.Side != "" {
@@ -159,7 +141,7 @@ func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	var t timings
+	var t serving.Timings
 	l, err := s.load(r.Context(), p.tenant, r.PathValue("model"), req.Version, requestID(r.Context()), &t)
 	if err != nil {
 		return err
@@ -205,8 +187,8 @@ func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request) error {
 	if err := finite(l, "the attributions", attr); err != nil {
 		return err
 	}
-	t.compute = time.Since(start)
-	w.Header().Set("Server-Timing", t.header())
+	t.Compute = time.Since(start)
+	w.Header().Set("Server-Timing", t.Header())
 	setAuditObject(r, fmt.Sprintf("models/%s/versions/%d", l.Model, l.Version))
 	writeJSON(w, http.StatusOK, map[string]any{
 		"model": l.Model, "version": l.Version, "target": target, "method": req.Method, "steps": req.Steps,

@@ -13,6 +13,7 @@ import (
 	"github.com/aiaas/aiaas/internal/safetensors"
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/nn/graph"
+	"github.com/aiaas/aiaas/platform/internal/serving"
 	"github.com/aiaas/aiaas/platform/oip"
 	"github.com/aiaas/aiaas/platform/tracing"
 )
@@ -315,14 +316,14 @@ func graphOutputs(lm *loadedModel, outs []*graph.Tensor, req *oip.InferenceReque
 
 // runGraph runs a graph model with the forward pass's metrics and checks,
 // through the batcher when adaptive batching is on.
-func (s *Server) runGraph(ctx context.Context, tenant string, l *lineage, in []*graph.Tensor, t *timings) ([]*graph.Tensor, error) {
+func (s *Server) runGraph(ctx context.Context, tenant string, l *lineage, in []*graph.Tensor, t *serving.Timings) ([]*graph.Tensor, error) {
 	start := time.Now()
 	ctx, span := tracing.Start(ctx, s.tracer, "model.forward")
 	defer span.End()
 	var out []*graph.Tensor
 	var err error
 	if l.loaded.gbatch != nil {
-		out, err = l.loaded.gbatch.do(ctx, in)
+		out, err = l.loaded.gbatch.Do(ctx, in)
 	} else {
 		out, err = l.loaded.graph.Run(ctx, in, nil)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aiaas/aiaas/nn"
+	"github.com/aiaas/aiaas/platform/internal/serving"
 	"github.com/aiaas/aiaas/platform/oip"
 )
 
@@ -187,7 +188,7 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	decoded := time.Since(start)
-	var t timings
+	var t serving.Timings
 	l, err := s.load(r.Context(), p.tenant, r.PathValue("model"), r.PathValue("version"), stickyKey(r, req.ID), &t)
 	if err != nil {
 		return err
@@ -206,12 +207,12 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) error {
 	if sh := req.Inputs[0].Shape; len(sh) >= 2 {
 		rows = int(min(sh[0], 1<<30))
 	}
-	s.stats.success(p.tenant, l, rows, time.Since(start), decoded, t.compute, time.Since(encodeStart))
+	s.stats.success(p.tenant, l, rows, time.Since(start), decoded, t.Compute, time.Since(encodeStart))
 	return nil
 }
 
 // infer runs an OIP request on a loaded model of either architecture.
-func (s *Server) infer(ctx context.Context, tenant string, l *lineage, req *oip.InferenceRequest, t *timings) ([]oip.ResponseOutput, error) {
+func (s *Server) infer(ctx context.Context, tenant string, l *lineage, req *oip.InferenceRequest, t *serving.Timings) ([]oip.ResponseOutput, error) {
 	lm := l.loaded
 	if lm.graph != nil {
 		in, err := graphInputs(lm, req.Inputs)
@@ -251,7 +252,7 @@ var (
 	applicationJSON = []string{"application/json"}
 )
 
-func writeInferResponse(w http.ResponseWriter, resp *oip.InferenceResponse, t *timings) {
+func writeInferResponse(w http.ResponseWriter, resp *oip.InferenceResponse, t *serving.Timings) {
 	bp := bufPool.Get().(*[]byte)
 	b, headerLen := oip.AppendResponse((*bp)[:0], resp)
 	h := w.Header()
@@ -265,7 +266,7 @@ func writeInferResponse(w http.ResponseWriter, resp *oip.InferenceResponse, t *t
 		h["Content-Type"] = applicationJSON
 	}
 	h["Content-Length"] = []string{strconv.Itoa(len(b))}
-	h["Server-Timing"] = []string{t.header()}
+	h["Server-Timing"] = []string{t.Header()}
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
 	if cap(b) <= 8<<20 {
@@ -293,7 +294,7 @@ func (s *Server) handleModelMetadata(w http.ResponseWriter, r *http.Request) err
 	var vm versionMeta
 	if err := jsonUnmarshal(res.info.Meta, &vm); err != nil || len(vm.Inputs) == 0 {
 		// Old or foreign metadata: read the signature from the artifact.
-		var t timings
+		var t serving.Timings
 		l, err := s.load(r.Context(), p.tenant, model, strconv.Itoa(res.version), "", &t)
 		if err != nil {
 			return err
@@ -323,7 +324,7 @@ func (s *Server) handleModelMetadata(w http.ResponseWriter, r *http.Request) err
 func (s *Server) handleModelReady(w http.ResponseWriter, r *http.Request) error {
 	p := principalOf(r.Context())
 	model := r.PathValue("model")
-	var t timings
+	var t serving.Timings
 	_, err := s.load(r.Context(), p.tenant, model, r.PathValue("version"), "", &t)
 	if err != nil {
 		if st := statusOf(err); st == http.StatusNotFound || st == http.StatusBadRequest {

@@ -13,6 +13,7 @@ import (
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/nn/generate"
 	"github.com/aiaas/aiaas/nn/graph"
+	"github.com/aiaas/aiaas/platform/internal/serving"
 )
 
 // loadedModel is a decoded model version, shared by every request on it:
@@ -21,9 +22,9 @@ import (
 type loadedModel struct {
 	model   *nn.Model
 	spec    nn.Spec
-	batcher *batcher // nil when adaptive batching is off
+	batcher *serving.Batcher // nil when adaptive batching is off
 	graph   *graph.Model
-	gbatch  *graphBatcher // nil when adaptive batching is off or the graph has no batch dimension
+	gbatch  *serving.GraphBatcher // nil when adaptive batching is off or the graph has no batch dimension
 	inputs  []nn.TensorSpec
 	outputs []nn.TensorSpec
 	labels  []string // class names of the first output, from the artifact; nil if none
@@ -109,14 +110,13 @@ func (c *modelCache) get(ctx context.Context, tenant, model string, info Version
 			return nil, 0, &Error{Status: http.StatusServiceUnavailable, err: err,
 				Msg: fmt.Sprintf("model %s version %d cannot be loaded: %v", model, info.Version, err)}
 		}
+		batching := serving.Options{Window: c.s.cfg.BatchWindow, MaxRows: c.s.cfg.BatchMax, Lanes: c.s.cfg.BatchLanes,
+			Observe: func(n int) { c.s.metrics.batchRows.Observe(float64(n)) }}
 		if c.s.cfg.BatchWindow > 0 && lm.model != nil {
-			lm.batcher = newBatcher(lm.model, c.s.cfg.BatchWindow, c.s.cfg.BatchMax, func(n int) { c.s.metrics.batchRows.Observe(float64(n)) })
+			lm.batcher = serving.NewBatcher(lm.model, batching)
 		}
 		if c.s.cfg.BatchWindow > 0 && lm.graph != nil {
-			lm.gbatch = newGraphBatcher(lm.graph, c.s.cfg.BatchWindow, c.s.cfg.BatchMax, func(n int) { c.s.metrics.batchRows.Observe(float64(n)) })
-			if lm.gbatch != nil && c.s.cfg.BatchLanes > 0 {
-				lm.gbatch.lanes = c.s.cfg.BatchLanes
-			}
+			lm.gbatch = serving.NewGraphBatcher(lm.graph, batching)
 		}
 		return lm, lm.bytes(), nil
 	})

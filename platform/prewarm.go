@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/aiaas/aiaas/platform/internal/serving"
 )
 
 // PrewarmEndpoint does ahead of time what an endpoint's first invocation
@@ -22,7 +24,7 @@ func (s *Server) PrewarmEndpoint(ctx context.Context, tenant, name string) error
 	if err != nil {
 		return err
 	}
-	var t timings
+	var t serving.Timings
 	if _, err := s.load(ctx, tenant, ep.Model, ep.Version, "", &t); err != nil {
 		return fmt.Errorf("model %s: %w", ep.Model, err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/aiaas/aiaas/internal/safetensors"
 	"github.com/aiaas/aiaas/nn/generate"
+	"github.com/aiaas/aiaas/platform/internal/serving"
 	"github.com/aiaas/aiaas/platform/tracing"
 )
 
@@ -38,7 +39,7 @@ type textEndpoint struct {
 	pre, post *PluginRecord
 }
 
-func (s *Server) textEndpoint(ctx context.Context, tenant, name, sticky string, t *timings) (*textEndpoint, error) {
+func (s *Server) textEndpoint(ctx context.Context, tenant, name, sticky string, t *serving.Timings) (*textEndpoint, error) {
 	if name == "" {
 		return nil, httpErr(http.StatusBadRequest, "\"model\" must name an endpoint")
 	}
@@ -70,20 +71,20 @@ func (s *Server) textEndpoint(ctx context.Context, tenant, name, sticky string, 
 }
 
 // tokenize runs the preprocess plugin on texts (as {"inputs": [...]}).
-func (s *Server) tokenize(ctx context.Context, tenant string, te *textEndpoint, texts []string, params map[string]any, t *timings) ([]safetensors.Tensor, error) {
+func (s *Server) tokenize(ctx context.Context, tenant string, te *textEndpoint, texts []string, params map[string]any, t *serving.Timings) ([]safetensors.Tensor, error) {
 	body, _ := json.Marshal(map[string]any{"inputs": texts, "parameters": params})
 	start := time.Now()
 	pctx, span := tracing.Start(ctx, s.tracer, "plugin.preprocess")
 	ts, err := s.plugins.Preprocess(pctx, tenant, s.module(tenant, te.pre), "application/json", body)
 	tracing.End(span, err)
 	d := time.Since(start)
-	t.pre += d
+	t.Pre += d
 	s.observePlugin(tenant, "preprocess", d, err)
 	return ts, err
 }
 
 // postprocess runs the postprocess plugin on tensors with parameters.
-func (s *Server) postprocess(ctx context.Context, tenant string, te *textEndpoint, ts []safetensors.Tensor, params map[string]string, t *timings) ([]byte, error) {
+func (s *Server) postprocess(ctx context.Context, tenant string, te *textEndpoint, ts []safetensors.Tensor, params map[string]string, t *serving.Timings) ([]byte, error) {
 	start := time.Now()
 	pctx, span := tracing.Start(ctx, s.tracer, "plugin.postprocess")
 	md := map[string]string{"model": te.l.Model, "model_version": strconv.Itoa(te.l.Version)}
@@ -93,7 +94,7 @@ func (s *Server) postprocess(ctx context.Context, tenant string, te *textEndpoin
 	body, _, err := s.plugins.Postprocess(pctx, tenant, s.module(tenant, te.post), &safetensors.File{Metadata: md, Tensors: ts})
 	tracing.End(span, err)
 	d := time.Since(start)
-	t.post += d
+	t.Post += d
 	s.observePlugin(tenant, "postprocess", d, err)
 	return body, err
 }
@@ -170,7 +171,7 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) error 
 	default:
 		return httpErr(http.StatusBadRequest, "encoding_format must be \"float\" or \"base64\"")
 	}
-	var t timings
+	var t serving.Timings
 	te, err := s.textEndpoint(r.Context(), p.tenant, req.Model, requestID(r.Context()), &t)
 	if err != nil {
 		return err
@@ -224,7 +225,7 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) error 
 		}
 		data[i] = d
 	}
-	w.Header().Set("Server-Timing", t.header())
+	w.Header().Set("Server-Timing", t.Header())
 	writeJSON(w, http.StatusOK, map[string]any{
 		"object": "list", "data": data, "model": te.ep.Name,
 		"usage": map[string]int{"prompt_tokens": tokens, "total_tokens": tokens},
@@ -282,7 +283,7 @@ type genEvent struct {
 // a character: it is held back until the character is complete) and at
 // the end with the finish reason. It returns the prompt's and the
 // completion's token counts.
-func (s *Server) generateText(ctx context.Context, tenant string, te *textEndpoint, g genRequest, t *timings, emit func(genEvent) error) (promptTokens, completionTokens int, err error) {
+func (s *Server) generateText(ctx context.Context, tenant string, te *textEndpoint, g genRequest, t *serving.Timings, emit func(genEvent) error) (promptTokens, completionTokens int, err error) {
 	dec, err := te.l.loaded.decoder()
 	if err != nil {
 		return 0, 0, wrapStatus(http.StatusBadRequest, fmt.Errorf("endpoint %q: %w", te.ep.Name, err))
@@ -388,7 +389,7 @@ func (s *Server) generateText(ctx context.Context, tenant string, te *textEndpoi
 
 // generateAll runs a generation to its end and returns the whole text
 // and why it ended: the non-streaming form of both APIs.
-func (s *Server) generateAll(ctx context.Context, tenant string, te *textEndpoint, g genRequest, t *timings) (text, finish string, promptTokens, completionTokens int, err error) {
+func (s *Server) generateAll(ctx context.Context, tenant string, te *textEndpoint, g genRequest, t *serving.Timings) (text, finish string, promptTokens, completionTokens int, err error) {
 	var b strings.Builder
 	promptTokens, completionTokens, err = s.generateText(ctx, tenant, te, g, t, func(e genEvent) error {
 		b.WriteString(e.text)
@@ -582,7 +583,7 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	var t timings
+	var t serving.Timings
 	te, err := s.textEndpoint(r.Context(), p.tenant, req.Model, requestID(r.Context()), &t)
 	if err != nil {
 		return err
@@ -630,7 +631,7 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) error
 	}
 	resp := chunk(text, finish)
 	resp["usage"] = map[string]int{"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
-	w.Header().Set("Server-Timing", t.header())
+	w.Header().Set("Server-Timing", t.Header())
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
@@ -712,7 +713,7 @@ func (s *Server) tritonGenerate(w http.ResponseWriter, r *http.Request, stream b
 		zero := 0.0
 		req.Temp = &zero
 	}
-	var t timings
+	var t serving.Timings
 	name := r.PathValue("model")
 	te, err := s.textEndpoint(r.Context(), p.tenant, name, requestID(r.Context()), &t)
 	if err != nil {
@@ -747,7 +748,7 @@ func (s *Server) tritonGenerate(w http.ResponseWriter, r *http.Request, stream b
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Server-Timing", t.header())
+	w.Header().Set("Server-Timing", t.Header())
 	writeJSON(w, http.StatusOK, map[string]any{"model_name": name, "model_version": version, "text_output": text,
 		"finish_reason": finish, "prompt_tokens": pt, "completion_tokens": ct, "parameters": te.l.parameters()})
 	return nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aiaas/aiaas/nn"
+	"github.com/aiaas/aiaas/platform/internal/serving"
 	"github.com/aiaas/aiaas/platform/oip"
 )
 
@@ -75,7 +76,7 @@ func (s *Server) handleModelConfig(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	var t timings
+	var t serving.Timings
 	l, err := s.load(r.Context(), p.tenant, model, strconv.Itoa(res.version), "", &t)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package platform
+package serving
 
 import (
 	"context"
@@ -76,16 +76,16 @@ func TestBatcherCoalesces(t *testing.T) {
 				var mu sync.Mutex
 				var seen []int
 				var at []time.Duration
-				b := newBatcher(m, time.Second, c.maxRows, func(n int) {
+				b := NewBatcher(m, Options{Window: time.Second, MaxRows: c.maxRows, Observe: func(n int) {
 					mu.Lock()
 					seen, at = append(seen, n), append(at, time.Since(start))
 					mu.Unlock()
-				})
+				}})
 				got := make([][]float32, callers)
 				errs := make([]error, callers)
 				var wg sync.WaitGroup
 				for i := range callers {
-					wg.Go(func() { got[i], errs[i] = b.do(context.Background(), in[i], rows(i)) })
+					wg.Go(func() { got[i], errs[i] = b.Do(context.Background(), in[i], rows(i)) })
 					if c.inOrder {
 						synctest.Wait()
 					}
@@ -104,5 +104,34 @@ func TestBatcherCoalesces(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestBatcherRefusesWrongSize: input that is not whole rows of the model's
+// width fails alone and never joins a batch, where it would shift the
+// other callers' rows; nothing is computed or observed for it.
+func TestBatcherRefusesWrongSize(t *testing.T) {
+	m, err := nn.New(nn.MLP("b", 6, []int{8}, "relu", 3, "softmax"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	observed := 0
+	b := NewBatcher(m, Options{Window: time.Millisecond, Observe: func(int) { observed++ }})
+	for i, c := range []struct {
+		values, rows int
+	}{
+		{values: 5, rows: 1},
+		{values: 7, rows: 1},
+		{values: 6, rows: 2},
+		{values: 0, rows: 0},
+		{values: 6, rows: -1},
+		{values: 6 * DefaultMaxRows, rows: DefaultMaxRows + 1},
+	} {
+		if _, err := b.Do(context.Background(), make([]float32, c.values), c.rows); err == nil {
+			t.Errorf("case %d: %d values as %d rows ran", i, c.values, c.rows)
+		}
+	}
+	if observed != 0 {
+		t.Fatalf("%d passes observed for refused input", observed)
 	}
 }

@@ -1,4 +1,4 @@
-package platform
+package serving
 
 import (
 	"context"
@@ -11,13 +11,13 @@ import (
 	"github.com/aiaas/aiaas/nn/graph"
 )
 
-// graphBatcher coalesces concurrent runs of one graph model into one
+// GraphBatcher coalesces concurrent runs of one graph model into one
 // batched run: twenty sentences through a MiniLM encoder as one [20, seq]
 // pass keep both cores busy on large products, where twenty [1, seq] passes
 // each run small ones on one core.
 //
 // It batches continuously, as text-embeddings-inference does: at most
-// `lanes` batches run at once (GOMAXPROCS: small batches run on one core
+// Options.Lanes batches run at once (GOMAXPROCS: small batches run on one core
 // each; large ones spread their products over all of them), and one
 // forms at a time. Requests that arrive while every lane is busy queue;
 // when a batch finishes, the oldest waiting request becomes the next
@@ -36,11 +36,13 @@ import (
 // length. A batched run that fails, or whose outputs do not keep the batch
 // dimension, is rerun request by request, so one bad request never fails
 // the others and a graph that mixes its rows is never answered wrongly.
-type graphBatcher struct {
+//
+// A GraphBatcher is safe for concurrent use.
+type GraphBatcher struct {
 	m       *graph.Model
 	window  time.Duration
 	maxRows int
-	rows    func(n int) // observes batch sizes (metrics)
+	observe func(rows int)
 
 	pad    bool   // text encoder: [batch, seq] integer inputs may be padded
 	seqOut []bool // per output: dim 1 is the sequence (cut after padding)
@@ -53,6 +55,8 @@ type graphBatcher struct {
 	queue      []*graphReq // FIFO of requests not yet taken into a batch
 }
 
+// graphReq is one caller's inputs, its place in the queue or a batch,
+// and where its answer goes.
 type graphReq struct {
 	in   []*graph.Tensor
 	key  string
@@ -68,10 +72,11 @@ type graphReq struct {
 	full  chan struct{} // closed when a collecting leader's batch is full
 }
 
-// newGraphBatcher returns nil for a model whose inputs do not all have a
-// dynamic first dimension, or whose outputs declare another: those cannot
-// be batched. (An output of undeclared shape is checked at each run.)
-func newGraphBatcher(m *graph.Model, window time.Duration, maxRows int, rows func(int)) *graphBatcher {
+// NewGraphBatcher returns a GraphBatcher over m, or nil for a model whose
+// inputs do not all have a dynamic first dimension, or whose outputs
+// declare another: those cannot be batched, and the caller runs them
+// directly. (An output of undeclared shape is checked at each run.)
+func NewGraphBatcher(m *graph.Model, o Options) *GraphBatcher {
 	ins, outs := m.Inputs(), m.Outputs()
 	for _, v := range ins {
 		if len(v.Shape) == 0 || v.Shape[0] >= 0 {
@@ -90,7 +95,12 @@ func newGraphBatcher(m *graph.Model, window time.Duration, maxRows int, rows fun
 			}
 		}
 	}
-	b := &graphBatcher{m: m, window: window, maxRows: maxRows, rows: rows, lanes: max(1, runtime.GOMAXPROCS(0))}
+	o = o.withDefaults()
+	lanes := o.Lanes
+	if lanes <= 0 {
+		lanes = max(1, runtime.GOMAXPROCS(0))
+	}
+	b := &GraphBatcher{m: m, window: o.Window, maxRows: o.MaxRows, observe: o.Observe, lanes: lanes}
 	b.pad, b.seqOut = textEncoder(ins, outs)
 	return b
 }
@@ -130,11 +140,18 @@ func textEncoder(ins, outs []graph.Value) (bool, []bool) {
 	return true, seqOut
 }
 
-// do runs in, alone or batched with other requests.
-func (b *graphBatcher) do(ctx context.Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+// Do runs the model on in, alone or in one batched run with other
+// callers' inputs, and returns this caller's outputs: exactly what
+// running in alone returns, to float32 rounding. Inputs the model would
+// refuse run alone, for their own error.
+//
+// When ctx ends first Do returns ctx.Err(): a request still queued leaves
+// the queue, one already in a batch has its rows computed and dropped.
+// The batch itself runs under no caller's context.
+func (b *GraphBatcher) Do(ctx context.Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 	r, ok := b.request(in)
 	if !ok || r.rows >= b.maxRows {
-		b.rows(max(r.rows, 1))
+		b.observe(max(r.rows, 1))
 		return b.m.Run(ctx, in, nil)
 	}
 	b.mu.Lock()
@@ -188,7 +205,7 @@ func (b *graphBatcher) do(ctx context.Context, in []*graph.Tensor) ([]*graph.Ten
 
 // request checks in against the signature and keys it; ok is false for
 // inputs the model will refuse, which then run alone for their error.
-func (b *graphBatcher) request(in []*graph.Tensor) (*graphReq, bool) {
+func (b *GraphBatcher) request(in []*graph.Tensor) (*graphReq, bool) {
 	ins := b.m.Inputs()
 	if len(in) != len(ins) {
 		return &graphReq{}, false
@@ -225,7 +242,7 @@ func (b *graphBatcher) request(in []*graph.Tensor) (*graphReq, bool) {
 
 // queuedRows counts the queued rows that would batch with leader c. The
 // caller holds mu.
-func (b *graphBatcher) queuedRows(c *graphReq) int {
+func (b *GraphBatcher) queuedRows(c *graphReq) int {
 	n := 0
 	for _, q := range b.queue {
 		if q.key == c.key && (q == c || !q.leads) {
@@ -241,7 +258,7 @@ func (b *graphBatcher) queuedRows(c *graphReq) int {
 // handed. Leaders hold a lane each; a lane is given up when nothing is
 // left to run, and a free lane goes to the oldest queued request when a
 // backlog builds.
-func (b *graphBatcher) lead(self *graphReq) {
+func (b *GraphBatcher) lead(self *graphReq) {
 	if self.full != nil {
 		t := time.NewTimer(b.window)
 		select {
@@ -277,7 +294,7 @@ func (b *graphBatcher) lead(self *graphReq) {
 
 // take removes leader's batch from the queue: leader first, then every
 // queued request with its key while the rows fit. The caller holds mu.
-func (b *graphBatcher) take(leader *graphReq) []*graphReq {
+func (b *GraphBatcher) take(leader *graphReq) []*graphReq {
 	batch := []*graphReq{leader}
 	rows := leader.rows
 	rest := b.queue[:0]
@@ -298,7 +315,7 @@ func (b *graphBatcher) take(leader *graphReq) []*graphReq {
 
 // nextLeader is the oldest queued request that is not a leader (the one
 // collecting is). The caller holds mu.
-func (b *graphBatcher) nextLeader() *graphReq {
+func (b *GraphBatcher) nextLeader() *graphReq {
 	for _, q := range b.queue {
 		if !q.leads {
 			return q
@@ -309,7 +326,7 @@ func (b *graphBatcher) nextLeader() *graphReq {
 
 // hand makes q, a queued request, a leader with its batch. The caller
 // holds mu.
-func (b *graphBatcher) hand(q *graphReq) {
+func (b *GraphBatcher) hand(q *graphReq) {
 	q.leads = true
 	q.batch = b.take(q)
 	q.lead <- struct{}{}
@@ -318,13 +335,13 @@ func (b *graphBatcher) hand(q *graphReq) {
 // run computes one batch and answers every request in it. The batch runs
 // under no request's context: one client leaving does not cancel the
 // others' work.
-func (b *graphBatcher) run(batch []*graphReq) {
+func (b *GraphBatcher) run(batch []*graphReq) {
 	ctx := context.Background()
 	rows := 0
 	for _, r := range batch {
 		rows += r.rows
 	}
-	b.rows(rows)
+	b.observe(rows)
 	if len(batch) == 1 {
 		r := batch[0]
 		r.out, r.err = b.m.Run(ctx, r.in, nil)
@@ -357,7 +374,7 @@ func (b *graphBatcher) run(batch []*graphReq) {
 
 // stack concatenates input i of every request along the first dimension,
 // padding a text encoder's sequences to seq with zeros.
-func (b *graphBatcher) stack(batch []*graphReq, i, rows, seq int) *graph.Tensor {
+func (b *GraphBatcher) stack(batch []*graphReq, i, rows, seq int) *graph.Tensor {
 	first := batch[0].in[i]
 	shape := slices.Clone(first.Shape)
 	shape[0] = rows
@@ -385,7 +402,7 @@ func (b *graphBatcher) stack(batch []*graphReq, i, rows, seq int) *graph.Tensor 
 
 // split cuts the batched outputs back into each request's, or returns nil
 // when an output lost the batch dimension.
-func (b *graphBatcher) split(batch []*graphReq, out []*graph.Tensor, rows, seq int) [][]*graph.Tensor {
+func (b *GraphBatcher) split(batch []*graphReq, out []*graph.Tensor, rows, seq int) [][]*graph.Tensor {
 	for _, o := range out {
 		if len(o.Shape) == 0 || o.Shape[0] != rows {
 			return nil

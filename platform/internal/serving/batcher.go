@@ -1,26 +1,27 @@
-package platform
+package serving
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/aiaas/aiaas/nn"
 )
 
-// batcher coalesces concurrent forward passes on one model version into
+// Batcher coalesces concurrent forward passes on one dense model into
 // one batched pass: one GEMM over 32 rows costs far less than 32 GEMVs.
 //
 // There is no background goroutine: the first request to arrive while no
 // batch is open becomes the leader, waits up to the window (or until the
 // batch is full), runs the batch and hands each follower its rows. So an
 // evicted model leaves nothing running, and a lone request pays at most the
-// window. It is safe for concurrent use.
-type batcher struct {
+// window. A Batcher is safe for concurrent use.
+type Batcher struct {
 	m       *nn.Model
 	window  time.Duration
 	maxRows int
-	rows    func(n int) // observes batch sizes (metrics)
+	observe func(rows int)
 
 	mu      sync.Mutex
 	pending []*batchReq
@@ -28,6 +29,7 @@ type batcher struct {
 	full    chan struct{} // closed when the open batch reaches maxRows
 }
 
+// batchReq is one caller's rows in a batch, and where its answer goes.
 type batchReq struct {
 	x    []float32
 	rows int
@@ -36,14 +38,26 @@ type batchReq struct {
 	done chan struct{}
 }
 
-func newBatcher(m *nn.Model, window time.Duration, maxRows int, rows func(int)) *batcher {
-	return &batcher{m: m, window: window, maxRows: maxRows, rows: rows}
+// NewBatcher returns a Batcher over m. Options.Lanes does not apply: a
+// dense model's batch spreads its GEMM over every core by itself.
+func NewBatcher(m *nn.Model, o Options) *Batcher {
+	o = o.withDefaults()
+	return &Batcher{m: m, window: o.Window, maxRows: o.MaxRows, observe: o.Observe}
 }
 
-// do runs x (rows × InputDim) and returns rows × OutputDim outputs.
-func (b *batcher) do(ctx context.Context, x []float32, rows int) ([]float32, error) {
+// Do runs rows rows of x (rows × InputDim values) and returns their
+// rows × OutputDim outputs, computed alone or in one pass with other
+// callers' rows. Input of the wrong size is refused before it can join a
+// batch, where it would shift every other caller's rows.
+//
+// When ctx ends first Do returns ctx.Err(); a batch that already holds the
+// rows still computes them, and drops the result.
+func (b *Batcher) Do(ctx context.Context, x []float32, rows int) ([]float32, error) {
+	if rows < 1 || len(x) != rows*b.m.InputDim() {
+		return nil, fmt.Errorf("serving: %d input values for %d rows; the model takes rows of %d", len(x), rows, b.m.InputDim())
+	}
 	if rows >= b.maxRows {
-		b.rows(rows)
+		b.observe(rows)
 		return b.m.Forward(nil, x, rows)
 	}
 	req := &batchReq{x: x, rows: rows, done: make(chan struct{})}
@@ -88,13 +102,13 @@ func (b *batcher) do(ctx context.Context, x []float32, rows int) ([]float32, err
 }
 
 // run computes one coalesced batch and answers every request in it.
-func (b *batcher) run(batch []*batchReq) {
+func (b *Batcher) run(batch []*batchReq) {
 	if len(batch) == 0 {
 		return
 	}
 	if len(batch) == 1 {
 		r := batch[0]
-		b.rows(r.rows)
+		b.observe(r.rows)
 		r.out, r.err = b.m.Forward(nil, r.x, r.rows)
 		close(r.done)
 		return
@@ -104,7 +118,7 @@ func (b *batcher) run(batch []*batchReq) {
 	for _, r := range batch {
 		total += r.rows
 	}
-	b.rows(total)
+	b.observe(total)
 	x := make([]float32, 0, total*in)
 	for _, r := range batch {
 		x = append(x, r.x...)

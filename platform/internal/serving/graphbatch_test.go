@@ -1,4 +1,4 @@
-package platform
+package serving
 
 import (
 	"context"
@@ -107,7 +107,7 @@ func (s *rowsSeen) get() []int {
 }
 
 // waitQueued waits until the batcher holds n queued requests.
-func waitQueued(t *testing.T, b *graphBatcher, n int) {
+func waitQueued(t *testing.T, b *GraphBatcher, n int) {
 	t.Helper()
 	for range 10000 {
 		b.mu.Lock()
@@ -128,11 +128,11 @@ type result struct {
 
 // submit runs in through b in a goroutine once the queue holds queued
 // requests, and waits until it is queued too.
-func submit(t *testing.T, ctx context.Context, b *graphBatcher, in []*graph.Tensor, queued int) chan result {
+func submit(t *testing.T, ctx context.Context, b *GraphBatcher, in []*graph.Tensor, queued int) chan result {
 	t.Helper()
 	c := make(chan result, 1)
 	go func() {
-		out, err := b.do(ctx, in)
+		out, err := b.Do(ctx, in)
 		c <- result{out, err}
 	}()
 	waitQueued(t, b, queued+1)
@@ -159,7 +159,7 @@ func sameTensors(t *testing.T, what string, got, want []*graph.Tensor) {
 
 func TestGraphBatcherEligibility(t *testing.T) {
 	enc := attentionEncoder(t)
-	b := newGraphBatcher(enc, time.Millisecond, 8, func(int) {})
+	b := NewGraphBatcher(enc, Options{Window: time.Millisecond, MaxRows: 8})
 	if b == nil || !b.pad || !slices.Equal(b.seqOut, []bool{true, false}) {
 		t.Fatalf("attention encoder: batcher %+v, want padding with the hidden states cut", b)
 	}
@@ -182,7 +182,7 @@ func TestGraphBatcherEligibility(t *testing.T) {
 		{"mask, inferred output", graph.Value{Name: "attention_mask", DType: graph.Int64, Shape: []int64{-1, -1}}, graph.Value{Name: "y", DType: graph.Float32}, true, true},
 		{"mask", graph.Value{Name: "attention_mask", DType: graph.Int64, Shape: []int64{-1, -1}}, graph.Value{Name: "y", DType: graph.Float32, Shape: []int64{-1, -1, 4}}, true, true},
 	} {
-		b := newGraphBatcher(loadGraph(t, gather(c.in, c.out), e), time.Millisecond, 8, func(int) {})
+		b := NewGraphBatcher(loadGraph(t, gather(c.in, c.out), e), Options{Window: time.Millisecond, MaxRows: 8})
 		if (b != nil) != c.batched || (b != nil && b.pad != c.pad) {
 			t.Errorf("%s: batcher %+v, want batched %v padded %v", c.name, b, c.batched, c.pad)
 		}
@@ -194,7 +194,7 @@ func TestGraphBatcherEligibility(t *testing.T) {
 func TestGraphBatcherPadding(t *testing.T) {
 	m := attentionEncoder(t)
 	var seen rowsSeen
-	b := newGraphBatcher(m, time.Hour, 6, seen.add) // the batch runs when full
+	b := NewGraphBatcher(m, Options{Window: time.Hour, MaxRows: 6, Observe: seen.add}) // the batch runs when full
 	r := rand.New(rand.NewPCG(1, 2))
 	reqs := [][]*graph.Tensor{textInputs(r, 1, 3), textInputs(r, 2, 7), textInputs(r, 1, 1), textInputs(r, 1, 5), textInputs(r, 1, 7)}
 	var want [][]*graph.Tensor
@@ -213,7 +213,7 @@ func TestGraphBatcherPadding(t *testing.T) {
 		}
 	}
 	// The last request fills the batch (6 rows) and lets it run.
-	last, err := b.do(context.Background(), reqs[len(reqs)-1])
+	last, err := b.Do(context.Background(), reqs[len(reqs)-1])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestGraphBatcherPadding(t *testing.T) {
 }
 
 // idle fails unless b holds no lane and no queued request.
-func idle(t *testing.T, b *graphBatcher) {
+func idle(t *testing.T, b *GraphBatcher) {
 	t.Helper()
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -247,8 +247,7 @@ func idle(t *testing.T, b *graphBatcher) {
 func TestGraphBatcherStress(t *testing.T) {
 	m := attentionEncoder(t)
 	var seen rowsSeen
-	b := newGraphBatcher(m, 200*time.Microsecond, 8, seen.add)
-	b.lanes = 2
+	b := NewGraphBatcher(m, Options{Window: 200 * time.Microsecond, MaxRows: 8, Lanes: 2, Observe: seen.add})
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for g := range 16 {
@@ -263,7 +262,7 @@ func TestGraphBatcherStress(t *testing.T) {
 					after := time.Duration(r.IntN(300)) * time.Microsecond
 					go func() { time.Sleep(after); cancel() }()
 				}
-				got, err := b.do(ctx, in)
+				got, err := b.Do(ctx, in)
 				cancel()
 				if errors.Is(err, context.Canceled) {
 					continue
@@ -314,7 +313,7 @@ func TestGraphBatcherKeys(t *testing.T) {
 	}
 	m := loadGraph(t, g, map[string]*graph.Tensor{"W": randTensor(r, 4, 3)})
 	var seen rowsSeen
-	b := newGraphBatcher(m, time.Hour, 3, seen.add)
+	b := NewGraphBatcher(m, Options{Window: time.Hour, MaxRows: 3, Observe: seen.add})
 	if b.pad {
 		t.Fatal("a float model is padded")
 	}
@@ -328,7 +327,7 @@ func TestGraphBatcherKeys(t *testing.T) {
 	}
 	// Queued: a(1) b(1) b(2) a(1); the fifth fills a's batch to 3 rows.
 	got = append(got, make(chan result, 1))
-	out, err := b.do(context.Background(), reqs[4])
+	out, err := b.Do(context.Background(), reqs[4])
 	got[4] <- result{out, err}
 	for i, c := range got {
 		res := <-c
@@ -350,14 +349,14 @@ func TestGraphBatcherKeys(t *testing.T) {
 // whose output loses the batch dimension is answered request by request.
 func TestGraphBatcherRerun(t *testing.T) {
 	m := attentionEncoder(t)
-	b := newGraphBatcher(m, time.Hour, 3, func(int) {})
+	b := NewGraphBatcher(m, Options{Window: time.Hour, MaxRows: 3})
 	r := rand.New(rand.NewPCG(7, 8))
 	good, bad := textInputs(r, 1, 4), textInputs(r, 1, 2)
 	bad[0].Int64s()[1] = 1000 // beyond the vocabulary
 	other := textInputs(r, 1, 3)
 	c1 := submit(t, context.Background(), b, good, 0)
 	c2 := submit(t, context.Background(), b, bad, 1)
-	out, err := b.do(context.Background(), other)
+	out, err := b.Do(context.Background(), other)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,10 +379,10 @@ func TestGraphBatcherRerun(t *testing.T) {
 		Nodes:   []graph.Node{{Op: "Reshape", Inputs: []string{"x", "flat"}, Outputs: []string{"y"}}},
 	}
 	flat := loadGraph(t, g, map[string]*graph.Tensor{"flat": graph.TensorFrom([]int{1}, []int64{-1})})
-	b = newGraphBatcher(flat, time.Hour, 2, func(int) {})
+	b = NewGraphBatcher(flat, Options{Window: time.Hour, MaxRows: 2})
 	x1, x2 := randTensor(r, 1, 4), randTensor(r, 1, 4)
 	c := submit(t, context.Background(), b, []*graph.Tensor{x1}, 0)
-	out, err = b.do(context.Background(), []*graph.Tensor{x2})
+	out, err = b.Do(context.Background(), []*graph.Tensor{x2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +399,7 @@ func TestGraphBatcherRerun(t *testing.T) {
 func TestGraphBatcherCancel(t *testing.T) {
 	m := attentionEncoder(t)
 	var seen rowsSeen
-	b := newGraphBatcher(m, time.Hour, 3, seen.add)
+	b := NewGraphBatcher(m, Options{Window: time.Hour, MaxRows: 3, Observe: seen.add})
 	r := rand.New(rand.NewPCG(9, 10))
 	a, gone, c := textInputs(r, 1, 2), textInputs(r, 1, 3), textInputs(r, 1, 4)
 	ca := submit(t, context.Background(), b, a, 0)
@@ -412,11 +411,11 @@ func TestGraphBatcherCancel(t *testing.T) {
 	}
 	waitQueued(t, b, 1)
 	// Two rows queued now: two more fill the batch.
-	if _, err := b.do(context.Background(), textInputs(r, 2, 4)[:1:1]); err == nil {
+	if _, err := b.Do(context.Background(), textInputs(r, 2, 4)[:1:1]); err == nil {
 		t.Fatal("one input of three ran")
 	}
 	cc := submit(t, context.Background(), b, c, 1)
-	if _, err := b.do(context.Background(), textInputs(r, 1, 4)); err != nil {
+	if _, err := b.Do(context.Background(), textInputs(r, 1, 4)); err != nil {
 		t.Fatal(err)
 	}
 	for name, ch := range map[string]chan result{"a": ca, "c": cc} {
@@ -465,14 +464,14 @@ func FuzzGraphBatcher(f *testing.F) {
 			}
 			reqs = append(reqs, in)
 		}
-		bt := newGraphBatcher(m, time.Millisecond, 8, func(int) {})
+		bt := NewGraphBatcher(m, Options{Window: time.Millisecond, MaxRows: 8})
 		var wg sync.WaitGroup
 		res := make([]result, len(reqs))
 		for i, in := range reqs {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res[i].out, res[i].err = bt.do(context.Background(), in)
+				res[i].out, res[i].err = bt.Do(context.Background(), in)
 			}()
 		}
 		wg.Wait()
