@@ -110,10 +110,10 @@ func (c *modelCache) get(ctx context.Context, tenant, model string, info Version
 				Msg: fmt.Sprintf("model %s version %d cannot be loaded: %v", model, info.Version, err)}
 		}
 		if c.s.cfg.BatchWindow > 0 && lm.model != nil {
-			lm.batcher = newBatcher(lm.model, c.s.cfg.BatchWindow, c.s.cfg.BatchMax, func(n int) { c.s.metrics.batchRows.Observe(float64(n)) })
+			lm.batcher = newBatcher(lm.model, c.s.cfg.BatchWindow, c.s.cfg.BatchMax, c.s.metrics.BatchRows)
 		}
 		if c.s.cfg.BatchWindow > 0 && lm.graph != nil {
-			lm.gbatch = newGraphBatcher(lm.graph, c.s.cfg.BatchWindow, c.s.cfg.BatchMax, func(n int) { c.s.metrics.batchRows.Observe(float64(n)) })
+			lm.gbatch = newGraphBatcher(lm.graph, c.s.cfg.BatchWindow, c.s.cfg.BatchMax, c.s.metrics.BatchRows)
 			if lm.gbatch != nil && c.s.cfg.BatchLanes > 0 {
 				lm.gbatch.lanes = c.s.cfg.BatchLanes
 			}
@@ -122,11 +122,11 @@ func (c *modelCache) get(ctx context.Context, tenant, model string, info Version
 	})
 	switch {
 	case err != nil:
-		c.s.metrics.cache.WithLabelValues("error").Inc()
+		c.s.metrics.CacheLookup("error")
 	case hit:
-		c.s.metrics.cache.WithLabelValues("hit").Inc()
+		c.s.metrics.CacheLookup("hit")
 	default:
-		c.s.metrics.cache.WithLabelValues("miss").Inc()
+		c.s.metrics.CacheLookup("miss")
 	}
 	return lm, err
 }
