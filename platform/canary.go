@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/aiaas/aiaas/platform/internal/metrics"
 )
 
 // Canary analysis: for an alias that splits traffic (canary_version,
@@ -89,14 +91,15 @@ func (s *Server) handleCanary(w http.ResponseWriter, r *http.Request) error {
 		Primary: canarySide{Version: a.Version}, Canary: canarySide{Version: a.CanaryVersion},
 		Source: "this process's counters since " + s.started.UTC().Format(time.RFC3339) + " (forward passes through the alias)"}
 	rep.Criteria.MinRequests, rep.Criteria.MaxLatencyRatio, rep.Criteria.Confidence = minReq, ratio, "95% (two-proportion z-test)"
-	label := s.metrics.models.label(p.tenant, model)
 	for _, side := range []*struct {
 		name string
 		out  *canarySide
 	}{{"primary", &rep.Primary}, {"canary", &rep.Canary}} {
-		if err := s.metrics.canarySide(p.tenant, label, alias, side.name, side.out); err != nil {
+		c, err := s.metrics.Canary(p.tenant, model, alias, side.name)
+		if err != nil {
 			return err
 		}
+		side.out.fill(c)
 	}
 	rep.Verdict, rep.Reasons = canaryVerdict(rep.Primary, rep.Canary, minReq, ratio)
 	writeJSON(w, http.StatusOK, rep)
@@ -134,45 +137,21 @@ func twoProportionZ(x1, n1, x2, n2 uint64) float64 {
 	return (p1 - p2) / se
 }
 
-// canarySide fills one side's counts and latency quantiles from the
+// fill sets one side's counts and latency quantiles from the
 // aiaas_canary_* series.
-func (m *metrics) canarySide(tenant, model, alias, side string, out *canarySide) error {
-	fams, err := m.reg.Gather()
-	if err != nil {
-		return err
-	}
-	for _, f := range fams {
-		for _, mt := range f.GetMetric() {
-			l := map[string]string{}
-			for _, lp := range mt.GetLabel() {
-				l[lp.GetName()] = lp.GetValue()
-			}
-			if l["tenant"] != tenant || l["model"] != model || l["alias"] != alias || l["side"] != side {
-				continue
-			}
-			switch f.GetName() {
-			case "aiaas_canary_requests_total":
-				n := uint64(mt.GetCounter().GetValue())
-				out.Requests += n
-				if l["outcome"] == "error" {
-					out.Errors += n
-				}
-			case "aiaas_canary_duration_seconds":
-				h := mt.GetHistogram()
-				var les []float64
-				var counts []uint64
-				for _, b := range h.GetBucket() {
-					les, counts = append(les, b.GetUpperBound()), append(counts, b.GetCumulativeCount())
-				}
-				out.P50MS = quantileMS(les, counts, h.GetSampleCount(), 0.50)
-				out.P99MS = quantileMS(les, counts, h.GetSampleCount(), 0.99)
-			}
+func (out *canarySide) fill(c metrics.CanarySide) {
+	out.Requests, out.Errors = c.Requests, c.Errors
+	if c.Buckets != nil {
+		les, counts := make([]float64, len(c.Buckets)), make([]uint64, len(c.Buckets))
+		for i, b := range c.Buckets {
+			les[i], counts[i] = b.LE, b.Count
 		}
+		out.P50MS = quantileMS(les, counts, c.Count, 0.50)
+		out.P99MS = quantileMS(les, counts, c.Count, 0.99)
 	}
 	if out.Requests > 0 {
 		out.ErrorRate = float64(out.Errors) / float64(out.Requests)
 	}
-	return nil
 }
 
 // quantileMS estimates a quantile from cumulative histogram buckets,

@@ -536,11 +536,7 @@ func headerName(k string) string {
 }
 
 func (s *Server) observePlugin(tenant, stage string, d time.Duration, err error) {
-	outcome := "ok"
-	if err != nil {
-		outcome = "error"
-	}
-	s.metrics.pluginTime.WithLabelValues(tenant, stage, outcome).Observe(d.Seconds())
+	s.metrics.PluginCall(tenant, stage, d, err)
 }
 
 // tensorInput maps a preprocess plugin's tensors to the model's input: the

@@ -105,16 +105,7 @@ func finite(l *lineage, what string, v []float32) error {
 // the compute histogram and, for a split alias, the canary metrics.
 func (s *Server) observeCompute(tenant string, l *lineage, d time.Duration, err error, t *serving.Timings) {
 	t.Compute += d
-	model := s.metrics.models.label(tenant, l.Model)
-	s.metrics.computeTime.WithLabelValues(tenant, model).Observe(d.Seconds())
-	if l.Side != "" {
-		outcome := "ok"
-		if err != nil {
-			outcome = "error"
-		}
-		s.metrics.canary.WithLabelValues(tenant, model, l.Alias, l.Side, outcome).Inc()
-		s.metrics.canaryTime.WithLabelValues(tenant, model, l.Alias, l.Side).Observe(d.Seconds())
-	}
+	s.metrics.Forward(tenant, l.Model, l.Alias, l.Side, d, err)
 }
 
 // --- explain ------------------------------------------------------------

@@ -477,8 +477,7 @@ func (s *Server) RunJob(ctx context.Context, tenant, id string) (err error) {
 		return err
 	}
 	defer s.heartbeat(ctx, tenant, id)()
-	s.metrics.jobsRunning.Inc()
-	defer s.metrics.jobsRunning.Dec()
+	defer s.metrics.JobRunning()()
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("training crashed: %v", v)
@@ -512,7 +511,7 @@ func (s *Server) RunJob(ctx context.Context, tenant, id string) (err error) {
 		default:
 			j.Status, j.Error = jobFailed, err.Error()
 		}
-		s.metrics.jobs.WithLabelValues(j.Status).Inc()
+		s.metrics.JobFinished(j.Status)
 		if e := s.saveJob(record, tenant, j); e != nil && err == nil {
 			err = e
 		}

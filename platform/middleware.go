@@ -122,7 +122,7 @@ func (s *Server) withObserve(acc access, next http.Handler) http.Handler {
 		}
 		elapsed := time.Since(info.start)
 		tenant := info.tenantOf()
-		s.metrics.observe(tenant, info.action, info.model, status, elapsed)
+		s.metrics.Request(tenant, info.action, info.model, status, elapsed)
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelError
@@ -242,7 +242,7 @@ func (s *Server) withQuota(next http.Handler) http.Handler {
 		d, release := s.quota.Acquire(r.Context(), tenant, info.start)
 		setRateHeaders(w.Header(), d)
 		if !d.OK {
-			s.metrics.throttled.WithLabelValues(tenant, d.Reason).Inc()
+			s.metrics.Throttled(tenant, d.Reason)
 			writeError(w, r, &Error{Status: http.StatusTooManyRequests, RetryAfter: d.RetryAfter,
 				Msg: fmt.Sprintf("over the tenant's %s quota; retry after %s", d.Reason, d.RetryAfter.Round(time.Millisecond))})
 			return

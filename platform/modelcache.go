@@ -111,7 +111,7 @@ func (c *modelCache) get(ctx context.Context, tenant, model string, info Version
 				Msg: fmt.Sprintf("model %s version %d cannot be loaded: %v", model, info.Version, err)}
 		}
 		batching := serving.Options{Window: c.s.cfg.BatchWindow, MaxRows: c.s.cfg.BatchMax, Lanes: c.s.cfg.BatchLanes,
-			Observe: func(n int) { c.s.metrics.batchRows.Observe(float64(n)) }}
+			Observe: c.s.metrics.BatchRows}
 		if c.s.cfg.BatchWindow > 0 && lm.model != nil {
 			lm.batcher = serving.NewBatcher(lm.model, batching)
 		}
@@ -122,11 +122,11 @@ func (c *modelCache) get(ctx context.Context, tenant, model string, info Version
 	})
 	switch {
 	case err != nil:
-		c.s.metrics.cache.WithLabelValues("error").Inc()
+		c.s.metrics.CacheLookup("error")
 	case hit:
-		c.s.metrics.cache.WithLabelValues("hit").Inc()
+		c.s.metrics.CacheLookup("hit")
 	default:
-		c.s.metrics.cache.WithLabelValues("miss").Inc()
+		c.s.metrics.CacheLookup("miss")
 	}
 	return lm, err
 }

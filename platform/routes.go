@@ -101,7 +101,7 @@ func (s *Server) routes() {
 		// Canary analysis reads the same per-process counters.
 		s.route("GET /v1/models/{model}/aliases/{alias}/canary", manage, "model.canary", s.handleCanary)
 		s.route("GET /v1/metrics", invoke, "metrics.tenant", func(w http.ResponseWriter, r *http.Request) error {
-			tm, err := s.metrics.forTenant(principalOf(r.Context()).tenant)
+			tm, err := s.metrics.Tenant(principalOf(r.Context()).tenant)
 			if err != nil {
 				return err
 			}
@@ -109,8 +109,8 @@ func (s *Server) routes() {
 			return nil
 		})
 		s.route("GET /metrics", admin, "metrics", func(w http.ResponseWriter, r *http.Request) error {
-			s.metrics.cacheBytes.Set(float64(s.models.bytes()))
-			s.metrics.handler().ServeHTTP(w, r)
+			s.metrics.SetModelCacheBytes(s.models.bytes())
+			s.metrics.Handler().ServeHTTP(w, r)
 			return nil
 		})
 	}

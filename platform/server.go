@@ -39,13 +39,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/aiaas/aiaas/platform/apikey"
 	"github.com/aiaas/aiaas/platform/audit"
 	"github.com/aiaas/aiaas/platform/config"
+	"github.com/aiaas/aiaas/platform/internal/metrics"
 	"github.com/aiaas/aiaas/platform/quota"
 	"github.com/aiaas/aiaas/platform/tracing"
 	"github.com/aiaas/aiaas/platform/training"
@@ -143,7 +142,7 @@ type Server struct {
 	quota     QuotaLimiter
 	bodies    *bodyBudget
 	audit     *audit.Log
-	metrics   *metrics
+	metrics   *metrics.Metrics
 	models    *modelCache
 	jobs      *jobRunner
 	ready     atomic.Bool
@@ -191,21 +190,18 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		s.tracing, s.ownTrace = tp, true
 	}
 	s.tracer = s.tracing.Tracer()
-	s.metrics = newMetrics()
-	s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "aiaas_request_body_bytes_held",
-		Help: "Bytes of request bodies reserved against AIAAS_BODY_BUDGET_BYTES by requests in flight.",
-	}, func() float64 { return float64(s.bodies.held()) }))
+	mopts := &metrics.Options{BodyBytesHeld: func() int64 { return s.bodies.held() }}
 	if s.plugins != nil {
-		s.metrics.reg.MustRegister(newPluginCollector(s.plugins))
+		mopts.Plugins = s.plugins
 	}
+	s.metrics = metrics.New(mopts)
 	s.quota = opts.Quota
 	if s.quota == nil {
 		s.quota = localQuota{quota.New(&quota.Options{RPS: s.cfg.TenantRPS, Burst: s.cfg.TenantBurst, Concurrency: s.cfg.TenantConcurrency})}
 	}
 	al, err := audit.New(auditStore{s.store}, &audit.Options{
 		Logger:       s.log,
-		Dropped:      func(tenant string, n int) { s.metrics.auditDropped.Add(float64(n)) },
+		Dropped:      func(tenant string, n int) { s.metrics.AuditDropped(n) },
 		NoPromise:    opts.AuditFlushedPerRequest,
 		PromiseLease: s.cfg.AuditPromiseLease,
 		Chain:        opts.AuditChain,

@@ -1,4 +1,4 @@
-package platform
+package metrics
 
 import (
 	"fmt"
@@ -10,12 +10,12 @@ import (
 // A tenant creating models in a loop adds at most maxModelSeries model
 // labels to /metrics; another tenant's names are counted apart.
 func TestModelLabelsBounded(t *testing.T) {
-	m := newMetrics()
+	m := New(nil)
 	for i := range 3 * maxModelSeries {
-		m.observe("a", "infer", fmt.Sprint("m", i), 200, time.Millisecond)
+		m.Request("a", "infer", fmt.Sprint("m", i), 200, time.Millisecond)
 	}
-	m.observe("a", "infer", "m0", 200, time.Millisecond) // an early name keeps its label
-	m.observe("b", "infer", "mine", 200, time.Millisecond)
+	m.Request("a", "infer", "m0", 200, time.Millisecond) // an early name keeps its label
+	m.Request("b", "infer", "mine", 200, time.Millisecond)
 	var sb strings.Builder
 	mfs, err := m.reg.Gather()
 	if err != nil {

@@ -1,4 +1,25 @@
-package platform
+// Package metrics holds the server's Prometheus series: what the platform
+// counts about requests, quotas, the model cache, plugins, forward passes,
+// canary splits, training jobs and the audit log, and the two ways they are
+// read back (the operator's /metrics scrape and a tenant's own series).
+//
+// # Overview
+//
+// A [Metrics] is made once per server by [New] and fed through
+// domain-named methods ([Metrics.Request], [Metrics.Throttled],
+// [Metrics.Forward], …), so the rest of the platform names what happened
+// and never touches a Prometheus type. It is the only package of the
+// platform that imports github.com/prometheus/...: the series' names,
+// labels and buckets are an operator's contract (docs/operations.md and
+// the dashboards read them), and keeping them in one file keeps them from
+// drifting.
+//
+// Labels carry tenant ids and model names, never keys or payloads. The
+// model names one tenant puts in labels are bounded (see [Metrics.Request]),
+// because every label value is a series held for the life of the process.
+//
+// All methods are safe for concurrent use.
+package metrics
 
 import (
 	"net/http"
@@ -13,10 +34,9 @@ import (
 	"github.com/aiaas/aiaas/plugins"
 )
 
-// metrics are the server's Prometheus series. Labels carry tenant ids and
-// model names, never keys or payloads; /metrics needs the admin key, since
-// one tenant must not read another's names.
-type metrics struct {
+// Metrics is the server's set of series and the registry that serves them.
+// It is safe for concurrent use.
+type Metrics struct {
 	reg          *prometheus.Registry
 	models       modelLabels
 	requests     *prometheus.CounterVec
@@ -34,13 +54,39 @@ type metrics struct {
 	auditDropped prometheus.Counter
 }
 
+// PluginStats is what the plugin series are read from on each scrape: the
+// plugin host's instances and their linear memory, per tenant.
+// *plugins.Host implements it.
+type PluginStats interface {
+	Stats() []plugins.TenantStats
+}
+
+// Options are the series whose values live elsewhere in the server and are
+// read when scraped. The zero value (or nil) leaves them out.
+type Options struct {
+	// BodyBytesHeld, if set, is read on each scrape as
+	// aiaas_request_body_bytes_held: the bytes of request bodies reserved
+	// against the body budget by requests in flight.
+	BodyBytesHeld func() int64
+
+	// Plugins, if set, is read on each scrape as aiaas_plugin_instances and
+	// aiaas_plugin_memory_bytes. Leave it nil (not a nil *plugins.Host)
+	// when the server runs no plugins.
+	Plugins PluginStats
+}
+
 // Buckets from 100 µs to ~10 s: inference is sub-millisecond warm and tens
 // of milliseconds cold.
 var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2.5, 14)
 
-func newMetrics() *metrics {
-	m := &metrics{reg: prometheus.NewRegistry()}
-	f := func(c prometheus.Collector) { m.reg.MustRegister(c) }
+// New registers the server's series, with the Go runtime's and the
+// process's, in a registry of their own: a second server in the same
+// process (tests do this) must not collide with the first.
+func New(opts *Options) *Metrics {
+	if opts == nil {
+		opts = &Options{}
+	}
+	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "aiaas_requests_total", Help: "Requests by tenant, route action, model and status.",
 	}, []string{"tenant", "action", "model", "status"})
@@ -83,7 +129,16 @@ func newMetrics() *metrics {
 	for _, c := range []prometheus.Collector{m.requests, m.latency, m.throttled, m.cache, m.cacheBytes, m.pluginTime,
 		m.computeTime, m.canary, m.canaryTime, m.jobs, m.jobsRunning, m.batchRows, m.auditDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
-		f(c)
+		m.reg.MustRegister(c)
+	}
+	if held := opts.BodyBytesHeld; held != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "aiaas_request_body_bytes_held",
+			Help: "Bytes of request bodies reserved against AIAAS_BODY_BUDGET_BYTES by requests in flight.",
+		}, func() float64 { return float64(held()) }))
+	}
+	if opts.Plugins != nil {
+		m.reg.MustRegister(newPluginCollector(opts.Plugins))
 	}
 	return m
 }
@@ -93,11 +148,11 @@ func newMetrics() *metrics {
 // code holds, which the Go metrics do not see (it is mapped outside the
 // Go heap).
 type pluginCollector struct {
-	h                 *plugins.Host
+	h                 PluginStats
 	instances, memory *prometheus.Desc
 }
 
-func newPluginCollector(h *plugins.Host) *pluginCollector {
+func newPluginCollector(h PluginStats) *pluginCollector {
 	return &pluginCollector{
 		h: h,
 		instances: prometheus.NewDesc("aiaas_plugin_instances",
@@ -120,10 +175,90 @@ func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func (m *metrics) observe(tenant, action, model string, status int, d time.Duration) {
+// Request counts a finished request and its latency, by tenant, route
+// action, model and status. The model label is bounded per tenant: past
+// maxModelSeries names, a tenant's new models are counted as "_other", so
+// a tenant creating models in a loop cannot grow /metrics without end.
+func (m *Metrics) Request(tenant, action, model string, status int, d time.Duration) {
 	model = m.models.label(tenant, model)
 	m.requests.WithLabelValues(tenant, action, model, strconv.Itoa(status)).Inc()
 	m.latency.WithLabelValues(tenant, action, model).Observe(d.Seconds())
+}
+
+// Throttled counts a request refused with 429 for the tenant's quota named
+// by reason (rate, concurrency).
+func (m *Metrics) Throttled(tenant, reason string) {
+	m.throttled.WithLabelValues(tenant, reason).Inc()
+}
+
+// CacheLookup counts a model cache lookup by its result: "hit", "miss" or
+// "error".
+func (m *Metrics) CacheLookup(result string) {
+	m.cache.WithLabelValues(result).Inc()
+}
+
+// SetModelCacheBytes records the bytes of decoded models the cache holds.
+// The server sets it just before a scrape, so the value is current without
+// the cache reporting every change.
+func (m *Metrics) SetModelCacheBytes(n int64) {
+	m.cacheBytes.Set(float64(n))
+}
+
+// PluginCall records a plugin call of d by tenant and stage (preprocess,
+// postprocess); its outcome is "ok" when err is nil, else "error".
+func (m *Metrics) PluginCall(tenant, stage string, d time.Duration, err error) {
+	m.pluginTime.WithLabelValues(tenant, stage, outcome(err)).Observe(d.Seconds())
+}
+
+// Forward records a forward pass of d for tenant's model (the label bounded
+// as in [Metrics.Request]). When the pass went through a split alias — side
+// is "primary" or "canary", empty otherwise — it is also counted, with its
+// outcome ("ok" when err is nil, else "error"), in the canary series that
+// [Metrics.Canary] reads back.
+func (m *Metrics) Forward(tenant, model, alias, side string, d time.Duration, err error) {
+	model = m.models.label(tenant, model)
+	m.computeTime.WithLabelValues(tenant, model).Observe(d.Seconds())
+	if side != "" {
+		m.canary.WithLabelValues(tenant, model, alias, side, outcome(err)).Inc()
+		m.canaryTime.WithLabelValues(tenant, model, alias, side).Observe(d.Seconds())
+	}
+}
+
+// BatchRows records the rows of one forward pass after adaptive batching.
+func (m *Metrics) BatchRows(n int) {
+	m.batchRows.Observe(float64(n))
+}
+
+// JobRunning counts a training job as running until the returned done is
+// called; call it once, typically deferred.
+func (m *Metrics) JobRunning() (done func()) {
+	m.jobsRunning.Inc()
+	return m.jobsRunning.Dec
+}
+
+// JobFinished counts a training job that finished with status (succeeded,
+// failed, canceled).
+func (m *Metrics) JobFinished(status string) {
+	m.jobs.WithLabelValues(status).Inc()
+}
+
+// AuditDropped counts n audit records dropped because the store was
+// unavailable for too long.
+func (m *Metrics) AuditDropped(n int) {
+	m.auditDropped.Add(float64(n))
+}
+
+// Handler serves every series in the Prometheus text format. It shows
+// every tenant's labels, so it belongs behind the operator's key.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+func outcome(err error) string {
+	if err != nil {
+		return "error"
+	}
+	return "ok"
 }
 
 // maxModelSeries bounds the model names one tenant puts in metric labels:
@@ -166,70 +301,4 @@ func (l *modelLabels) label(tenant, model string) string {
 	}
 	names[model] = true
 	return model
-}
-
-func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
-}
-
-// tenantMetrics is GET /v1/metrics: the caller's own series, as JSON, for
-// the console's charts. A tenant never sees another tenant's labels.
-type tenantMetrics struct {
-	Requests []requestSeries `json:"requests"`
-	Latency  []latencySeries `json:"latency"`
-}
-
-type requestSeries struct {
-	Action string  `json:"action"`
-	Model  string  `json:"model,omitempty"`
-	Status string  `json:"status"`
-	Count  float64 `json:"count"`
-}
-
-type latencySeries struct {
-	Action  string   `json:"action"`
-	Model   string   `json:"model,omitempty"`
-	Count   uint64   `json:"count"`
-	Sum     float64  `json:"sum_seconds"`
-	Buckets []bucket `json:"buckets"`
-}
-
-type bucket struct {
-	LE    float64 `json:"le"`
-	Count uint64  `json:"count"`
-}
-
-func (m *metrics) forTenant(tenant string) (*tenantMetrics, error) {
-	fams, err := m.reg.Gather()
-	if err != nil {
-		return nil, err
-	}
-	out := &tenantMetrics{Requests: []requestSeries{}, Latency: []latencySeries{}}
-	for _, f := range fams {
-		switch f.GetName() {
-		case "aiaas_requests_total", "aiaas_request_duration_seconds":
-		default:
-			continue
-		}
-		for _, mt := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, lp := range mt.GetLabel() {
-				labels[lp.GetName()] = lp.GetValue()
-			}
-			if labels["tenant"] != tenant {
-				continue
-			}
-			if c := mt.GetCounter(); c != nil {
-				out.Requests = append(out.Requests, requestSeries{Action: labels["action"], Model: labels["model"], Status: labels["status"], Count: c.GetValue()})
-			}
-			if h := mt.GetHistogram(); h != nil {
-				ls := latencySeries{Action: labels["action"], Model: labels["model"], Count: h.GetSampleCount(), Sum: h.GetSampleSum()}
-				for _, b := range h.GetBucket() {
-					ls.Buckets = append(ls.Buckets, bucket{LE: b.GetUpperBound(), Count: b.GetCumulativeCount()})
-				}
-				out.Latency = append(out.Latency, ls)
-			}
-		}
-	}
-	return out, nil
 }
