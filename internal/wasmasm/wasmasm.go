@@ -211,3 +211,40 @@ func Spinning() Module {
 	m.Funcs[2].Body = []byte{0x03, 0x40, 0x0c, 0x00, 0x0b, 0x41, 0x00} // loop br 0 end; i32.const 0
 	return m
 }
+
+// SLEB is v as signed LEB128 (the immediate of i32.const).
+func SLEB(v int32) []byte {
+	var b []byte
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
+
+// MemoryHog is Echo whose preprocess first grows its memory to pages
+// 64 KiB pages and writes all of it past the first page (memory.fill), so
+// the instance really holds that memory, then echoes as Echo does. An
+// instance kept for later calls keeps it: the idle memory a tenant's
+// plugins can hold.
+//
+//	(drop (memory.grow (i32.sub (i32.const pages) (memory.size))))
+//	(memory.fill (i32.const 65536) (i32.const 1) (i32.const (pages-1)*65536))
+//	…Echo's preprocess
+func MemoryHog(pages uint32) Module {
+	m := Echo()
+	var body []byte
+	body = append(body, 0x41)
+	body = append(body, SLEB(int32(pages))...)
+	body = append(body, 0x3f, 0x00, 0x6b, 0x40, 0x00, 0x1a) // memory.size; i32.sub; memory.grow 0; drop
+	body = append(body, 0x41)
+	body = append(body, SLEB(65536)...)
+	body = append(body, 0x41, 0x01, 0x41)
+	body = append(body, SLEB(int32(pages-1)*65536)...)
+	body = append(body, 0xfc, 0x0b, 0x00) // memory.fill 0
+	m.Funcs[2].Body = append(body, m.Funcs[2].Body...)
+	return m
+}

@@ -192,6 +192,10 @@ type fairClass struct {
 	probes     []probe // B's; the first is the one the latency bound is on
 	abuse      abuse
 	window     time.Duration // of abuse (3 s if 0); quiet windows are fairQuiet
+	// latencyDefect, when set, names a known defect (BENCHMARKS.md) that
+	// puts B's p99 past the bound: the miss is logged with it instead of
+	// failing the test. B's failures and the RSS budget are still held.
+	latencyDefect string
 	// during, if set, runs once in each abuse window beside B's probes:
 	// B's requests whose success is what matters, not their latency (a
 	// training job submitted while A floods the queue).
@@ -358,6 +362,8 @@ func (w *fairWorld) run(t *testing.T, c fairClass) fairResult {
 		}
 		if len(ab[res.probe].lat) == 0 {
 			t.Errorf("%s round %d: B's %s made no request under abuse", c.name, r, res.probe)
+		} else if got > bound && c.latencyDefect != "" {
+			t.Logf("%s round %d: B's %s p99 %v under A's abuse, past the bound %v (quiet p99 beside it %v, %.1f×): a known defect, %s", c.name, r, res.probe, got, bound, ref, ratio, c.latencyDefect)
 		} else if got > bound {
 			t.Errorf("%s round %d: B's %s p99 %v under A's abuse, bound %v (quiet p99 beside it %v, %.1f×)", c.name, r, res.probe, got, bound, ref, ratio)
 		}
