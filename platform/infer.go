@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -200,7 +199,7 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) error {
 	}
 	resp := oip.InferenceResponse{ModelName: l.Model, ModelVersion: strconv.Itoa(l.Version), ID: req.ID,
 		Parameters: l.parameters(), Outputs: outs}
-	setAuditObject(r, fmt.Sprintf("models/%s/versions/%d", l.Model, l.Version))
+	setAuditObject(r, "models/"+l.Model+"/versions/"+strconv.Itoa(l.Version))
 	encodeStart := time.Now()
 	writeInferResponse(w, &resp, &t)
 	rows := 1

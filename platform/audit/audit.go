@@ -630,12 +630,11 @@ func hashRecord(r *Record) string {
 	c := *r
 	c.Hash = ""
 	var buf [512]byte
-	b := appendRecord(buf[:0], &c)
-	h := sha256.New()
-	h.Write([]byte(r.Prev))
-	h.Write([]byte{'\n'})
-	h.Write(b)
-	return hex.EncodeToString(h.Sum(nil))
+	b := append(buf[:0], r.Prev...)
+	b = append(b, '\n')
+	b = appendRecord(b, &c)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // appendRecord writes r as JSON in a fixed field order, without
