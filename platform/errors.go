@@ -13,6 +13,7 @@ import (
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/nn/graph"
+	"github.com/aiaas/aiaas/platform/internal/jobs"
 	"github.com/aiaas/aiaas/plugins"
 )
 
@@ -48,6 +49,12 @@ var statusTable = [...]struct {
 	err    error
 	status int
 }{
+	// First: a dispatcher's error may wrap anything, a deadline included,
+	// and the failed dispatch is what the client must hear about.
+	{jobs.ErrShareFull, http.StatusTooManyRequests},
+	{jobs.ErrQueueFull, http.StatusServiceUnavailable},
+	{jobs.ErrDispatch, http.StatusServiceUnavailable},
+
 	{nn.ErrShape, http.StatusBadRequest},
 	{nn.ErrSpec, http.StatusBadRequest},
 	{nn.ErrArtifact, http.StatusBadRequest},
@@ -83,6 +90,26 @@ var opaque = [...]struct {
 	msg string
 }{
 	{modelstore.ErrUnavailable, "storage is temporarily unavailable; retry shortly"},
+}
+
+// retryAfter are sentinels whose Retry-After is not the 503's second: a
+// job's place frees when a job ends, so a client should wait longer.
+var retryAfter = [...]struct {
+	err   error
+	after time.Duration
+}{
+	{jobs.ErrShareFull, 30 * time.Second},
+	{jobs.ErrQueueFull, 30 * time.Second},
+}
+
+// retryAfterOf is the Retry-After err's sentinel asks for, or 0.
+func retryAfterOf(err error) time.Duration {
+	for _, r := range retryAfter {
+		if errors.Is(err, r.err) {
+			return r.after
+		}
+	}
+	return 0
 }
 
 // notFound is the platform's own 404. It wraps modelstore.ErrNotFound, so
@@ -130,8 +157,12 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) int {
 			}
 		}
 	}
+	after := retryAfterOf(err)
 	if isErr && e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(e.RetryAfter.Round(time.Second)/time.Second))))
+		after = e.RetryAfter
+	}
+	if after > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(after.Round(time.Second)/time.Second))))
 	} else if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/aiaas/aiaas/nn/graph"
 	"github.com/aiaas/aiaas/nn/nnbench"
 	"github.com/aiaas/aiaas/platform/evaluation"
+	"github.com/aiaas/aiaas/platform/internal/jobs"
 	"github.com/aiaas/aiaas/platform/tracing"
 	"github.com/aiaas/aiaas/platform/training"
 )
@@ -27,7 +28,7 @@ import (
 // Evaluation jobs run candidate model versions over one labelled dataset
 // and report their quality, latency, memory and estimated Lambda cost
 // side by side. They share the training jobs' machinery: the same local
-// worker pool and per-tenant share (jobsPerTenant counts both), the same
+// worker pool and per-tenant share (jobs.PerTenant counts both), the same
 // dispatcher to the Lambda train function (RunJob hands an evaluation id
 // to RunEvaluation), the same stale-worker rule. A finished evaluation's
 // record is never written again.
@@ -103,8 +104,10 @@ func (s *Server) saveEval(ctx context.Context, tenant string, e *Evaluation) err
 }
 
 func (s *Server) loadEval(ctx context.Context, tenant, id string) (*Evaluation, error) {
-	if e, ok := s.jobs.getLiveEval(tenant, id); ok {
-		return &e, nil
+	if v, ok := s.jobs.Live(tenant, id); ok {
+		if e, ok := v.(*Evaluation); ok {
+			return e.snapshot(), nil
+		}
 	}
 	b, err := s.store.Get(ctx, tenant, evalKind, id)
 	if err != nil {
@@ -114,7 +117,7 @@ func (s *Server) loadEval(ctx context.Context, tenant, id string) (*Evaluation, 
 	if err := json.Unmarshal(b, &e); err != nil {
 		return nil, fmt.Errorf("evaluation %s: %w", id, err)
 	}
-	if reason := s.staleReason(ctx, tenant, id, e.Status, e.Updated); reason != "" {
+	if reason := s.jobs.StaleReason(ctx, tenant, id, e.Status, e.Updated); reason != "" {
 		e.Status, e.Error = jobFailed, reason
 	}
 	return &e, nil
@@ -131,9 +134,7 @@ func (e *Evaluation) snapshot() *Evaluation {
 	return &cp
 }
 
-func evalDone(status string) bool {
-	return status == jobSucceeded || status == jobFailed || status == jobCanceled
-}
+func evalDone(status string) bool { return jobs.Done(status) }
 
 func (s *Server) handleSubmitEvaluation(w http.ResponseWriter, r *http.Request) error {
 	p := principalOf(r.Context())
@@ -169,12 +170,10 @@ func (s *Server) handleSubmitEvaluation(w http.ResponseWriter, r *http.Request) 
 	}
 	now := time.Now().UTC()
 	e := &Evaluation{ID: newEvalID(), Status: jobQueued, Request: req, Results: results, Created: now}
-	err := s.enqueue(r.Context(), p.tenant, enqueued{
-		id: e.ID, what: "evaluation",
-		admit: func() bool { return s.jobs.admitEval(p.tenant, e) },
-		drop:  func() { s.jobs.dropLiveEval(p.tenant, e.ID) },
-		save:  func(ctx context.Context) error { return s.saveEval(ctx, p.tenant, e) },
-		fail: func(ctx context.Context, reason string) {
+	err := s.jobs.Submit(r.Context(), p.tenant, jobs.Submission{
+		ID: e.ID, What: "evaluation", Live: e.snapshot(),
+		Save: func(ctx context.Context) error { return s.saveEval(ctx, p.tenant, e) },
+		Fail: func(ctx context.Context, reason string) {
 			e.Status, e.Error = jobFailed, reason
 			_ = s.saveEval(ctx, p.tenant, e)
 		},
@@ -274,7 +273,7 @@ func (s *Server) handleCancelEvaluation(w http.ResponseWriter, r *http.Request) 
 		return err
 	}
 	setAuditObject(r, "evaluations/"+e.ID)
-	if s.jobs.cancelEval(p.tenant, e.ID) || s.dispatch != nil || e.Status != jobQueued {
+	if s.jobs.Cancel(p.tenant, e.ID) || s.dispatch != nil || e.Status != jobQueued {
 		// Running here (stopping now), or elsewhere (it reads the marker).
 		writeJSON(w, http.StatusAccepted, e)
 		return nil
@@ -291,7 +290,7 @@ func (s *Server) handleCancelEvaluation(w http.ResponseWriter, r *http.Request) 
 	if err := s.saveEval(r.Context(), p.tenant, e); err != nil {
 		return err
 	}
-	s.jobs.dropLiveEval(p.tenant, e.ID)
+	s.jobs.DropLive(p.tenant, e.ID)
 	writeJSON(w, http.StatusAccepted, e)
 	return nil
 }
@@ -330,12 +329,12 @@ func (s *Server) RunEvaluation(ctx context.Context, tenant, id string) (err erro
 	defer cancel(nil)
 	started := time.Now().UTC()
 	e.Status, e.Started = jobRunning, &started
-	s.jobs.setLiveEval(tenant, e, func() { cancel(errEvalCanceled) })
-	defer s.jobs.dropLiveEval(tenant, id)
+	s.jobs.SetLive(tenant, id, e.snapshot(), func() { cancel(errEvalCanceled) })
+	defer s.jobs.DropLive(tenant, id)
 	if err := s.saveEval(record, tenant, e); err != nil {
 		return err
 	}
-	defer s.heartbeat(ctx, tenant, id)()
+	defer s.jobs.Heartbeat(ctx, tenant, id)()
 	// Canceled while it was queued: the deferred bookkeeping records it.
 	if s.cancelRequested(ctx, tenant, id) {
 		cancel(errEvalCanceled)
@@ -388,7 +387,7 @@ func (s *Server) RunEvaluation(ctx context.Context, tenant, id string) (err erro
 		mu.Lock()
 		defer mu.Unlock()
 		e.Progress = &pr
-		s.jobs.setLiveEval(tenant, e, nil)
+		s.jobs.SetLive(tenant, e.ID, e.snapshot(), nil)
 		if time.Since(lastSave) > evalSaveEvery {
 			lastSave = time.Now()
 			_ = s.saveEval(ctx, tenant, e)
@@ -422,7 +421,7 @@ func (s *Server) RunEvaluation(ctx context.Context, tenant, id string) (err erro
 		}
 		mu.Lock()
 		e.Results[i] = res
-		s.jobs.setLiveEval(tenant, e, nil)
+		s.jobs.SetLive(tenant, e.ID, e.snapshot(), nil)
 		mu.Unlock()
 	}
 	return nil

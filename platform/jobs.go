@@ -9,12 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/nn/dataset"
+	"github.com/aiaas/aiaas/platform/internal/jobs"
 	"github.com/aiaas/aiaas/platform/tracing"
 	"github.com/aiaas/aiaas/platform/training"
 )
@@ -88,27 +88,20 @@ type JobStoppedAt struct {
 	Note            string  `json:"note"`
 }
 
+// The statuses of a job's or an evaluation's life (package jobs).
 const (
-	jobQueued    = "queued"
-	jobRunning   = "running"
-	jobSucceeded = "succeeded"
-	jobFailed    = "failed"
-	jobCanceled  = "canceled"
-)
-
-// Before a deadline (the Lambda function's), RunJob stops training early
-// enough to evaluate, write and publish the model and record the job:
-// JobReserve(the time left when the job starts) before the deadline.
-const (
-	minJobReserve      = 5 * time.Second
-	jobReserveFraction = 10 // percent of the time left
+	jobQueued    = jobs.Queued
+	jobRunning   = jobs.Running
+	jobSucceeded = jobs.Succeeded
+	jobFailed    = jobs.Failed
+	jobCanceled  = jobs.Canceled
 )
 
 // JobReserve is the time RunJob keeps before a deadline that is remaining
-// away: max(5 s, 10 % of remaining).
-func JobReserve(remaining time.Duration) time.Duration {
-	return max(minJobReserve, remaining*jobReserveFraction/100)
-}
+// away, to evaluate, write and publish the model and record the job:
+// max(5 s, 10 % of remaining). The Lambda train function sizes its
+// timeouts with it; the rule lives in package jobs.
+func JobReserve(remaining time.Duration) time.Duration { return jobs.Reserve(remaining) }
 
 // errJobDeadline: the job's deadline came before a model worth publishing.
 var errJobDeadline = errors.New("no model to publish")
@@ -117,163 +110,37 @@ var errJobDeadline = errors.New("no model to publish")
 // function). Nil runs jobs in the local pool.
 type JobDispatcher func(ctx context.Context, tenant, jobID string) error
 
-type jobTask struct{ tenant, id string }
-
-// jobRunner is the local worker pool. It is safe for concurrent use.
-type jobRunner struct {
-	s     *Server
-	queue chan jobTask
-	wg    sync.WaitGroup
-	stop  context.CancelFunc
-	ctx   context.Context
-
-	mu   sync.Mutex
-	live map[string]*Job // tenant/id → job running or queued here
-	// evals and cancels are the evaluation jobs queued or running here,
-	// and how to stop a running one.
-	evals   map[string]*Evaluation
-	cancels map[string]func()
-}
-
-const jobQueueSize = 64
-
-// jobsPerTenant bounds one tenant's jobs queued or running in the local
-// pool: a tenant that submits in a loop fills its own share, not the
-// queue every tenant waits in.
-const jobsPerTenant = 8
-
-func newJobRunner(s *Server, workers int) *jobRunner {
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &jobRunner{s: s, queue: make(chan jobTask, jobQueueSize), stop: cancel, ctx: ctx, live: map[string]*Job{},
-		evals: map[string]*Evaluation{}, cancels: map[string]func(){}}
-	for i := 0; i < workers; i++ {
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case t := <-r.queue:
-					if err := s.RunJob(ctx, t.tenant, t.id); err != nil {
-						s.log.Warn("job failed", "tenant", t.tenant, "job", t.id, "err", err)
-					}
+// newJobQueue starts the job machinery of s: the local workers run
+// RunJob, and a dispatched job's share slot is freed once its record (a
+// training job's or an evaluation's) says it has ended.
+func newJobQueue(s *Server) *jobs.Queue {
+	return jobs.New(s.store, jobs.Options{
+		Workers:  s.cfg.TrainWorkers,
+		Dispatch: jobs.Dispatcher(s.dispatch),
+		Run:      s.RunJob,
+		Status: func(ctx context.Context, tenant, id string) (string, error) {
+			if isEvalID(id) {
+				e, err := s.loadEval(ctx, tenant, id)
+				if err != nil {
+					return "", err
 				}
+				return e.Status, nil
 			}
-		}()
-	}
-	return r
+			j, err := s.loadJob(ctx, tenant, id)
+			if err != nil {
+				return "", err
+			}
+			return j.Status, nil
+		},
+		Stale:  s.cfg.JobStale,
+		Logger: s.log,
+	})
 }
 
-// close cancels running jobs (they are recorded as canceled) and waits.
-func (r *jobRunner) close() {
-	r.stop()
-	r.wg.Wait()
-}
-
-func (r *jobRunner) setLive(tenant string, j *Job) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if j == nil {
-		return
-	}
+// setLiveJob shows readers j as it is now, while it runs here.
+func (s *Server) setLiveJob(tenant string, j *Job) {
 	cp := *j
-	r.live[tenant+"/"+j.ID] = &cp
-}
-
-// admit records j as live unless its tenant already has jobsPerTenant
-// jobs (training and evaluation) queued or running here.
-func (r *jobRunner) admit(tenant string, j *Job) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.countLocked(tenant) >= jobsPerTenant {
-		return false
-	}
-	cp := *j
-	r.live[tenant+"/"+j.ID] = &cp
-	return true
-}
-
-// countLocked counts tenant's jobs of both kinds live here; r.mu is held.
-func (r *jobRunner) countLocked(tenant string) int {
-	n := 0
-	for k := range r.live {
-		if strings.HasPrefix(k, tenant+"/") {
-			n++
-		}
-	}
-	for k := range r.evals {
-		if strings.HasPrefix(k, tenant+"/") {
-			n++
-		}
-	}
-	return n
-}
-
-// admitEval is admit for an evaluation.
-func (r *jobRunner) admitEval(tenant string, e *Evaluation) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.countLocked(tenant) >= jobsPerTenant {
-		return false
-	}
-	r.evals[tenant+"/"+e.ID] = e.snapshot()
-	return true
-}
-
-// setLiveEval records e's state for readers, and cancel (when not nil)
-// as the way to stop it.
-func (r *jobRunner) setLiveEval(tenant string, e *Evaluation, cancel func()) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.evals[tenant+"/"+e.ID] = e.snapshot()
-	if cancel != nil {
-		r.cancels[tenant+"/"+e.ID] = cancel
-	}
-}
-
-func (r *jobRunner) dropLiveEval(tenant, id string) {
-	r.mu.Lock()
-	delete(r.evals, tenant+"/"+id)
-	delete(r.cancels, tenant+"/"+id)
-	r.mu.Unlock()
-}
-
-func (r *jobRunner) getLiveEval(tenant, id string) (Evaluation, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e, ok := r.evals[tenant+"/"+id]
-	if !ok {
-		return Evaluation{}, false
-	}
-	return *e.snapshot(), true
-}
-
-// cancelEval stops an evaluation running here and reports whether it was.
-func (r *jobRunner) cancelEval(tenant, id string) bool {
-	r.mu.Lock()
-	c := r.cancels[tenant+"/"+id]
-	r.mu.Unlock()
-	if c != nil {
-		c()
-	}
-	return c != nil
-}
-
-func (r *jobRunner) dropLive(tenant, id string) {
-	r.mu.Lock()
-	delete(r.live, tenant+"/"+id)
-	r.mu.Unlock()
-}
-
-func (r *jobRunner) getLive(tenant, id string) (Job, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	j, ok := r.live[tenant+"/"+id]
-	if !ok {
-		return Job{}, false
-	}
-	return *j, true
+	s.jobs.SetLive(tenant, j.ID, &cp, nil)
 }
 
 func newJobID() string {
@@ -292,8 +159,11 @@ func (s *Server) saveJob(ctx context.Context, tenant string, j *Job) error {
 }
 
 func (s *Server) loadJob(ctx context.Context, tenant, id string) (*Job, error) {
-	if j, ok := s.jobs.getLive(tenant, id); ok {
-		return &j, nil
+	if v, ok := s.jobs.Live(tenant, id); ok {
+		if j, ok := v.(*Job); ok {
+			cp := *j
+			return &cp, nil
+		}
 	}
 	b, err := s.store.Get(ctx, tenant, "jobs", id)
 	if err != nil {
@@ -303,7 +173,7 @@ func (s *Server) loadJob(ctx context.Context, tenant, id string) (*Job, error) {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return nil, fmt.Errorf("job %s: %w", id, err)
 	}
-	if reason := s.staleReason(ctx, tenant, id, j.Status, j.Updated); reason != "" {
+	if reason := s.jobs.StaleReason(ctx, tenant, id, j.Status, j.Updated); reason != "" {
 		j.Status, j.Error = jobFailed, reason
 	}
 	return &j, nil
@@ -335,12 +205,11 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := time.Now().UTC()
 	j := &Job{ID: newJobID(), Status: jobQueued, Model: req.Model, Request: req, Created: now, Epochs: []nn.EpochMetrics{}}
-	err := s.enqueue(r.Context(), p.tenant, enqueued{
-		id: j.ID, what: "training",
-		admit: func() bool { return s.jobs.admit(p.tenant, j) },
-		drop:  func() { s.jobs.dropLive(p.tenant, j.ID) },
-		save:  func(ctx context.Context) error { return s.saveJob(ctx, p.tenant, j) },
-		fail: func(ctx context.Context, reason string) {
+	live := *j
+	err := s.jobs.Submit(r.Context(), p.tenant, jobs.Submission{
+		ID: j.ID, What: "training", Live: &live,
+		Save: func(ctx context.Context) error { return s.saveJob(ctx, p.tenant, j) },
+		Fail: func(ctx context.Context, reason string) {
 			j.Status, j.Error = jobFailed, reason
 			_ = s.saveJob(ctx, p.tenant, j)
 		},
@@ -351,65 +220,6 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) error {
 	setAuditObject(r, "training-jobs/"+j.ID)
 	writeJSON(w, http.StatusAccepted, j)
 	return nil
-}
-
-// enqueued is a training job or an evaluation being submitted.
-type enqueued struct {
-	id    string
-	what  string                                   // "training" or "evaluation", for messages
-	admit func() bool                              // take a place in the local pool's tenant share
-	drop  func()                                   // give it back
-	save  func(ctx context.Context) error          // write the queued record
-	fail  func(ctx context.Context, reason string) // record that it could not start
-}
-
-// enqueue submits a job or evaluation: it takes one of the tenant's 8
-// places (the local pool's count, or on Lambda a slot record), writes the
-// record, and queues it locally or dispatches it to the train function.
-// Whatever fails gives the place back, and a job that could not start is
-// recorded as failed with the reason.
-func (s *Server) enqueue(ctx context.Context, tenant string, e enqueued) error {
-	local := s.dispatch == nil
-	if local && !e.admit() {
-		return &Error{Status: http.StatusTooManyRequests, RetryAfter: 30 * time.Second,
-			Msg: fmt.Sprintf("the tenant has %d training or evaluation jobs queued or running, its share; retry when one has finished", jobsPerTenant)}
-	}
-	if !local {
-		ok, err := s.claimSlot(ctx, tenant, e.id)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return shareExceeded()
-		}
-	}
-	undo := func() {
-		if local {
-			e.drop()
-		} else {
-			s.releaseSlot(context.WithoutCancel(ctx), tenant, e.id)
-		}
-	}
-	if err := e.save(ctx); err != nil {
-		undo()
-		return err
-	}
-	if !local {
-		if err := s.dispatch(ctx, tenant, e.id); err != nil {
-			undo()
-			e.fail(context.WithoutCancel(ctx), "could not start: "+err.Error())
-			return wrapStatus(http.StatusServiceUnavailable, fmt.Errorf("%s backend unavailable: %w", e.what, err))
-		}
-		return nil
-	}
-	select {
-	case s.jobs.queue <- jobTask{tenant, e.id}:
-		return nil
-	default:
-		undo()
-		e.fail(context.WithoutCancel(ctx), "queue full")
-		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: 30 * time.Second, Msg: "the job queue is full; retry later"}
-	}
 }
 
 func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) error {
@@ -469,14 +279,14 @@ func (s *Server) RunJob(ctx context.Context, tenant, id string) (err error) {
 		stopAt = dl.Add(-reserve)
 	}
 	j.Status, j.Started = jobRunning, &started
-	s.jobs.setLive(tenant, j)
-	defer s.jobs.dropLive(tenant, id)
+	s.setLiveJob(tenant, j)
+	defer s.jobs.DropLive(tenant, id)
 	// Outcomes are recorded even when ctx is done: that is when it matters.
 	record := context.WithoutCancel(ctx)
 	if err := s.saveJob(ctx, tenant, j); err != nil {
 		return err
 	}
-	defer s.heartbeat(ctx, tenant, id)()
+	defer s.jobs.Heartbeat(ctx, tenant, id)()
 	defer s.metrics.JobRunning()()
 	defer func() {
 		if v := recover(); v != nil {
@@ -533,7 +343,7 @@ func (s *Server) RunJob(ctx context.Context, tenant, id string) (err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		j.Progress = &JobProgress{Epoch: pr.Epoch, Epochs: pr.Epochs, Batch: pr.Batch, Batches: pr.Batches, Loss: pr.Loss, Accuracy: pr.Accuracy}
-		s.jobs.setLive(tenant, j)
+		s.setLiveJob(tenant, j)
 		// Persist about every 10 s, so other processes see progress.
 		if time.Since(lastSave) > 10*time.Second {
 			lastSave = time.Now()

@@ -44,6 +44,7 @@ import (
 	"github.com/aiaas/aiaas/platform/apikey"
 	"github.com/aiaas/aiaas/platform/audit"
 	"github.com/aiaas/aiaas/platform/config"
+	"github.com/aiaas/aiaas/platform/internal/jobs"
 	"github.com/aiaas/aiaas/platform/internal/metrics"
 	"github.com/aiaas/aiaas/platform/quota"
 	"github.com/aiaas/aiaas/platform/tracing"
@@ -144,7 +145,7 @@ type Server struct {
 	audit     *audit.Log
 	metrics   *metrics.Metrics
 	models    *modelCache
-	jobs      *jobRunner
+	jobs      *jobs.Queue
 	ready     atomic.Bool
 	started   time.Time
 	tracing   *tracing.Provider
@@ -215,11 +216,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	s.refs, s.small = newRefCache(s.store), newSmallCache(s.store)
 	s.auth, s.keyGuard = newAuthCache(), newKeyGuard()
 	s.models = newModelCache(s, int64(s.cfg.ModelCacheMB)<<20)
-	workers := s.cfg.TrainWorkers
-	if s.dispatch != nil {
-		workers = 0
-	}
-	s.jobs = newJobRunner(s, workers)
+	s.jobs = newJobQueue(s)
 	s.routes()
 	s.ready.Store(true)
 	return s, nil
@@ -229,7 +226,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 // its own tracing provider, exports the last spans.
 func (s *Server) Close(ctx context.Context) error {
 	s.ready.Store(false)
-	s.jobs.close()
+	s.jobs.Close()
 	err := s.audit.Close(ctx)
 	if s.ownTrace {
 		if e := s.tracing.Shutdown(ctx); e != nil {
