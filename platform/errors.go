@@ -13,6 +13,7 @@ import (
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/nn/graph"
+	"github.com/aiaas/aiaas/platform/internal/auth"
 	"github.com/aiaas/aiaas/plugins"
 )
 
@@ -73,6 +74,11 @@ var statusTable = [...]struct {
 	{plugins.ErrTimeout, http.StatusGatewayTimeout},
 	{plugins.ErrTrap, http.StatusBadGateway},
 	{plugins.ErrClosed, http.StatusServiceUnavailable},
+
+	{auth.ErrUnauthenticated, http.StatusUnauthorized},
+	{auth.ErrForbidden, http.StatusForbidden},
+	{auth.ErrThrottled, http.StatusTooManyRequests}, // an address past its unknown-key budget
+	{auth.ErrKeyLimit, http.StatusConflict},
 }
 
 // opaque are sentinels whose wrapped messages carry internals (storage
@@ -130,8 +136,14 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) int {
 			}
 		}
 	}
-	if isErr && e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(e.RetryAfter.Round(time.Second)/time.Second))))
+	var retry time.Duration
+	if isErr {
+		retry = e.RetryAfter
+	} else if t := (*auth.ThrottledError)(nil); errors.As(err, &t) {
+		retry = t.Wait
+	}
+	if retry > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(retry.Round(time.Second)/time.Second))))
 	} else if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
