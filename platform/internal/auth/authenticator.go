@@ -95,7 +95,8 @@ func (a *Authenticator) LocalAdminKey(ctx context.Context) (key string, created 
 // the caller's address without the port: past its budget of unknown keys
 // it gets a *ThrottledError, without a store read. A malformed, unknown or
 // revoked key is an error wrapping ErrUnauthenticated; a store failure is
-// returned as the store gave it. A cached key costs no allocation.
+// returned as the store gave it. A cached key costs no store read, and its
+// cache lookup no allocation.
 func (a *Authenticator) Authenticate(ctx context.Context, key, clientAddr string) (Principal, error) {
 	var hb [2 * sha256.Size]byte
 	hashB := apikey.Key(key).AppendHash(hb[:0])
