@@ -13,6 +13,7 @@ import (
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/nn/graph"
+	"github.com/aiaas/aiaas/platform/internal/auth"
 	"github.com/aiaas/aiaas/platform/internal/jobs"
 	"github.com/aiaas/aiaas/plugins"
 )
@@ -80,6 +81,11 @@ var statusTable = [...]struct {
 	{plugins.ErrTimeout, http.StatusGatewayTimeout},
 	{plugins.ErrTrap, http.StatusBadGateway},
 	{plugins.ErrClosed, http.StatusServiceUnavailable},
+
+	{auth.ErrUnauthenticated, http.StatusUnauthorized},
+	{auth.ErrForbidden, http.StatusForbidden},
+	{auth.ErrThrottled, http.StatusTooManyRequests}, // an address past its unknown-key budget
+	{auth.ErrKeyLimit, http.StatusConflict},
 }
 
 // opaque are sentinels whose wrapped messages carry internals (storage
@@ -160,6 +166,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) int {
 	after := retryAfterOf(err)
 	if isErr && e.RetryAfter > 0 {
 		after = e.RetryAfter
+	} else if t := (*auth.ThrottledError)(nil); errors.As(err, &t) {
+		after = t.Wait
 	}
 	if after > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(after.Round(time.Second)/time.Second))))

@@ -9,8 +9,8 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/aiaas/aiaas/platform/apikey"
 	"github.com/aiaas/aiaas/platform/audit"
+	"github.com/aiaas/aiaas/platform/internal/auth"
 	"github.com/aiaas/aiaas/platform/tracing"
 )
 
@@ -197,30 +197,26 @@ func (s *Server) withRecover(next http.Handler) http.Handler {
 // of its own tenant.
 func (s *Server) withAuth(acc access, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.authenticate(r)
+		ap, err := s.authenticate(r)
 		if err == nil {
-			err = p.mayUse(r.Context(), acc)
+			err = ap.May(acc)
+		}
+		if err == nil {
+			err = mayRunHere(r.Context(), &ap)
 		}
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
-		infoOf(r.Context()).p = p
+		infoOf(r.Context()).p = &principal{admin: ap.Admin, tenant: ap.Tenant, keyID: ap.KeyID, scope: ap.Scope}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// mayUse reports why p may not use a route of access acc, or nil.
-func (p *principal) mayUse(ctx context.Context, acc access) error {
-	switch {
-	case acc == admin && !p.admin:
-		return httpErr(http.StatusForbidden, "this route needs the operator's admin key")
-	case acc != admin && p.admin:
-		return httpErr(http.StatusForbidden, "the admin key manages tenants only; use a tenant's key")
-	case acc == manage && !p.scope.Allows(apikey.ScopeManage):
-		return httpErr(http.StatusForbidden, "this key has scope %q; this route needs scope \"manage\"", p.scope)
-	}
-	if id, ok := ctx.Value(execTenantKey{}).(string); ok && (p.admin || p.tenant != id) {
+// mayRunHere reports why p may not be served by this execution
+// environment (WithExecutionTenant), or nil.
+func mayRunHere(ctx context.Context, p *auth.Principal) error {
+	if id, ok := ctx.Value(execTenantKey{}).(string); ok && (p.Admin || p.Tenant != id) {
 		if id == "" {
 			return httpErr(http.StatusBadRequest, "this deployment runs each tenant in environments of its own: send your tenant ID in the X-Aiaas-Tenant header")
 		}

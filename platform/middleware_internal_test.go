@@ -109,7 +109,7 @@ func TestWithAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	invokeKey, _, err := s.createKey(ctx, tn.ID, "ci", apikey.ScopeInvoke)
+	invokeKey, _, err := s.auth.CreateKey(ctx, tn.ID, "ci", apikey.ScopeInvoke)
 	if err != nil {
 		t.Fatal(err)
 	}

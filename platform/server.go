@@ -44,6 +44,7 @@ import (
 	"github.com/aiaas/aiaas/platform/apikey"
 	"github.com/aiaas/aiaas/platform/audit"
 	"github.com/aiaas/aiaas/platform/config"
+	"github.com/aiaas/aiaas/platform/internal/auth"
 	"github.com/aiaas/aiaas/platform/internal/jobs"
 	"github.com/aiaas/aiaas/platform/internal/metrics"
 	"github.com/aiaas/aiaas/platform/quota"
@@ -137,9 +138,7 @@ type Server struct {
 	small     smallCache
 	log       *slog.Logger
 	mux       *http.ServeMux
-	adminHash atomic.Value // string: the admin key's hash; LocalAdminKey may set it while serving
-	auth      authCache
-	keyGuard  keyGuard
+	auth      *auth.Authenticator
 	quota     QuotaLimiter
 	bodies    *bodyBudget
 	audit     *audit.Log
@@ -179,8 +178,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.auth = auth.New(s.store)
 	if k := opts.Config.AdminKey.Reveal(); k != "" {
-		s.adminHash.Store(apikey.Key(k).Hash())
+		s.auth.SetAdminHash(apikey.Key(k).Hash())
 	}
 	s.tracing = opts.Tracing
 	if s.tracing == nil {
@@ -214,7 +214,6 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.audit = al
 	s.refs, s.small = newRefCache(s.store), newSmallCache(s.store)
-	s.auth, s.keyGuard = newAuthCache(), newKeyGuard()
 	s.models = newModelCache(s, int64(s.cfg.ModelCacheMB)<<20)
 	s.jobs = newJobQueue(s)
 	s.routes()
@@ -248,14 +247,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// access is who may call a route.
-type access int
+// access is who may call a route: auth's classes, under the short names
+// the route table reads.
+type access = auth.Access
 
 const (
-	public access = iota // no key: health, server metadata
-	invoke               // a tenant key with scope invoke or manage
-	manage               // a tenant key with scope manage
-	admin                // the operator's admin key
+	public = auth.Public // no key: health, server metadata
+	invoke = auth.Invoke // a tenant key with scope invoke or manage
+	manage = auth.Manage // a tenant key with scope manage
+	admin  = auth.Admin  // the operator's admin key
 )
 
 // StatusClientClosed is the status recorded (in logs, metrics, audit) for

@@ -3,23 +3,18 @@ package platform
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
-	"golang.org/x/time/rate"
-
-	"github.com/aiaas/aiaas/internal/cache"
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/platform/apikey"
+	"github.com/aiaas/aiaas/platform/internal/auth"
 )
 
 // Tenant is one customer: everything it owns lives under its id.
@@ -29,18 +24,8 @@ type Tenant struct {
 	Created time.Time `json:"created"`
 }
 
-// keyRecord is what the store keeps of an API key: its hash, never the key.
-type keyRecord struct {
-	ID      string       `json:"id"`
-	Hash    string       `json:"hash"`
-	Tenant  string       `json:"tenant"`
-	Name    string       `json:"name"`
-	Scope   apikey.Scope `json:"scope"`
-	Created time.Time    `json:"created"`
-	Revoked *time.Time   `json:"revoked,omitempty"`
-}
-
-// principal is who a request acts as.
+// principal is who a request acts as: auth.Principal's facts under the
+// names the handlers read (p.tenant), set once by withAuth.
 type principal struct {
 	admin  bool
 	tenant string
@@ -71,7 +56,7 @@ func (s *Server) CreateTenant(ctx context.Context, name string) (Tenant, apikey.
 	if err := s.store.SystemPut(ctx, "tenant."+t.ID, b); err != nil {
 		return Tenant{}, "", err
 	}
-	key, _, err := s.createKey(ctx, t.ID, "default", apikey.ScopeManage)
+	key, _, err := s.auth.CreateKey(ctx, t.ID, "default", apikey.ScopeManage)
 	return t, key, err
 }
 
@@ -94,21 +79,7 @@ func (s *Server) TenantByName(ctx context.Context, name string) (Tenant, error) 
 // (created true); later starts load the hash and return no key.
 // Call it only when no admin key is configured.
 func (s *Server) LocalAdminKey(ctx context.Context) (key string, created bool, err error) {
-	if b, err := s.store.SystemGet(ctx, "admin-key-hash"); err == nil {
-		s.adminHash.Store(strings.TrimSpace(string(b)))
-		return "", false, nil
-	} else if !errors.Is(err, modelstore.ErrNotFound) {
-		return "", false, err
-	}
-	k := apikey.New()
-	if err := s.store.SystemCreate(ctx, "admin-key-hash", []byte(k.Hash())); err != nil {
-		if errors.Is(err, modelstore.ErrExists) { // another process made it first
-			return s.LocalAdminKey(ctx)
-		}
-		return "", false, err
-	}
-	s.adminHash.Store(k.Hash())
-	return k.Reveal(), true, nil
+	return s.auth.LocalAdminKey(ctx)
 }
 
 // CreateKey makes another API key of a tenant (by id) with the given name
@@ -121,10 +92,10 @@ func (s *Server) CreateKey(ctx context.Context, tenant, name string, scope apike
 	if _, err := apikey.ParseScope(string(scope)); err != nil {
 		return "", httpErr(http.StatusBadRequest, "%v", err)
 	}
-	if err := s.checkKeyCap(ctx, tenant); err != nil {
+	if err := s.auth.CheckKeyCap(ctx, tenant); err != nil {
 		return "", err
 	}
-	k, _, err := s.createKey(ctx, tenant, name, scope)
+	k, _, err := s.auth.CreateKey(ctx, tenant, name, scope)
 	return k, err
 }
 
@@ -133,114 +104,7 @@ func (s *Server) CreateKey(ctx context.Context, tenant, name string, scope apike
 // reads the store, not the authentication cache, so a key revoked through
 // another process is seen at once.
 func (s *Server) KeyTenant(ctx context.Context, key string) (string, error) {
-	k, err := apikey.Parse(key)
-	if err != nil {
-		return "", notFound("API key not found")
-	}
-	b, err := s.store.SystemGet(ctx, "key."+k.Hash())
-	if err != nil {
-		return "", notFoundAs(err, "API key not found")
-	}
-	var rec keyRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return "", fmt.Errorf("key record: %w", err)
-	}
-	if rec.Revoked != nil {
-		return "", notFound("API key revoked")
-	}
-	return rec.Tenant, nil
-}
-
-func (s *Server) createKey(ctx context.Context, tenant, name string, scope apikey.Scope) (apikey.Key, keyRecord, error) {
-	k := apikey.New()
-	rec := keyRecord{ID: k.ID(), Hash: k.Hash(), Tenant: tenant, Name: name, Scope: scope, Created: time.Now().UTC()}
-	b, _ := json.Marshal(rec)
-	if err := s.store.SystemCreate(ctx, "key."+rec.Hash, b); err != nil {
-		return "", keyRecord{}, err
-	}
-	// The tenant's own index, so it can list and revoke its keys.
-	if err := s.store.Put(ctx, tenant, "keys", rec.ID, []byte(rec.Hash)); err != nil {
-		return "", keyRecord{}, err
-	}
-	return k, rec, nil
-}
-
-// authCache remembers verified keys briefly, so a warm request costs no
-// store read. Revocation through this process takes effect at once (a
-// lookup in flight is read again: internal/cache); through another
-// process within authTTL. Known and unknown keys are kept apart: a flood
-// of guessed keys fills and resets only the unknown side, never evicting
-// real tenants' keys. Keys are the hex hashes, as arrays, so a hit
-// allocates nothing.
-type authCache struct {
-	known   *cache.Cache[keyHash, *keyRecord]
-	unknown *cache.Cache[keyHash, struct{}]
-}
-
-type keyHash [2 * sha256.Size]byte
-
-const authTTL = 30 * time.Second
-
-func newAuthCache() authCache {
-	return authCache{
-		// A store outage keeps keys verified before working (no one
-		// can revoke them while the store is down either).
-		known:   cache.New[keyHash, *keyRecord](cache.Options{TTL: authTTL, Stale: func(err error) bool { return errors.Is(err, modelstore.ErrUnavailable) }}),
-		unknown: cache.New[keyHash, struct{}](cache.Options{TTL: authTTL}),
-	}
-}
-
-func (c *authCache) forget(hash string) {
-	var h keyHash
-	copy(h[:], hash)
-	c.known.Forget(h)
-	c.unknown.Forget(h)
-}
-
-// keyGuard bounds, per client address, the store reads spent on keys that
-// turn out not to exist. Every unknown key costs one read (S3: a GET, paid
-// for) before it is cached as unknown; a client guessing keys, or a
-// deployment with a wrong key behind a retry loop, would otherwise turn
-// each request into one. Past the budget the address gets 429 for keys not
-// already cached, without a read; keys it used before keep working.
-type keyGuard struct {
-	addrs *cache.Cache[string, *rate.Limiter]
-}
-
-const (
-	badKeyRate  = 5  // unknown keys per second per address, sustained
-	badKeyBurst = 50 // and at once
-	guardAddrs  = 10_000
-)
-
-func newKeyGuard() keyGuard {
-	// An address's limiter is dropped once its bucket would be full again:
-	// a new one is the same.
-	return keyGuard{addrs: cache.New[string, *rate.Limiter](cache.Options{
-		TTL: badKeyBurst / badKeyRate * time.Second, MaxEntries: guardAddrs})}
-}
-
-// wait reports how long addr must wait before its next unknown-key
-// lookup; 0 means it may look up now.
-func (g *keyGuard) wait(addr string, now time.Time) time.Duration {
-	l, ok := g.addrs.Get(addr)
-	if !ok {
-		return 0
-	}
-	if tok := l.TokensAt(now); tok < 1 {
-		return time.Duration((1 - tok) / badKeyRate * float64(time.Second))
-	}
-	return 0
-}
-
-// failed charges addr for one lookup that found no key.
-func (g *keyGuard) failed(addr string, now time.Time) {
-	l, ok := g.addrs.Get(addr)
-	if !ok {
-		l = rate.NewLimiter(badKeyRate, badKeyBurst)
-	}
-	l.AllowN(now, 1)
-	g.addrs.Put(addr, l) // and its time to live starts again
+	return s.auth.KeyTenant(ctx, key)
 }
 
 // clientAddr is the request's peer address without the port (on Lambda,
@@ -253,61 +117,15 @@ func clientAddr(r *http.Request) string {
 }
 
 var errNoKey = httpErr(http.StatusUnauthorized, "missing API key: send 'Authorization: Bearer <key>'")
-var errBadKey = httpErr(http.StatusUnauthorized, "invalid or revoked API key")
 
 // authenticate resolves the request's bearer key to a principal.
-func (s *Server) authenticate(r *http.Request) (*principal, error) {
+func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
 	h := r.Header.Get("Authorization")
 	const bearer = "Bearer "
 	if len(h) <= len(bearer) || !equalFoldASCII(h[:len(bearer)], bearer) {
-		return nil, errNoKey
+		return auth.Principal{}, errNoKey
 	}
-	presented := h[len(bearer):]
-	var hb [2 * sha256.Size]byte
-	hashB := apikey.Key(presented).AppendHash(hb[:0])
-	if ah, _ := s.adminHash.Load().(string); ah != "" && apikey.Matches(hashB, ah) {
-		return &principal{admin: true, keyID: "admin", scope: apikey.ScopeManage}, nil
-	}
-	if _, err := apikey.Parse(presented); err != nil {
-		return nil, errBadKey
-	}
-	hk := keyHash(hashB)
-	rec, ok := s.auth.known.Get(hk) // a hit allocates nothing
-	if !ok {
-		if _, bad := s.auth.unknown.Get(hk); bad {
-			return nil, errBadKey
-		}
-		now := time.Now()
-		addr := clientAddr(r)
-		if wait := s.keyGuard.wait(addr, now); wait > 0 {
-			return nil, &Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
-				Msg: fmt.Sprintf("too many invalid API keys from this address; retry after %s", wait.Round(time.Millisecond))}
-		}
-		var err error
-		rec, err = s.auth.known.Load(r.Context(), hk, func(ctx context.Context) (*keyRecord, error) {
-			b, err := s.store.SystemGet(ctx, "key."+string(hashB))
-			if err != nil {
-				return nil, err
-			}
-			var rec keyRecord
-			if err := json.Unmarshal(b, &rec); err != nil {
-				return nil, fmt.Errorf("key record: %w", err)
-			}
-			return &rec, nil
-		})
-		if errors.Is(err, modelstore.ErrNotFound) {
-			s.auth.unknown.Put(hk, struct{}{})
-			s.keyGuard.failed(addr, now)
-			return nil, errBadKey
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	if rec.Revoked != nil || !apikey.Matches(hashB, rec.Hash) {
-		return nil, errBadKey
-	}
-	return &principal{tenant: rec.Tenant, keyID: rec.ID, scope: rec.Scope}, nil
+	return s.auth.Authenticate(r.Context(), h[len(bearer):], clientAddr(r))
 }
 
 func equalFoldASCII(a, b string) bool {
@@ -393,10 +211,10 @@ func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Name) > 64 {
 		return httpErr(http.StatusBadRequest, "key name longer than 64 characters")
 	}
-	if err := s.checkKeyCap(r.Context(), p.tenant); err != nil {
+	if err := s.auth.CheckKeyCap(r.Context(), p.tenant); err != nil {
 		return err
 	}
-	k, rec, err := s.createKey(r.Context(), p.tenant, req.Name, scope)
+	k, rec, err := s.auth.CreateKey(r.Context(), p.tenant, req.Name, scope)
 	if err != nil {
 		return err
 	}
@@ -405,57 +223,8 @@ func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) tenantKey(ctx context.Context, tenant, id string) (keyRecord, error) {
-	hash, err := s.store.Get(ctx, tenant, "keys", id)
-	if err != nil {
-		return keyRecord{}, err
-	}
-	b, err := s.store.SystemGet(ctx, "key."+string(hash))
-	if err != nil {
-		return keyRecord{}, err
-	}
-	var rec keyRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return keyRecord{}, err
-	}
-	if rec.Tenant != tenant { // never true unless the store was tampered with
-		return keyRecord{}, notFound("key %q not found", id)
-	}
-	return rec, nil
-}
-
-// Per-tenant key limits: active keys, and records kept (revoked ones stay
-// listed). Each key costs a record in the store and a cache entry; without
-// a cap one tenant could make every key lookup and listing slower.
-const (
-	maxActiveKeys = 100
-	maxKeyRecords = 1000
-	keysPage      = 100 // default page of GET /v1/keys
-)
-
-// checkKeyCap refuses a new key past the tenant's limits.
-func (s *Server) checkKeyCap(ctx context.Context, tenant string) error {
-	ids, err := s.store.List(ctx, tenant, "keys", "", "", maxKeyRecords)
-	if err != nil {
-		return err
-	}
-	if len(ids) >= maxKeyRecords {
-		return httpErr(http.StatusConflict, "the tenant has %d key records, the limit", maxKeyRecords)
-	}
-	if len(ids) < maxActiveKeys {
-		return nil
-	}
-	active := 0
-	for _, id := range ids {
-		if rec, err := s.tenantKey(ctx, tenant, id); err == nil && rec.Revoked == nil {
-			active++
-		}
-	}
-	if active >= maxActiveKeys {
-		return httpErr(http.StatusConflict, "the tenant has %d active keys, the limit: revoke one first", active)
-	}
-	return nil
-}
+// keysPage is the default page of GET /v1/keys.
+const keysPage = 100
 
 // handleListKeys lists the tenant's keys a page at a time, in id order:
 // ?limit (1–1000, default 100) and ?after=ID; next_after is set when more
@@ -465,8 +234,8 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) error {
 	limit := keysPage
 	if l := r.URL.Query().Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > maxKeyRecords {
-			return httpErr(http.StatusBadRequest, "limit must be between 1 and %d", maxKeyRecords)
+		if err != nil || n < 1 || n > auth.MaxKeyRecords {
+			return httpErr(http.StatusBadRequest, "limit must be between 1 and %d", auth.MaxKeyRecords)
 		}
 		limit = n
 	}
@@ -474,21 +243,17 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) error {
 	if len(after) > 64 {
 		return httpErr(http.StatusBadRequest, "after: not a key id")
 	}
-	ids, err := s.store.List(r.Context(), p.tenant, "keys", "", after, limit)
+	recs, next, err := s.auth.Keys(r.Context(), p.tenant, after, limit)
 	if err != nil {
 		return err
 	}
 	out := []keyView{}
-	for _, id := range ids {
-		rec, err := s.tenantKey(r.Context(), p.tenant, id)
-		if err != nil {
-			continue
-		}
+	for _, rec := range recs {
 		out = append(out, keyView{ID: rec.ID, Name: rec.Name, Scope: rec.Scope, Created: rec.Created, Revoked: rec.Revoked})
 	}
 	resp := map[string]any{"keys": out}
-	if len(ids) == limit {
-		resp["next_after"] = ids[len(ids)-1]
+	if next != "" {
+		resp["next_after"] = next
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
@@ -497,22 +262,10 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) handleRevokeKey(w http.ResponseWriter, r *http.Request) error {
 	p := principalOf(r.Context())
 	id := r.PathValue("id")
-	rec, err := s.tenantKey(r.Context(), p.tenant, id)
+	rec, err := s.auth.Revoke(r.Context(), p.tenant, id)
 	if err != nil {
-		if errors.Is(err, modelstore.ErrNotFound) || errors.Is(err, modelstore.ErrInvalidName) {
-			return notFound("key %q not found", id)
-		}
 		return err
 	}
-	if rec.Revoked == nil {
-		now := time.Now().UTC()
-		rec.Revoked = &now
-		b, _ := json.Marshal(rec)
-		if err := s.store.SystemPut(r.Context(), "key."+rec.Hash, b); err != nil {
-			return err
-		}
-	}
-	s.auth.forget(rec.Hash)
 	setAuditObject(r, "keys/"+rec.ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil

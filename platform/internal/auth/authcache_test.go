@@ -1,4 +1,4 @@
-package platform
+package auth
 
 import (
 	"testing"
@@ -12,23 +12,23 @@ import (
 // whole cache was dropped at 100,000 entries, and every tenant paid a
 // store read again).
 func TestAuthCacheFloodKeepsKnownKeys(t *testing.T) {
-	c := authCache{
-		known:   cache.New[keyHash, *keyRecord](cache.Options{TTL: time.Minute, MaxEntries: 10}),
+	a := &Authenticator{
+		known:   cache.New[keyHash, *KeyRecord](cache.Options{TTL: time.Minute, MaxEntries: 10}),
 		unknown: cache.New[keyHash, struct{}](cache.Options{TTL: time.Minute, MaxEntries: 10}),
 	}
 	good := keyHash{'g'}
-	c.known.Put(good, &keyRecord{Tenant: "acme"})
+	a.known.Put(good, &KeyRecord{Tenant: "acme"})
 	for i := range 1000 {
-		c.unknown.Put(keyHash{byte(i), byte(i >> 8), 'x'}, struct{}{})
+		a.unknown.Put(keyHash{byte(i), byte(i >> 8), 'x'}, struct{}{})
 	}
-	if rec, ok := c.known.Get(good); !ok || rec.Tenant != "acme" {
+	if rec, ok := a.known.Get(good); !ok || rec.Tenant != "acme" {
 		t.Fatalf("the known key was evicted by the flood: %+v %v", rec, ok)
 	}
-	if n := c.unknown.Len(); n > 10 {
+	if n := a.unknown.Len(); n > 10 {
 		t.Errorf("unknown side holds %d entries, bound 10", n)
 	}
-	c.forget(string(good[:]))
-	if _, ok := c.known.Get(good); ok {
+	a.Forget(string(good[:]))
+	if _, ok := a.known.Get(good); ok {
 		t.Fatal("forget left the key")
 	}
 }
