@@ -14,6 +14,23 @@
 // the [Store], so any number of processes (Lambda instances) can serve the
 // same tenants.
 //
+// # Layout
+//
+// This package holds the Server, its routes and middleware (middleware.go,
+// one concern per wrapper), the one status table (errors.go) and the
+// handlers, kept thin. The mechanics below it live in packages a reader
+// can name from the request path:
+//
+//   - internal/auth: API keys to principals, the auth cache (revocation
+//     wins over lookups in flight), the unknown-key guard;
+//   - internal/serving: the dense and graph batchers, Server-Timing;
+//   - internal/jobs: the training and evaluation queue, per-tenant
+//     shares, heartbeats and stale jobs;
+//   - internal/metrics: every Prometheus series (its only importer);
+//   - audit, quota, oip, training, evaluation, tracing, config: the
+//     audit log, quotas, the OIP codec, training and evaluation runs,
+//     spans, configuration.
+//
 // # Isolation
 //
 // Every store call carries the tenant id taken from the authenticated key,
