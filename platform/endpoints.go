@@ -247,7 +247,7 @@ func (s *Server) putEndpoint(ctx context.Context, tenant string, ep Endpoint) (*
 	if err := ep.check(); err != nil {
 		return nil, false, err
 	}
-	if _, err := s.resolve(ctx, tenant, ep.Model, ep.Version, ""); err != nil {
+	if _, err := s.refs.Resolve(ctx, tenant, ep.Model, ep.Version, ""); err != nil {
 		return nil, false, err
 	}
 	for _, pl := range []string{ep.Preprocess, ep.Postprocess} {

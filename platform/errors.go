@@ -15,6 +15,7 @@ import (
 	"github.com/aiaas/aiaas/nn/graph"
 	"github.com/aiaas/aiaas/platform/internal/auth"
 	"github.com/aiaas/aiaas/platform/internal/jobs"
+	"github.com/aiaas/aiaas/platform/internal/registry"
 	"github.com/aiaas/aiaas/plugins"
 )
 
@@ -55,6 +56,12 @@ var statusTable = [...]struct {
 	{jobs.ErrShareFull, http.StatusTooManyRequests},
 	{jobs.ErrQueueFull, http.StatusServiceUnavailable},
 	{jobs.ErrDispatch, http.StatusServiceUnavailable},
+
+	// Before the decoders' sentinels: a bad artifact is the client's
+	// whatever its decoder wrapped.
+	{registry.ErrInvalidArtifact, http.StatusBadRequest},
+	{registry.ErrInvalidRef, http.StatusBadRequest},
+	{registry.ErrInvalidAlias, http.StatusBadRequest},
 
 	{nn.ErrShape, http.StatusBadRequest},
 	{nn.ErrSpec, http.StatusBadRequest},

@@ -21,6 +21,7 @@ import (
 	"github.com/aiaas/aiaas/nn/nnbench"
 	"github.com/aiaas/aiaas/platform/evaluation"
 	"github.com/aiaas/aiaas/platform/internal/jobs"
+	"github.com/aiaas/aiaas/platform/internal/registry"
 	"github.com/aiaas/aiaas/platform/tracing"
 	"github.com/aiaas/aiaas/platform/training"
 )
@@ -161,12 +162,12 @@ func (s *Server) handleSubmitEvaluation(w http.ResponseWriter, r *http.Request) 
 		if err := checkName("model", c.Model); err != nil {
 			return err
 		}
-		res, err := s.resolvePrimary(r.Context(), p.tenant, c.Model, c.Version)
+		res, err := s.refs.ResolvePrimary(r.Context(), p.tenant, c.Model, c.Version)
 		if err != nil {
 			return err
 		}
-		results[i] = evaluation.Result{Model: c.Model, Version: c.Version, ResolvedVersion: res.version,
-			SHA256: res.info.SHA256, ArtifactBytes: res.info.Size, Status: evaluation.StatusPending}
+		results[i] = evaluation.Result{Model: c.Model, Version: c.Version, ResolvedVersion: res.Version,
+			SHA256: res.Info.SHA256, ArtifactBytes: res.Info.Size, Status: evaluation.StatusPending}
 	}
 	now := time.Now().UTC()
 	e := &Evaluation{ID: newEvalID(), Status: jobQueued, Request: req, Results: results, Created: now}
@@ -184,25 +185,6 @@ func (s *Server) handleSubmitEvaluation(w http.ResponseWriter, r *http.Request) 
 	setAuditObject(r, "evaluations/"+e.ID)
 	writeJSON(w, http.StatusAccepted, e)
 	return nil
-}
-
-// resolvePrimary resolves a ref as serving does, except that a split
-// alias means its primary version (evaluations are not traffic).
-func (s *Server) resolvePrimary(ctx context.Context, tenant, model, ref string) (resolved, error) {
-	res, err := s.resolve(ctx, tenant, model, ref, "")
-	if err != nil || res.side == "" {
-		return res, err
-	}
-	refs, err := s.refs.get(ctx, tenant, model)
-	if err != nil {
-		return resolved{}, notFoundAs(err, "model %q not found", model)
-	}
-	v := refs.aliases[ref].Version
-	info, ok := refs.versions[v]
-	if !ok {
-		return resolved{}, notFound("model %q has no version %d", model, v)
-	}
-	return resolved{version: v, info: info, alias: ref}, nil
 }
 
 func (s *Server) evalFromPath(r *http.Request) (*Evaluation, error) {
@@ -482,11 +464,11 @@ func incompat(format string, a ...any) error { return &incompatible{fmt.Sprintf(
 // evalCandidate evaluates one candidate into res.
 func (s *Server) evalCandidate(ctx context.Context, tenant string, res *evaluation.Result, set *dataset.Set, req *evaluation.Request, progress func(phase string, rows int)) error {
 	progress("loading", 0)
-	refs, err := s.refs.get(ctx, tenant, res.Model)
+	refs, err := s.refs.Refs(ctx, tenant, res.Model)
 	if err != nil {
 		return notFoundAs(err, "model %q not found", res.Model)
 	}
-	info, ok := refs.versions[res.ResolvedVersion]
+	info, ok := refs.Versions[res.ResolvedVersion]
 	if !ok {
 		return fmt.Errorf("model %q has no version %d", res.Model, res.ResolvedVersion)
 	}
@@ -494,9 +476,9 @@ func (s *Server) evalCandidate(ctx context.Context, tenant string, res *evaluati
 	if err != nil {
 		return err
 	}
-	res.Architecture = archDense
+	res.Architecture = registry.ArchDense
 	if lm.graph != nil {
-		res.Architecture = archGraph
+		res.Architecture = registry.ArchGraph
 	}
 	er, err := evalRunnerFor(lm, set, req.Task)
 	var inc *incompatible

@@ -49,16 +49,16 @@ func (s *Server) load(ctx context.Context, tenant, model, ref, sticky string, t 
 	if err := checkName("model", model); err != nil {
 		return nil, err
 	}
-	res, err := s.resolve(ctx, tenant, model, ref, sticky)
+	res, err := s.refs.Resolve(ctx, tenant, model, ref, sticky)
 	if err != nil {
 		return nil, err
 	}
-	lm, err := s.models.get(ctx, tenant, model, res.info)
+	lm, err := s.models.get(ctx, tenant, model, res.Info)
 	if err != nil {
 		return nil, err
 	}
 	infoOf(ctx).model = model
-	return &lineage{Model: model, Version: res.version, SHA256: res.info.SHA256, Alias: res.alias, Side: res.side, loaded: lm}, nil
+	return &lineage{Model: model, Version: res.Version, SHA256: res.Info.SHA256, Alias: res.Alias, Side: res.Side, loaded: lm}, nil
 }
 
 // forward runs the model on batch rows of x, through the batcher when

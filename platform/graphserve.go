@@ -21,18 +21,6 @@ import (
 // Serving graph models (imported from ONNX): any number of named inputs
 // and outputs of any shape the graph accepts, in the graph's element types.
 
-// signature converts a graph's inputs or outputs to the OIP signature.
-func signature(vs []graph.Value) []nn.TensorSpec {
-	out := make([]nn.TensorSpec, len(vs))
-	for i, v := range vs {
-		out[i] = nn.TensorSpec{Name: v.Name, Datatype: v.DType.String(), Shape: slices.Clone(v.Shape)}
-		if out[i].Shape == nil {
-			out[i].Shape = []int64{}
-		}
-	}
-	return out
-}
-
 func names(vs []nn.TensorSpec) string {
 	s := make([]string, len(vs))
 	for i, v := range vs {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aiaas/aiaas/nn"
+	"github.com/aiaas/aiaas/platform/internal/registry"
 	"github.com/aiaas/aiaas/platform/internal/serving"
 	"github.com/aiaas/aiaas/platform/oip"
 )
@@ -282,32 +283,32 @@ func (s *Server) handleModelMetadata(w http.ResponseWriter, r *http.Request) err
 	if err := checkName("model", model); err != nil {
 		return err
 	}
-	res, err := s.resolve(r.Context(), p.tenant, model, r.PathValue("version"), "")
+	res, err := s.refs.Resolve(r.Context(), p.tenant, model, r.PathValue("version"), "")
 	if err != nil {
 		return err
 	}
-	refs, err := s.refs.get(r.Context(), p.tenant, model)
+	refs, err := s.refs.Refs(r.Context(), p.tenant, model)
 	if err != nil {
 		return err
 	}
-	var vm versionMeta
-	if err := jsonUnmarshal(res.info.Meta, &vm); err != nil || len(vm.Inputs) == 0 {
+	var vm registry.Meta
+	if err := jsonUnmarshal(res.Info.Meta, &vm); err != nil || len(vm.Inputs) == 0 {
 		// Old or foreign metadata: read the signature from the artifact.
 		var t serving.Timings
-		l, err := s.load(r.Context(), p.tenant, model, strconv.Itoa(res.version), "", &t)
+		l, err := s.load(r.Context(), p.tenant, model, strconv.Itoa(res.Version), "", &t)
 		if err != nil {
 			return err
 		}
 		vm.Inputs, vm.Outputs = l.loaded.inputs, l.loaded.outputs
 		if l.loaded.graph != nil {
-			vm.Architecture = archGraph
+			vm.Architecture = registry.ArchGraph
 		}
 	}
 	platform := "aiaas_gonum"
-	if vm.Architecture == archGraph {
+	if vm.Architecture == registry.ArchGraph {
 		platform = "aiaas_onnx"
 	}
-	md := oip.ModelMetadata{Name: model, Versions: versionsOf(refs), Platform: platform}
+	md := oip.ModelMetadata{Name: model, Versions: refs.VersionList(), Platform: platform}
 	for _, in := range vm.Inputs {
 		md.Inputs = append(md.Inputs, oip.TensorMetadata{Name: in.Name, Datatype: in.Datatype, Shape: in.Shape})
 	}

@@ -8,11 +8,11 @@ import (
 	"sync"
 
 	"github.com/aiaas/aiaas/internal/cache"
-	"github.com/aiaas/aiaas/internal/safetensors"
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/nn/generate"
 	"github.com/aiaas/aiaas/nn/graph"
+	"github.com/aiaas/aiaas/platform/internal/registry"
 	"github.com/aiaas/aiaas/platform/internal/serving"
 )
 
@@ -36,12 +36,12 @@ type loadedModel struct {
 
 // readModel decodes an artifact of either architecture.
 func readModel(b []byte) (*loadedModel, error) {
-	if isGraphArtifact(b) {
+	if registry.IsGraphArtifact(b) {
 		g, meta, err := graph.ReadArtifact(b, nil)
 		if err != nil {
 			return nil, err
 		}
-		return &loadedModel{graph: g, inputs: signature(g.Inputs()), outputs: signature(g.Outputs()), labels: meta.Labels}, nil
+		return &loadedModel{graph: g, inputs: registry.Signature(g.Inputs()), outputs: registry.Signature(g.Outputs()), labels: meta.Labels}, nil
 	}
 	m, meta, err := nn.ReadArtifact(b, nil)
 	if err != nil {
@@ -49,13 +49,6 @@ func readModel(b []byte) (*loadedModel, error) {
 	}
 	spec := m.Spec()
 	return &loadedModel{model: m, spec: spec, inputs: spec.Inputs, outputs: spec.Outputs, labels: meta.Labels}, nil
-}
-
-// isGraphArtifact tells a graph artifact by its metadata (only the
-// safetensors header is parsed).
-func isGraphArtifact(b []byte) bool {
-	f, err := safetensors.Decode(b, nil)
-	return err == nil && graph.IsArtifact(f.Metadata)
 }
 
 // bytes estimates what a loaded model holds: its weights (four bytes a
@@ -77,7 +70,7 @@ type modelKey struct {
 // modelCache keeps decoded models warm: byte-bounded LRU with one load per
 // key when many requests miss at once (cache.LRU). Versions are immutable,
 // so an entry never goes stale; aliases are resolved before the cache
-// (refCache).
+// (registry.Registry).
 type modelCache struct {
 	s *Server
 	c *cache.LRU[modelKey, *loadedModel]

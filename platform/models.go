@@ -7,50 +7,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/aiaas/aiaas/internal/cache"
 	"github.com/aiaas/aiaas/internal/safetensors"
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/nn/graph"
-	"github.com/aiaas/aiaas/nn/nnbench"
 	"github.com/aiaas/aiaas/nn/onnx"
+	"github.com/aiaas/aiaas/platform/internal/registry"
 )
-
-// versionMeta is what the platform stores beside a version at publish, so
-// listings never read weights.
-type versionMeta struct {
-	// Architecture is "dense" or "graph"; empty in versions published
-	// before graphs existed (dense).
-	Architecture string          `json:"architecture,omitempty"`
-	Inputs       []nn.TensorSpec `json:"inputs"`
-	Outputs      []nn.TensorSpec `json:"outputs"`
-	Layers       []nn.Layer      `json:"layers,omitempty"`
-	// Opset and Operators describe a graph: its ONNX opset and how many
-	// nodes of each operator it has.
-	Opset      int               `json:"opset,omitempty"`
-	Operators  map[string]int    `json:"operators,omitempty"`
-	Params     int               `json:"params"`
-	Metrics    map[string]any    `json:"metrics,omitempty"`
-	Provenance map[string]string `json:"provenance,omitempty"`
-	Latency    *latency          `json:"latency,omitempty"`
-	// LatencySkipped says why Latency was not measured (a large staged
-	// upload is not loaded whole at publish).
-	LatencySkipped string `json:"latency_skipped,omitempty"`
-}
-
-type latency struct {
-	Batches []nnbench.Batch `json:"batches"`
-}
 
 // versionView is one version in GET /v1/models/{model}: the store's facts
 // (never its internal keys) and what was recorded at publish.
@@ -59,7 +28,7 @@ type versionView struct {
 	SHA256  string    `json:"sha256"`
 	Size    int64     `json:"size"`
 	Created time.Time `json:"created"`
-	versionMeta
+	registry.Meta
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
@@ -80,65 +49,6 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-const (
-	archDense = "dense"
-	archGraph = "graph"
-)
-
-// describe validates an artifact of either architecture and returns what
-// is recorded beside it, its forward-pass latency measured.
-func describe(body []byte) (versionMeta, error) {
-	if isGraphArtifact(body) {
-		g, meta, err := graph.ReadArtifact(body, nil)
-		if err != nil {
-			return versionMeta{}, wrapStatus(http.StatusBadRequest, err)
-		}
-		vm := versionMeta{Architecture: archGraph, Inputs: signature(g.Inputs()), Outputs: signature(g.Outputs()),
-			Params: int(g.NumParams()), Opset: g.Opset(), Operators: map[string]int{},
-			Metrics: meta.Metrics, Provenance: meta.Provenance}
-		for _, n := range meta.Graph.Nodes {
-			vm.Operators[n.Op]++
-		}
-		// Latency at batch 1, where every other dimension is static.
-		shapes := make([][]int, 0, len(vm.Inputs))
-		for _, in := range vm.Inputs {
-			shape := make([]int, len(in.Shape))
-			for j, d := range in.Shape {
-				shape[j] = int(d)
-				if d < 0 && j == 0 {
-					shape[j] = 1
-				} else if d < 0 {
-					shapes = nil
-					break
-				}
-			}
-			if shapes == nil {
-				break
-			}
-			shapes = append(shapes, shape)
-		}
-		if shapes != nil {
-			if lat, err := nnbench.MeasureGraph(g, shapes, nil, &nnbench.Options{Budget: publishBudget, MinCalls: 3}); err == nil {
-				vm.Latency = &latency{Batches: lat}
-			}
-		}
-		return vm, nil
-	}
-	m, meta, err := nn.ReadArtifact(body, nil)
-	if err != nil {
-		return versionMeta{}, wrapStatus(http.StatusBadRequest, err)
-	}
-	spec := m.Spec()
-	vm := versionMeta{Architecture: archDense, Inputs: spec.Inputs, Outputs: spec.Outputs, Layers: spec.Layers, Params: m.NumParams()}
-	if meta != nil {
-		vm.Metrics, vm.Provenance = meta.Metrics, meta.Provenance
-	}
-	if lat, err := nnbench.Measure(m, []int{1, 8, 64}, &nnbench.Options{Budget: publishBudget, MinCalls: 5}); err == nil {
-		vm.Latency = &latency{Batches: lat}
-	}
-	return vm, nil
-}
-
 // Publish validates a model artifact (safetensors, dense or graph: what
 // nn and nn/graph write), measures its latency and stores it as the next
 // version of a tenant's (by id) model. An artifact that is not a model is
@@ -153,20 +63,21 @@ func (s *Server) Publish(ctx context.Context, tenant, model string, artifact []b
 
 // publish validates an artifact, measures its latency and stores it as the
 // model's next version.
-func (s *Server) publish(ctx context.Context, tenant, name string, body []byte) (VersionInfo, versionMeta, error) {
-	vm, err := describe(body)
+func (s *Server) publish(ctx context.Context, tenant, name string, body []byte) (VersionInfo, registry.Meta, error) {
+	vm, err := registry.Describe(body)
 	if err != nil {
-		return VersionInfo{}, versionMeta{}, err
+		// Publish promises an *Error: the status is the table's (400).
+		return VersionInfo{}, registry.Meta{}, wrapStatus(statusOf(err), err)
 	}
-	mb, err := marshalMeta(&vm)
+	mb, err := registry.MarshalMeta(&vm)
 	if err != nil {
-		return VersionInfo{}, versionMeta{}, err
+		return VersionInfo{}, registry.Meta{}, err
 	}
 	info, err := s.store.PublishModel(ctx, tenant, name, bytes.NewReader(body), int64(len(body)), mb)
 	if err != nil {
-		return VersionInfo{}, versionMeta{}, err
+		return VersionInfo{}, registry.Meta{}, err
 	}
-	s.refs.forget(tenant, name)
+	s.refs.Forget(tenant, name)
 	return info, vm, nil
 }
 
@@ -278,9 +189,6 @@ func onnxStart(b byte) bool {
 	return false
 }
 
-// publishBudget bounds the latency measurement done at publish.
-const publishBudget = 40 * time.Millisecond
-
 func (s *Server) handlePublishModel(w http.ResponseWriter, r *http.Request) error {
 	p := principalOf(r.Context())
 	name := r.PathValue("model")
@@ -292,7 +200,7 @@ func (s *Server) handlePublishModel(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	var info VersionInfo
-	var vm versionMeta
+	var vm registry.Meta
 	if streamed != nil {
 		info, vm, err = s.publishStreamed(r.Context(), p.tenant, name, *streamed)
 	} else {
@@ -328,14 +236,14 @@ func (s *Server) handleListModels(w http.ResponseWriter, r *http.Request) error 
 	}
 	out := []entry{}
 	for _, n := range names {
-		refs, err := s.refs.get(r.Context(), p.tenant, n)
+		refs, err := s.refs.Refs(r.Context(), p.tenant, n)
 		if err != nil {
 			if errors.Is(err, modelstore.ErrNotFound) {
 				continue // a model with no published version yet
 			}
 			return err
 		}
-		out = append(out, entry{Name: n, Latest: refs.latest, Versions: len(refs.versions), Aliases: refs.aliases})
+		out = append(out, entry{Name: n, Latest: refs.Latest, Versions: len(refs.Versions), Aliases: refs.Aliases})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"models": out})
 	return nil
@@ -358,7 +266,7 @@ func (s *Server) handleGetModel(w http.ResponseWriter, r *http.Request) error {
 	views := make([]versionView, 0, len(vs))
 	for _, v := range vs {
 		vv := versionView{Version: v.Version, SHA256: v.SHA256, Size: v.Size, Created: v.Created}
-		_ = json.Unmarshal(v.Meta, &vv.versionMeta)
+		_ = json.Unmarshal(v.Meta, &vv.Meta)
 		views = append(views, vv)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"name": name, "aliases": aliases, "versions": views})
@@ -465,38 +373,24 @@ func (s *Server) LatestVersion(ctx context.Context, tenant, model string) (int, 
 	return latest, nil
 }
 
+// checkAliasName applies the registry's rule for alias names; SetAlias
+// promises an *Error with status 400 for a bad one.
 func checkAliasName(alias string) error {
-	if !aliasRE.MatchString(alias) || alias == "latest" {
-		return httpErr(http.StatusBadRequest, "invalid alias %q: 1-32 characters of a-z 0-9 _ -, starting with a letter; \"latest\" is reserved", truncate(alias, 40))
+	if err := registry.CheckAliasName(alias); err != nil {
+		return wrapStatus(statusOf(err), err)
 	}
 	return nil
 }
 
-// checkAlias checks that a's weights make sense and its versions exist.
+// checkAlias checks that a's weights make sense and its versions exist;
+// SetAlias promises an *Error with status 400 for bad weights, and a
+// missing model or version wraps modelstore.ErrNotFound.
 func (s *Server) checkAlias(ctx context.Context, tenant, model string, a Alias) error {
-	if a.Version < 1 {
-		return httpErr(http.StatusBadRequest, "\"version\" must be a published version number (1, 2, …)")
+	err := s.refs.CheckAlias(ctx, tenant, model, a)
+	if errors.Is(err, registry.ErrInvalidAlias) {
+		return wrapStatus(statusOf(err), err)
 	}
-	if a.CanaryWeight < 0 || a.CanaryWeight > 100 {
-		return httpErr(http.StatusBadRequest, "\"canary_weight\" must be between 0 and 100")
-	}
-	if (a.CanaryVersion == 0) != (a.CanaryWeight == 0) {
-		return httpErr(http.StatusBadRequest, "set both \"canary_version\" and \"canary_weight\", or neither")
-	}
-	vs, err := s.store.Versions(ctx, tenant, model)
-	if err != nil {
-		return notFoundAs(err, "model %q not found", model)
-	}
-	has := map[int]bool{}
-	for _, v := range vs {
-		has[v.Version] = true
-	}
-	for _, v := range []int{a.Version, a.CanaryVersion} {
-		if v != 0 && !has[v] {
-			return notFound("model %q has no version %d", model, v)
-		}
-	}
-	return nil
+	return err
 }
 
 // setAlias stores a checked alias and drops the cached refs of its model.
@@ -504,7 +398,7 @@ func (s *Server) setAlias(ctx context.Context, tenant, model, alias string, a Al
 	if err := s.store.SetAlias(ctx, tenant, model, alias, a); err != nil {
 		return err
 	}
-	s.refs.forget(tenant, model)
+	s.refs.Forget(tenant, model)
 	return nil
 }
 
@@ -517,137 +411,7 @@ func notFoundAs(err error, format string, a ...any) error {
 	return err
 }
 
-// --- version resolution -------------------------------------------------
-
-// modelRefs is what resolving a ref needs: the versions and the aliases,
-// cached briefly so a warm request reads nothing from the store. A moved
-// alias is seen by every process within refTTL.
-type modelRefs struct {
-	latest   int
-	versions map[int]VersionInfo
-	aliases  map[string]Alias
-}
-
-const refTTL = 2 * time.Second
-
-type refCache struct {
-	st ModelStore
-	c  *cache.Cache[refKey, *modelRefs]
-}
-
-type refKey struct{ tenant, model string }
-
-func newRefCache(st ModelStore) refCache {
-	return refCache{st: st, c: cache.New[refKey, *modelRefs](cache.Options{
-		TTL: refTTL,
-		// Stale-if-error: the store is down, and a model that was
-		// resolved before keeps serving from the last known refs (its
-		// weights are cached); new models fail fast with 503.
-		Stale: func(err error) bool { return errors.Is(err, modelstore.ErrUnavailable) },
-	})}
-}
-
-func (c *refCache) get(ctx context.Context, tenant, model string) (*modelRefs, error) {
-	return c.c.Load(ctx, refKey{tenant, model}, func(ctx context.Context) (*modelRefs, error) {
-		vs, err := c.st.Versions(ctx, tenant, model)
-		if err != nil {
-			return nil, err
-		}
-		if len(vs) == 0 {
-			return nil, notFound("model %q has no versions", model)
-		}
-		aliases, err := c.st.Aliases(ctx, tenant, model)
-		if err != nil {
-			return nil, err
-		}
-		e := &modelRefs{versions: map[int]VersionInfo{}, aliases: aliases}
-		for _, v := range vs {
-			e.versions[v.Version] = v
-			e.latest = max(e.latest, v.Version)
-		}
-		if e.aliases == nil {
-			e.aliases = map[string]Alias{}
-		}
-		return e, nil
-	})
-}
-
-func (c *refCache) forget(tenant, model string) { c.c.Forget(refKey{tenant, model}) }
-
-// resolved is a ref turned into a version.
-type resolved struct {
-	version int
-	info    VersionInfo
-	alias   string // the alias used, "" for a number or latest
-	side    string // "primary" or "canary" when the alias splits traffic
-}
-
-// resolve turns a ref — "", "latest", a version number or an alias — into
-// a version. A split alias picks a side by weight, sticky per sticky key
-// (the request id) when one is given.
-func (s *Server) resolve(ctx context.Context, tenant, model, ref, sticky string) (resolved, error) {
-	refs, err := s.refs.get(ctx, tenant, model)
-	if err != nil {
-		return resolved{}, notFoundAs(err, "model %q not found", model)
-	}
-	var res resolved
-	switch {
-	case ref == "" || ref == "latest":
-		res.version = refs.latest
-	case ref[0] >= '0' && ref[0] <= '9':
-		n, err := strconv.Atoi(ref)
-		if err != nil || n < 1 {
-			return resolved{}, httpErr(http.StatusBadRequest, "invalid version %q", truncate(ref, 32))
-		}
-		res.version = n
-	default:
-		a, ok := refs.aliases[ref]
-		if !ok {
-			return resolved{}, notFound("model %q has no version or alias %q", model, truncate(ref, 32))
-		}
-		res.alias, res.version = ref, a.Version
-		if a.CanaryVersion != 0 && a.CanaryWeight > 0 {
-			res.side = "primary"
-			if pick(sticky) < a.CanaryWeight {
-				res.version, res.side = a.CanaryVersion, "canary"
-			}
-		}
-	}
-	info, ok := refs.versions[res.version]
-	if !ok {
-		// Maybe published a moment ago by another process.
-		s.refs.forget(tenant, model)
-		if refs, err = s.refs.get(ctx, tenant, model); err == nil {
-			info, ok = refs.versions[res.version]
-		}
-		if !ok {
-			return resolved{}, notFound("model %q has no version %d", model, res.version)
-		}
-	}
-	res.info = info
-	return res, nil
-}
-
-// pick maps a sticky key to 0..99 (random without one).
-func pick(sticky string) int {
-	if sticky == "" {
-		return rand.IntN(100)
-	}
-	h := fnv.New32a()
-	h.Write([]byte(sticky))
-	return int(h.Sum32() % 100)
-}
-
-// versionsOf lists a model's version numbers as strings, ascending.
-func versionsOf(refs *modelRefs) []string {
-	nums := make([]int, 0, len(refs.versions))
-	for v := range refs.versions {
-		nums = append(nums, v)
-	}
-	sort.Ints(nums)
-	out := make([]string, len(nums))
-	for i, v := range nums {
-		out[i] = strconv.Itoa(v)
-	}
-	return out
-}
+// refTTL is how long the small records' cache keeps an entry: as long as
+// the registry keeps a model's refs, so an endpoint and the alias it names
+// go stale together.
+const refTTL = registry.RefTTL

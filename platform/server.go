@@ -64,6 +64,7 @@ import (
 	"github.com/aiaas/aiaas/platform/internal/auth"
 	"github.com/aiaas/aiaas/platform/internal/jobs"
 	"github.com/aiaas/aiaas/platform/internal/metrics"
+	"github.com/aiaas/aiaas/platform/internal/registry"
 	"github.com/aiaas/aiaas/platform/quota"
 	"github.com/aiaas/aiaas/platform/tracing"
 	"github.com/aiaas/aiaas/platform/training"
@@ -151,7 +152,7 @@ type Server struct {
 	store     Store
 	plugins   *plugins.Host
 	dispatch  JobDispatcher
-	refs      refCache
+	refs      *registry.Registry
 	small     smallCache
 	log       *slog.Logger
 	mux       *http.ServeMux
@@ -230,7 +231,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
 	s.audit = al
-	s.refs, s.small = newRefCache(s.store), newSmallCache(s.store)
+	s.refs, s.small = registry.New(s.store), newSmallCache(s.store)
 	s.models = newModelCache(s, int64(s.cfg.ModelCacheMB)<<20)
 	s.jobs = newJobQueue(s)
 	s.routes()

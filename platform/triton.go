@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aiaas/aiaas/nn"
+	"github.com/aiaas/aiaas/platform/internal/registry"
 	"github.com/aiaas/aiaas/platform/internal/serving"
 	"github.com/aiaas/aiaas/platform/oip"
 )
@@ -72,17 +73,17 @@ func (s *Server) handleModelConfig(w http.ResponseWriter, r *http.Request) error
 	// publish: the labels are in the artifact, and a client asks for the
 	// configuration before it infers anyway.
 	// A split alias answers with its primary version.
-	res, err := s.resolvePrimary(r.Context(), p.tenant, model, r.PathValue("version"))
+	res, err := s.refs.ResolvePrimary(r.Context(), p.tenant, model, r.PathValue("version"))
 	if err != nil {
 		return err
 	}
 	var t serving.Timings
-	l, err := s.load(r.Context(), p.tenant, model, strconv.Itoa(res.version), "", &t)
+	l, err := s.load(r.Context(), p.tenant, model, strconv.Itoa(res.Version), "", &t)
 	if err != nil {
 		return err
 	}
 	lm := l.loaded
-	vm := versionMeta{Inputs: lm.inputs, Outputs: lm.outputs}
+	vm := registry.Meta{Inputs: lm.inputs, Outputs: lm.outputs}
 	platform := "aiaas_gonum"
 	if lm.graph != nil {
 		platform = "aiaas_onnx"
@@ -99,7 +100,7 @@ func (s *Server) handleModelConfig(w http.ResponseWriter, r *http.Request) error
 	cfg := tritonConfig{Name: model, Platform: platform, Backend: "aiaas",
 		VersionPolicy: map[string]any{"all": map[string]any{}},
 		InstanceGroup: []map[string]any{{"name": model, "kind": "KIND_CPU", "count": 1}},
-		Parameters:    map[string]tritonP{"aiaas_version": {StringValue: strconv.Itoa(res.version)}}}
+		Parameters:    map[string]tritonP{"aiaas_version": {StringValue: strconv.Itoa(res.Version)}}}
 	if batched {
 		cfg.MaxBatchSize = defaultMaxBatch
 		if s.cfg.BatchWindow > 0 {
@@ -288,20 +289,20 @@ func (s *Server) handleModelStats(w http.ResponseWriter, r *http.Request) error 
 		if err := checkName("model", model); err != nil {
 			return err
 		}
-		res, err := s.resolvePrimary(r.Context(), p.tenant, model, r.PathValue("version"))
+		res, err := s.refs.ResolvePrimary(r.Context(), p.tenant, model, r.PathValue("version"))
 		if err != nil {
 			return err
 		}
-		stats = []modelStat{s.stats.get(p.tenant, model, res.version)}
+		stats = []modelStat{s.stats.get(p.tenant, model, res.Version)}
 	default:
 		if err := checkName("model", model); err != nil {
 			return err
 		}
-		refs, err := s.refs.get(r.Context(), p.tenant, model)
+		refs, err := s.refs.Refs(r.Context(), p.tenant, model)
 		if err != nil {
 			return notFoundAs(err, "model %q not found", model)
 		}
-		for _, v := range versionsOf(refs) {
+		for _, v := range refs.VersionList() {
 			n, _ := strconv.Atoi(v)
 			stats = append(stats, s.stats.get(p.tenant, model, n))
 		}

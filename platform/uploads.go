@@ -22,6 +22,7 @@ import (
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/nn/graph"
+	"github.com/aiaas/aiaas/platform/internal/registry"
 	"github.com/aiaas/aiaas/platform/training"
 )
 
@@ -616,20 +617,20 @@ func (v *verifier) checkFloats(b []byte, off int64) error {
 // larger dense artifacts are checked from their header, and their weights
 // as they stream through the sealer, so the commit holds the header and
 // one segment whatever the artifact's size.
-func (s *Server) commitModel(ctx context.Context, tenant, name string, u modelstore.Upload, params uploadParams, rc io.Reader) (VersionInfo, versionMeta, error) {
+func (s *Server) commitModel(ctx context.Context, tenant, name string, u modelstore.Upload, params uploadParams, rc io.Reader) (VersionInfo, registry.Meta, error) {
 	br := bufio.NewReaderSize(rc, 64<<10)
 	peek, _ := br.Peek(9)
-	whole := func(prefix []byte) (VersionInfo, versionMeta, error) {
+	whole := func(prefix []byte) (VersionInfo, registry.Meta, error) {
 		body, err := readVerified(io.MultiReader(bytes.NewReader(prefix), br), u)
 		if err != nil {
-			return VersionInfo{}, versionMeta{}, err
+			return VersionInfo{}, registry.Meta{}, err
 		}
 		if isONNX(params.ContentType, body) {
 			if !onnxStart(body[0]) {
-				return VersionInfo{}, versionMeta{}, httpErr(http.StatusBadRequest, "neither a safetensors model artifact (its 9th byte is not '{') nor an ONNX model (no ModelProto field at byte 0)")
+				return VersionInfo{}, registry.Meta{}, httpErr(http.StatusBadRequest, "neither a safetensors model artifact (its 9th byte is not '{') nor an ONNX model (no ModelProto field at byte 0)")
 			}
 			if body, err = fromONNX(body); err != nil {
-				return VersionInfo{}, versionMeta{}, err
+				return VersionInfo{}, registry.Meta{}, err
 			}
 		}
 		return s.publish(ctx, tenant, name, body)
@@ -640,16 +641,16 @@ func (s *Server) commitModel(ctx context.Context, tenant, name string, u modelst
 	prefix, dataLen, err := safetensors.ReadHeader(br, &safetensors.Limits{MaxHeaderBytes: 8 << 20, MaxRank: 8})
 	if err != nil {
 		if errors.Is(err, safetensors.ErrFormat) {
-			return VersionInfo{}, versionMeta{}, httpErr(http.StatusBadRequest, "not a model artifact: %v", err)
+			return VersionInfo{}, registry.Meta{}, httpErr(http.StatusBadRequest, "not a model artifact: %v", err)
 		}
-		return VersionInfo{}, versionMeta{}, err
+		return VersionInfo{}, registry.Meta{}, err
 	}
 	if total := int64(len(prefix)) + dataLen; total != u.Size {
-		return VersionInfo{}, versionMeta{}, httpErr(http.StatusBadRequest, "the artifact's header declares %d bytes, the upload has %d", total, u.Size)
+		return VersionInfo{}, registry.Meta{}, httpErr(http.StatusBadRequest, "the artifact's header declares %d bytes, the upload has %d", total, u.Size)
 	}
 	f, err := safetensors.DecodeHeader(prefix, dataLen, &safetensors.Limits{MaxHeaderBytes: 8 << 20, MaxRank: 8, MaxTensors: 4*nn.MaxLayers + 1})
 	if err != nil {
-		return VersionInfo{}, versionMeta{}, httpErr(http.StatusBadRequest, "not a model artifact: %v", err)
+		return VersionInfo{}, registry.Meta{}, httpErr(http.StatusBadRequest, "not a model artifact: %v", err)
 	}
 	if u.Size <= describeWhole || graph.IsArtifact(f.Metadata) {
 		return whole(prefix)
@@ -668,7 +669,7 @@ type streamedArtifact struct {
 	rest   io.Reader // the weights
 	size   int64     // the whole artifact's
 	end    func(sum []byte) error
-	why    string // versionMeta.LatencySkipped
+	why    string // registry.Meta.LatencySkipped
 }
 
 // publishStreamed publishes a, checking its weights (finite float32s) as
@@ -676,30 +677,30 @@ type streamedArtifact struct {
 // header and one segment whatever the artifact's size, and a weight or an
 // end check that fails stops the stream before its last byte, so nothing
 // is published.
-func (s *Server) publishStreamed(ctx context.Context, tenant, name string, a streamedArtifact) (VersionInfo, versionMeta, error) {
+func (s *Server) publishStreamed(ctx context.Context, tenant, name string, a streamedArtifact) (VersionInfo, registry.Meta, error) {
 	spec, meta, err := nn.CheckArtifactHeader(a.header, nil)
 	if err != nil {
-		return VersionInfo{}, versionMeta{}, wrapStatus(http.StatusBadRequest, err)
+		return VersionInfo{}, registry.Meta{}, wrapStatus(http.StatusBadRequest, err)
 	}
 	params := 0
 	for _, t := range a.header.Tensors {
 		params += t.NumElements()
 	}
-	vm := versionMeta{Architecture: archDense, Inputs: spec.Inputs, Outputs: spec.Outputs, Layers: spec.Layers, Params: params,
+	vm := registry.Meta{Architecture: registry.ArchDense, Inputs: spec.Inputs, Outputs: spec.Outputs, Layers: spec.Layers, Params: params,
 		Metrics: meta.Metrics, Provenance: meta.Provenance, LatencySkipped: a.why}
-	mb, err := marshalMeta(&vm)
+	mb, err := registry.MarshalMeta(&vm)
 	if err != nil {
-		return VersionInfo{}, versionMeta{}, err
+		return VersionInfo{}, registry.Meta{}, err
 	}
 	v := newVerifier(io.MultiReader(bytes.NewReader(a.prefix), a.rest), a.size, a.end)
 	v.floatsFrom = int64(len(a.prefix))
 	info, err := s.store.PublishModel(ctx, tenant, name, v, a.size, mb)
 	if v.err != nil {
-		return VersionInfo{}, versionMeta{}, v.err
+		return VersionInfo{}, registry.Meta{}, v.err
 	}
 	if err != nil {
-		return VersionInfo{}, versionMeta{}, err
+		return VersionInfo{}, registry.Meta{}, err
 	}
-	s.refs.forget(tenant, name)
+	s.refs.Forget(tenant, name)
 	return info, vm, nil
 }
