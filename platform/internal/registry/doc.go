@@ -19,9 +19,18 @@
 // the canary version, sticky per request id, so a retried request lands
 // on the same side.
 //
+// # Decoded models
+//
+// A [ModelCache] keeps decoded versions warm within a byte bound, one
+// load per version when many requests miss at once. The platform's
+// loader reads, verifies and decodes the artifact and builds its
+// batchers; the cache returns how each lookup went ([Lookup]) for the
+// platform's metrics to count.
+//
 // # What this package must not do
 //
-// It knows nothing of HTTP, tenants' keys, audit or metrics. It returns
+// It knows nothing of HTTP, tenants' keys, audit or metrics, and it
+// neither decodes nor serves models. It returns
 // sentinel errors with messages written for the client: the not-found
 // ones ([ErrNoSuchModel], [ErrNoSuchVersion], [ErrNoSuchAlias]) wrap
 // modelstore.ErrNotFound, and the platform's status table turns
