@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/aiaas/aiaas/internal/cache"
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/nn/generate"
@@ -60,31 +59,21 @@ func (lm *loadedModel) bytes() int64 {
 	return int64(lm.model.NumParams())*4 + 64<<10
 }
 
-// modelKey names a decoded version: versions are immutable, so it never
-// goes stale.
-type modelKey struct {
-	tenant, model string
-	version       int
-}
-
-// modelCache keeps decoded models warm: byte-bounded LRU with one load per
-// key when many requests miss at once (cache.LRU). Versions are immutable,
-// so an entry never goes stale; aliases are resolved before the cache
-// (registry.Registry).
+// modelCache keeps decoded models warm (registry.ModelCache: byte-bounded
+// LRU, one load per version when many requests miss at once); this side
+// loads and decodes a version, builds its batchers and counts the
+// lookups.
 type modelCache struct {
 	s *Server
-	c *cache.LRU[modelKey, *loadedModel]
+	c *registry.ModelCache[*loadedModel]
 }
 
 func newModelCache(s *Server, maxBytes int64) *modelCache {
-	return &modelCache{s: s, c: cache.NewLRU[modelKey, *loadedModel](&cache.LRUOptions{MaxBytes: maxBytes})}
+	return &modelCache{s: s, c: registry.NewModelCache[*loadedModel](maxBytes)}
 }
 
 func (c *modelCache) get(ctx context.Context, tenant, model string, info VersionInfo) (*loadedModel, error) {
-	key := modelKey{tenant, model, info.Version}
-	hit := true
-	lm, err := c.c.Get(ctx, key, func(ctx context.Context) (*loadedModel, int64, error) {
-		hit = false
+	lm, lookup, err := c.c.Get(ctx, tenant, model, info.Version, func(ctx context.Context) (*loadedModel, int64, error) {
 		b, _, err := c.s.store.OpenModel(ctx, tenant, model, info.Version)
 		if errors.Is(err, modelstore.ErrCorrupt) {
 			// Permanent until an operator acts: not a retryable 503. The
@@ -113,14 +102,7 @@ func (c *modelCache) get(ctx context.Context, tenant, model string, info Version
 		}
 		return lm, lm.bytes(), nil
 	})
-	switch {
-	case err != nil:
-		c.s.metrics.CacheLookup("error")
-	case hit:
-		c.s.metrics.CacheLookup("hit")
-	default:
-		c.s.metrics.CacheLookup("miss")
-	}
+	c.s.metrics.CacheLookup(string(lookup))
 	return lm, err
 }
 
