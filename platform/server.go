@@ -23,6 +23,8 @@
 //
 //   - internal/auth: API keys to principals, the auth cache (revocation
 //     wins over lookups in flight), the unknown-key guard;
+//   - internal/registry: refs and aliases to versions (the short-lived
+//     refs cache, canary sides), version metadata, the decoded-model cache;
 //   - internal/serving: the dense and graph batchers, Server-Timing;
 //   - internal/jobs: the training and evaluation queue, per-tenant
 //     shares, heartbeats and stale jobs;
