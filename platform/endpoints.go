@@ -5,90 +5,33 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 	"time"
 
-	"github.com/aiaas/aiaas/internal/cache"
 	"github.com/aiaas/aiaas/internal/safetensors"
-	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn/graph"
+	"github.com/aiaas/aiaas/platform/internal/records"
 	"github.com/aiaas/aiaas/platform/internal/serving"
 	"github.com/aiaas/aiaas/platform/oip"
 	"github.com/aiaas/aiaas/platform/tracing"
 	"github.com/aiaas/aiaas/plugins"
 )
 
-// PluginRecord is what the store keeps of an uploaded plugin; the module
-// itself is a content-addressed blob.
-type PluginRecord struct {
-	Name       string    `json:"name"`
-	SHA256     string    `json:"sha256"`
-	Size       int64     `json:"size"`
-	Exports    []string  `json:"exports"`
-	ABIVersion int       `json:"abi_version"`
-	Created    time.Time `json:"created"`
-}
-
-// Endpoint binds a model ref to optional plugins.
-type Endpoint struct {
-	Name        string `json:"name"`
-	Model       string `json:"model"`
-	Version     string `json:"version"` // number, alias, or "" for latest
-	Preprocess  string `json:"preprocess,omitempty"`
-	Postprocess string `json:"postprocess,omitempty"`
-	// ForwardInputs names preprocess tensors handed to the postprocess
-	// plugin beside the model's outputs (a pooling plugin needs the
-	// tokenizer's attention_mask).
-	ForwardInputs []string `json:"forward_inputs,omitempty"`
-	// Generation configures text generation through this endpoint
-	// (the generate and completions routes); nil for other endpoints.
-	Generation *GenerationConfig `json:"generation,omitempty"`
-	Created    time.Time         `json:"created"`
-	Updated    time.Time         `json:"updated"`
-}
-
-// GenerationConfig is an endpoint's generation settings.
-type GenerationConfig struct {
-	// EOS lists the token ids that end a generation (GPT-2: 50256).
-	EOS []int64 `json:"eos_token_ids,omitempty"`
-	// MaxTokens is a request's default max_tokens (default 16); requests
-	// may ask for more, up to the server's AIAAS_MAX_GENERATE_TOKENS.
-	MaxTokens int `json:"max_tokens,omitempty"`
-	// MaxContext bounds prompt plus generated tokens (the model's
-	// positions; 0: no bound but the model's own).
-	MaxContext int `json:"max_context,omitempty"`
-}
-
-// Bounds of an endpoint's configuration.
-const (
-	maxForwardInputs = 16
-	maxEOSIDs        = 16
+// The tenant records of plugins and endpoints live in package records;
+// the aliases keep them platform types for the programs and clients that
+// build them (their JSON is the API's).
+type (
+	// PluginRecord is what the store keeps of an uploaded plugin; the
+	// module itself is a content-addressed blob.
+	PluginRecord = records.Plugin
+	// Endpoint binds a model ref to optional plugins.
+	Endpoint = records.Endpoint
+	// GenerationConfig is an endpoint's generation settings.
+	GenerationConfig = records.GenerationConfig
 )
-
-func (e *Endpoint) check() error {
-	if len(e.ForwardInputs) > maxForwardInputs {
-		return httpErr(http.StatusBadRequest, "forward_inputs: %d names, limit %d", len(e.ForwardInputs), maxForwardInputs)
-	}
-	for _, n := range e.ForwardInputs {
-		if n == "" || len(n) > 128 {
-			return httpErr(http.StatusBadRequest, "forward_inputs: names must have 1 to 128 bytes")
-		}
-	}
-	if g := e.Generation; g != nil {
-		if len(g.EOS) > maxEOSIDs {
-			return httpErr(http.StatusBadRequest, "generation.eos_token_ids: %d ids, limit %d", len(g.EOS), maxEOSIDs)
-		}
-		if g.MaxTokens < 0 || g.MaxContext < 0 {
-			return httpErr(http.StatusBadRequest, "generation: max_tokens and max_context must not be negative")
-		}
-	}
-	return nil
-}
 
 var errNoPlugins = httpErr(http.StatusNotImplemented, "plugins are disabled on this server")
 
@@ -135,47 +78,13 @@ func (s *Server) putPlugin(ctx context.Context, tenant, name string, wasm []byte
 	if sum != info.SHA256 {
 		return nil, fmt.Errorf("plugin %s: stored sha256 %s differs from validated %s", name, sum, info.SHA256)
 	}
-	rec := &PluginRecord{Name: name, SHA256: info.SHA256, Size: int64(len(wasm)), Exports: info.Exports,
-		ABIVersion: info.ABIVersion, Created: time.Now().UTC()}
-	b, _ := json.Marshal(rec)
-	if err := s.store.Put(ctx, tenant, "plugins", name, b); err != nil {
-		return nil, err
-	}
-	s.small.forget(tenant, "plugins", name)
-	return rec, nil
+	return s.records.PutPlugin(ctx, tenant, PluginRecord{Name: name, SHA256: info.SHA256, Size: int64(len(wasm)),
+		Exports: info.Exports, ABIVersion: info.ABIVersion})
 }
 
+// pluginRecord reads a tenant's plugin record through the cache.
 func (s *Server) pluginRecord(ctx context.Context, tenant, name string) (*PluginRecord, error) {
-	return record[PluginRecord](ctx, s, tenant, "plugins", "plugin", name)
-}
-
-// record reads a small JSON record of a tenant through the short-lived
-// cache; a missing one is a 404 naming it as the client did.
-func record[T any](ctx context.Context, s *Server, tenant, kind, what, name string) (*T, error) {
-	b, err := s.small.get(ctx, tenant, kind, name)
-	if err != nil {
-		return nil, notFoundAs(err, "%s %q not found", what, name)
-	}
-	var v T
-	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, fmt.Errorf("%s record %s: %w", what, name, err)
-	}
-	return &v, nil
-}
-
-// records lists a tenant's records of one kind (unreadable ones skipped).
-func records[T any](ctx context.Context, s *Server, tenant, kind, what string) ([]*T, error) {
-	names, err := s.store.List(ctx, tenant, kind, "", "", 1000)
-	if err != nil {
-		return nil, err
-	}
-	out := []*T{}
-	for _, n := range names {
-		if v, err := record[T](ctx, s, tenant, kind, what, n); err == nil {
-			out = append(out, v)
-		}
-	}
-	return out, nil
+	return s.records.Plugin(ctx, tenant, name)
 }
 
 func (s *Server) module(tenant string, rec *PluginRecord) plugins.Module {
@@ -218,7 +127,7 @@ func (s *Server) handleGetPlugin(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) handleListPlugins(w http.ResponseWriter, r *http.Request) error {
-	out, err := records[PluginRecord](r.Context(), s, principalOf(r.Context()).tenant, "plugins", "plugin")
+	out, err := s.records.Plugins(r.Context(), principalOf(r.Context()).tenant)
 	if err != nil {
 		return err
 	}
@@ -244,7 +153,7 @@ func (s *Server) putEndpoint(ctx context.Context, tenant string, ep Endpoint) (*
 	if err := checkName("model", ep.Model); err != nil {
 		return nil, false, err
 	}
-	if err := ep.check(); err != nil {
+	if err := records.CheckEndpoint(&ep); err != nil {
 		return nil, false, err
 	}
 	if _, err := s.refs.Resolve(ctx, tenant, ep.Model, ep.Version, ""); err != nil {
@@ -264,22 +173,12 @@ func (s *Server) putEndpoint(ctx context.Context, tenant string, ep Endpoint) (*
 			return nil, false, err
 		}
 	}
-	now := time.Now().UTC()
-	ep.Created, ep.Updated = now, now
-	created := true
-	if old, err := s.endpoint(ctx, tenant, ep.Name); err == nil {
-		ep.Created, created = old.Created, false
-	}
-	b, _ := json.Marshal(ep)
-	if err := s.store.Put(ctx, tenant, "endpoints", ep.Name, b); err != nil {
-		return nil, false, err
-	}
-	s.small.forget(tenant, "endpoints", ep.Name)
-	return &ep, created, nil
+	return s.records.PutEndpoint(ctx, tenant, ep)
 }
 
+// endpoint reads a tenant's endpoint through the cache.
 func (s *Server) endpoint(ctx context.Context, tenant, name string) (*Endpoint, error) {
-	return record[Endpoint](ctx, s, tenant, "endpoints", "endpoint", name)
+	return s.records.Endpoint(ctx, tenant, name)
 }
 
 func (s *Server) handlePutEndpoint(w http.ResponseWriter, r *http.Request) error {
@@ -325,7 +224,7 @@ func (s *Server) handleGetEndpoint(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) handleListEndpoints(w http.ResponseWriter, r *http.Request) error {
-	out, err := records[Endpoint](r.Context(), s, principalOf(r.Context()).tenant, "endpoints", "endpoint")
+	out, err := s.records.Endpoints(r.Context(), principalOf(r.Context()).tenant)
 	if err != nil {
 		return err
 	}
@@ -339,13 +238,9 @@ func (s *Server) handleDeleteEndpoint(w http.ResponseWriter, r *http.Request) er
 	if err := checkName("endpoint", name); err != nil {
 		return err
 	}
-	if _, err := s.endpoint(r.Context(), p.tenant, name); err != nil {
+	if err := s.records.DeleteEndpoint(r.Context(), p.tenant, name); err != nil {
 		return err
 	}
-	if err := s.store.Delete(r.Context(), p.tenant, "endpoints", name); err != nil {
-		return err
-	}
-	s.small.forget(p.tenant, "endpoints", name)
 	setAuditObject(r, "endpoints/"+name)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -572,39 +467,3 @@ func tensorInput(lm *loadedModel, ts []safetensors.Tensor) ([]float32, int, erro
 	}
 	return x, batch, nil
 }
-
-// smallCache keeps small records (endpoints, plugin records) for refTTL,
-// so a warm invoke reads nothing from the store; a change made through
-// another process is seen within refTTL.
-type smallCache struct {
-	st RecordStore
-	c  *cache.Cache[smallKey, smallEntry]
-}
-
-type smallKey struct{ tenant, kind, name string }
-
-// smallEntry is a record or its not-found error: absence is cached too.
-type smallEntry struct {
-	b   []byte
-	err error
-}
-
-func newSmallCache(st RecordStore) smallCache {
-	return smallCache{st: st, c: cache.New[smallKey, smallEntry](cache.Options{TTL: refTTL})}
-}
-
-func (c *smallCache) get(ctx context.Context, tenant, kind, name string) ([]byte, error) {
-	e, err := c.c.Load(ctx, smallKey{tenant, kind, name}, func(ctx context.Context) (smallEntry, error) {
-		b, err := c.st.Get(ctx, tenant, kind, name)
-		if err != nil && !errors.Is(err, modelstore.ErrNotFound) {
-			return smallEntry{}, err // outages are not cached
-		}
-		return smallEntry{b, err}, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return e.b, e.err
-}
-
-func (c *smallCache) forget(tenant, kind, name string) { c.c.Forget(smallKey{tenant, kind, name}) }

@@ -15,6 +15,7 @@ import (
 	"github.com/aiaas/aiaas/nn/graph"
 	"github.com/aiaas/aiaas/platform/internal/auth"
 	"github.com/aiaas/aiaas/platform/internal/jobs"
+	"github.com/aiaas/aiaas/platform/internal/records"
 	"github.com/aiaas/aiaas/platform/internal/registry"
 	"github.com/aiaas/aiaas/plugins"
 )
@@ -93,6 +94,8 @@ var statusTable = [...]struct {
 	{auth.ErrForbidden, http.StatusForbidden},
 	{auth.ErrThrottled, http.StatusTooManyRequests}, // an address past its unknown-key budget
 	{auth.ErrKeyLimit, http.StatusConflict},
+
+	{records.ErrInvalid, http.StatusBadRequest}, // an endpoint's fields out of their bounds
 }
 
 // opaque are sentinels whose wrapped messages carry internals (storage

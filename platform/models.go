@@ -410,8 +410,3 @@ func notFoundAs(err error, format string, a ...any) error {
 	}
 	return err
 }
-
-// refTTL is how long the small records' cache keeps an entry: as long as
-// the registry keeps a model's refs, so an endpoint and the alias it names
-// go stale together.
-const refTTL = registry.RefTTL

@@ -29,6 +29,8 @@
 //   - internal/jobs: the training and evaluation queue, per-tenant
 //     shares, heartbeats and stale jobs;
 //   - internal/metrics: every Prometheus series (its only importer);
+//   - internal/records: the endpoint and plugin records of a tenant
+//     and their short-lived cache (/v1/endpoints, /v1/plugins);
 //   - audit, quota, oip, training, evaluation, tracing, config: the
 //     audit log, quotas, the OIP codec, training and evaluation runs,
 //     spans, configuration.
@@ -66,6 +68,7 @@ import (
 	"github.com/aiaas/aiaas/platform/internal/auth"
 	"github.com/aiaas/aiaas/platform/internal/jobs"
 	"github.com/aiaas/aiaas/platform/internal/metrics"
+	"github.com/aiaas/aiaas/platform/internal/records"
 	"github.com/aiaas/aiaas/platform/internal/registry"
 	"github.com/aiaas/aiaas/platform/quota"
 	"github.com/aiaas/aiaas/platform/tracing"
@@ -155,7 +158,7 @@ type Server struct {
 	plugins   *plugins.Host
 	dispatch  JobDispatcher
 	refs      *registry.Registry
-	small     smallCache
+	records   *records.Records
 	log       *slog.Logger
 	mux       *http.ServeMux
 	auth      *auth.Authenticator
@@ -233,7 +236,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
 	s.audit = al
-	s.refs, s.small = registry.New(s.store), newSmallCache(s.store)
+	// Records are cached as long as a model's refs, so an endpoint and the
+	// alias it names go stale together.
+	s.refs, s.records = registry.New(s.store), records.New(s.store, &records.Options{TTL: registry.RefTTL})
 	s.models = newModelCache(s, int64(s.cfg.ModelCacheMB)<<20)
 	s.jobs = newJobQueue(s)
 	s.routes()
