@@ -464,8 +464,8 @@ type Memory struct {
 	// server's model cache budgets with (not a heap measurement).
 	ModelBytes int64 `json:"model_bytes"`
 	// PeakWorkingBytes is measured: the most the process's heap grew
-	// above its level when the candidate's runs began (its model already
-	// loaded), sampled every millisecond through the quality and timing
+	// above its live size when the candidate's runs began (its model
+	// already loaded; measured right after a collection), sampled every millisecond through the quality and timing
 	// runs — the activations and buffers its forward passes needed.
 	// Process-wide: other work in the same process adds to it (the Lambda
 	// train function runs an evaluation alone).
