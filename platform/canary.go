@@ -76,7 +76,7 @@ func (s *Server) handleCanary(w http.ResponseWriter, r *http.Request) error {
 		}
 		ratio = f
 	}
-	aliases, err := s.store.Aliases(r.Context(), p.tenant, model)
+	aliases, err := s.store.Aliases(r.Context(), p.Tenant, model)
 	if err != nil {
 		return notFoundAs(err, "model %q not found", model)
 	}
@@ -95,7 +95,7 @@ func (s *Server) handleCanary(w http.ResponseWriter, r *http.Request) error {
 		name string
 		out  *canarySide
 	}{{"primary", &rep.Primary}, {"canary", &rep.Canary}} {
-		c, err := s.metrics.Canary(p.tenant, model, alias, side.name)
+		c, err := s.metrics.Canary(p.Tenant, model, alias, side.name)
 		if err != nil {
 			return err
 		}

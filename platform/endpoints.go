@@ -103,7 +103,7 @@ func (s *Server) handlePutPlugin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rec, err := s.putPlugin(r.Context(), p.tenant, name, wasm)
+	rec, err := s.putPlugin(r.Context(), p.Tenant, name, wasm)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func (s *Server) handleGetPlugin(w http.ResponseWriter, r *http.Request) error {
 	if err := checkName("plugin", name); err != nil {
 		return err
 	}
-	rec, err := s.pluginRecord(r.Context(), p.tenant, name)
+	rec, err := s.pluginRecord(r.Context(), p.Tenant, name)
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ func (s *Server) handleGetPlugin(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) handleListPlugins(w http.ResponseWriter, r *http.Request) error {
-	out, err := s.records.Plugins(r.Context(), principalOf(r.Context()).tenant)
+	out, err := s.records.Plugins(r.Context(), principalOf(r.Context()).Tenant)
 	if err != nil {
 		return err
 	}
@@ -194,7 +194,7 @@ func (s *Server) handlePutEndpoint(w http.ResponseWriter, r *http.Request) error
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	ep, created, err := s.putEndpoint(r.Context(), p.tenant, Endpoint{Name: r.PathValue("endpoint"), Model: req.Model,
+	ep, created, err := s.putEndpoint(r.Context(), p.Tenant, Endpoint{Name: r.PathValue("endpoint"), Model: req.Model,
 		Version: req.Version, Preprocess: req.Preprocess, Postprocess: req.Postprocess,
 		ForwardInputs: req.ForwardInputs, Generation: req.Generation})
 	if err != nil {
@@ -215,7 +215,7 @@ func (s *Server) handleGetEndpoint(w http.ResponseWriter, r *http.Request) error
 	if err := checkName("endpoint", name); err != nil {
 		return err
 	}
-	ep, err := s.endpoint(r.Context(), p.tenant, name)
+	ep, err := s.endpoint(r.Context(), p.Tenant, name)
 	if err != nil {
 		return err
 	}
@@ -224,7 +224,7 @@ func (s *Server) handleGetEndpoint(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) handleListEndpoints(w http.ResponseWriter, r *http.Request) error {
-	out, err := s.records.Endpoints(r.Context(), principalOf(r.Context()).tenant)
+	out, err := s.records.Endpoints(r.Context(), principalOf(r.Context()).Tenant)
 	if err != nil {
 		return err
 	}
@@ -238,7 +238,7 @@ func (s *Server) handleDeleteEndpoint(w http.ResponseWriter, r *http.Request) er
 	if err := checkName("endpoint", name); err != nil {
 		return err
 	}
-	if err := s.records.DeleteEndpoint(r.Context(), p.tenant, name); err != nil {
+	if err := s.records.DeleteEndpoint(r.Context(), p.Tenant, name); err != nil {
 		return err
 	}
 	setAuditObject(r, "endpoints/"+name)
@@ -253,7 +253,7 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) error {
 	if err := checkName("endpoint", name); err != nil {
 		return err
 	}
-	ep, err := s.endpoint(r.Context(), p.tenant, name)
+	ep, err := s.endpoint(r.Context(), p.Tenant, name)
 	if err != nil {
 		return err
 	}
@@ -272,24 +272,24 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) error {
 		}
 		id = oipReq.ID
 	}
-	l, err := s.load(r.Context(), p.tenant, ep.Model, ep.Version, stickyKey(r, id), &t)
+	l, err := s.load(r.Context(), p.Tenant, ep.Model, ep.Version, stickyKey(r, id), &t)
 	if err != nil {
 		return err
 	}
 	lm := l.loaded
 	var tensors []safetensors.Tensor
 	if ep.Preprocess != "" {
-		rec, err := s.pluginRecord(r.Context(), p.tenant, ep.Preprocess)
+		rec, err := s.pluginRecord(r.Context(), p.Tenant, ep.Preprocess)
 		if err != nil {
 			return err
 		}
 		l.PreSHA256 = rec.SHA256
 		start := time.Now()
 		pctx, span := tracing.Start(r.Context(), s.tracer, "plugin.preprocess")
-		tensors, err = s.plugins.Preprocess(pctx, p.tenant, s.module(p.tenant, rec), r.Header.Get("Content-Type"), body)
+		tensors, err = s.plugins.Preprocess(pctx, p.Tenant, s.module(p.Tenant, rec), r.Header.Get("Content-Type"), body)
 		tracing.End(span, err)
 		t.Pre = time.Since(start)
-		s.observePlugin(p.tenant, "preprocess", t.Pre, err)
+		s.observePlugin(p.Tenant, "preprocess", t.Pre, err)
 		if err != nil {
 			return err
 		}
@@ -297,7 +297,7 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) error {
 	var outTensors []safetensors.Tensor
 	switch {
 	case ep.Preprocess == "" && ep.Postprocess == "":
-		outs, err := s.infer(r.Context(), p.tenant, l, oipReq, &t)
+		outs, err := s.infer(r.Context(), p.Tenant, l, oipReq, &t)
 		if err != nil {
 			return err
 		}
@@ -314,7 +314,7 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		out, err := s.runGraph(r.Context(), p.tenant, l, in, &t)
+		out, err := s.runGraph(r.Context(), p.Tenant, l, in, &t)
 		if err != nil {
 			return err
 		}
@@ -339,7 +339,7 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		out, err := s.forward(r.Context(), p.tenant, l, x, batch, &t)
+		out, err := s.forward(r.Context(), p.Tenant, l, x, batch, &t)
 		if err != nil {
 			return err
 		}
@@ -354,7 +354,7 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) error {
 		}
 		outTensors = []safetensors.Tensor{safetensors.F32(lm.spec.Outputs[0].Name, []int{batch, lm.model.OutputDim()}, out)}
 	}
-	rec, err := s.pluginRecord(r.Context(), p.tenant, ep.Postprocess)
+	rec, err := s.pluginRecord(r.Context(), p.Tenant, ep.Postprocess)
 	if err != nil {
 		return err
 	}
@@ -363,10 +363,10 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) error {
 	outF := &safetensors.File{Metadata: postprocessParams(r), Tensors: withInputs(outTensors, tensors, ep.ForwardInputs)}
 	outF.Metadata["model"], outF.Metadata["model_version"] = l.Model, strconv.Itoa(l.Version)
 	pctx, span := tracing.Start(r.Context(), s.tracer, "plugin.postprocess")
-	resp, ctype, err := s.plugins.Postprocess(pctx, p.tenant, s.module(p.tenant, rec), outF)
+	resp, ctype, err := s.plugins.Postprocess(pctx, p.Tenant, s.module(p.Tenant, rec), outF)
 	tracing.End(span, err)
 	t.Post = time.Since(start)
-	s.observePlugin(p.tenant, "postprocess", t.Post, err)
+	s.observePlugin(p.Tenant, "postprocess", t.Post, err)
 	if err != nil {
 		return err
 	}

@@ -152,7 +152,7 @@ func (s *Server) handleSubmitEvaluation(w http.ResponseWriter, r *http.Request) 
 		if err := checkName("dataset", req.Dataset); err != nil {
 			return err
 		}
-		if _, err := s.store.StatBlob(r.Context(), p.tenant, "datasets", req.Dataset); err != nil {
+		if _, err := s.store.StatBlob(r.Context(), p.Tenant, "datasets", req.Dataset); err != nil {
 			return notFoundAs(err, "dataset %q not found: upload it with PUT /v1/datasets/%s", req.Dataset, req.Dataset)
 		}
 	}
@@ -163,7 +163,7 @@ func (s *Server) handleSubmitEvaluation(w http.ResponseWriter, r *http.Request) 
 		if err := checkName("model", c.Model); err != nil {
 			return err
 		}
-		res, err := s.refs.ResolvePrimary(r.Context(), p.tenant, c.Model, c.Version)
+		res, err := s.refs.ResolvePrimary(r.Context(), p.Tenant, c.Model, c.Version)
 		if err != nil {
 			return err
 		}
@@ -172,12 +172,12 @@ func (s *Server) handleSubmitEvaluation(w http.ResponseWriter, r *http.Request) 
 	}
 	now := time.Now().UTC()
 	e := &Evaluation{ID: newEvalID(), Status: jobQueued, Request: req, Results: results, Created: now}
-	err := s.jobs.Submit(r.Context(), p.tenant, jobs.Submission{
+	err := s.jobs.Submit(r.Context(), p.Tenant, jobs.Submission{
 		ID: e.ID, What: "evaluation", Live: e.snapshot(),
-		Save: func(ctx context.Context) error { return s.saveEval(ctx, p.tenant, e) },
+		Save: func(ctx context.Context) error { return s.saveEval(ctx, p.Tenant, e) },
 		Fail: func(ctx context.Context, reason string) {
 			e.Status, e.Error = jobFailed, reason
-			_ = s.saveEval(ctx, p.tenant, e)
+			_ = s.saveEval(ctx, p.Tenant, e)
 		},
 	})
 	if err != nil {
@@ -194,7 +194,7 @@ func (s *Server) evalFromPath(r *http.Request) (*Evaluation, error) {
 	if checkName("evaluation", id) != nil || !isEvalID(id) {
 		return nil, notFound("evaluation %q not found", truncate(id, 32))
 	}
-	return s.loadEval(r.Context(), p.tenant, id)
+	return s.loadEval(r.Context(), p.Tenant, id)
 }
 
 func (s *Server) handleGetEvaluation(w http.ResponseWriter, r *http.Request) error {
@@ -208,7 +208,7 @@ func (s *Server) handleGetEvaluation(w http.ResponseWriter, r *http.Request) err
 
 func (s *Server) handleListEvaluations(w http.ResponseWriter, r *http.Request) error {
 	p := principalOf(r.Context())
-	ids, err := s.store.List(r.Context(), p.tenant, evalKind, "", "", 1000)
+	ids, err := s.store.List(r.Context(), p.Tenant, evalKind, "", "", 1000)
 	if err != nil {
 		return err
 	}
@@ -216,7 +216,7 @@ func (s *Server) handleListEvaluations(w http.ResponseWriter, r *http.Request) e
 	// detail, the confusion matrices and the per-batch latencies.
 	out := []*Evaluation{}
 	for _, id := range ids {
-		e, err := s.loadEval(r.Context(), p.tenant, id)
+		e, err := s.loadEval(r.Context(), p.Tenant, id)
 		if err != nil {
 			continue
 		}
@@ -252,11 +252,11 @@ func (s *Server) handleCancelEvaluation(w http.ResponseWriter, r *http.Request) 
 	if evalDone(e.Status) {
 		return httpErr(http.StatusConflict, "evaluation %s has already %s", e.ID, e.Status)
 	}
-	if err := s.store.Put(r.Context(), p.tenant, evalCancelKind, e.ID, []byte(`{"canceled":true}`)); err != nil {
+	if err := s.store.Put(r.Context(), p.Tenant, evalCancelKind, e.ID, []byte(`{"canceled":true}`)); err != nil {
 		return err
 	}
 	setAuditObject(r, "evaluations/"+e.ID)
-	if s.jobs.Cancel(p.tenant, e.ID) || s.dispatch != nil || e.Status != jobQueued {
+	if s.jobs.Cancel(p.Tenant, e.ID) || s.dispatch != nil || e.Status != jobQueued {
 		// Running here (stopping now), or elsewhere (it reads the marker).
 		writeJSON(w, http.StatusAccepted, e)
 		return nil
@@ -270,10 +270,10 @@ func (s *Server) handleCancelEvaluation(w http.ResponseWriter, r *http.Request) 
 			e.Results[i].Status = evaluation.StatusSkipped
 		}
 	}
-	if err := s.saveEval(r.Context(), p.tenant, e); err != nil {
+	if err := s.saveEval(r.Context(), p.Tenant, e); err != nil {
 		return err
 	}
-	s.jobs.DropLive(p.tenant, e.ID)
+	s.jobs.DropLive(p.Tenant, e.ID)
 	writeJSON(w, http.StatusAccepted, e)
 	return nil
 }

@@ -104,7 +104,7 @@ func (s *Server) explainGraph(w http.ResponseWriter, r *http.Request, l *lineage
 		return httpErr(http.StatusBadRequest, "%d forward passes needed, limit %d: use a larger patch", len(groups), maxExplainEvals)
 	}
 	start := time.Now()
-	base, err := s.runGraph(r.Context(), principalOf(r.Context()).tenant, l, []*graph.Tensor{x}, t)
+	base, err := s.runGraph(r.Context(), principalOf(r.Context()).Tenant, l, []*graph.Tensor{x}, t)
 	if err != nil {
 		return err
 	}

@@ -133,7 +133,7 @@ func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var t serving.Timings
-	l, err := s.load(r.Context(), p.tenant, r.PathValue("model"), req.Version, requestID(r.Context()), &t)
+	l, err := s.load(r.Context(), p.Tenant, r.PathValue("model"), req.Version, requestID(r.Context()), &t)
 	if err != nil {
 		return err
 	}

@@ -189,13 +189,13 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) error {
 	}
 	decoded := time.Since(start)
 	var t serving.Timings
-	l, err := s.load(r.Context(), p.tenant, r.PathValue("model"), r.PathValue("version"), stickyKey(r, req.ID), &t)
+	l, err := s.load(r.Context(), p.Tenant, r.PathValue("model"), r.PathValue("version"), stickyKey(r, req.ID), &t)
 	if err != nil {
 		return err
 	}
-	outs, err := s.infer(r.Context(), p.tenant, l, req, &t)
+	outs, err := s.infer(r.Context(), p.Tenant, l, req, &t)
 	if err != nil {
-		s.stats.fail(p.tenant, l, time.Since(start))
+		s.stats.fail(p.Tenant, l, time.Since(start))
 		return err
 	}
 	resp := oip.InferenceResponse{ModelName: l.Model, ModelVersion: strconv.Itoa(l.Version), ID: req.ID,
@@ -207,7 +207,7 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) error {
 	if sh := req.Inputs[0].Shape; len(sh) >= 2 {
 		rows = int(min(sh[0], 1<<30))
 	}
-	s.stats.success(p.tenant, l, rows, time.Since(start), decoded, t.Compute, time.Since(encodeStart))
+	s.stats.success(p.Tenant, l, rows, time.Since(start), decoded, t.Compute, time.Since(encodeStart))
 	return nil
 }
 
@@ -283,11 +283,11 @@ func (s *Server) handleModelMetadata(w http.ResponseWriter, r *http.Request) err
 	if err := checkName("model", model); err != nil {
 		return err
 	}
-	res, err := s.refs.Resolve(r.Context(), p.tenant, model, r.PathValue("version"), "")
+	res, err := s.refs.Resolve(r.Context(), p.Tenant, model, r.PathValue("version"), "")
 	if err != nil {
 		return err
 	}
-	refs, err := s.refs.Refs(r.Context(), p.tenant, model)
+	refs, err := s.refs.Refs(r.Context(), p.Tenant, model)
 	if err != nil {
 		return err
 	}
@@ -295,7 +295,7 @@ func (s *Server) handleModelMetadata(w http.ResponseWriter, r *http.Request) err
 	if err := jsonUnmarshal(res.Info.Meta, &vm); err != nil || len(vm.Inputs) == 0 {
 		// Old or foreign metadata: read the signature from the artifact.
 		var t serving.Timings
-		l, err := s.load(r.Context(), p.tenant, model, strconv.Itoa(res.Version), "", &t)
+		l, err := s.load(r.Context(), p.Tenant, model, strconv.Itoa(res.Version), "", &t)
 		if err != nil {
 			return err
 		}
@@ -325,12 +325,12 @@ func (s *Server) handleModelReady(w http.ResponseWriter, r *http.Request) error 
 	p := principalOf(r.Context())
 	model := r.PathValue("model")
 	var t serving.Timings
-	_, err := s.load(r.Context(), p.tenant, model, r.PathValue("version"), "", &t)
+	_, err := s.load(r.Context(), p.Tenant, model, r.PathValue("version"), "", &t)
 	if err != nil {
 		if st := statusOf(err); st == http.StatusNotFound || st == http.StatusBadRequest {
 			return err
 		}
-		s.log.Warn("model not ready", "tenant", p.tenant, "model", model, "err", err)
+		s.log.Warn("model not ready", "tenant", p.Tenant, "model", model, "err", err)
 		writeJSON(w, http.StatusOK, map[string]any{"name": model, "ready": false})
 		return nil
 	}

@@ -199,19 +199,19 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) error {
 		if err := checkName("dataset", d); err != nil {
 			return err
 		}
-		if _, err := s.store.StatBlob(r.Context(), p.tenant, "datasets", d); err != nil {
+		if _, err := s.store.StatBlob(r.Context(), p.Tenant, "datasets", d); err != nil {
 			return notFoundAs(err, "dataset %q not found: upload it with PUT /v1/datasets/%s", d, d)
 		}
 	}
 	now := time.Now().UTC()
 	j := &Job{ID: newJobID(), Status: jobQueued, Model: req.Model, Request: req, Created: now, Epochs: []nn.EpochMetrics{}}
 	live := *j
-	err := s.jobs.Submit(r.Context(), p.tenant, jobs.Submission{
+	err := s.jobs.Submit(r.Context(), p.Tenant, jobs.Submission{
 		ID: j.ID, What: "training", Live: &live,
-		Save: func(ctx context.Context) error { return s.saveJob(ctx, p.tenant, j) },
+		Save: func(ctx context.Context) error { return s.saveJob(ctx, p.Tenant, j) },
 		Fail: func(ctx context.Context, reason string) {
 			j.Status, j.Error = jobFailed, reason
-			_ = s.saveJob(ctx, p.tenant, j)
+			_ = s.saveJob(ctx, p.Tenant, j)
 		},
 	})
 	if err != nil {
@@ -228,7 +228,7 @@ func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) error {
 	if err := checkName("job", id); err != nil {
 		return notFound("training job %q not found", truncate(id, 32))
 	}
-	j, err := s.loadJob(r.Context(), p.tenant, id)
+	j, err := s.loadJob(r.Context(), p.Tenant, id)
 	if err != nil {
 		return err
 	}
@@ -238,13 +238,13 @@ func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) error {
 	p := principalOf(r.Context())
-	ids, err := s.store.List(r.Context(), p.tenant, "jobs", "", "", 1000)
+	ids, err := s.store.List(r.Context(), p.Tenant, "jobs", "", "", 1000)
 	if err != nil {
 		return err
 	}
 	out := []*Job{}
 	for _, id := range ids {
-		j, err := s.loadJob(r.Context(), p.tenant, id)
+		j, err := s.loadJob(r.Context(), p.Tenant, id)
 		if err != nil {
 			continue
 		}

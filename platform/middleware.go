@@ -52,7 +52,7 @@ func (s *Server) chain(pattern string, acc access, action string, h func(http.Re
 type reqInfo struct {
 	id, action    string
 	start         time.Time
-	p             *principal      // set by withAuth; nil on public routes
+	p             *auth.Principal // set by withAuth; nil on public routes
 	rec           *statusRecorder // set by withObserve
 	object, model string
 	tenant        string // for admin actions: the tenant acted upon
@@ -75,7 +75,7 @@ func requestID(ctx context.Context) string { return infoOf(ctx).id }
 func setAuditObject(r *http.Request, object string) { infoOf(r.Context()).object = object }
 
 // principalOf is the caller withAuth authenticated, or nil.
-func principalOf(ctx context.Context) *principal {
+func principalOf(ctx context.Context) *auth.Principal {
 	i, _ := ctx.Value(reqInfoKey{}).(*reqInfo)
 	if i == nil {
 		return nil
@@ -86,10 +86,10 @@ func principalOf(ctx context.Context) *principal {
 // tenantOf is the tenant a request acts as ("" for the admin and on public
 // routes).
 func (i *reqInfo) tenantOf() string {
-	if i.p == nil || i.p.admin {
+	if i.p == nil || i.p.Admin {
 		return ""
 	}
-	return i.p.tenant
+	return i.p.Tenant
 }
 
 // withRequestID starts the request's reqInfo under the client's
@@ -131,12 +131,12 @@ func (s *Server) withObserve(acc access, next http.Handler) http.Handler {
 			"status", status, "ms", float64(elapsed.Microseconds())/1000)
 		if p := info.p; p != nil && acc != public {
 			auditTenant := tenant
-			if p.admin && info.tenant != "" {
+			if p.Admin && info.tenant != "" {
 				auditTenant = info.tenant
 			}
 			if auditTenant != "" {
 				s.audit.Record(auditTenant, audit.Record{
-					Time: info.start, RequestID: info.id, Actor: p.keyID, Action: info.action, Object: info.object,
+					Time: info.start, RequestID: info.id, Actor: p.KeyID, Action: info.action, Object: info.object,
 					Status: status, LatencyMS: float64(elapsed.Microseconds()) / 1000, Justification: info.justification,
 				})
 				if durable {
@@ -208,7 +208,7 @@ func (s *Server) withAuth(acc access, next http.Handler) http.Handler {
 			writeError(w, r, err)
 			return
 		}
-		infoOf(r.Context()).p = &principal{admin: ap.Admin, tenant: ap.Tenant, keyID: ap.KeyID, scope: ap.Scope}
+		infoOf(r.Context()).p = &ap
 		next.ServeHTTP(w, r)
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/aiaas/aiaas/platform/apikey"
 	"github.com/aiaas/aiaas/platform/audit"
 	"github.com/aiaas/aiaas/platform/config"
+	"github.com/aiaas/aiaas/platform/internal/auth"
 )
 
 const mwAdminKey = "aiaas_admin_0123456789abcdef0123456789abcdef"
@@ -113,7 +114,7 @@ func TestWithAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got *principal
+	var got *auth.Principal
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = principalOf(r.Context()) })
 	for _, c := range []struct {
 		acc    access
@@ -137,7 +138,7 @@ func TestWithAuth(t *testing.T) {
 		}
 		w := serve(s.withAuth(c.acc, next), withInfo(r, &reqInfo{}))
 		if c.status == 0 {
-			if w.Code != 200 || got == nil || (c.key == mwAdminKey) != got.admin || (!got.admin && got.tenant != tn.ID) {
+			if w.Code != 200 || got == nil || (c.key == mwAdminKey) != got.Admin || (!got.Admin && got.Tenant != tn.ID) {
 				t.Errorf("access %v with %.12s…: %d %s, principal %+v", c.acc, c.key, w.Code, w.Body, got)
 			}
 			continue
@@ -152,10 +153,10 @@ func TestWithQuota(t *testing.T) {
 	s := mwServer(t, func(c *config.Config) { c.TenantRPS, c.TenantBurst = 0.001, 1 })
 	ran := 0
 	h := s.withQuota(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { ran++ }))
-	req := func(p *principal) *httptest.ResponseRecorder {
+	req := func(p *auth.Principal) *httptest.ResponseRecorder {
 		return serve(h, withInfo(httptest.NewRequest("GET", "/", nil), &reqInfo{p: p}))
 	}
-	acme := &principal{tenant: "tacme"}
+	acme := &auth.Principal{Tenant: "tacme"}
 	if w := req(acme); w.Code != 200 || w.Header().Get("X-RateLimit-Limit") == "" {
 		t.Fatalf("first request: %d, headers %v", w.Code, w.Header())
 	}
@@ -163,10 +164,10 @@ func TestWithQuota(t *testing.T) {
 	if w.Code != 429 || w.Header().Get("Retry-After") == "" || !strings.Contains(errorOf(t, w), "quota") {
 		t.Fatalf("second request over a burst of 1: %d %s %v", w.Code, w.Body, w.Header())
 	}
-	if w := req(&principal{tenant: "tother"}); w.Code != 200 {
+	if w := req(&auth.Principal{Tenant: "tother"}); w.Code != 200 {
 		t.Fatalf("another tenant: %d; one tenant's quota must not hold another", w.Code)
 	}
-	if w := req(&principal{admin: true}); w.Code != 200 {
+	if w := req(&auth.Principal{Admin: true}); w.Code != 200 {
 		t.Fatalf("the admin: %d; quotas are per tenant", w.Code)
 	}
 	if ran != 3 {
@@ -253,7 +254,7 @@ func TestWithObserveHoldsControlPlaneAnswers(t *testing.T) {
 	}
 	for _, method := range []string{"PUT", "GET"} {
 		t.Run(method, func(t *testing.T) {
-			p := &principal{tenant: tn.ID, keyID: "k1", scope: apikey.ScopeManage}
+			p := &auth.Principal{Tenant: tn.ID, KeyID: "k1", Scope: apikey.ScopeManage}
 			h := s.withObserve(manage, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				infoOf(r.Context()).p = p
 				setAuditObject(r, "models/m-"+method)

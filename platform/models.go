@@ -202,14 +202,14 @@ func (s *Server) handlePublishModel(w http.ResponseWriter, r *http.Request) erro
 	var info VersionInfo
 	var vm registry.Meta
 	if streamed != nil {
-		info, vm, err = s.publishStreamed(r.Context(), p.tenant, name, *streamed)
+		info, vm, err = s.publishStreamed(r.Context(), p.Tenant, name, *streamed)
 	} else {
 		if isONNX(r.Header.Get("Content-Type"), body) {
 			if body, err = fromONNX(body); err != nil {
 				return err
 			}
 		}
-		info, vm, err = s.publish(r.Context(), p.tenant, name, body)
+		info, vm, err = s.publish(r.Context(), p.Tenant, name, body)
 	}
 	if err != nil {
 		return err
@@ -224,7 +224,7 @@ func (s *Server) handlePublishModel(w http.ResponseWriter, r *http.Request) erro
 
 func (s *Server) handleListModels(w http.ResponseWriter, r *http.Request) error {
 	p := principalOf(r.Context())
-	names, err := s.store.Models(r.Context(), p.tenant)
+	names, err := s.store.Models(r.Context(), p.Tenant)
 	if err != nil {
 		return err
 	}
@@ -236,7 +236,7 @@ func (s *Server) handleListModels(w http.ResponseWriter, r *http.Request) error 
 	}
 	out := []entry{}
 	for _, n := range names {
-		refs, err := s.refs.Refs(r.Context(), p.tenant, n)
+		refs, err := s.refs.Refs(r.Context(), p.Tenant, n)
 		if err != nil {
 			if errors.Is(err, modelstore.ErrNotFound) {
 				continue // a model with no published version yet
@@ -255,11 +255,11 @@ func (s *Server) handleGetModel(w http.ResponseWriter, r *http.Request) error {
 	if err := checkName("model", name); err != nil {
 		return err
 	}
-	vs, err := s.store.Versions(r.Context(), p.tenant, name)
+	vs, err := s.store.Versions(r.Context(), p.Tenant, name)
 	if err != nil {
 		return notFoundAs(err, "model %q not found", name)
 	}
-	aliases, err := s.store.Aliases(r.Context(), p.tenant, name)
+	aliases, err := s.store.Aliases(r.Context(), p.Tenant, name)
 	if err != nil {
 		return err
 	}
@@ -294,15 +294,15 @@ func (s *Server) handleSetAlias(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a := body.Alias
-	if err := s.checkAlias(r.Context(), p.tenant, name, a); err != nil {
+	if err := s.checkAlias(r.Context(), p.Tenant, name, a); err != nil {
 		return err
 	}
 	if body.Evaluation != "" {
-		if err := s.checkEvaluationFor(r.Context(), p.tenant, body.Evaluation, name, a.Version); err != nil {
+		if err := s.checkEvaluationFor(r.Context(), p.Tenant, body.Evaluation, name, a.Version); err != nil {
 			return err
 		}
 	}
-	if err := s.setAlias(r.Context(), p.tenant, name, alias, a); err != nil {
+	if err := s.setAlias(r.Context(), p.Tenant, name, alias, a); err != nil {
 		return err
 	}
 	setAuditObject(r, fmt.Sprintf("models/%s/aliases/%s", name, alias))

@@ -101,7 +101,7 @@ func (s *Server) routes() {
 		// Canary analysis reads the same per-process counters.
 		s.route("GET /v1/models/{model}/aliases/{alias}/canary", manage, "model.canary", s.handleCanary)
 		s.route("GET /v1/metrics", invoke, "metrics.tenant", func(w http.ResponseWriter, r *http.Request) error {
-			tm, err := s.metrics.Tenant(principalOf(r.Context()).tenant)
+			tm, err := s.metrics.Tenant(principalOf(r.Context()).Tenant)
 			if err != nil {
 				return err
 			}
@@ -198,7 +198,7 @@ func (s *Server) handlePutDataset(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	res, err := s.putDataset(r.Context(), p.tenant, name, r.URL.Query().Get("task"), body)
+	res, err := s.putDataset(r.Context(), p.Tenant, name, r.URL.Query().Get("task"), body)
 	if err != nil {
 		return err
 	}
@@ -239,7 +239,7 @@ func (s *Server) putDataset(ctx context.Context, tenant, name, task string, body
 
 func (s *Server) handleListDatasets(w http.ResponseWriter, r *http.Request) error {
 	p := principalOf(r.Context())
-	infos, err := s.store.ListBlobs(r.Context(), p.tenant, "datasets")
+	infos, err := s.store.ListBlobs(r.Context(), p.Tenant, "datasets")
 	if err != nil {
 		return err
 	}
@@ -289,8 +289,8 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 	// Records of this very request and the ones just before it are
 	// queued; write them so the reader sees its own actions (this
 	// tenant's only: reading one's log must not write everyone's).
-	_ = s.audit.FlushTenant(r.Context(), p.tenant)
-	page, err := s.audit.ReadPage(r.Context(), p.tenant, q)
+	_ = s.audit.FlushTenant(r.Context(), p.Tenant)
+	page, err := s.audit.ReadPage(r.Context(), p.Tenant, q)
 	if err != nil {
 		return auditErr(err)
 	}
@@ -310,8 +310,8 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) handleAuditVerify(w http.ResponseWriter, r *http.Request) error {
 	p := principalOf(r.Context())
-	_ = s.audit.FlushTenant(r.Context(), p.tenant)
-	res, err := s.audit.Verify(r.Context(), p.tenant)
+	_ = s.audit.FlushTenant(r.Context(), p.Tenant)
+	res, err := s.audit.Verify(r.Context(), p.Tenant)
 	if err != nil {
 		return auditErr(err)
 	}

@@ -24,15 +24,6 @@ type Tenant struct {
 	Created time.Time `json:"created"`
 }
 
-// principal is who a request acts as: auth.Principal's facts under the
-// names the handlers read (p.tenant), set once by withAuth.
-type principal struct {
-	admin  bool
-	tenant string
-	keyID  string
-	scope  apikey.Scope
-}
-
 var tenantNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // CreateTenant registers a tenant and returns its first key (scope manage).
@@ -211,10 +202,10 @@ func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Name) > 64 {
 		return httpErr(http.StatusBadRequest, "key name longer than 64 characters")
 	}
-	if err := s.auth.CheckKeyCap(r.Context(), p.tenant); err != nil {
+	if err := s.auth.CheckKeyCap(r.Context(), p.Tenant); err != nil {
 		return err
 	}
-	k, rec, err := s.auth.CreateKey(r.Context(), p.tenant, req.Name, scope)
+	k, rec, err := s.auth.CreateKey(r.Context(), p.Tenant, req.Name, scope)
 	if err != nil {
 		return err
 	}
@@ -243,7 +234,7 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) error {
 	if len(after) > 64 {
 		return httpErr(http.StatusBadRequest, "after: not a key id")
 	}
-	recs, next, err := s.auth.Keys(r.Context(), p.tenant, after, limit)
+	recs, next, err := s.auth.Keys(r.Context(), p.Tenant, after, limit)
 	if err != nil {
 		return err
 	}
@@ -262,7 +253,7 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) handleRevokeKey(w http.ResponseWriter, r *http.Request) error {
 	p := principalOf(r.Context())
 	id := r.PathValue("id")
-	rec, err := s.auth.Revoke(r.Context(), p.tenant, id)
+	rec, err := s.auth.Revoke(r.Context(), p.Tenant, id)
 	if err != nil {
 		return err
 	}

@@ -172,12 +172,12 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) error 
 		return httpErr(http.StatusBadRequest, "encoding_format must be \"float\" or \"base64\"")
 	}
 	var t serving.Timings
-	te, err := s.textEndpoint(r.Context(), p.tenant, req.Model, requestID(r.Context()), &t)
+	te, err := s.textEndpoint(r.Context(), p.Tenant, req.Model, requestID(r.Context()), &t)
 	if err != nil {
 		return err
 	}
 	setAuditObject(r, "endpoints/"+te.ep.Name)
-	toks, err := s.tokenize(r.Context(), p.tenant, te, texts, nil, &t)
+	toks, err := s.tokenize(r.Context(), p.Tenant, te, texts, nil, &t)
 	if err != nil {
 		return err
 	}
@@ -185,11 +185,11 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	out, err := s.runGraph(r.Context(), p.tenant, te.l, in, &t)
+	out, err := s.runGraph(r.Context(), p.Tenant, te.l, in, &t)
 	if err != nil {
 		return err
 	}
-	body, err := s.postprocess(r.Context(), p.tenant, te, withInputs(graphTensors(te.l.loaded, out), toks, te.ep.ForwardInputs), map[string]string{"format": "safetensors"}, &t)
+	body, err := s.postprocess(r.Context(), p.Tenant, te, withInputs(graphTensors(te.l.loaded, out), toks, te.ep.ForwardInputs), map[string]string{"format": "safetensors"}, &t)
 	if err != nil {
 		return err
 	}
@@ -584,7 +584,7 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	var t serving.Timings
-	te, err := s.textEndpoint(r.Context(), p.tenant, req.Model, requestID(r.Context()), &t)
+	te, err := s.textEndpoint(r.Context(), p.Tenant, req.Model, requestID(r.Context()), &t)
 	if err != nil {
 		return err
 	}
@@ -602,7 +602,7 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) error
 	}
 	if req.Stream {
 		out := newSSE(w)
-		pt, ct, err := s.generateText(r.Context(), p.tenant, te, g, &t, func(e genEvent) error {
+		pt, ct, err := s.generateText(r.Context(), p.Tenant, te, g, &t, func(e genEvent) error {
 			if e.finish != "" {
 				return out.data(chunk("", e.finish))
 			}
@@ -625,7 +625,7 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) error
 		_ = out.data("[DONE]")
 		return nil
 	}
-	text, finish, pt, ct, err := s.generateAll(r.Context(), p.tenant, te, g, &t)
+	text, finish, pt, ct, err := s.generateAll(r.Context(), p.Tenant, te, g, &t)
 	if err != nil {
 		return err
 	}
@@ -715,7 +715,7 @@ func (s *Server) tritonGenerate(w http.ResponseWriter, r *http.Request, stream b
 	}
 	var t serving.Timings
 	name := r.PathValue("model")
-	te, err := s.textEndpoint(r.Context(), p.tenant, name, requestID(r.Context()), &t)
+	te, err := s.textEndpoint(r.Context(), p.Tenant, name, requestID(r.Context()), &t)
 	if err != nil {
 		return err
 	}
@@ -728,7 +728,7 @@ func (s *Server) tritonGenerate(w http.ResponseWriter, r *http.Request, stream b
 	version := strconv.Itoa(te.l.Version)
 	if stream {
 		out := newSSE(w)
-		_, _, err := s.generateText(r.Context(), p.tenant, te, g, &t, func(e genEvent) error {
+		_, _, err := s.generateText(r.Context(), p.Tenant, te, g, &t, func(e genEvent) error {
 			ev := map[string]any{"model_name": name, "model_version": version, "text_output": e.text}
 			if e.finish != "" {
 				ev["finish_reason"] = e.finish
@@ -744,7 +744,7 @@ func (s *Server) tritonGenerate(w http.ResponseWriter, r *http.Request, stream b
 		}
 		return nil
 	}
-	text, finish, pt, ct, err := s.generateAll(r.Context(), p.tenant, te, g, &t)
+	text, finish, pt, ct, err := s.generateAll(r.Context(), p.Tenant, te, g, &t)
 	if err != nil {
 		return err
 	}

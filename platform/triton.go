@@ -73,12 +73,12 @@ func (s *Server) handleModelConfig(w http.ResponseWriter, r *http.Request) error
 	// publish: the labels are in the artifact, and a client asks for the
 	// configuration before it infers anyway.
 	// A split alias answers with its primary version.
-	res, err := s.refs.ResolvePrimary(r.Context(), p.tenant, model, r.PathValue("version"))
+	res, err := s.refs.ResolvePrimary(r.Context(), p.Tenant, model, r.PathValue("version"))
 	if err != nil {
 		return err
 	}
 	var t serving.Timings
-	l, err := s.load(r.Context(), p.tenant, model, strconv.Itoa(res.Version), "", &t)
+	l, err := s.load(r.Context(), p.Tenant, model, strconv.Itoa(res.Version), "", &t)
 	if err != nil {
 		return err
 	}
@@ -284,27 +284,27 @@ func (s *Server) handleModelStats(w http.ResponseWriter, r *http.Request) error 
 	var stats []modelStat
 	switch {
 	case model == "":
-		stats = s.stats.tenant(p.tenant)
+		stats = s.stats.tenant(p.Tenant)
 	case r.PathValue("version") != "":
 		if err := checkName("model", model); err != nil {
 			return err
 		}
-		res, err := s.refs.ResolvePrimary(r.Context(), p.tenant, model, r.PathValue("version"))
+		res, err := s.refs.ResolvePrimary(r.Context(), p.Tenant, model, r.PathValue("version"))
 		if err != nil {
 			return err
 		}
-		stats = []modelStat{s.stats.get(p.tenant, model, res.Version)}
+		stats = []modelStat{s.stats.get(p.Tenant, model, res.Version)}
 	default:
 		if err := checkName("model", model); err != nil {
 			return err
 		}
-		refs, err := s.refs.Refs(r.Context(), p.tenant, model)
+		refs, err := s.refs.Refs(r.Context(), p.Tenant, model)
 		if err != nil {
 			return notFoundAs(err, "model %q not found", model)
 		}
 		for _, v := range refs.VersionList() {
 			n, _ := strconv.Atoi(v)
-			stats = append(stats, s.stats.get(p.tenant, model, n))
+			stats = append(stats, s.stats.get(p.Tenant, model, n))
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"model_stats": stats})

@@ -234,10 +234,10 @@ func (s *Server) handleCreateUpload(w http.ResponseWriter, r *http.Request) erro
 	}
 	// Expired uploads of this tenant go now: on Lambda nothing else runs
 	// between requests (the bucket's lifecycle rule is the backstop).
-	if n, err := us.SweepUploads(r.Context(), p.tenant, uploadNow()); err != nil {
-		s.log.Warn("sweep of expired uploads failed", "tenant", p.tenant, "err", err)
+	if n, err := us.SweepUploads(r.Context(), p.Tenant, uploadNow()); err != nil {
+		s.log.Warn("sweep of expired uploads failed", "tenant", p.Tenant, "err", err)
 	} else if n > 0 {
-		s.log.Info("expired uploads removed", "tenant", p.tenant, "n", n)
+		s.log.Info("expired uploads removed", "tenant", p.Tenant, "n", n)
 	}
 	params, _ := json.Marshal(uploadParams{ContentType: c.ContentType, Task: c.Task})
 	u := modelstore.Upload{Kind: kind, Name: name, Size: c.Size, SHA256: c.SHA256,
@@ -245,12 +245,12 @@ func (s *Server) handleCreateUpload(w http.ResponseWriter, r *http.Request) erro
 	if u.PartSize == 0 {
 		u.PartSize = uploadPartSize
 	}
-	u, err = us.CreateUpload(r.Context(), p.tenant, u)
+	u, err = us.CreateUpload(r.Context(), p.Tenant, u)
 	if err != nil {
 		return err
 	}
 	if !u.Direct && u.PartSize > maxServerPart {
-		_ = us.DeleteUpload(r.Context(), p.tenant, u)
+		_ = us.DeleteUpload(r.Context(), p.Tenant, u)
 		return httpErr(http.StatusBadRequest, "\"part_size\" is at most %d bytes on this store", maxServerPart)
 	}
 	base := baseURL(r)
@@ -259,14 +259,14 @@ func (s *Server) handleCreateUpload(w http.ResponseWriter, r *http.Request) erro
 		n := i + 1
 		parts[i] = partURL{Number: n, Size: u.PartLen(n)}
 		if u.Direct {
-			if parts[i].URL, err = us.PresignUploadPart(r.Context(), p.tenant, u, n, time.Until(u.Expires)); err != nil {
-				_ = us.DeleteUpload(r.Context(), p.tenant, u)
+			if parts[i].URL, err = us.PresignUploadPart(r.Context(), p.Tenant, u, n, time.Until(u.Expires)); err != nil {
+				_ = us.DeleteUpload(r.Context(), p.Tenant, u)
 				return err
 			}
 			continue
 		}
 		exp := u.Expires.Unix()
-		parts[i].URL = fmt.Sprintf("%s/v1/uploads/%s/parts/%d?tenant=%s&expires=%d&sig=%s", base, u.ID, n, p.tenant, exp, partSig(u.Secret, p.tenant, u.ID, n, exp))
+		parts[i].URL = fmt.Sprintf("%s/v1/uploads/%s/parts/%d?tenant=%s&expires=%d&sig=%s", base, u.ID, n, p.Tenant, exp, partSig(u.Secret, p.Tenant, u.ID, n, exp))
 	}
 	dir := fmt.Sprintf("/v1/%s/%s/uploads/%s", kind, name, u.ID)
 	setAuditObject(r, strings.TrimPrefix(dir, "/v1/"))
@@ -412,7 +412,7 @@ func (s *Server) ownUpload(r *http.Request, tenant string) (target, error) {
 
 func (s *Server) handleCommitUpload(w http.ResponseWriter, r *http.Request) error {
 	p := principalOf(r.Context())
-	t, err := s.ownUpload(r, p.tenant)
+	t, err := s.ownUpload(r, p.Tenant)
 	if err != nil {
 		return err
 	}
@@ -426,7 +426,7 @@ func (s *Server) handleCommitUpload(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	if prev, err := us.ClaimUpload(r.Context(), p.tenant, u); err != nil {
+	if prev, err := us.ClaimUpload(r.Context(), p.Tenant, u); err != nil {
 		if errors.Is(err, modelstore.ErrExists) {
 			var done struct {
 				Object string         `json:"object"`
@@ -444,13 +444,13 @@ func (s *Server) handleCommitUpload(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	if uploadNow().After(u.Expires) {
-		us.ReleaseUpload(r.Context(), p.tenant, u)
+		us.ReleaseUpload(r.Context(), p.Tenant, u)
 		return httpErr(http.StatusGone, "upload %s expired at %s: start a new one", u.ID, u.Expires.Format(time.RFC3339))
 	}
 	var params uploadParams
 	_ = json.Unmarshal(u.Params, &params)
 	res, object, err := func() (map[string]any, string, error) {
-		rc, err := us.OpenUpload(r.Context(), p.tenant, u, parts)
+		rc, err := us.OpenUpload(r.Context(), p.Tenant, u, parts)
 		if err != nil {
 			return nil, "", err
 		}
@@ -460,10 +460,10 @@ func (s *Server) handleCommitUpload(w http.ResponseWriter, r *http.Request) erro
 			if err != nil {
 				return nil, "", err
 			}
-			res, err := s.putDataset(r.Context(), p.tenant, name, params.Task, body)
+			res, err := s.putDataset(r.Context(), p.Tenant, name, params.Task, body)
 			return res, "datasets/" + name, err
 		}
-		info, vm, err := s.commitModel(r.Context(), p.tenant, name, u, params, rc)
+		info, vm, err := s.commitModel(r.Context(), p.Tenant, name, u, params, rc)
 		if err != nil {
 			return nil, "", err
 		}
@@ -471,11 +471,11 @@ func (s *Server) handleCommitUpload(w http.ResponseWriter, r *http.Request) erro
 			"inputs": vm.Inputs, "outputs": vm.Outputs}, fmt.Sprintf("models/%s/versions/%d", name, info.Version), nil
 	}()
 	if err != nil {
-		us.ReleaseUpload(r.Context(), p.tenant, u)
+		us.ReleaseUpload(r.Context(), p.Tenant, u)
 		return err
 	}
 	done, _ := json.Marshal(map[string]any{"object": object, "result": res})
-	if err := us.FinishUpload(r.Context(), p.tenant, u, done); err != nil {
+	if err := us.FinishUpload(r.Context(), p.Tenant, u, done); err != nil {
 		s.log.Warn("committed upload not marked finished", "upload", u.ID, "err", err)
 	}
 	setAuditObject(r, object)
@@ -485,12 +485,12 @@ func (s *Server) handleCommitUpload(w http.ResponseWriter, r *http.Request) erro
 
 func (s *Server) handleAbortUpload(w http.ResponseWriter, r *http.Request) error {
 	p := principalOf(r.Context())
-	t, err := s.ownUpload(r, p.tenant)
+	t, err := s.ownUpload(r, p.Tenant)
 	if err != nil {
 		return err
 	}
 	us, u, kind, name := t.us, t.u, t.kind, t.name
-	if err := us.DeleteUpload(r.Context(), p.tenant, u); err != nil {
+	if err := us.DeleteUpload(r.Context(), p.Tenant, u); err != nil {
 		return err
 	}
 	setAuditObject(r, fmt.Sprintf("%s/%s/uploads/%s", kind, name, u.ID))
