@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/aiaas/aiaas/platform/internal/share"
 )
 
 // bodyBudget bounds the request bytes the process holds at once
@@ -84,6 +86,7 @@ func (b *bodyBudget) release(tenant string, n int64) {
 type budgetedBody struct {
 	io.ReadCloser
 	b        *bodyBudget
+	share    *share.Gate // nil: reads never step aside
 	tenant   string
 	reserved int64 // bytes reserved
 	read     int64 // bytes read
@@ -119,10 +122,28 @@ func (r *budgetedBody) Read(p []byte) (int, error) {
 		}
 		r.reserved += need
 	}
-	n, err := r.ReadCloser.Read(p)
+	var (
+		n   int
+		err error
+	)
+	if r.share != nil && r.read >= shareBodyAfter {
+		// A large body from a slow client: a read that waits on the
+		// network steps aside from the tenant's share of the CPUs.
+		r.share.Await(r.tenant, shareAwaitAfter, func() { n, err = r.ReadCloser.Read(p) })
+	} else {
+		n, err = r.ReadCloser.Read(p)
+	}
 	r.read += int64(n)
 	return n, err
 }
+
+// A request body's reads step aside from the tenant's CPU share
+// (share.Gate.Await) once shareBodyAfter bytes have been read and a read
+// has waited shareAwaitAfter: small bodies arrive whole and pay nothing.
+const (
+	shareBodyAfter  = 64 << 10
+	shareAwaitAfter = 2 * time.Millisecond
+)
 
 // done releases what the body reserved; the route calls it when the
 // request ends, whether or not the handler closed the body.

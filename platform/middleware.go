@@ -25,6 +25,7 @@ import (
 //	withRecover         a panic becomes a 500 and a log line
 //	withAuth            the key: principal, scope, execution tenant
 //	withQuota           the tenant's rate and concurrency
+//	withShare           the tenant's share of the CPUs beside others
 //	withAuditPromise    promise the tenant's audit log a record is coming
 //	withBody            size limit, Content-Encoding, the memory budget
 //	handle              the handler's error becomes the JSON error answer
@@ -37,6 +38,7 @@ func (s *Server) chain(pattern string, acc access, action string, h func(http.Re
 	next = s.withBody(action, next)
 	if acc != public {
 		next = s.withAuditPromise(next)
+		next = s.withShare(next)
 		next = s.withQuota(next)
 		next = s.withAuth(acc, next)
 	}
@@ -248,6 +250,27 @@ func (s *Server) withQuota(next http.Handler) http.Handler {
 	})
 }
 
+// withShare runs a tenant's request once the tenant is within its share
+// of the CPUs (internal/share): while other tenants are active, the
+// tenant's requests past its share wait, in order, for one of its own to
+// end. A request whose deadline passes while it waits answers 504.
+func (s *Server) withShare(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tenant := infoOf(r.Context()).tenantOf()
+		if tenant == "" || s.share == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		release, err := s.share.Enter(r.Context(), tenant)
+		if err != nil {
+			writeError(w, r, fmt.Errorf("waiting for the tenant's share of the CPUs while other tenants are active: %w", err))
+			return
+		}
+		defer release()
+		next.ServeHTTP(w, r)
+	})
+}
+
 // withAuditPromise tells the tenant's audit log a record is coming before
 // the request runs: its record is written after the answer, and a crash
 // in between must show in verify.
@@ -286,7 +309,7 @@ func (s *Server) withBody(action string, next http.Handler) http.Handler {
 			r.Header.Del("Content-Encoding")
 			r.ContentLength = -1
 		}
-		bb := &budgetedBody{ReadCloser: body, b: s.bodies, tenant: infoOf(r.Context()).tenantOf()}
+		bb := &budgetedBody{ReadCloser: body, b: s.bodies, share: s.share, tenant: infoOf(r.Context()).tenantOf()}
 		defer bb.done()
 		r.Body = bb
 		next.ServeHTTP(w, r)

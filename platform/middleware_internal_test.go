@@ -9,12 +9,14 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/platform/apikey"
 	"github.com/aiaas/aiaas/platform/audit"
 	"github.com/aiaas/aiaas/platform/config"
 	"github.com/aiaas/aiaas/platform/internal/auth"
+	"github.com/aiaas/aiaas/platform/internal/share"
 )
 
 const mwAdminKey = "aiaas_admin_0123456789abcdef0123456789abcdef"
@@ -302,4 +304,67 @@ func (h *hookRecorder) Write(b []byte) (int, error) {
 		h.WriteHeader(http.StatusOK)
 	}
 	return h.ResponseRecorder.Write(b)
+}
+
+func TestWithShare(t *testing.T) {
+	s := mwServer(t, nil)
+	s.share = share.New(2, time.Minute) // two processors, whatever this machine has
+	entered := make(chan string, 8)
+	hold := map[string]chan struct{}{"a1": make(chan struct{})}
+	h := s.withShare(s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		name := r.Header.Get("X-Name")
+		entered <- name
+		if ch := hold[name]; ch != nil {
+			<-ch
+		}
+		return nil
+	}))
+	req := func(ctx context.Context, tenant, name string) *httptest.ResponseRecorder {
+		r := httptest.NewRequestWithContext(ctx, "GET", "/", nil)
+		r.Header.Set("X-Name", name)
+		return serve(h, withInfo(r, &reqInfo{p: &auth.Principal{Tenant: tenant}}))
+	}
+	ctx := context.Background()
+	if w := req(ctx, "tb", "b1"); w.Code != 200 { // b is now active
+		t.Fatalf("b1: %d %s", w.Code, w.Body)
+	}
+	<-entered
+	a1 := make(chan int)
+	go func() { a1 <- req(ctx, "ta", "a1").Code }()
+	if got := <-entered; got != "a1" {
+		t.Fatalf("entered %q, want a1", got)
+	}
+	// a runs one request; its second waits for it, b's passes.
+	a2 := make(chan int)
+	go func() { a2 <- req(ctx, "ta", "a2").Code }()
+	for deadline := time.Now().Add(time.Minute); s.share.Waiting() != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a's second request never waited beside its first while b is active")
+		}
+	}
+	if w := req(ctx, "tb", "b2"); w.Code != 200 {
+		t.Fatalf("b2 beside a's waiting request: %d %s", w.Code, w.Body)
+	}
+	if got := <-entered; got != "b2" {
+		t.Fatalf("entered %q while a1 runs and b is active, want b2", got)
+	}
+	// A request whose deadline passes while it waits answers 504.
+	dctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if w := req(dctx, "ta", "a3"); w.Code != http.StatusGatewayTimeout || !strings.Contains(errorOf(t, w), "share of the CPUs") {
+		t.Fatalf("a3 past its deadline in the queue: %d %s", w.Code, w.Body)
+	}
+	close(hold["a1"])
+	if code := <-a1; code != 200 {
+		t.Fatalf("a1: %d", code)
+	}
+	if got := <-entered; got != "a2" {
+		t.Fatalf("entered %q after a1 ended, want a2", got)
+	}
+	if code := <-a2; code != 200 {
+		t.Fatalf("a2: %d", code)
+	}
+	if n := s.share.Running("ta"); n != 0 {
+		t.Fatalf("a still runs %d", n)
+	}
 }

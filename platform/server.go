@@ -55,6 +55,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -70,6 +71,7 @@ import (
 	"github.com/aiaas/aiaas/platform/internal/metrics"
 	"github.com/aiaas/aiaas/platform/internal/records"
 	"github.com/aiaas/aiaas/platform/internal/registry"
+	"github.com/aiaas/aiaas/platform/internal/share"
 	"github.com/aiaas/aiaas/platform/quota"
 	"github.com/aiaas/aiaas/platform/tracing"
 	"github.com/aiaas/aiaas/platform/training"
@@ -163,6 +165,7 @@ type Server struct {
 	mux       *http.ServeMux
 	auth      *auth.Authenticator
 	quota     QuotaLimiter
+	share     *share.Gate
 	bodies    *bodyBudget
 	audit     *audit.Log
 	metrics   *metrics.Metrics
@@ -223,6 +226,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if s.quota == nil {
 		s.quota = localQuota{quota.New(&quota.Options{RPS: s.cfg.TenantRPS, Burst: s.cfg.TenantBurst, Concurrency: s.cfg.TenantConcurrency})}
 	}
+	s.share = share.New(runtime.GOMAXPROCS(0), s.cfg.ShareWindow)
 	al, err := audit.New(auditStore{s.store}, &audit.Options{
 		Logger:       s.log,
 		Dropped:      func(tenant string, n int) { s.metrics.AuditDropped(n) },

@@ -18,6 +18,7 @@ import (
 	"github.com/aiaas/aiaas/internal/safetensors"
 	"github.com/aiaas/aiaas/nn/generate"
 	"github.com/aiaas/aiaas/platform/internal/serving"
+	"github.com/aiaas/aiaas/platform/internal/share"
 	"github.com/aiaas/aiaas/platform/tracing"
 )
 
@@ -496,9 +497,15 @@ type sse struct {
 	rc      *http.ResponseController
 	started bool
 	mu      sync.Mutex
+	// A flush that waits on a slow reader steps aside from the tenant's
+	// share of the CPUs.
+	share  *share.Gate
+	tenant string
 }
 
-func newSSE(w http.ResponseWriter) *sse { return &sse{w: w, rc: http.NewResponseController(w)} }
+func (s *Server) newSSE(w http.ResponseWriter, r *http.Request) *sse {
+	return &sse{w: w, rc: http.NewResponseController(w), share: s.share, tenant: infoOf(r.Context()).tenantOf()}
+}
 
 func (e *sse) start() {
 	if e.started {
@@ -530,7 +537,9 @@ func (e *sse) data(v any) error {
 	if _, err := fmt.Fprintf(e.w, "data: %s\n\n", b); err != nil {
 		return err
 	}
-	return e.rc.Flush()
+	var err error
+	e.share.Await(e.tenant, shareAwaitAfter, func() { err = e.rc.Flush() })
+	return err
 }
 
 // --- OpenAI completions ---------------------------------------------------------
@@ -601,7 +610,7 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) error
 			"choices": []map[string]any{{"text": text, "index": 0, "logprobs": nil, "finish_reason": finish}}}
 	}
 	if req.Stream {
-		out := newSSE(w)
+		out := s.newSSE(w, r)
 		pt, ct, err := s.generateText(r.Context(), p.Tenant, te, g, &t, func(e genEvent) error {
 			if e.finish != "" {
 				return out.data(chunk("", e.finish))
@@ -727,7 +736,7 @@ func (s *Server) tritonGenerate(w http.ResponseWriter, r *http.Request, stream b
 	setAuditObject(r, "endpoints/"+te.ep.Name)
 	version := strconv.Itoa(te.l.Version)
 	if stream {
-		out := newSSE(w)
+		out := s.newSSE(w, r)
 		_, _, err := s.generateText(r.Context(), p.Tenant, te, g, &t, func(e genEvent) error {
 			ev := map[string]any{"model_name": name, "model_version": version, "text_output": e.text}
 			if e.finish != "" {

@@ -104,6 +104,11 @@ type Config struct {
 	TenantBurst int     `env:"AIAAS_TENANT_BURST" envDefault:"2000"`
 	// TenantConcurrency bounds each tenant's in-flight requests; 0 disables.
 	TenantConcurrency int `env:"AIAAS_TENANT_CONCURRENCY" envDefault:"64"`
+	// ShareWindow: while another tenant has sent a request within this
+	// window, a tenant's requests run at most its share of the CPUs at
+	// once (a processor kept free for each other active tenant with
+	// nothing running); the rest wait their turn. 0 turns the share off.
+	ShareWindow time.Duration `env:"AIAAS_SHARE_WINDOW" envDefault:"1s"`
 	// BatchWindow coalesces concurrent requests on one model version
 	// into batched forward passes (texts of different lengths padded for
 	// text encoders): a request that finds the model idle waits at most
@@ -188,6 +193,7 @@ var vars = []Var{
 	{"AIAAS_TENANT_RPS", "", "requests per second per tenant (0 = no quota)"},
 	{"AIAAS_TENANT_BURST", "", "burst above the rate per tenant"},
 	{"AIAAS_TENANT_CONCURRENCY", "", "in-flight requests per tenant (0 = no quota)"},
+	{"AIAAS_SHARE_WINDOW", "", "while another tenant was active this recently, a tenant runs at most its share of the CPUs at once (0 = off)"},
 	{"AIAAS_BATCH_WINDOW", "", "adaptive batching window, e.g. 2ms (0 = off)"},
 	{"AIAAS_BATCH_MAX", "", "largest coalesced batch"},
 	{"AIAAS_BATCH_LANES", "", "batches of one graph model that run at once (0 = GOMAXPROCS)"},
@@ -391,6 +397,9 @@ func (c Config) problems(skip map[string]bool) []string {
 	}
 	if c.TenantRPS > 0 && c.TenantBurst < 1 {
 		bad("AIAAS_TENANT_BURST", "must be at least 1 when AIAAS_TENANT_RPS is set")
+	}
+	if c.ShareWindow < 0 {
+		bad("AIAAS_SHARE_WINDOW", "must not be negative")
 	}
 	if c.TenantConcurrency < 0 {
 		bad("AIAAS_TENANT_CONCURRENCY", "must not be negative")

@@ -1,0 +1,275 @@
+// Package share holds each tenant to its share of the process's CPUs while
+// other tenants are active.
+//
+// Go's scheduler is fair to goroutines, not to tenants: a tenant with
+// sixteen requests in flight has sixteen runnable goroutines and another
+// tenant's one request waits behind them for a processor, up to the
+// scheduler's 10 ms time slice each. A Gate counts each tenant's requests
+// that are running (inside their handler) and, while other tenants have
+// been active within the window, admits a tenant's next request only if
+// that leaves a processor free for every other active tenant that has
+// nothing running. Requests past a tenant's share wait, first come first
+// served, until one of the tenant's own requests ends or the window of the
+// others lapses; they never wait on another tenant's requests, so a tenant
+// with nothing running is always admitted at once.
+//
+// A tenant alone (nobody else active within the window) is not limited:
+// the gate costs a lone tenant nothing, batching included. A request that
+// blocks on its client (reading a slow body, streaming to a slow reader)
+// can step aside with Pause, so its tenant's other requests are not held
+// behind a network wait; Pause's resume never blocks, so it cannot
+// deadlock against the tenant's own requests.
+package share
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Gate admits requests by tenant. The zero value is not usable; use New.
+// A nil *Gate admits everything at once.
+type Gate struct {
+	slots  int
+	window time.Duration
+	now    func() time.Time
+
+	mu      sync.Mutex
+	held    int // requests running, all tenants
+	tenants map[string]*tenant
+	waiters []*waiter // FIFO
+	seen    time.Time // when tenants was last swept of idle entries
+}
+
+type tenant struct {
+	held int       // requests running
+	last time.Time // when its last request arrived
+}
+
+type waiter struct {
+	tenant string
+	ready  chan struct{} // closed when admitted
+	gone   bool          // gave up (context done); skipped
+}
+
+// New returns a gate over slots processors (at least 1) in which a tenant
+// counts as active for window after its last request. A window of 0 or
+// less returns nil: every request admitted at once.
+func New(slots int, window time.Duration) *Gate {
+	if window <= 0 {
+		return nil
+	}
+	return &Gate{slots: max(1, slots), window: window, now: time.Now, tenants: map[string]*tenant{}}
+}
+
+// Enter waits until the gate admits a request of tenant t, or ctx is done
+// (then it returns ctx's error and nothing is held). The returned release
+// must be called once when the request ends.
+func (g *Gate) Enter(ctx context.Context, t string) (release func(), err error) {
+	if g == nil {
+		return func() {}, nil
+	}
+	g.mu.Lock()
+	now := g.now()
+	ts := g.tenants[t]
+	if ts == nil {
+		ts = &tenant{}
+		g.tenants[t] = ts
+	}
+	ts.last = now
+	if len(g.waiters) == 0 && g.admits(t, ts, now) {
+		g.take(ts)
+		g.mu.Unlock()
+		return g.releaser(t), nil
+	}
+	w := &waiter{tenant: t, ready: make(chan struct{})}
+	g.waiters = append(g.waiters, w)
+	// A new waiter may be admissible at once behind others that are not
+	// (another tenant's): let the scan decide, in order.
+	g.scan(now)
+	g.mu.Unlock()
+
+	timer := time.NewTimer(g.window)
+	defer timer.Stop()
+	for {
+		select {
+		case <-w.ready:
+			return g.releaser(t), nil
+		case <-ctx.Done():
+			g.mu.Lock()
+			select {
+			case <-w.ready:
+				// Admitted just as the context ended: give it back.
+				g.mu.Unlock()
+				g.releaser(t)()
+			default:
+				w.gone = true
+				g.mu.Unlock()
+			}
+			return nil, ctx.Err()
+		case <-timer.C:
+			// Another tenant's window may have lapsed: nobody's release
+			// would say so.
+			g.mu.Lock()
+			g.scan(g.now())
+			g.mu.Unlock()
+			timer.Reset(g.window)
+		}
+	}
+}
+
+// Pause steps a running request of tenant t aside while it blocks on
+// something other than the CPU (its client), so the tenant's next request
+// may run meanwhile. resume must be called once before the request works
+// again; it never waits.
+func (g *Gate) Pause(t string) (resume func()) {
+	if g == nil {
+		return func() {}
+	}
+	g.mu.Lock()
+	ts := g.tenants[t]
+	if ts == nil || ts.held == 0 {
+		g.mu.Unlock()
+		return func() {}
+	}
+	g.drop(ts)
+	g.scan(g.now())
+	g.mu.Unlock()
+	return func() {
+		g.mu.Lock()
+		// Looked up again: a tenant idle past the window while paused
+		// may have been swept.
+		ts := g.tenants[t]
+		if ts == nil {
+			ts = &tenant{last: g.now()}
+			g.tenants[t] = ts
+		}
+		g.take(ts)
+		g.mu.Unlock()
+	}
+}
+
+// Await runs fn, a wait on something other than the CPU (a client's
+// body, a client reading a stream), for a running request of tenant t:
+// if fn takes longer than after, the request steps aside (Pause) until fn
+// returns, so a slow client holds back none of its tenant's other
+// requests. A wait shorter than after costs a timer and nothing else.
+func (g *Gate) Await(t string, after time.Duration, fn func()) {
+	if g == nil {
+		fn()
+		return
+	}
+	var (
+		mu     sync.Mutex
+		done   bool
+		resume func()
+	)
+	timer := time.AfterFunc(after, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !done {
+			resume = g.Pause(t)
+		}
+	})
+	fn()
+	timer.Stop()
+	mu.Lock()
+	done = true
+	r := resume
+	mu.Unlock()
+	if r != nil {
+		r()
+	}
+}
+
+// Running reports how many requests of tenant t are running.
+func (g *Gate) Running(t string) int {
+	if g == nil {
+		return 0
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if ts := g.tenants[t]; ts != nil {
+		return ts.held
+	}
+	return 0
+}
+
+// Waiting reports how many requests wait for their tenant's share.
+func (g *Gate) Waiting() int {
+	if g == nil {
+		return 0
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, w := range g.waiters {
+		if !w.gone {
+			n++
+		}
+	}
+	return n
+}
+
+func (g *Gate) releaser(t string) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			g.mu.Lock()
+			g.drop(g.tenants[t])
+			g.scan(g.now())
+			g.mu.Unlock()
+		})
+	}
+}
+
+func (g *Gate) take(ts *tenant) { ts.held++; g.held++ }
+func (g *Gate) drop(ts *tenant) { ts.held--; g.held-- }
+
+// admits reports whether a request of t may run now: always when t has
+// nothing running; otherwise only if, after it, a processor stays free
+// for each other tenant active within the window with nothing running.
+// Called with g.mu held.
+func (g *Gate) admits(t string, ts *tenant, now time.Time) bool {
+	if ts.held == 0 {
+		return true
+	}
+	reserve := 0
+	for name, o := range g.tenants {
+		if name != t && o.held == 0 && now.Sub(o.last) < g.window {
+			reserve++
+		}
+	}
+	return reserve == 0 || g.held+reserve < g.slots
+}
+
+// scan admits waiters in arrival order, each if the gate admits it now,
+// and forgets tenants idle past the window with nothing running or
+// waiting. Called with g.mu held.
+func (g *Gate) scan(now time.Time) {
+	kept := g.waiters[:0]
+	for _, w := range g.waiters {
+		switch {
+		case w.gone:
+		case g.admits(w.tenant, g.tenants[w.tenant], now):
+			g.take(g.tenants[w.tenant])
+			close(w.ready)
+		default:
+			kept = append(kept, w)
+		}
+	}
+	clear(g.waiters[len(kept):])
+	g.waiters = kept
+	if now.Sub(g.seen) >= g.window {
+		g.seen = now
+		waiting := map[string]bool{}
+		for _, w := range g.waiters {
+			waiting[w.tenant] = true
+		}
+		for name, ts := range g.tenants {
+			if ts.held == 0 && !waiting[name] && now.Sub(ts.last) >= g.window {
+				delete(g.tenants, name)
+			}
+		}
+	}
+}

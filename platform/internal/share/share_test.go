@@ -1,0 +1,317 @@
+package share
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// enter starts Enter in a goroutine and returns a channel that yields its
+// release once admitted.
+func enter(ctx context.Context, g *Gate, t string) <-chan func() {
+	ch := make(chan func(), 1)
+	go func() {
+		rel, err := g.Enter(ctx, t)
+		if err != nil {
+			close(ch)
+			return
+		}
+		ch <- rel
+	}()
+	return ch
+}
+
+// admitted reports whether the Enter behind ch has returned by the time
+// every goroutine of the bubble is blocked, and its release if so.
+func admitted(t *testing.T, ch <-chan func()) (func(), bool) {
+	t.Helper()
+	synctest.Wait()
+	select {
+	case rel, ok := <-ch:
+		if !ok {
+			t.Fatal("Enter failed")
+		}
+		return rel, true
+	default:
+		return nil, false
+	}
+}
+
+func TestLoneTenantUnlimited(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := New(2, time.Second)
+		var rels []func()
+		for range 16 {
+			rel, ok := admitted(t, enter(t.Context(), g, "a"))
+			if !ok {
+				t.Fatalf("request %d of a lone tenant waited", len(rels)+1)
+			}
+			rels = append(rels, rel)
+		}
+		if n := g.Running("a"); n != 16 {
+			t.Fatalf("running %d, want 16", n)
+		}
+		for _, r := range rels {
+			r()
+		}
+		if n := g.Running("a"); n != 0 {
+			t.Fatalf("running %d after all released", n)
+		}
+	})
+}
+
+func TestShareWhileAnotherTenantIsActive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := New(2, time.Second)
+		ctx := t.Context()
+		// b is active: one request, already over.
+		relB, _ := admitted(t, enter(ctx, g, "b"))
+		relB()
+		a1, ok := admitted(t, enter(ctx, g, "a"))
+		if !ok {
+			t.Fatal("a's first request waited")
+		}
+		// a has one running; a second would leave no processor for b.
+		a2ch := enter(ctx, g, "a")
+		if _, ok := admitted(t, a2ch); ok {
+			t.Fatal("a's second request ran while b is active with nothing running")
+		}
+		// b, with nothing running, is admitted at once, also behind a's
+		// waiting request.
+		b2, ok := admitted(t, enter(ctx, g, "b"))
+		if !ok {
+			t.Fatal("b waited behind a")
+		}
+		// Both processors are taken (a 1, b 1): a's waiter still waits
+		// when b ends, since b stays active for the window...
+		b2()
+		if _, ok := admitted(t, a2ch); ok {
+			t.Fatal("a's second request ran with b still active")
+		}
+		// ...and runs when a's first ends.
+		a1()
+		a2, ok := admitted(t, a2ch)
+		if !ok {
+			t.Fatal("a's waiting request not admitted after a's release")
+		}
+		a2()
+		if g.Running("a") != 0 || g.Running("b") != 0 || g.Waiting() != 0 {
+			t.Fatalf("left: a %d b %d waiting %d", g.Running("a"), g.Running("b"), g.Waiting())
+		}
+	})
+}
+
+func TestWindowLapses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := New(2, time.Second)
+		ctx := t.Context()
+		relB, _ := admitted(t, enter(ctx, g, "b"))
+		relB()
+		a1, _ := admitted(t, enter(ctx, g, "a"))
+		a2ch := enter(ctx, g, "a")
+		time.Sleep(500 * time.Millisecond)
+		if _, ok := admitted(t, a2ch); ok {
+			t.Fatal("admitted within b's window")
+		}
+		// Nobody releases anything: the lapse of b's window alone must
+		// let a's request run.
+		time.Sleep(2 * time.Second)
+		a2, ok := admitted(t, a2ch)
+		if !ok {
+			t.Fatal("a's request still waits after b's window lapsed")
+		}
+		a1()
+		a2()
+		// b, idle past the window, is forgotten at the next scan.
+		time.Sleep(2 * time.Second)
+		r, _ := admitted(t, enter(ctx, g, "a"))
+		r()
+		g.mu.Lock()
+		_, kept := g.tenants["b"]
+		g.mu.Unlock()
+		if kept {
+			t.Fatal("an idle tenant is kept past its window")
+		}
+	})
+}
+
+func TestThreeTenantsOnFourSlots(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := New(4, time.Second)
+		ctx := t.Context()
+		for _, n := range []string{"b", "c"} {
+			r, _ := admitted(t, enter(ctx, g, n))
+			r()
+		}
+		// Two slots stay free for b and c: a runs two.
+		var rels []func()
+		for i := range 3 {
+			r, ok := admitted(t, enter(ctx, g, "a"))
+			if i < 2 && !ok {
+				t.Fatalf("a's request %d waited", i+1)
+			}
+			if i == 2 {
+				if ok {
+					t.Fatal("a ran a third request with b and c active")
+				}
+				break
+			}
+			rels = append(rels, r)
+		}
+		// b runs one: c still needs its slot, so a stays at two.
+		rb, _ := admitted(t, enter(ctx, g, "b"))
+		if g.Running("a") != 2 {
+			t.Fatalf("a runs %d", g.Running("a"))
+		}
+		rb()
+		for _, r := range rels {
+			r()
+		}
+		synctest.Wait()
+		if g.Running("a") != 1 {
+			t.Fatalf("a's waiter not admitted: a runs %d", g.Running("a"))
+		}
+	})
+}
+
+func TestCancelWhileWaiting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := New(2, time.Second)
+		relB, _ := admitted(t, enter(t.Context(), g, "b"))
+		relB()
+		a1, _ := admitted(t, enter(t.Context(), g, "a"))
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		_, err := g.Enter(ctx, "a")
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Enter past its deadline: %v", err)
+		}
+		if g.Waiting() != 0 || g.Running("a") != 1 {
+			t.Fatalf("after a cancelled wait: waiting %d, a runs %d", g.Waiting(), g.Running("a"))
+		}
+		a1()
+		synctest.Wait()
+		if g.Running("a") != 0 {
+			t.Fatalf("the cancelled waiter was admitted: a runs %d", g.Running("a"))
+		}
+	})
+}
+
+func TestPauseLetsTheTenantsNextRequestRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := New(2, time.Second)
+		ctx := t.Context()
+		relB, _ := admitted(t, enter(ctx, g, "b"))
+		relB()
+		a1, _ := admitted(t, enter(ctx, g, "a"))
+		a2ch := enter(ctx, g, "a")
+		if _, ok := admitted(t, a2ch); ok {
+			t.Fatal("admitted before the pause")
+		}
+		resume := g.Pause("a")
+		a2, ok := admitted(t, a2ch)
+		if !ok {
+			t.Fatal("a's request still waits while a's other request is paused")
+		}
+		resume() // never waits, even over the share
+		if g.Running("a") != 2 {
+			t.Fatalf("a runs %d after resume", g.Running("a"))
+		}
+		a1()
+		a2()
+		if g.Running("a") != 0 {
+			t.Fatalf("a runs %d", g.Running("a"))
+		}
+	})
+}
+
+func TestNilGate(t *testing.T) {
+	var g *Gate = New(2, 0)
+	if g != nil {
+		t.Fatal("a zero window makes a gate")
+	}
+	rel, err := g.Enter(context.Background(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel()
+	g.Pause("a")()
+	if g.Running("a") != 0 || g.Waiting() != 0 {
+		t.Fatal("a nil gate counts")
+	}
+}
+
+// TestConcurrentUse runs many tenants' requests at once under -race: every
+// request ends admitted or cancelled, and nothing stays held.
+func TestConcurrentUse(t *testing.T) {
+	g := New(2, 5*time.Millisecond)
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			tn := string(rune('a' + i%4))
+			for j := range 200 {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(j%3)*time.Millisecond)
+				rel, err := g.Enter(ctx, tn)
+				cancel()
+				if err != nil {
+					continue
+				}
+				if j%5 == 0 {
+					g.Pause(tn)()
+				}
+				rel()
+				rel() // a second call is a no-op
+			}
+		})
+	}
+	wg.Wait()
+	for _, tn := range []string{"a", "b", "c", "d"} {
+		if n := g.Running(tn); n != 0 {
+			t.Errorf("%s runs %d after all ended", tn, n)
+		}
+	}
+	if g.Waiting() != 0 || g.held != 0 {
+		t.Errorf("waiting %d, held %d", g.Waiting(), g.held)
+	}
+}
+
+func TestAwaitPausesOnlySlowWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := New(2, time.Second)
+		ctx := t.Context()
+		relB, _ := admitted(t, enter(ctx, g, "b"))
+		relB()
+		a1, _ := admitted(t, enter(ctx, g, "a"))
+		a2ch := enter(ctx, g, "a")
+		// A quick wait does not step aside.
+		g.Await("a", 2*time.Millisecond, func() {})
+		if _, ok := admitted(t, a2ch); ok {
+			t.Fatal("a quick wait let a's next request run")
+		}
+		// A slow one does, for as long as it lasts.
+		release := make(chan struct{})
+		awaited := make(chan struct{})
+		go func() {
+			g.Await("a", 2*time.Millisecond, func() { <-release })
+			close(awaited)
+		}()
+		time.Sleep(5 * time.Millisecond)
+		a2, ok := admitted(t, a2ch)
+		if !ok {
+			t.Fatal("a slow wait held back a's next request")
+		}
+		close(release)
+		<-awaited
+		if g.Running("a") != 2 {
+			t.Fatalf("a runs %d after the slow wait", g.Running("a"))
+		}
+		a1()
+		a2()
+		if g.Running("a") != 0 {
+			t.Fatalf("a runs %d", g.Running("a"))
+		}
+	})
+}
