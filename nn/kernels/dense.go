@@ -262,7 +262,9 @@ func denseFusedCols(p *Packed, dst, x []float32, m int, act Activation, j0, j1 i
 	mr, nr := kr.mr, kr.nr
 	k, n := p.k, p.n
 	mFull := m / mr * mr
+	var y yielder
 	for pc := 0; pc < k; pc += p.kcStep {
+		y.maybe()
 		kc := min(p.kcStep, k-pc)
 		flags := denseAcc
 		if pc == 0 {
@@ -361,7 +363,9 @@ func denseEpilogue(p *Packed, dst, x []float32, m int, act Activation) {
 	ws := getWorkspace(mcMax*p.kcStep, 0, mr*nr)
 	defer putWorkspace(ws)
 	ap, tmp := ws.a, ws.tmp[:mr*nr]
+	var y yielder
 	for pc := 0; pc < k; pc += p.kcStep {
+		y.maybe()
 		kc := min(p.kcStep, k-pc)
 		last := pc+kc == k && act == ReLU
 		for ic := 0; ic < m; ic += kr.blk.mc {
