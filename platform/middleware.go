@@ -26,6 +26,7 @@ import (
 //	withAuth            the key: principal, scope, execution tenant
 //	withQuota           the tenant's rate and concurrency
 //	withShare           the tenant's share of the CPUs beside others
+//	                    (public routes: withShare right above withBody)
 //	withAuditPromise    promise the tenant's audit log a record is coming
 //	withBody            size limit, Content-Encoding, the memory budget
 //	handle              the handler's error becomes the JSON error answer
@@ -41,6 +42,8 @@ func (s *Server) chain(pattern string, acc access, action string, h func(http.Re
 		next = s.withShare(next)
 		next = s.withQuota(next)
 		next = s.withAuth(acc, next)
+	} else {
+		next = s.withShare(next)
 	}
 	next = s.withRecover(next)
 	next = s.withDeadline(routeOf(pattern), next)
@@ -256,10 +259,16 @@ func (s *Server) withQuota(next http.Handler) http.Handler {
 // end. A request whose deadline passes while it waits answers 504.
 func (s *Server) withShare(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tenant := infoOf(r.Context()).tenantOf()
-		if tenant == "" || s.share == nil {
+		if s.share == nil {
 			next.ServeHTTP(w, r)
 			return
+		}
+		tenant := infoOf(r.Context()).tenantOf()
+		if tenant == "" {
+			// Probes, server metadata and the operator's routes share
+			// as one more tenant: a tenant's load must not keep the
+			// readiness probe from answering.
+			tenant = shareUntenanted
 		}
 		release, err := s.share.Enter(r.Context(), tenant)
 		if err != nil {
@@ -270,6 +279,10 @@ func (s *Server) withShare(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// shareUntenanted is the share gate's name for requests of no tenant; a
+// tenant id is "t" and hex, so it cannot collide.
+const shareUntenanted = "(untenanted)"
 
 // withAuditPromise tells the tenant's audit log a record is coming before
 // the request runs: its record is written after the answer, and a crash

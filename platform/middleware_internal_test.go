@@ -334,6 +334,7 @@ func TestWithShare(t *testing.T) {
 	if got := <-entered; got != "a1" {
 		t.Fatalf("entered %q, want a1", got)
 	}
+	time.Sleep(50 * time.Millisecond) // a has run more than b
 	// a runs one request; its second waits for it, b's passes.
 	a2 := make(chan int)
 	go func() { a2 <- req(ctx, "ta", "a2").Code }()

@@ -105,9 +105,10 @@ type Config struct {
 	// TenantConcurrency bounds each tenant's in-flight requests; 0 disables.
 	TenantConcurrency int `env:"AIAAS_TENANT_CONCURRENCY" envDefault:"64"`
 	// ShareWindow: while another tenant has sent a request within this
-	// window, a tenant's requests run at most its share of the CPUs at
-	// once (a processor kept free for each other active tenant with
-	// nothing running); the rest wait their turn. 0 turns the share off.
+	// window, a tenant that has recently run more than the active
+	// tenants' average runs at most its share of the CPUs at once (a
+	// processor kept free for each other active tenant with nothing
+	// running); its other requests wait their turn. 0 turns it off.
 	ShareWindow time.Duration `env:"AIAAS_SHARE_WINDOW" envDefault:"1s"`
 	// BatchWindow coalesces concurrent requests on one model version
 	// into batched forward passes (texts of different lengths padded for
@@ -193,7 +194,7 @@ var vars = []Var{
 	{"AIAAS_TENANT_RPS", "", "requests per second per tenant (0 = no quota)"},
 	{"AIAAS_TENANT_BURST", "", "burst above the rate per tenant"},
 	{"AIAAS_TENANT_CONCURRENCY", "", "in-flight requests per tenant (0 = no quota)"},
-	{"AIAAS_SHARE_WINDOW", "", "while another tenant was active this recently, a tenant runs at most its share of the CPUs at once (0 = off)"},
+	{"AIAAS_SHARE_WINDOW", "", "while another tenant was active this recently, the heaviest tenants run at most their share of the CPUs at once (0 = off)"},
 	{"AIAAS_BATCH_WINDOW", "", "adaptive batching window, e.g. 2ms (0 = off)"},
 	{"AIAAS_BATCH_MAX", "", "largest coalesced batch"},
 	{"AIAAS_BATCH_LANES", "", "batches of one graph model that run at once (0 = GOMAXPROCS)"},

@@ -6,9 +6,12 @@
 // tenant's one request waits behind them for a processor, up to the
 // scheduler's 10 ms time slice each. A Gate counts each tenant's requests
 // that are running (inside their handler) and, while other tenants have
-// been active within the window, admits a tenant's next request only if
-// that leaves a processor free for every other active tenant that has
-// nothing running. Requests past a tenant's share wait, first come first
+// been active within the window, admits the next request of a tenant that
+// has recently run more than the active tenants' average only if that
+// leaves a processor free for every other active tenant that has nothing
+// running. A tenant at or below the average is not held back: the light
+// tenant's upload and its inferences run side by side, the heavy tenant's
+// requests take turns. Requests past a tenant's share wait, first come first
 // served, until one of the tenant's own requests ends or the window of the
 // others lapses; they never wait on another tenant's requests, so a tenant
 // with nothing running is always admitted at once.
@@ -23,6 +26,7 @@ package share
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 )
@@ -44,6 +48,32 @@ type Gate struct {
 type tenant struct {
 	held int       // requests running
 	last time.Time // when its last request arrived
+	// use is the tenant's recent running time: request-seconds, each
+	// second weighted e^(-age/usageDecay); at is when it was last brought
+	// up to date.
+	use float64
+	at  time.Time
+}
+
+// usageDecay is the time constant of a tenant's running-time average:
+// what it ran a few seconds ago hardly counts any more.
+const usageDecay = time.Second
+
+// account brings ts.use up to now: held requests ran since ts.at, the
+// time before that decays. Call it before held changes.
+func (ts *tenant) account(now time.Time) {
+	dt := now.Sub(ts.at)
+	if ts.at.IsZero() {
+		ts.at = now
+		return
+	}
+	if dt <= 0 {
+		return
+	}
+	tau := usageDecay.Seconds()
+	decay := math.Exp(-dt.Seconds() / tau)
+	ts.use = ts.use*decay + float64(ts.held)*tau*(1-decay)
+	ts.at = now
 }
 
 type waiter struct {
@@ -223,24 +253,38 @@ func (g *Gate) releaser(t string) func() {
 	}
 }
 
-func (g *Gate) take(ts *tenant) { ts.held++; g.held++ }
-func (g *Gate) drop(ts *tenant) { ts.held--; g.held-- }
+func (g *Gate) take(ts *tenant) { ts.account(g.now()); ts.held++; g.held++ }
+func (g *Gate) drop(ts *tenant) { ts.account(g.now()); ts.held--; g.held-- }
 
 // admits reports whether a request of t may run now: always when t has
-// nothing running; otherwise only if, after it, a processor stays free
-// for each other tenant active within the window with nothing running.
+// nothing running, and always when t has recently run no more than the
+// average of the active tenants (a lone tenant's, or a light tenant's
+// second request does not wait for its first). A tenant above the
+// average runs its next request only if, after it, the requests running
+// leave a processor free for each other tenant active within the window
+// with nothing running.
 // Called with g.mu held.
 func (g *Gate) admits(t string, ts *tenant, now time.Time) bool {
 	if ts.held == 0 {
 		return true
 	}
-	reserve := 0
+	ts.account(now)
+	reserve, active, sum := 0, 1, ts.use
 	for name, o := range g.tenants {
-		if name != t && o.held == 0 && now.Sub(o.last) < g.window {
+		if name == t || (o.held == 0 && now.Sub(o.last) >= g.window) {
+			continue
+		}
+		o.account(now)
+		active++
+		sum += o.use
+		if o.held == 0 {
 			reserve++
 		}
 	}
-	return reserve == 0 || g.held+reserve < g.slots
+	if ts.use*float64(active) <= sum { // alone, or not above the average
+		return true
+	}
+	return g.held+reserve < g.slots
 }
 
 // scan admits waiters in arrival order, each if the gate admits it now,

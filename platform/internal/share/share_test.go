@@ -74,6 +74,7 @@ func TestShareWhileAnotherTenantIsActive(t *testing.T) {
 		if !ok {
 			t.Fatal("a's first request waited")
 		}
+		time.Sleep(10 * time.Millisecond) // a has run more than b now
 		// a has one running; a second would leave no processor for b.
 		a2ch := enter(ctx, g, "a")
 		if _, ok := admitted(t, a2ch); ok {
@@ -111,6 +112,7 @@ func TestWindowLapses(t *testing.T) {
 		relB, _ := admitted(t, enter(ctx, g, "b"))
 		relB()
 		a1, _ := admitted(t, enter(ctx, g, "a"))
+		time.Sleep(10 * time.Millisecond) // a has run more than b now
 		a2ch := enter(ctx, g, "a")
 		time.Sleep(500 * time.Millisecond)
 		if _, ok := admitted(t, a2ch); ok {
@@ -149,6 +151,7 @@ func TestThreeTenantsOnFourSlots(t *testing.T) {
 		// Two slots stay free for b and c: a runs two.
 		var rels []func()
 		for i := range 3 {
+			time.Sleep(10 * time.Millisecond) // a has run more than b and c
 			r, ok := admitted(t, enter(ctx, g, "a"))
 			if i < 2 && !ok {
 				t.Fatalf("a's request %d waited", i+1)
@@ -183,6 +186,7 @@ func TestCancelWhileWaiting(t *testing.T) {
 		relB, _ := admitted(t, enter(t.Context(), g, "b"))
 		relB()
 		a1, _ := admitted(t, enter(t.Context(), g, "a"))
+		time.Sleep(10 * time.Millisecond)
 		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 		defer cancel()
 		_, err := g.Enter(ctx, "a")
@@ -207,6 +211,7 @@ func TestPauseLetsTheTenantsNextRequestRun(t *testing.T) {
 		relB, _ := admitted(t, enter(ctx, g, "b"))
 		relB()
 		a1, _ := admitted(t, enter(ctx, g, "a"))
+		time.Sleep(10 * time.Millisecond) // a has run more than b now
 		a2ch := enter(ctx, g, "a")
 		if _, ok := admitted(t, a2ch); ok {
 			t.Fatal("admitted before the pause")
@@ -285,6 +290,7 @@ func TestAwaitPausesOnlySlowWaits(t *testing.T) {
 		relB, _ := admitted(t, enter(ctx, g, "b"))
 		relB()
 		a1, _ := admitted(t, enter(ctx, g, "a"))
+		time.Sleep(10 * time.Millisecond) // a has run more than b now
 		a2ch := enter(ctx, g, "a")
 		// A quick wait does not step aside.
 		g.Await("a", 2*time.Millisecond, func() {})
@@ -313,5 +319,29 @@ func TestAwaitPausesOnlySlowWaits(t *testing.T) {
 		if g.Running("a") != 0 {
 			t.Fatalf("a runs %d", g.Running("a"))
 		}
+	})
+}
+
+// TestLightTenantNotHeldBack: while a heavy tenant takes turns, a light
+// one runs its requests side by side (its inference beside its upload).
+func TestLightTenantNotHeldBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := New(2, time.Second)
+		ctx := t.Context()
+		a1, _ := admitted(t, enter(ctx, g, "a"))
+		time.Sleep(time.Second) // a has run for a second
+		b1, _ := admitted(t, enter(ctx, g, "b"))
+		time.Sleep(10 * time.Millisecond)
+		b2, ok := admitted(t, enter(ctx, g, "b"))
+		if !ok {
+			t.Fatal("the light tenant's second request waited")
+		}
+		// Three run on two processors: a's next waits, whatever b does.
+		if _, ok := admitted(t, enter(ctx, g, "a")); ok {
+			t.Fatal("the heavy tenant ran a second request with every processor taken")
+		}
+		b1()
+		b2()
+		a1()
 	})
 }
