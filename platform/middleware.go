@@ -270,12 +270,11 @@ func (s *Server) withShare(next http.Handler) http.Handler {
 			// readiness probe from answering.
 			tenant = shareUntenanted
 		}
-		release, err := s.share.Enter(r.Context(), tenant)
-		if err != nil {
+		if err := s.share.Enter(r.Context(), tenant); err != nil {
 			writeError(w, r, fmt.Errorf("waiting for the tenant's share of the CPUs while other tenants are active: %w", err))
 			return
 		}
-		defer release()
+		defer s.share.Leave(tenant)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -93,11 +93,12 @@ func New(slots int, window time.Duration) *Gate {
 }
 
 // Enter waits until the gate admits a request of tenant t, or ctx is done
-// (then it returns ctx's error and nothing is held). The returned release
-// must be called once when the request ends.
-func (g *Gate) Enter(ctx context.Context, t string) (release func(), err error) {
+// (then it returns ctx's error and nothing is held). After a nil error,
+// Leave(t) must be called once when the request ends. Admission at once
+// allocates nothing.
+func (g *Gate) Enter(ctx context.Context, t string) error {
 	if g == nil {
-		return func() {}, nil
+		return nil
 	}
 	g.mu.Lock()
 	now := g.now()
@@ -110,7 +111,7 @@ func (g *Gate) Enter(ctx context.Context, t string) (release func(), err error) 
 	if len(g.waiters) == 0 && g.admits(t, ts, now) {
 		g.take(ts)
 		g.mu.Unlock()
-		return g.releaser(t), nil
+		return nil
 	}
 	w := &waiter{tenant: t, ready: make(chan struct{})}
 	g.waiters = append(g.waiters, w)
@@ -124,19 +125,19 @@ func (g *Gate) Enter(ctx context.Context, t string) (release func(), err error) 
 	for {
 		select {
 		case <-w.ready:
-			return g.releaser(t), nil
+			return nil
 		case <-ctx.Done():
 			g.mu.Lock()
 			select {
 			case <-w.ready:
 				// Admitted just as the context ended: give it back.
 				g.mu.Unlock()
-				g.releaser(t)()
+				g.Leave(t)
 			default:
 				w.gone = true
 				g.mu.Unlock()
 			}
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-timer.C:
 			// Another tenant's window may have lapsed: nobody's release
 			// would say so.
@@ -241,16 +242,17 @@ func (g *Gate) Waiting() int {
 	return n
 }
 
-func (g *Gate) releaser(t string) func() {
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			g.mu.Lock()
-			g.drop(g.tenants[t])
-			g.scan(g.now())
-			g.mu.Unlock()
-		})
+// Leave ends a request of tenant t that Enter admitted.
+func (g *Gate) Leave(t string) {
+	if g == nil {
+		return
 	}
+	g.mu.Lock()
+	if ts := g.tenants[t]; ts != nil && ts.held > 0 {
+		g.drop(ts)
+		g.scan(g.now())
+	}
+	g.mu.Unlock()
 }
 
 func (g *Gate) take(ts *tenant) { ts.account(g.now()); ts.held++; g.held++ }

@@ -14,12 +14,11 @@ import (
 func enter(ctx context.Context, g *Gate, t string) <-chan func() {
 	ch := make(chan func(), 1)
 	go func() {
-		rel, err := g.Enter(ctx, t)
-		if err != nil {
+		if err := g.Enter(ctx, t); err != nil {
 			close(ch)
 			return
 		}
-		ch <- rel
+		ch <- func() { g.Leave(t) }
 	}()
 	return ch
 }
@@ -189,7 +188,7 @@ func TestCancelWhileWaiting(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 		defer cancel()
-		_, err := g.Enter(ctx, "a")
+		err := g.Enter(ctx, "a")
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Enter past its deadline: %v", err)
 		}
@@ -238,11 +237,10 @@ func TestNilGate(t *testing.T) {
 	if g != nil {
 		t.Fatal("a zero window makes a gate")
 	}
-	rel, err := g.Enter(context.Background(), "a")
-	if err != nil {
+	if err := g.Enter(context.Background(), "a"); err != nil {
 		t.Fatal(err)
 	}
-	rel()
+	g.Leave("a")
 	g.Pause("a")()
 	if g.Running("a") != 0 || g.Waiting() != 0 {
 		t.Fatal("a nil gate counts")
@@ -259,7 +257,7 @@ func TestConcurrentUse(t *testing.T) {
 			tn := string(rune('a' + i%4))
 			for j := range 200 {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(j%3)*time.Millisecond)
-				rel, err := g.Enter(ctx, tn)
+				err := g.Enter(ctx, tn)
 				cancel()
 				if err != nil {
 					continue
@@ -267,8 +265,7 @@ func TestConcurrentUse(t *testing.T) {
 				if j%5 == 0 {
 					g.Pause(tn)()
 				}
-				rel()
-				rel() // a second call is a no-op
+				g.Leave(tn)
 			}
 		})
 	}
@@ -344,4 +341,19 @@ func TestLightTenantNotHeldBack(t *testing.T) {
 		b2()
 		a1()
 	})
+}
+
+func TestEnterAllocatesNothing(t *testing.T) {
+	g := New(2, time.Second)
+	ctx := context.Background()
+	g.Enter(ctx, "a") // the tenant's entry exists from here on
+	g.Leave("a")
+	if n := testing.AllocsPerRun(100, func() {
+		if err := g.Enter(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		g.Leave("a")
+	}); n != 0 {
+		t.Fatalf("Enter and Leave allocate %v times", n)
+	}
 }
