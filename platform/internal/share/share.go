@@ -109,7 +109,7 @@ func (g *Gate) Enter(ctx context.Context, t string) error {
 	}
 	ts.last = now
 	if len(g.waiters) == 0 && g.admits(t, ts, now) {
-		g.take(ts)
+		g.take(ts, now)
 		g.mu.Unlock()
 		return nil
 	}
@@ -163,19 +163,21 @@ func (g *Gate) Pause(t string) (resume func()) {
 		g.mu.Unlock()
 		return func() {}
 	}
-	g.drop(ts)
-	g.scan(g.now())
+	now := g.now()
+	g.drop(ts, now)
+	g.scan(now)
 	g.mu.Unlock()
 	return func() {
 		g.mu.Lock()
 		// Looked up again: a tenant idle past the window while paused
 		// may have been swept.
+		now := g.now()
 		ts := g.tenants[t]
 		if ts == nil {
-			ts = &tenant{last: g.now()}
+			ts = &tenant{last: now}
 			g.tenants[t] = ts
 		}
-		g.take(ts)
+		g.take(ts, now)
 		g.mu.Unlock()
 	}
 }
@@ -249,14 +251,17 @@ func (g *Gate) Leave(t string) {
 	}
 	g.mu.Lock()
 	if ts := g.tenants[t]; ts != nil && ts.held > 0 {
-		g.drop(ts)
-		g.scan(g.now())
+		now := g.now()
+		g.drop(ts, now)
+		g.scan(now)
 	}
 	g.mu.Unlock()
 }
 
-func (g *Gate) take(ts *tenant) { ts.account(g.now()); ts.held++; g.held++ }
-func (g *Gate) drop(ts *tenant) { ts.account(g.now()); ts.held--; g.held-- }
+// take and drop count a request of ts in or out at now (one clock read
+// per admission, shared with the caller's checks).
+func (g *Gate) take(ts *tenant, now time.Time) { ts.account(now); ts.held++; g.held++ }
+func (g *Gate) drop(ts *tenant, now time.Time) { ts.account(now); ts.held--; g.held-- }
 
 // admits reports whether a request of t may run now: always when t has
 // nothing running, and always when t has recently run no more than the
@@ -298,7 +303,7 @@ func (g *Gate) scan(now time.Time) {
 		switch {
 		case w.gone:
 		case g.admits(w.tenant, g.tenants[w.tenant], now):
-			g.take(g.tenants[w.tenant])
+			g.take(g.tenants[w.tenant], now)
 			close(w.ready)
 		default:
 			kept = append(kept, w)

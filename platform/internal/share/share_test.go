@@ -39,6 +39,17 @@ func admitted(t *testing.T, ch <-chan func()) (func(), bool) {
 	}
 }
 
+// heavyBesideB makes b active (one request, already over), runs a's first
+// request for 10 ms, so a has run more than b, and returns its release.
+func heavyBesideB(t *testing.T, g *Gate) func() {
+	t.Helper()
+	relB, _ := admitted(t, enter(t.Context(), g, "b"))
+	relB()
+	a1, _ := admitted(t, enter(t.Context(), g, "a"))
+	time.Sleep(10 * time.Millisecond)
+	return a1
+}
+
 func TestLoneTenantUnlimited(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := New(2, time.Second)
@@ -108,10 +119,7 @@ func TestWindowLapses(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := New(2, time.Second)
 		ctx := t.Context()
-		relB, _ := admitted(t, enter(ctx, g, "b"))
-		relB()
-		a1, _ := admitted(t, enter(ctx, g, "a"))
-		time.Sleep(10 * time.Millisecond) // a has run more than b now
+		a1 := heavyBesideB(t, g)
 		a2ch := enter(ctx, g, "a")
 		time.Sleep(500 * time.Millisecond)
 		if _, ok := admitted(t, a2ch); ok {
@@ -182,10 +190,7 @@ func TestThreeTenantsOnFourSlots(t *testing.T) {
 func TestCancelWhileWaiting(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := New(2, time.Second)
-		relB, _ := admitted(t, enter(t.Context(), g, "b"))
-		relB()
-		a1, _ := admitted(t, enter(t.Context(), g, "a"))
-		time.Sleep(10 * time.Millisecond)
+		a1 := heavyBesideB(t, g)
 		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 		defer cancel()
 		err := g.Enter(ctx, "a")
@@ -207,10 +212,7 @@ func TestPauseLetsTheTenantsNextRequestRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := New(2, time.Second)
 		ctx := t.Context()
-		relB, _ := admitted(t, enter(ctx, g, "b"))
-		relB()
-		a1, _ := admitted(t, enter(ctx, g, "a"))
-		time.Sleep(10 * time.Millisecond) // a has run more than b now
+		a1 := heavyBesideB(t, g)
 		a2ch := enter(ctx, g, "a")
 		if _, ok := admitted(t, a2ch); ok {
 			t.Fatal("admitted before the pause")
@@ -284,10 +286,7 @@ func TestAwaitPausesOnlySlowWaits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := New(2, time.Second)
 		ctx := t.Context()
-		relB, _ := admitted(t, enter(ctx, g, "b"))
-		relB()
-		a1, _ := admitted(t, enter(ctx, g, "a"))
-		time.Sleep(10 * time.Millisecond) // a has run more than b now
+		a1 := heavyBesideB(t, g)
 		a2ch := enter(ctx, g, "a")
 		// A quick wait does not step aside.
 		g.Await("a", 2*time.Millisecond, func() {})
