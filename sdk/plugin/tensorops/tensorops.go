@@ -90,7 +90,7 @@ func resample1D(dst []float32, ds int, src []float32, ss int, m, n int) {
 		lo, hi := float64(i)*scale, float64(i+1)*scale
 		var sum, wsum float64
 		for j := int(lo); j < n && float64(j) < hi; j++ {
-			w := math.Min(hi, float64(j+1)) - math.Max(lo, float64(j))
+			w := min(hi, float64(j+1)) - max(lo, float64(j))
 			if w <= 0 {
 				continue
 			}

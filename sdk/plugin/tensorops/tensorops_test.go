@@ -181,3 +181,19 @@ func FuzzKernels(f *testing.F) {
 		Softmax(src)
 	})
 }
+
+// BenchmarkResize: a digit's ink box (90×70) to the 20-pixel box of
+// png-to-tensor, the resize of every MNIST endpoint call.
+func BenchmarkResize(b *testing.B) {
+	src := make([]float32, 90*70)
+	for i := range src {
+		src[i] = float32(i%255) / 255
+	}
+	dst := make([]float32, 20*16)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !Resize(dst, 20, 16, src, 90, 70) {
+			b.Fatal("refused")
+		}
+	}
+}
