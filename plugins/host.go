@@ -79,8 +79,8 @@ type Options struct {
 	// slog.Default().
 	Logger *slog.Logger
 
-	// noDeadline turns WithCloseOnContextDone off; benchmarks only, to
-	// measure the deadline check's cost.
+	// noDeadline skips the interrupt instrumentation (interrupt.go), so
+	// calls cannot be stopped; benchmarks only, to measure its cost.
 	noDeadline bool
 }
 

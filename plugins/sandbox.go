@@ -28,7 +28,9 @@ func (h *Host) newRuntime(ctx context.Context, tenant string) (*sandbox, error) 
 	cfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(h.cache).
 		WithMemoryLimitPages(h.opts.MemoryLimitPages).
-		WithCloseOnContextDone(!h.opts.noDeadline).
+		// Deadlines are the interrupt flag's (interrupt.go), not wazero's
+		// per-loop exit to Go.
+		WithCloseOnContextDone(false).
 		WithDebugInfoEnabled(false)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
@@ -90,9 +92,15 @@ type instance struct {
 	alloc     api.Function
 	pre, post api.Function
 	kind      Kind
-	logs      *capWriter
-	lastUsed  int64 // unix nanoseconds
-	calls     int
+	// interrupt is the module's interrupt flag (interrupt.go); nil only
+	// for the benchmarks' uninstrumented modules.
+	interrupt api.MutableGlobal
+	// broken: a call was interrupted, so the flag stays set and every
+	// later call would trap; the instance is discarded.
+	broken   bool
+	logs     *capWriter
+	lastUsed int64 // unix nanoseconds
+	calls    int
 	// counted is memBytes as of the instance's last check-in, the share
 	// of its pool's memBytes it accounts for (pool.go).
 	counted int
@@ -106,9 +114,11 @@ func (s *sandbox) instantiate(ctx context.Context, cm wazero.CompiledModule, sha
 	defer cancel()
 	logs := &capWriter{max: s.h.opts.MaxLogBytes}
 	name := sha[:min(len(sha), 16)] + "-" + strconv.FormatUint(s.seq.Add(1), 10)
+	// No start functions inside instantiation: the host calls them
+	// below, where the interrupt flag can stop them.
 	cfg := wazero.NewModuleConfig().
 		WithName(name).
-		WithStartFunctions(plugin.ExportInitialize).
+		WithStartFunctions().
 		WithStdin(eofReader{}).
 		WithStdout(logs).
 		WithStderr(logs)
@@ -128,18 +138,34 @@ func (s *sandbox) instantiate(ctx context.Context, cm wazero.CompiledModule, sha
 		post:  mod.ExportedFunction(plugin.ExportPostprocess),
 		logs:  logs,
 	}
+	if g, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal); ok {
+		inst.interrupt = g
+	} else if !s.h.opts.noDeadline {
+		mod.Close(context.Background())
+		return nil, fmt.Errorf("%w: module was not instrumented", ErrInvalidModule)
+	}
 	if inst.mem == nil || inst.abi == nil || inst.alloc == nil {
 		mod.Close(context.Background())
 		return nil, fmt.Errorf("%w: missing ABI exports", ErrInvalidModule)
 	}
-	// What the module implements, asked once: the Go SDK exports both
-	// entry points whatever the plugin registered.
-	res, err := inst.abi.Call(ctx)
-	if err != nil {
-		mod.Close(context.Background())
-		return nil, classifyInit(ctx, err, logs)
+	// The start function (moved out of the section by instrument), the
+	// WASI reactor initializer, then what the module implements, asked
+	// once: the Go SDK exports both entry points whatever the plugin
+	// registered.
+	for _, name := range []string{startExport, plugin.ExportInitialize, plugin.ExportABI} {
+		fn := mod.ExportedFunction(name)
+		if fn == nil {
+			continue
+		}
+		if err := inst.call(ctx, fn, inst.stack[:]); err != nil || inst.broken {
+			mod.Close(context.Background())
+			if err == nil {
+				err = ctx.Err()
+			}
+			return nil, classifyInit(ctx, err, logs)
+		}
 	}
-	inst.kind = Kind(api.DecodeI32(res[0]))
+	inst.kind = Kind(api.DecodeI32(inst.stack[0]))
 	return inst, nil
 }
 

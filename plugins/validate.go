@@ -145,6 +145,12 @@ func (h *Host) check(ctx context.Context, sb *sandbox, wasm []byte) (wazero.Comp
 		return nil, nil, fmt.Errorf("%w: malformed binary: %v", ErrInvalidModule, err)
 	}
 	sum := sha256.Sum256(wasm)
+	if !h.opts.noDeadline {
+		var err error
+		if wasm, err = instrument(wasm); err != nil {
+			return nil, nil, fmt.Errorf("%w: malformed binary: %v", ErrInvalidModule, err)
+		}
+	}
 	// One compilation of a module at a time in this host: the runtimes
 	// share wazero's compiled code, and wazero v1.12 shares a module it
 	// loads from the file cache before it is ready to instantiate
@@ -212,7 +218,9 @@ func (h *Host) checkInterface(cm wazero.CompiledModule, info *Info) []string {
 	}
 	exports := cm.ExportedFunctions()
 	for name := range exports {
-		info.Exports = append(info.Exports, name)
+		if name != startExport { // added by instrument
+			info.Exports = append(info.Exports, name)
+		}
 	}
 	for name := range cm.ExportedMemories() {
 		info.Exports = append(info.Exports, name)

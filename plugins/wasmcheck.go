@@ -348,64 +348,71 @@ var errCompileCost = errors.New("compiling it would take too long")
 func (r *wreader) countBlocks() (n, maxDepth uint64) {
 	var depth uint64
 	for !r.done() {
-		op := r.byte()
+		op, known := r.instr()
 		switch {
+		case !known:
+			return n, maxDepth
 		case op == 0x02 || op == 0x03 || op == 0x04: // block, loop, if
 			n++
 			depth++
 			maxDepth = max(maxDepth, depth)
-			r.blockType()
-		case op == 0x0b: // end
-			if depth > 0 {
-				depth--
-			}
-		case op == 0x0c || op == 0x0d: // br, br_if
-			r.uint()
-		case op == 0x0e: // br_table
-			r.vec("br_table label", func() { r.uint() })
-			r.uint()
-		case op == 0x10: // call
-			r.uint()
-		case op == 0x11: // call_indirect
-			r.uint()
-			r.uint()
-		case op == 0x1c: // select t*
-			r.vec("select type", r.valType)
-		case op >= 0x20 && op <= 0x26: // local.*, global.*, table.get/set
-			r.uint()
-		case op >= 0x28 && op <= 0x3e: // loads and stores: memarg
-			r.uint()
-			r.uint()
-		case op == 0x3f || op == 0x40: // memory.size, memory.grow
-			r.byte()
-		case op == 0x41: // i32.const
-			r.leb(5)
-		case op == 0x42: // i64.const
-			r.leb(10)
-		case op == 0x43:
-			r.skip(4)
-		case op == 0x44:
-			r.skip(8)
-		case op == 0xd0: // ref.null
-			r.byte()
-		case op == 0xd2: // ref.func
-			r.uint()
-		case op == 0xfc:
-			if !r.miscImmediates(r.uint()) {
-				return n, maxDepth
-			}
-		case op == 0xfd:
-			if !r.simdImmediates(r.uint()) {
-				return n, maxDepth
-			}
-		case op <= 0x01 || op == 0x05 || op == 0x0f || op == 0x1a || op == 0x1b || (op >= 0x45 && op <= 0xc4) || op == 0xd1:
-			// no immediates: unreachable, nop, else, return, drop,
-			// select, numeric, ref.is_null
-		default:
-			return n, maxDepth
+		case op == 0x0b && depth > 0: // end
+			depth--
 		}
 	}
 	return n, maxDepth
+}
+
+// instr reads one instruction with its immediates and returns its opcode
+// (the prefix byte for 0xfc and 0xfd). known is false for an opcode
+// outside the WebAssembly 2.0 core set, whose immediates it cannot skip.
+func (r *wreader) instr() (op byte, known bool) {
+	op = r.byte()
+	switch {
+	case op == 0x02 || op == 0x03 || op == 0x04: // block, loop, if
+		r.blockType()
+	case op == 0x0c || op == 0x0d: // br, br_if
+		r.uint()
+	case op == 0x0e: // br_table
+		r.vec("br_table label", func() { r.uint() })
+		r.uint()
+	case op == 0x10: // call
+		r.uint()
+	case op == 0x11: // call_indirect
+		r.uint()
+		r.uint()
+	case op == 0x1c: // select t*
+		r.vec("select type", r.valType)
+	case op >= 0x20 && op <= 0x26: // local.*, global.*, table.get/set
+		r.uint()
+	case op >= 0x28 && op <= 0x3e: // loads and stores: memarg
+		r.uint()
+		r.uint()
+	case op == 0x3f || op == 0x40: // memory.size, memory.grow
+		r.byte()
+	case op == 0x41: // i32.const
+		r.leb(5)
+	case op == 0x42: // i64.const
+		r.leb(10)
+	case op == 0x43:
+		r.skip(4)
+	case op == 0x44:
+		r.skip(8)
+	case op == 0xd0: // ref.null
+		r.byte()
+	case op == 0xd2: // ref.func
+		r.uint()
+	case op == 0xfc:
+		return op, r.miscImmediates(r.uint())
+	case op == 0xfd:
+		return op, r.simdImmediates(r.uint())
+	case op <= 0x01 || op == 0x05 || op == 0x0b || op == 0x0f || op == 0x1a || op == 0x1b || (op >= 0x45 && op <= 0xc4) || op == 0xd1:
+		// no immediates: unreachable, nop, else, end, return, drop,
+		// select, numeric, ref.is_null
+	default:
+		return op, false
+	}
+	return op, true
 }
 
 // blockType skips a block type: empty (0x40), a value type, or a type

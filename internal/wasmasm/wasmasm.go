@@ -8,6 +8,12 @@
 // modules the tests need.
 package wasmasm
 
+import (
+	"encoding/binary"
+
+	"github.com/aiaas/aiaas/internal/leb128"
+)
+
 // Value types.
 const (
 	I32 = 0x7f
@@ -15,18 +21,7 @@ const (
 )
 
 // ULEB is v as unsigned LEB128.
-func ULEB(v uint32) []byte {
-	var b []byte
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v != 0 {
-			b = append(b, c|0x80)
-			continue
-		}
-		return append(b, c)
-	}
-}
+func ULEB(v uint32) []byte { return binary.AppendUvarint(nil, uint64(v)) }
 
 func wstr(s string) []byte { return append(ULEB(uint32(len(s))), s...) }
 
@@ -213,17 +208,7 @@ func Spinning() Module {
 }
 
 // SLEB is v as signed LEB128 (the immediate of i32.const).
-func SLEB(v int32) []byte {
-	var b []byte
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
+func SLEB(v int32) []byte { return leb128.AppendSigned(nil, int64(v)) }
 
 // MemoryHog is Echo whose preprocess first grows its memory to pages
 // 64 KiB pages and writes all of it past the first page (memory.fill), so

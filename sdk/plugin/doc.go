@@ -39,11 +39,10 @@
 // # Intrinsics
 //
 // U8ToF32, GrayFromRGBA, Resize, Softmax, TopK, ImageInfo, DecodeGray and
-// BBox run natively in the host
-// (the "aiaas_v1" import module) when built for wasip1, and as the same Go
-// code (package tensorops) otherwise. Wasm loops are several times slower
-// than native ones and the sandbox's deadline check slows them further, so
-// use these for per-pixel and per-class work.
+// BBox run natively in the host (the "aiaas_v1" import module) when built
+// for wasip1, and as the same Go code (package tensorops) otherwise. Wasm
+// loops are slower than native ones, so use these for per-pixel and
+// per-class work.
 //
 // # Errors and panics
 //

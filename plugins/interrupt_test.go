@@ -1,0 +1,171 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/aiaas/aiaas/internal/safetensors"
+	"github.com/aiaas/aiaas/internal/wasmasm"
+)
+
+// callTree is Echo whose preprocess calls f0, where each of n functions
+// calls the next twice and the last does nothing: 2^n calls and not one
+// loop. wazero's own deadline check sits only at loop headers, so it
+// never stopped this; the interrupt's check at every function entry does.
+func callTree(n int) wasmasm.Module {
+	m := wasmasm.Echo()
+	first := uint32(len(m.Imports) + len(m.Funcs))
+	for i := range n {
+		var body []byte
+		if i < n-1 {
+			next := wasmasm.ULEB(first + uint32(i) + 1)
+			body = append(append(append([]byte{0x10}, next...), 0x10), next...)
+		}
+		m.Funcs = append(m.Funcs, wasmasm.Func{Type: wasmasm.TyVoid, Body: body})
+	}
+	pre := &m.Funcs[2]
+	pre.Body = append(append([]byte{0x10}, wasmasm.ULEB(first)...), pre.Body...)
+	return m
+}
+
+func TestInterruptStopsLoopFreeCallTree(t *testing.T) {
+	h := newHost(t, &Options{CallTimeout: 200 * time.Millisecond})
+	m := moduleOf(callTree(60).Bytes())
+	_, err := h.Preprocess(context.Background(), "acme", m, "x", nil)
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("got %v, want ErrTimeout", err)
+	}
+	// A short tree runs to the end and echoes.
+	in := safetensors.Encode(&safetensors.File{Tensors: []safetensors.Tensor{safetensors.F32("input", []int{1, 4}, make([]float32, 4))}})
+	short := moduleOf(callTree(8).Bytes())
+	if _, err := h.Preprocess(context.Background(), "acme", short, "x", in); err != nil {
+		t.Fatalf("short tree: %v", err)
+	}
+}
+
+// A guest that loops must not stop the Go runtime: a collection needs
+// every goroutine at a preemption point, and compiled guest code has none
+// of its own. The check's exits to Go give it one; without them
+// runtime.GC waits until the call's deadline (here a minute away).
+func TestLoopingGuestLetsTheWorldStop(t *testing.T) {
+	h := newHost(t, &Options{CallTimeout: time.Minute})
+	m := mod(t, "hostile")
+	if _, err := h.Preprocess(context.Background(), "acme", m, "ok", nil); err != nil {
+		t.Fatal(err)
+	}
+	p, err := h.mustPool(context.Background(), "acme", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.Preprocess(ctx, "acme", m, "loop", nil)
+		done <- err
+	}()
+	for s := p.stats(); s.total-s.idle == 0; s = p.stats() { // until the call holds an instance
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	runtime.GC()
+	select {
+	case err := <-done:
+		t.Fatalf("the looping call ended (%v) before a collection could finish", err)
+	default:
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled call: %v", err)
+	}
+}
+
+func TestInstrumentRefusesReservedExports(t *testing.T) {
+	for _, name := range []string{interruptExport, startExport} {
+		m := wasmasm.Echo()
+		m.Exports = append(m.Exports, wasmasm.Export{Name: name, Kind: 0, Idx: 1})
+		if _, err := instrument(m.Bytes()); err == nil || !strings.Contains(err.Error(), "reserved") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	m := wasmasm.Echo()
+	m.Memory = false
+	m.Exports = m.Exports[1:]
+	if _, err := instrument(m.Bytes()); err == nil || !strings.Contains(err.Error(), "no memory") {
+		t.Errorf("no memory: %v", err)
+	}
+}
+
+// TestInstrumentStartRunsFirst: a start function still runs before
+// anything else, now called by the host: here it writes the word the
+// preprocess then echoes.
+func TestInstrumentStartRunsFirst(t *testing.T) {
+	m := wasmasm.Echo()
+	// start: i32.store8 offset=1024 (i32.const 0) (i32.const 42)
+	m.Funcs = append(m.Funcs, wasmasm.Func{Type: wasmasm.TyVoid, Body: []byte{0x41, 0x00, 0x41, 0x2a, 0x3a, 0x00, 0x80, 0x08}})
+	start := uint32(len(m.Imports) + len(m.Funcs) - 1)
+	m.Start = &start
+	// preprocess: set_output(1024, 1)
+	m.Funcs[2].Body = []byte{0x41, 0x80, 0x08, 0x41, 0x01, 0x10, 0x00, 0x1a, 0x41, 0x00}
+	h := newHost(t, nil)
+	p, err := h.mustPool(context.Background(), "acme", moduleOf(m.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := p.get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.put(inst, true)
+	if b, ok := inst.mem.ReadByte(1024); !ok || b != 42 {
+		t.Fatalf("byte at 1024 = %d, %v; the start function did not run", b, ok)
+	}
+}
+
+// FuzzInstrument: every module that wazero compiles, and that defines a
+// memory, still compiles once instrumented, with one more exported global.
+func FuzzInstrument(f *testing.F) {
+	f.Add(wasmasm.Echo().Bytes())
+	f.Add(wasmasm.StartLoop().Bytes())
+	f.Add(wasmasm.Spinning().Bytes())
+	f.Add(callTree(5).Bytes())
+	f.Add(wasmasm.MemoryHog(2).Bytes())
+	loops := wasmasm.Echo()
+	loops.Funcs = append(loops.Funcs, wasmasm.Loops(3, 4))
+	f.Add(loops.Bytes())
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(false))
+	f.Cleanup(func() { rt.Close(ctx) })
+	f.Fuzz(func(t *testing.T, wasm []byte) {
+		if len(wasm) > 1<<16 || len(wasm) < 8 || checkStructure(wasm) != nil {
+			return
+		}
+		cm, err := rt.CompileModule(ctx, wasm)
+		if err != nil {
+			return
+		}
+		defer cm.Close(ctx)
+		hasMemory := len(cm.ExportedMemories()) > 0 || len(cm.ImportedMemories()) > 0
+		out, err := instrument(wasm)
+		if err != nil {
+			if !hasMemory && strings.Contains(err.Error(), "no memory") {
+				return
+			}
+			if strings.Contains(err.Error(), "reserved") {
+				return
+			}
+			t.Fatalf("a module wazero compiles was refused: %v", err)
+		}
+		cm2, err := rt.CompileModule(ctx, out)
+		if err != nil {
+			t.Fatalf("instrumented module does not compile: %v", err)
+		}
+		cm2.Close(ctx)
+	})
+}
