@@ -140,9 +140,7 @@ func (h *Host) call(ctx context.Context, tenantName string, mod Module, kind Kin
 		return nil, err
 	}
 	h.flushLogs(tenantName, p.sha, inst)
-	if inst.broken {
-		// Interrupted just as it returned: its flag is set.
-	} else if inst.memBytes() <= h.opts.HighWaterBytes {
+	if inst.memBytes() <= h.opts.HighWaterBytes {
 		healthy = true
 	} else {
 		h.opts.Logger.Info("plugin instance discarded: memory above high-water mark",
@@ -175,7 +173,7 @@ func (h *Host) run(ctx context.Context, inst *instance, fn api.Function, kind Ki
 	n := len(a) + len(b)
 	stack := inst.stack[:]
 	stack[0] = api.EncodeI32(int32(n))
-	if err := inst.call(ctx, inst.alloc, stack[:1]); err != nil {
+	if err := inst.alloc.CallWithStack(ctx, stack[:1]); err != nil {
 		return err
 	}
 	ptr := api.DecodeU32(stack[0])
@@ -191,7 +189,7 @@ func (h *Host) run(ctx context.Context, inst *instance, fn api.Function, kind Ki
 	} else {
 		stack[1] = api.EncodeI32(int32(len(a)))
 	}
-	return inst.call(ctx, fn, stack)
+	return fn.CallWithStack(ctx, stack)
 }
 
 var errAlloc = errors.New("aiaas_alloc returned a buffer outside memory (out of memory?)")

@@ -5,54 +5,104 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
+	"time"
 
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/aiaas/aiaas/internal/leb128"
+	"github.com/aiaas/aiaas/sdk/plugin"
 )
 
-// How a guest is stopped at its deadline, and how it lets the Go runtime
-// stop the world.
+// How a guest is stopped at its deadline, and how it shares the
+// processors.
 //
-// wazero's own mechanism (RuntimeConfig.WithCloseOnContextDone) makes
-// every loop iteration of the compiled code leave for Go, to ask whether
-// the module was closed and to give the Go scheduler a point where it can
-// preempt the goroutine (compiled guest code cannot be preempted: a
-// garbage collection waits for it). It also starts a goroutine per call.
-// A Go-built guest enters a loop at every function call (its wasm code is
-// a resumable loop per function), so those exits cost more than the
-// plugin's own work (BenchmarkPNGTopK; BENCHMARKS.md, "Plugin calls").
+// Compiled guest code cannot be pre-empted by Go: it has to come back to
+// Go on its own, so that a call can be stopped at its deadline, so that
+// the Go runtime can stop the world for a collection, and so that other
+// goroutines get the processor. wazero's own mechanism
+// (RuntimeConfig.WithCloseOnContextDone) leaves native code for Go at every
+// loop iteration and starts a goroutine per call. A Go-built guest enters
+// a loop at nearly every function call (its wasm code is a resumable loop
+// per function), so those exits cost more than the plugin's own work
+// (BENCHMARKS.md, "Plugin calls with the interrupt rewrite").
 //
-// Instead, each module is rewritten before it is compiled. It gains two
-// mutable i32 globals, an exported interrupt flag and a budget, and at
-// the start of every function and of every loop body a check that
-// charges the budget the size of the code it guards (the function's or
-// the loop's bytes: what can run before the next check). When the budget
-// runs out, the check refills it, leaves for Go with a memory.grow of 0
-// pages (a preemption point), and traps with unreachable if the flag is
-// set. So at most ~interruptBudget bytes of guest code run between two
-// exits, whatever the loop or call shape (a loop-free tree of calls is
-// charged at every call, which wazero's loop-only check did not cover);
-// a tight loop pays a few instructions per iteration and one exit in tens
-// of thousands.
+// Instead, each module is rewritten before it is compiled. It gains a
+// mutable i32 global, the budget, and an import of the host function
+// yieldImport, and at the start of every function and of every loop body
+// a check that charges the budget the size of the code it guards (the
+// function's or the loop's bytes: what can run before the next check).
+// When the budget runs out, the check refills it and calls yield: a call
+// into Go, so a point where the world can stop, which every yieldEvery
+// also lets other goroutines run (runtime.Gosched) and which answers
+// whether the call's context has ended; if it has, the guest traps
+// (unreachable). So at most ~interruptBudget bytes of guest
+// code run between two exits whatever the loop or call shape (a loop-free
+// tree of calls is charged at every call, which wazero's loop-only check
+// did not cover), a guest that spins gives up its processor every
+// yieldEvery instead of when Go's scheduler takes it (10 ms), and a tight
+// loop pays a few instructions per iteration.
 //
-// A running call is stopped by setting the flag (context.AfterFunc on the
-// call's context: no goroutine); the guest traps at its next exit. An
-// interrupted instance keeps its flag set and is discarded.
+// The import is appended after the module's own imports, so every
+// function index at or past it moves up by one: calls, ref.func,
+// exports, element segments, constant expressions and the name section
+// are rewritten to match.
 //
-// A start function would run inside instantiation, before the host holds
-// the instance and can reach its flag, so the start section is removed
-// and its function exported instead: the host calls it first, under the
-// init deadline, exactly where instantiation would have.
+// A start function would run inside instantiation, before the host can
+// give it a deadline, so the start section is removed and its function
+// exported as startExport: the host calls it first, under the init
+// deadline, exactly where instantiation would have. A module exporting
+// that name itself is refused.
 const (
-	interruptExport = "aiaas:interrupt"
-	startExport     = "aiaas:start"
+	startExport = "aiaas:start"
+	yieldImport = "aiaas:yield"
 )
 
-// instrument returns wasm with the interrupt flag and checks added. The
-// module must already have passed checkStructure; an instruction outside
-// the WebAssembly 2.0 core set is refused here, since its immediates
-// cannot be skipped and a check could not be placed after it safely.
+// interruptBudget is how many bytes of guest code may run between two
+// exits to the host (about a millisecond at most; a tight loop of 20
+// bytes exits once in 50,000 iterations).
+const interruptBudget = 1 << 20
+
+// yieldEvery is how often a running guest gives up its processor to
+// other goroutines (runtime.Gosched at a check's exit): Go's own scheduler
+// would take it back only after 10 ms.
+const yieldEvery = 500 * time.Microsecond
+
+// yield is the host side of the check (in the aiaas_v1 module as
+// yieldImport): "() -> i32", non-zero when the call must stop. Its
+// call is a point where the world can stop; every yieldEvery of a call
+// it also lets other goroutines run.
+func yield(ctx context.Context, _ api.Module, stack []uint64) {
+	if st := stateOf(ctx); st == nil {
+		runtime.Gosched()
+	} else if now := time.Now(); st.yielded.IsZero() {
+		st.yielded = now
+	} else if now.Sub(st.yielded) >= yieldEvery {
+		runtime.Gosched()
+		st.yielded = time.Now()
+	}
+	stack[0] = 0
+	if ctx.Err() != nil {
+		stack[0] = 1
+	}
+}
+
+// rewriter moves function indices past the added import.
+type rewriter struct {
+	imported uint64 // the module's function imports: the new import's index
+}
+
+func (w *rewriter) fn(x uint64) uint64 {
+	if x >= w.imported {
+		return x + 1
+	}
+	return x
+}
+
+// instrument returns wasm with the budget, the yield import and the
+// checks added. The module must already have passed checkStructure; an
+// instruction outside the WebAssembly 2.0 core set is refused here, since
+// its immediates cannot be skipped.
 func instrument(wasm []byte) ([]byte, error) {
 	type section struct {
 		id      byte
@@ -73,13 +123,15 @@ func instrument(wasm []byte) ([]byte, error) {
 		return nil, r.err
 	}
 
-	// The flag's index: after every imported and defined global.
-	var globals uint64
-	var start []byte // the start section's function index, as encoded
+	var types, globals uint64
+	var start []byte // the start section's payload: a function index
 	memory := false
+	w := &rewriter{}
 	for _, s := range secs {
 		sr := &wreader{b: s.payload}
 		switch s.id {
+		case 1:
+			types = sr.uint()
 		case 2:
 			sr.vec("import", func() {
 				sr.name()
@@ -87,6 +139,7 @@ func instrument(wasm []byte) ([]byte, error) {
 				switch kind := sr.byte(); kind {
 				case 0:
 					sr.uint()
+					w.imported++
 				case 1:
 					sr.refType()
 					sr.limits()
@@ -108,10 +161,8 @@ func instrument(wasm []byte) ([]byte, error) {
 		case 7:
 			sr.vec("export", func() {
 				n := sr.len("name length")
-				if sr.err == nil {
-					if name := string(sr.b[sr.off : sr.off+n]); name == interruptExport || name == startExport {
-						sr.fail("export name %q is reserved by the host", name)
-					}
+				if sr.err == nil && string(sr.b[sr.off:sr.off+n]) == startExport {
+					sr.fail("export name %q is reserved by the host", startExport)
 				}
 				sr.off += n
 				sr.byte()
@@ -127,86 +178,290 @@ func instrument(wasm []byte) ([]byte, error) {
 	if !memory {
 		return nil, errors.New("the module defines no memory; plugins must define and export their own")
 	}
-	flag, budget := binary.AppendUvarint(nil, globals), binary.AppendUvarint(nil, globals+1)
+	ck := check{budget: binary.AppendUvarint(nil, globals), yield: binary.AppendUvarint(nil, w.imported)}
 
-	out := make([]byte, 0, len(wasm)+len(wasm)/8+64)
+	// The added pieces: the yield type, the import, the budget global,
+	// the start export.
+	yieldType := []byte{0x60, 0x00, 0x01, 0x7f} // () -> i32
+	importEntry := func(p []byte) []byte {
+		p = binary.AppendUvarint(p, uint64(len(plugin.HostModule)))
+		p = append(p, plugin.HostModule...)
+		p = binary.AppendUvarint(p, uint64(len(yieldImport)))
+		p = append(p, yieldImport...)
+		p = append(p, 0x00)
+		return binary.AppendUvarint(p, types)
+	}
+	budgetGlobal := leb128.AppendSigned([]byte{0x7f, 0x01, 0x41}, interruptBudget)
+	budgetGlobal = append(budgetGlobal, 0x0b)
+	startEntry := func(p []byte) ([]byte, error) {
+		sr := &wreader{b: start}
+		x := sr.uint()
+		if sr.err != nil {
+			return nil, sr.err
+		}
+		p = binary.AppendUvarint(p, uint64(len(startExport)))
+		p = append(p, startExport...)
+		p = append(p, 0x00)
+		return binary.AppendUvarint(p, w.fn(x)), nil
+	}
+
+	out := make([]byte, 0, len(wasm)+len(wasm)/4+64)
 	out = append(out, wasm[:8]...)
 	emit := func(id byte, payload []byte) {
 		out = append(out, id)
 		out = binary.AppendUvarint(out, uint64(len(payload)))
 		out = append(out, payload...)
 	}
-	// newGlobals: the flag (mutable i32, initially 0) and the budget.
-	newGlobals := leb128.AppendSigned([]byte{0x7f, 0x01, 0x41, 0x00, 0x0b, 0x7f, 0x01, 0x41}, interruptBudget)
-	newGlobals = append(newGlobals, 0x0b)
-	exportEntry := func(p []byte, name string, kind byte, idx []byte) []byte {
-		p = binary.AppendUvarint(p, uint64(len(name)))
-		p = append(p, name...)
-		p = append(p, kind)
-		return append(p, idx...)
-	}
-	newExports := func(p []byte) []byte {
-		p = exportEntry(p, interruptExport, 3, flag)
-		if start != nil {
-			p = exportEntry(p, startExport, 0, start)
+	done := map[byte]bool{}
+	// missing emits the added sections the module lacks that go before
+	// a section of the given rank.
+	missing := func(rank int) error {
+		for _, id := range []byte{1, 2, 6, 7} {
+			if done[id] || sectionRank(id) >= rank || (id == 7 && start == nil) {
+				continue
+			}
+			done[id] = true
+			switch id {
+			case 1:
+				emit(1, append([]byte{0x01}, yieldType...))
+			case 2:
+				emit(2, importEntry([]byte{0x01}))
+			case 6:
+				emit(6, append([]byte{0x01}, budgetGlobal...))
+			case 7:
+				p, err := startEntry([]byte{0x01})
+				if err != nil {
+					return err
+				}
+				emit(7, p)
+			}
 		}
-		return p
+		return nil
 	}
-	extraExports := uint64(1)
-	if start != nil {
-		extraExports = 2
-	}
-	wroteGlobal, wroteExport := false, false
 	for _, s := range secs {
 		if s.id != 0 { // custom sections may sit anywhere
-			if !wroteGlobal && sectionRank(s.id) > sectionRank(6) {
-				emit(6, append([]byte{0x02}, newGlobals...))
-				wroteGlobal = true
-			}
-			if !wroteExport && sectionRank(s.id) > sectionRank(7) {
-				emit(7, newExports(binary.AppendUvarint(nil, extraExports)))
-				wroteExport = true
-			}
-		}
-		switch s.id {
-		case 6:
-			sr := &wreader{b: s.payload}
-			n := sr.uint()
-			p := binary.AppendUvarint(nil, n+2)
-			p = append(p, s.payload[sr.off:]...)
-			emit(6, append(p, newGlobals...))
-			wroteGlobal = true
-		case 7:
-			sr := &wreader{b: s.payload}
-			n := sr.uint()
-			p := binary.AppendUvarint(nil, n+extraExports)
-			p = append(p, s.payload[sr.off:]...)
-			emit(7, newExports(p))
-			wroteExport = true
-		case 8:
-			// Removed: exported as startExport, called by the host.
-		case 10:
-			p, err := instrumentCode(s.payload, budget, flag)
-			if err != nil {
+			if err := missing(sectionRank(s.id)); err != nil {
 				return nil, err
 			}
-			emit(10, p)
+		}
+		sr := &wreader{b: s.payload}
+		var p []byte
+		switch s.id {
+		case 0:
+			if p = w.customSection(s.payload); p == nil {
+				continue // a name section that does not parse is dropped
+			}
+		case 1:
+			n := sr.uint()
+			p = append(binary.AppendUvarint(nil, n+1), s.payload[sr.off:]...)
+			p = append(p, yieldType...)
+		case 2:
+			n := sr.uint()
+			p = append(binary.AppendUvarint(nil, n+1), s.payload[sr.off:]...)
+			p = importEntry(p)
+		case 6:
+			n := sr.uint()
+			p = binary.AppendUvarint(nil, n+1)
+			for i := uint64(0); i < n && sr.err == nil; i++ {
+				at := sr.off
+				sr.valType()
+				sr.byte()
+				p = append(p, sr.b[at:sr.off]...)
+				p = w.constExpr(sr, p)
+			}
+			p = append(p, budgetGlobal...)
+		case 7:
+			n := sr.uint()
+			extra := uint64(0)
+			if start != nil {
+				extra = 1
+			}
+			p = binary.AppendUvarint(nil, n+extra)
+			for i := uint64(0); i < n && sr.err == nil; i++ {
+				at := sr.off
+				sr.name()
+				kind := sr.byte()
+				p = append(p, sr.b[at:sr.off]...)
+				x := sr.uint()
+				if kind == 0 {
+					x = w.fn(x)
+				}
+				p = binary.AppendUvarint(p, x)
+			}
+			if start != nil {
+				var err error
+				if p, err = startEntry(p); err != nil {
+					return nil, err
+				}
+			}
+		case 8:
+			// Removed: exported as startExport, called by the host.
+		case 9:
+			n := sr.uint()
+			p = binary.AppendUvarint(nil, n)
+			for i := uint64(0); i < n && sr.err == nil; i++ {
+				p = w.elemSegment(sr, p)
+			}
+		case 10:
+			var err error
+			if p, err = w.code(s.payload, ck); err != nil {
+				return nil, err
+			}
 		default:
-			emit(s.id, s.payload)
+			p = s.payload
+		}
+		if sr.err != nil {
+			return nil, sr.err
+		}
+		done[s.id] = true
+		if s.id != 8 {
+			emit(s.id, p)
 		}
 	}
-	if !wroteGlobal {
-		emit(6, append([]byte{0x02}, newGlobals...))
-	}
-	if !wroteExport {
-		emit(7, newExports(binary.AppendUvarint(nil, extraExports)))
+	if err := missing(sectionRank(11) + 1); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
-// instrumentCode rewrites the code section: a check at the start of every
-// body and of every loop, each charging the code it guards.
-func instrumentCode(payload []byte, budget, flag []byte) ([]byte, error) {
+// constExpr copies a constant expression from r to p, moving ref.func.
+func (w *rewriter) constExpr(r *wreader, p []byte) []byte {
+	for r.err == nil {
+		at := r.off
+		op := r.byte()
+		if op == 0xd2 { // ref.func
+			x := r.uint()
+			p = binary.AppendUvarint(append(p, op), w.fn(x))
+			continue
+		}
+		r.off = at
+		r.constExprOne()
+		p = append(p, r.b[at:r.off]...)
+		if op == 0x0b {
+			return p
+		}
+	}
+	return p
+}
+
+// constExprOne skips one instruction of a constant expression (end
+// included).
+func (r *wreader) constExprOne() {
+	switch op := r.byte(); op {
+	case 0x0b:
+	case 0x41:
+		r.leb(5)
+	case 0x42:
+		r.leb(10)
+	case 0x43:
+		r.skip(4)
+	case 0x44:
+		r.skip(8)
+	case 0x23, 0xd2:
+		r.uint()
+	case 0xd0:
+		r.refType()
+	case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e:
+	case 0xfd:
+		if sub := r.uint(); sub != 12 && r.err == nil {
+			r.fail("instruction 0xfd %d in a constant expression", sub)
+			return
+		}
+		r.skip(16)
+	default:
+		r.fail("instruction 0x%02x in a constant expression", op)
+	}
+}
+
+// elemSegment copies one element segment from r to p, moving function
+// indices (the layout of wreader.elemSegment).
+func (w *rewriter) elemSegment(r *wreader, p []byte) []byte {
+	flag := r.uint()
+	if r.err != nil || flag > 7 {
+		r.fail("element segment flag %d", flag)
+		return p
+	}
+	p = binary.AppendUvarint(p, flag)
+	active, explicitTable, exprs := flag&1 == 0, flag&2 != 0, flag&4 != 0
+	if active && explicitTable {
+		p = binary.AppendUvarint(p, r.uint())
+	}
+	if active {
+		p = w.constExpr(r, p)
+	}
+	if flag&3 != 0 { // an element kind or reference type
+		p = append(p, r.byte())
+	}
+	n := r.uint()
+	p = binary.AppendUvarint(p, n)
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		if exprs {
+			p = w.constExpr(r, p)
+		} else {
+			p = binary.AppendUvarint(p, w.fn(r.uint()))
+		}
+	}
+	return p
+}
+
+// customSection returns a custom section's payload with the function
+// indices of a "name" section moved (function and local names), other
+// custom sections unchanged; nil drops a name section that does not parse.
+func (w *rewriter) customSection(payload []byte) []byte {
+	r := &wreader{b: payload}
+	n := r.len("name length")
+	if r.err != nil || string(payload[r.off:r.off+n]) != "name" {
+		return payload
+	}
+	r.off += n
+	p := append([]byte(nil), payload[:r.off]...)
+	for !r.done() {
+		id := r.byte()
+		size := r.len("name subsection size")
+		if r.err != nil {
+			return nil
+		}
+		sub := &wreader{b: r.b[:r.off+size], off: r.off}
+		r.off += size
+		var q []byte
+		switch id {
+		case 1, 2: // function names; local names: both start with a function index
+			cnt := sub.uint()
+			q = binary.AppendUvarint(nil, cnt)
+			for i := uint64(0); i < cnt && sub.err == nil; i++ {
+				q = binary.AppendUvarint(q, w.fn(sub.uint()))
+				at := sub.off
+				if id == 1 {
+					sub.name()
+				} else {
+					sub.vec("local name", func() { sub.uint(); sub.name() })
+				}
+				q = append(q, sub.b[at:sub.off]...)
+			}
+			if sub.err != nil || sub.off != r.off {
+				return nil
+			}
+		default:
+			q = sub.b[sub.off:r.off]
+		}
+		p = append(p, id)
+		p = binary.AppendUvarint(p, uint64(len(q)))
+		p = append(p, q...)
+	}
+	if r.err != nil {
+		return nil
+	}
+	return p
+}
+
+// check is what the checks refer to: the budget global's and the yield
+// function's indices, encoded.
+type check struct{ budget, yield []byte }
+
+// code rewrites the code section: a check at the start of every body and
+// of every loop, each charging the code it guards, and calls and ref.func
+// moved past the added import.
+func (w *rewriter) code(payload []byte, ck check) ([]byte, error) {
 	r := &wreader{b: payload}
 	n := r.uint()
 	out := binary.AppendUvarint(make([]byte, 0, len(payload)+len(payload)/4+16), n)
@@ -233,14 +488,25 @@ func instrumentCode(payload []byte, budget, flag []byte) ([]byte, error) {
 			return nil, err
 		}
 		body = append(body[:0], b.b[bodyStart:code]...)
-		body = appendCheck(body, size, budget, flag)
+		body = ck.append(body, size)
 		last := code
 		for k := 0; !b.done(); {
-			if op, _ := b.instr(); op == 0x03 && b.err == nil { // loop: check first thing in its body
+			at := b.off
+			op, _ := b.instr()
+			if b.err != nil {
+				break
+			}
+			switch op {
+			case 0x03: // loop: check first thing in its body
 				body = append(body, b.b[last:b.off]...)
-				body = appendCheck(body, loops[k], budget, flag)
+				body = ck.append(body, loops[k])
 				last = b.off
 				k++
+			case 0x10, 0xd2: // call, ref.func
+				x := (&wreader{b: b.b, off: at + 1}).uint()
+				body = append(body, b.b[last:at+1]...)
+				body = binary.AppendUvarint(body, w.fn(x))
+				last = b.off
 			}
 		}
 		if b.err != nil {
@@ -285,36 +551,30 @@ func loopSizes(r *wreader, sizes []int) ([]int, error) {
 	return sizes, r.err
 }
 
-// interruptBudget is how many bytes of guest code may run between two
-// exits to Go (about a millisecond at most; a tight loop of 20 bytes
-// exits once in 50,000 iterations).
-const interruptBudget = 1 << 20
-
-// appendCheck appends the check that charges weight bytes of code:
+// append appends the check that charges weight bytes of code:
 //
 //	global.get $budget; i32.const weight; i32.sub; global.set $budget
 //	global.get $budget; i32.const 0; i32.lt_s
 //	if
 //	  i32.const interruptBudget; global.set $budget
-//	  i32.const 0; memory.grow; drop    ;; an exit to Go
-//	  global.get $interrupt
+//	  call $yield
 //	  if unreachable end
 //	end
-func appendCheck(b []byte, weight int, budget, flag []byte) []byte {
+func (c check) append(b []byte, weight int) []byte {
 	b = append(b, 0x23)
-	b = append(b, budget...)
+	b = append(b, c.budget...)
 	b = append(b, 0x41)
 	b = leb128.AppendSigned(b, int64(min(weight, interruptBudget)))
 	b = append(b, 0x6b, 0x24)
-	b = append(b, budget...)
+	b = append(b, c.budget...)
 	b = append(b, 0x23)
-	b = append(b, budget...)
+	b = append(b, c.budget...)
 	b = append(b, 0x41, 0x00, 0x48, 0x04, 0x40, 0x41)
 	b = leb128.AppendSigned(b, interruptBudget)
 	b = append(b, 0x24)
-	b = append(b, budget...)
-	b = append(b, 0x41, 0x00, 0x40, 0x00, 0x1a, 0x23)
-	b = append(b, flag...)
+	b = append(b, c.budget...)
+	b = append(b, 0x10)
+	b = append(b, c.yield...)
 	return append(b, 0x04, 0x40, 0x00, 0x0b, 0x0b)
 }
 
@@ -330,29 +590,4 @@ func sectionRank(id byte) int {
 		return 12
 	}
 	return int(id)
-}
-
-// guarded calls fn with stack; if ctx ends first, the instance's
-// interrupt flag is set so that the guest traps at its next loop or call.
-// interrupted reports that the flag was set: the instance must not be
-// used again.
-func (i *instance) guarded(ctx context.Context, fn api.Function, stack []uint64) (interrupted bool, err error) {
-	if i.interrupt == nil {
-		return false, fn.CallWithStack(ctx, stack)
-	}
-	if err := ctx.Err(); err != nil {
-		return false, err
-	}
-	stop := context.AfterFunc(ctx, func() { i.interrupt.Set(1) })
-	err = fn.CallWithStack(ctx, stack)
-	return !stop(), err
-}
-
-// call is guarded, remembering an interruption in i.broken.
-func (i *instance) call(ctx context.Context, fn api.Function, stack []uint64) error {
-	interrupted, err := i.guarded(ctx, fn, stack)
-	if interrupted {
-		i.broken = true
-	}
-	return err
 }

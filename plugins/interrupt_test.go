@@ -87,12 +87,10 @@ func TestLoopingGuestLetsTheWorldStop(t *testing.T) {
 }
 
 func TestInstrumentRefusesReservedExports(t *testing.T) {
-	for _, name := range []string{interruptExport, startExport} {
-		m := wasmasm.Echo()
-		m.Exports = append(m.Exports, wasmasm.Export{Name: name, Kind: 0, Idx: 1})
-		if _, err := instrument(m.Bytes()); err == nil || !strings.Contains(err.Error(), "reserved") {
-			t.Errorf("%s: %v", name, err)
-		}
+	m0 := wasmasm.Echo()
+	m0.Exports = append(m0.Exports, wasmasm.Export{Name: startExport, Kind: 0, Idx: 1})
+	if _, err := instrument(m0.Bytes()); err == nil || !strings.Contains(err.Error(), "reserved") {
+		t.Errorf("%s: %v", startExport, err)
 	}
 	m := wasmasm.Echo()
 	m.Memory = false

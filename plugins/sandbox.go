@@ -28,8 +28,8 @@ func (h *Host) newRuntime(ctx context.Context, tenant string) (*sandbox, error) 
 	cfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(h.cache).
 		WithMemoryLimitPages(h.opts.MemoryLimitPages).
-		// Deadlines are the interrupt flag's (interrupt.go), not wazero's
-		// per-loop exit to Go.
+		// Deadlines are the instrumented checks' (interrupt.go), not
+		// wazero's per-loop exit to Go.
 		WithCloseOnContextDone(false).
 		WithDebugInfoEnabled(false)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
@@ -92,15 +92,9 @@ type instance struct {
 	alloc     api.Function
 	pre, post api.Function
 	kind      Kind
-	// interrupt is the module's interrupt flag (interrupt.go); nil only
-	// for the benchmarks' uninstrumented modules.
-	interrupt api.MutableGlobal
-	// broken: a call was interrupted, so the flag stays set and every
-	// later call would trap; the instance is discarded.
-	broken   bool
-	logs     *capWriter
-	lastUsed int64 // unix nanoseconds
-	calls    int
+	logs      *capWriter
+	lastUsed  int64 // unix nanoseconds
+	calls     int
 	// counted is memBytes as of the instance's last check-in, the share
 	// of its pool's memBytes it accounts for (pool.go).
 	counted int
@@ -115,7 +109,7 @@ func (s *sandbox) instantiate(ctx context.Context, cm wazero.CompiledModule, sha
 	logs := &capWriter{max: s.h.opts.MaxLogBytes}
 	name := sha[:min(len(sha), 16)] + "-" + strconv.FormatUint(s.seq.Add(1), 10)
 	// No start functions inside instantiation: the host calls them
-	// below, where the interrupt flag can stop them.
+	// below, under the init deadline (interrupt.go).
 	cfg := wazero.NewModuleConfig().
 		WithName(name).
 		WithStartFunctions().
@@ -138,12 +132,6 @@ func (s *sandbox) instantiate(ctx context.Context, cm wazero.CompiledModule, sha
 		post:  mod.ExportedFunction(plugin.ExportPostprocess),
 		logs:  logs,
 	}
-	if g, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal); ok {
-		inst.interrupt = g
-	} else if !s.h.opts.noDeadline {
-		mod.Close(context.Background())
-		return nil, fmt.Errorf("%w: module was not instrumented", ErrInvalidModule)
-	}
 	if inst.mem == nil || inst.abi == nil || inst.alloc == nil {
 		mod.Close(context.Background())
 		return nil, fmt.Errorf("%w: missing ABI exports", ErrInvalidModule)
@@ -157,11 +145,8 @@ func (s *sandbox) instantiate(ctx context.Context, cm wazero.CompiledModule, sha
 		if fn == nil {
 			continue
 		}
-		if err := inst.call(ctx, fn, inst.stack[:]); err != nil || inst.broken {
+		if err := fn.CallWithStack(ctx, inst.stack[:]); err != nil {
 			mod.Close(context.Background())
-			if err == nil {
-				err = ctx.Err()
-			}
 			return nil, classifyInit(ctx, err, logs)
 		}
 	}
