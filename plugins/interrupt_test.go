@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"runtime"
 	"strings"
@@ -166,4 +167,65 @@ func FuzzInstrument(f *testing.F) {
 		}
 		cm2.Close(ctx)
 	})
+}
+
+// withSections inserts raw sections (id, payload) into a module's binary
+// in the order the format requires.
+func withSections(t *testing.T, wasm []byte, add map[byte][]byte) []byte {
+	t.Helper()
+	out := append([]byte(nil), wasm[:8]...)
+	put := func(id byte, p []byte) {
+		out = append(out, id)
+		out = binary.AppendUvarint(out, uint64(len(p)))
+		out = append(out, p...)
+	}
+	r := &wreader{b: wasm, off: 8}
+	for !r.done() {
+		id := r.byte()
+		n := r.len("section size")
+		for _, a := range []byte{4, 9} {
+			if p, ok := add[a]; ok && sectionRank(a) < sectionRank(id) {
+				put(a, p)
+				delete(add, a)
+			}
+		}
+		put(id, r.b[r.off:r.off+n])
+		r.off += n
+	}
+	if r.err != nil || len(add) > 0 {
+		t.Fatalf("withSections: %v, %d left", r.err, len(add))
+	}
+	return out
+}
+
+// TestInstrumentMovesTableEntries: the preprocess export calls Echo's
+// preprocess through a table filled by an element segment of the
+// expression form (ref.func). If the rewrite did not move that index past
+// the added import, the table would hold the wrong function and the call
+// would trap on its type.
+func TestInstrumentMovesTableEntries(t *testing.T) {
+	m := wasmasm.Echo()
+	// func 5: (param i32 i32 i32) (result i32)
+	//   local.get 0..2; i32.const 0; call_indirect (type TyPre) (table 0)
+	m.Funcs = append(m.Funcs, wasmasm.Func{Type: wasmasm.TyPre, Body: []byte{
+		0x20, 0x00, 0x20, 0x01, 0x20, 0x02, 0x41, 0x00, 0x11, wasmasm.TyPre, 0x00}})
+	for i := range m.Exports {
+		if m.Exports[i].Name == "aiaas_preprocess" {
+			m.Exports[i].Idx = 5
+		}
+	}
+	wasm := withSections(t, m.Bytes(), map[byte][]byte{
+		4: {0x01, 0x70, 0x00, 0x01}, // one funcref table, min 1
+		// flag 4: active, table 0, offset (i32.const 0), vec(expr) [ref.func 3]
+		9: {0x01, 0x04, 0x41, 0x00, 0x0b, 0x01, 0xd2, 0x03, 0x0b},
+	})
+	h := newHost(t, nil)
+	in := safetensors.Encode(&safetensors.File{Tensors: []safetensors.Tensor{safetensors.F32("input", []int{1, 2}, []float32{1, 2})}})
+	ts, err := h.Preprocess(context.Background(), "acme", moduleOf(wasm), "x", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := ts[0].Float32s(nil); len(v) != 2 || v[1] != 2 {
+		t.Fatalf("echoed %v", ts)
+	}
 }
