@@ -15,11 +15,14 @@
 //
 // # Limits
 //
-// Every call runs under a deadline (the runtime closes the module when the
-// context is done), a memory cap per instance, an output cap, a cap on the
-// captured stdout/stderr (which goes to the Logger tagged with tenant and
-// plugin), and a process-wide bound on concurrent guest execution: a
-// guest holds an OS thread and cannot be preempted. An instance that
+// Every call runs under a deadline: each module is rewritten before it is
+// compiled so that its code calls back into the host at least every ~1 MiB
+// of executed code, and the host stops the call there once its context is
+// done, and gives the processor to other goroutines every 0.5 ms
+// (interrupt.go). Also: a memory cap per instance, an output cap, a cap on
+// the captured stdout/stderr (which goes to the Logger tagged with tenant
+// and plugin), and a process-wide bound on concurrent guest execution: a
+// guest holds an OS thread between those exits. An instance that
 // trapped, timed out, hit a limit or grew past the memory high-water mark
 // is discarded and replaced in the background; idle instances are
 // reclaimed after Options.IdleTimeout.
