@@ -97,8 +97,9 @@ func (o *Options) withDefaults() (Options, error) {
 		c.CacheDir = defaultCacheDir()
 	}
 	if c.noDeadline {
-		// Code compiled without the deadline checks must not be found by
-		// a host with them: wazero's cache key does not include them.
+		// Benchmarks' uninstrumented modules get a folder of their own;
+		// their bytes differ from the instrumented ones anyway (wazero
+		// keys its cache by the bytes), so this only keeps them apart.
 		c.CacheDir = filepath.Join(c.CacheDir, "no-deadline")
 	}
 	def := func(p *int, v int) {
