@@ -9,7 +9,6 @@ import (
 	"math"
 	"math/bits"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -283,13 +282,19 @@ func (f *File) Validate() error {
 // Validate or EncodeTo when the tensors are not known to be well formed.
 // Safe for concurrent use if nobody writes f.
 func Encode(f *File) []byte {
-	header, total := appendHeader(nil, f)
-	out := make([]byte, 0, len(header)+total)
-	out = append(out, header...)
+	return AppendEncode(nil, f)
+}
+
+// AppendEncode appends the encoding of f to dst and returns the extended
+// slice, as Encode does but into a buffer the caller reuses (pass
+// dst[:0]): a plugin answering many calls encodes without garbage.
+func AppendEncode(dst []byte, f *File) []byte {
+	dst, total := appendHeader(dst, f)
+	dst = slices.Grow(dst, total)
 	for _, t := range f.Tensors {
-		out = append(out, t.Data...)
+		dst = append(dst, t.Data...)
 	}
-	return out
+	return dst
 }
 
 // EncodeTo validates f (see Validate) and writes it to w as Encode would,
@@ -319,18 +324,19 @@ func EncodeTo(w io.Writer, f *File) (int64, error) {
 // returns the total data size.
 func appendHeader(dst []byte, f *File) ([]byte, int) {
 	type entry struct {
-		name       string
 		t          *Tensor
 		begin, end int
 	}
-	entries := make([]entry, len(f.Tensors))
+	// Most files have a tensor or two: their entries stay on the stack.
+	var small [4]entry
+	entries := small[:0]
 	off := 0
 	for i := range f.Tensors {
 		t := &f.Tensors[i]
-		entries[i] = entry{name: t.Name, t: t, begin: off, end: off + len(t.Data)}
+		entries = append(entries, entry{t: t, begin: off, end: off + len(t.Data)})
 		off += len(t.Data)
 	}
-	sort.SliceStable(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+	slices.SortStableFunc(entries, func(a, b entry) int { return strings.Compare(a.t.Name, b.t.Name) })
 
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0, '{')
@@ -340,7 +346,7 @@ func appendHeader(dst []byte, f *File) ([]byte, int) {
 		for k := range f.Metadata {
 			keys = append(keys, k)
 		}
-		sort.Strings(keys)
+		slices.Sort(keys)
 		dst = appendString(dst, metadataKey)
 		dst = append(dst, ":{"...)
 		for i, k := range keys {
@@ -359,7 +365,7 @@ func appendHeader(dst []byte, f *File) ([]byte, int) {
 			dst = append(dst, ',')
 		}
 		first = false
-		dst = appendString(dst, e.name)
+		dst = appendString(dst, e.t.Name)
 		dst = append(dst, `:{"dtype":`...)
 		dst = appendString(dst, string(e.t.DType))
 		dst = append(dst, `,"shape":[`...)

@@ -399,3 +399,26 @@ func TestDuplicateAmongMany(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// AppendEncode writes after what dst holds, the same bytes Encode writes,
+// and into a reused buffer without allocating: what a plugin's per-call
+// output encoding relies on.
+func TestAppendEncode(t *testing.T) {
+	f := &File{Tensors: []Tensor{
+		F32("z", []int{1, 3}, []float32{1, 2, 3}),
+		F32("a", []int{2}, []float32{4, 5}),
+	}, Metadata: map[string]string{"k": "v"}}
+	want := Encode(f)
+	got := AppendEncode([]byte("prefix"), f)
+	if string(got[:6]) != "prefix" || !bytes.Equal(got[6:], want) {
+		t.Fatalf("AppendEncode after a prefix =\n%q\nwant prefix then\n%q", got, want)
+	}
+	if _, err := Decode(got[6:], nil); err != nil {
+		t.Fatal(err)
+	}
+	one := &File{Tensors: []Tensor{F32("input", []int{1, 784}, make([]float32, 784))}}
+	buf := AppendEncode(nil, one)
+	if allocs := testing.AllocsPerRun(100, func() { buf = AppendEncode(buf[:0], one) }); allocs != 0 {
+		t.Errorf("AppendEncode into a reused buffer: %v allocations, want 0", allocs)
+	}
+}

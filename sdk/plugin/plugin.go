@@ -79,8 +79,9 @@ func kinds() int32 {
 
 var errNoHandler = errors.New("plugin: no handler registered for this kind")
 
-// runPreprocess is the portable core of aiaas_preprocess.
-func runPreprocess(ct string, body []byte) ([]byte, error) {
+// runPreprocess is the portable core of aiaas_preprocess: it appends the
+// encoded tensors to out (a buffer the caller reuses between calls).
+func runPreprocess(out []byte, ct string, body []byte) ([]byte, error) {
 	if preprocess == nil {
 		return nil, errNoHandler
 	}
@@ -95,7 +96,7 @@ func runPreprocess(ct string, body []byte) ([]byte, error) {
 			return nil, fmt.Errorf("plugin: handler returned invalid tensors: %q has dtype %q, shape %v and %d data bytes", t.Name, t.DType, t.Shape, len(t.Data))
 		}
 	}
-	return safetensors.Encode(&safetensors.File{Tensors: ts}), nil
+	return safetensors.AppendEncode(out, &safetensors.File{Tensors: ts}), nil
 }
 
 // runPostprocess is the portable core of aiaas_postprocess.

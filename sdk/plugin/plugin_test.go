@@ -15,7 +15,7 @@ func reset() { preprocess, postprocess = nil, nil }
 func TestPreprocess(t *testing.T) {
 	defer reset()
 	reset()
-	if _, err := runPreprocess("", nil); !errors.Is(err, errNoHandler) {
+	if _, err := runPreprocess(nil, "", nil); !errors.Is(err, errNoHandler) {
 		t.Fatalf("no handler: %v", err)
 	}
 	HandlePreprocess(func(req Request) ([]Tensor, error) {
@@ -40,7 +40,14 @@ func TestPreprocess(t *testing.T) {
 		{"bad", nil, "invalid tensors"},
 	}
 	for i, c := range cases {
-		out, err := runPreprocess(c.ct, c.body)
+		out, err := runPreprocess([]byte("kept"), c.ct, c.body)
+		if err == nil {
+			// The encoding is appended to the caller's buffer.
+			if string(out[:4]) != "kept" {
+				t.Fatalf("%d: output %q does not start with the buffer passed in", i, out)
+			}
+			out = out[4:]
+		}
 		if c.err != "" {
 			if err == nil || !contains(err.Error(), c.err) {
 				t.Errorf("%d: %v", i, err)
