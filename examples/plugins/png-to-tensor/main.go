@@ -48,16 +48,45 @@ func preprocess(req plugin.Request) ([]plugin.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	pix, err := Prepare(req.ContentType, req.Body)
+	pix, err := instance.prepare(req.ContentType, req.Body)
 	if err != nil {
 		return nil, err
 	}
+	// F32 copies the pixels, so the scratch buffers serve the next call.
 	return []plugin.Tensor{plugin.F32("input", shape, pix)}, nil
+}
+
+// instance is the scratch memory of this plugin instance, which runs one
+// call at a time: reusing it keeps a call nearly free of garbage, and the
+// guest's collector is most of a small plugin's time.
+var instance scratch
+
+// scratch holds the buffers of one image's preparation.
+type scratch struct {
+	gray                  []byte
+	f, crop, small, frame []float32
+}
+
+func bytesOf(b *[]byte, n int) []byte {
+	if cap(*b) < n {
+		*b = make([]byte, n)
+	}
+	return (*b)[:n]
+}
+
+func floatsOf(b *[]float32, n int) []float32 {
+	if cap(*b) < n {
+		*b = make([]float32, n)
+	}
+	return (*b)[:n]
 }
 
 // layout reads the layout parameter of the content type: "flat" (the
 // default) or "nchw".
 func layout(contentType string) ([]int, error) {
+	if contentType == "image/png" || contentType == "image/jpeg" || contentType == "" {
+		return []int{1, side * side}, nil // the common case, without parsing
+	}
 	_, params, _ := mime.ParseMediaType(contentType)
 	switch params["layout"] {
 	case "", "flat":
@@ -73,6 +102,13 @@ func layout(contentType string) ([]int, error) {
 // intrinsics; the plugin only orchestrates (and computes the centre of
 // mass over at most 400 pixels).
 func Prepare(contentType string, body []byte) ([]float32, error) {
+	var s scratch
+	return s.prepare(contentType, body)
+}
+
+// prepare is Prepare in s's buffers: the result is valid until s is used
+// again.
+func (s *scratch) prepare(contentType string, body []byte) ([]float32, error) {
 	if err := checkType(contentType); err != nil {
 		return nil, err
 	}
@@ -83,7 +119,7 @@ func Prepare(contentType string, body []byte) ([]float32, error) {
 	if w > maxSide || h > maxSide || w*h > plugin.MaxDecodePixels {
 		return nil, fmt.Errorf("png-to-tensor: image is %d×%d; at most %d px a side and %d pixels", w, h, maxSide, plugin.MaxDecodePixels)
 	}
-	gray := make([]byte, w*h)
+	gray := bytesOf(&s.gray, w*h)
 	if err := plugin.DecodeGray(gray, body, w, h); err != nil {
 		return nil, fmt.Errorf("png-to-tensor: corrupt %s", [...]string{"", "PNG", "JPEG"}[format])
 	}
@@ -92,11 +128,11 @@ func Prepare(contentType string, body []byte) ([]float32, error) {
 	if borderMean(gray, w, h) > 127 {
 		scale, bias = -1.0/255, 1
 	}
-	f := make([]float32, w*h)
+	f := floatsOf(&s.f, w*h)
 	if err := plugin.U8ToF32(f, gray, scale, bias); err != nil {
 		return nil, err
 	}
-	return frame(f, w, h)
+	return s.place(f, w, h)
 }
 
 // checkType accepts image/png, image/jpeg, and no or a generic type (the
@@ -123,16 +159,17 @@ func borderMean(g []byte, w, h int) float64 {
 	return float64(sum) / float64(n)
 }
 
-// frame crops f (w×h, values in [0,1]) to its ink, scales it into a 20 px
+// place crops f (w×h, values in [0,1]) to its ink, scales it into a 20 px
 // box and centres it by mass in 28×28.
-func frame(f []float32, w, h int) ([]float32, error) {
-	out := make([]float32, side*side)
+func (s *scratch) place(f []float32, w, h int) ([]float32, error) {
+	out := floatsOf(&s.frame, side*side)
+	clear(out)
 	x0, y0, x1, y1, ok := plugin.BBox(f, w, h, inkLevel)
 	if !ok {
 		return out, nil // a blank image is a valid (empty) digit
 	}
 	cw, ch := x1-x0+1, y1-y0+1
-	crop := make([]float32, cw*ch)
+	crop := floatsOf(&s.crop, cw*ch)
 	for y := 0; y < ch; y++ {
 		copy(crop[y*cw:(y+1)*cw], f[(y0+y)*w+x0:])
 	}
@@ -142,7 +179,7 @@ func frame(f []float32, w, h int) ([]float32, error) {
 	} else {
 		nw = max(1, int(math.Round(float64(cw)*box/float64(ch))))
 	}
-	small := make([]float32, nw*nh)
+	small := floatsOf(&s.small, nw*nh)
 	if err := plugin.Resize(small, nw, nh, crop, cw, ch); err != nil {
 		return nil, err
 	}
@@ -161,8 +198,17 @@ func frame(f []float32, w, h int) ([]float32, error) {
 		oy = clamp(int(math.Round(side/2-my/mass)), 0, side-nh)
 	}
 	for y := 0; y < nh; y++ {
-		for x := 0; x < nw; x++ {
-			out[(oy+y)*side+ox+x] = min(1, max(0, small[y*nw+x]))
+		row := out[(oy+y)*side+ox:][:nw]
+		for x, v := range small[y*nw:][:nw] {
+			// Comparisons, not min and max: on wasm those are calls
+			// (they order -0 and propagate NaN; a NaN stays NaN here
+			// too).
+			if v < 0 {
+				v = 0
+			} else if v > 1 {
+				v = 1
+			}
+			row[x] = v
 		}
 	}
 	return out, nil

@@ -67,18 +67,11 @@ func TestPrepare(t *testing.T) {
 }
 
 func TestFrameEdges(t *testing.T) {
-	// A blank image is an empty digit; a single ink pixel is scaled up to
-	// the 20 px box and centred.
-	blank, err := frame(make([]float32, 9), 3, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range blank {
-		if v != 0 {
-			t.Fatal("blank image has ink")
-		}
-	}
-	dot, err := frame([]float32{0, 0, 0, 0, 1, 0, 0, 0, 0}, 3, 3)
+	// A single ink pixel is scaled up to the 20 px box and centred; a
+	// blank image is an empty digit — also in the buffers the dot used
+	// (an instance reuses them from call to call).
+	var s scratch
+	dot, err := s.place([]float32{0, 0, 0, 0, 1, 0, 0, 0, 0}, 3, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +81,42 @@ func TestFrameEdges(t *testing.T) {
 	}
 	if mass != 400 || dot[4*28+4] != 1 || dot[23*28+23] != 1 || dot[3*28+3] != 0 {
 		t.Fatalf("dot: mass %v", mass)
+	}
+	blank, err := s.place(make([]float32, 9), 3, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range blank {
+		if v != 0 {
+			t.Fatal("blank image has ink")
+		}
+	}
+}
+
+// An instance prepares image after image in the same buffers: each answer
+// must be what a fresh preparation gives.
+func TestScratchReuse(t *testing.T) {
+	var bodies [][]byte
+	for _, name := range []string{"seven.png", "seven.jpg", "seven.png"} {
+		b, err := os.ReadFile("../testdata/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, b)
+	}
+	var s scratch
+	for i, b := range bodies {
+		want, err := Prepare("", b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.prepare("", b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("image %d: the reused buffers give a different tensor", i)
+		}
 	}
 }
 
