@@ -3,7 +3,6 @@ package tensorops
 import (
 	"bytes"
 	"image"
-	"image/color"
 	"image/jpeg"
 	"image/png"
 )
@@ -48,6 +47,14 @@ func DecodeGray(dst []byte, src []byte, w, h int) bool {
 	if !ok || iw != w || ih != h || w*h > MaxDecodePixels || len(dst) != w*h {
 		return false
 	}
+	if format == FormatPNG && decodePNGGray(dst, src, w, h) {
+		return true // pngfast.go: the common PNGs, without the garbage
+	}
+	return decodeImageGray(dst, src, format, w, h)
+}
+
+// decodeImageGray is DecodeGray through image/png and image/jpeg.
+func decodeImageGray(dst, src []byte, format, w, h int) bool {
 	var img image.Image
 	var err error
 	if format == FormatPNG {
@@ -87,10 +94,7 @@ func DecodeGray(dst []byte, src []byte, w, h int) bool {
 	}
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
-			r, g, bl, a := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
-			over := 0xffff - a // premultiplied: adding (1-a)·white composites over white
-			c := color.GrayModel.Convert(color.RGBA64{R: uint16(r + over), G: uint16(g + over), B: uint16(bl + over), A: 0xffff}).(color.Gray)
-			dst[y*w+x] = c.Y
+			dst[y*w+x] = overWhite(img.At(b.Min.X+x, b.Min.Y+y))
 		}
 	}
 	return true
