@@ -266,3 +266,26 @@ func TestHammer(t *testing.T) {
 		}
 	}
 }
+
+// A cached record is decoded once: reading it again costs a copy, not a
+// JSON decode, and each reader gets its own copy of the fields.
+func TestCachedRecordDecodedOnce(t *testing.T) {
+	ctx := context.Background()
+	r := records.New(newMem(), nil)
+	if _, _, err := r.PutEndpoint(ctx, "acme", records.Endpoint{Name: "e", Model: "m", Preprocess: "p", ForwardInputs: []string{"attention_mask"}}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := r.Endpoint(ctx, "acme", "e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Model = "changed by a caller"
+	again, err := r.Endpoint(ctx, "acme", "e")
+	if err != nil || again.Model != "m" || again.Preprocess != "p" || !slices.Equal(again.ForwardInputs, []string{"attention_mask"}) {
+		t.Fatalf("second read = %+v, %v", again, err)
+	}
+	// A JSON decode of this record allocates a dozen times; the copy once.
+	if allocs := testing.AllocsPerRun(100, func() { r.Endpoint(ctx, "acme", "e") }); allocs > 2 {
+		t.Errorf("a cached read allocates %v times, want at most 2 (decoded again?)", allocs)
+	}
+}

@@ -52,10 +52,12 @@ type Records struct {
 
 type key struct{ tenant, kind, name string }
 
-// entry is a record or its not-found error: absence is cached too, so a
-// client asking again and again for a missing endpoint costs no reads.
+// entry is a record, decoded once when it is read from the store, or its
+// not-found or decoding error: absence is cached too, so a client asking
+// again and again for a missing endpoint costs no reads, and an endpoint
+// invoked thousands of times a second is not decoded every time.
 type entry struct {
-	b   []byte
+	v   any // *Plugin or *Endpoint, by the key's kind
 	err error
 }
 
@@ -66,22 +68,6 @@ func New(st Store, opts *Options) *Records {
 		ttl = opts.TTL
 	}
 	return &Records{st: st, c: cache.New[key, entry](cache.Options{TTL: ttl})}
-}
-
-// get reads a record's bytes through the cache. Outages are not cached:
-// the next request tries the store again.
-func (r *Records) get(ctx context.Context, tenant, kind, name string) ([]byte, error) {
-	e, err := r.c.Load(ctx, key{tenant, kind, name}, func(ctx context.Context) (entry, error) {
-		b, err := r.st.Get(ctx, tenant, kind, name)
-		if err != nil && !errors.Is(err, modelstore.ErrNotFound) {
-			return entry{}, err
-		}
-		return entry{b, err}, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return e.b, e.err
 }
 
 // forget drops a record from this process's cache after a write, so the
@@ -101,20 +87,33 @@ func (r *Records) put(ctx context.Context, tenant, kind, name string, v any) err
 	return nil
 }
 
-// read reads one record; a missing one wraps modelstore.ErrNotFound with a
-// message naming it as the client did.
+// read reads one record through the cache; a missing one wraps
+// modelstore.ErrNotFound with a message naming it as the client did.
+// Outages are not cached: the next request tries the store again. The
+// result is the caller's own copy, but its slices and pointers are shared
+// with the cache: callers must not modify what they point to.
 func read[T any](ctx context.Context, r *Records, tenant, kind, what, name string) (*T, error) {
-	b, err := r.get(ctx, tenant, kind, name)
-	if err != nil {
-		if errors.Is(err, modelstore.ErrNotFound) {
-			return nil, &kindError{kind: modelstore.ErrNotFound, msg: fmt.Sprintf("%s %q not found", what, name)}
+	e, err := r.c.Load(ctx, key{tenant, kind, name}, func(ctx context.Context) (entry, error) {
+		b, err := r.st.Get(ctx, tenant, kind, name)
+		switch {
+		case errors.Is(err, modelstore.ErrNotFound):
+			return entry{err: &kindError{kind: modelstore.ErrNotFound, msg: fmt.Sprintf("%s %q not found", what, name)}}, nil
+		case err != nil:
+			return entry{}, err
 		}
+		v := new(T)
+		if err := json.Unmarshal(b, v); err != nil {
+			return entry{err: fmt.Errorf("%s record %s: %w", what, name, err)}, nil
+		}
+		return entry{v: v}, nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	var v T
-	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, fmt.Errorf("%s record %s: %w", what, name, err)
+	if e.err != nil {
+		return nil, e.err
 	}
+	v := *e.v.(*T)
 	return &v, nil
 }
 
