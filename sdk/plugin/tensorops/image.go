@@ -24,6 +24,9 @@ func ImageInfo(src []byte) (format, w, h int, ok bool) {
 	var err error
 	switch {
 	case bytes.HasPrefix(src, []byte("\x89PNG\r\n\x1a\n")):
+		if w, h, ok := pngHeader(src); ok {
+			return FormatPNG, w, h, true // pngfast.go: the common header, read in place
+		}
 		format = FormatPNG
 		cfg, err = png.DecodeConfig(bytes.NewReader(src))
 	case bytes.HasPrefix(src, []byte("\xff\xd8\xff")):

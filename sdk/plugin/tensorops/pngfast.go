@@ -40,6 +40,7 @@ type pngState struct {
 	multi     []byte // the IDAT data, when it is split over several chunks
 	prev, cur []byte
 	rgba      []byte
+	one       [1]byte // the read past the end of the stream
 }
 
 var pngPool = sync.Pool{New: func() any { return new(pngState) }}
@@ -47,6 +48,35 @@ var pngPool = sync.Pool{New: func() any { return new(pngState) }}
 // maxPooledRow bounds the row buffers kept in the pool (a 4096-pixel
 // RGBA row is 16 KiB); larger ones are dropped after the decode.
 const maxPooledRow = 64 << 10
+
+// pngHeader reads the size of a PNG the fast path decodes straight from
+// its IHDR chunk, as png.DecodeConfig would after the same checks, without
+// DecodeConfig's 2 KiB decoder; ok is false for any other header (which
+// ImageInfo then hands to DecodeConfig).
+func pngHeader(src []byte) (w, h int, ok bool) {
+	const sigLen = 8
+	if len(src) < sigLen+8+13+4 || string(src[:sigLen]) != "\x89PNG\r\n\x1a\n" {
+		return 0, 0, false
+	}
+	c := src[sigLen:]
+	if binary.BigEndian.Uint32(c) != 13 || string(c[4:8]) != "IHDR" ||
+		crc32.ChecksumIEEE(c[4:8+13]) != binary.BigEndian.Uint32(c[8+13:]) {
+		return 0, 0, false
+	}
+	ihdr := c[8 : 8+13]
+	depth, ctype := ihdr[8], ihdr[9]
+	if depth != 8 || (ctype != pngGray && ctype != pngRGB && ctype != pngRGBA) ||
+		ihdr[10] != 0 || ihdr[11] != 0 || ihdr[12] > 1 {
+		return 0, 0, false
+	}
+	w32, h32 := int32(binary.BigEndian.Uint32(ihdr[0:])), int32(binary.BigEndian.Uint32(ihdr[4:]))
+	// DecodeConfig's own limits: positive sides, and room for 8 bytes a
+	// pixel.
+	if n := int64(w32) * int64(h32); w32 <= 0 || h32 <= 0 || n != n*8/8 {
+		return 0, 0, false
+	}
+	return int(w32), int(h32), true
+}
 
 // decodePNGGray decodes src into dst (w×h gray) when src is a PNG the
 // fast path handles, and reports whether it did. dst may be partly
@@ -154,8 +184,7 @@ func (s *pngState) rows(dst, data []byte, w, h int, ctype byte, bpp int, composi
 	}
 	// The zlib stream must end here (its checksum is verified at EOF)
 	// with nothing left over, as image/png requires.
-	var one [1]byte
-	if n, err := io.ReadFull(s.z, one[:]); n != 0 || err != io.EOF {
+	if n, err := io.ReadFull(s.z, s.one[:]); n != 0 || err != io.EOF {
 		return false, false
 	}
 	return s.idat.Len() == 0, true
