@@ -374,9 +374,7 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Content-Type", ctype)
 	h.Set("Content-Length", strconv.Itoa(len(resp)))
 	h.Set("Server-Timing", t.Header())
-	for k, v := range l.parameters() {
-		h.Set("X-Aiaas-"+headerName(k), fmt.Sprint(v))
-	}
+	l.setHeaders(h)
 	w.WriteHeader(http.StatusOK)
 	w.Write(resp)
 	return nil
@@ -413,23 +411,6 @@ func postprocessParams(r *http.Request) map[string]string {
 	return m
 }
 
-// headerName turns model_sha256 into Model-Sha256.
-func headerName(k string) string {
-	b := []byte(k)
-	up := true
-	for i, c := range b {
-		switch {
-		case c == '_':
-			b[i], up = '-', true
-		case up && c >= 'a' && c <= 'z':
-			b[i], up = c-'a'+'A', false
-		default:
-			up = false
-		}
-	}
-	return string(b)
-}
-
 func (s *Server) observePlugin(tenant, stage string, d time.Duration, err error) {
 	s.metrics.PluginCall(tenant, stage, d, err)
 }
@@ -461,7 +442,9 @@ func tensorInput(lm *loadedModel, ts []safetensors.Tensor) ([]float32, int, erro
 	if !ok {
 		return nil, 0, httpErr(http.StatusUnprocessableEntity, "the preprocess plugin returned shape %v; the model takes %v", t.Shape, lm.spec.Inputs[0].Shape)
 	}
-	x, err := t.Float32s(nil)
+	// The tensor's bytes are this call's copy of the plugin's output and
+	// nothing writes them: the model may read them in place.
+	x, err := t.Float32View()
 	if err != nil {
 		return nil, 0, httpErr(http.StatusUnprocessableEntity, "the preprocess plugin's tensor: %v", err)
 	}

@@ -23,6 +23,23 @@ type lineage struct {
 	loaded      *loadedModel
 }
 
+// setHeaders sets the lineage as X-Aiaas-* response headers, one per
+// parameter (model_sha256 → X-Aiaas-Model-Sha256): what a postprocessed
+// answer, whose body is the plugin's, carries instead of parameters.
+func (l *lineage) setHeaders(h http.Header) {
+	set := func(k, v string) {
+		if v != "" {
+			h[k] = []string{v} // k is in canonical form
+		}
+	}
+	set("X-Aiaas-Model-Version", strconv.Itoa(l.Version))
+	set("X-Aiaas-Model-Sha256", l.SHA256)
+	set("X-Aiaas-Alias", l.Alias)
+	set("X-Aiaas-Canary-Side", l.Side)
+	set("X-Aiaas-Preprocess-Sha256", l.PreSHA256)
+	set("X-Aiaas-Postprocess-Sha256", l.PostSHA256)
+}
+
 func (l *lineage) parameters() map[string]any {
 	p := map[string]any{"model_version": strconv.Itoa(l.Version), "model_sha256": l.SHA256}
 	if l.Alias != "" {

@@ -161,6 +161,16 @@ func TestEndpointWithPlugins(t *testing.T) {
 	if len(r.header.Get("X-Aiaas-Preprocess-Sha256")) != 64 || !strings.Contains(r.header.Get("Server-Timing"), "preprocess;dur=") {
 		t.Fatalf("lineage/timing headers: %v", r.header)
 	}
+	// The lineage headers are the lineage parameters an infer answer
+	// carries, named as docs/api.md says.
+	for _, h := range []string{"X-Aiaas-Model-Sha256", "X-Aiaas-Postprocess-Sha256"} {
+		if len(r.header.Get(h)) != 64 {
+			t.Fatalf("%s: %q", h, r.header.Get(h))
+		}
+	}
+	if v := r.header.Get("X-Aiaas-Model-Version"); v != "1" {
+		t.Fatalf("X-Aiaas-Model-Version: %q", v)
+	}
 	// A body the plugin refuses fails only that call, with a 4xx.
 	bad := e.do("POST", "/v1/endpoints/digits/invoke", key, []byte("not an image"), "Content-Type", "image/png")
 	if bad.status != 422 || !strings.Contains(string(bad.body), "error") {

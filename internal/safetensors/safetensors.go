@@ -222,6 +222,28 @@ func (t Tensor) Float32s(dst []float32) ([]float32, error) {
 	return dst, nil
 }
 
+// Float32View returns the values of an F32 tensor as Float32s does, but
+// without copying when it can: on a little-endian machine, when the data
+// is 4-byte aligned (as a padded header leaves it in a buffer from make),
+// the result aliases t.Data — writes through either show in the other.
+// Otherwise it is a copy. Safe for concurrent use.
+func (t Tensor) Float32View() ([]float32, error) {
+	if !littleEndian || len(t.Data) == 0 || uintptr(unsafe.Pointer(&t.Data[0]))%4 != 0 {
+		return t.Float32s(nil)
+	}
+	if t.DType != DTypeF32 {
+		return nil, fmt.Errorf("%w: tensor %q: dtype is %s, want F32", ErrFormat, t.Name, t.DType)
+	}
+	size, err := t.byteSize()
+	if err != nil {
+		return nil, err
+	}
+	if size != len(t.Data) {
+		return nil, fmt.Errorf("%w: tensor %q: %d data bytes, shape %v needs %d", ErrFormat, t.Name, len(t.Data), t.Shape, size)
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&t.Data[0])), size/4), nil
+}
+
 // grow extends s by n elements, reallocating at most once.
 func grow(s []float32, n int) []float32 {
 	if cap(s)-len(s) >= n {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -420,5 +421,38 @@ func TestAppendEncode(t *testing.T) {
 	buf := AppendEncode(nil, one)
 	if allocs := testing.AllocsPerRun(100, func() { buf = AppendEncode(buf[:0], one) }); allocs != 0 {
 		t.Errorf("AppendEncode into a reused buffer: %v allocations, want 0", allocs)
+	}
+}
+
+// Float32View aliases aligned data, copies misaligned data, and checks
+// like Float32s.
+func TestFloat32View(t *testing.T) {
+	want := []float32{1.5, -2, 3.25}
+	enc := Encode(&File{Tensors: []Tensor{F32("x", []int{3}, want)}})
+	f, err := Decode(enc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := f.Tensors[0].Float32View()
+	if err != nil || !slices.Equal(v, want) {
+		t.Fatalf("view = %v, %v", v, err)
+	}
+	f.Tensors[0].Data[0] ^= 0x80 // flips a mantissa bit of v[0]
+	if v[0] == want[0] {
+		t.Error("aligned data was copied, not viewed")
+	}
+	// The same bytes one byte off alignment: a copy, same values.
+	buf := make([]byte, 13)
+	copy(buf[1:], f.Tensors[0].Data)
+	odd := Tensor{Name: "x", DType: DTypeF32, Shape: []int{3}, Data: buf[1:]}
+	c, err := odd.Float32View()
+	if err != nil || len(c) != 3 || c[1] != -2 || c[2] != 3.25 {
+		t.Fatalf("misaligned view = %v, %v", c, err)
+	}
+	if _, err := (Tensor{Name: "i", DType: DTypeI32, Shape: []int{1}, Data: make([]byte, 4)}).Float32View(); !errors.Is(err, ErrFormat) {
+		t.Errorf("I32 data: %v", err)
+	}
+	if _, err := (Tensor{Name: "s", DType: DTypeF32, Shape: []int{2}, Data: make([]byte, 4)}).Float32View(); !errors.Is(err, ErrFormat) {
+		t.Errorf("short data: %v", err)
 	}
 }
