@@ -1,9 +1,14 @@
 package plugins
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -116,6 +121,42 @@ func BenchmarkPNGTopK(b *testing.B) {
 			latencies(b, run)
 		})
 	}
+}
+
+// The plugin half of the demo endpoint's invocation, as the serving
+// benchmark sends it (bench/serve/body: a 28×28 gray stroke): png-to-tensor,
+// then top-k on the model's output with the metadata the platform adds,
+// one after the other as an invocation runs them.
+func BenchmarkDigitInvoke(b *testing.B) {
+	img := image.NewGray(image.Rect(0, 0, 28, 28))
+	for y := 0; y < 28; y++ {
+		for x := 0; x < 28; x++ {
+			if d := math.Abs(float64(x-14)) + math.Abs(float64(y-14)/2); d < 6 {
+				img.SetGray(x, y, color.Gray{Y: uint8(255 - 40*int(d))})
+			}
+		}
+	}
+	var digit bytes.Buffer
+	if err := png.Encode(&digit, img); err != nil {
+		b.Fatal(err)
+	}
+	h := newHost(b, nil)
+	pre, post := mod(b, "png-to-tensor"), mod(b, "top-k")
+	ctx := context.Background()
+	probs := &safetensors.File{
+		Tensors:  []safetensors.Tensor{safetensors.F32("probabilities", []int{1, 10}, []float32{.01, .02, .05, .01, .01, .05, .01, .80, .02, .02})},
+		Metadata: map[string]string{"model": "mnist", "model_version": "1"},
+	}
+	run := func() {
+		if _, err := h.Preprocess(ctx, "acme", pre, "image/png", digit.Bytes()); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := h.Postprocess(ctx, "acme", post, probs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	run()
+	latencies(b, run)
 }
 
 // A new instance of a Go-built plugin from its compiled module, with its
