@@ -18,34 +18,34 @@ import (
 // error convention: every fault wraps ErrFormat and names where it is.
 type hscanner struct{ jsonscan.Scanner }
 
-func (s *hscanner) fail(what any, format string, args ...any) error {
+func (s *hscanner) fail(what where, format string, args ...any) error {
 	return fmt.Errorf("%w: %v: offset %d: %s", ErrFormat, what, s.Pos, fmt.Sprintf(format, args...))
 }
 
 // wrap adds ErrFormat and the place to a scanner error.
-func wrap(what any, err error) error {
+func wrap(what where, err error) error {
 	if err == nil {
 		return nil
 	}
 	return fmt.Errorf("%w: %v: %w", ErrFormat, what, err)
 }
 
-func (s *hscanner) expect(c byte, what any) error { return wrap(what, s.Expect(c)) }
+func (s *hscanner) expect(c byte, what where) error { return wrap(what, s.Expect(c)) }
 
 // next handles the separators of an array or object: it reports whether
 // another item follows, consuming the ',' before every item but the first.
-func (s *hscanner) next(closer byte, first bool, what any) (bool, error) {
+func (s *hscanner) next(closer byte, first bool, what where) (bool, error) {
 	more, err := s.More(closer, first)
 	return more, wrap(what, err)
 }
 
-func (s *hscanner) str(what any) (string, error) {
+func (s *hscanner) str(what where) (string, error) {
 	v, err := s.Str()
 	return v, wrap(what, err)
 }
 
 // object consumes the '{' that starts an object.
-func (s *hscanner) object(what any) error {
+func (s *hscanner) object(what where) error {
 	if s.Peek() != '{' {
 		return wrap(what, s.Unexpected("an object"))
 	}
@@ -55,7 +55,7 @@ func (s *hscanner) object(what any) error {
 
 // uint reads a non-negative JSON integer. Fractions, exponents and signs
 // are refused, as the reference parser refuses them for its usize fields.
-func (s *hscanner) uint(what any, idx int) (uint64, error) {
+func (s *hscanner) uint(what where, idx int) (uint64, error) {
 	c := s.Peek()
 	if c != '-' && (c < '0' || c > '9') {
 		return 0, s.fail(what, "element %d is not a number", idx)
@@ -86,12 +86,11 @@ func (s *hscanner) uint(what any, idx int) (uint64, error) {
 	return v, nil
 }
 
-// uints reads an array of at most limit non-negative integers.
-func (s *hscanner) uints(what any, limit int) ([]uint64, error) {
+// uints appends to out an array of at most limit non-negative integers.
+func (s *hscanner) uints(out []uint64, what where, limit int) ([]uint64, error) {
 	if err := s.expect('[', what); err != nil {
 		return nil, err
 	}
-	out := make([]uint64, 0, 4)
 	for first := true; ; first = false {
 		more, err := s.next(']', first, what)
 		if err != nil {
@@ -115,25 +114,26 @@ func (s *hscanner) uints(what any, limit int) ([]uint64, error) {
 // offsets.
 func parseHeader(header []byte, l *Limits) (*File, []span, error) {
 	s := &hscanner{jsonscan.Scanner{B: header}}
-	if err := s.expect('{', "header"); err != nil {
+	hdr := where{plain: "header"}
+	if err := s.expect('{', hdr); err != nil {
 		return nil, nil, err
 	}
 	f := &File{}
 	var offsets []span
 	metaSeen := false
 	for first := true; ; first = false {
-		more, err := s.next('}', first, "header")
+		more, err := s.next('}', first, hdr)
 		if err != nil {
 			return nil, nil, err
 		}
 		if !more {
 			break
 		}
-		name, err := s.str("header")
+		name, err := s.str(hdr)
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := s.expect(':', "header"); err != nil {
+		if err := s.expect(':', hdr); err != nil {
 			return nil, nil, err
 		}
 		if name == metadataKey {
@@ -160,7 +160,7 @@ func parseHeader(header []byte, l *Limits) (*File, []span, error) {
 	}
 	if !s.AtEnd() {
 		// Only spaces may pad the header; a NUL is data too.
-		return nil, nil, s.fail("header", "data after the JSON object")
+		return nil, nil, s.fail(hdr, "data after the JSON object")
 	}
 	if err := checkDuplicates(f.Tensors); err != nil {
 		return nil, nil, err
@@ -196,32 +196,33 @@ func parseMetadata(s *hscanner) (map[string]string, error) {
 		// "__metadata__": null is what an absent Option serialises to.
 		return nil, nil
 	}
-	if err := s.object(metadataKey); err != nil {
+	meta := where{plain: metadataKey}
+	if err := s.object(meta); err != nil {
 		return nil, err
 	}
 	m := make(map[string]string)
 	for first := true; ; first = false {
-		more, err := s.next('}', first, metadataKey)
+		more, err := s.next('}', first, meta)
 		if err != nil {
 			return nil, err
 		}
 		if !more {
 			return m, nil
 		}
-		k, err := s.str(metadataKey)
+		k, err := s.str(meta)
 		if err != nil {
 			return nil, err
 		}
 		if _, dup := m[k]; dup {
 			return nil, fmt.Errorf("%w: %v: duplicate key %q", ErrFormat, metadataKey, k)
 		}
-		if err := s.expect(':', metadataKey); err != nil {
+		if err := s.expect(':', meta); err != nil {
 			return nil, err
 		}
 		if s.Peek() != '"' {
 			return nil, fmt.Errorf("%w: %v: key %q: value is not a string", ErrFormat, metadataKey, k)
 		}
-		if m[k], err = s.str(metadataKey); err != nil {
+		if m[k], err = s.str(meta); err != nil {
 			return nil, err
 		}
 	}
@@ -230,7 +231,7 @@ func parseMetadata(s *hscanner) (map[string]string, error) {
 func parseEntry(s *hscanner, name string, l *Limits) (Tensor, span, error) {
 	t := Tensor{Name: name}
 	var o span
-	what := &where{tensor: name}
+	what := where{tensor: name}
 	if err := s.object(what); err != nil {
 		return t, o, err
 	}
@@ -272,7 +273,8 @@ func parseEntry(s *hscanner, name string, l *Limits) (Tensor, span, error) {
 				return t, o, fmt.Errorf("%w: %v: duplicate field shape", ErrFormat, what)
 			}
 			haveShape = true
-			dims, err := s.uints(&where{tensor: name, field: "shape"}, l.MaxRank)
+			var buf [8]uint64
+			dims, err := s.uints(buf[:0], where{tensor: name, field: "shape"}, l.MaxRank)
 			if err != nil {
 				return t, o, err
 			}
@@ -288,7 +290,8 @@ func parseEntry(s *hscanner, name string, l *Limits) (Tensor, span, error) {
 				return t, o, fmt.Errorf("%w: %v: duplicate field data_offsets", ErrFormat, what)
 			}
 			haveOffsets = true
-			offs, err := s.uints(&where{tensor: name, field: "data_offsets"}, 2)
+			var buf [2]uint64
+			offs, err := s.uints(buf[:0], where{tensor: name, field: "data_offsets"}, 2)
 			if err != nil {
 				return t, o, err
 			}
@@ -314,11 +317,15 @@ func parseEntry(s *hscanner, name string, l *Limits) (Tensor, span, error) {
 	return t, o, nil
 }
 
-// where names the tensor and field at fault; it is formatted only when an
-// error is, so the happy path does not pay for the message.
-type where struct{ tensor, field string }
+// where names the place at fault — the header, the metadata, or a tensor
+// and its field. It is a value formatted only when an error is, so the
+// happy path neither allocates nor formats it.
+type where struct{ plain, tensor, field string }
 
-func (w *where) String() string {
+func (w where) String() string {
+	if w.plain != "" {
+		return w.plain
+	}
 	if w.field == "" {
 		return fmt.Sprintf("tensor %q", w.tensor)
 	}
