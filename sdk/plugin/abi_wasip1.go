@@ -71,8 +71,9 @@ func exportPostprocess(ptr uint32, n int32) int32 {
 	if err != nil {
 		return fail(err.Error())
 	}
-	ct := []byte(resp.ContentType)
-	if hostSetContentType(bytesPtr(ct), uint32(len(ct))) != HostOK {
+	// The host only reads the bytes: the string's own serve, uncopied.
+	ct := resp.ContentType
+	if hostSetContentType(unsafe.Pointer(unsafe.StringData(ct)), uint32(len(ct))) != HostOK {
 		return fail("plugin: content type refused by host")
 	}
 	if hostSetOutput(bytesPtr(resp.Body), uint32(len(resp.Body))) != HostOK {

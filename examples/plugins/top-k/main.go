@@ -35,15 +35,35 @@ const (
 )
 
 func postprocess(in plugin.Input) (plugin.Response, error) {
-	body, err := TopK(in.Tensors, in.Params)
+	// The host copies the body before the next call, so it may live in
+	// the instance's scratch.
+	body, err := instance.topK(in.Tensors, in.Params)
 	if err != nil {
 		return plugin.Response{}, err
 	}
 	return plugin.Response{ContentType: "application/json", Body: body}, nil
 }
 
+// instance is this plugin instance's scratch memory (an instance runs one
+// call at a time): reused, it keeps a call nearly free of garbage, which
+// in a Go guest is most of a small call's time.
+var instance scratch
+
+// scratch holds the buffers of one answer.
+type scratch struct {
+	p   []float32
+	idx []int32
+	out []byte
+}
+
 // TopK renders the k best classes of the scores in ts as JSON.
 func TopK(ts []plugin.Tensor, params map[string]string) ([]byte, error) {
+	var s scratch
+	return s.topK(ts, params)
+}
+
+// topK is TopK in s's buffers: the result is valid until s is used again.
+func (s *scratch) topK(ts []plugin.Tensor, params map[string]string) ([]byte, error) {
 	t, err := pick(ts, params["output"])
 	if err != nil {
 		return nil, err
@@ -54,7 +74,8 @@ func TopK(ts []plugin.Tensor, params map[string]string) ([]byte, error) {
 	if t.NumElements() > maxClasses {
 		return nil, fmt.Errorf("top-k: %d classes; at most %d", t.NumElements(), maxClasses)
 	}
-	p, err := t.Float32s(nil)
+	p, err := t.Float32s(s.p[:0])
+	s.p = p
 	if err != nil {
 		return nil, fmt.Errorf("top-k: %v", err)
 	}
@@ -76,22 +97,29 @@ func TopK(ts []plugin.Tensor, params map[string]string) ([]byte, error) {
 			return nil, err
 		}
 	}
-	idx, err := plugin.TopK(make([]int32, min(k, len(p))), p, k)
+	if n := min(k, len(p)); cap(s.idx) < n {
+		s.idx = make([]int32, n)
+	} else {
+		s.idx = s.idx[:n]
+	}
+	idx, err := plugin.TopK(s.idx, p, k)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, 64*len(idx)+20)
-	out = append(out, `{"predictions":[`...)
+	out := append(s.out[:0], `{"predictions":[`...)
 	for n, i := range idx {
 		if n > 0 {
 			out = append(out, ',')
 		}
-		label := strconv.Itoa(int(i))
-		if int(i) < len(labels) {
-			label = strings.TrimSpace(labels[i])
-		}
 		out = append(out, `{"label":`...)
-		out = appendJSONString(out, label)
+		if int(i) < len(labels) {
+			out = appendJSONString(out, strings.TrimSpace(labels[i]))
+		} else {
+			// The index itself: digits need no escaping.
+			out = append(out, '"')
+			out = strconv.AppendInt(out, int64(i), 10)
+			out = append(out, '"')
+		}
 		out = append(out, `,"index":`...)
 		out = strconv.AppendInt(out, int64(i), 10)
 		out = append(out, `,"score":`...)
@@ -102,7 +130,8 @@ func TopK(ts []plugin.Tensor, params map[string]string) ([]byte, error) {
 		out = strconv.AppendFloat(out, s, 'g', 6, 32)
 		out = append(out, '}')
 	}
-	return append(out, "]}"...), nil
+	s.out = append(out, "]}"...)
+	return s.out, nil
 }
 
 func pick(ts []plugin.Tensor, name string) (plugin.Tensor, error) {

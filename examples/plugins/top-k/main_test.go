@@ -96,3 +96,36 @@ func BenchmarkNative(b *testing.B) {
 	slices.Sort(d)
 	b.ReportMetric(float64(d[len(d)/2].Nanoseconds()), "p50-ns")
 }
+
+// An instance answers call after call in the same buffers: each answer
+// must be what a fresh TopK gives, whatever the previous call left there
+// (more predictions, longer labels, another tensor).
+func TestScratchReuse(t *testing.T) {
+	probs := []float32{.01, .02, .05, .01, .01, .05, .01, .80, .02, .02}
+	calls := []struct {
+		ts     []plugin.Tensor
+		params map[string]string
+	}{
+		{[]plugin.Tensor{plugin.F32("output", []int{1, 10}, probs)}, map[string]string{"k": "10", "labels": "zero,one,two,three,four,five,six,seven,eight,nine"}},
+		{[]plugin.Tensor{plugin.F32("output", []int{1, 10}, probs)}, nil},
+		{[]plugin.Tensor{plugin.F32("logits", []int{3}, []float32{-5, 20, 3})}, map[string]string{"k": "2"}},
+		{[]plugin.Tensor{plugin.F32("output", []int{1, 10}, probs)}, map[string]string{"k": "1"}},
+	}
+	var s scratch
+	for i, c := range calls {
+		want, err := TopK(c.ts, c.params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.topK(c.ts, c.params)
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("call %d: reused buffers answer %s (%v), fresh %s", i, got, err, want)
+		}
+	}
+	// The softmax runs on the scratch copy, never on the caller's tensor.
+	logits := plugin.F32("logits", []int{3}, []float32{-5, 20, 3})
+	before := slices.Clone(logits.Data)
+	if _, err := s.topK([]plugin.Tensor{logits}, nil); err != nil || !slices.Equal(logits.Data, before) {
+		t.Fatalf("input tensor changed: %v", err)
+	}
+}
