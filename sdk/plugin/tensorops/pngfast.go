@@ -83,6 +83,9 @@ func pngHeader(src []byte) (w, h int, ok bool) {
 // written when it reports false.
 func decodePNGGray(dst, src []byte, w, h int) bool {
 	const sigLen = 8
+	if len(src) < sigLen || len(dst) != w*h {
+		return false
+	}
 	b := src[sigLen:]
 	// IHDR, which ImageInfo has already checked is the first chunk of a
 	// valid size: the fields that decide the path.
