@@ -135,7 +135,8 @@ func list[T any](ctx context.Context, r *Records, tenant, kind, what string) ([]
 }
 
 // Plugin reads a tenant's plugin record; a missing one wraps
-// modelstore.ErrNotFound.
+// modelstore.ErrNotFound. Its Exports slice is shared with the cache:
+// read it, do not modify it.
 func (r *Records) Plugin(ctx context.Context, tenant, name string) (*Plugin, error) {
 	return read[Plugin](ctx, r, tenant, kindPlugins, "plugin", name)
 }
@@ -157,7 +158,8 @@ func (r *Records) PutPlugin(ctx context.Context, tenant string, rec Plugin) (*Pl
 }
 
 // Endpoint reads a tenant's endpoint; a missing one wraps
-// modelstore.ErrNotFound.
+// modelstore.ErrNotFound. Its ForwardInputs and Generation are shared
+// with the cache: read them, do not modify them.
 func (r *Records) Endpoint(ctx context.Context, tenant, name string) (*Endpoint, error) {
 	return read[Endpoint](ctx, r, tenant, kindEndpoints, "endpoint", name)
 }
