@@ -192,15 +192,9 @@ func F32(name string, shape []int, v []float32) Tensor {
 // error wrapping ErrFormat (no implicit conversion: a model asking for F32
 // weights must not silently accept F16). Safe for concurrent use.
 func (t Tensor) Float32s(dst []float32) ([]float32, error) {
-	if t.DType != DTypeF32 {
-		return dst, fmt.Errorf("%w: tensor %q: dtype is %s, want F32", ErrFormat, t.Name, t.DType)
-	}
-	size, err := t.byteSize()
+	size, err := t.f32Size()
 	if err != nil {
 		return dst, err
-	}
-	if size != len(t.Data) {
-		return dst, fmt.Errorf("%w: tensor %q: %d data bytes, shape %v needs %d", ErrFormat, t.Name, len(t.Data), t.Shape, size)
 	}
 	n := size / 4
 	start := len(dst)
@@ -231,17 +225,27 @@ func (t Tensor) Float32View() ([]float32, error) {
 	if !littleEndian || len(t.Data) == 0 || uintptr(unsafe.Pointer(&t.Data[0]))%4 != 0 {
 		return t.Float32s(nil)
 	}
-	if t.DType != DTypeF32 {
-		return nil, fmt.Errorf("%w: tensor %q: dtype is %s, want F32", ErrFormat, t.Name, t.DType)
-	}
-	size, err := t.byteSize()
+	size, err := t.f32Size()
 	if err != nil {
 		return nil, err
 	}
-	if size != len(t.Data) {
-		return nil, fmt.Errorf("%w: tensor %q: %d data bytes, shape %v needs %d", ErrFormat, t.Name, len(t.Data), t.Shape, size)
-	}
 	return unsafe.Slice((*float32)(unsafe.Pointer(&t.Data[0])), size/4), nil
+}
+
+// f32Size checks that t is an F32 tensor whose Data matches its shape
+// and returns the data's size in bytes.
+func (t Tensor) f32Size() (int, error) {
+	if t.DType != DTypeF32 {
+		return 0, fmt.Errorf("%w: tensor %q: dtype is %s, want F32", ErrFormat, t.Name, t.DType)
+	}
+	size, err := t.byteSize()
+	if err != nil {
+		return 0, err
+	}
+	if size != len(t.Data) {
+		return 0, fmt.Errorf("%w: tensor %q: %d data bytes, shape %v needs %d", ErrFormat, t.Name, len(t.Data), t.Shape, size)
+	}
+	return size, nil
 }
 
 // grow extends s by n elements, reallocating at most once.

@@ -71,7 +71,7 @@ func exportPostprocess(ptr uint32, n int32) int32 {
 	if err != nil {
 		return fail(err.Error())
 	}
-	// The host only reads the bytes: the string's own serve, uncopied.
+	// The host only reads the bytes: the string's own, uncopied.
 	ct := resp.ContentType
 	if hostSetContentType(unsafe.Pointer(unsafe.StringData(ct)), uint32(len(ct))) != HostOK {
 		return fail("plugin: content type refused by host")

@@ -67,18 +67,13 @@ type scratch struct {
 	f, crop, small, frame []float32
 }
 
-func bytesOf(b *[]byte, n int) []byte {
+// sized returns *b resized to n, reallocating it only when too small.
+func sized[T any](b *[]T, n int) []T {
 	if cap(*b) < n {
-		*b = make([]byte, n)
+		*b = make([]T, n)
 	}
-	return (*b)[:n]
-}
-
-func floatsOf(b *[]float32, n int) []float32 {
-	if cap(*b) < n {
-		*b = make([]float32, n)
-	}
-	return (*b)[:n]
+	*b = (*b)[:n]
+	return *b
 }
 
 // layout reads the layout parameter of the content type: "flat" (the
@@ -119,7 +114,7 @@ func (s *scratch) prepare(contentType string, body []byte) ([]float32, error) {
 	if w > maxSide || h > maxSide || w*h > plugin.MaxDecodePixels {
 		return nil, fmt.Errorf("png-to-tensor: image is %d×%d; at most %d px a side and %d pixels", w, h, maxSide, plugin.MaxDecodePixels)
 	}
-	gray := bytesOf(&s.gray, w*h)
+	gray := sized(&s.gray, w*h)
 	if err := plugin.DecodeGray(gray, body, w, h); err != nil {
 		return nil, fmt.Errorf("png-to-tensor: corrupt %s", [...]string{"", "PNG", "JPEG"}[format])
 	}
@@ -128,7 +123,7 @@ func (s *scratch) prepare(contentType string, body []byte) ([]float32, error) {
 	if borderMean(gray, w, h) > 127 {
 		scale, bias = -1.0/255, 1
 	}
-	f := floatsOf(&s.f, w*h)
+	f := sized(&s.f, w*h)
 	if err := plugin.U8ToF32(f, gray, scale, bias); err != nil {
 		return nil, err
 	}
@@ -162,14 +157,14 @@ func borderMean(g []byte, w, h int) float64 {
 // place crops f (w×h, values in [0,1]) to its ink, scales it into a 20 px
 // box and centres it by mass in 28×28.
 func (s *scratch) place(f []float32, w, h int) ([]float32, error) {
-	out := floatsOf(&s.frame, side*side)
+	out := sized(&s.frame, side*side)
 	clear(out)
 	x0, y0, x1, y1, ok := plugin.BBox(f, w, h, inkLevel)
 	if !ok {
 		return out, nil // a blank image is a valid (empty) digit
 	}
 	cw, ch := x1-x0+1, y1-y0+1
-	crop := floatsOf(&s.crop, cw*ch)
+	crop := sized(&s.crop, cw*ch)
 	for y := 0; y < ch; y++ {
 		copy(crop[y*cw:(y+1)*cw], f[(y0+y)*w+x0:])
 	}
@@ -179,7 +174,7 @@ func (s *scratch) place(f []float32, w, h int) ([]float32, error) {
 	} else {
 		nw = max(1, int(math.Round(float64(cw)*box/float64(ch))))
 	}
-	small := floatsOf(&s.small, nw*nh)
+	small := sized(&s.small, nw*nh)
 	if err := plugin.Resize(small, nw, nh, crop, cw, ch); err != nil {
 		return nil, err
 	}

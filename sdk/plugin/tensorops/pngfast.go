@@ -52,7 +52,8 @@ const maxPooledRow = 64 << 10
 // pngHeader reads the size of a PNG the fast path decodes straight from
 // its IHDR chunk, as png.DecodeConfig would after the same checks, without
 // DecodeConfig's 2 KiB decoder; ok is false for any other header (which
-// ImageInfo then hands to DecodeConfig).
+// ImageInfo then hands to DecodeConfig). decodePNGGray starts from the
+// same checks.
 func pngHeader(src []byte) (w, h int, ok bool) {
 	const sigLen = 8
 	if len(src) < sigLen+8+13+4 || string(src[:sigLen]) != "\x89PNG\r\n\x1a\n" {
@@ -82,32 +83,25 @@ func pngHeader(src []byte) (w, h int, ok bool) {
 // fast path handles, and reports whether it did. dst may be partly
 // written when it reports false.
 func decodePNGGray(dst, src []byte, w, h int) bool {
+	// The header checks are pngHeader's; the fast path also leaves
+	// interlaced images to image/png.
+	pw, ph, ok := pngHeader(src)
+	if !ok || pw != w || ph != h || len(dst) != w*h {
+		return false
+	}
 	const sigLen = 8
-	if len(src) < sigLen || len(dst) != w*h {
-		return false
-	}
 	b := src[sigLen:]
-	// IHDR, which ImageInfo has already checked is the first chunk of a
-	// valid size: the fields that decide the path.
-	if len(b) < 8+13+4 || string(b[4:8]) != "IHDR" || binary.BigEndian.Uint32(b) != 13 {
-		return false
-	}
 	ihdr := b[8 : 8+13]
-	depth, ctype, interlace := ihdr[8], ihdr[9], ihdr[12]
-	if depth != 8 || interlace != 0 || ihdr[10] != 0 || ihdr[11] != 0 ||
-		int(binary.BigEndian.Uint32(ihdr[0:])) != w || int(binary.BigEndian.Uint32(ihdr[4:])) != h {
+	if ihdr[12] != 0 {
 		return false
 	}
-	var bpp int
+	ctype := ihdr[9]
+	bpp := 1 // pngGray; pngHeader admits only the three types
 	switch ctype {
-	case pngGray:
-		bpp = 1
 	case pngRGB:
 		bpp = 3
 	case pngRGBA:
 		bpp = 4
-	default:
-		return false
 	}
 	s := pngPool.Get().(*pngState)
 	defer func() {
