@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"time"
+
+	"github.com/aiaas/aiaas/internal/yield"
 )
 
 // Training limits: a TrainConfig comes from a tenant's training job.
@@ -410,6 +412,7 @@ func Train(ctx context.Context, m *Model, x []float32, y []int32, targets []floa
 			}
 		}
 	}
+	var yp yield.Point
 	for epoch := first; epoch <= c.epochs; epoch++ {
 		start := time.Now()
 		lastReport := start
@@ -426,6 +429,7 @@ func Train(ctx context.Context, m *Model, x []float32, y []int32, targets []floa
 			rng.Shuffle(nTrain, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
 		}
 		for bi := b0; bi < batches; bi++ {
+			yp.Maybe() // a job trains beside the server's requests
 			if err := ctx.Err(); err != nil {
 				h.Stopped, h.StoppedEpoch, h.StoppedBatch, h.Batches = StoppedCanceled, epoch, bi, batches
 				return h, err

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aiaas/aiaas/internal/yield"
 	"github.com/aiaas/aiaas/platform/internal/share"
 )
 
@@ -94,6 +95,10 @@ type budgetedBody struct {
 	// streamed: the handler passes what it reads on (to the store) rather
 	// than holding it, so only one read's bytes are held at a time.
 	streamed bool
+	// y yields the processor between reads: a fast client's upload,
+	// hashed, checked and sealed as it arrives, never blocks on the
+	// network, and would hold its processor for Go's 10 ms slices.
+	y yield.Point
 }
 
 // stream tells the body that its reader holds no more than one read's
@@ -108,6 +113,7 @@ func (r *budgetedBody) stream() {
 }
 
 func (r *budgetedBody) Read(p []byte) (int, error) {
+	r.y.Maybe()
 	held := r.read
 	if r.streamed {
 		held = 0

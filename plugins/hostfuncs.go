@@ -5,12 +5,12 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"time"
 	"unsafe"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/aiaas/aiaas/internal/yield"
 	"github.com/aiaas/aiaas/sdk/plugin"
 	"github.com/aiaas/aiaas/sdk/plugin/tensorops"
 )
@@ -24,8 +24,8 @@ type callState struct {
 	outSet         bool
 	contentType    string
 	errMsg         string
-	limit          error     // set when the guest tried to exceed a cap
-	yielded        time.Time // when the guest last gave up its processor (interrupt.go)
+	limit          error       // set when the guest tried to exceed a cap
+	yield          yield.Point // when the guest gives up its processor (interrupt.go)
 }
 
 type stateKey struct{}
@@ -71,7 +71,7 @@ var hostFuncs = []hostFunc{
 	{plugin.HostImageInfo, []api.ValueType{i32, i32, i32}, []api.ValueType{i32}, imageInfo},
 	{plugin.HostDecodeGray, []api.ValueType{i32, i32, i32, i32, i32}, []api.ValueType{i32}, decodeGray},
 	{plugin.HostBBoxF32, []api.ValueType{i32, i32, i32, f32, i32}, []api.ValueType{i32}, bboxF32},
-	{yieldImport, nil, []api.ValueType{i32}, yield}, // imported by instrument, not by plugins
+	{yieldImport, nil, []api.ValueType{i32}, hostYield}, // imported by instrument, not by plugins
 }
 
 func hostModule(rt wazero.Runtime) wazero.HostModuleBuilder {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"time"
 
 	"github.com/tetratelabs/wazero/api"
 
@@ -33,14 +32,16 @@ import (
 // a check that charges the budget the size of the code it guards (the
 // function's or the loop's bytes: what can run before the next check).
 // When the budget runs out, the check refills it and calls yield: a call
-// into Go, so a point where the world can stop, which every yieldEvery
-// also lets other goroutines run (runtime.Gosched) and which answers
+// into Go, so a point where the world can stop, which every yield.Every
+// also lets other goroutines run (and every yield.PollEvery has the
+// scheduler poll the network: with every processor running a guest, Go
+// would read new requests only every 10 ms) and which answers
 // whether the call's context has ended; if it has, the guest traps
 // (unreachable). So at most ~interruptBudget bytes of guest
 // code run between two exits whatever the loop or call shape (a loop-free
 // tree of calls is charged at every call, which wazero's loop-only check
 // did not cover), a guest that spins gives up its processor every
-// yieldEvery instead of when Go's scheduler takes it (10 ms), and a tight
+// yield.Every instead of when Go's scheduler takes it (10 ms), and a tight
 // loop pays a few instructions per iteration.
 //
 // The import is appended after the module's own imports, so every
@@ -63,23 +64,15 @@ const (
 // bytes exits once in 50,000 iterations).
 const interruptBudget = 1 << 20
 
-// yieldEvery is how often a running guest gives up its processor to
-// other goroutines (runtime.Gosched at a check's exit): Go's own scheduler
-// would take it back only after 10 ms.
-const yieldEvery = 500 * time.Microsecond
-
-// yield is the host side of the check (in the aiaas_v1 module as
+// hostYield is the host side of the check (in the aiaas_v1 module as
 // yieldImport): "() -> i32", non-zero when the call must stop. Its
-// call is a point where the world can stop; every yieldEvery of a call
+// call is a point where the world can stop; every yield.Every of a call
 // it also lets other goroutines run.
-func yield(ctx context.Context, _ api.Module, stack []uint64) {
+func hostYield(ctx context.Context, _ api.Module, stack []uint64) {
 	if st := stateOf(ctx); st == nil {
 		runtime.Gosched()
-	} else if now := time.Now(); st.yielded.IsZero() {
-		st.yielded = now
-	} else if now.Sub(st.yielded) >= yieldEvery {
-		runtime.Gosched()
-		st.yielded = time.Now()
+	} else {
+		st.yield.Maybe()
 	}
 	stack[0] = 0
 	if ctx.Err() != nil {

@@ -31,6 +31,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/aiaas/aiaas/internal/yield"
 )
 
 var (
@@ -177,9 +179,13 @@ type limitReader struct {
 	n    int64 // bytes still allowed
 	what string
 	max  int64
+	// y yields the processor between reads: the parse that pulls them
+	// (a CSV inflating from a small gzip runs seconds) never blocks.
+	y yield.Point
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
+	l.y.Maybe()
 	if l.n <= 0 {
 		// One probe byte tells a file of exactly the limit from a longer one.
 		var b [1]byte

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/aiaas/aiaas/internal/yield"
 )
 
 // IDX type byte for unsigned 8-bit data, the only one MNIST uses.
@@ -90,7 +92,9 @@ func ReadIDX(images, labels io.Reader, opts *Options) (*Set, error) {
 	if len(idims) == 4 && idims[3] > 1 {
 		// HWC per image in the file, CHW in the set.
 		c, hw := int(idims[3]), int(idims[1]*idims[2])
+		var y yield.Point
 		for img := 0; img < int(n); img++ {
+			y.Maybe()
 			src, dst := pix[img*int(features):], s.X[img*int(features):]
 			for p := range hw {
 				for ch := range c {
@@ -99,8 +103,12 @@ func ReadIDX(images, labels io.Reader, opts *Options) (*Set, error) {
 			}
 		}
 	} else {
-		for i, p := range pix {
-			s.X[i] = scale[p]
+		var y yield.Point
+		for i := 0; i < len(pix); i += 64 << 10 {
+			y.Maybe()
+			for j, p := range pix[i:min(i+64<<10, len(pix))] {
+				s.X[i+j] = scale[p]
+			}
 		}
 	}
 	for i, l := range lab {

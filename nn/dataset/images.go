@@ -15,6 +15,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/aiaas/aiaas/internal/yield"
 )
 
 // maxImageSide bounds each side of an image whatever MaxFeatures allows, so
@@ -206,7 +208,9 @@ func readImages(t tree, o Options) (*Set, error) {
 
 	d := imageDecoder{o: o, total: len(samples)}
 	y := make([]int32, len(samples))
+	var yp yield.Point
 	for i, s := range samples {
+		yp.Maybe()
 		if err := d.add(t, s.path); err != nil {
 			return nil, err
 		}

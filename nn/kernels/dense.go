@@ -1,5 +1,7 @@
 package kernels
 
+import "github.com/aiaas/aiaas/internal/yield"
+
 // Activation is an element-wise function that Dense applies in the
 // micro-kernel's store epilogue, while the tile is still in registers (or,
 // for kernels without a fused epilogue, right after each tile is stored,
@@ -262,9 +264,9 @@ func denseFusedCols(p *Packed, dst, x []float32, m int, act Activation, j0, j1 i
 	mr, nr := kr.mr, kr.nr
 	k, n := p.k, p.n
 	mFull := m / mr * mr
-	var y yielder
+	var y yield.Point
 	for pc := 0; pc < k; pc += p.kcStep {
-		y.maybe()
+		y.Maybe()
 		kc := min(p.kcStep, k-pc)
 		flags := denseAcc
 		if pc == 0 {
@@ -363,9 +365,9 @@ func denseEpilogue(p *Packed, dst, x []float32, m int, act Activation) {
 	ws := getWorkspace(mcMax*p.kcStep, 0, mr*nr)
 	defer putWorkspace(ws)
 	ap, tmp := ws.a, ws.tmp[:mr*nr]
-	var y yielder
+	var y yield.Point
 	for pc := 0; pc < k; pc += p.kcStep {
-		y.maybe()
+		y.Maybe()
 		kc := min(p.kcStep, k-pc)
 		last := pc+kc == k && act == ReLU
 		for ic := 0; ic < m; ic += kr.blk.mc {

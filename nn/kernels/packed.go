@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/aiaas/aiaas/internal/offheap"
+	"github.com/aiaas/aiaas/internal/yield"
 )
 
 // Activations a packed GEMM's epilogue applies (besides Linear and ReLU,
@@ -385,9 +386,9 @@ func (j *gemmJob) runChunk(ws *workspace, i int) {
 	i0 := (i - j.packChunks) * j.rowStep
 	i1 := min(g.a.m, i0+j.rowStep)
 	kc, mc, _ := packedBlocks(kr, k)
-	var y yielder
+	var y yield.Point
 	for pc := 0; pc < k; pc += kc {
-		y.maybe()
+		y.Maybe()
 		kcc := min(kc, k-pc)
 		g.block(ws, j.bfull[pc*nr:], k*nr, pc, kcc, 0, g.n, i0, i1, mc)
 	}
@@ -402,11 +403,11 @@ func (g *gemmArgs) runCols(ws *workspace, j0, j1 int) {
 	kc, mc, nc := packedBlocks(kr, k)
 	nc = min(nc, roundUp(j1-j0, nr))
 	ws.grow(nc*kc, 0)
-	var y yielder
+	var y yield.Point
 	for jc := j0; jc < j1; jc += nc {
 		ncc := min(nc, j1-jc)
 		for pc := 0; pc < k; pc += kc {
-			y.maybe()
+			y.Maybe()
 			kcc := min(kc, k-pc)
 			bp := ws.b[:roundUp(ncc, nr)*kcc]
 			g.packB.PackB(bp, pc, kcc, jc, ncc)
