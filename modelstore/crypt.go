@@ -227,30 +227,45 @@ func (o *opener) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// seal encrypts a small plaintext in memory.
+// seal encrypts a small plaintext in memory, in the stream format, each
+// segment sealed straight into the result (no buffers: small objects —
+// records, keys, audit segments — are sealed and opened on every request,
+// and three 32–64 KiB buffers each made most of such a request's garbage).
 func seal(dataKey []byte, key string, plain []byte) ([]byte, error) {
-	s, err := newSealer(dataKey, key, bytesReader(plain), int64(len(plain)))
+	out := make([]byte, headerSize, sealedSize(int64(len(plain))))
+	copy(out, magic)
+	salt := out[len(magic):headerSize]
+	if _, err := rand.Read(salt); err != nil {
+		return nil, err
+	}
+	aead, err := objectAEAD(dataKey, salt, key)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, sealedSize(int64(len(plain))))
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := s.Read(buf)
-		out = append(out, buf[:n]...)
-		if err == io.EOF {
+	aad := []byte(key)
+	for seg := uint64(0); ; seg++ {
+		n := min(segSize, len(plain))
+		last := n == len(plain)
+		var nonce [12]byte
+		segNonce(&nonce, seg, last)
+		out = aead.Seal(out, nonce[:], plain[:n], aad)
+		plain = plain[n:]
+		if last {
 			return out, nil
-		}
-		if err != nil {
-			return nil, err
 		}
 	}
 }
 
-// open decrypts a small stored object in memory; limit bounds the
-// plaintext it accepts.
+// open decrypts a small stored object in memory, as the opener would,
+// each segment opened straight into the result.
 func open(dataKey []byte, key string, sealed []byte) ([]byte, error) {
-	o, err := newOpener(dataKey, key, bytesReader(sealed))
+	if len(sealed) < headerSize {
+		return nil, fmt.Errorf("short header: %w", errAuth)
+	}
+	if string(sealed[:len(magic)]) != magic {
+		return nil, fmt.Errorf("bad magic: %w", errAuth)
+	}
+	aead, err := objectAEAD(dataKey, sealed[len(magic):headerSize], key)
 	if err != nil {
 		return nil, err
 	}
@@ -259,15 +274,21 @@ func open(dataKey []byte, key string, sealed []byte) ([]byte, error) {
 		return nil, fmt.Errorf("impossible size %d: %w", len(sealed), errAuth)
 	}
 	out := make([]byte, 0, n)
-	buf := make([]byte, 32<<10)
-	for {
-		m, err := o.Read(buf)
-		out = append(out, buf[:m]...)
-		if err == io.EOF {
-			return out, nil
+	aad := []byte(key)
+	body := sealed[headerSize:]
+	for seg := uint64(0); ; seg++ {
+		// openedSize admitted the length: every segment but the last is
+		// full, and the last holds at least its tag.
+		m := min(segSize+tagSize, len(body))
+		last := m == len(body)
+		var nonce [12]byte
+		segNonce(&nonce, seg, last)
+		if out, err = aead.Open(out, nonce[:], body[:m], aad); err != nil {
+			return nil, fmt.Errorf("segment %d: %w", seg, errAuth)
 		}
-		if err != nil {
-			return nil, err
+		body = body[m:]
+		if last {
+			return out, nil
 		}
 	}
 }

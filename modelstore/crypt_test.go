@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
 	"testing"
 )
 
@@ -28,6 +29,25 @@ func TestSealOpenSizes(t *testing.T) {
 		if err != nil || !bytes.Equal(got, plain) {
 			t.Errorf("case %d: round trip: %v", i, err)
 		}
+		// The in-memory pair and the streaming pair are one format.
+		o, err := newOpener(dk, "k/x", bytes.NewReader(sealed))
+		if err != nil {
+			t.Fatalf("case %d: streaming opener: %v", i, err)
+		}
+		if got, err := io.ReadAll(o); err != nil || !bytes.Equal(got, plain) {
+			t.Errorf("case %d: seal's output through the streaming opener: %v", i, err)
+		}
+		sl, err := newSealer(dk, "k/x", bytes.NewReader(plain), int64(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		streamed, err := io.ReadAll(sl)
+		if err != nil {
+			t.Fatalf("case %d: streaming sealer: %v", i, err)
+		}
+		if got, err := open(dk, "k/x", streamed); err != nil || !bytes.Equal(got, plain) {
+			t.Errorf("case %d: the streaming sealer's output through open: %v", i, err)
+		}
 		if _, err := open(dk, "k/y", sealed); !errors.Is(err, errAuth) {
 			t.Errorf("case %d: opened under another key: %v", i, err)
 		}
@@ -40,6 +60,28 @@ func TestSealOpenSizes(t *testing.T) {
 				t.Errorf("case %d: truncated at a segment boundary: %v", i, err)
 			}
 		}
+	}
+}
+
+// TestOpenSmallAllocations: opening a small object allocates its
+// plaintext and the cipher, not the streaming opener's 64 KiB buffers.
+func TestOpenSmallAllocations(t *testing.T) {
+	dk := bytes.Repeat([]byte{3}, 32)
+	sealed, err := seal(dk, "k/x", make([]byte, 1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms1, ms2 runtime.MemStats
+	runtime.ReadMemStats(&ms1)
+	const runs = 100
+	for range runs {
+		if _, err := open(dk, "k/x", sealed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&ms2)
+	if per := (ms2.TotalAlloc - ms1.TotalAlloc) / runs; per > 8<<10 {
+		t.Errorf("opening a 1000-byte object allocated %d bytes, want under 8 KiB", per)
 	}
 }
 

@@ -68,6 +68,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	cpuyield "github.com/aiaas/aiaas/internal/yield"
 )
 
 // Record is one audited event.
@@ -572,13 +574,18 @@ func (l *Log) loadHead(ctx context.Context, id string, t *tenantLog) error {
 func (l *Log) segmentsAfter(ctx context.Context, id string, c chainObjects, after string) iter.Seq2[string, error] {
 	const page = 1000
 	return func(yield func(string, error) bool) {
+		// Callers read (open, decode) each segment as it comes: a long
+		// read gives its processor to other requests between them.
+		var y cpuyield.Point
 		for {
+			y.Maybe()
 			names, err := l.st.List(ctx, id, c.segPrefix(), after, page)
 			if err != nil {
 				yield("", fmt.Errorf("audit: list %s: %w", id, err))
 				return
 			}
 			for _, n := range names {
+				y.Maybe()
 				if !yield(n, nil) {
 					return
 				}

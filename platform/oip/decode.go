@@ -7,6 +7,8 @@ import (
 	"math"
 	"strconv"
 	"unsafe"
+
+	"github.com/aiaas/aiaas/internal/yield"
 )
 
 // Limits bound what DecodeRequest accepts. Zero fields mean the defaults.
@@ -600,6 +602,7 @@ type dataDecoder struct {
 	n     int // elements the shape asks for
 	count int // elements read so far
 	kind  elemKind
+	y     yield.Point
 }
 
 func (d *dataDecoder) errAt(err error) error {
@@ -693,8 +696,17 @@ func (d *dataDecoder) elem() error {
 		}
 	}
 	d.count++
+	if d.count%yieldElems == 0 {
+		d.y.Maybe()
+	}
 	return nil
 }
+
+// yieldElems is how many elements a decode reads between looks at the
+// clock (tens of microseconds): a request of millions of numbers gives
+// its processor to other requests every yield.Every instead of holding it
+// for Go's 10 ms slices.
+const yieldElems = 4096
 
 // Integer ranges of the integer datatypes.
 func intRange(dt string) (lo, hi float64) {

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/aiaas/aiaas/internal/yield"
 )
 
 // AppendResponse appends the encoding of r to dst and returns the extended
@@ -127,9 +129,13 @@ func binarySize(o *ResponseOutput, dt string) int64 {
 
 // appendValues writes the JSON elements of a numeric or BOOL output.
 func appendValues(dst []byte, v []float32, dt string) []byte {
+	var y yield.Point // a large output gives its processor away (decode.go)
 	for j, x := range v {
 		if j > 0 {
 			dst = append(dst, ',')
+			if j%yieldElems == 0 {
+				y.Maybe()
+			}
 		}
 		f := float64(x)
 		switch {
@@ -153,9 +159,13 @@ func appendValues(dst []byte, v []float32, dt string) []byte {
 // appendInts writes the JSON elements of an integer output given
 // exactly (BOOL as v != 0; a float datatype as the nearest float).
 func appendInts(dst []byte, v []int64, dt string) []byte {
+	var y yield.Point
 	for j, x := range v {
 		if j > 0 {
 			dst = append(dst, ',')
+			if j%yieldElems == 0 {
+				y.Maybe()
+			}
 		}
 		switch dt {
 		case BOOL:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/aiaas/aiaas/internal/yield"
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/platform/apikey"
 )
@@ -69,7 +70,9 @@ func (a *Authenticator) CheckKeyCap(ctx context.Context, tenant string) error {
 		return nil
 	}
 	active := 0
+	var y yield.Point // a hundred records read: let other requests run between them
 	for _, id := range ids {
+		y.Maybe()
 		if rec, err := a.Key(ctx, tenant, id); err == nil && rec.Revoked == nil {
 			active++
 		}
@@ -109,7 +112,9 @@ func (a *Authenticator) Keys(ctx context.Context, tenant, after string, limit in
 		return nil, "", err
 	}
 	recs = make([]KeyRecord, 0, len(ids))
+	var y yield.Point
 	for _, id := range ids {
+		y.Maybe()
 		rec, err := a.Key(ctx, tenant, id)
 		if err != nil {
 			continue
