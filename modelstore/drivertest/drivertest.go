@@ -237,6 +237,9 @@ func testList(t *testing.T, b driver.Bucket) {
 		{"l/c", driver.ListOptions{}, "l/c l/cc/x"},
 		{"l/", driver.ListOptions{StartAfter: "l/b/1"}, "l/b/2 l/c l/cc/x"},
 		{"l/", driver.ListOptions{Limit: 2}, "l/a l/b/1"},
+		{"l/", driver.ListOptions{Delimiter: "/", Limit: 2}, "l/a l/b/"},
+		{"l/", driver.ListOptions{Delimiter: "/", Limit: 3}, "l/a l/b/ l/c"},
+		{"l/", driver.ListOptions{StartAfter: "l/a", Limit: 3}, "l/b/1 l/b/2 l/c"},
 		{"l/b/", driver.ListOptions{Delimiter: "/"}, "l/b/1 l/b/2"},
 		{"nothing/", driver.ListOptions{}, ""},
 		{"", driver.ListOptions{Delimiter: "/"}, "l/ m/"},
@@ -250,6 +253,9 @@ func testList(t *testing.T, b driver.Bucket) {
 		var got []string
 		for _, a := range list {
 			got = append(got, a.Key)
+			if !strings.HasSuffix(a.Key, "/") && a.Size != int64(len(a.Key)) {
+				t.Errorf("case %d: %s listed with size %d, holds %d bytes", i, a.Key, a.Size, len(a.Key))
+			}
 		}
 		if g := strings.Join(got, " "); g != tc.want {
 			t.Errorf("case %d: List(%q, %+v) = %q, want %q", i, tc.prefix, tc.o, g, tc.want)

@@ -26,10 +26,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/aiaas/aiaas/internal/yield"
 	"github.com/aiaas/aiaas/modelstore/driver"
 )
 
@@ -244,9 +246,16 @@ func (b *Bucket) List(ctx context.Context, prefix string, opts *driver.ListOptio
 		base = prefix[:i]
 	}
 	start := b.path(base)
-	var out []driver.Attrs
+	var (
+		out   []driver.Attrs
+		files []file
+	)
 	seen := map[string]bool{}
+	// A folder of many thousand objects (a long audit log) takes
+	// milliseconds to walk: give the processor to other requests meanwhile.
+	var y yield.Point
 	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
+		y.Maybe()
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
@@ -290,17 +299,35 @@ func (b *Bucket) List(ctx context.Context, prefix string, opts *driver.ListOptio
 			// not stat every file before the page on every call.
 			return nil
 		}
-		fi, err := d.Info()
-		if err != nil {
-			return nil // removed while listing
-		}
-		out = append(out, attrs(key, fi))
+		// Stat later, only what the page keeps: an audit log's first
+		// page of 1,000 segments must not stat the other 9,000.
+		files = append(files, file{key, d})
 		return nil
 	})
 	if err != nil {
 		return nil, mapErr(prefix, err)
 	}
+	slices.SortFunc(files, func(a, b file) int { return strings.Compare(a.key, b.key) })
+	for _, f := range files {
+		if o.Limit > 0 && len(out) >= o.Limit+len(seen) {
+			// Enough files for the page whatever the folders (common
+			// prefixes) sort among them; Finish cuts it to Limit.
+			break
+		}
+		y.Maybe()
+		fi, err := f.d.Info()
+		if err != nil {
+			continue // removed while listing: the next file takes its place
+		}
+		out = append(out, attrs(f.key, fi))
+	}
 	return driver.Finish(out, &o), nil
+}
+
+// file is a listed file whose attributes are read once the page is known.
+type file struct {
+	key string
+	d   fs.DirEntry
 }
 
 // Close implements driver.Bucket.
