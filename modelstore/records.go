@@ -94,7 +94,7 @@ func (s *Store) listNames(ctx context.Context, dir, prefix, after string, limit 
 	if limit < 0 {
 		limit = 0
 	}
-	o := &driver.ListOptions{Delimiter: "/", Limit: limit}
+	o := &driver.ListOptions{Delimiter: "/", Limit: limit, KeysOnly: true}
 	if after != "" {
 		o.StartAfter = dir + after
 	}

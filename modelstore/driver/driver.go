@@ -63,6 +63,9 @@ type ListOptions struct {
 	StartAfter string
 	// Limit caps the number of results; 0 means no limit.
 	Limit int
+	// KeysOnly says the caller reads only Key: a driver whose attributes
+	// cost a call per object (a folder's stat) may leave the others zero.
+	KeysOnly bool
 }
 
 // Bucket is the interface a storage backend implements. Implementations

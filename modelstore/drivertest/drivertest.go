@@ -240,6 +240,7 @@ func testList(t *testing.T, b driver.Bucket) {
 		{"l/", driver.ListOptions{Delimiter: "/", Limit: 2}, "l/a l/b/"},
 		{"l/", driver.ListOptions{Delimiter: "/", Limit: 3}, "l/a l/b/ l/c"},
 		{"l/", driver.ListOptions{StartAfter: "l/a", Limit: 3}, "l/b/1 l/b/2 l/c"},
+		{"l/", driver.ListOptions{Delimiter: "/", Limit: 3, KeysOnly: true}, "l/a l/b/ l/c"},
 		{"l/b/", driver.ListOptions{Delimiter: "/"}, "l/b/1 l/b/2"},
 		{"nothing/", driver.ListOptions{}, ""},
 		{"", driver.ListOptions{Delimiter: "/"}, "l/ m/"},
@@ -253,7 +254,7 @@ func testList(t *testing.T, b driver.Bucket) {
 		var got []string
 		for _, a := range list {
 			got = append(got, a.Key)
-			if !strings.HasSuffix(a.Key, "/") && a.Size != int64(len(a.Key)) {
+			if !strings.HasSuffix(a.Key, "/") && !o.KeysOnly && a.Size != int64(len(a.Key)) {
 				t.Errorf("case %d: %s listed with size %d, holds %d bytes", i, a.Key, a.Size, len(a.Key))
 			}
 		}

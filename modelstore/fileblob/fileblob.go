@@ -314,6 +314,10 @@ func (b *Bucket) List(ctx context.Context, prefix string, opts *driver.ListOptio
 			// prefixes) sort among them; Finish cuts it to Limit.
 			break
 		}
+		if o.KeysOnly {
+			out = append(out, driver.Attrs{Key: f.key})
+			continue
+		}
 		y.Maybe()
 		fi, err := f.d.Info()
 		if err != nil {
