@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"time"
 
+	"github.com/aiaas/aiaas/nn/kernels"
 	"github.com/aiaas/aiaas/platform/audit"
 	"github.com/aiaas/aiaas/platform/internal/auth"
 	"github.com/aiaas/aiaas/platform/tracing"
@@ -275,8 +277,21 @@ func (s *Server) withShare(next http.Handler) http.Handler {
 			return
 		}
 		defer s.share.Leave(tenant)
+		kernels.SetMaxHelpers(s.helpersWhile(s.share.Active(shareUntenanted)))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// helpersWhile is the kernels' helper limit while n tenants are active:
+// none alone; with several, each product keeps to its tenant's share of
+// the processors (GOMAXPROCS/n, its caller included), so a tenant's
+// 700-row product no longer fills both cores beside another tenant's
+// requests (and the client that waits for them).
+func (s *Server) helpersWhile(n int) int {
+	if n <= 1 {
+		return -1
+	}
+	return max(0, runtime.GOMAXPROCS(0)/n-1)
 }
 
 // shareUntenanted is the share gate's name for requests of no tenant; a

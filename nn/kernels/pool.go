@@ -53,11 +53,18 @@ var pool struct {
 const poolQueue = 64
 
 // helpers returns how many helpers a call may hand its job to (GOMAXPROCS
-// − 1), starting the goroutines the first time they are needed.
+// − 1, or the SetMaxHelpers limit if lower), starting the goroutines the
+// first time they are needed.
 func helpers() int {
 	want := runtime.GOMAXPROCS(0) - 1
 	if want <= 0 {
 		return 0
+	}
+	if c := int(maxHelpers.Load()) - 1; c >= 0 && c < want {
+		want = c
+		if want == 0 {
+			return 0
+		}
 	}
 	if int(pool.started.Load()) < want {
 		pool.mu.Lock()
@@ -71,6 +78,22 @@ func helpers() int {
 		pool.mu.Unlock()
 	}
 	return want
+}
+
+// maxHelpers is SetMaxHelpers' limit plus one (0: none).
+var maxHelpers atomic.Int32
+
+// SetMaxHelpers limits, process-wide, how many pool goroutines a parallel
+// call may use besides its caller; n < 0 removes the limit. The server
+// lowers it while several tenants are active, so that one tenant's large
+// product, which would otherwise fill every core, leaves the others'
+// share of them free; the caller always works, so a limit of 0 only makes
+// products serial. Cheap when the limit does not change.
+func SetMaxHelpers(n int) {
+	v := int32(max(n, -1) + 1)
+	if maxHelpers.Load() != v {
+		maxHelpers.Store(v)
+	}
 }
 
 // poolSpin is how long a pool goroutine keeps polling for the next job

@@ -54,3 +54,37 @@ func TestPoolRunsChunksConcurrently(t *testing.T) {
 		}
 	}
 }
+
+// TestSetMaxHelpers: the limit lowers helpers() and never raises it, and
+// a product's result does not depend on how many goroutines computed it.
+func TestSetMaxHelpers(t *testing.T) {
+	old := runtime.GOMAXPROCS(4)
+	defer runtime.GOMAXPROCS(old)
+	defer SetMaxHelpers(-1)
+	for _, c := range []struct{ limit, want int }{{-1, 3}, {0, 0}, {1, 1}, {2, 2}, {9, 3}, {-1, 3}} {
+		SetMaxHelpers(c.limit)
+		if got := helpers(); got != c.want {
+			t.Errorf("SetMaxHelpers(%d): helpers() = %d, want %d", c.limit, got, c.want)
+		}
+	}
+
+	const m, k, n = 96, 512, 640 // above the parallel threshold
+	a, b, bias := make([]float32, m*k), make([]float32, k*n), make([]float32, n)
+	for i := range a {
+		a[i] = float32(i%13) - 6
+	}
+	for i := range b {
+		b[i] = float32(i%7) / 7
+	}
+	p := Pack(b, k, n, bias)
+	par, ser := make([]float32, m*n), make([]float32, m*n)
+	SetMaxHelpers(-1)
+	Dense(par, a, m, p, ReLU)
+	SetMaxHelpers(0)
+	Dense(ser, a, m, p, ReLU)
+	for i := range par {
+		if par[i] != ser[i] {
+			t.Fatalf("element %d: %v with helpers, %v without", i, par[i], ser[i])
+		}
+	}
+}

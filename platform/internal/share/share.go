@@ -228,6 +228,23 @@ func (g *Gate) Running(t string) int {
 	return 0
 }
 
+// Active reports how many tenants other than ignore are active: running a
+// request, or arrived within the window.
+func (g *Gate) Active(ignore string) int {
+	if g == nil {
+		return 0
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now, n := g.now(), 0
+	for name, ts := range g.tenants {
+		if name != ignore && (ts.held > 0 || now.Sub(ts.last) < g.window) {
+			n++
+		}
+	}
+	return n
+}
+
 // Waiting reports how many requests wait for their tenant's share.
 func (g *Gate) Waiting() int {
 	if g == nil {

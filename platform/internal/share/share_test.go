@@ -356,3 +356,31 @@ func TestEnterAllocatesNothing(t *testing.T) {
 		t.Fatalf("Enter and Leave allocate %v times", n)
 	}
 }
+
+// TestActive counts tenants running or seen within the window, except the
+// one named.
+func TestActive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := New(2, time.Second)
+		relA, _ := admitted(t, enter(t.Context(), g, "a"))
+		relB, _ := admitted(t, enter(t.Context(), g, "b"))
+		relB()
+		relP, _ := admitted(t, enter(t.Context(), g, "probe"))
+		relP()
+		if n := g.Active("probe"); n != 2 {
+			t.Fatalf("a running, b just done: %d active, want 2", n)
+		}
+		time.Sleep(2 * time.Second)
+		if n := g.Active("probe"); n != 1 {
+			t.Fatalf("b past the window, a still running: %d active, want 1", n)
+		}
+		relA()
+		time.Sleep(2 * time.Second)
+		if n := g.Active(""); n != 0 {
+			t.Fatalf("everyone past the window: %d active, want 0", n)
+		}
+		if n := (*Gate)(nil).Active(""); n != 0 {
+			t.Fatalf("a nil gate: %d", n)
+		}
+	})
+}
