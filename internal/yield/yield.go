@@ -43,7 +43,6 @@ type Point struct {
 	start    time.Time     // first Maybe; its monotonic reading is the base
 	next     time.Duration // since start, when the next yield is due
 	nextPoll time.Duration // since start, when the next Now is due
-	wake     chan struct{} // Now's wake-up, made at the first poll
 }
 
 // Maybe yields if Every has passed since the last yield (or the first
@@ -62,17 +61,16 @@ func (p *Point) Maybe() {
 	if d < p.nextPoll {
 		runtime.Gosched()
 	} else {
-		if p.wake == nil {
-			p.wake = make(chan struct{}, 1)
-		}
-		park(p.wake)
+		Now()
 		p.nextPoll = time.Since(p.start) + PollEvery
 	}
 	p.next = time.Since(p.start) + Every
 }
 
 // Now gives the caller's processor to the goroutines waiting for one and
-// has the scheduler poll the network before the caller runs again.
+// has the scheduler poll the network before the caller runs again. It
+// allocates nothing once its pool of wake-ups is warm (the kernels' zero
+// allocation tests call it through Maybe).
 func Now() {
 	c := wakes.Get().(chan struct{})
 	park(c)
@@ -90,6 +88,9 @@ var poller struct {
 	queue chan chan struct{}
 }
 
+// oneByte is what a parked caller writes to the poller's pipe.
+var oneByte = [1]byte{}
+
 // park waits until the poller sends on c (buffered, capacity 1).
 func park(c chan struct{}) {
 	poller.once.Do(startPoller)
@@ -98,7 +99,7 @@ func park(c chan struct{}) {
 		return
 	}
 	poller.queue <- c
-	if _, err := poller.w.Write([]byte{0}); err != nil {
+	if _, err := poller.w.Write(oneByte[:]); err != nil {
 		// Cannot happen while the process runs (the pipe is never
 		// closed); if it did, the wake-up may never come.
 		select {

@@ -74,7 +74,7 @@ func TestNowPollsNetwork(t *testing.T) {
 func TestMaybeSchedule(t *testing.T) {
 	var p Point
 	p.Maybe()
-	if p.start.IsZero() || p.next != Every || p.nextPoll != PollEvery || p.wake != nil {
+	if p.start.IsZero() || p.next != Every || p.nextPoll != PollEvery {
 		t.Fatalf("first call: start %v next %v poll %v", p.start, p.next, p.nextPoll)
 	}
 	p.start = p.start.Add(-2 * Every) // as if the loop had run 2×Every
@@ -82,13 +82,31 @@ func TestMaybeSchedule(t *testing.T) {
 	if since := time.Since(p.start); p.next <= since || p.next > since+Every {
 		t.Fatalf("after a due yield the next is %v, want within Every of %v", p.next, since)
 	}
-	if p.wake != nil || p.nextPoll != PollEvery {
+	if p.nextPoll != PollEvery {
 		t.Fatalf("a yield before PollEvery polled: poll %v", p.nextPoll)
 	}
 	p.start = p.start.Add(-PollEvery)
 	p.Maybe()
-	if since := time.Since(p.start); p.wake == nil || p.nextPoll <= since || p.nextPoll > since+PollEvery {
+	if since := time.Since(p.start); p.nextPoll <= since || p.nextPoll > since+PollEvery {
 		t.Fatalf("after a due poll the next is %v, want within PollEvery of %v", p.nextPoll, since)
+	}
+}
+
+// TestMaybeAllocations: a yield that polls allocates nothing (the
+// kernels' products promise zero allocations, and yield inside).
+func TestMaybeAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under -race")
+	}
+	Now() // the poller and the pool warm
+	a := testing.AllocsPerRun(100, func() {
+		var p Point
+		p.Maybe()
+		p.start = p.start.Add(-PollEvery)
+		p.Maybe() // polls
+	})
+	if a != 0 {
+		t.Errorf("%v allocations per polling yield, want 0", a)
 	}
 }
 
