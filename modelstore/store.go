@@ -399,5 +399,3 @@ func (s *Store) putSealed(ctx context.Context, owner, key string, plain []byte, 
 	}
 	return s.putRaw(ctx, key, b, create)
 }
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

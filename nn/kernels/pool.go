@@ -60,11 +60,8 @@ func helpers() int {
 	if want <= 0 {
 		return 0
 	}
-	if c := int(maxHelpers.Load()) - 1; c >= 0 && c < want {
-		want = c
-		if want == 0 {
-			return 0
-		}
+	if c := int(maxHelpers.Load()) - 1; c >= 0 {
+		want = min(want, c)
 	}
 	if int(pool.started.Load()) < want {
 		pool.mu.Lock()
