@@ -59,6 +59,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"iter"
 	"log/slog"
 	"math/rand/v2"
@@ -99,7 +100,8 @@ type Record struct {
 // plain ASCII; List returns names in ascending order.
 type Store interface {
 	// Create writes name only if it does not exist yet; otherwise it
-	// returns an error wrapping ErrConflict.
+	// returns an error wrapping ErrConflict. data is the log's buffer,
+	// reused once Create returns: Create must not keep it.
 	Create(ctx context.Context, tenant, name string, data []byte) error
 	// Put writes name, replacing it.
 	Put(ctx context.Context, tenant, name string, data []byte) error
@@ -359,6 +361,26 @@ func (l *Log) FlushTenant(ctx context.Context, tenant string) error {
 	return l.flushTenant(ctx, tenant)
 }
 
+// FlushTenantIf is FlushTenant when at least one of the tenant's queued
+// records satisfies need; otherwise the queue waits for the periodic flush.
+// A read of the log flushes first so that the reader sees its own actions,
+// but not when all that is queued is its earlier reads: a tenant paging
+// its log in a loop would otherwise write a segment, a head and a promise
+// per page, and the folder it lists would grow by a segment a page.
+func (l *Log) FlushTenantIf(ctx context.Context, tenant string, need func(*Record) bool) error {
+	t := l.tenant(tenant)
+	t.pmu.Lock()
+	found := false
+	for i := len(t.pending) - 1; i >= 0 && !found; i-- { // newest first: the likeliest match
+		found = need(&t.pending[i])
+	}
+	t.pmu.Unlock()
+	if !found {
+		return nil
+	}
+	return l.flushTenant(ctx, tenant)
+}
+
 // Close flushes what it can within ctx, stops the flush loop and, when
 // everything was written, closes this writer's promises.
 func (l *Log) Close(ctx context.Context) error {
@@ -431,22 +453,28 @@ func (l *Log) writeSegment(ctx context.Context, id string, t *tenantLog, batch [
 			}
 		}
 		prev := t.last
-		var buf bytes.Buffer
+		bp := segmentBufs.Get().(*[]byte)
+		buf := (*bp)[:0]
+		d := sha256.New()
 		n := 0
 		for i := range batch {
 			batch[i].Seq = t.next + uint64(i)
 			batch[i].Prev = prev
-			batch[i].Hash = hashRecord(&batch[i])
-			line := appendRecord(nil, &batch[i])
-			if n > 0 && buf.Len()+len(line)+1 > l.opts.MaxSegmentBytes {
+			end := len(buf)
+			buf = appendHashed(buf, d, &batch[i])
+			if n > 0 && len(buf)+1 > l.opts.MaxSegmentBytes {
+				buf = buf[:end]
 				break
 			}
 			prev = batch[i].Hash
-			buf.Write(line)
-			buf.WriteByte('\n')
+			buf = append(buf, '\n')
 			n++
 		}
-		err := l.st.Create(ctx, id, l.chain.seg(t.next), buf.Bytes())
+		err := l.st.Create(ctx, id, l.chain.seg(t.next), buf)
+		if cap(buf) <= maxPooledSegment {
+			*bp = buf
+			segmentBufs.Put(bp)
+		}
 		if errors.Is(err, ErrConflict) && attempt < maxConflicts {
 			// Someone else wrote here: back off a little (jittered, so
 			// writers stop colliding), reload the head and renumber.
@@ -643,6 +671,35 @@ func hashRecord(r *Record) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// appendHashed sets r.Hash (as hashRecord does) and appends r's line to
+// b, encoding the record once: the hashed form is the line itself with an
+// empty hash, so the hash is taken over that and then put in place of its
+// last three bytes (`""}`). d is a scratch digest.
+func appendHashed(b []byte, d hash.Hash, r *Record) []byte {
+	r.Hash = ""
+	start := len(b)
+	b = appendRecord(b, r)
+	d.Reset()
+	d.Write([]byte(r.Prev))
+	d.Write([]byte{'\n'})
+	d.Write(b[start:])
+	var sum [sha256.Size]byte
+	d.Sum(sum[:0])
+	b = b[:len(b)-3]
+	b = append(b, '"')
+	at := len(b)
+	b = hex.AppendEncode(b, sum[:])
+	r.Hash = string(b[at:])
+	return append(b, '"', '}')
+}
+
+// segmentBufs holds segment buffers between flushes; one larger than
+// maxPooledSegment (a segment of very long records) is left to the
+// collector.
+var segmentBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+const maxPooledSegment = 1 << 20
 
 // appendRecord writes r as JSON in a fixed field order, without
 // reflection: records are written for every request, so this is on the

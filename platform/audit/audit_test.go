@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -140,6 +141,39 @@ func TestAppendReadVerify(t *testing.T) {
 	// Another tenant's log is separate.
 	if recs, _ := l.Read(ctx, "other", Query{}); len(recs) != 0 {
 		t.Fatalf("other tenant sees %d records", len(recs))
+	}
+}
+
+// FlushTenantIf writes the queue only when a queued record needs it, and
+// then the whole queue, in order.
+func TestFlushTenantIf(t *testing.T) {
+	ctx := context.Background()
+	st := newMem()
+	l := mustNew(t, st, quiet())
+	defer l.Close(ctx)
+	read := func(r *Record) bool { return r.Action != "read" }
+	for i := range 3 {
+		r := record(i)
+		r.Action = "read"
+		l.Record("acme", r)
+	}
+	if err := l.FlushTenantIf(ctx, "acme", read); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := l.Read(ctx, "acme", Query{}); len(recs) != 0 {
+		t.Fatalf("a queue of reads only was written: %d records", len(recs))
+	}
+	l.Record("acme", record(3))
+	l.Record("other", record(4))
+	if err := l.FlushTenantIf(ctx, "acme", read); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := l.Read(ctx, "acme", Query{})
+	if len(recs) != 4 || recs[0].Action != "read" || recs[3].RequestID != "r3" {
+		t.Fatalf("after a record that needs the flush: %+v", recs)
+	}
+	if recs, _ := l.Read(ctx, "other", Query{}); len(recs) != 0 {
+		t.Fatalf("another tenant's queue was written: %d records", len(recs))
 	}
 }
 
@@ -315,6 +349,13 @@ func FuzzRecordEncoding(f *testing.F) {
 		}
 		if hashRecord(&back) != r.Hash {
 			t.Fatal("hash changed through a decode")
+		}
+		// The writer's one-pass form gives the same hash and line.
+		c := r
+		c.Hash = "stale"
+		got := appendHashed([]byte("before\n"), sha256.New(), &c)
+		if c.Hash != r.Hash || !bytes.Equal(got, append([]byte("before\n"), line...)) {
+			t.Fatalf("appendHashed: hash %s want %s\n%q\n%q", c.Hash, r.Hash, got, line)
 		}
 	})
 }
