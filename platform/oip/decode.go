@@ -343,7 +343,7 @@ func decodeInput(s *scanner, idx int, l *Limits) (RequestInput, pendingInput, er
 		case "datatype":
 			err = once(&seenType, what, "datatype")
 			if err == nil {
-				in.Datatype, err = s.Str()
+				in.Datatype, err = s.word()
 			}
 		case "parameters":
 			err = once(&seenParams, what, "parameters")

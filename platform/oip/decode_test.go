@@ -132,6 +132,25 @@ func TestDecodeRequestFields(t *testing.T) {
 	}
 }
 
+// The protocol's words are read without a copy when plain and the same
+// when escaped; other strings keep their own bytes.
+func TestDecodeRequestWords(t *testing.T) {
+	body := `{"inputs":[{"name":"a","shape":[1],"datatype":"\u0046P32","parameters":{"binary_d\u0061ta_size":4,"FP32x":1}},
+	  {"name":"b","shape":[1],"datatype":"INT64","data":[7]}]}`
+	bin := []byte{0, 0, 128, 63}
+	req, err := DecodeRequest(append([]byte(body), bin...), len(body), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := req.Inputs[0]
+	if in.Datatype != FP32 || in.F32[0] != 1 || in.Parameters["FP32x"] != jsonNumber("1") || req.Inputs[1].Datatype != INT64 {
+		t.Fatalf("inputs = %+v", req.Inputs)
+	}
+	if _, err := DecodeRequest([]byte(`{"inputs":[{"name":"a","shape":[1],"datatype":"FP32 ","data":[1]}]}`), -1, nil); err == nil {
+		t.Fatal(`datatype "FP32 " accepted`)
+	}
+}
+
 func TestDecodeRequestRejects(t *testing.T) {
 	in := func(fields string) string { return `{"inputs":[{` + fields + `}]}` }
 	fp := func(shape, data string) string {

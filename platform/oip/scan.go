@@ -14,6 +14,36 @@ type scanner struct{ jsonscan.Scanner }
 
 func newScanner(b []byte, pos int) *scanner { return &scanner{jsonscan.Scanner{B: b, Pos: pos}} }
 
+// word reads a string like Str, but returns the protocol's own words —
+// datatypes and the parameter names clients send on every request — as
+// constants instead of allocating a copy of each.
+func (s *scanner) word() (string, error) {
+	raw, esc, err := s.StrRaw()
+	if err != nil {
+		return "", err
+	}
+	if !esc {
+		if w, ok := protocolWords[string(raw)]; ok { // no allocation: a lookup by []byte
+			return w, nil
+		}
+		return string(raw), nil
+	}
+	u, err := jsonscan.Unescape(raw)
+	if err != nil {
+		return "", s.Errorf("%v", err)
+	}
+	return u, nil
+}
+
+var protocolWords = func() map[string]string {
+	m := map[string]string{}
+	for _, w := range []string{BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BYTES,
+		"binary_data_size", "binary_data", "binary_data_output", "classification", "content_type"} {
+		m[w] = w
+	}
+	return m
+}()
+
 // params reads a $parameters object: values must be strings, numbers or
 // booleans. null stands for no parameters.
 func (s *scanner) params() (map[string]any, error) {
@@ -32,7 +62,7 @@ func (s *scanner) params() (map[string]any, error) {
 		if !ok {
 			return m, nil
 		}
-		k, err := s.Str()
+		k, err := s.word()
 		if err != nil {
 			return nil, err
 		}
