@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aiaas/aiaas/internal/yield"
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn/dataset"
 	"github.com/aiaas/aiaas/platform/audit"
@@ -294,18 +295,38 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return auditErr(err)
 	}
-	recs := page.Records
-	if recs == nil {
-		recs = []audit.Record{}
-	}
-	// next_after pages a server's single chain; next_cursor, set once the
-	// log has several chains (Lambda environments), pages them merged.
-	out := map[string]any{"records": recs, "next_after": page.NextAfter}
-	if page.NextCursor != "" {
-		out["next_cursor"] = page.NextCursor
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeAuditPage(w, page)
 	return nil
+}
+
+// writeAuditPage answers a page of the log: {"next_after", "next_cursor"
+// (once the log has several chains), "records"}. next_after pages a
+// server's single chain; next_cursor pages every chain (Lambda
+// environments) merged. The records are written in the log's own form,
+// without reflection, giving up the processor between records: a page of
+// a thousand records is milliseconds of encoding.
+func writeAuditPage(w http.ResponseWriter, page *audit.Page) {
+	b := make([]byte, 0, 64+300*len(page.Records))
+	b = append(b, `{"next_after":`...)
+	b = strconv.AppendUint(b, page.NextAfter, 10)
+	if page.NextCursor != "" {
+		b = append(b, `,"next_cursor":`...)
+		b = strconv.AppendQuote(b, page.NextCursor) // digits, dots and a chain name: nothing JSON escapes differently
+	}
+	b = append(b, `,"records":[`...)
+	var y yield.Point
+	for i := range page.Records {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = audit.AppendJSON(b, &page.Records[i])
+		y.Maybe()
+	}
+	b = append(b, "]}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
 }
 
 func (s *Server) handleAuditVerify(w http.ResponseWriter, r *http.Request) error {

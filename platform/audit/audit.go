@@ -59,7 +59,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"iter"
 	"log/slog"
 	"math/rand/v2"
@@ -455,13 +454,13 @@ func (l *Log) writeSegment(ctx context.Context, id string, t *tenantLog, batch [
 		prev := t.last
 		bp := segmentBufs.Get().(*[]byte)
 		buf := (*bp)[:0]
-		d := sha256.New()
+		var scratch []byte
 		n := 0
 		for i := range batch {
 			batch[i].Seq = t.next + uint64(i)
 			batch[i].Prev = prev
 			end := len(buf)
-			buf = appendHashed(buf, d, &batch[i])
+			buf = appendHashed(buf, &scratch, &batch[i])
 			if n > 0 && len(buf)+1 > l.opts.MaxSegmentBytes {
 				buf = buf[:end]
 				break
@@ -638,22 +637,60 @@ func (l *Log) allSegments(ctx context.Context, id string, c chainObjects) ([]str
 }
 
 func (l *Log) readSegment(ctx context.Context, id, name string) ([]Record, error) {
+	var out []Record
+	err := l.eachRecord(ctx, id, name, 0, func(r *Record) bool {
+		out = append(out, *r)
+		return true
+	})
+	return out, err
+}
+
+// eachRecord calls f with the records of one segment in order until f
+// returns false. Records numbered at most skipTo are passed over without
+// being decoded (their number is read from the line's canonical prefix),
+// so a page deep into a segment of thousands of records decodes only the
+// records it returns; a line not in the canonical form is decoded whole.
+func (l *Log) eachRecord(ctx context.Context, id, name string, skipTo uint64, f func(*Record) bool) error {
 	b, err := l.st.Read(ctx, id, name)
 	if err != nil {
-		return nil, fmt.Errorf("audit: read %s: %w", name, err)
+		return fmt.Errorf("audit: read %s: %w", name, err)
 	}
-	var out []Record
-	for i, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+	b = bytes.TrimSpace(b)
+	var y cpuyield.Point
+	for i := 1; len(b) > 0; i++ {
+		var line []byte
+		line, b, _ = bytes.Cut(b, []byte{'\n'})
 		if len(line) == 0 {
 			continue
 		}
-		var r Record
-		if err := json.Unmarshal(line, &r); err != nil {
-			return out, fmt.Errorf("audit: %s line %d: %w", name, i+1, err)
+		if seq, ok := lineSeq(line); ok && seq <= skipTo {
+			continue
 		}
-		out = append(out, r)
+		var r Record
+		if err := decodeRecord(line, &r); err != nil {
+			return fmt.Errorf("audit: %s line %d: %w", name, i, err)
+		}
+		if !f(&r) {
+			return nil
+		}
+		y.Maybe()
 	}
-	return out, nil
+	return nil
+}
+
+// lineSeq reads the record number from a line that starts the way
+// appendRecord writes it: {"seq":N,
+func lineSeq(line []byte) (uint64, bool) {
+	rest, ok := bytes.CutPrefix(line, []byte(`{"seq":`))
+	if !ok {
+		return 0, false
+	}
+	end := bytes.IndexByte(rest, ',')
+	if end <= 0 || end > 20 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(rest[:end]), 10, 64)
+	return n, err == nil
 }
 
 // segName names a segment of the single chain.
@@ -675,17 +712,16 @@ func hashRecord(r *Record) string {
 // appendHashed sets r.Hash (as hashRecord does) and appends r's line to
 // b, encoding the record once: the hashed form is the line itself with an
 // empty hash, so the hash is taken over that and then put in place of its
-// last three bytes (`""}`). d is a scratch digest.
-func appendHashed(b []byte, d hash.Hash, r *Record) []byte {
+// last three bytes (`""}`). scratch is a buffer it reuses.
+func appendHashed(b []byte, scratch *[]byte, r *Record) []byte {
 	r.Hash = ""
 	start := len(b)
 	b = appendRecord(b, r)
-	d.Reset()
-	d.Write([]byte(r.Prev))
-	d.Write([]byte{'\n'})
-	d.Write(b[start:])
-	var sum [sha256.Size]byte
-	d.Sum(sum[:0])
+	h := append((*scratch)[:0], r.Prev...)
+	h = append(h, '\n')
+	h = append(h, b[start:]...)
+	*scratch = h
+	sum := sha256.Sum256(h)
 	b = b[:len(b)-3]
 	b = append(b, '"')
 	at := len(b)
@@ -879,20 +915,16 @@ func (l *Log) read(ctx context.Context, tenant string, q Query, bounded bool) (o
 	}
 	// take reads one segment; it reports true once the limit is reached.
 	take := func(name string) (bool, error) {
-		recs, err := l.readSegment(ctx, tenant, name)
-		if err != nil {
-			return false, err
-		}
-		for _, r := range recs {
+		done := false
+		err := l.eachRecord(ctx, tenant, name, q.AfterSeq, func(r *Record) bool {
 			if r.Seq <= q.AfterSeq || r.Time.Before(q.Since) || (!q.Until.IsZero() && !r.Time.Before(q.Until)) {
-				continue
+				return true
 			}
-			out = append(out, r)
-			if len(out) == q.Limit {
-				return true, nil
-			}
-		}
-		return false, nil
+			out = append(out, *r)
+			done = len(out) == q.Limit
+			return !done
+		})
+		return done, err
 	}
 	// prev is the last segment starting at or before first: the one that
 	// holds it. Reading starts there, at the first name past first.
