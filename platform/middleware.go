@@ -150,7 +150,7 @@ func (s *Server) withObserve(acc access, next http.Handler) http.Handler {
 					Time: info.start, RequestID: info.id, Actor: p.KeyID, Action: info.action, Object: info.object,
 					Status: status, LatencyMS: float64(elapsed.Microseconds()) / 1000, Justification: info.justification,
 				})
-				if durable {
+				if durable && heldStatus(status) {
 					fctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditFlushTimeout)
 					if err := s.audit.FlushTenant(fctx, auditTenant); err != nil {
 						// The change is made and cannot be undone: answer it;

@@ -104,6 +104,9 @@ type Options struct {
 	// audit log (audit.Options.Chain): each Lambda execution environment
 	// writes one, so environments never contend. Empty: the single chain.
 	AuditChain string
+	// AuditFlushInterval is how often queued audit records are written
+	// (0: every second, audit.Options.FlushInterval).
+	AuditFlushInterval time.Duration
 	// Plane restricts the server to one plane's routes (a Lambda function
 	// each); the others answer 404 naming the plane that serves them.
 	// Health and server metadata are served by every plane. Zero: all.
@@ -228,11 +231,12 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.share = share.New(runtime.GOMAXPROCS(0), s.cfg.ShareWindow)
 	al, err := audit.New(auditStore{s.store}, &audit.Options{
-		Logger:       s.log,
-		Dropped:      func(tenant string, n int) { s.metrics.AuditDropped(n) },
-		NoPromise:    opts.AuditFlushedPerRequest,
-		PromiseLease: s.cfg.AuditPromiseLease,
-		Chain:        opts.AuditChain,
+		Logger:        s.log,
+		Dropped:       func(tenant string, n int) { s.metrics.AuditDropped(n) },
+		NoPromise:     opts.AuditFlushedPerRequest,
+		PromiseLease:  s.cfg.AuditPromiseLease,
+		Chain:         opts.AuditChain,
+		FlushInterval: opts.AuditFlushInterval,
 		// A record carries its request's start and is written at its end.
 		MaxSkew: s.cfg.RequestTimeout + time.Minute,
 	})
@@ -440,14 +444,24 @@ type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	// hold keeps the status and body (a control-plane answer: small JSON)
-	// until commit, so that the audit record is written first.
+	// until commit, so that the audit record is written first. A refusal
+	// (4xx) changed nothing and is not held: its record goes with the
+	// periodic flush, so a tenant's stream of refused requests does not
+	// cost a synced write each.
 	hold bool
 	buf  bytes.Buffer
 }
 
+// heldStatus reports whether an answer with this status waits for its
+// audit record.
+func heldStatus(code int) bool { return code < 400 || code >= 500 }
+
 func (r *statusRecorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
+		if r.hold && !heldStatus(code) {
+			r.hold = false
+		}
 		if r.hold {
 			return
 		}
@@ -459,7 +473,7 @@ func (r *statusRecorder) WriteHeader(code int) {
 
 func (r *statusRecorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
-		r.status = http.StatusOK
+		r.WriteHeader(http.StatusOK)
 	}
 	if r.hold {
 		return r.buf.Write(b)
