@@ -250,6 +250,9 @@ func (s *Server) withQuota(next http.Handler) http.Handler {
 		setRateHeaders(w.Header(), d)
 		if !d.OK {
 			s.metrics.Throttled(tenant, d.Reason)
+			if d.Reason == "rate" {
+				s.holdRefusal(r.Context(), d.RetryAfter)
+			}
 			writeError(w, r, &Error{Status: http.StatusTooManyRequests, RetryAfter: d.RetryAfter,
 				Msg: fmt.Sprintf("over the tenant's %s quota; retry after %s", d.Reason, d.RetryAfter.Round(time.Millisecond))})
 			return
@@ -258,6 +261,35 @@ func (s *Server) withQuota(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// holdRefusal waits until a refused request's retry would be due (at
+// most maxRefusalHold) before it is answered: a client looping on 429s
+// then sends at about its quota's rate instead of as fast as the server
+// can refuse, and the refusals stop taking the cores from other tenants.
+// At most maxHeldRefusals wait at once in the process (a goroutine and a
+// timer each); past that a refusal is answered at once, as before.
+func (s *Server) holdRefusal(ctx context.Context, retry time.Duration) {
+	if s.holds == nil { // Options.AnswerRefusalsAtOnce
+		return
+	}
+	select {
+	case s.holds <- struct{}{}:
+	default:
+		return
+	}
+	defer func() { <-s.holds }()
+	t := time.NewTimer(min(retry, maxRefusalHold))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+const (
+	maxRefusalHold  = time.Second
+	maxHeldRefusals = 1024
+)
 
 // withShare runs a tenant's request once the tenant is within its share
 // of the CPUs (internal/share): while other tenants are active, the

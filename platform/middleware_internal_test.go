@@ -369,3 +369,29 @@ func TestWithShare(t *testing.T) {
 		t.Fatalf("a still runs %d", n)
 	}
 }
+
+// A refusal over the rate quota waits for its retry (capped), on its own
+// context, and only while a hold slot is free: with every slot taken it
+// is answered at once, as before.
+func TestHoldRefusal(t *testing.T) {
+	s := mwServer(t, nil)
+	start := time.Now()
+	s.holdRefusal(context.Background(), 300*time.Millisecond)
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Fatalf("held %v, want the retry's 300ms", d)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.holdRefusal(ctx, time.Hour); close(done) }()
+	cancel()
+	<-done // a canceled request ends its hold (else: the test's timeout)
+
+	for range cap(s.holds) {
+		s.holds <- struct{}{}
+	}
+	start = time.Now()
+	s.holdRefusal(context.Background(), time.Hour)
+	if d := time.Since(start); d >= maxRefusalHold/2 {
+		t.Fatalf("with every slot taken the refusal waited %v", d)
+	}
+}

@@ -104,6 +104,11 @@ type Options struct {
 	// audit log (audit.Options.Chain): each Lambda execution environment
 	// writes one, so environments never contend. Empty: the single chain.
 	AuditChain string
+	// AnswerRefusalsAtOnce answers a request over its tenant's rate quota
+	// at once. By default the server holds the 429 until the retry would
+	// be due (at most a second), so a client looping on refusals goes at
+	// the quota's pace instead of taking the cores from other tenants.
+	AnswerRefusalsAtOnce bool
 	// AuditFlushInterval is how often queued audit records are written
 	// (0: every second, audit.Options.FlushInterval).
 	AuditFlushInterval time.Duration
@@ -169,6 +174,7 @@ type Server struct {
 	auth      *auth.Authenticator
 	quota     QuotaLimiter
 	share     *share.Gate
+	holds     chan struct{} // slots of refusals held back (holdRefusal)
 	bodies    *bodyBudget
 	audit     *audit.Log
 	metrics   *metrics.Metrics
@@ -230,6 +236,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		s.quota = localQuota{quota.New(&quota.Options{RPS: s.cfg.TenantRPS, Burst: s.cfg.TenantBurst, Concurrency: s.cfg.TenantConcurrency})}
 	}
 	s.share = share.New(runtime.GOMAXPROCS(0), s.cfg.ShareWindow)
+	if !opts.AnswerRefusalsAtOnce {
+		s.holds = make(chan struct{}, maxHeldRefusals)
+	}
 	al, err := audit.New(auditStore{s.store}, &audit.Options{
 		Logger:        s.log,
 		Dropped:       func(tenant string, n int) { s.metrics.AuditDropped(n) },

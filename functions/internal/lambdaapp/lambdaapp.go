@@ -218,6 +218,9 @@ func Open(ctx context.Context, name string, environ []string, opts *Options) (*A
 		Plane:      o.Plane,
 		// Many environments serve; each reports EMF lines instead.
 		NoProcessMetrics: true,
+		// An environment serves one request at a time, billed by the
+		// millisecond: holding a refusal would only cost its caller.
+		AnswerRefusalsAtOnce: true,
 	})
 	if err != nil {
 		a.Close(ctx)
