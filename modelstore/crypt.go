@@ -256,8 +256,9 @@ func seal(dataKey []byte, key string, plain []byte) ([]byte, error) {
 	}
 }
 
-// open decrypts a small stored object in memory, as the opener would,
-// each segment opened straight into the result.
+// open decrypts a small stored object in memory, as the opener would, in
+// place: the plaintext it returns aliases sealed, which the caller gives
+// up.
 func open(dataKey []byte, key string, sealed []byte) ([]byte, error) {
 	if len(sealed) < headerSize {
 		return nil, fmt.Errorf("short header: %w", errAuth)
@@ -273,7 +274,11 @@ func open(dataKey []byte, key string, sealed []byte) ([]byte, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("impossible size %d: %w", len(sealed), errAuth)
 	}
-	out := make([]byte, 0, n)
+	// Each segment is decrypted where it lies and moved down behind the
+	// previous one (a plaintext always starts past the end of the ones
+	// before it, so the move overwrites only ciphertext already read):
+	// no second buffer the size of the object.
+	out := sealed[:0]
 	aad := []byte(key)
 	body := sealed[headerSize:]
 	for seg := uint64(0); ; seg++ {
@@ -283,9 +288,11 @@ func open(dataKey []byte, key string, sealed []byte) ([]byte, error) {
 		last := m == len(body)
 		var nonce [12]byte
 		segNonce(&nonce, seg, last)
-		if out, err = aead.Open(out, nonce[:], body[:m], aad); err != nil {
+		pt, err := aead.Open(body[:0], nonce[:], body[:m], aad)
+		if err != nil {
 			return nil, fmt.Errorf("segment %d: %w", seg, errAuth)
 		}
+		out = append(out, pt...)
 		body = body[m:]
 		if last {
 			return out, nil
