@@ -69,15 +69,29 @@ func (p *Point) Maybe() {
 
 // Now gives the caller's processor to the goroutines waiting for one and
 // has the scheduler poll the network before the caller runs again. It
-// allocates nothing once its pool of wake-ups is warm (the kernels' zero
-// allocation tests call it through Maybe).
+// allocates nothing once there is a wake-up channel for each caller that
+// parks at once (the zero-allocation tests of the kernels and the graph
+// runtime call it through Maybe).
 func Now() {
-	c := wakes.Get().(chan struct{})
+	var c chan struct{}
+	select {
+	case c = <-wakes:
+	default:
+		c = make(chan struct{}, 1)
+	}
 	park(c)
-	wakes.Put(c)
+	select {
+	case wakes <- c:
+	default: // more callers parked at once than the list keeps
+	}
 }
 
-var wakes = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
+// wakes is the free list of wake-up channels. Not a sync.Pool: a pool
+// keeps an item in the private slot of the processor that put it, where
+// a caller on another processor cannot take it, and every collection
+// empties it, so a run of tens of milliseconds on a busy machine made new
+// ones (TestNetworks counted them as the model's allocations).
+var wakes = make(chan chan struct{}, 256)
 
 // poller is the goroutine that wakes parked callers: they queue their
 // wake-up channel and write a byte to its pipe, whose read end it waits
