@@ -364,8 +364,9 @@ func (l *Log) FlushTenant(ctx context.Context, tenant string) error {
 // records satisfies need; otherwise the queue waits for the periodic flush.
 // A read of the log flushes first so that the reader sees its own actions,
 // but not when all that is queued is its earlier reads: a tenant paging
-// its log in a loop would otherwise write a segment, a head and a promise
-// per page, and the folder it lists would grow by a segment a page.
+// its log in a loop would otherwise write a segment and the head (two
+// synced writes) per page, and the folder it lists would grow by a
+// segment a page.
 func (l *Log) FlushTenantIf(ctx context.Context, tenant string, need func(*Record) bool) error {
 	t := l.tenant(tenant)
 	t.pmu.Lock()
