@@ -559,7 +559,7 @@ func decodeJSONData(in *RequestInput, b []byte, at int, l *Limits) (int, error) 
 	} else {
 		// Flat; a rank-1 nested array is the same thing. A nested first
 		// element under a rank <= 1 shape fails in elem as "not a number".
-		for first := true; ; first = false {
+		for first := d.fastRun(d.n) == 0; ; first = false {
 			ok, err := s.More(']', first)
 			if err != nil {
 				return 0, d.errAt(err)
@@ -620,7 +620,12 @@ func (d *dataDecoder) nested(dim int) error {
 		return badf("input %q: data does not match shape %v at dimension %d: %v", d.in.Name, d.in.Shape, dim, err)
 	}
 	items := int64(0)
-	for first := true; ; first = false {
+	first := true
+	if dim+1 == len(d.in.Shape) {
+		items = int64(d.fastRun(int(min(d.in.Shape[dim], int64(d.n)))))
+		first = items == 0
+	}
+	for ; ; first = false {
 		ok, err := s.More(']', first)
 		if err != nil {
 			return d.errAt(err)
@@ -645,6 +650,142 @@ func (d *dataDecoder) nested(dim int) error {
 	}
 	return nil
 }
+
+// fastRun reads the leading run of an array's FP32 elements, at most max
+// of them, when they come as encoders write them: no whitespace, at most
+// 15 significant digits and an exponent within ±22, so that one
+// multiplication or division of exact float64 values gives the number
+// (Clinger's fast path) and float32Safe says whether rounding it again to
+// float32 is exact. It stops before the first byte it does not take — a
+// space, a longer number, the closing bracket, anything malformed — where
+// the general loop goes on: everything past the fast forms, errors
+// included, is decided there, as if the run had been read by elem. It
+// returns how many elements it took; the first is taken without a comma
+// before it, the others with one.
+func (d *dataDecoder) fastRun(max int) int {
+	if d.kind != kindNumber || d.in.Datatype != FP32 || !fastNumbers {
+		return 0
+	}
+	b, i := d.s.B, d.s.Pos
+	out := d.in.F32
+	start := len(out)
+	max = min(max, d.n-d.count)
+	for len(out)-start < max {
+		j := i
+		if len(out) > start {
+			if j >= len(b) || b[j] != ',' {
+				break
+			}
+			j++
+		}
+		if j+1 < len(b) && b[j] == '0' && (b[j+1] == ',' || b[j+1] == ']') {
+			// A zero, most of an image's pixels.
+			out = append(out, 0)
+			i = j + 1
+		} else {
+			v, k, ok := fastFP32(b, j)
+			if !ok {
+				break
+			}
+			out = append(out, v)
+			i = k
+		}
+		if (d.count+len(out)-start)%yieldElems == 0 {
+			d.y.Maybe()
+		}
+	}
+	took := len(out) - start
+	d.in.F32 = out
+	d.count += took
+	d.s.Pos = i
+	return took
+}
+
+// fastNumbers turns fastRun on; tests turn it off to hold the two paths to
+// the same answers.
+var fastNumbers = true
+
+// fastFP32 reads the number at b[i:] when it has one of fastRun's forms,
+// and returns it and where it ends.
+func fastFP32(b []byte, i int) (float32, int, bool) {
+	neg := false
+	if i < len(b) && b[i] == '-' {
+		neg = true
+		i++
+	}
+	if i >= len(b) {
+		return 0, i, false
+	}
+	var m uint64
+	digits, exp := 0, 0
+	switch c := b[i]; {
+	case c == '0':
+		i++
+	case c-'1' < 9:
+		for ; i < len(b) && b[i]-'0' < 10; i++ {
+			m = m*10 + uint64(b[i]-'0')
+			digits++
+		}
+	default:
+		return 0, i, false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		d := i
+		for ; i < len(b) && b[i]-'0' < 10; i++ {
+			if m != 0 || b[i] != '0' {
+				digits++
+			}
+			m = m*10 + uint64(b[i]-'0')
+			exp--
+		}
+		if i == d {
+			return 0, i, false
+		}
+	}
+	if i < len(b) && b[i]|0x20 == 'e' {
+		i++
+		eneg := false
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			eneg = b[i] == '-'
+			i++
+		}
+		d, e := i, 0
+		for ; i < len(b) && b[i]-'0' < 10 && i-d < 3; i++ {
+			e = e*10 + int(b[i]-'0')
+		}
+		if i == d || (i < len(b) && b[i]-'0' < 10) {
+			return 0, i, false
+		}
+		if eneg {
+			e = -e
+		}
+		exp += e
+	}
+	if digits > 15 { // m may have wrapped
+		return 0, i, false
+	}
+	f := float64(m)
+	switch {
+	case m == 0:
+	case exp < 0 && exp >= -22:
+		f /= pow10[-exp]
+	case exp >= 0 && exp <= 22:
+		f *= pow10[exp]
+	default:
+		return 0, i, false
+	}
+	if neg {
+		f = -f
+	}
+	if !float32Safe(f) {
+		return 0, i, false
+	}
+	return float32(f), i, true
+}
+
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
 // elem reads one element into F32 or Bytes.
 func (d *dataDecoder) elem() error {
@@ -852,8 +993,16 @@ func decodeBinaryData(in *RequestInput, b []byte, l *Limits) error {
 			}
 		}
 	}
+	if in.Datatype == FP32 && littleEndian && n > 0 {
+		// The hot case: the wire's bytes are the host's floats. One copy,
+		// then one pass over the bits for a non-finite value, found again
+		// by the loop below for its message.
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), 4*n), b)
+		if allFinite(unsafe.Slice((*uint32)(unsafe.Pointer(&out[0])), n)) {
+			return nil
+		}
+	}
 	if in.Datatype == FP32 {
-		// The hot case gets its own loop: no per-element type switch.
 		for i := range out {
 			v := math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 			if v-v != 0 { // NaN or ±Inf
@@ -902,6 +1051,27 @@ func decodeBinaryData(in *RequestInput, b []byte, l *Limits) error {
 		out[i] = float32(v)
 	}
 	return nil
+}
+
+// littleEndian reports whether the host stores a float32 as the binary
+// extension sends it.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// allFinite reports whether no float32 bits in u are NaN or ±Inf (an
+// exponent of all ones), without a branch per value.
+func allFinite(u []uint32) bool {
+	var bad uint32
+	for len(u) >= 4 {
+		// An exponent of all ones plus one carries into the top bit;
+		// no other exponent reaches it.
+		bad |= (u[0]&0x7f800000 + 0x00800000) | (u[1]&0x7f800000 + 0x00800000) |
+			(u[2]&0x7f800000 + 0x00800000) | (u[3]&0x7f800000 + 0x00800000)
+		u = u[4:]
+	}
+	for _, x := range u {
+		bad |= x&0x7f800000 + 0x00800000
+	}
+	return bad>>31 == 0
 }
 
 // halfToFloat32 widens an IEEE 754 binary16 value exactly.
