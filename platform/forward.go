@@ -41,6 +41,12 @@ func (l *lineage) setHeaders(h http.Header) {
 }
 
 func (l *lineage) parameters() map[string]any {
+	plain := l.Alias == "" && l.Side == "" && l.PreSHA256 == "" && l.PostSHA256 == "" && l.loaded != nil
+	if plain {
+		if p := l.loaded.params.Load(); p != nil && p.version == l.Version && p.sha == l.SHA256 {
+			return p.m
+		}
+	}
 	p := map[string]any{"model_version": strconv.Itoa(l.Version), "model_sha256": l.SHA256}
 	if l.Alias != "" {
 		p["alias"] = l.Alias
@@ -53,6 +59,9 @@ func (l *lineage) parameters() map[string]any {
 	}
 	if l.PostSHA256 != "" {
 		p["postprocess_sha256"] = l.PostSHA256
+	}
+	if plain {
+		l.loaded.params.Store(&plainParams{l.Version, l.SHA256, p})
 	}
 	return p
 }

@@ -259,14 +259,18 @@ func writeInferResponse(w http.ResponseWriter, resp *oip.InferenceResponse, t *s
 	// Direct assignment of canonical keys: Header.Set would allocate a
 	// slice for each, on every response. The constant values' slices
 	// are shared; net/http only reads them, and Add would copy.
+	// One backing array for the three values set here.
+	vals := make([]string, 3)
 	if headerLen >= 0 {
-		h[headerLenHeader] = []string{strconv.Itoa(headerLen)}
+		vals[2] = strconv.Itoa(headerLen)
+		h[headerLenHeader] = vals[2:3:3]
 		h["Content-Type"] = octetStream
 	} else {
 		h["Content-Type"] = applicationJSON
 	}
-	h["Content-Length"] = []string{strconv.Itoa(len(b))}
-	h["Server-Timing"] = []string{t.Header()}
+	vals[0], vals[1] = strconv.Itoa(len(b)), t.Header()
+	h["Content-Length"] = vals[0:1:1]
+	h["Server-Timing"] = vals[1:2:2]
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
 	if cap(b) <= 8<<20 {

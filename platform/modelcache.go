@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn"
@@ -31,6 +32,18 @@ type loadedModel struct {
 	decOnce sync.Once // the generator of a decoder graph, made on first use
 	dec     *generate.Model
 	decErr  error
+
+	// params is the response parameters of a request that named the
+	// version (no alias, plugins or canary), made once: read-only, as
+	// every response's parameters are.
+	params atomic.Pointer[plainParams]
+}
+
+// plainParams is a lineage's parameters for one version.
+type plainParams struct {
+	version int
+	sha     string
+	m       map[string]any
 }
 
 // readModel decodes an artifact of either architecture.

@@ -408,6 +408,21 @@ func TestAliasesAndCanary(t *testing.T) {
 	if v := e.do("POST", "/v2/models/clf/infer", key, inferBody(1)).json(t)["model_version"]; v != "2" {
 		t.Fatalf("latest serves %v", v)
 	}
+	// Each answer's parameters are its own lineage: a version's answers
+	// share theirs (made once per loaded version), and an alias's add
+	// the alias, before and after.
+	params := func(path string) map[string]any {
+		p, _ := e.do("POST", path, key, inferBody(1)).json(t)["parameters"].(map[string]any)
+		return p
+	}
+	for _, c := range []struct {
+		path, version, alias string
+	}{{"/v2/models/clf/versions/1/infer", "1", ""}, {"/v2/models/clf/versions/prod/infer", "1", "prod"}, {"/v2/models/clf/versions/1/infer", "1", ""}, {"/v2/models/clf/versions/2/infer", "2", ""}} {
+		p := params(c.path)
+		if alias, _ := p["alias"].(string); p["model_version"] != c.version || alias != c.alias {
+			t.Fatalf("%s: parameters %v, want version %s alias %q", c.path, p, c.version, c.alias)
+		}
+	}
 	r := e.do("PUT", "/v1/models/clf/aliases/prod", key, map[string]int{"version": 1, "canary_version": 2, "canary_weight": 30})
 	if r.status != 200 {
 		t.Fatalf("canary alias: %d %s", r.status, r.body)
