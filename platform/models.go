@@ -31,12 +31,29 @@ type versionView struct {
 	registry.Meta
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+// validName reports whether s is a resource name: 1-128 of A-Z a-z 0-9 .
+// _ -, starting with a letter or digit (names are checked on every request,
+// so by hand rather than by regexp; name_test.go holds the two equal).
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 128 || !nameByte(s[0]) || s[0] == '.' || s[0] == '_' || s[0] == '-' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if !nameByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func nameByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-'
+}
 
 // checkName validates a path name before it reaches the store (which checks
 // again): names are short, plain ASCII, and never "." or "..".
 func checkName(kind, name string) error {
-	if !nameRE.MatchString(name) || name == "." || name == ".." {
+	if !validName(name) || name == "." || name == ".." {
 		return httpErr(http.StatusBadRequest, "invalid %s name %q: use 1-128 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit", kind, truncate(name, 64))
 	}
 	return nil

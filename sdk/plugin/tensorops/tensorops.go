@@ -71,6 +71,18 @@ func Resize(dst []float32, dw, dh int, src []float32, sw, sh int) bool {
 	if sh*dw > max(len(src), len(dst)) {
 		return false
 	}
+	if dw == sw && dh == sh {
+		// Area resampling at scale 1 gives each sample back (w = 1):
+		// the same values without the passes.
+		copy(dst, src)
+		return true
+	}
+	resizePasses(dst, dw, dh, src, sw, sh)
+	return true
+}
+
+// resizePasses is Resize's area resampling, on checked sizes.
+func resizePasses(dst []float32, dw, dh int, src []float32, sw, sh int) {
 	// Horizontal pass into tmp (sh rows of dw), then vertical into dst.
 	tmp := make([]float32, sh*dw)
 	for y := 0; y < sh; y++ {
@@ -79,7 +91,6 @@ func Resize(dst []float32, dw, dh int, src []float32, sw, sh int) bool {
 	for x := 0; x < dw; x++ {
 		resample1D(dst[x:], dw, tmp[x:], dw, dh, sh)
 	}
-	return true
 }
 
 // resample1D area-resamples n source samples (stride ss) into m

@@ -2,6 +2,7 @@ package tensorops
 
 import (
 	"math"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"testing"
@@ -59,6 +60,30 @@ func TestResize(t *testing.T) {
 			if math.Abs(float64(dst[j]-c.want[j])) > 1e-5 {
 				t.Errorf("%d: got %v want %v", i, dst, c.want)
 				break
+			}
+		}
+	}
+}
+
+// TestResizeSameSize holds Resize's copy at equal sizes to what the
+// resampling passes give there, bit for bit.
+func TestResizeSameSize(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, wh := range [][2]int{{1, 1}, {28, 28}, {5, 3}, {3, 7}} {
+		w, h := wh[0], wh[1]
+		src := make([]float32, w*h)
+		for i := range src {
+			src[i] = float32(rng.NormFloat64()) * 1e3
+		}
+		src[0] = float32(math.SmallestNonzeroFloat32)
+		got, want := make([]float32, w*h), make([]float32, w*h)
+		if !Resize(got, w, h, src, w, h) {
+			t.Fatalf("%dx%d refused", w, h)
+		}
+		resizePasses(want, w, h, src, w, h)
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%dx%d element %d: copy %v, passes %v", w, h, i, got[i], want[i])
 			}
 		}
 	}
