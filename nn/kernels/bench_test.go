@@ -288,3 +288,51 @@ func BenchmarkThresholdParallelDense(b *testing.B) {
 		}
 	}
 }
+
+// digitRow is a 28×28 image like an MNIST digit: a ring of ink (about a
+// fifth of the pixels) on a zero background.
+func digitRow(rng *rand.Rand) []float32 {
+	x := make([]float32, 784)
+	for r := range 28 {
+		for c := range 28 {
+			d := (r-14)*(r-14) + (c-14)*(c-14)
+			if d >= 36 && d <= 81 {
+				x[r*28+c] = 0.3 + 0.7*rng.Float32()
+			}
+		}
+	}
+	return x
+}
+
+// BenchmarkDenseRow: one row through the first MNIST layer (784×128,
+// ReLU), as a batch-1 request runs it, for a dense row, a digit and a
+// row of ReLU outputs (half zeros, scattered); "one call" is the kernel
+// over all of x, what Dense did before skipping runs of zeros.
+func BenchmarkDenseRow(b *testing.B) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	const k, n = 784, 128
+	p := Pack(randSlice(rng, k*n), k, n, randSlice(rng, n))
+	relu := randSlice(rng, k)
+	for i := range relu {
+		if rng.IntN(2) == 0 {
+			relu[i] = 0
+		}
+	}
+	y := make([]float32, n)
+	for _, in := range []struct {
+		name string
+		x    []float32
+	}{{"dense", randSlice(rng, k)}, {"digit", digitRow(rng)}, {"relu", relu}} {
+		b.Run(in.name+"/Dense", func(b *testing.B) {
+			for b.Loop() {
+				Dense(y, in.x, 1, p, ReLU)
+			}
+		})
+		b.Run(in.name+"/one-call", func(b *testing.B) {
+			for b.Loop() {
+				copy(y, p.bias)
+				p.kr.gemvT(k, &in.x[0], &p.w[0], n, &y[0], n, 1)
+			}
+		})
+	}
+}

@@ -104,7 +104,11 @@ const (
 // slices or an unknown activation. It is safe for concurrent use as long as
 // the calls' dst do not overlap; it allocates nothing in the steady state.
 //
-// One row is a GEMV on the row-major W (no packing pays at m = 1); more
+// One row is a GEMV on the row-major W (no packing pays at m = 1), which
+// passes over the weights of long runs of zeros in x (an image's
+// background, one-hot features): a zero there contributes nothing, so a
+// weight that is NaN or infinite against a zero input yields no NaN on
+// that path (nn refuses such weights when it reads a model); more
 // rows run the packed panels through the kernel's dense variant where it
 // has one (AVX-512 8×32, AVX2 6×16, NEON 8×8: x read in place, bias and
 // ReLU fused), else (the portable kernel) through its ordinary
@@ -196,7 +200,11 @@ func denseSerial(p *Packed, dst, x []float32, m int, act Activation) {
 		} else {
 			clear(y)
 		}
-		p.kr.gemvT(k, &x[0], &p.w[0], n, &y[0], n, 1)
+		if k >= sparseMinK && sparseLooking(x[:k]) {
+			gemvTSegments(p, x[:k], y)
+		} else {
+			p.kr.gemvT(k, &x[0], &p.w[0], n, &y[0], n, 1)
+		}
 		if act == ReLU {
 			relu(y)
 		}
@@ -207,6 +215,65 @@ func denseSerial(p *Packed, dst, x []float32, m int, act Activation) {
 		return
 	}
 	denseEpilogue(p, dst, x, m, act)
+}
+
+// A single row with long runs of zeros (an image's background, one-hot
+// features) skips the rows of W its zeros would multiply: at batch 1 the
+// product streams all of W for one use of each weight, so the weights not
+// read are the time saved. Runs shorter than sparseGap are computed (a
+// call costs about what a dozen rows do); layers narrower than sparseMinK
+// and rows that a sample shows dense take the one call.
+const (
+	sparseMinK = 256
+	sparseGap  = 8
+)
+
+// sparseLooking samples 16 places of x evenly for runs of zeros: four
+// zeros in a row at a quarter of them sends the row to gemvTSegments. A
+// dense row pays about 16 comparisons; a row of ReLU outputs, zeros
+// scattered, rarely passes (a place has four zeros with odds 1/16 at
+// half zeros).
+func sparseLooking(x []float32) bool {
+	runs := 0
+	for i := range 16 {
+		j := i * (len(x) - 4) / 16
+		if x[j] == 0 && x[j+1] == 0 && x[j+2] == 0 && x[j+3] == 0 {
+			runs++
+		}
+	}
+	return runs >= 4
+}
+
+// gemvTSegments adds x·W to y one segment of x at a time, a segment being
+// a stretch of x between runs of at least sparseGap zeros. Zeros times
+// finite weights add nothing; the sums of a segment are associated
+// differently from one call over all of x, within the same error bound.
+func gemvTSegments(p *Packed, x, y []float32) {
+	n := p.n
+	k := len(x)
+	for i := 0; i < k; {
+		for i < k && x[i] == 0 {
+			i++
+		}
+		if i == k {
+			break
+		}
+		// The segment runs to the next run of sparseGap zeros.
+		j, zeros := i, 0
+		for j < k && zeros < sparseGap {
+			// Without a branch on the value (scattered zeros would
+			// mispredict it).
+			z := zeros + 1
+			if x[j] != 0 {
+				z = 0
+			}
+			zeros = z
+			j++
+		}
+		end := j - zeros
+		p.kr.gemvT(end-i, &x[i], &p.w[i*n], n, &y[0], n, 1)
+		i = j
+	}
 }
 
 // relu is the generic epilogue, with the semantics of the fused one.

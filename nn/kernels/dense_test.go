@@ -281,3 +281,83 @@ func FuzzDense(f *testing.F) {
 		checkDense(t, rand.New(rand.NewPCG(seed, 3)), tc)
 	})
 }
+
+// TestDenseSparseRow runs single rows with runs of zeros, which skip the
+// weights they would multiply (gemvTSegments), against the exact product:
+// zeros at the start and the end, runs just under and over sparseGap,
+// one lone value, none at all, and the dense row beside them.
+func TestDenseSparseRow(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	rows := map[string]func(k int) []float32{
+		"digit-like": func(k int) []float32 {
+			x := make([]float32, k)
+			for i := range x {
+				if (i/11)%3 == 1 || i%28 > 20 {
+					x[i] = float32(rng.NormFloat64())
+				}
+			}
+			return x
+		},
+		"gaps at the bound": func(k int) []float32 {
+			x := randSlice(rng, k)
+			for i := 0; i < k; i += 3 * sparseGap {
+				for j := i; j < min(k, i+sparseGap-1+(i/(3*sparseGap))%3); j++ {
+					x[j] = 0
+				}
+			}
+			return x
+		},
+		"lone last": func(k int) []float32 {
+			x := make([]float32, k)
+			x[k-1] = 1.5
+			return x
+		},
+		"lone first, negative zeros": func(k int) []float32 {
+			x := make([]float32, k)
+			for i := range x {
+				x[i] = float32(math.Copysign(0, -1))
+			}
+			x[0] = -2
+			return x
+		},
+		"zeros":      func(k int) []float32 { return make([]float32, k) },
+		"dense":      func(k int) []float32 { return randSlice(rng, k) },
+		"halves":     func(k int) []float32 { x := randSlice(rng, k); clear(x[k/2:]); return x },
+		"edges only": func(k int) []float32 { x := randSlice(rng, k); clear(x[3 : k-3]); return x },
+	}
+	for name, row := range rows {
+		for _, k := range []int{sparseMinK, 784, 1001} {
+			for _, n := range []int{1, 10, 128, 200} {
+				x := row(k)
+				w := randSlice(rng, k*n)
+				bias := randSlice(rng, n)
+				p := Pack(w, k, n, bias)
+				got := make([]float32, n)
+				Dense(got, x, 1, p, Linear)
+				for j := range n {
+					exact, mag := float64(bias[j]), math.Abs(float64(bias[j]))
+					for q := range k {
+						v := float64(x[q]) * float64(w[q*n+j])
+						exact += v
+						mag += math.Abs(v)
+					}
+					bound := 2 * float64(k+2) * eps * mag
+					if d := math.Abs(float64(got[j]) - exact); !(d <= bound) {
+						t.Fatalf("%s k=%d n=%d: [%d] = %v, exact %v, |Δ| %.3g > %.3g", name, k, n, j, got[j], exact, d, bound)
+					}
+				}
+			}
+		}
+	}
+	// The sample sends digit-like rows to the segments and keeps dense
+	// and scattered-zero rows on the one call.
+	scattered := randSlice(rng, 784)
+	for i := range scattered {
+		if rng.IntN(2) == 0 {
+			scattered[i] = 0
+		}
+	}
+	if !sparseLooking(rows["digit-like"](784)) || sparseLooking(rows["dense"](784)) || sparseLooking(scattered) {
+		t.Fatal("sparseLooking sorts rows wrongly")
+	}
+}
