@@ -10,12 +10,20 @@
 # MODEL an MNIST model of that tenant (input "input", output
 # "probabilities"), ENDPOINT an endpoint whose preprocess plugin takes a PNG
 # (png-to-tensor); leave it empty or "-" to skip. Env: CONNS (64), THREADS
-# (2), OUT (bench/results/serve.json).
+# (2), OUT (bench/results/serve.json), WARMUP (2: seconds of the same load,
+# not measured, before each row; 0 skips it).
+#
+# The warm-up makes each row a steady state: without it the endpoint row
+# starts with its plugins cold (compiled code fetched, instances created
+# under 64 waiting connections), and its p99 measures that start-up rather
+# than serving. Cold starts are measured on their own (BENCHMARKS.md,
+# docs/plugins.md).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bench=$(dirname "$here")
 conns=${CONNS:-64}
 threads=${THREADS:-2}
+warmup=${WARMUP:-2}
 out=${OUT:-$bench/results/serve.json}
 
 if ! command -v wrk >/dev/null; then
@@ -41,6 +49,10 @@ for _ in $(seq 50); do curl -s -o /dev/null "http://$floor_addr/" -d x && break;
 # run NAME URL BODY CTYPE KEY HDRLEN → one JSON line
 run() {
   local name=$1 target=$2 body=$3 ctype=$4 k=$5 hl=$6
+  if [ "$warmup" != 0 ]; then
+    BODY=$body CTYPE=$ctype KEY=$k HDRLEN=$hl wrk -t"$threads" -c"$conns" -d"${warmup}s" \
+      -s "$here/post.lua" "$target" >/dev/null 2>&1 || true
+  fi
   BODY=$body CTYPE=$ctype KEY=$k HDRLEN=$hl wrk -t"$threads" -c"$conns" -d"${secs}s" --latency \
     -s "$here/post.lua" "$target" >"$tmp/wrk.txt" 2>&1 || true
   local rps p50 p99 non2xx
@@ -71,8 +83,8 @@ hl=$(cat "$tmp/infer.bin.hdrlen")
 
 mkdir -p "$(dirname "$out")"
 {
-  printf '{"command":"%s","date":"%s","nproc":%s,"cpu":"%s","connections":%s,"threads":%s,"seconds":%s,"rows":[' \
-    "bench/serve/run.sh $*" "$(date -u +%FT%TZ)" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$conns" "$threads" "$secs"
+  printf '{"command":"%s","date":"%s","nproc":%s,"cpu":"%s","connections":%s,"threads":%s,"seconds":%s,"warmup_seconds":%s,"rows":[' \
+    "bench/serve/run.sh $*" "$(date -u +%FT%TZ)" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$conns" "$threads" "$secs" "$warmup"
   paste -sd, "$tmp/rows.jsonl"
   printf ']}\n'
 } >"$out"
