@@ -423,9 +423,20 @@ func (l *Log) flushTenant(ctx context.Context, id string) error {
 			l.renew(ctx, id, t)
 		}
 	}()
-	for {
+	// A flush writes what was queued when it began. Records queued while
+	// it writes wait for the next one: under steady load a flush that
+	// chased the queue never ended, and wrote a segment (a synced object)
+	// for every few records that arrived during the previous one's sync.
+	t.pmu.Lock()
+	left := len(t.pending)
+	t.pmu.Unlock()
+	for left > 0 {
 		t.pmu.Lock()
-		n := min(len(t.pending), l.opts.MaxSegment)
+		// Records are only ever removed from the front by a flush (under
+		// t.mu, held here) or dropped from it when the queue is over
+		// MaxPending, so at most left of the queued ones are this
+		// flush's.
+		n := min(len(t.pending), left, l.opts.MaxSegment)
 		batch := append([]Record(nil), t.pending[:n]...)
 		t.pmu.Unlock()
 		if n == 0 {
@@ -436,10 +447,12 @@ func (l *Log) flushTenant(ctx context.Context, id string) error {
 			return err
 		}
 		wrote = true
+		left -= written
 		t.pmu.Lock()
 		t.pending = append(t.pending[:0], t.pending[written:]...)
 		t.pmu.Unlock()
 	}
+	return nil
 }
 
 // writeSegment chains as many records of batch as fit in one segment behind
