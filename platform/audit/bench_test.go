@@ -2,27 +2,34 @@ package audit
 
 import (
 	"context"
+	"fmt"
 	"testing"
 )
 
 // BenchmarkFlush: queuing and writing 1,000 records (one segment) to an
 // in-memory store: the write path every served request's record takes.
 func BenchmarkFlush(b *testing.B) {
-	ctx := context.Background()
-	l := mustNew(b, newMem(), quiet())
-	defer l.Close(ctx)
-	recs := make([]Record, 1000)
-	for i := range recs {
-		recs[i] = record(i)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		for _, r := range recs {
-			l.Record("acme", r)
-		}
-		if err := l.Flush(ctx); err != nil {
-			b.Fatal(err)
-		}
+	// 1,000 records: one segment; 20,000: a second of serving under
+	// load, several segments (bounded by MaxSegmentBytes).
+	for _, n := range []int{1000, 20_000} {
+		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
+			ctx := context.Background()
+			l := mustNew(b, newMem(), quiet())
+			defer l.Close(ctx)
+			recs := make([]Record, n)
+			for i := range recs {
+				recs[i] = record(i)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, r := range recs {
+					l.Record("acme", r)
+				}
+				if err := l.Flush(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,5 +68,87 @@ func TestFlushUnderLoad(t *testing.T) {
 	}
 	if v, err := l.Verify(ctx, "t1"); err != nil || !v.OK || v.Records <= 100 {
 		t.Fatalf("verify: %+v %v", v, err)
+	}
+}
+
+// TestReadWaitsForInflightFlush: records a flush has taken from the queue
+// and is writing are not queued any more, yet a read that flushes first
+// (read your writes) must still see them: FlushTenantIf waits for that
+// flush.
+func TestReadWaitsForInflightFlush(t *testing.T) {
+	ctx := context.Background()
+	st := &slowStore{memStore: newMem(), delay: 100 * time.Millisecond}
+	l := mustNew(t, st, &Options{FlushInterval: time.Hour})
+	defer l.Close(ctx)
+	l.Record("t1", Record{Action: "model.publish", Object: "models/m/versions/1", Status: 201})
+	done := make(chan error, 1)
+	go func() { done <- l.FlushTenant(ctx, "t1") }()
+	tl := l.tenant("t1")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		tl.pmu.Lock()
+		n := tl.inflight
+		tl.pmu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the flush never took the queue")
+		}
+	}
+	// Nothing queued is wanted; the record in flight is.
+	if err := l.FlushTenantIf(ctx, "t1", func(*Record) bool { return false }); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := l.Read(ctx, "t1", Query{})
+	if err != nil || len(recs) != 1 || recs[0].Action != "model.publish" {
+		t.Fatalf("read after FlushTenantIf: %d records %v", len(recs), err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// failingOnce fails its first segment write, after queuing another record
+// as a request would while the flush writes.
+type failingOnce struct {
+	*memStore
+	l      *Log
+	failed bool
+}
+
+func (s *failingOnce) Create(ctx context.Context, tenant, name string, data []byte) error {
+	if !s.failed && strings.Contains(name, "seg-") {
+		s.failed = true
+		s.l.Record(tenant, Record{Action: "infer", RequestID: "during", Status: 200})
+		return errDown
+	}
+	return s.memStore.Create(ctx, tenant, name, data)
+}
+
+// TestFailedFlushKeepsOrder: a flush that fails puts what it took back in
+// front of what was queued meanwhile.
+func TestFailedFlushKeepsOrder(t *testing.T) {
+	ctx := context.Background()
+	st := &failingOnce{memStore: newMem()}
+	l := mustNew(t, st, &Options{FlushInterval: time.Hour})
+	defer l.Close(ctx)
+	st.l = l
+	for i := range 3 {
+		l.Record("t1", record(i))
+	}
+	if err := l.FlushTenant(ctx, "t1"); !errors.Is(err, errDown) {
+		t.Fatalf("first flush: %v", err)
+	}
+	if err := l.FlushTenant(ctx, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := l.Read(ctx, "t1", Query{})
+	if err != nil || len(recs) != 4 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	for i, want := range []string{"r0", "r1", "r2", "during"} {
+		if recs[i].RequestID != want || recs[i].Seq != uint64(i+1) {
+			t.Fatalf("record %d: %s seq %d, want %s seq %d", i, recs[i].RequestID, recs[i].Seq, want, i+1)
+		}
 	}
 }
