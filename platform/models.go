@@ -33,22 +33,21 @@ type versionView struct {
 
 // validName reports whether s is a resource name: 1-128 of A-Z a-z 0-9 .
 // _ -, starting with a letter or digit (names are checked on every request,
-// so by hand rather than by regexp; name_test.go holds the two equal).
+// so by hand rather than by regexp; name_internal_test.go holds the two
+// equal).
 func validName(s string) bool {
-	if len(s) == 0 || len(s) > 128 || !nameByte(s[0]) || s[0] == '.' || s[0] == '_' || s[0] == '-' {
+	if len(s) == 0 || len(s) > 128 || !alnum(s[0]) {
 		return false
 	}
 	for i := 1; i < len(s); i++ {
-		if !nameByte(s[i]) {
+		if c := s[i]; !alnum(c) && c != '.' && c != '_' && c != '-' {
 			return false
 		}
 	}
 	return true
 }
 
-func nameByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-'
-}
+func alnum(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' }
 
 // checkName validates a path name before it reaches the store (which checks
 // again): names are short, plain ASCII, and never "." or "..".

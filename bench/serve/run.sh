@@ -49,12 +49,14 @@ for _ in $(seq 50); do curl -s -o /dev/null "http://$floor_addr/" -d x && break;
 # run NAME URL BODY CTYPE KEY HDRLEN → one JSON line
 run() {
   local name=$1 target=$2 body=$3 ctype=$4 k=$5 hl=$6
-  if [ "$warmup" != 0 ]; then
-    BODY=$body CTYPE=$ctype KEY=$k HDRLEN=$hl wrk -t"$threads" -c"$conns" -d"${warmup}s" \
-      -s "$here/post.lua" "$target" >/dev/null 2>&1 || true
-  fi
-  BODY=$body CTYPE=$ctype KEY=$k HDRLEN=$hl wrk -t"$threads" -c"$conns" -d"${secs}s" --latency \
-    -s "$here/post.lua" "$target" >"$tmp/wrk.txt" 2>&1 || true
+  # load SECONDS [wrk flags]: the row's load for that long
+  load() {
+    local d=$1; shift
+    BODY=$body CTYPE=$ctype KEY=$k HDRLEN=$hl wrk -t"$threads" -c"$conns" -d"${d}s" "$@" \
+      -s "$here/post.lua" "$target" 2>&1 || true
+  }
+  [ "$warmup" = 0 ] || load "$warmup" >/dev/null
+  load "$secs" --latency >"$tmp/wrk.txt"
   local rps p50 p99 non2xx
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$tmp/wrk.txt")
   p50=$(awk '$1=="50%" {print $2}' "$tmp/wrk.txt")

@@ -270,16 +270,34 @@ func (s *Scanner) Num() ([]byte, error) {
 	return raw, err
 }
 
-// NumValue reads a JSON number and, in the same pass, its value as the
-// correctly rounded float64 when Clinger's fast path applies (exact is then
-// true): the significant digits form an integer m < 10^15 < 2^53 and the
-// decimal exponent e has |e| <= 22, so m and 10^|e| are exact float64
-// values and one IEEE multiplication or division rounds correctly. That
-// covers nearly every number a client writes for an image or a feature
-// vector; callers hand the rest to strconv.
+// NumValue reads a JSON number and, in the same pass, its value when
+// Clinger's fast path gives it exactly (see [Number]); callers hand the
+// rest to strconv.
 func (s *Scanner) NumValue() (raw []byte, f float64, exact bool, err error) {
 	s.WS()
-	b, i := s.B, s.Pos
+	start := s.Pos
+	end, f, exact, ok := Number(s.B, start)
+	if !ok {
+		if end == start {
+			return nil, 0, false, s.Unexpected("a number")
+		}
+		s.Pos = end
+		return nil, 0, false, s.Errorf("malformed number")
+	}
+	s.Pos = end
+	return s.B[start:end], f, exact, nil
+}
+
+// Number reads the JSON number that starts at b[i] and returns where it
+// ends and, when Clinger's fast path applies (exact is then true), its
+// value as the correctly rounded float64: the significant digits form an
+// integer m < 10^15 < 2^53 and the decimal exponent e has |e| <= 22, so m
+// and 10^|e| are exact float64 values and one IEEE multiplication or
+// division rounds correctly. That covers nearly every number a client
+// writes for an image or a feature vector. ok is false when no
+// well-formed number starts at b[i]: end is then i when no digit does,
+// else where the number went wrong.
+func Number(b []byte, i int) (end int, f float64, exact, ok bool) {
 	start := i
 	neg := false
 	if i < len(b) && b[i] == '-' {
@@ -297,7 +315,7 @@ func (s *Scanner) NumValue() (raw []byte, f float64, exact bool, err error) {
 			digits++
 		}
 	default:
-		return nil, 0, false, s.Unexpected("a number")
+		return start, 0, false, false
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
@@ -310,8 +328,7 @@ func (s *Scanner) NumValue() (raw []byte, f float64, exact bool, err error) {
 			exp--
 		}
 		if i == d {
-			s.Pos = i
-			return nil, 0, false, s.Errorf("malformed number")
+			return i, 0, false, false
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
@@ -329,18 +346,15 @@ func (s *Scanner) NumValue() (raw []byte, f float64, exact bool, err error) {
 			}
 		}
 		if i == d {
-			s.Pos = i
-			return nil, 0, false, s.Errorf("malformed number")
+			return i, 0, false, false
 		}
 		if eneg {
 			e = -e
 		}
 		exp += e
 	}
-	s.Pos = i
-	raw = b[start:i]
 	if digits > 15 { // m may have wrapped; strconv decides
-		return raw, 0, false, nil
+		return i, 0, false, true
 	}
 	f = float64(m)
 	switch {
@@ -350,12 +364,12 @@ func (s *Scanner) NumValue() (raw []byte, f float64, exact bool, err error) {
 	case exp >= 0 && exp <= 22:
 		f *= pow10f64[exp]
 	default:
-		return raw, 0, false, nil
+		return i, 0, false, true
 	}
 	if neg {
 		f = -f
 	}
-	return raw, f, true, nil
+	return i, f, true, true
 }
 
 var pow10f64 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,

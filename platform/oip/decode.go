@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"unsafe"
 
+	"github.com/aiaas/aiaas/internal/jsonscan"
 	"github.com/aiaas/aiaas/internal/yield"
 )
 
@@ -708,84 +709,12 @@ var fastNumbers = true
 // fastFP32 reads the number at b[i:] when it has one of fastRun's forms,
 // and returns it and where it ends.
 func fastFP32(b []byte, i int) (float32, int, bool) {
-	neg := false
-	if i < len(b) && b[i] == '-' {
-		neg = true
-		i++
+	end, f, exact, ok := jsonscan.Number(b, i)
+	if !ok || !exact || !float32Safe(f) {
+		return 0, end, false
 	}
-	if i >= len(b) {
-		return 0, i, false
-	}
-	var m uint64
-	digits, exp := 0, 0
-	switch c := b[i]; {
-	case c == '0':
-		i++
-	case c-'1' < 9:
-		for ; i < len(b) && b[i]-'0' < 10; i++ {
-			m = m*10 + uint64(b[i]-'0')
-			digits++
-		}
-	default:
-		return 0, i, false
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		d := i
-		for ; i < len(b) && b[i]-'0' < 10; i++ {
-			if m != 0 || b[i] != '0' {
-				digits++
-			}
-			m = m*10 + uint64(b[i]-'0')
-			exp--
-		}
-		if i == d {
-			return 0, i, false
-		}
-	}
-	if i < len(b) && b[i]|0x20 == 'e' {
-		i++
-		eneg := false
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			eneg = b[i] == '-'
-			i++
-		}
-		d, e := i, 0
-		for ; i < len(b) && b[i]-'0' < 10 && i-d < 3; i++ {
-			e = e*10 + int(b[i]-'0')
-		}
-		if i == d || (i < len(b) && b[i]-'0' < 10) {
-			return 0, i, false
-		}
-		if eneg {
-			e = -e
-		}
-		exp += e
-	}
-	if digits > 15 { // m may have wrapped
-		return 0, i, false
-	}
-	f := float64(m)
-	switch {
-	case m == 0:
-	case exp < 0 && exp >= -22:
-		f /= pow10[-exp]
-	case exp >= 0 && exp <= 22:
-		f *= pow10[exp]
-	default:
-		return 0, i, false
-	}
-	if neg {
-		f = -f
-	}
-	if !float32Safe(f) {
-		return 0, i, false
-	}
-	return float32(f), i, true
+	return float32(f), end, true
 }
-
-var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
 // elem reads one element into F32 or Bytes.
 func (d *dataDecoder) elem() error {
