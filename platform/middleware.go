@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/aiaas/aiaas/internal/deadline"
 	"github.com/aiaas/aiaas/nn/kernels"
 	"github.com/aiaas/aiaas/platform/audit"
 	"github.com/aiaas/aiaas/platform/internal/auth"
@@ -170,9 +171,11 @@ func (s *Server) withObserve(acc access, next http.Handler) http.Handler {
 // in a trace span named by its route.
 func (s *Server) withDeadline(route string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-		defer cancel()
-		ctx, span := tracing.StartHTTP(ctx, s.tracer, r, route)
+		// A timer only if something waits on the deadline: most requests
+		// just ask ctx.Err() between steps (internal/deadline).
+		dl := deadline.New(r.Context(), s.cfg.RequestTimeout)
+		defer dl.Release()
+		ctx, span := tracing.StartHTTP(dl, s.tracer, r, route)
 		next.ServeHTTP(w, r.WithContext(ctx))
 		info := infoOf(ctx)
 		status := http.StatusOK

@@ -249,12 +249,12 @@ func decodeJSON(b []byte, l *Limits) (*InferenceRequest, []pendingInput, error) 
 	return req, pend, nil
 }
 
-func once(seen *bool, where any, key string) error {
+func once(seen *bool, where *loc, key string) error {
 	if *seen {
 		if where == nil {
 			return badf("duplicate %q", key)
 		}
-		return badf("%v: duplicate %q", where, key)
+		return badf("%s: duplicate %q", where.String(), key)
 	}
 	*seen = true
 	return nil
@@ -292,33 +292,36 @@ func decodeInputs(s *scanner, l *Limits) ([]RequestInput, []pendingInput, error)
 		if len(ins) >= l.MaxInputs {
 			return nil, nil, tooLargef("more than %d inputs", l.MaxInputs)
 		}
-		in, p, err := decodeInput(s, len(ins), l)
+		ins = append(ins, RequestInput{})
+		in := &ins[len(ins)-1]
+		p, err := decodeInput(s, in, len(ins)-1, l)
 		if err != nil {
 			return nil, nil, err
 		}
 		// A linear scan: inputs are few (MaxInputs) and a map costs more.
-		for j := range ins {
+		for j := range ins[:len(ins)-1] {
 			if ins[j].Name == in.Name {
 				return nil, nil, badf("duplicate input %q", in.Name)
 			}
 		}
-		ins = append(ins, in)
 		pend = append(pend, p)
 	}
 }
 
-func decodeInput(s *scanner, idx int, l *Limits) (RequestInput, pendingInput, error) {
-	var in RequestInput
+// decodeInput decodes one input into in, the slot it takes in the
+// request's inputs (a local would move to the heap: decodeJSONData keeps
+// its address).
+func decodeInput(s *scanner, in *RequestInput, idx int, l *Limits) (pendingInput, error) {
 	p := pendingInput{binarySize: -1, dataAt: -1}
-	what := &loc{kind: "inputs", idx: idx}
+	what := loc{kind: "inputs", idx: idx}
 	if err := s.Expect('{'); err != nil {
-		return in, p, badf("%s: %v", what, err)
+		return p, badf("%s: %v", what, err)
 	}
 	var seenName, seenShape, seenType, seenParams, seenData bool
 	for first := true; ; first = false {
 		ok, err := s.More('}', first)
 		if err != nil {
-			return in, p, badf("%s: %v", what, err)
+			return p, badf("%s: %v", what, err)
 		}
 		if !ok {
 			break
@@ -328,31 +331,31 @@ func decodeInput(s *scanner, idx int, l *Limits) (RequestInput, pendingInput, er
 			err = s.Expect(':')
 		}
 		if err != nil {
-			return in, p, badf("%s: %v", what, err)
+			return p, badf("%s: %v", what, err)
 		}
 		switch string(key) {
 		case "name":
-			err = once(&seenName, what, "name")
+			err = once(&seenName, &what, "name")
 			if err == nil {
 				in.Name, err = s.Str()
 			}
 		case "shape":
-			err = once(&seenShape, what, "shape")
+			err = once(&seenShape, &what, "shape")
 			if err == nil {
 				in.Shape, err = decodeShape(s, l)
 			}
 		case "datatype":
-			err = once(&seenType, what, "datatype")
+			err = once(&seenType, &what, "datatype")
 			if err == nil {
 				in.Datatype, err = s.word()
 			}
 		case "parameters":
-			err = once(&seenParams, what, "parameters")
+			err = once(&seenParams, &what, "parameters")
 			if err == nil {
 				in.Parameters, err = s.params()
 			}
 		case "data":
-			err = once(&seenData, what, "data")
+			err = once(&seenData, &what, "data")
 			if err != nil {
 				break
 			}
@@ -363,7 +366,7 @@ func decodeInput(s *scanner, idx int, l *Limits) (RequestInput, pendingInput, er
 			if _, known := ElementSize(in.Datatype); known && seenShape && seenType && seenName {
 				// The usual member order: convert in this one pass.
 				var end int
-				if end, err = decodeJSONData(&in, s.B, s.Pos, l); err == nil {
+				if end, err = decodeJSONData(in, s.B, s.Pos, l); err == nil {
 					s.Pos = end
 					p.parsed = true
 				}
@@ -376,9 +379,9 @@ func decodeInput(s *scanner, idx int, l *Limits) (RequestInput, pendingInput, er
 		}
 		if err != nil {
 			if isBad(err) {
-				return in, p, err
+				return p, err
 			}
-			return in, p, badf("%s: %s: %v", what, string(key), err)
+			return p, badf("%s: %s: %v", what, string(key), err)
 		}
 	}
 	if seenName {
@@ -386,32 +389,32 @@ func decodeInput(s *scanner, idx int, l *Limits) (RequestInput, pendingInput, er
 	}
 	switch {
 	case !seenName:
-		return in, p, badf("%s: missing \"name\"", what)
+		return p, badf("%s: missing \"name\"", what)
 	case !seenShape:
-		return in, p, badf("%s: missing \"shape\"", what)
+		return p, badf("%s: missing \"shape\"", what)
 	case !seenType:
-		return in, p, badf("%s: missing \"datatype\"", what)
+		return p, badf("%s: missing \"datatype\"", what)
 	}
 	if err := checkName("input", in.Name); err != nil {
-		return in, p, err
+		return p, err
 	}
 	if _, ok := ElementSize(in.Datatype); !ok {
-		return in, p, badf("%s: unknown datatype %q", what, in.Datatype)
+		return p, badf("%s: unknown datatype %q", what, in.Datatype)
 	}
 	if v, ok := in.Parameters["binary_data_size"]; ok {
 		n, isInt := intParam(v)
 		if !isInt || n < 0 {
-			return in, p, badf("%s: binary_data_size must be a non-negative integer", what)
+			return p, badf("%s: binary_data_size must be a non-negative integer", what)
 		}
 		if seenData {
-			return in, p, badf("%s: both \"data\" and binary_data_size", what)
+			return p, badf("%s: both \"data\" and binary_data_size", what)
 		}
 		in.F32, in.I64, in.Bytes = nil, nil, nil
 		p.binarySize = n
 	} else if !seenData {
-		return in, p, badf("%s: missing \"data\"", what)
+		return p, badf("%s: missing \"data\"", what)
 	}
-	return in, p, nil
+	return p, nil
 }
 
 func isBad(err error) bool { return errors.Is(err, ErrBadRequest) }
@@ -460,7 +463,7 @@ func decodeOutputs(s *scanner, l *Limits) ([]RequestOutput, error) {
 		if len(outs) >= l.MaxInputs {
 			return nil, tooLargef("more than %d requested outputs", l.MaxInputs)
 		}
-		what := &loc{kind: "outputs", idx: len(outs)}
+		what := loc{kind: "outputs", idx: len(outs)}
 		if err := s.Expect('{'); err != nil {
 			return nil, badf("%s: %v", what, err)
 		}
@@ -481,11 +484,11 @@ func decodeOutputs(s *scanner, l *Limits) ([]RequestOutput, error) {
 			if err == nil {
 				switch string(key) {
 				case "name":
-					if err = once(&seenName, what, "name"); err == nil {
+					if err = once(&seenName, &what, "name"); err == nil {
 						o.Name, err = s.Str()
 					}
 				case "parameters":
-					if err = once(&seenParams, what, "parameters"); err == nil {
+					if err = once(&seenParams, &what, "parameters"); err == nil {
 						o.Parameters, err = s.params()
 					}
 				default:
@@ -1030,7 +1033,7 @@ type loc struct {
 	name string
 }
 
-func (l *loc) String() string {
+func (l loc) String() string {
 	if l.name != "" {
 		return fmt.Sprintf("%s %q", l.kind[:len(l.kind)-1], l.name)
 	}
