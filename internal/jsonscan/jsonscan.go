@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/aiaas/aiaas/internal/yield"
 )
 
 // MaxDepth bounds the nesting of values [Scanner.Skip] walks, so a body of
@@ -36,6 +38,9 @@ func (e *SyntaxError) Error() string { return fmt.Sprintf("offset %d: %s", e.Off
 type Scanner struct {
 	B   []byte
 	Pos int
+
+	skipped int         // values Skip went past, for its yields
+	y       yield.Point // Skip's: a skipped array can be megabytes
 }
 
 // WS skips whitespace.
@@ -375,6 +380,49 @@ func Number(b []byte, i int) (end int, f float64, exact, ok bool) {
 var pow10f64 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
 	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
+// skipArray skips the elements of an array whose '[' was consumed. A
+// number, the bulk of a tensor's data, is read in one call; anything else
+// (and a malformed number, for its error) goes through Skip.
+func (s *Scanner) skipArray(depth int) error {
+	for first := true; ; first = false {
+		ok, err := s.More(']', first)
+		if err != nil || !ok {
+			return err
+		}
+		if s.Pos < len(s.B) {
+			if c := s.B[s.Pos]; c == '-' || ('0' <= c && c <= '9') {
+				if end, _, _, ok := Number(s.B, s.Pos); ok {
+					s.Pos = end
+					s.countSkipped()
+					continue
+				}
+			}
+		}
+		if err := s.Skip(depth + 1); err != nil {
+			return err
+		}
+		s.countSkipped()
+	}
+}
+
+// countSkipped counts a skipped value and yields every skipYieldEvery: a
+// request's data member that comes before its datatype is skipped first
+// and read after, megabytes of numbers in one loop, which must give the
+// processor to other requests as the decoders' own loops do.
+func (s *Scanner) countSkipped() {
+	if s.skipped++; s.skipped%skipYieldEvery == 0 {
+		maybeYield(&s.y)
+	}
+}
+
+// skipYieldEvery is how many values Skip goes past between looks at the
+// clock (a value is a few nanoseconds to skip; yield.Point.Maybe wants
+// a microsecond or more between calls).
+const skipYieldEvery = 4096
+
+// maybeYield is yield.Point.Maybe; a test counts the calls.
+var maybeYield = (*yield.Point).Maybe
+
 // Lit consumes the literal word (true, false, null).
 func (s *Scanner) Lit(word string) bool {
 	if len(s.B)-s.Pos >= len(word) && string(s.B[s.Pos:s.Pos+len(word)]) == word {
@@ -395,28 +443,27 @@ func (s *Scanner) Skip(depth int) error {
 	case c == '"':
 		_, _, err := s.StrRaw()
 		return err
-	case c == '{' || c == '[':
-		closer := byte('}')
-		if c == '[' {
-			closer = ']'
-		}
+	case c == '[':
+		s.Pos++
+		return s.skipArray(depth)
+	case c == '{':
+		const closer = '}'
 		s.Pos++
 		for first := true; ; first = false {
 			ok, err := s.More(closer, first)
 			if err != nil || !ok {
 				return err
 			}
-			if c == '{' {
-				if _, _, err := s.StrRaw(); err != nil {
-					return err
-				}
-				if err := s.Expect(':'); err != nil {
-					return err
-				}
+			if _, _, err := s.StrRaw(); err != nil {
+				return err
+			}
+			if err := s.Expect(':'); err != nil {
+				return err
 			}
 			if err := s.Skip(depth + 1); err != nil {
 				return err
 			}
+			s.countSkipped()
 		}
 	case c == 't':
 		if s.Lit("true") {

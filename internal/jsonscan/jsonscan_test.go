@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/aiaas/aiaas/internal/yield"
 )
 
 func TestStr(t *testing.T) {
@@ -101,7 +103,7 @@ func TestSkipDepth(t *testing.T) {
 // FuzzSkip: a value Skip accepts whole is valid JSON to encoding/json, and
 // valid UTF-8 JSON too short to nest past MaxDepth is accepted.
 func FuzzSkip(f *testing.F) {
-	for _, s := range []string{`{"a":[1,2,{"b":null}],"c":"\u00e9"}`, `-0.5e-3`, `"x\\"`, `[`, `{"a" 1}`, "\"\xff\"", `01`, `1.`, `tru`} {
+	for _, s := range []string{`{"a":[1,2,{"b":null}],"c":"\u00e9"}`, `-0.5e-3`, `"x\\"`, `[`, `{"a" 1}`, "\"\xff\"", `01`, `1.`, `tru`, `[1,-2,3e5,[0],"x"]`, `[01]`, `[1.]`, `[-]`, `[ 1 , 2 ]`, `[1,]`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -136,4 +138,40 @@ func FuzzStr(f *testing.F) {
 			t.Fatalf("Str(%q) = %q, encoding/json %q", b, got, ref)
 		}
 	})
+}
+
+// TestSkipYields: skipping a long array looks at the clock every
+// skipYieldEvery values, nested arrays counted too (a request's data
+// member may come first and be megabytes long).
+func TestSkipYields(t *testing.T) {
+	calls := 0
+	defer func(f func(*yield.Point)) { maybeYield = f }(maybeYield)
+	maybeYield = func(*yield.Point) { calls++ }
+	const n = 10 * skipYieldEvery
+	b := []byte(`{"data":[` + strings.Repeat("0.5,", n-1) + `1],"rows":[[1,2],[3,4]]}`)
+	s := &Scanner{B: b}
+	if err := s.Skip(0); err != nil {
+		t.Fatal(err)
+	}
+	if s.Pos != len(b) {
+		t.Fatalf("Skip stopped at %d of %d", s.Pos, len(b))
+	}
+	// n numbers, 2 inner arrays of 2 and the outer array of 2, and the
+	// object's 2 members.
+	if want := (n + 4 + 2 + 2) / skipYieldEvery; calls != want {
+		t.Fatalf("%d yields over %d values, want %d", calls, n+8, want)
+	}
+}
+
+// BenchmarkSkipArray: a 1 Mi-element data member, as a request whose
+// data comes before its datatype has it skipped.
+func BenchmarkSkipArray(b *testing.B) {
+	in := []byte(`[` + strings.Repeat("0,", 1<<20-1) + `0]`)
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		s := &Scanner{B: in}
+		if err := s.Skip(1); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
