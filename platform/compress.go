@@ -3,16 +3,35 @@ package platform
 import (
 	"compress/gzip"
 	"compress/zlib"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/aiaas/aiaas/internal/yield"
 )
 
 // minCompressBytes is the smallest response body worth compressing: below
 // it the gzip header and trailer and the CPU cost buy nothing.
 const minCompressBytes = 1024
+
+// finishCompression ends the compressed answer of w, if w is or wraps a
+// compressWriter; see compressWriter.close.
+func finishCompression(w http.ResponseWriter) {
+	for {
+		switch x := w.(type) {
+		case *compressWriter:
+			x.close()
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return
+		}
+	}
+}
 
 // compressResponses compresses a route's JSON answers (and the OIP binary
 // tensor extension's, JSON header plus raw tensors) with gzip or deflate
@@ -80,11 +99,22 @@ type compressWriter struct {
 	http.ResponseWriter
 	enc     string
 	decided bool
+	closed  bool
 	zw      interface {
 		io.WriteCloser
 		Flush() error
 	}
+	y yield.Point
 }
+
+// compressPiece is how much of a Write goes to the compressor between
+// yields: deflate at BestSpeed compresses a 64 KiB block at a time, and
+// writes it to the connection as it goes.
+const compressPiece = 64 << 10
+
+// errWriteAfterClose is a write after the compressed body ended: sending
+// it would put plain bytes after a gzip stream.
+var errWriteAfterClose = errors.New("write after the compressed answer ended")
 
 // compressible reports whether a response's type is one this wrapper
 // compresses: JSON, or the binary tensor extension's JSON plus tensors.
@@ -127,10 +157,27 @@ func (c *compressWriter) Write(b []byte) (int, error) {
 	if !c.decided {
 		c.WriteHeader(http.StatusOK)
 	}
-	if c.zw != nil {
-		return c.zw.Write(b)
+	if c.closed {
+		return 0, errWriteAfterClose
 	}
-	return c.ResponseWriter.Write(b)
+	if c.zw == nil {
+		return c.ResponseWriter.Write(b)
+	}
+	// A page of a thousand audit records or a large tensor is
+	// milliseconds of deflate: give the processor to other requests
+	// between blocks, as every long loop on a request path does.
+	n := 0
+	for len(b) > 0 {
+		piece := b[:min(len(b), compressPiece)]
+		m, err := c.zw.Write(piece)
+		n += m
+		if err != nil {
+			return n, err
+		}
+		b = b[len(piece):]
+		c.y.Maybe()
+	}
+	return n, nil
 }
 
 // FlushError flushes what is compressed so far, then the connection; for
@@ -147,10 +194,14 @@ func (c *compressWriter) FlushError() error {
 func (c *compressWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // close ends the compressed stream and returns the writer to its pool.
+// The innermost middleware (handle) calls it, so that the last block is
+// compressed and sent inside the tenant's share of the CPUs; the deferred
+// call in compressResponses is for answers written outside handle.
 func (c *compressWriter) close() {
 	if c.zw == nil {
 		return
 	}
+	c.closed = true
 	c.zw.Close()
 	switch zw := c.zw.(type) {
 	case *gzip.Writer:

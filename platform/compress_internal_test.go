@@ -3,6 +3,7 @@ package platform
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -103,4 +104,46 @@ func FuzzAcceptedEncoding(f *testing.F) {
 			t.Fatalf("acceptedEncoding(%q) = %q", h, got)
 		}
 	})
+}
+
+// TestCompressionEndsInHandle: the innermost middleware ends the
+// compressed answer (so its last block is compressed inside the tenant's
+// share of the CPUs, not after withShare let go), through the recorder
+// that wraps the compressing writer; a later write is refused rather than
+// sent as plain bytes after the stream. A body over several pieces
+// inflates back whole.
+func TestCompressionEndsInHandle(t *testing.T) {
+	big := bytes.Repeat([]byte(`{"seq":1,"action":"infer"},`), 10000) // 270 KB: several pieces
+	rec := httptest.NewRecorder()
+	s := &Server{}
+	ended := false
+	inner := s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(big)))
+		_, err := w.Write(big)
+		return err
+	})
+	h := compressResponses(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sr := &statusRecorder{ResponseWriter: w}
+		inner.ServeHTTP(sr, r)
+		// handle has returned: the stream must be complete already.
+		zr, err := gzip.NewReader(bytes.NewReader(rec.Body.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(zr)
+		if err != nil || !bytes.Equal(b, big) {
+			t.Fatalf("after handle: inflated %d of %d bytes, %v", len(b), len(big), err)
+		}
+		if _, err := sr.Write([]byte("x")); !errors.Is(err, errWriteAfterClose) {
+			t.Fatalf("a write after the end: %v, want errWriteAfterClose", err)
+		}
+		ended = true
+	}))
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	h.ServeHTTP(rec, req)
+	if !ended || rec.Header().Get("Content-Encoding") != "gzip" {
+		t.Fatalf("Content-Encoding %q", rec.Header().Get("Content-Encoding"))
+	}
 }

@@ -401,5 +401,11 @@ func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.H
 		case !started:
 			w.WriteHeader(http.StatusOK)
 		}
+		// Compress and send the answer's last block here, inside the
+		// tenant's share, not in compressResponses once the share is left
+		// (a held control-plane answer is written later, by withObserve).
+		if info.rec == nil || !info.rec.hold {
+			finishCompression(w)
+		}
 	})
 }

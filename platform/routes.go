@@ -306,7 +306,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 // without reflection, giving up the processor between records: a page of
 // a thousand records is milliseconds of encoding.
 func writeAuditPage(w http.ResponseWriter, page *audit.Page) {
-	b := make([]byte, 0, 64+300*len(page.Records))
+	b := make([]byte, 0, 64+512*len(page.Records)) // a record is 400–500 bytes with its two hashes
 	b = append(b, `{"next_after":`...)
 	b = strconv.AppendUint(b, page.NextAfter, 10)
 	if page.NextCursor != "" {

@@ -941,6 +941,10 @@ func (l *Log) ReadPage(ctx context.Context, tenant string, q Query) (*Page, erro
 func (l *Log) read(ctx context.Context, tenant string, q Query, bounded bool) (out []Record, found bool, err error) {
 	first := q.AfterSeq + 1
 	after := ""
+	// A page is usually full: grow it once, not from one record up (a
+	// tenant paging its log in a loop allocated more for that than for
+	// the segments it read).
+	out = make([]Record, 0, min(q.Limit, 128))
 	if m := uint64(l.opts.MaxSegment); bounded && q.AfterSeq > 0 && first > m {
 		after = segName(first - m)
 	} else {
