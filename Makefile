@@ -40,6 +40,7 @@ bench:
 
 ## bench-serve: wrk against a running server and the HTTP floor
 ##   make bench-serve URL=http://127.0.0.1:8080 KEY=aiaas_… MODEL=mnist ENDPOINT=mnist
+##   (AIAAS_PID=<the server's pid> adds its CPU time per request to each row)
 bench-serve:
 	bench/serve/run.sh $(URL) $(KEY) $(MODEL) $(ENDPOINT) 10
 

@@ -11,7 +11,12 @@
 # "probabilities"), ENDPOINT an endpoint whose preprocess plugin takes a PNG
 # (png-to-tensor); leave it empty or "-" to skip. Env: CONNS (64), THREADS
 # (2), OUT (bench/results/serve.json), WARMUP (2: seconds of the same load,
-# not measured, before each row; 0 skips it).
+# not measured, before each row; 0 skips it), AIAAS_PID (the server's
+# process on this machine: its rows then report CPU per request too).
+#
+# Each row also reports the server's CPU time per request (user + system,
+# from /proc, the floor's always): wrk and the kernel share the machine's
+# cores, and this separates the server's own cost from theirs.
 #
 # The warm-up makes each row a steady state: without it the endpoint row
 # starts with its plugins cold (compiled code fetched, instances created
@@ -46,9 +51,12 @@ floor_addr=127.0.0.1:${FLOOR_PORT:-18099}
 floor_pid=$!
 for _ in $(seq 50); do curl -s -o /dev/null "http://$floor_addr/" -d x && break; sleep 0.1; done
 
-# run NAME URL BODY CTYPE KEY HDRLEN → one JSON line
+# cpu PID: the process' user + system time in clock ticks ("" if unknown)
+cpu() { [ -n "$1" ] && [ -r "/proc/$1/stat" ] && awk '{print $14 + $15}' "/proc/$1/stat" || true; }
+
+# run NAME URL BODY CTYPE KEY HDRLEN PID → one JSON line
 run() {
-  local name=$1 target=$2 body=$3 ctype=$4 k=$5 hl=$6
+  local name=$1 target=$2 body=$3 ctype=$4 k=$5 hl=$6 pid=${7:-}
   # load SECONDS [wrk flags]: the row's load for that long
   load() {
     local d=$1; shift
@@ -56,30 +64,38 @@ run() {
       -s "$here/post.lua" "$target" 2>&1 || true
   }
   [ "$warmup" = 0 ] || load "$warmup" >/dev/null
+  local c0 c1 n us=null
+  c0=$(cpu "$pid")
   load "$secs" --latency >"$tmp/wrk.txt"
+  c1=$(cpu "$pid")
+  n=$(awk '/requests in/ {print $1}' "$tmp/wrk.txt")
+  if [ -n "$c0" ] && [ -n "$c1" ] && [ "${n:-0}" -gt 0 ]; then
+    us=$(awk -v d=$((c1 - c0)) -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')
+  fi
   local rps p50 p99 non2xx
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$tmp/wrk.txt")
   p50=$(awk '$1=="50%" {print $2}' "$tmp/wrk.txt")
   p99=$(awk '$1=="99%" {print $2}' "$tmp/wrk.txt")
   non2xx=$(awk '/Non-2xx/ {print $NF}' "$tmp/wrk.txt"); non2xx=${non2xx:-0}
   if [ -z "$rps" ]; then cat "$tmp/wrk.txt" >&2; echo "wrk failed for $name" >&2; exit 1; fi
-  printf '{"name":"%s","url":"%s","requests_per_sec":%s,"p50":"%s","p99":"%s","non_2xx":%s}\n' \
-    "$name" "$target" "$rps" "$p50" "$p99" "$non2xx"
+  printf '{"name":"%s","url":"%s","requests_per_sec":%s,"p50":"%s","p99":"%s","non_2xx":%s,"server_cpu_us_per_request":%s}\n' \
+    "$name" "$target" "$rps" "$p50" "$p99" "$non2xx" "$us"
 }
 
 hl=$(cat "$tmp/infer.bin.hdrlen")
 {
-  run "floor json" "http://$floor_addr/v2/models/mnist/infer" "$tmp/infer.json" application/json "" ""
+  apid=${AIAAS_PID:-}
+  run "floor json" "http://$floor_addr/v2/models/mnist/infer" "$tmp/infer.json" application/json "" "" "$floor_pid"
   if [ -n "$url" ]; then
-    run "aiaas json" "$url/v2/models/$model/infer" "$tmp/infer.json" application/json "$key" ""
+    run "aiaas json" "$url/v2/models/$model/infer" "$tmp/infer.json" application/json "$key" "" "$apid"
   fi
-  run "floor binary" "http://$floor_addr/v2/models/mnist/infer" "$tmp/infer.bin" application/octet-stream "" "$hl"
+  run "floor binary" "http://$floor_addr/v2/models/mnist/infer" "$tmp/infer.bin" application/octet-stream "" "$hl" "$floor_pid"
   if [ -n "$url" ]; then
-    run "aiaas binary" "$url/v2/models/$model/infer" "$tmp/infer.bin" application/octet-stream "$key" "$hl"
+    run "aiaas binary" "$url/v2/models/$model/infer" "$tmp/infer.bin" application/octet-stream "$key" "$hl" "$apid"
   fi
   if [ -n "$url" ] && [ "$endpoint" != - ]; then
-    run "floor png" "http://$floor_addr/v1/endpoints/x/invoke" "$tmp/digit.png" image/png "" ""
-    run "aiaas endpoint png" "$url/v1/endpoints/$endpoint/invoke" "$tmp/digit.png" image/png "$key" ""
+    run "floor png" "http://$floor_addr/v1/endpoints/x/invoke" "$tmp/digit.png" image/png "" "" "$floor_pid"
+    run "aiaas endpoint png" "$url/v1/endpoints/$endpoint/invoke" "$tmp/digit.png" image/png "$key" "" "$apid"
   fi
 } >"$tmp/rows.jsonl"
 
@@ -93,14 +109,15 @@ mkdir -p "$(dirname "$out")"
 
 echo "Serving, wrk -t$threads -c$conns -d${secs}s --latency, $(nproc) CPUs (wrk shares them with the server)"
 echo
-echo "| target | req/s | p50 | p99 | non-2xx | vs floor |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| target | req/s | p50 | p99 | non-2xx | vs floor | server CPU µs/request |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 awk -F'"' '
   { for (i = 1; i <= NF; i++) { if ($i == "name") n = $(i+2); if ($i == "p50") a = $(i+2); if ($i == "p99") b = $(i+2) }
     match($0, /"requests_per_sec":[0-9.]+/); r = substr($0, RSTART + 19, RLENGTH - 19)
     match($0, /"non_2xx":[0-9]+/); e = substr($0, RSTART + 10, RLENGTH - 10)
+    c = "-"; if (match($0, /"server_cpu_us_per_request":[0-9.]+/)) c = substr($0, RSTART + 28, RLENGTH - 28)
     split(n, w, " "); kind = w[length(w)]
     if (w[1] == "floor") { floor[kind] = r; ratio = "1.00" } else { ratio = (floor[kind] > 0) ? sprintf("%.2f", r / floor[kind]) : "-" }
-    printf "| %s | %s | %s | %s | %s | %s× |\n", n, r, a, b, e, ratio }' "$tmp/rows.jsonl"
+    printf "| %s | %s | %s | %s | %s | %s× | %s |\n", n, r, a, b, e, ratio, c }' "$tmp/rows.jsonl"
 echo
 echo "written: $out"
