@@ -9,6 +9,26 @@ import (
 
 type key struct{}
 
+// closed reports whether ch is closed now.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitClosed fails t with msg unless ch closes within 10 s.
+func waitClosed(t *testing.T, ch <-chan struct{}, msg string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal(msg)
+	}
+}
+
 func TestErrWithoutTimer(t *testing.T) {
 	parent := context.WithValue(context.Background(), key{}, "v")
 	ctx := New(parent, time.Hour)
@@ -37,9 +57,7 @@ func TestDeadlinePassesUnarmed(t *testing.T) {
 		t.Fatalf("Err = %v, want DeadlineExceeded", err)
 	}
 	// Once Err reported the end, Done is closed and Cause agrees.
-	select {
-	case <-ctx.Done():
-	default:
+	if !closed(ctx.Done()) {
 		t.Fatal("Done open after Err reported the deadline")
 	}
 	if c := context.Cause(ctx); !errors.Is(c, context.DeadlineExceeded) {
@@ -50,11 +68,7 @@ func TestDeadlinePassesUnarmed(t *testing.T) {
 func TestDoneArmsTimer(t *testing.T) {
 	ctx := New(context.Background(), 20*time.Millisecond)
 	defer ctx.Release()
-	select {
-	case <-ctx.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("Done never closed")
-	}
+	waitClosed(t, ctx.Done(), "Done never closed")
 	if !ctx.Armed() {
 		t.Fatal("Done did not arm the timer")
 	}
@@ -75,9 +89,7 @@ func TestParentEnds(t *testing.T) {
 	if c := context.Cause(ctx); c != cause {
 		t.Fatalf("Cause = %v, want the parent's", c)
 	}
-	select {
-	case <-ctx.Done():
-	default:
+	if !closed(ctx.Done()) {
 		t.Fatal("Done open after the parent ended")
 	}
 }
@@ -88,11 +100,7 @@ func TestParentEndsWhileArmed(t *testing.T) {
 	defer ctx.Release()
 	done := ctx.Done()
 	cancel()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the parent's end did not reach Done")
-	}
+	waitClosed(t, done, "the parent's end did not reach Done")
 }
 
 func TestParentDeadlineEarlier(t *testing.T) {
@@ -113,9 +121,7 @@ func TestRelease(t *testing.T) {
 		if err := ctx.Err(); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Err after release = %v, want Canceled", err)
 		}
-		select {
-		case <-ctx.Done():
-		default:
+		if !closed(ctx.Done()) {
 			t.Fatal("Done open after release")
 		}
 	})
@@ -123,9 +129,7 @@ func TestRelease(t *testing.T) {
 		ctx := New(context.Background(), time.Hour)
 		done := ctx.Done()
 		ctx.Release()
-		select {
-		case <-done:
-		default:
+		if !closed(done) {
 			t.Fatal("release did not close an armed Done")
 		}
 		if err := ctx.Err(); !errors.Is(err, context.Canceled) {
@@ -153,11 +157,7 @@ func TestChildren(t *testing.T) {
 	defer stop()
 	ctx.Release()
 	for _, c := range []<-chan struct{}{child.Done(), fired} {
-		select {
-		case <-c:
-		case <-time.After(10 * time.Second):
-			t.Fatal("a child did not end with its parent")
-		}
+		waitClosed(t, c, "a child did not end with its parent")
 	}
 }
 
