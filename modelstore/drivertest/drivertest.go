@@ -244,6 +244,11 @@ func testList(t *testing.T, b driver.Bucket) {
 		{"l/b/", driver.ListOptions{Delimiter: "/"}, "l/b/1 l/b/2"},
 		{"nothing/", driver.ListOptions{}, ""},
 		{"", driver.ListOptions{Delimiter: "/"}, "l/ m/"},
+		{"l/c", driver.ListOptions{Delimiter: "/"}, "l/c l/cc/"},
+		{"l/", driver.ListOptions{Delimiter: "/", StartAfter: "l/a"}, "l/b/ l/c l/cc/"},
+		{"l/", driver.ListOptions{Delimiter: "/", StartAfter: "l/c", KeysOnly: true}, "l/cc/"},
+		{"nothing/", driver.ListOptions{Delimiter: "/"}, ""},
+		{"l/a/", driver.ListOptions{Delimiter: "/"}, ""},
 	} {
 		o := tc.o
 		list, err := b.List(ctx, tc.prefix, &o)

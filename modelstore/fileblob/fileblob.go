@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aiaas/aiaas/internal/yield"
@@ -246,11 +247,11 @@ func (b *Bucket) List(ctx context.Context, prefix string, opts *driver.ListOptio
 		base = prefix[:i]
 	}
 	start := b.path(base)
-	var (
-		out   []driver.Attrs
-		files []file
-	)
-	seen := map[string]bool{}
+	if o.Delimiter == "/" {
+		return b.listLevel(ctx, prefix, base, start, &o)
+	}
+	// Without the delimiter: every file under the prefix, however deep.
+	var files []file
 	// A folder of many thousand objects (a long audit log) takes
 	// milliseconds to walk: give the processor to other requests meanwhile.
 	var y yield.Point
@@ -282,13 +283,6 @@ func (b *Bucket) List(ctx context.Context, prefix string, opts *driver.ListOptio
 			if !strings.HasPrefix(kd, prefix) && !strings.HasPrefix(prefix, kd) {
 				return filepath.SkipDir
 			}
-			if o.Delimiter == "/" && strings.HasPrefix(kd, prefix) {
-				if !seen[kd] {
-					seen[kd] = true
-					out = append(out, driver.Attrs{Key: kd})
-				}
-				return filepath.SkipDir
-			}
 			return nil
 		}
 		if !strings.HasPrefix(key, prefix) {
@@ -307,15 +301,90 @@ func (b *Bucket) List(ctx context.Context, prefix string, opts *driver.ListOptio
 	if err != nil {
 		return nil, mapErr(prefix, err)
 	}
+	return b.finishList(nil, "", files, 0, &o), nil
+}
+
+// listLevel is List with the delimiter: one folder's entries, read in
+// the folder's own order and sorted once they are filtered, so a page of
+// a folder of many thousand objects (a long audit log) sorts and stats
+// only what matches. Subfolders under the prefix are common prefixes.
+func (b *Bucket) listLevel(ctx context.Context, prefix, base, dir string, o *driver.ListOptions) ([]driver.Attrs, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil, nil
+		}
+		return nil, mapErr(prefix, err)
+	}
+	defer f.Close()
+	// Names are matched and sorted as they are and made keys only when
+	// kept: a folder of thousands of objects costs no string for each.
+	join, rest, after := "", prefix, o.StartAfter
+	if base != "" {
+		join, rest = base+"/", prefix[len(base)+1:]
+		switch {
+		case strings.HasPrefix(after, join):
+			after = after[len(join):]
+		case after > join:
+			return nil, nil // every key here sorts before it
+		default:
+			after = "" // every key here sorts after it
+		}
+	}
+	var (
+		out   []driver.Attrs
+		files []file
+		y     yield.Point
+	)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		ents, err := f.ReadDir(1024)
+		for _, d := range ents {
+			name := d.Name()
+			if strings.HasPrefix(name, ".") {
+				continue // temporary files of a Put in progress
+			}
+			if d.IsDir() {
+				if strings.HasPrefix(name+"/", rest) {
+					out = append(out, driver.Attrs{Key: join + name + "/"})
+				}
+				continue
+			}
+			if strings.HasPrefix(name, rest) && (after == "" || name > after) {
+				files = append(files, file{name, d})
+			}
+		}
+		if err == io.EOF || (err == nil && len(ents) == 0) {
+			break
+		}
+		if errors.Is(err, syscall.ENOTDIR) {
+			return nil, nil // a file where the folder would be
+		}
+		if err != nil {
+			return nil, mapErr(prefix, err)
+		}
+		y.Maybe()
+	}
+	return b.finishList(out, join, files, len(out), o), nil
+}
+
+// finishList sorts the files, reads the attributes of those the page
+// keeps and adds them to out, which holds seen common prefixes, their keys
+// each join followed by the file's.
+func (b *Bucket) finishList(out []driver.Attrs, join string, files []file, seen int, o *driver.ListOptions) []driver.Attrs {
 	slices.SortFunc(files, func(a, b file) int { return strings.Compare(a.key, b.key) })
+	var y yield.Point
 	for _, f := range files {
-		if o.Limit > 0 && len(out) >= o.Limit+len(seen) {
+		if o.Limit > 0 && len(out) >= o.Limit+seen {
 			// Enough files for the page whatever the folders (common
 			// prefixes) sort among them; Finish cuts it to Limit.
 			break
 		}
+		key := join + f.key
 		if o.KeysOnly {
-			out = append(out, driver.Attrs{Key: f.key})
+			out = append(out, driver.Attrs{Key: key})
 			continue
 		}
 		y.Maybe()
@@ -323,12 +392,13 @@ func (b *Bucket) List(ctx context.Context, prefix string, opts *driver.ListOptio
 		if err != nil {
 			continue // removed while listing: the next file takes its place
 		}
-		out = append(out, attrs(f.key, fi))
+		out = append(out, attrs(key, fi))
 	}
-	return driver.Finish(out, &o), nil
+	return driver.Finish(out, o)
 }
 
-// file is a listed file whose attributes are read once the page is known.
+// file is a listed file whose attributes are read once the page is known;
+// key is its key, or its name in a folder listed by listLevel.
 type file struct {
 	key string
 	d   fs.DirEntry
