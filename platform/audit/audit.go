@@ -48,6 +48,15 @@
 // dropped and counted, because an audit log must not take the service down
 // with it.
 //
+// # Reading
+//
+// A segment never changes once written (it is created, never replaced),
+// so pages read it through a byte-bounded cache of opened segments
+// (Options.SegmentCacheBytes): a client polling a page reads the store
+// once, not on every call. [Log.Verify] never uses the cache: it reads
+// every segment from the store, so a segment altered there is named even
+// if a page read it before.
+//
 // A Log is safe for concurrent use.
 package audit
 
@@ -69,6 +78,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/aiaas/aiaas/internal/cache"
 	cpuyield "github.com/aiaas/aiaas/internal/yield"
 )
 
@@ -215,6 +225,10 @@ type Options struct {
 	// chains; past it Read fails with ErrTooMuch (narrow the window with
 	// Since and Until). Default 20,000.
 	MaxReads int
+	// SegmentCacheBytes bounds the opened segments kept for pages (see
+	// Reading in the package doc), all tenants together. Default 8 MiB;
+	// negative: no cache.
+	SegmentCacheBytes int64
 }
 
 // Log is the audit log of every tenant.
@@ -227,6 +241,8 @@ type Log struct {
 
 	mu      sync.Mutex
 	tenants map[string]*tenantLog
+
+	segs *cache.LRU[segKey, []byte] // nil: Options.SegmentCacheBytes < 0
 
 	stop      chan struct{}
 	closeOnce sync.Once // Close may be called concurrently
@@ -297,6 +313,12 @@ func New(st Store, opts *Options) (*Log, error) {
 	}
 	if l.opts.PromiseLease <= 0 {
 		l.opts.PromiseLease = time.Minute
+	}
+	if l.opts.SegmentCacheBytes == 0 {
+		l.opts.SegmentCacheBytes = 8 << 20
+	}
+	if l.opts.SegmentCacheBytes > 0 {
+		l.segs = cache.NewLRU[segKey, []byte](&cache.LRUOptions{MaxBytes: l.opts.SegmentCacheBytes})
 	}
 	l.log = l.opts.Logger
 	if l.log == nil {
@@ -601,7 +623,7 @@ func (l *Log) loadHead(ctx context.Context, id string, t *tenantLog) error {
 		}
 	}
 	last, past := "", 0
-	for name, err := range l.segmentsAfter(ctx, id, c, after) {
+	for name, err := range l.segmentsAfter(ctx, id, c, after, 0) {
 		if err != nil {
 			return err
 		}
@@ -612,7 +634,7 @@ func (l *Log) loadHead(ctx context.Context, id string, t *tenantLog) error {
 	// bounds would miss the others', so the chain keeps none.
 	t.bounded = (t.next == 1 && last == "") || (!t.first.IsZero() && past <= 1)
 	if last != "" {
-		recs, err := l.readSegment(ctx, id, last)
+		recs, err := l.readSegment(ctx, id, last, false)
 		if err != nil {
 			return err
 		}
@@ -631,9 +653,17 @@ func (l *Log) loadHead(ctx context.Context, id string, t *tenantLog) error {
 // segmentsAfter yields the names of the segments of tenant id's chain c
 // after the name after ("" for all), in order, listing a page at a time as
 // the caller goes, so a caller that stops early lists no further.
-func (l *Log) segmentsAfter(ctx context.Context, id string, c chainObjects, after string) iter.Seq2[string, error] {
-	const page = 1000
+//
+// The first List asks for first names (at most 1000; 0: 1000), the next
+// for 1000 each: a page of n records needs at most n+1 segments, so a
+// caller reading a page passes that, and a small page lists little of a
+// long log.
+func (l *Log) segmentsAfter(ctx context.Context, id string, c chainObjects, after string, first int) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
+		page := first
+		if page <= 0 || page > 1000 {
+			page = 1000
+		}
 		// Callers read (open, decode) each segment as it comes: a long
 		// read gives its processor to other requests between them.
 		var y cpuyield.Point
@@ -654,13 +684,14 @@ func (l *Log) segmentsAfter(ctx context.Context, id string, c chainObjects, afte
 				return
 			}
 			after = names[len(names)-1]
+			page = 1000
 		}
 	}
 }
 
 func (l *Log) allSegments(ctx context.Context, id string, c chainObjects) ([]string, error) {
 	var all []string
-	for name, err := range l.segmentsAfter(ctx, id, c, "") {
+	for name, err := range l.segmentsAfter(ctx, id, c, "", 0) {
 		if err != nil {
 			return nil, err
 		}
@@ -669,9 +700,11 @@ func (l *Log) allSegments(ctx context.Context, id string, c chainObjects) ([]str
 	return all, nil
 }
 
-func (l *Log) readSegment(ctx context.Context, id, name string) ([]Record, error) {
+// readSegment returns the records of one segment, read from the store
+// (cached: false; Verify) or through the segment cache (pages).
+func (l *Log) readSegment(ctx context.Context, id, name string, cached bool) ([]Record, error) {
 	var out []Record
-	err := l.eachRecord(ctx, id, name, 0, func(r *Record) bool {
+	err := l.eachRecord(ctx, id, name, 0, cached, func(r *Record) bool {
 		out = append(out, *r)
 		return true
 	})
@@ -679,17 +712,20 @@ func (l *Log) readSegment(ctx context.Context, id, name string) ([]Record, error
 }
 
 // eachRecord calls f with the records of one segment in order until f
-// returns false. Records numbered at most skipTo are passed over without
+// returns false; f must not keep the pointer (the record is reused). Records numbered at most skipTo are passed over without
 // being decoded (their number is read from the line's canonical prefix),
 // so a page deep into a segment of thousands of records decodes only the
 // records it returns; a line not in the canonical form is decoded whole.
-func (l *Log) eachRecord(ctx context.Context, id, name string, skipTo uint64, f func(*Record) bool) error {
-	b, err := l.st.Read(ctx, id, name)
+// With cached, the segment is read through the segment cache.
+func (l *Log) eachRecord(ctx context.Context, id, name string, skipTo uint64, cached bool, f func(*Record) bool) error {
+	b, err := l.segment(ctx, id, name, cached)
 	if err != nil {
 		return fmt.Errorf("audit: read %s: %w", name, err)
 	}
-	b = bytes.TrimSpace(b)
-	var y cpuyield.Point
+	var (
+		y cpuyield.Point
+		r Record // one for the segment: f copies what it keeps
+	)
 	for i := 1; len(b) > 0; i++ {
 		var line []byte
 		line, b, _ = bytes.Cut(b, []byte{'\n'})
@@ -699,7 +735,7 @@ func (l *Log) eachRecord(ctx context.Context, id, name string, skipTo uint64, f 
 		if seq, ok := lineSeq(line); ok && seq <= skipTo {
 			continue
 		}
-		var r Record
+		r = Record{}
 		if err := decodeRecord(line, &r); err != nil {
 			return fmt.Errorf("audit: %s line %d: %w", name, i, err)
 		}
@@ -709,6 +745,27 @@ func (l *Log) eachRecord(ctx context.Context, id, name string, skipTo uint64, f 
 		y.Maybe()
 	}
 	return nil
+}
+
+// segKey names a segment in the cache.
+type segKey struct{ tenant, name string }
+
+// segment returns the lines of segment name of tenant id, trimmed; with
+// cached, through the segment cache. The bytes are shared: callers only
+// read them.
+func (l *Log) segment(ctx context.Context, id, name string, cached bool) ([]byte, error) {
+	if !cached || l.segs == nil {
+		b, err := l.st.Read(ctx, id, name)
+		return bytes.TrimSpace(b), err
+	}
+	return l.segs.Get(ctx, segKey{id, name}, func(ctx context.Context) ([]byte, int64, error) {
+		b, err := l.st.Read(ctx, id, name)
+		if err != nil {
+			return nil, 0, err
+		}
+		b = bytes.TrimSpace(b)
+		return b, int64(cap(b)) + int64(len(id)+len(name)) + 64, nil
+	})
 }
 
 // lineSeq reads the record number from a line that starts the way
@@ -953,7 +1010,7 @@ func (l *Log) read(ctx context.Context, tenant string, q Query, bounded bool) (o
 	// take reads one segment; it reports true once the limit is reached.
 	take := func(name string) (bool, error) {
 		done := false
-		err := l.eachRecord(ctx, tenant, name, q.AfterSeq, func(r *Record) bool {
+		err := l.eachRecord(ctx, tenant, name, q.AfterSeq, true, func(r *Record) bool {
 			if r.Seq <= q.AfterSeq || r.Time.Before(q.Since) || (!q.Until.IsZero() && !r.Time.Before(q.Until)) {
 				return true
 			}
@@ -966,7 +1023,7 @@ func (l *Log) read(ctx context.Context, tenant string, q Query, bounded bool) (o
 	// prev is the last segment starting at or before first: the one that
 	// holds it. Reading starts there, at the first name past first.
 	prev, started, firstName := "", false, segName(first)
-	for name, err := range l.segmentsAfter(ctx, tenant, "", after) {
+	for name, err := range l.segmentsAfter(ctx, tenant, "", after, q.Limit+1) {
 		if err != nil {
 			return nil, false, err
 		}

@@ -601,3 +601,50 @@ func mustNew(t testing.TB, st Store, opts *Options) *Log {
 	}
 	return l
 }
+
+// Pages read a segment from the store once; Verify reads the store every
+// time, so a segment altered after a page read it is still named.
+func TestPagesReadSegmentsOnce(t *testing.T) {
+	ctx := context.Background()
+	for _, cacheBytes := range []int64{0, -1} {
+		st := newMem()
+		l := mustNew(t, st, &Options{FlushInterval: time.Hour, SegmentCacheBytes: cacheBytes})
+		for j := range 30 {
+			l.Record("acme", record(j))
+			if j%10 == 9 {
+				if err := l.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		page := func() []Record {
+			t.Helper()
+			recs, err := l.Read(ctx, "acme", Query{Limit: 100})
+			if err != nil || len(recs) != 30 {
+				t.Fatalf("cache %d: read %d records, %v", cacheBytes, len(recs), err)
+			}
+			return recs
+		}
+		page()
+		before := st.reads()
+		if recs := page(); st.reads() != before && cacheBytes == 0 {
+			t.Errorf("the second page read the store %d times; want 0", st.reads()-before)
+		} else if cacheBytes < 0 && st.reads()-before != 3 {
+			t.Errorf("without a cache the second page read %d segments; want 3", st.reads()-before)
+		} else if recs[10].Status != 200 {
+			t.Fatalf("record 11: %+v", recs[10])
+		}
+		k := "acme/" + segName(11)
+		st.mu.Lock()
+		st.objs[k] = []byte(strings.Replace(string(st.objs[k]), `"status":200`, `"status":201`, 1))
+		st.mu.Unlock()
+		if got, want := page()[10].Status, map[bool]int{true: 200, false: 201}[cacheBytes == 0]; got != want {
+			t.Errorf("cache %d: record 11 after the change reads status %d; want %d", cacheBytes, got, want)
+		}
+		res, err := l.Verify(ctx, "acme")
+		if err != nil || res.OK || !strings.Contains(strings.Join(res.Problems, "; "), "record 11: altered") {
+			t.Errorf("cache %d: verify after a page read the segment: %+v, %v", cacheBytes, res, err)
+		}
+		l.Close(ctx)
+	}
+}

@@ -156,7 +156,7 @@ func (l *Log) readMerged(ctx context.Context, tenant string, q Query, cur cursor
 		}
 		var page []Record // this chain's best Limit records so far
 		var newest time.Time
-		for name, err := range l.segmentsAfter(ctx, tenant, c, "") {
+		for name, err := range l.segmentsAfter(ctx, tenant, c, "", q.Limit+1) {
 			if err != nil {
 				return nil, err
 			}
@@ -167,7 +167,7 @@ func (l *Log) readMerged(ctx context.Context, tenant string, q Query, cur cursor
 			if reads++; reads > l.opts.MaxReads {
 				return nil, fmt.Errorf("%w: this page of %s's audit log needs more than %d segment reads; narrow it with since and until", ErrTooMuch, tenant, l.opts.MaxReads)
 			}
-			recs, err := l.readSegment(ctx, tenant, name)
+			recs, err := l.readSegment(ctx, tenant, name, true)
 			if err != nil {
 				return nil, err
 			}
@@ -322,7 +322,7 @@ func (l *Log) verifyChain(ctx context.Context, tenant string, c chainObjects) (C
 	}
 	want, prev := uint64(1), ""
 	for _, name := range names {
-		recs, err := l.readSegment(ctx, tenant, name)
+		recs, err := l.readSegment(ctx, tenant, name, false)
 		if err != nil {
 			bad("%v", err)
 			continue
