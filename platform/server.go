@@ -236,6 +236,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		s.quota = localQuota{quota.New(&quota.Options{RPS: s.cfg.TenantRPS, Burst: s.cfg.TenantBurst, Concurrency: s.cfg.TenantConcurrency})}
 	}
 	s.share = share.New(runtime.GOMAXPROCS(0), s.cfg.ShareWindow)
+	if s.cfg.SharePressure {
+		s.share.UsePressure(share.CPUPressure())
+	}
 	if !opts.AnswerRefusalsAtOnce {
 		s.holds = make(chan struct{}, maxHeldRefusals)
 	}

@@ -110,6 +110,13 @@ type Config struct {
 	// processor kept free for each other active tenant with nothing
 	// running); its other requests wait their turn. 0 turns it off.
 	ShareWindow time.Duration `env:"AIAAS_SHARE_WINDOW" envDefault:"1s"`
+	// SharePressure: while the machine's CPU is contended (Linux's
+	// pressure stall information says tasks wait for a CPU), a tenant
+	// above the average is also held to fewer processors, down to a
+	// tenth of one, so the light tenant's requests find a core
+	// (internal/share, "CPU pressure"). Off, or where Linux does not
+	// report pressure, the share above is work-conserving.
+	SharePressure bool `env:"AIAAS_SHARE_PRESSURE" envDefault:"true"`
 	// BatchWindow coalesces concurrent requests on one model version
 	// into batched forward passes (texts of different lengths padded for
 	// text encoders): a request that finds the model idle waits at most
@@ -195,6 +202,7 @@ var vars = []Var{
 	{"AIAAS_TENANT_BURST", "", "burst above the rate per tenant"},
 	{"AIAAS_TENANT_CONCURRENCY", "", "in-flight requests per tenant (0 = no quota)"},
 	{"AIAAS_SHARE_WINDOW", "", "while another tenant was active this recently, the heaviest tenants run at most their share of the CPUs at once (0 = off)"},
+	{"AIAAS_SHARE_PRESSURE", "", "while the CPU is contended (Linux pressure stall information), also hold the heaviest tenants to fewer processors"},
 	{"AIAAS_BATCH_WINDOW", "", "adaptive batching window, e.g. 2ms (0 = off)"},
 	{"AIAAS_BATCH_MAX", "", "largest coalesced batch"},
 	{"AIAAS_BATCH_LANES", "", "batches of one graph model that run at once (0 = GOMAXPROCS)"},

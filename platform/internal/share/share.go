@@ -16,6 +16,26 @@
 // others lapses; they never wait on another tenant's requests, so a tenant
 // with nothing running is always admitted at once.
 //
+// # CPU pressure
+//
+// Holding the heavy tenant to its share of the process's processors is not
+// enough when the machine itself is short of CPU (other processes, the
+// heavy tenant's own clients on the same host, a container's CPU limit):
+// the light tenant's request is admitted at once, then waits for the
+// kernel to give its thread a core. A Gate given a [Pressure] (Linux's
+// pressure stall information: the share of time some task waited for a
+// CPU) samples it every 10 ms while several tenants are active. While the
+// stall share (averaged over the last few samples) is above 20 %, the
+// number of processors a tenant above the average may keep busy is cut by
+// 15 % per sample, down to a tenth of one; below 5 % it grows back by 5 %
+// of the slots per sample. A tenant over that limit waits before its next
+// request until its running time has decayed below it. The limit holds
+// back only a tenant that has run more than 1.5 times the busiest other
+// active tenant: the light tenant is never limited, and the heavy one is
+// never held below it, so the two cannot trade places. Without pressure
+// (or without a Pressure source: other systems, Lambda) the gate is
+// work-conserving as above.
+//
 // A tenant alone (nobody else active within the window) is not limited:
 // the gate costs a lone tenant nothing, batching included. A request that
 // blocks on its client (reading a slow body, streaming to a slow reader)
@@ -25,9 +45,13 @@
 package share
 
 import (
+	"bytes"
 	"context"
 	"math"
+	"os"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,6 +67,174 @@ type Gate struct {
 	tenants map[string]*tenant
 	waiters []*waiter // FIFO
 	seen    time.Time // when tenants was last swept of idle entries
+
+	// CPU pressure (see the package doc). limit is how many processors a
+	// tenant above the average may keep busy while others are active
+	// (float64(slots): no limit); sampled and stalled are the last
+	// sample, under mu. due (Unix ns) is when the next sample is due;
+	// sampling holds smu; several is set while more than one tenant is
+	// known.
+	pressure Pressure
+	limit    float64
+	sampled  time.Time
+	stalled  time.Duration
+	stall    float64 // moving average of the stall share
+	smu      sync.Mutex
+	due      atomic.Int64
+	several  atomic.Bool
+}
+
+// Pressure reports the total time, from some fixed point, in which at
+// least one runnable task waited for a CPU; ok is false when it cannot be
+// read.
+type Pressure func() (stalled time.Duration, ok bool)
+
+// Pressure control (package doc, "CPU pressure").
+const (
+	sampleEvery  = 10 * time.Millisecond
+	pressureHigh = 0.20 // stall share over which the limit is cut
+	pressureLow  = 0.05 // stall share under which it grows back
+	limitCut     = 0.85
+	limitGrow    = 0.05 // of the slots, per calm sample
+	limitFloor   = 0.1  // processors
+	limitedTick  = 5 * time.Millisecond
+	stallWeight  = 0.25 // of the newest sample in the average
+	// heavier: the limit holds back only a tenant that has run more than
+	// this many times the busiest other active tenant, so the tenants it
+	// holds back never fall below the ones it protects and never trade
+	// places with them.
+	heavier = 1.5
+)
+
+// CPUPressure returns the Pressure of this process's cgroup
+// (/sys/fs/cgroup/cpu.pressure) or else of the whole system
+// (/proc/pressure/cpu), or nil where neither can be read (systems other
+// than Linux, kernels without pressure stall information, AWS Lambda).
+func CPUPressure() Pressure {
+	for _, f := range []string{"/sys/fs/cgroup/cpu.pressure", "/proc/pressure/cpu"} {
+		p := func() (time.Duration, bool) { return readPressure(f) }
+		if _, ok := p(); ok {
+			return p
+		}
+	}
+	return nil
+}
+
+// readPressure reads the "some" line's total (microseconds) of a PSI file.
+func readPressure(name string) (time.Duration, bool) {
+	var buf [256]byte
+	f, err := os.Open(name)
+	if err != nil {
+		return 0, false
+	}
+	n, _ := f.Read(buf[:])
+	f.Close()
+	return parsePressure(buf[:n])
+}
+
+// parsePressure reads "some avg10=… avg60=… avg300=… total=N" from the
+// first line of b.
+func parsePressure(b []byte) (time.Duration, bool) {
+	line, _, _ := bytes.Cut(b, []byte{'\n'})
+	rest, ok := bytes.CutPrefix(line, []byte("some "))
+	if !ok {
+		return 0, false
+	}
+	_, total, ok := bytes.Cut(rest, []byte("total="))
+	if !ok {
+		return 0, false
+	}
+	us, err := strconv.ParseUint(string(bytes.TrimSpace(total)), 10, 63)
+	if err != nil || us > math.MaxInt64/1000 {
+		return 0, false
+	}
+	return time.Duration(us) * time.Microsecond, true
+}
+
+// UsePressure makes g hold back tenants above the average while p says
+// the CPU is contended (see the package doc); nil turns it off. Call it
+// before the gate is used. It returns g.
+func (g *Gate) UsePressure(p Pressure) *Gate {
+	if g != nil {
+		g.pressure = p
+	}
+	return g
+}
+
+// Limit reports how many processors a tenant above the average may keep
+// busy now while others are active: the number of slots when the CPU is
+// not contended.
+func (g *Gate) Limit() float64 {
+	if g == nil {
+		return 0
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.limit
+}
+
+// sample reads the pressure when a sample is due and several tenants are
+// known, and moves the limit. Called without g.mu.
+func (g *Gate) sample(now time.Time) {
+	if g.pressure == nil || !g.several.Load() || now.UnixNano() < g.due.Load() || !g.smu.TryLock() {
+		return
+	}
+	defer g.smu.Unlock()
+	if now.UnixNano() < g.due.Load() {
+		return // another sampler just did
+	}
+	g.due.Store(now.Add(sampleEvery).UnixNano())
+	stalled, ok := g.pressure()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !ok {
+		g.sampled = time.Time{}
+		g.raise(float64(g.slots), now)
+		return
+	}
+	dt, prev, fresh := now.Sub(g.sampled), g.stalled, g.sampled.IsZero()
+	g.sampled, g.stalled = now, stalled
+	if fresh || dt > 10*sampleEvery {
+		// The first sample, or the first after a time alone: what
+		// happened since the last says nothing about now.
+		g.stall = 0
+		g.raise(float64(g.slots), now)
+		return
+	}
+	if dt <= 0 || stalled < prev {
+		return
+	}
+	// A sample of 10 ms often reads no stall at all between two that read
+	// much: the limit follows the average of the last few.
+	g.stall = (1-stallWeight)*g.stall + stallWeight*min(1, float64(stalled-prev)/float64(dt))
+	switch share := g.stall; {
+	case share > pressureHigh:
+		g.limit = max(limitFloor, g.limit*limitCut)
+	case share < pressureLow:
+		g.raise(g.limit+limitGrow*float64(g.slots), now)
+	}
+}
+
+// raise sets the limit to l (at most the slots) and admits the waiters it
+// lets in. Called with g.mu held.
+func (g *Gate) raise(l float64, now time.Time) {
+	l = min(l, float64(g.slots))
+	if l <= g.limit {
+		return
+	}
+	g.limit = l
+	g.scan(now)
+}
+
+// tick is how long a waiter sleeps before it looks again without being
+// woken: the window, or less while the limit is engaged (nobody's release
+// says when a tenant's running time has decayed below it). Called with
+// g.mu held.
+func (g *Gate) tick() time.Duration {
+	if g.limit < float64(g.slots) {
+		return min(g.window, limitedTick)
+	}
+	return g.window
 }
 
 type tenant struct {
@@ -89,7 +281,8 @@ func New(slots int, window time.Duration) *Gate {
 	if window <= 0 {
 		return nil
 	}
-	return &Gate{slots: max(1, slots), window: window, now: time.Now, tenants: map[string]*tenant{}}
+	slots = max(1, slots)
+	return &Gate{slots: slots, window: window, now: time.Now, tenants: map[string]*tenant{}, limit: float64(slots)}
 }
 
 // Enter waits until the gate admits a request of tenant t, or ctx is done
@@ -100,12 +293,16 @@ func (g *Gate) Enter(ctx context.Context, t string) error {
 	if g == nil {
 		return nil
 	}
+	if g.pressure != nil {
+		g.sample(g.now())
+	}
 	g.mu.Lock()
 	now := g.now()
 	ts := g.tenants[t]
 	if ts == nil {
 		ts = &tenant{}
 		g.tenants[t] = ts
+		g.several.Store(len(g.tenants) > 1)
 	}
 	ts.last = now
 	if len(g.waiters) == 0 && g.admits(t, ts, now) {
@@ -118,9 +315,10 @@ func (g *Gate) Enter(ctx context.Context, t string) error {
 	// A new waiter may be admissible at once behind others that are not
 	// (another tenant's): let the scan decide, in order.
 	g.scan(now)
+	tick := g.tick()
 	g.mu.Unlock()
 
-	timer := time.NewTimer(g.window)
+	timer := time.NewTimer(tick)
 	defer timer.Stop()
 	for {
 		select {
@@ -139,12 +337,17 @@ func (g *Gate) Enter(ctx context.Context, t string) error {
 			}
 			return ctx.Err()
 		case <-timer.C:
-			// Another tenant's window may have lapsed: nobody's release
+			// Another tenant's window may have lapsed, or this tenant's
+			// running time decayed below the limit: nobody's release
 			// would say so.
+			if g.pressure != nil {
+				g.sample(g.now())
+			}
 			g.mu.Lock()
 			g.scan(g.now())
+			tick := g.tick()
 			g.mu.Unlock()
-			timer.Reset(g.window)
+			timer.Reset(tick)
 		}
 	}
 }
@@ -286,14 +489,16 @@ func (g *Gate) drop(ts *tenant, now time.Time) { ts.account(now); ts.held--; g.h
 // second request does not wait for its first). A tenant above the
 // average runs its next request only if, after it, the requests running
 // leave a processor free for each other tenant active within the window
-// with nothing running.
+// with nothing running; and while the CPU is contended, only if it has
+// recently kept no more processors busy than the limit or than 1.5 times
+// the busiest other active tenant.
 // Called with g.mu held.
 func (g *Gate) admits(t string, ts *tenant, now time.Time) bool {
-	if ts.held == 0 {
+	if ts.held == 0 && g.limit >= float64(g.slots) {
 		return true
 	}
 	ts.account(now)
-	reserve, active, sum := 0, 1, ts.use
+	reserve, active, sum, most := 0, 1, ts.use, 0.0
 	for name, o := range g.tenants {
 		if name == t || (o.held == 0 && now.Sub(o.last) >= g.window) {
 			continue
@@ -301,11 +506,18 @@ func (g *Gate) admits(t string, ts *tenant, now time.Time) bool {
 		o.account(now)
 		active++
 		sum += o.use
+		most = max(most, o.use)
 		if o.held == 0 {
 			reserve++
 		}
 	}
 	if ts.use*float64(active) <= sum { // alone, or not above the average
+		return true
+	}
+	if ts.use > max(g.limit, heavier*most) {
+		return false // the CPU is contended: the heavy tenant backs off
+	}
+	if ts.held == 0 {
 		return true
 	}
 	return g.held+reserve < g.slots
@@ -339,5 +551,6 @@ func (g *Gate) scan(now time.Time) {
 				delete(g.tenants, name)
 			}
 		}
+		g.several.Store(len(g.tenants) > 1)
 	}
 }

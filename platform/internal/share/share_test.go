@@ -384,3 +384,204 @@ func TestActive(t *testing.T) {
 		}
 	})
 }
+
+// fakePressure is a Pressure whose stall grows at rate (0: calm, 1: some
+// task always waiting) of the bubble's time.
+type fakePressure struct {
+	mu      sync.Mutex
+	rate    float64
+	at      time.Time
+	stalled time.Duration
+	down    bool
+}
+
+func (f *fakePressure) set(rate float64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.advance()
+	f.rate = rate
+}
+
+func (f *fakePressure) advance() {
+	now := time.Now()
+	if !f.at.IsZero() {
+		f.stalled += time.Duration(f.rate * float64(now.Sub(f.at)))
+	}
+	f.at = now
+}
+
+func (f *fakePressure) read() (time.Duration, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.advance()
+	return f.stalled, !f.down
+}
+
+// lightLoad runs b's request every 10 ms for d, each for 1 ms, and
+// fails the test if one of them waits.
+func lightLoad(t *testing.T, g *Gate, d time.Duration) { t.Helper(); loadB(t, g, d, time.Millisecond) }
+
+// loadB runs b's request every 10 ms for d, each for busy, and fails the
+// test if one of them waits.
+func loadB(t *testing.T, g *Gate, d, busy time.Duration) {
+	t.Helper()
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		rel, ok := admitted(t, enter(t.Context(), g, "b"))
+		if !ok {
+			t.Fatalf("the light tenant waited (limit %.2f)", g.Limit())
+		}
+		time.Sleep(busy)
+		rel()
+		time.Sleep(10*time.Millisecond - busy)
+	}
+}
+
+func TestPressureHoldsBackTheHeavyTenant(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &fakePressure{}
+		g := New(2, time.Second).UsePressure(p.read)
+		// a has kept one processor busy for a second beside light b.
+		a1, _ := admitted(t, enter(t.Context(), g, "a"))
+		lightLoad(t, g, time.Second)
+		a1()
+		if l := g.Limit(); l != 2 {
+			t.Fatalf("limit %.2f without pressure, want 2 (none)", l)
+		}
+		// Without pressure a, with nothing running, is admitted at once.
+		a2, ok := admitted(t, enter(t.Context(), g, "a"))
+		if !ok {
+			t.Fatal("the heavy tenant waited with the CPU not contended")
+		}
+		a2()
+		// The CPU is contended: the limit falls to its floor while b keeps
+		// being admitted at once.
+		p.set(1)
+		lightLoad(t, g, 300*time.Millisecond)
+		if l := g.Limit(); l != limitFloor {
+			t.Fatalf("limit %.2f after 300 ms of pressure, want %.2f", l, limitFloor)
+		}
+		// a, over the limit and over 1.5 times b, waits even with nothing
+		// running...
+		ach := enter(t.Context(), g, "a")
+		if _, ok := admitted(t, ach); ok {
+			t.Fatal("the heavy tenant ran over the limit while the CPU is contended")
+		}
+		// ...until its running time has decayed below the limit (b
+		// keeps coming: it is never held).
+		start := time.Now()
+		lightLoad(t, g, 50*time.Millisecond)
+		var rel func()
+		for rel == nil {
+			if time.Since(start) > 5*time.Second {
+				t.Fatal("the heavy tenant's request still waits after 5 s")
+			}
+			time.Sleep(5 * time.Millisecond)
+			rel, _ = admitted(t, ach)
+		}
+		if waited := time.Since(start); waited < time.Second {
+			t.Errorf("the heavy tenant waited %v; its use (~0.47) takes ~1.1 s to decay below 1.5 times b's", waited)
+		}
+		rel()
+		// The contention ends: the limit grows back to no limit.
+		p.set(0)
+		lightLoad(t, g, time.Second)
+		if l := g.Limit(); l != 2 {
+			t.Fatalf("limit %.2f a second after the pressure ended, want 2", l)
+		}
+	})
+}
+
+// The heavy tenant held back never falls below the light one, so the light
+// one never becomes the tenant above the average that the limit holds.
+func TestPressureNeverTradesPlaces(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &fakePressure{rate: 1}
+		g := New(2, time.Second).UsePressure(p.read)
+		// a loops requests of 5 ms from two goroutines for 3 s.
+		done := make(chan struct{})
+		for range 2 {
+			go func() {
+				for {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					if g.Enter(t.Context(), "a") != nil {
+						return
+					}
+					time.Sleep(5 * time.Millisecond)
+					g.Leave("a")
+				}
+			}()
+		}
+		// b, busy 3 ms in every 10 (well above the limit's floor), is
+		// never held.
+		loadB(t, g, 3*time.Second, 3*time.Millisecond)
+		if l := g.Limit(); l != limitFloor {
+			t.Errorf("limit %.2f after 3 s of pressure, want %.2f", l, limitFloor)
+		}
+		close(done)
+	})
+}
+
+func TestPressureAloneOrUnreadable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &fakePressure{rate: 1}
+		g := New(2, time.Second).UsePressure(p.read)
+		// A lone tenant is never sampled nor held, whatever the pressure.
+		for range 200 {
+			rel, ok := admitted(t, enter(t.Context(), g, "a"))
+			if !ok {
+				t.Fatal("a lone tenant waited")
+			}
+			time.Sleep(10 * time.Millisecond)
+			rel()
+		}
+		if l := g.Limit(); l != 2 {
+			t.Fatalf("limit %.2f for a lone tenant", l)
+		}
+		// With b, the limit falls; once the source cannot be read, it is
+		// lifted.
+		a1, _ := admitted(t, enter(t.Context(), g, "a"))
+		lightLoad(t, g, 300*time.Millisecond)
+		if l := g.Limit(); l >= 2 {
+			t.Fatalf("limit %.2f under pressure beside b", l)
+		}
+		p.mu.Lock()
+		p.down = true
+		p.mu.Unlock()
+		lightLoad(t, g, 20*time.Millisecond)
+		if l := g.Limit(); l != 2 {
+			t.Fatalf("limit %.2f with the source unreadable, want 2", l)
+		}
+		a1()
+	})
+}
+
+func TestParsePressure(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"some avg10=4.81 avg60=12.83 avg300=12.57 total=17552743758\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n", 17552743758 * time.Microsecond, true},
+		{"some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n", 0, true},
+		{"full avg10=0.00 avg60=0.00 avg300=0.00 total=5\n", 0, false},
+		{"some avg10=0.00 total=x\n", 0, false},
+		{"some avg10=0.00\n", 0, false},
+		{"some total=99999999999999999999\n", 0, false},
+		{"", 0, false},
+	} {
+		got, ok := parsePressure([]byte(tc.in))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("parsePressure(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+	// This machine's, when it has one.
+	if p := CPUPressure(); p != nil {
+		if _, ok := p(); !ok {
+			t.Error("CPUPressure returned a source it cannot read")
+		}
+	}
+}
