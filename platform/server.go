@@ -237,7 +237,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.share = share.New(runtime.GOMAXPROCS(0), s.cfg.ShareWindow)
 	if s.cfg.SharePressure {
-		s.share.UsePressure(share.CPUPressure())
+		s.share.UsePressure(share.CPUPressure()).Background(shareUntenanted)
 	}
 	if !opts.AnswerRefusalsAtOnce {
 		s.holds = make(chan struct{}, maxHeldRefusals)

@@ -32,7 +32,8 @@
 // request until its running time has decayed below it. The limit holds
 // back only a tenant that has run more than 1.5 times the busiest other
 // active tenant: the light tenant is never limited, and the heavy one is
-// never held below it, so the two cannot trade places. Without pressure
+// never held below it, so the two cannot trade places; the background
+// tenant (the platform's probes) holds nobody back. Without pressure
 // (or without a Pressure source: other systems, Lambda) the gate is
 // work-conserving as above.
 //
@@ -82,6 +83,9 @@ type Gate struct {
 	smu      sync.Mutex
 	due      atomic.Int64
 	several  atomic.Bool
+	// background names the tenant whose activity never holds another
+	// back under pressure (see Background).
+	background string
 }
 
 // Pressure reports the total time, from some fixed point, in which at
@@ -157,6 +161,18 @@ func parsePressure(b []byte) (time.Duration, bool) {
 func (g *Gate) UsePressure(p Pressure) *Gate {
 	if g != nil {
 		g.pressure = p
+	}
+	return g
+}
+
+// Background names a tenant (the platform's requests of no tenant:
+// probes, metadata) whose requests are shared like any tenant's but whose
+// activity never holds another back under CPU pressure: a readiness probe
+// every few seconds must not cut a lone customer's throughput. Call it
+// before the gate is used. It returns g.
+func (g *Gate) Background(t string) *Gate {
+	if g != nil {
+		g.background = t
 	}
 	return g
 }
@@ -302,7 +318,7 @@ func (g *Gate) Enter(ctx context.Context, t string) error {
 	if ts == nil {
 		ts = &tenant{}
 		g.tenants[t] = ts
-		g.several.Store(len(g.tenants) > 1)
+		g.several.Store(g.foreground() > 1)
 	}
 	ts.last = now
 	if len(g.waiters) == 0 && g.admits(t, ts, now) {
@@ -498,7 +514,7 @@ func (g *Gate) admits(t string, ts *tenant, now time.Time) bool {
 		return true
 	}
 	ts.account(now)
-	reserve, active, sum, most := 0, 1, ts.use, 0.0
+	reserve, active, sum, most, others := 0, 1, ts.use, 0.0, false
 	for name, o := range g.tenants {
 		if name == t || (o.held == 0 && now.Sub(o.last) >= g.window) {
 			continue
@@ -506,7 +522,9 @@ func (g *Gate) admits(t string, ts *tenant, now time.Time) bool {
 		o.account(now)
 		active++
 		sum += o.use
-		most = max(most, o.use)
+		if name != g.background || g.background == "" {
+			most, others = max(most, o.use), true
+		}
 		if o.held == 0 {
 			reserve++
 		}
@@ -514,7 +532,7 @@ func (g *Gate) admits(t string, ts *tenant, now time.Time) bool {
 	if ts.use*float64(active) <= sum { // alone, or not above the average
 		return true
 	}
-	if ts.use > max(g.limit, heavier*most) {
+	if others && ts.use > max(g.limit, heavier*most) {
 		return false // the CPU is contended: the heavy tenant backs off
 	}
 	if ts.held == 0 {
@@ -551,6 +569,16 @@ func (g *Gate) scan(now time.Time) {
 				delete(g.tenants, name)
 			}
 		}
-		g.several.Store(len(g.tenants) > 1)
+		g.several.Store(g.foreground() > 1)
 	}
+}
+
+// foreground counts the known tenants but the background one. Called
+// with g.mu held.
+func (g *Gate) foreground() int {
+	n := len(g.tenants)
+	if _, ok := g.tenants[g.background]; ok && g.background != "" {
+		n--
+	}
+	return n
 }

@@ -585,3 +585,36 @@ func TestParsePressure(t *testing.T) {
 		}
 	}
 }
+
+// The platform's probes (the background tenant) are shared like a tenant
+// but never make another back off under pressure: a lone customer beside
+// a readiness probe keeps its throughput on a busy machine.
+func TestPressureIgnoresBackground(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &fakePressure{rate: 1}
+		g := New(2, time.Second).UsePressure(p.read).Background("probe")
+		for range 100 { // a second of a's requests of 10 ms, a probe each
+			probe, ok := admitted(t, enter(t.Context(), g, "probe"))
+			if !ok {
+				t.Fatal("the probe waited")
+			}
+			probe()
+			rel, ok := admitted(t, enter(t.Context(), g, "a"))
+			if !ok {
+				t.Fatalf("a waited beside the probe alone (limit %.2f)", g.Limit())
+			}
+			time.Sleep(10 * time.Millisecond)
+			rel()
+		}
+		if l := g.Limit(); l != 2 {
+			t.Errorf("limit %.2f: the gate sampled with one tenant beside the probe", l)
+		}
+		// With a second tenant it does.
+		a1, _ := admitted(t, enter(t.Context(), g, "a"))
+		lightLoad(t, g, 300*time.Millisecond)
+		if l := g.Limit(); l >= 2 {
+			t.Errorf("limit %.2f beside b under pressure", l)
+		}
+		a1()
+	})
+}
