@@ -44,7 +44,8 @@ type ModelStore interface {
 }
 
 // RecordStore holds a tenant's small records, by kind ("plugins",
-// "endpoints", "jobs", "keys", "audit" …).
+// "endpoints", "jobs", "keys", "audit" …). Get returns a buffer the
+// caller owns: the audit log's records share its bytes.
 type RecordStore interface {
 	Get(ctx context.Context, tenant, kind, name string) ([]byte, error)
 	Put(ctx context.Context, tenant, kind, name string, data []byte) error

@@ -114,7 +114,9 @@ type Store interface {
 	Create(ctx context.Context, tenant, name string, data []byte) error
 	// Put writes name, replacing it.
 	Put(ctx context.Context, tenant, name string, data []byte) error
-	// Read returns the object, or an error wrapping ErrMissing.
+	// Read returns the object, or an error wrapping ErrMissing, in a
+	// buffer the store never touches again: records read from it share
+	// its bytes.
 	Read(ctx context.Context, tenant, name string) ([]byte, error)
 	// List returns up to limit names with the prefix, greater than after.
 	List(ctx context.Context, tenant, prefix, after string, limit int) ([]string, error)

@@ -3,6 +3,7 @@ package audit
 import (
 	"encoding/json"
 	"strconv"
+	"unsafe"
 
 	"github.com/aiaas/aiaas/internal/jsonscan"
 )
@@ -12,6 +13,9 @@ import (
 // a scanner, without encoding/json's reflection and its garbage; any other
 // line goes to encoding/json, whose rules (keys matched without case, null,
 // escapes) then decide, so both paths give the same record.
+//
+// The record's strings read by the scanner share line's bytes: line must
+// never change afterwards (a segment's bytes never do).
 func decodeRecord(line []byte, r *Record) error {
 	if decodeRecordFast(line, r) {
 		return nil
@@ -118,13 +122,19 @@ func uintValue(s *jsonscan.Scanner) (uint64, bool) {
 }
 
 // plainString reads a string without escapes (the log writes escapes only
-// for quotes, backslashes and control characters).
+// for quotes, backslashes and control characters). It shares the
+// scanner's bytes (decodeRecord): a page of records read from cached
+// segments allocated more for its strings than for anything but the
+// answer.
 func plainString(s *jsonscan.Scanner) (string, bool) {
 	raw, esc, err := s.StrRaw()
 	if err != nil || esc {
 		return "", false
 	}
-	return string(raw), true
+	if len(raw) == 0 {
+		return "", true
+	}
+	return unsafe.String(&raw[0], len(raw)), true
 }
 
 // AppendJSON appends r as a JSON object: the form the log stores (the
