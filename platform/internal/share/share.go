@@ -51,6 +51,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -110,18 +111,36 @@ const (
 	heavier = 1.5
 )
 
-// CPUPressure returns the Pressure of this process's cgroup
-// (/sys/fs/cgroup/cpu.pressure) or else of the whole system
-// (/proc/pressure/cpu), or nil where neither can be read (systems other
-// than Linux, kernels without pressure stall information, AWS Lambda).
+// CPUPressure returns the Pressure of this process's cgroup (cgroup v2:
+// cpu.pressure in its folder under /sys/fs/cgroup, as /proc/self/cgroup
+// names it) or else of the whole system (/proc/pressure/cpu), or nil
+// where neither can be read (systems other than Linux, kernels without
+// pressure stall information, AWS Lambda).
 func CPUPressure() Pressure {
-	for _, f := range []string{"/sys/fs/cgroup/cpu.pressure", "/proc/pressure/cpu"} {
+	files := []string{"/proc/pressure/cpu"}
+	if b, err := os.ReadFile("/proc/self/cgroup"); err == nil {
+		if dir, ok := cgroupDir(b); ok {
+			files = append([]string{"/sys/fs/cgroup" + dir + "/cpu.pressure"}, files...)
+		}
+	}
+	for _, f := range files {
 		p := func() (time.Duration, bool) { return readPressure(f) }
 		if _, ok := p(); ok {
 			return p
 		}
 	}
 	return nil
+}
+
+// cgroupDir returns the cgroup v2 path of /proc/self/cgroup's "0::" line
+// ("/" in a container's own cgroup namespace).
+func cgroupDir(b []byte) (string, bool) {
+	for line := range bytes.Lines(b) {
+		if dir, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte("0::")); ok && len(dir) > 0 && dir[0] == '/' && !bytes.Contains(dir, []byte("..")) {
+			return strings.TrimSuffix(string(dir), "/"), true
+		}
+	}
+	return "", false
 }
 
 // readPressure reads the "some" line's total (microseconds) of a PSI file.
