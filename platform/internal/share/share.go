@@ -328,7 +328,7 @@ func (g *Gate) Enter(ctx context.Context, t string) error {
 	if g == nil {
 		return nil
 	}
-	if g.pressure != nil {
+	if g.pressure != nil && g.several.Load() {
 		g.sample(g.now())
 	}
 	g.mu.Lock()
