@@ -691,9 +691,11 @@ func (l *Log) segmentsAfter(ctx context.Context, id string, c chainObjects, afte
 	}
 }
 
-func (l *Log) allSegments(ctx context.Context, id string, c chainObjects) ([]string, error) {
+// allSegments lists every segment of tenant id's chain c after the name
+// after ("" for all).
+func (l *Log) allSegments(ctx context.Context, id string, c chainObjects, after string) ([]string, error) {
 	var all []string
-	for name, err := range l.segmentsAfter(ctx, id, c, "", 0) {
+	for name, err := range l.segmentsAfter(ctx, id, c, after, 0) {
 		if err != nil {
 			return nil, err
 		}

@@ -97,6 +97,20 @@ func (m *memStore) List(_ context.Context, tenant, prefix, after string, limit i
 
 func quiet() *Options { return &Options{FlushInterval: time.Hour} }
 
+// writeThreeSegments writes records 1-30 of acme in three flushes: the
+// segments seg(1), seg(11) and seg(21).
+func writeThreeSegments(t *testing.T, l *Log) {
+	t.Helper()
+	for j := range 30 {
+		l.Record("acme", record(j))
+		if j%10 == 9 {
+			if err := l.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
 func record(i int) Record {
 	return Record{Actor: "key1", Action: "infer", Object: fmt.Sprintf("models/m/versions/%d", i), Status: 200, LatencyMS: 1.5, RequestID: fmt.Sprint("r", i)}
 }
@@ -234,14 +248,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	} {
 		st := newMem()
 		l := mustNew(t, st, quiet())
-		for j := 0; j < 30; j++ {
-			l.Record("acme", record(j))
-			if j%10 == 9 {
-				if err := l.Flush(ctx); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
+		writeThreeSegments(t, l)
 		tc.tamper(st)
 		res, err := l.Verify(ctx, "acme")
 		if err != nil {
@@ -609,14 +616,7 @@ func TestPagesReadSegmentsOnce(t *testing.T) {
 	for _, cacheBytes := range []int64{0, -1} {
 		st := newMem()
 		l := mustNew(t, st, &Options{FlushInterval: time.Hour, SegmentCacheBytes: cacheBytes})
-		for j := range 30 {
-			l.Record("acme", record(j))
-			if j%10 == 9 {
-				if err := l.Flush(ctx); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
+		writeThreeSegments(t, l)
 		page := func() []Record {
 			t.Helper()
 			recs, err := l.Read(ctx, "acme", Query{Limit: 100})
@@ -672,14 +672,7 @@ func TestVerifyBesideAFlush(t *testing.T) {
 	ctx := context.Background()
 	st := newMem()
 	w := mustNew(t, st, quiet())
-	for j := range 30 {
-		w.Record("acme", record(j))
-		if j%10 == 9 {
-			if err := w.Flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	writeThreeSegments(t, w)
 	w.Close(ctx)
 	l := mustNew(t, &flushDuringList{memStore: st}, quiet())
 	defer l.Close(ctx)

@@ -310,7 +310,7 @@ func (l *Log) Verify(ctx context.Context, tenant string) (*VerifyResult, error) 
 }
 
 func (l *Log) verifyChain(ctx context.Context, tenant string, c chainObjects) (ChainResult, error) {
-	names, err := l.allSegments(ctx, tenant, c)
+	names, err := l.allSegments(ctx, tenant, c, "")
 	if err != nil {
 		return ChainResult{}, err
 	}
@@ -327,28 +327,27 @@ func (l *Log) verifyChain(ctx context.Context, tenant string, c chainObjects) (C
 		}
 	}
 	check(names)
+	var h head
 	hb, err := l.st.Read(ctx, tenant, c.head())
+	headErr := err
 	if err == nil {
+		headErr = json.Unmarshal(hb, &h)
+	}
+	if headErr == nil && h.Next > want {
 		// A flush that ended after the listing wrote segments the head
 		// now counts: it writes a segment before the head, so they are
 		// there to list. Without this a Verify beside a flush reported
 		// the newest records missing from the end.
-		var h head
-		if json.Unmarshal(hb, &h) == nil && h.Next > want {
-			after := ""
-			if len(names) > 0 {
-				after = names[len(names)-1]
-			}
-			var more []string
-			for name, err := range l.segmentsAfter(ctx, tenant, c, after, 0) {
-				if err != nil {
-					return ChainResult{}, err
-				}
-				more = append(more, name)
-			}
-			res.Segments += len(more)
-			check(more)
+		after := ""
+		if len(names) > 0 {
+			after = names[len(names)-1]
 		}
+		more, err := l.allSegments(ctx, tenant, c, after)
+		if err != nil {
+			return ChainResult{}, err
+		}
+		res.Segments += len(more)
+		check(more)
 	}
 	switch {
 	case errors.Is(err, ErrMissing):
@@ -357,17 +356,14 @@ func (l *Log) verifyChain(ctx context.Context, tenant string, c chainObjects) (C
 		}
 	case err != nil:
 		return ChainResult{}, fmt.Errorf("audit: read head of %s: %w", tenant, err)
-	default:
-		var h head
-		if err := json.Unmarshal(hb, &h); err != nil {
-			bad("head object unreadable: %v", err)
-		} else if h.Next > want {
-			bad("records %d to %d missing from the end (head says %d)", want, h.Next-1, h.Next-1)
-		} else if h.Next == want && h.Last != prev {
-			bad("head hash does not match the last record")
-		}
-		// h.Next < want: a flush wrote a segment but not yet the head.
+	case headErr != nil:
+		bad("head object unreadable: %v", headErr)
+	case h.Next > want:
+		bad("records %d to %d missing from the end (head says %d)", want, h.Next-1, h.Next-1)
+	case h.Next == want && h.Last != prev:
+		bad("head hash does not match the last record")
 	}
+	// h.Next < want: a flush wrote a segment but not yet the head.
 	res.OK = len(res.Problems) == 0
 	return res, nil
 }
