@@ -51,10 +51,11 @@ import (
 	"math"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/aiaas/aiaas/internal/cgroup"
 )
 
 // Gate admits requests by tenant. The zero value is not usable; use New.
@@ -118,10 +119,8 @@ const (
 // pressure stall information, AWS Lambda).
 func CPUPressure() Pressure {
 	files := []string{"/proc/pressure/cpu"}
-	if b, err := os.ReadFile("/proc/self/cgroup"); err == nil {
-		if dir, ok := cgroupDir(b); ok {
-			files = append([]string{"/sys/fs/cgroup" + dir + "/cpu.pressure"}, files...)
-		}
+	if dir, ok := cgroup.Dir(); ok {
+		files = append([]string{cgroup.Root + dir + "/cpu.pressure"}, files...)
 	}
 	for _, f := range files {
 		p := func() (time.Duration, bool) { return readPressure(f) }
@@ -130,17 +129,6 @@ func CPUPressure() Pressure {
 		}
 	}
 	return nil
-}
-
-// cgroupDir returns the cgroup v2 path of /proc/self/cgroup's "0::" line
-// ("/" in a container's own cgroup namespace).
-func cgroupDir(b []byte) (string, bool) {
-	for line := range bytes.Lines(b) {
-		if dir, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte("0::")); ok && len(dir) > 0 && dir[0] == '/' && !bytes.Contains(dir, []byte("..")) {
-			return strings.TrimSuffix(string(dir), "/"), true
-		}
-	}
-	return "", false
 }
 
 // readPressure reads the "some" line's total (microseconds) of a PSI file.
