@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aiaas/aiaas/internal/gcfloor"
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/platform"
 	"github.com/aiaas/aiaas/platform/config"
@@ -104,6 +105,7 @@ func serve(ctx context.Context, c *cli, addr, storeURL string, demo bool, plugin
 		return usagef("%v", err)
 	}
 	logger := newLogger(c.stderr, cfg)
+	defer gcfloor.Start(gcfloor.Headroom(cfg.GCHeadroomBytes, gcfloor.MemoryLimit()))()
 
 	localDir := ""
 	if u, err := url.Parse(cfg.Store); err == nil && u.Scheme == "file" {

@@ -89,6 +89,13 @@ type Config struct {
 	// least twice AIAAS_MAX_ARTIFACT_BYTES, so a tenant can always upload
 	// one model of the largest size.
 	BodyBudgetBytes int64 `env:"AIAAS_BODY_BUDGET_BYTES" envDefault:"4294967296"`
+	// GCHeadroomBytes keeps Go's collector from starting a cycle before
+	// the heap has grown this much past the live heap (at most a quarter
+	// of the process's memory limit: GOMEMLIMIT, the cgroup's, a Lambda
+	// function's memory). A small live heap serving many requests would
+	// otherwise be collected dozens of times a second. GOGC still applies
+	// above it; 0 leaves the collector to GOGC alone.
+	GCHeadroomBytes int64 `env:"AIAAS_GC_HEADROOM_BYTES" envDefault:"67108864"`
 	// MaxGenerateTokens bounds the tokens one generate or completions
 	// request may ask for.
 	MaxGenerateTokens int `env:"AIAAS_MAX_GENERATE_TOKENS" envDefault:"512"`
@@ -195,6 +202,7 @@ var vars = []Var{
 	{"AIAAS_MAX_BODY_BYTES", "", "largest request body"},
 	{"AIAAS_MAX_ARTIFACT_BYTES", "", "largest model upload"},
 	{"AIAAS_BODY_BUDGET_BYTES", "", "request bytes the process holds at once (each tenant half); past it 503/429"},
+	{"AIAAS_GC_HEADROOM_BYTES", "", "the heap grows this much past its live data before Go collects (at most a quarter of the memory limit; 0 = GOGC alone)"},
 	{"AIAAS_MAX_GENERATE_TOKENS", "", "most tokens one generate or completions request may ask for"},
 	{"AIAAS_REQUEST_TIMEOUT", "", "deadline of one request"},
 	{"AIAAS_AUDIT_PROMISE_LEASE", "", "after a crash, audit verify reports records acknowledged but not written once this has passed"},
@@ -391,6 +399,9 @@ func (c Config) problems(skip map[string]bool) []string {
 	}
 	if c.BodyBudgetBytes < 2*max(c.MaxArtifactBytes, c.MaxBodyBytes) {
 		bad("AIAAS_BODY_BUDGET_BYTES", "must be at least twice AIAAS_MAX_ARTIFACT_BYTES and AIAAS_MAX_BODY_BYTES (%d), got %d", 2*max(c.MaxArtifactBytes, c.MaxBodyBytes), c.BodyBudgetBytes)
+	}
+	if c.GCHeadroomBytes < 0 || c.GCHeadroomBytes > 64<<30 {
+		bad("AIAAS_GC_HEADROOM_BYTES", "must be between 0 and 64 GiB, got %d", c.GCHeadroomBytes)
 	}
 	if c.MaxGenerateTokens < 1 || c.MaxGenerateTokens > 1<<16 {
 		bad("AIAAS_MAX_GENERATE_TOKENS", "must be between 1 and 65536, got %d", c.MaxGenerateTokens)

@@ -33,6 +33,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,7 @@ import (
 
 	"github.com/aiaas/aiaas/functions/internal/apigw"
 	"github.com/aiaas/aiaas/internal/dynamodb"
+	"github.com/aiaas/aiaas/internal/gcfloor"
 	"github.com/aiaas/aiaas/internal/sigv4"
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/platform"
@@ -85,6 +87,8 @@ type App struct {
 	quota *dynamo.Limiter
 	// fallbacksSeen is the quota's fallback count already reported as EMF.
 	fallbacksSeen atomic.Uint64
+	// stopGC ends the collector's headroom (internal/gcfloor).
+	stopGC func()
 }
 
 // Options configure Open; nil means defaults.
@@ -232,6 +236,10 @@ func Open(ctx context.Context, name string, environ []string, opts *Options) (*A
 	if a.after != nil {
 		a.closeOnSIGTERM()
 	}
+	// A function's memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, MB) bounds
+	// the collector's headroom.
+	mb, _ := strconv.ParseInt(env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], 10, 64)
+	a.stopGC = gcfloor.Start(gcfloor.Headroom(cfg.GCHeadroomBytes, gcfloor.MemoryLimit(mb<<20)))
 	a.prewarm(ctx, prewarm)
 	a.Log.InfoContext(ctx, "init complete", "function", name, "tracing", a.tracing.Enabled(), "audit_after_response", a.after != nil, "audit_chain", chain,
 		"init_ms", float64(time.Since(processStart).Microseconds())/1000)
@@ -384,6 +392,9 @@ func (a *App) Close(ctx context.Context) {
 		a.ms.Close()
 	}
 	_ = a.tracing.Shutdown(ctx)
+	if a.stopGC != nil {
+		a.stopGC()
+	}
 }
 
 // HTTPHandler serves API Gateway and function URL events: it is a
