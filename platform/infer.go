@@ -37,6 +37,9 @@ func readBody(r *http.Request) (b []byte, put func(), err error) {
 		n, err := r.Body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
+			// Closed once read whole, net/http has nothing left to
+			// drain after the handler (it would allocate to find that).
+			r.Body.Close()
 			break
 		}
 		if err != nil {
@@ -145,11 +148,18 @@ func batchOf(got, want []int64) (int, bool) {
 // selection and binary flags.
 func modelOutputs(m *nn.Model, spec *nn.Spec, out []float32, batch int, req *oip.InferenceRequest) ([]oip.ResponseOutput, error) {
 	name := spec.Outputs[0].Name
-	o := oip.ResponseOutput{Name: name, Shape: []int64{int64(batch), int64(m.OutputDim())}, Datatype: oip.FP32, F32: out, Binary: req.BinaryOutput}
+	// The answer and its shape in one allocation.
+	a := new(struct {
+		outs  [1]oip.ResponseOutput
+		shape [2]int64
+	})
+	a.shape = [2]int64{int64(batch), int64(m.OutputDim())}
+	o := oip.ResponseOutput{Name: name, Shape: a.shape[:], Datatype: oip.FP32, F32: out, Binary: req.BinaryOutput}
 	if len(req.Outputs) == 0 {
-		return []oip.ResponseOutput{o}, nil
+		a.outs[0] = o
+		return a.outs[:], nil
 	}
-	var res []oip.ResponseOutput
+	res := a.outs[:0]
 	for _, ro := range req.Outputs {
 		if ro.Name != name {
 			return nil, httpErr(http.StatusBadRequest, "unknown output %q: the model's output is %q", truncate(ro.Name, 64), name)

@@ -2,7 +2,6 @@ package serving
 
 import (
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -23,14 +22,19 @@ type Timings struct {
 // milliseconds: load, then plugins (their sum), preprocess and
 // postprocess when a plugin ran, then compute.
 func (t *Timings) Header() string {
-	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 3, 64) }
-	var b strings.Builder
-	b.WriteString("load;dur=" + ms(t.Load))
+	// Built in a buffer on the stack: one allocation, the string.
+	var buf [128]byte
+	b := appendMS(append(buf[:0], "load;dur="...), t.Load)
 	if t.Pre > 0 || t.Post > 0 {
-		b.WriteString(", plugins;dur=" + ms(t.Pre+t.Post))
-		b.WriteString(", preprocess;dur=" + ms(t.Pre))
-		b.WriteString(", postprocess;dur=" + ms(t.Post))
+		b = appendMS(append(b, ", plugins;dur="...), t.Pre+t.Post)
+		b = appendMS(append(b, ", preprocess;dur="...), t.Pre)
+		b = appendMS(append(b, ", postprocess;dur="...), t.Post)
 	}
-	b.WriteString(", compute;dur=" + ms(t.Compute))
-	return b.String()
+	b = appendMS(append(b, ", compute;dur="...), t.Compute)
+	return string(b)
+}
+
+// appendMS appends d in milliseconds with three decimals (microseconds).
+func appendMS(b []byte, d time.Duration) []byte {
+	return strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', 3, 64)
 }
