@@ -36,6 +36,7 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 		{map[string]string{"AIAAS_BATCH_MAX": "0", "AIAAS_TENANT_RPS": "-1", "AIAAS_MODEL_CACHE_MB": "0"},
 			[]string{"AIAAS_BATCH_MAX:", "AIAAS_TENANT_RPS:", "AIAAS_MODEL_CACHE_MB:"}},
 		{map[string]string{"AIAAS_STALE_UPLOAD_AGE": "-1h"}, []string{"AIAAS_STALE_UPLOAD_AGE: must not be negative"}},
+		{map[string]string{"AIAAS_GC_HEADROOM_BYTES": "-1"}, []string{"AIAAS_GC_HEADROOM_BYTES: must be between 0 and 64 GiB"}},
 	} {
 		_, err := Load(tc.env)
 		if err == nil {
@@ -56,13 +57,14 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 
 func TestLoadGoodValues(t *testing.T) {
 	c, err := Load(map[string]string{
-		"AIAAS_STORE":            "s3://models?endpoint=127.0.0.1:9000&secure=false",
-		"AIAAS_S3_ACCESS_KEY":    "a",
-		"AIAAS_S3_SECRET_KEY":    "b",
-		"AIAAS_MASTER_KEY":       "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-		"AIAAS_BATCH_WINDOW":     "2ms",
-		"AIAAS_MODEL_CACHE_MB":   "64",
-		"AIAAS_STALE_UPLOAD_AGE": "0",
+		"AIAAS_STORE":             "s3://models?endpoint=127.0.0.1:9000&secure=false",
+		"AIAAS_S3_ACCESS_KEY":     "a",
+		"AIAAS_S3_SECRET_KEY":     "b",
+		"AIAAS_MASTER_KEY":        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+		"AIAAS_BATCH_WINDOW":      "2ms",
+		"AIAAS_MODEL_CACHE_MB":    "64",
+		"AIAAS_STALE_UPLOAD_AGE":  "0",
+		"AIAAS_GC_HEADROOM_BYTES": "0",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +72,7 @@ func TestLoadGoodValues(t *testing.T) {
 	if k, ok := c.MasterKeyBytes(); !ok || len(k) != 32 {
 		t.Fatalf("master key not decoded")
 	}
-	if c.BatchWindow != 2*time.Millisecond || c.ModelCacheMB != 64 || c.StaleUploadAge != 0 {
+	if c.BatchWindow != 2*time.Millisecond || c.ModelCacheMB != 64 || c.StaleUploadAge != 0 || c.GCHeadroomBytes != 0 {
 		t.Fatalf("got %+v", c)
 	}
 }
