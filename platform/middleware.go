@@ -61,7 +61,9 @@ type reqInfo struct {
 	id, action    string
 	start         time.Time
 	p             *auth.Principal // set by withAuth; nil on public routes
-	rec           *statusRecorder // set by withObserve
+	rec           *statusRecorder // set by withObserve, to recorder
+	recorder      statusRecorder
+	idHeader      [1]string // X-Request-Id's value slice, allocated with the rest
 	object, model string
 	tenant        string // for admin actions: the tenant acted upon
 	justification string // what the caller cited for the action (audit)
@@ -108,7 +110,8 @@ func withRequestID(action string, next http.Handler) http.Handler {
 		if !validRequestID(info.id) {
 			info.id = newRequestID()
 		}
-		w.Header()["X-Request-Id"] = []string{info.id}
+		info.idHeader[0] = info.id
+		w.Header()["X-Request-Id"] = info.idHeader[:]
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, info)))
 	})
 }
@@ -121,7 +124,8 @@ func (s *Server) withObserve(acc access, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := infoOf(r.Context())
 		durable := (acc == manage || acc == admin) && r.Method != http.MethodGet && r.Method != http.MethodHead
-		rec := &statusRecorder{ResponseWriter: w, hold: durable}
+		info.recorder = statusRecorder{ResponseWriter: w, hold: durable}
+		rec := &info.recorder
 		info.rec = rec
 		next.ServeHTTP(rec, r)
 		status := rec.status
