@@ -53,7 +53,7 @@ type floor struct {
 	base     int // GOGC's percent when the floor started
 	stopped  atomic.Bool
 
-	mu      sync.Mutex // orders Adjust and Stop's restore
+	mu      sync.Mutex // orders adjust and halt
 	percent int        // last percent set
 	samples []metrics.Sample
 }
