@@ -32,7 +32,6 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
-	"sync/atomic"
 
 	"github.com/aiaas/aiaas/internal/cgroup"
 )
@@ -51,10 +50,10 @@ const MaxPercent = 1000
 type floor struct {
 	headroom int64
 	base     int // GOGC's percent when the floor started
-	stopped  atomic.Bool
 
 	mu      sync.Mutex // orders adjust and halt
-	percent int        // last percent set
+	stopped bool
+	percent int // last percent set
 	samples []metrics.Sample
 }
 
@@ -86,9 +85,7 @@ func Start(headroom int64) (stop func()) {
 		return func() {}
 	}
 	if procFloor == nil {
-		procFloor = newFloor(headroom)
-		if procFloor.stopped.Load() {
-			procFloor = nil
+		if procFloor = newFloor(headroom); procFloor == nil {
 			return func() {}
 		}
 	} else {
@@ -111,7 +108,7 @@ func Start(headroom int64) (stop func()) {
 	}
 }
 
-// newFloor starts a floor (stopped at once when the collector is off).
+// newFloor starts a floor, or returns nil when the collector is off.
 func newFloor(headroom int64) *floor {
 	f := &floor{headroom: headroom, samples: []metrics.Sample{
 		{Name: "/gc/gogc:percent"},
@@ -124,8 +121,7 @@ func newFloor(headroom int64) *floor {
 	f.base = int(int64(f.samples[0].Value.Uint64())) // GOGC=off reads as -1
 	f.percent = f.base
 	if f.base <= 0 {
-		f.stopped.Store(true)
-		return f
+		return nil
 	}
 	f.arm()
 	f.adjust()
@@ -136,28 +132,27 @@ func newFloor(headroom int64) *floor {
 // unreachable, and the cleanup then adjusts the percent and arms again.
 func (f *floor) arm() {
 	runtime.AddCleanup(new(sentinel), func(f *floor) {
-		if f.stopped.Load() {
-			return
+		if f.adjust() {
+			f.arm()
 		}
-		f.adjust()
-		f.arm()
 	}, f)
 }
 
-// adjust sets the percent for the live heap the last cycle found. The
-// floor calls it after every cycle; calling it otherwise is harmless.
-func (f *floor) adjust() {
+// adjust sets the percent for the live heap the last cycle found, and
+// reports whether the floor still runs. The floor calls it after every
+// cycle; calling it otherwise is harmless.
+func (f *floor) adjust() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.stopped.Load() {
-		return
+	if f.stopped {
+		return false
 	}
 	metrics.Read(f.samples)
 	if f.samples[4].Value.Uint64() == 0 {
 		// No cycle has measured the live heap yet: the runtime's first
 		// goal is a fixed 4 MiB times the percent, which no percent
 		// derived from a live heap of 0 would bound.
-		return
+		return true
 	}
 	// The runtime's goal is live + (live + stacks + globals) × percent/100.
 	scan := f.samples[1].Value.Uint64() + f.samples[2].Value.Uint64() + f.samples[3].Value.Uint64()
@@ -167,6 +162,7 @@ func (f *floor) adjust() {
 		debug.SetGCPercent(p)
 		f.percent = p
 	}
+	return true
 }
 
 // Percent returns the percent that puts the next cycle's start headroom
@@ -187,9 +183,10 @@ func Percent(base int, headroom int64, scan uint64) int {
 func (f *floor) halt() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.stopped.Swap(true) {
+	if f.stopped {
 		return
 	}
+	f.stopped = true
 	if f.percent != f.base {
 		debug.SetGCPercent(f.base)
 		f.percent = f.base
@@ -216,10 +213,16 @@ func MemoryLimit(others ...int64) int64 {
 	if lim == math.MaxInt64 {
 		lim = 0
 	}
-	for _, o := range append(others, cgroup.MemoryLimit()) {
-		if o > 0 && (lim == 0 || o < lim) {
-			lim = o
-		}
+	for _, o := range others {
+		lim = smaller(lim, o)
 	}
-	return lim
+	return smaller(lim, cgroup.MemoryLimit())
+}
+
+// smaller returns the smaller of two limits, 0 meaning none.
+func smaller(a, b int64) int64 {
+	if b > 0 && (a == 0 || b < a) {
+		return b
+	}
+	return a
 }

@@ -314,26 +314,15 @@ func (l *Log) verifyChain(ctx context.Context, tenant string, c chainObjects) (C
 	if err != nil {
 		return ChainResult{}, err
 	}
-	res := ChainResult{ID: string(c), Segments: len(names)}
-	bad := func(format string, a ...any) {
-		if len(res.Problems) < maxProblems {
-			res.Problems = append(res.Problems, fmt.Sprintf(format, a...))
-		}
-	}
-	want, prev := uint64(1), ""
-	check := func(names []string) {
-		for _, name := range names {
-			l.checkSegment(ctx, tenant, c, name, &res, &want, &prev, bad)
-		}
-	}
-	check(names)
+	v := &chainCheck{res: ChainResult{ID: string(c), Segments: len(names)}, want: 1}
+	l.checkSegments(ctx, tenant, c, v, names)
 	var h head
 	hb, err := l.st.Read(ctx, tenant, c.head())
 	headErr := err
 	if err == nil {
 		headErr = json.Unmarshal(hb, &h)
 	}
-	if headErr == nil && h.Next > want {
+	if headErr == nil && h.Next > v.want {
 		// A flush that ended after the listing wrote segments the head
 		// now counts: it writes a segment before the head, so they are
 		// there to list. Without this a Verify beside a flush reported
@@ -346,59 +335,75 @@ func (l *Log) verifyChain(ctx context.Context, tenant string, c chainObjects) (C
 		if err != nil {
 			return ChainResult{}, err
 		}
-		res.Segments += len(more)
-		check(more)
+		v.res.Segments += len(more)
+		l.checkSegments(ctx, tenant, c, v, more)
 	}
 	switch {
 	case errors.Is(err, ErrMissing):
-		if res.Records > 0 {
-			bad("head object missing")
+		if v.res.Records > 0 {
+			v.bad("head object missing")
 		}
 	case err != nil:
 		return ChainResult{}, fmt.Errorf("audit: read head of %s: %w", tenant, err)
 	case headErr != nil:
-		bad("head object unreadable: %v", headErr)
-	case h.Next > want:
-		bad("records %d to %d missing from the end (head says %d)", want, h.Next-1, h.Next-1)
-	case h.Next == want && h.Last != prev:
-		bad("head hash does not match the last record")
+		v.bad("head object unreadable: %v", headErr)
+	case h.Next > v.want:
+		v.bad("records %d to %d missing from the end (head says %d)", v.want, h.Next-1, h.Next-1)
+	case h.Next == v.want && h.Last != v.prev:
+		v.bad("head hash does not match the last record")
 	}
 	// h.Next < want: a flush wrote a segment but not yet the head.
-	res.OK = len(res.Problems) == 0
-	return res, nil
+	v.res.OK = len(v.res.Problems) == 0
+	return v.res, nil
 }
 
-// checkSegment checks the records of one segment of chain c, continuing
-// from want and prev, and adds them to res.
-func (l *Log) checkSegment(ctx context.Context, tenant string, c chainObjects, name string, res *ChainResult, want *uint64, prev *string, bad func(string, ...any)) {
-	recs, err := l.readSegment(ctx, tenant, name, false)
-	if err != nil {
-		bad("%v", err)
-		return
+// chainCheck is Verify's walk along one chain: what it found so far, and
+// the sequence number and hash the next record must carry.
+type chainCheck struct {
+	res  ChainResult
+	want uint64
+	prev string
+}
+
+func (v *chainCheck) bad(format string, a ...any) {
+	if len(v.res.Problems) < maxProblems {
+		v.res.Problems = append(v.res.Problems, fmt.Sprintf(format, a...))
 	}
-	if len(recs) > 0 && name != c.seg(recs[0].Seq) {
-		bad("segment %s starts with record %d", name, recs[0].Seq)
-	}
-	for _, r := range recs {
-		if r.Action == GapAction && r.Actor == "system" {
-			bad("%s", gapProblem(&r))
+}
+
+// checkSegments checks the records of the named segments of chain c, in
+// order, continuing v's walk.
+func (l *Log) checkSegments(ctx context.Context, tenant string, c chainObjects, v *chainCheck, names []string) {
+	for _, name := range names {
+		recs, err := l.readSegment(ctx, tenant, name, false)
+		if err != nil {
+			v.bad("%v", err)
+			continue
 		}
-		if r.Seq != *want {
-			bad("record %d missing (found %d next)", *want, r.Seq)
+		if len(recs) > 0 && name != c.seg(recs[0].Seq) {
+			v.bad("segment %s starts with record %d", name, recs[0].Seq)
 		}
-		if r.Prev != *prev {
-			bad("record %d: chain broken (prev hash does not match record %d)", r.Seq, r.Seq-1)
+		for _, r := range recs {
+			if r.Action == GapAction && r.Actor == "system" {
+				v.bad("%s", gapProblem(&r))
+			}
+			if r.Seq != v.want {
+				v.bad("record %d missing (found %d next)", v.want, r.Seq)
+			}
+			if r.Prev != v.prev {
+				v.bad("record %d: chain broken (prev hash does not match record %d)", r.Seq, r.Seq-1)
+			}
+			if h := hashRecord(&r); h != r.Hash {
+				v.bad("record %d: altered (hash mismatch)", r.Seq)
+			}
+			if v.res.First.IsZero() || r.Time.Before(v.res.First) {
+				v.res.First = r.Time
+			}
+			if r.Time.After(v.res.Last) {
+				v.res.Last = r.Time
+			}
+			v.want, v.prev = r.Seq+1, r.Hash
+			v.res.Records++
 		}
-		if h := hashRecord(&r); h != r.Hash {
-			bad("record %d: altered (hash mismatch)", r.Seq)
-		}
-		if res.First.IsZero() || r.Time.Before(res.First) {
-			res.First = r.Time
-		}
-		if r.Time.After(res.Last) {
-			res.Last = r.Time
-		}
-		*want, *prev = r.Seq+1, r.Hash
-		res.Records++
 	}
 }
