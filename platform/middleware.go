@@ -17,8 +17,9 @@ import (
 	"github.com/aiaas/aiaas/platform/tracing"
 )
 
-// Every route is its handler wrapped in the middleware below, one concern
-// each, outermost first:
+// Every request first takes its turn for a processor (withTurn, see
+// turns.go). Every route is then its handler wrapped in the middleware
+// below, one concern each, outermost first:
 //
 //	compressResponses   Accept-Encoding: gzip answers
 //	withRequestID       the request's id and its reqInfo, shared by all below

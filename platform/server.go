@@ -171,6 +171,7 @@ type Server struct {
 	records   *records.Records
 	log       *slog.Logger
 	mux       *http.ServeMux
+	handler   http.Handler // mux, connections taking turns (turns.go)
 	auth      *auth.Authenticator
 	quota     QuotaLimiter
 	share     *share.Gate
@@ -210,6 +211,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		plane:     opts.Plane,
 		noProcMet: opts.NoProcessMetrics,
 	}
+	s.handler = withTurn(time.Now, runtime.Gosched, s.mux)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -288,8 +290,9 @@ func (s *Server) Tracer() trace.Tracer { return s.tracer }
 func (s *Server) FlushAudit(ctx context.Context) error { return s.audit.Flush(ctx) }
 
 // ServeHTTP implements http.Handler.
+// Give http.Server ConnContext too, so that connections take turns.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mux.ServeHTTP(w, r)
+	s.handler.ServeHTTP(w, r)
 }
 
 // access is who may call a route: auth's classes, under the short names

@@ -152,6 +152,7 @@ func serve(ctx context.Context, c *cli, addr, storeURL string, demo bool, plugin
 	base := "http://" + ln.Addr().String()
 	hs := &http.Server{
 		Handler:           srv,
+		ConnContext:       srv.ConnContext, // connections take turns for the CPUs
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
