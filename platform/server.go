@@ -289,8 +289,9 @@ func (s *Server) Tracer() trace.Tracer { return s.tracer }
 // invocation returns, so nothing is lost when the instance is frozen).
 func (s *Server) FlushAudit(ctx context.Context) error { return s.audit.Flush(ctx) }
 
-// ServeHTTP implements http.Handler.
-// Give http.Server ConnContext too, so that connections take turns.
+// ServeHTTP implements http.Handler. An http.Server that serves s should
+// also set its ConnContext field to s.ConnContext, so that connections take
+// turns for the processors (turns.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handler.ServeHTTP(w, r)
 }
