@@ -40,6 +40,7 @@ import (
 // by goroutines and by several processes sharing the folder.
 type Bucket struct {
 	root string
+	dirs *dirCache // sorted listings of large folders
 }
 
 // Open returns a bucket rooted at dir, creating the folder if needed.
@@ -54,7 +55,7 @@ func Open(dir string) (*Bucket, error) {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("fileblob: %w", err)
 	}
-	return &Bucket{root: abs}, nil
+	return &Bucket{root: abs, dirs: newDirCache()}, nil
 }
 
 func (b *Bucket) path(key string) string { return filepath.Join(b.root, filepath.FromSlash(key)) }
@@ -174,6 +175,7 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, size int64, o
 	if err != nil {
 		return mapErr(key, err)
 	}
+	b.dirs.drop(b.root, dir)
 	return syncDir(dir)
 }
 
@@ -229,9 +231,11 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := os.Remove(b.path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	p := b.path(key)
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return mapErr(key, err)
 	}
+	b.dirs.drop(b.root, filepath.Dir(p))
 	return nil
 }
 
@@ -301,22 +305,16 @@ func (b *Bucket) List(ctx context.Context, prefix string, opts *driver.ListOptio
 	if err != nil {
 		return nil, mapErr(prefix, err)
 	}
-	return b.finishList(nil, "", files, 0, &o), nil
+	return b.finishList(nil, "", "", files, 0, &o), nil
 }
 
-// listLevel is List with the delimiter: one folder's entries, read in
-// the folder's own order and sorted once they are filtered, so a page of
-// a folder of many thousand objects (a long audit log) sorts and stats
-// only what matches. Subfolders under the prefix are common prefixes.
+// listLevel is List with the delimiter: one folder's entries. A large
+// folder's sorted names are kept while it is unchanged (dirCache), so a
+// page of a folder of many thousand objects (a long audit log) is a stat
+// and a binary search; otherwise the entries are read in the folder's own
+// order and only those that match are sorted. Subfolders under the prefix
+// are common prefixes.
 func (b *Bucket) listLevel(ctx context.Context, prefix, base, dir string, o *driver.ListOptions) ([]driver.Attrs, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-			return nil, nil
-		}
-		return nil, mapErr(prefix, err)
-	}
-	defer f.Close()
 	// Names are matched and sorted as they are and made keys only when
 	// kept: a folder of thousands of objects costs no string for each.
 	join, rest, after := "", prefix, o.StartAfter
@@ -331,10 +329,33 @@ func (b *Bucket) listLevel(ctx context.Context, prefix, base, dir string, o *dri
 			after = "" // every key here sorts after it
 		}
 	}
+	start := b.dirs.now()
+	before, err := os.Stat(dir)
+	if err != nil || !before.IsDir() {
+		if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil, nil // no folder, or a file where the folder would be
+		}
+		return nil, mapErr(prefix, err)
+	}
+	if l := b.dirs.get(dir, before); l != nil {
+		return b.fromList(l, join, rest, after, dir, o), nil
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil, nil
+		}
+		return nil, mapErr(prefix, err)
+	}
+	defer f.Close()
+	// A folder changed just now cannot be kept (dirCache): match as the
+	// entries come instead of sorting them all.
+	keep := b.dirs.settled(start, before)
 	var (
-		out   []driver.Attrs
-		files []file
-		y     yield.Point
+		out        []driver.Attrs
+		files      []file
+		all, alldr []string
+		y          yield.Point
 	)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -343,16 +364,18 @@ func (b *Bucket) listLevel(ctx context.Context, prefix, base, dir string, o *dri
 		ents, err := f.ReadDir(1024)
 		for _, d := range ents {
 			name := d.Name()
-			if strings.HasPrefix(name, ".") {
-				continue // temporary files of a Put in progress
-			}
-			if d.IsDir() {
+			switch {
+			case strings.HasPrefix(name, "."):
+				// temporary files of a Put in progress
+			case keep && d.IsDir():
+				alldr = append(alldr, name)
+			case keep:
+				all = append(all, name)
+			case d.IsDir():
 				if strings.HasPrefix(name+"/", rest) {
 					out = append(out, driver.Attrs{Key: join + name + "/"})
 				}
-				continue
-			}
-			if strings.HasPrefix(name, rest) && (after == "" || name > after) {
+			case strings.HasPrefix(name, rest) && (after == "" || name > after):
 				files = append(files, file{name, d})
 			}
 		}
@@ -367,13 +390,45 @@ func (b *Bucket) listLevel(ctx context.Context, prefix, base, dir string, o *dri
 		}
 		y.Maybe()
 	}
-	return b.finishList(out, join, files, len(out), o), nil
+	if keep {
+		slices.Sort(all)
+		slices.Sort(alldr)
+		l := &dirList{files: all, dirs: alldr}
+		if len(all)+len(alldr) >= dirCacheMin {
+			if now, err := os.Stat(dir); err == nil {
+				b.dirs.keep(dir, start, before, now, all, alldr)
+			}
+		}
+		return b.fromList(l, join, rest, after, dir, o), nil
+	}
+	return b.finishList(out, join, dir, files, len(out), o), nil
+}
+
+// fromList answers listLevel from folder dir's sorted listing l.
+func (b *Bucket) fromList(l *dirList, join, rest, after, dir string, o *driver.ListOptions) []driver.Attrs {
+	var out []driver.Attrs
+	for _, name := range l.dirs {
+		if strings.HasPrefix(name+"/", rest) {
+			out = append(out, driver.Attrs{Key: join + name + "/"})
+		}
+	}
+	limit := 0
+	if o.Limit > 0 {
+		limit = o.Limit + len(out)
+	}
+	names := l.page(rest, after, limit)
+	files := make([]file, len(names))
+	for i, n := range names {
+		files[i] = file{key: n}
+	}
+	return b.finishList(out, join, dir, files, len(out), o)
 }
 
 // finishList sorts the files, reads the attributes of those the page
 // keeps and adds them to out, which holds seen common prefixes, their keys
-// each join followed by the file's.
-func (b *Bucket) finishList(out []driver.Attrs, join string, files []file, seen int, o *driver.ListOptions) []driver.Attrs {
+// each join followed by the file's; dir is the folder of files without a
+// directory entry.
+func (b *Bucket) finishList(out []driver.Attrs, join, dir string, files []file, seen int, o *driver.ListOptions) []driver.Attrs {
 	slices.SortFunc(files, func(a, b file) int { return strings.Compare(a.key, b.key) })
 	var y yield.Point
 	for _, f := range files {
@@ -388,7 +443,15 @@ func (b *Bucket) finishList(out []driver.Attrs, join string, files []file, seen 
 			continue
 		}
 		y.Maybe()
-		fi, err := f.d.Info()
+		var (
+			fi  fs.FileInfo
+			err error
+		)
+		if f.d != nil {
+			fi, err = f.d.Info()
+		} else {
+			fi, err = os.Lstat(filepath.Join(dir, f.key))
+		}
 		if err != nil {
 			continue // removed while listing: the next file takes its place
 		}
@@ -398,7 +461,8 @@ func (b *Bucket) finishList(out []driver.Attrs, join string, files []file, seen 
 }
 
 // file is a listed file whose attributes are read once the page is known;
-// key is its key, or its name in a folder listed by listLevel.
+// key is its key, or its name in a folder listed by listLevel; d is its
+// directory entry, nil when it comes from a kept listing.
 type file struct {
 	key string
 	d   fs.DirEntry
