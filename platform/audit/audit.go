@@ -398,14 +398,26 @@ func (l *Log) FlushTenant(ctx context.Context, tenant string) error {
 // segment a page.
 func (l *Log) FlushTenantIf(ctx context.Context, tenant string, need func(*Record) bool) error {
 	t := l.tenant(tenant)
-	t.pmu.Lock()
-	// Records a flush is writing are not in pending: wait for them as if
-	// they were wanted (flushTenant waits for that flush first).
-	found := t.inflight > 0
-	for i := len(t.pending) - 1; i >= 0 && !found; i-- { // newest first: the likeliest match
-		found = need(&t.pending[i])
+	wanted := func() (found, flying bool) {
+		t.pmu.Lock()
+		defer t.pmu.Unlock()
+		for i := len(t.pending) - 1; i >= 0 && !found; i-- { // newest first: the likeliest match
+			found = need(&t.pending[i])
+		}
+		return found, t.inflight > 0
 	}
-	t.pmu.Unlock()
+	found, flying := wanted()
+	if !found && flying {
+		// Records a flush is writing are in neither the queue nor the
+		// store yet: wait for that flush, as if they were wanted, but do
+		// not write what came meanwhile unless it is wanted. Flushing
+		// here instead wrote a segment and the head (synced writes,
+		// milliseconds each, a processor held through each) for most
+		// pages read while the periodic flush ran.
+		t.mu.Lock()
+		t.mu.Unlock() //nolint:staticcheck // waits for the flush that holds it
+		found, _ = wanted()
+	}
 	if !found {
 		return nil
 	}
