@@ -3,6 +3,7 @@ package share
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -616,5 +617,40 @@ func TestPressureIgnoresBackground(t *testing.T) {
 			t.Errorf("limit %.2f beside b under pressure", l)
 		}
 		a1()
+	})
+}
+
+// A request admitted by the release of its tenant's previous one does
+// not run ahead of work that was already waiting for the processor: the
+// wake-up put it in the processor's next slot, and a chain of those (the
+// heavy tenant's requests taking turns through the gate) kept the light
+// tenant's request, woken by the network meanwhile, waiting. One
+// processor makes the order observable: the light goroutine readied
+// before the release runs first.
+func TestAdmittedWaiterGoesBehindQueuedWork(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	synctest.Test(t, func(t *testing.T) {
+		g := New(1, time.Second)
+		a1 := heavyBesideB(t, g)
+		order := make(chan string, 2)
+		go func() {
+			if err := g.Enter(t.Context(), "a"); err != nil {
+				t.Error(err)
+			}
+			order <- "heavy, admitted"
+			g.Leave("a")
+		}()
+		light := make(chan struct{})
+		go func() {
+			<-light
+			order <- "light, queued first"
+		}()
+		synctest.Wait() // both blocked: the heavy one in Enter
+		close(light)    // the light one is runnable...
+		a1()            // ...before the release admits the heavy one
+		if first := <-order; first != "light, queued first" {
+			t.Errorf("ran first: %s", first)
+		}
+		<-order
 	})
 }
