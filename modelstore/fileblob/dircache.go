@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -101,12 +102,18 @@ func (c *dirCache) get(dir string, fi os.FileInfo) *dirList {
 	return l
 }
 
-// keep stores the listing of folder dir read after start, from before
-// (the folder's attributes before the read) and after (after it), if
-// the folder was unchanged throughout and last changed long enough before
+// keep stores l, the sorted listing of folder dir read after start,
+// before being the folder's attributes from before the read, if the
+// folder is large enough to be worth it, was unchanged throughout (its
+// attributes are read again now) and last changed long enough before
 // start. It reports whether it did.
-func (c *dirCache) keep(dir string, start time.Time, before, after os.FileInfo, files, dirs []string) bool {
-	if len(files)+len(dirs) < dirCacheMin || len(files)+len(dirs) > dirCacheMax/4 {
+func (c *dirCache) keep(dir string, start time.Time, before os.FileInfo, l *dirList) bool {
+	n := len(l.files) + len(l.dirs)
+	if n < dirCacheMin || n > dirCacheMax/4 || !c.settled(start, before) {
+		return false
+	}
+	after, err := os.Stat(dir)
+	if err != nil {
 		return false
 	}
 	ino, dev, mtime := identity(before)
@@ -114,16 +121,13 @@ func (c *dirCache) keep(dir string, start time.Time, before, after os.FileInfo, 
 	if ino != ino2 || dev != dev2 || mtime != mtime2 {
 		return false // changed while it was read
 	}
-	if !c.settled(start, before) {
-		return false
-	}
-	l := &dirList{ino: ino, dev: dev, mtime: mtime, read: start, files: files, dirs: dirs}
+	l.ino, l.dev, l.mtime, l.read = ino, dev, mtime, start
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old := c.m[dir]; old != nil {
 		c.dropLocked(dir, old)
 	}
-	for c.names+len(files)+len(dirs) > dirCacheMax && len(c.m) > 0 {
+	for c.names+n > dirCacheMax && len(c.m) > 0 {
 		var (
 			lru  string
 			oldl *dirList
@@ -138,7 +142,7 @@ func (c *dirCache) keep(dir string, start time.Time, before, after os.FileInfo, 
 	c.tick++
 	l.used = c.tick
 	c.m[dir] = l
-	c.names += len(files) + len(dirs)
+	c.names += n
 	return true
 }
 
@@ -194,10 +198,8 @@ func (l *dirList) page(rest, after string, limit int) []string {
 		i = max(i, j)
 	}
 	end := i
-	for end < len(l.files) && (limit <= 0 || end-i < limit) && hasPrefix(l.files[end], rest) {
+	for end < len(l.files) && (limit <= 0 || end-i < limit) && strings.HasPrefix(l.files[end], rest) {
 		end++
 	}
 	return l.files[i:end]
 }
-
-func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }

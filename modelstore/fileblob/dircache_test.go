@@ -228,7 +228,7 @@ func TestKeptListingsBounded(t *testing.T) {
 		backdate(t, d)
 		dirs = append(dirs, d)
 		st := fi(d)
-		if !c.keep(d, time.Now(), st, st, names, nil) {
+		if !c.keep(d, time.Now(), st, &dirList{files: names}) {
 			t.Fatal("not kept")
 		}
 		if c.names > dirCacheMax {

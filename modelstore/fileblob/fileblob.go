@@ -394,11 +394,7 @@ func (b *Bucket) listLevel(ctx context.Context, prefix, base, dir string, o *dri
 		slices.Sort(all)
 		slices.Sort(alldr)
 		l := &dirList{files: all, dirs: alldr}
-		if len(all)+len(alldr) >= dirCacheMin {
-			if now, err := os.Stat(dir); err == nil {
-				b.dirs.keep(dir, start, before, now, all, alldr)
-			}
-		}
+		b.dirs.keep(dir, start, before, l)
 		return b.fromList(l, join, rest, after, dir, o), nil
 	}
 	return b.finishList(out, join, dir, files, len(out), o), nil
