@@ -41,8 +41,10 @@
 // the gate costs a lone tenant nothing, batching included. A request that
 // blocks on its client (reading a slow body, streaming to a slow reader)
 // can step aside with Pause, so its tenant's other requests are not held
-// behind a network wait; Pause's resume never blocks, so it cannot
-// deadlock against the tenant's own requests.
+// behind a network wait. When it resumes it waits for its tenant's turn
+// like a new request, but at most ResumeWait: a request of the same
+// tenant that it holds up (a lock it took before its pause) could
+// otherwise never leave, and the two would wait for each other.
 package share
 
 import (
@@ -401,10 +403,18 @@ func (g *Gate) Enter(ctx context.Context, t string) error {
 	}
 }
 
+// ResumeWait is the longest a paused request waits for its tenant's share
+// when it resumes (see Pause).
+const ResumeWait = 20 * time.Millisecond
+
 // Pause steps a running request of tenant t aside while it blocks on
 // something other than the CPU (its client), so the tenant's next request
 // may run meanwhile. resume must be called once before the request works
-// again; it never waits.
+// again. It waits, as Enter does, until the tenant's share admits the
+// request again, but at most ResumeWait; then the request runs over the
+// share. Without the wait a tenant's uploads, each pausing on its client
+// between reads, came back side by side past the share and processed at
+// once what they had read.
 func (g *Gate) Pause(t string) (resume func()) {
 	if g == nil {
 		return func() {}
@@ -420,6 +430,12 @@ func (g *Gate) Pause(t string) (resume func()) {
 	g.scan(now)
 	g.mu.Unlock()
 	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), ResumeWait)
+		err := g.Enter(ctx, t)
+		cancel()
+		if err == nil {
+			return
+		}
 		g.mu.Lock()
 		// Looked up again: a tenant idle past the window while paused
 		// may have been swept.

@@ -223,14 +223,53 @@ func TestPauseLetsTheTenantsNextRequestRun(t *testing.T) {
 		if !ok {
 			t.Fatal("a's request still waits while a's other request is paused")
 		}
-		resume() // never waits, even over the share
+		// Resuming, a1 waits for a's turn: a2 runs on a's share.
+		resumed := make(chan struct{})
+		go func() { resume(); close(resumed) }()
+		synctest.Wait()
+		select {
+		case <-resumed:
+			t.Fatal("resume did not wait for a's share")
+		default:
+		}
+		a2()
+		<-resumed
+		if g.Running("a") != 1 {
+			t.Fatalf("a runs %d after resume", g.Running("a"))
+		}
+		a1()
+		if g.Running("a") != 0 {
+			t.Fatalf("a runs %d", g.Running("a"))
+		}
+	})
+}
+
+// TestResumeWaitsAtMostResumeWait: a paused request whose tenant's share
+// stays full resumes after ResumeWait anyway, over the share (the request
+// holding the share might be waiting for it).
+func TestResumeWaitsAtMostResumeWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := New(2, time.Minute)
+		ctx := t.Context()
+		a1 := heavyBesideB(t, g)
+		a2ch := enter(ctx, g, "a")
+		resume := g.Pause("a")
+		a2, ok := admitted(t, a2ch)
+		if !ok {
+			t.Fatal("a's request still waits while a's other request is paused")
+		}
+		t0 := time.Now()
+		resume()
+		if waited := time.Since(t0); waited != ResumeWait {
+			t.Fatalf("resume waited %v, want ResumeWait (%v)", waited, ResumeWait)
+		}
 		if g.Running("a") != 2 {
 			t.Fatalf("a runs %d after resume", g.Running("a"))
 		}
 		a1()
 		a2()
-		if g.Running("a") != 0 {
-			t.Fatalf("a runs %d", g.Running("a"))
+		if g.Running("a") != 0 || g.Waiting() != 0 {
+			t.Fatalf("a runs %d, %d waiting", g.Running("a"), g.Waiting())
 		}
 	})
 }
@@ -307,12 +346,13 @@ func TestAwaitPausesOnlySlowWaits(t *testing.T) {
 			t.Fatal("a slow wait held back a's next request")
 		}
 		close(release)
+		synctest.Wait()
+		a2() // the slow wait's request resumes on a's share
 		<-awaited
-		if g.Running("a") != 2 {
+		if g.Running("a") != 1 {
 			t.Fatalf("a runs %d after the slow wait", g.Running("a"))
 		}
 		a1()
-		a2()
 		if g.Running("a") != 0 {
 			t.Fatalf("a runs %d", g.Running("a"))
 		}
