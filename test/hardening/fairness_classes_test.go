@@ -45,7 +45,7 @@ func TestFairness(t *testing.T) {
 		// job takes (that is AIAAS_TRAIN_WORKERS' to bound).
 		"AIAAS_TRAIN_WORKERS=0")
 	ctx := context.Background()
-	png := goodEndpoint(t, ctx, w.b)
+	goodEndpoint(t, ctx, w.b) // B's "invoke" probe's
 
 	// A's endpoint whose preprocess spins until the plugin deadline.
 	spin := wasmasm.Spinning().Bytes()
@@ -55,32 +55,8 @@ func TestFairness(t *testing.T) {
 	if st, b, err := w.call(ctx, "PUT", "/v1/endpoints/spin", w.keyA, "application/json", strings.NewReader(`{"model":"digits","preprocess":"spin"}`), -1); st/100 != 2 {
 		t.Fatalf("A's endpoint: %d %v %s", st, err, b)
 	}
-
-	infer := w.inferProbe(2)
-	invoke := probe{"invoke", 2, 20 * time.Millisecond, func(ctx context.Context) (int, []byte, error) {
-		return w.call(ctx, "POST", "/v1/endpoints/good/invoke", w.keyB, "image/png", bytes.NewReader(png), int64(len(png)))
-	}}
-	// B's plugin upload: a new module each time (a function of n nops),
-	// so no cache can answer it without its validation.
-	var nB atomic.Int64
-	upload := probe{"upload", 1, 40 * time.Millisecond, func(ctx context.Context) (int, []byte, error) {
-		m := wasmasm.Echo()
-		m.Funcs = append(m.Funcs, wasmasm.Func{Type: wasmasm.TyVoid, Body: bytes.Repeat([]byte{0x01}, int(nB.Add(1)))})
-		wasm := m.Bytes()
-		return w.call(ctx, "PUT", "/v1/plugins/b-echo", w.keyB, "application/wasm", bytes.NewReader(wasm), int64(len(wasm)))
-	}}
 	small := artifact(t, 5)
-	publish := probe{"publish", 1, 100 * time.Millisecond, func(ctx context.Context) (int, []byte, error) {
-		return w.call(ctx, "POST", "/v1/models/b-small/versions", w.keyB, "application/octet-stream", bytes.NewReader(small), int64(len(small)))
-	}}
-	ready := probe{"ready", 2, 10 * time.Millisecond, func(ctx context.Context) (int, []byte, error) {
-		return w.call(ctx, "GET", "/v2/health/ready", "", "", nil, -1)
-	}}
-	get := func(name, path string) probe {
-		return probe{name, 1, 100 * time.Millisecond, func(ctx context.Context) (int, []byte, error) {
-			return w.call(ctx, "GET", path, w.keyB, "", nil, -1)
-		}}
-	}
+
 	// A's requests; each returns its status.
 	a := func(method, path, ctype string, body func(g int) []byte) func(context.Context, int) int {
 		return func(ctx context.Context, g int) int {
@@ -105,7 +81,7 @@ func TestFairness(t *testing.T) {
 	}
 
 	run(fairClass{name: "plugin slots", what: "8 calls in flight whose preprocess spins until the 2 s plugin deadline",
-		probes: []probe{invoke, infer},
+		probes: []string{"invoke", "infer"},
 		abuse:  abuse{8, a("POST", "/v1/endpoints/spin/invoke", "application/octet-stream", fixed([]byte("x")))}})
 
 	// A's six plugins that each grow an instance to 60 MiB and write it
@@ -128,7 +104,7 @@ func TestFairness(t *testing.T) {
 	digitsInput := safetensors.Encode(&safetensors.File{Tensors: []safetensors.Tensor{safetensors.F32("input", []int{1, 784}, make([]float32, 784))}})
 	var nHog atomic.Int64
 	run(fairClass{name: "idle plugins", what: "6 plugins whose calls grow their instance to 60 MiB and write it, invoked round robin from 4 connections (1.4 GiB if every instance stayed warm)",
-		probes:        []probe{invoke, infer},
+		probes:        []string{"invoke", "infer"},
 		latencyDefect: "instances that each write 60 MiB, created and closed in turn, stall the whole process for hundreds of ms on this microVM (BENCHMARKS.md, \"Fairness\"); RSS and B's failures are held",
 		abuse: abuse{4, func(ctx context.Context, g int) int {
 			st, _, _ := w.call(ctx, "POST", fmt.Sprintf("/v1/endpoints/hog-%d/invoke", nHog.Add(1)%hogs), w.keyA, "application/octet-stream", bytes.NewReader(digitsInput), int64(len(digitsInput)))
@@ -137,7 +113,7 @@ func TestFairness(t *testing.T) {
 
 	startLoop := wasmasm.StartLoop().Bytes()
 	run(fairClass{name: "upload checks", what: "3 uploads at once of modules whose start function loops (each refused at the 5 s init deadline)",
-		probes: []probe{upload, infer}, window: 6 * time.Second,
+		probes: []string{"upload", "infer"}, window: 6 * time.Second,
 		abuse: abuse{3, func(ctx context.Context, g int) int {
 			st, _, _ := w.call(ctx, "PUT", fmt.Sprintf("/v1/plugins/start-loop-%d", g), w.keyA, "application/wasm", bytes.NewReader(startLoop), int64(len(startLoop)))
 			return st
@@ -145,7 +121,7 @@ func TestFairness(t *testing.T) {
 
 	var nA atomic.Int64
 	run(fairClass{name: "compile budget", what: "3 uploads at once of compile bombs: 5,000 locals × 100 loops, 6,000 nested loops, 6 functions of 1,000 locals × 400 loops (just under the module's budget, so it compiles)",
-		probes: []probe{upload, infer},
+		probes: []string{"upload", "infer"},
 		abuse: abuse{3, func(ctx context.Context, g int) int {
 			b := compileBomb(g, int(nA.Add(1)))
 			st, _, _ := w.call(ctx, "PUT", fmt.Sprintf("/v1/plugins/bomb-%d", g), w.keyA, "application/wasm", bytes.NewReader(b), int64(len(b)))
@@ -154,7 +130,7 @@ func TestFairness(t *testing.T) {
 
 	job := []byte(`{"model":"m","dataset":"mnist","epochs":1}`)
 	run(fairClass{name: "training queue", what: "training jobs submitted in a loop from 4 connections (its 8 queued, the rest 429)",
-		probes: []probe{infer},
+		probes: []string{"infer"},
 		abuse:  abuse{4, a("POST", "/v1/training-jobs", "application/json", fixed(job))},
 		during: func(ctx context.Context) error {
 			time.Sleep(time.Second) // A's share is full by now
@@ -168,14 +144,14 @@ func TestFairness(t *testing.T) {
 		}})
 
 	run(fairClass{name: "audit reads", what: "GET /v1/audit?limit=100 in a loop from 4 connections",
-		probes: []probe{infer, get("audit", "/v1/audit?limit=20")},
+		probes: []string{"infer", "audit"},
 		abuse: abuse{4, func(ctx context.Context, g int) int {
 			st, _, _ := w.call(ctx, "GET", "/v1/audit?limit=100", w.keyA, "", nil, -1)
 			return st
 		}}})
 
 	run(fairClass{name: "API keys", what: "POST /v1/keys in a loop from 3 connections (100 created, the rest 409) and GET /v1/keys from a fourth",
-		probes: []probe{ready, infer, get("keys", "/v1/keys")},
+		probes: []string{"ready", "infer", "keys"},
 		abuse: abuse{4, func(ctx context.Context, g int) int {
 			if g == 3 {
 				st, _, _ := w.call(ctx, "GET", "/v1/keys", w.keyA, "", nil, -1)
@@ -195,7 +171,7 @@ func TestFairness(t *testing.T) {
 		return st
 	}
 	run(fairClass{name: "metrics labels", what: "models created and each inferred once, in a loop from 2 connections (up to 120; then inferences on them)",
-		probes: []probe{infer, get("metrics", "/v1/metrics")},
+		probes: []string{"infer", "metrics"},
 		abuse: abuse{2, func(ctx context.Context, g int) int {
 			i := models.Add(1)
 			if i <= 120 {
@@ -233,14 +209,14 @@ func TestFairness(t *testing.T) {
 	// 0.3–7 s and took RSS to 1.3 and 2.5 GiB (BENCHMARKS.md).
 	bomb := gzipBomb(t)
 	run(fairClass{name: "dataset bombs", what: fmt.Sprintf("2 uploads at once, repeated, of a %d KiB gzip CSV inflating to 300 MB (64 Mi values checked before the dataset limit's 413)", len(bomb)>>10),
-		probes: []probe{infer, publish}, window: 6 * time.Second,
+		probes: []string{"infer", "publish"}, window: 6 * time.Second,
 		abuse: abuse{2, func(ctx context.Context, g int) int {
 			st, _, _ := w.call(ctx, "PUT", fmt.Sprintf("/v1/datasets/bomb-%d", g), w.keyA, "text/csv", bytes.NewReader(bomb), int64(len(bomb)))
 			return st
 		}}})
 	big := bigUpload(t)
 	run(fairClass{name: "model uploads", what: fmt.Sprintf("3 uploads at once, repeated, of a %d MB model with one byte too many (refused at its end)", big.size/1e6),
-		probes: []probe{infer, publish}, window: 6 * time.Second,
+		probes: []string{"infer", "publish"}, window: 6 * time.Second,
 		abuse: abuse{3, func(ctx context.Context, g int) int {
 			f, err := os.Open(big.path)
 			if err != nil {
@@ -348,7 +324,7 @@ func deadlineClass(t *testing.T) []fairResult {
 	const rows = 700
 	req, _ := json.Marshal(map[string]any{"inputs": []map[string]any{{"name": "input", "shape": []int{rows, 4096}, "datatype": "FP32", "data": make([]float32, rows*4096)}}})
 	return []fairResult{w.run(t, fairClass{name: "deadlines", what: fmt.Sprintf("inferences of %d rows on a 16.8 M-parameter model from 2 connections, with a 1 s request deadline", rows),
-		probes: []probe{w.inferProbe(2)},
+		probes: []string{"infer"},
 		abuse: abuse{2, func(ctx context.Context, g int) int {
 			st, _, _ := w.call(ctx, "POST", "/v2/models/wide/infer", w.keyA, "application/json", bytes.NewReader(req), int64(len(req)))
 			return st

@@ -23,7 +23,9 @@ import (
 // A abuses it while tenant B runs a steady light workload at a fixed rate,
 // and B is measured. Always asserted: no B request fails (a non-2xx or a
 // transport error) and the server's RSS never passes the memory budget it
-// was started with. B's latency is asserted too, against B's own quiet
+// was started with. B's probes are sent from a process of their own, as
+// another tenant's program would be (fairness_probes_test.go), and A's
+// load from this one. B's latency is asserted too, against B's own quiet
 // windows:
 //
 //   - windows alternate quiet, abuse, quiet (…): each abuse window is
@@ -60,6 +62,8 @@ type fairWorld struct {
 	hc map[string]*http.Client
 	// bSeq is the last of B's audit records read (serverTimes).
 	bSeq uint64
+	// probes sends B's probes from a process of its own.
+	probes *prober
 
 	rss rssWatch
 }
@@ -112,6 +116,7 @@ func newFairWorld(t *testing.T, budget int64, env ...string) *fairWorld {
 		w.hc[k] = &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 		t.Cleanup(w.hc[k].CloseIdleConnections)
 	}
+	w.probes = startProber(t, w.keyB)
 	for i, c := range []*client.Client{w.a, w.b} {
 		art := artifact(t, int64(i+1))
 		if _, err := c.PushModel(context.Background(), "digits", bytes.NewReader(art), int64(len(art)), nil); err != nil {
@@ -142,44 +147,13 @@ func (w *fairWorld) restart(t *testing.T, env ...string) {
 	w.rss.take()
 }
 
-// call makes one request and returns its status (0 for a transport
-// error, which err then says) and up to 4 MiB of its body.
+// call makes one request with key's client (B's for an unknown key).
 func (w *fairWorld) call(ctx context.Context, method, path, key, ctype string, body io.Reader, size int64) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, w.s.URL+path, body)
-	if err != nil {
-		return 0, nil, err
-	}
-	if size >= 0 {
-		req.ContentLength = size
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
 	hc := w.hc[key]
 	if hc == nil {
 		hc = w.hc[w.keyB]
 	}
-	res, err := hc.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(res.Body, 4<<20))
-	io.Copy(io.Discard, res.Body)
-	return res.StatusCode, b, nil
-}
-
-// probe is one kind of B request, sent by conns goroutines once every
-// interval each (a late answer delays the next request, never queues
-// more).
-type probe struct {
-	name  string
-	conns int
-	every time.Duration
-	do    func(ctx context.Context) (int, []byte, error)
+	return call(ctx, hc, w.s.URL, method, path, key, ctype, body, size)
 }
 
 // abuse is A's misbehaviour: conns goroutines each repeating one request
@@ -192,7 +166,7 @@ type abuse struct {
 // fairClass is one class of issue #20 and how it is proven.
 type fairClass struct {
 	name, what string
-	probes     []probe // B's; the first is the one the latency bound is on
+	probes     []string // B's (probeSpecs); the first is the one the latency bound is on
 	abuse      abuse
 	window     time.Duration // of abuse (3 s if 0); quiet windows are fairQuiet
 	// latencyDefect, when set, names a known defect (BENCHMARKS.md) that
@@ -264,16 +238,16 @@ func (w *fairWorld) serverTimes(after *uint64, from, to time.Time) (map[string][
 	}
 }
 
-// window runs B's probes for d while A's abuse (if any) runs, then stops
-// A and waits until A's requests in flight have ended, so that the next
-// window starts quiet. It returns B's stats per probe and A's statuses.
-func (w *fairWorld) window(probes []probe, d time.Duration, ab *abuse, during func(context.Context) error) (map[string]*stats, map[int]int, error) {
+// window has B's probe process send probes for d while A's abuse (if
+// any) runs, then stops A and waits until A's requests in flight have
+// ended, so that the next window starts quiet. It returns B's stats per
+// probe and A's statuses.
+func (w *fairWorld) window(probes []string, d time.Duration, ab *abuse, during func(context.Context) error) (map[string]*stats, map[int]int, error) {
 	var (
 		stopA    atomic.Bool
 		aWG, bWG sync.WaitGroup
 		mu       sync.Mutex
 		aStatus  = map[int]int{}
-		out      = map[string]*stats{}
 		duringEr error
 	)
 	if ab != nil {
@@ -290,49 +264,23 @@ func (w *fairWorld) window(probes []probe, d time.Duration, ab *abuse, during fu
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	from := time.Now()
-	for _, p := range probes {
-		st := &stats{}
-		out[p.name] = st
-		for range p.conns {
-			bWG.Go(func() {
-				tk := time.NewTicker(p.every)
-				defer tk.Stop()
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-tk.C:
-					}
-					t0 := time.Now()
-					// B's requests are never cut short by the window's end.
-					code, body, err := p.do(context.Background())
-					dt := time.Since(t0)
-					mu.Lock()
-					st.lat = append(st.lat, dt)
-					if err != nil || code/100 != 2 {
-						st.fails++
-						if st.first == "" {
-							st.first = fmt.Sprintf("%d %v %.200s", code, err, body)
-						}
-					}
-					mu.Unlock()
-				}
-			})
-		}
-	}
 	if during != nil {
 		bWG.Go(func() { duringEr = during(ctx) })
 	}
-	bWG.Wait()
+	from := time.Now()
+	out, err := w.probes.window(w.s.URL, probes, d)
 	to := time.Now()
+	bWG.Wait()
 	stopA.Store(true)
 	aWG.Wait()
+	if err != nil {
+		return nil, aStatus, err
+	}
 	// B's time inside the server, read once A has stopped.
 	if srv, err := w.serverTimes(&w.bSeq, from, to); err == nil {
 		for _, p := range probes {
-			if a, ok := probeActions[p.name]; ok {
-				out[p.name].srv = srv[a]
+			if a, ok := probeActions[p]; ok {
+				out[p].srv = srv[a]
 			}
 		}
 	} else if duringEr == nil {
@@ -381,7 +329,7 @@ func (w *fairWorld) run(t *testing.T, c fairClass) fairResult {
 	if fairStrict() {
 		rounds, quiet, long = 3, 2*fairQuiet, 2*c.window
 	}
-	res := fairResult{class: c.name, what: c.what, probe: c.probes[0].name, aStatus: map[int]int{}, budgMiB: int(w.budget >> 20)}
+	res := fairResult{class: c.name, what: c.what, probe: c.probes[0], aStatus: map[int]int{}, budgMiB: int(w.budget >> 20)}
 	all := map[string]*stats{}
 	quietAll, abuseAll := &stats{}, &stats{}
 	tally := func(m map[string]*stats, into *stats) {
@@ -452,14 +400,6 @@ func (w *fairWorld) run(t *testing.T, c fairClass) fairResult {
 		}
 	}
 	return res
-}
-
-// B's probes.
-
-func (w *fairWorld) inferProbe(conns int) probe {
-	return probe{"infer", conns, 10 * time.Millisecond, func(ctx context.Context) (int, []byte, error) {
-		return w.call(ctx, "POST", "/v2/models/digits/infer", w.keyB, "application/json", bytes.NewReader(inferBody), -1)
-	}}
 }
 
 // fairTable is the Markdown table of BENCHMARKS.md.
