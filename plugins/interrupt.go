@@ -171,10 +171,10 @@ func instrument(wasm []byte) ([]byte, error) {
 	if !memory {
 		return nil, errors.New("the module defines no memory; plugins must define and export their own")
 	}
-	ck := check{budget: binary.AppendUvarint(nil, globals), yield: binary.AppendUvarint(nil, w.imported)}
+	ck := check{budget: binary.AppendUvarint(nil, globals), scratch: binary.AppendUvarint(nil, globals+1), yield: binary.AppendUvarint(nil, w.imported)}
 
-	// The added pieces: the yield type, the import, the budget global,
-	// the start export.
+	// The added pieces: the yield type, the import, the budget and
+	// scratch globals, the start export.
 	yieldType := []byte{0x60, 0x00, 0x01, 0x7f} // () -> i32
 	importEntry := func(p []byte) []byte {
 		p = binary.AppendUvarint(p, uint64(len(plugin.HostModule)))
@@ -186,6 +186,7 @@ func instrument(wasm []byte) ([]byte, error) {
 	}
 	budgetGlobal := leb128.AppendSigned([]byte{0x7f, 0x01, 0x41}, interruptBudget)
 	budgetGlobal = append(budgetGlobal, 0x0b)
+	budgetGlobal = append(budgetGlobal, 0x7f, 0x01, 0x41, 0x00, 0x0b) // the scratch global: mut i32 = 0
 	startEntry := func(p []byte) ([]byte, error) {
 		sr := &wreader{b: start}
 		x := sr.uint()
@@ -220,7 +221,7 @@ func instrument(wasm []byte) ([]byte, error) {
 			case 2:
 				emit(2, importEntry([]byte{0x01}))
 			case 6:
-				emit(6, append([]byte{0x01}, budgetGlobal...))
+				emit(6, append([]byte{0x02}, budgetGlobal...))
 			case 7:
 				p, err := startEntry([]byte{0x01})
 				if err != nil {
@@ -254,7 +255,7 @@ func instrument(wasm []byte) ([]byte, error) {
 			p = importEntry(p)
 		case 6:
 			n := sr.uint()
-			p = binary.AppendUvarint(nil, n+1)
+			p = binary.AppendUvarint(nil, n+2)
 			for i := uint64(0); i < n && sr.err == nil; i++ {
 				at := sr.off
 				sr.valType()
@@ -447,9 +448,9 @@ func (w *rewriter) customSection(payload []byte) []byte {
 	return p
 }
 
-// check is what the checks refer to: the budget global's and the yield
-// function's indices, encoded.
-type check struct{ budget, yield []byte }
+// check is what the checks refer to: the budget and scratch globals'
+// and the yield function's indices, encoded.
+type check struct{ budget, scratch, yield []byte }
 
 // code rewrites the code section: a check at the start of every body and
 // of every loop, each charging the code it guards, and calls and ref.func
@@ -500,6 +501,12 @@ func (w *rewriter) code(payload []byte, ck check) ([]byte, error) {
 				body = append(body, b.b[last:at+1]...)
 				body = binary.AppendUvarint(body, w.fn(x))
 				last = b.off
+			case 0xfc: // bulk memory and table operations: charged by their length
+				if shift, ok := bulkShift((&wreader{b: b.b, off: at + 1}).uint()); ok {
+					body = append(body, b.b[last:at]...)
+					body = ck.appendBulk(body, shift)
+					last = at
+				}
 			}
 		}
 		if b.err != nil {
@@ -560,6 +567,55 @@ func (c check) append(b []byte, weight int) []byte {
 	b = leb128.AppendSigned(b, int64(min(weight, interruptBudget)))
 	b = append(b, 0x6b, 0x24)
 	b = append(b, c.budget...)
+	return c.appendTest(b)
+}
+
+// A bulk memory or table instruction (memory.fill, memory.copy,
+// memory.init, and their table forms) is one instruction that runs as long
+// as its length operand says: a loop of 64 MiB fills charged only its
+// code's few bytes would run for minutes between two exits, past any
+// deadline and holding its processor. So each is charged, before it runs,
+// its length shifted right by bulkShift's answer (a byte filled or copied
+// is about a sixteenth of a byte of code executed; a table element about
+// one):
+//
+//	global.set $scratch; global.get $scratch (the length, kept on the stack)
+//	global.get $budget; global.get $scratch; i32.const shift; i32.shr_u
+//	i32.sub; global.set $budget
+//	…the check's test, as append's
+//
+// One instruction still runs whole once started: at most the memory's
+// size (the host caps it) or the table's.
+func (c check) appendBulk(b []byte, shift int) []byte {
+	b = append(b, 0x24)
+	b = append(b, c.scratch...)
+	b = append(b, 0x23)
+	b = append(b, c.scratch...)
+	b = append(b, 0x23)
+	b = append(b, c.budget...)
+	b = append(b, 0x23)
+	b = append(b, c.scratch...)
+	b = append(b, 0x41, byte(shift), 0x76, 0x6b, 0x24) // i32.const shift; i32.shr_u; i32.sub; global.set
+	b = append(b, c.budget...)
+	return c.appendTest(b)
+}
+
+// bulkShift reports whether the 0xfc-prefixed instruction sub is a bulk
+// operation whose length is on top of the stack (an i32), and the shift
+// that turns its length into budget.
+func bulkShift(sub uint64) (shift int, ok bool) {
+	switch sub {
+	case 8, 10, 11: // memory.init, memory.copy, memory.fill
+		return 4, true
+	case 12, 14, 15, 17: // table.init, table.copy, table.grow, table.fill
+		return 0, true
+	}
+	return 0, false
+}
+
+// appendTest appends the end of a check: if the budget is spent, refill
+// it and call yield, trapping if the call must stop.
+func (c check) appendTest(b []byte) []byte {
 	b = append(b, 0x23)
 	b = append(b, c.budget...)
 	b = append(b, 0x41, 0x00, 0x48, 0x04, 0x40, 0x41)

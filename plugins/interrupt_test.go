@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -88,6 +89,49 @@ func TestLoopingGuestLetsTheWorldStop(t *testing.T) {
 	}
 }
 
+// A loop of bulk instructions is charged by their length: a 64 MiB
+// memory.fill per iteration, charged only its loop's few bytes of code,
+// runs some 70,000 fills (minutes at any memory bandwidth) between two
+// exits to Go, so neither a collection nor the call's deadline could stop
+// it. Charged, it exits before every fill: the collection finishes in
+// milliseconds (20 s is the failure, far from either).
+func TestBulkMemoryLoopLetsTheWorldStop(t *testing.T) {
+	h := newHost(t, &Options{CallTimeout: time.Minute})
+	m := moduleOf(wasmasm.FillLoop(1025).Bytes())
+	p, err := h.mustPool(context.Background(), "acme", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.Preprocess(ctx, "acme", m, "x", nil)
+		done <- err
+	}()
+	for s := p.stats(); s.total-s.idle == 0; s = p.stats() { // until the call holds an instance
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	collected := make(chan struct{})
+	go func() { runtime.GC(); close(collected) }()
+	select {
+	case <-collected:
+	case <-time.After(20 * time.Second):
+		cancel()
+		t.Fatal("a collection still waits after 20 s for the guest's fills")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the filling call ended (%v) before it was cancelled", err)
+	default:
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled call: %v", err)
+	}
+}
+
 func TestInstrumentRefusesReservedExports(t *testing.T) {
 	m0 := wasmasm.Echo()
 	m0.Exports = append(m0.Exports, wasmasm.Export{Name: startExport, Kind: 0, Idx: 1})
@@ -129,13 +173,18 @@ func TestInstrumentStartRunsFirst(t *testing.T) {
 }
 
 // FuzzInstrument: every module that wazero compiles, and that defines a
-// memory, still compiles once instrumented, with one more exported global.
+// memory, still compiles once instrumented (with its two added globals and
+// the checks, bulk instructions' included).
 func FuzzInstrument(f *testing.F) {
 	f.Add(wasmasm.Echo().Bytes())
 	f.Add(wasmasm.StartLoop().Bytes())
 	f.Add(wasmasm.Spinning().Bytes())
 	f.Add(callTree(5).Bytes())
 	f.Add(wasmasm.MemoryHog(2).Bytes())
+	f.Add(wasmasm.FillLoop(2).Bytes())
+	copyLoop := wasmasm.FillLoop(2) // memory.copy where the fill was
+	copyLoop.Funcs[2].Body = bytes.Replace(copyLoop.Funcs[2].Body, []byte{0xfc, 0x0b, 0x00}, []byte{0xfc, 0x0a, 0x00, 0x00}, 1)
+	f.Add(copyLoop.Bytes())
 	loops := wasmasm.Echo()
 	loops.Funcs = append(loops.Funcs, wasmasm.Loops(3, 4))
 	f.Add(loops.Bytes())

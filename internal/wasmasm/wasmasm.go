@@ -207,6 +207,29 @@ func Spinning() Module {
 	return m
 }
 
+// FillLoop is Echo whose preprocess grows its memory to pages 64 KiB
+// pages and then, forever, writes all of it past the first page again:
+// one memory.fill per loop iteration, each as long as the memory.
+//
+//	(drop (memory.grow (i32.sub (i32.const pages) (memory.size))))
+//	(loop (memory.fill (i32.const 65536) (i32.const 1) (i32.const (pages-1)*65536)) (br 0))
+//	(i32.const 0)
+func FillLoop(pages uint32) Module {
+	m := Echo()
+	var body []byte
+	body = append(body, 0x41)
+	body = append(body, SLEB(int32(pages))...)
+	body = append(body, 0x3f, 0x00, 0x6b, 0x40, 0x00, 0x1a) // memory.size; i32.sub; memory.grow 0; drop
+	body = append(body, 0x03, 0x40, 0x41)                   // loop; i32.const 65536
+	body = append(body, SLEB(65536)...)
+	body = append(body, 0x41, 0x01, 0x41)
+	body = append(body, SLEB(int32(pages-1)*65536)...)
+	body = append(body, 0xfc, 0x0b, 0x00)             // memory.fill 0
+	body = append(body, 0x0c, 0x00, 0x0b, 0x41, 0x00) // br 0; end; i32.const 0
+	m.Funcs[2].Body = body
+	return m
+}
+
 // SLEB is v as signed LEB128 (the immediate of i32.const).
 func SLEB(v int32) []byte { return leb128.AppendSigned(nil, int64(v)) }
 
