@@ -132,6 +132,73 @@ func TestBulkMemoryLoopLetsTheWorldStop(t *testing.T) {
 	}
 }
 
+// An instrumented memory.fill (filled in chunks of fillChunk, checked
+// between them) writes exactly what the instruction writes, and traps
+// where it traps having written nothing: every length around the chunk
+// size, the whole memory, one byte past its end, a length that wraps 32
+// bits.
+func TestInstrumentedFillIsTheFill(t *testing.T) {
+	const pages = 40
+	m := wasmasm.Echo()
+	// fill(dst, val, len): grow to 40 pages, then memory.fill.
+	body := append([]byte{0x41}, wasmasm.SLEB(pages)...)
+	body = append(body, 0x3f, 0x00, 0x6b, 0x40, 0x00, 0x1a) // memory.size; i32.sub; memory.grow; drop
+	body = append(body, 0x20, 0x00, 0x20, 0x01, 0x20, 0x02, 0xfc, 0x0b, 0x00, 0x41, 0x00)
+	m.Funcs = append(m.Funcs, wasmasm.Func{Type: wasmasm.TyPre, Body: body})
+	m.Exports = append(m.Exports, wasmasm.Export{Name: "fill", Kind: 0, Idx: uint32(len(m.Imports) + len(m.Funcs) - 1)})
+	h := newHost(t, nil)
+	p, err := h.mustPool(context.Background(), "acme", moduleOf(m.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := p.get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.put(inst, false)
+	fill := inst.mod.ExportedFunction("fill")
+	shadow := make([]byte, pages*65536)
+	size := uint64(len(shadow))
+	for i, c := range []struct{ dst, val, n uint64 }{
+		{0, 7, 0}, {100, 1, 10}, {65536, 2, fillChunk - 1}, {3, 3, fillChunk}, {5, 4, fillChunk + 1},
+		{17, 5, 2*fillChunk + 12345}, {0, 6, size}, {size - 10, 8, 10}, {size, 9, 0},
+		{size - 10, 10, 11}, {size + 1, 11, 0}, {1, 12, 1<<32 - 1}, {size - fillChunk - 3, 13, fillChunk + 4},
+	} {
+		_, err := fill.Call(context.Background(), c.dst, c.val, c.n)
+		if traps := c.dst+c.n > size; traps != (err != nil) {
+			t.Fatalf("case %d %+v: err %v, want a trap: %v", i, c, err, traps)
+		} else if !traps {
+			for j := c.dst; j < c.dst+c.n; j++ {
+				shadow[j] = byte(c.val)
+			}
+		}
+		got, ok := inst.mem.Read(0, uint32(size))
+		if !ok || !bytes.Equal(got, shadow) {
+			t.Fatalf("case %d %+v: memory differs from the fill's", i, c)
+		}
+	}
+}
+
+// One memory.fill of 120 MiB comes back to Go between its chunks, as
+// 120 MiB of other work would (about once per 16 MiB): charged only before
+// it ran, it left once, then wrote all 120 MiB without a point where the
+// world could stop or another goroutine run.
+func TestLargeFillExitsBetweenChunks(t *testing.T) {
+	h := newHost(t, nil)
+	m := moduleOf(wasmasm.MemoryHog(1921).Bytes())
+	in := safetensors.Encode(&safetensors.File{Tensors: []safetensors.Tensor{safetensors.F32("input", []int{1, 4}, make([]float32, 4))}})
+	if _, err := h.Preprocess(context.Background(), "acme", m, "x", in); err != nil { // compiled, instantiated, grown
+		t.Fatal(err)
+	}
+	before := exits.Load()
+	if _, err := h.Preprocess(context.Background(), "acme", m, "x", in); err != nil {
+		t.Fatal(err)
+	}
+	if n := exits.Load() - before; n < 5 {
+		t.Fatalf("a 120 MiB fill came back to Go %d times", n)
+	}
+}
+
 func TestInstrumentRefusesReservedExports(t *testing.T) {
 	m0 := wasmasm.Echo()
 	m0.Exports = append(m0.Exports, wasmasm.Export{Name: startExport, Kind: 0, Idx: 1})
