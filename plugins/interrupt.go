@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sync/atomic"
 
 	"github.com/tetratelabs/wazero/api"
 
@@ -65,16 +64,11 @@ const (
 // bytes exits once in 50,000 iterations).
 const interruptBudget = 1 << 20
 
-// exits counts the calls of hostYield in this process: how often guests
-// came back to Go (the tests' measure of the checks).
-var exits atomic.Int64
-
 // hostYield is the host side of the check (in the aiaas_v1 module as
 // yieldImport): "() -> i32", non-zero when the call must stop. Its
 // call is a point where the world can stop; every yield.Every of a call
 // it also lets other goroutines run.
 func hostYield(ctx context.Context, _ api.Module, stack []uint64) {
-	exits.Add(1)
 	if st := stateOf(ctx); st == nil {
 		runtime.Gosched()
 	} else {
@@ -177,13 +171,7 @@ func instrument(wasm []byte) ([]byte, error) {
 	if !memory {
 		return nil, errors.New("the module defines no memory; plugins must define and export their own")
 	}
-	ck := check{
-		budget:  binary.AppendUvarint(nil, globals),
-		scratch: binary.AppendUvarint(nil, globals+1),
-		dst:     binary.AppendUvarint(nil, globals+2),
-		val:     binary.AppendUvarint(nil, globals+3),
-		yield:   binary.AppendUvarint(nil, w.imported),
-	}
+	ck := check{budget: binary.AppendUvarint(nil, globals), scratch: binary.AppendUvarint(nil, globals+1), yield: binary.AppendUvarint(nil, w.imported)}
 
 	// The added pieces: the yield type, the import, the budget and
 	// scratch globals, the start export.
@@ -198,9 +186,7 @@ func instrument(wasm []byte) ([]byte, error) {
 	}
 	budgetGlobal := leb128.AppendSigned([]byte{0x7f, 0x01, 0x41}, interruptBudget)
 	budgetGlobal = append(budgetGlobal, 0x0b)
-	for range addedGlobals - 1 { // scratch, dst, val: mut i32 = 0
-		budgetGlobal = append(budgetGlobal, 0x7f, 0x01, 0x41, 0x00, 0x0b)
-	}
+	budgetGlobal = append(budgetGlobal, 0x7f, 0x01, 0x41, 0x00, 0x0b) // the scratch global: mut i32 = 0
 	startEntry := func(p []byte) ([]byte, error) {
 		sr := &wreader{b: start}
 		x := sr.uint()
@@ -235,7 +221,7 @@ func instrument(wasm []byte) ([]byte, error) {
 			case 2:
 				emit(2, importEntry([]byte{0x01}))
 			case 6:
-				emit(6, append([]byte{addedGlobals}, budgetGlobal...))
+				emit(6, append([]byte{0x02}, budgetGlobal...))
 			case 7:
 				p, err := startEntry([]byte{0x01})
 				if err != nil {
@@ -269,7 +255,7 @@ func instrument(wasm []byte) ([]byte, error) {
 			p = importEntry(p)
 		case 6:
 			n := sr.uint()
-			p = binary.AppendUvarint(nil, n+addedGlobals)
+			p = binary.AppendUvarint(nil, n+2)
 			for i := uint64(0); i < n && sr.err == nil; i++ {
 				at := sr.off
 				sr.valType()
@@ -462,13 +448,9 @@ func (w *rewriter) customSection(payload []byte) []byte {
 	return p
 }
 
-// check is what the checks refer to: the added globals' (the budget, and
-// scratch for a bulk instruction's length, destination and value) and the
-// yield function's indices, encoded.
-type check struct{ budget, scratch, dst, val, yield []byte }
-
-// addedGlobals is how many globals instrument adds after the module's.
-const addedGlobals = 4
+// check is what the checks refer to: the budget and scratch globals'
+// and the yield function's indices, encoded.
+type check struct{ budget, scratch, yield []byte }
 
 // code rewrites the code section: a check at the start of every body and
 // of every loop, each charging the code it guards, and calls and ref.func
@@ -520,15 +502,10 @@ func (w *rewriter) code(payload []byte, ck check) ([]byte, error) {
 				body = binary.AppendUvarint(body, w.fn(x))
 				last = b.off
 			case 0xfc: // bulk memory and table operations: charged by their length
-				sub := (&wreader{b: b.b, off: at + 1}).uint()
-				if shift, ok := bulkShift(sub); ok {
+				if shift, ok := bulkShift((&wreader{b: b.b, off: at + 1}).uint()); ok {
 					body = append(body, b.b[last:at]...)
 					body = ck.appendBulk(body, shift)
 					last = at
-					if sub == 11 { // memory.fill: in chunks, checked between them
-						body = ck.appendFill(body)
-						last = b.off
-					}
 				}
 			}
 		}
@@ -622,73 +599,6 @@ func (c check) appendBulk(b []byte, shift int) []byte {
 	b = append(b, c.budget...)
 	return c.appendTest(b)
 }
-
-// appendFill appends what replaces a memory.fill (its destination, value
-// and length on the stack): the same fill in chunks of fillChunk bytes
-// with a check after each, so that one instruction filling a large memory
-// (the Go runtime clears every large allocation of a Go-built guest so;
-// 60 MiB took 1–3 ms here) exits to Go as often as any other code. The
-// fill's bounds are checked first, whole: out of bounds, the original
-// instruction runs and traps as before, having written nothing.
-//
-//	global.set $len; global.set $val; global.set $dst
-//	block
-//	  dst + len > memory.size × 65536 (in i64)
-//	  if  dst val len memory.fill  br 1  end
-//	  loop
-//	    len <= fillChunk
-//	    if  dst val len memory.fill  br 2  end
-//	    dst val fillChunk memory.fill
-//	    dst += fillChunk; len -= fillChunk
-//	    …a check charging fillChunk >> 4
-//	    br 0
-//	  end
-//	end
-func (c check) appendFill(b []byte) []byte {
-	g := func(op byte, idx []byte) { b = append(append(b, op), idx...) }
-	fill := func(n func()) {
-		g(0x23, c.dst)
-		g(0x23, c.val)
-		n()
-		b = append(b, 0xfc, 0x0b, 0x00)
-	}
-	length := func() { g(0x23, c.scratch) }
-	chunk := func() { b = leb128.AppendSigned(append(b, 0x41), fillChunk) }
-	g(0x24, c.scratch)
-	g(0x24, c.val)
-	g(0x24, c.dst)
-	b = append(b, 0x02, 0x40) // block
-	g(0x23, c.dst)
-	b = append(b, 0xad) // i64.extend_i32_u
-	g(0x23, c.scratch)
-	b = append(b, 0xad, 0x7c)             // i64.extend_i32_u; i64.add
-	b = append(b, 0x3f, 0x00, 0xad)       // memory.size; i64.extend_i32_u
-	b = append(b, 0x42, 0x10, 0x86, 0x56) // i64.const 16; i64.shl; i64.gt_u
-	b = append(b, 0x04, 0x40)             // if
-	fill(length)
-	b = append(b, 0x0c, 0x01, 0x0b) // br 1; end
-	b = append(b, 0x03, 0x40)       // loop
-	length()
-	chunk()
-	b = append(b, 0x4d, 0x04, 0x40) // i32.le_u; if
-	fill(length)
-	b = append(b, 0x0c, 0x02, 0x0b) // br 2; end
-	fill(chunk)
-	g(0x23, c.dst)
-	chunk()
-	b = append(b, 0x6a) // i32.add
-	g(0x24, c.dst)
-	length()
-	chunk()
-	b = append(b, 0x6b) // i32.sub
-	g(0x24, c.scratch)
-	b = c.append(b, fillChunk>>4)
-	return append(b, 0x0c, 0x00, 0x0b, 0x0b) // br 0; end (loop); end (block)
-}
-
-// fillChunk is the most one memory.fill of an instrumented guest writes
-// at once: tens of microseconds.
-const fillChunk = 1 << 20
 
 // bulkShift reports whether the 0xfc-prefixed instruction sub is a bulk
 // operation whose length is on top of the stack (an i32), and the shift
