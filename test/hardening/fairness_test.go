@@ -274,7 +274,12 @@ func (w *fairWorld) window(probes []string, d time.Duration, ab *abuse, during f
 	stopA.Store(true)
 	aWG.Wait()
 	if err != nil {
-		return nil, aStatus, err
+		// The probe process failed: no answers, for every probe.
+		out = map[string]*stats{}
+		for _, p := range probes {
+			out[p] = &stats{}
+		}
+		return out, aStatus, err
 	}
 	// B's time inside the server, read once A has stopped.
 	if srv, err := w.serverTimes(&w.bSeq, from, to); err == nil {
@@ -344,7 +349,10 @@ func (w *fairWorld) run(t *testing.T, c fairClass) fairResult {
 		}
 	}
 	w.rss.take()
-	prev, _, _ := w.window(c.probes, quiet, nil, nil)
+	prev, _, err := w.window(c.probes, quiet, nil, nil)
+	if err != nil {
+		t.Errorf("%s: B's quiet window: %v", c.name, err)
+	}
 	tally(prev, quietAll)
 	for r := range rounds {
 		ab, aSt, err := w.window(c.probes, long, &c.abuse, c.during)
@@ -354,7 +362,10 @@ func (w *fairWorld) run(t *testing.T, c fairClass) fairResult {
 		for k, v := range aSt {
 			res.aStatus[k] += v
 		}
-		next, _, _ := w.window(c.probes, quiet, nil, nil)
+		next, _, err := w.window(c.probes, quiet, nil, nil)
+		if err != nil {
+			t.Errorf("%s round %d: B's quiet window: %v", c.name, r, err)
+		}
 		tally(ab, abuseAll)
 		tally(next, quietAll)
 		// The latency bound, on this abuse window against the worse
