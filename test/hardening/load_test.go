@@ -197,8 +197,11 @@ func warmUp(t *testing.T, round func() error, pid int) (rss int, rounds []int) {
 				return hi, rounds
 			}
 			// Or oscillating around a level rather than growing: three
-			// rounds without a new high; the high is the baseline.
-			if n >= 6 && hi <= slices.Max(kib[:n-3]) {
+			// rounds without a new high past the rounds before by more
+			// than the 3 % band; the high is the baseline. (A swing of
+			// 148–212 MiB whose highs crept up by 1 MiB now and then
+			// never settled under a strict "no new high".)
+			if prev := slices.Max(kib[:n-3]); n >= 6 && float64(hi) <= float64(prev)+max(0.03*float64(prev), 2<<10) {
 				return slices.Max(kib), rounds
 			}
 		}
