@@ -201,8 +201,10 @@ func warmUp(t *testing.T, round func() error, pid int) (rss int, rounds []int) {
 			// than the 3 % band; the high is the baseline. (A swing of
 			// 148–212 MiB whose highs crept up by 1 MiB now and then
 			// never settled under a strict "no new high".)
-			if prev := slices.Max(kib[:n-3]); n >= 6 && float64(hi) <= float64(prev)+max(0.03*float64(prev), 2<<10) {
-				return slices.Max(kib), rounds
+			if n >= 6 {
+				if prev := slices.Max(kib[:n-3]); float64(hi) <= float64(prev)+max(0.03*float64(prev), 2<<10) {
+					return slices.Max(kib), rounds
+				}
 			}
 		}
 	}
