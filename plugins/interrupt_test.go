@@ -66,17 +66,7 @@ func TestLoopingGuestLetsTheWorldStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		_, err := h.Preprocess(ctx, "acme", m, "loop", nil)
-		done <- err
-	}()
-	for s := p.stats(); s.total-s.idle == 0; s = p.stats() { // until the call holds an instance
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(50 * time.Millisecond)
+	done, cancel := holdingCall(t, h, p, m, "loop")
 	runtime.GC()
 	select {
 	case err := <-done:
@@ -87,6 +77,24 @@ func TestLoopingGuestLetsTheWorldStop(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled call: %v", err)
 	}
+}
+
+// holdingCall starts a call of m's preprocess with input in the
+// background and returns once it has held an instance for 50 ms: its
+// result, and the cancel of its context.
+func holdingCall(t *testing.T, h *Host, p *pool, m Module, input string) (<-chan error, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.Preprocess(ctx, "acme", m, input, nil)
+		done <- err
+	}()
+	for s := p.stats(); s.total-s.idle == 0; s = p.stats() { // until the call holds an instance
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	return done, cancel
 }
 
 // A loop of bulk instructions is charged by their length: a 64 MiB
@@ -102,17 +110,7 @@ func TestBulkMemoryLoopLetsTheWorldStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		_, err := h.Preprocess(ctx, "acme", m, "x", nil)
-		done <- err
-	}()
-	for s := p.stats(); s.total-s.idle == 0; s = p.stats() { // until the call holds an instance
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(50 * time.Millisecond)
+	done, cancel := holdingCall(t, h, p, m, "x")
 	collected := make(chan struct{})
 	go func() { runtime.GC(); close(collected) }()
 	select {

@@ -216,11 +216,8 @@ func Spinning() Module {
 //	(i32.const 0)
 func FillLoop(pages uint32) Module {
 	m := Echo()
-	var body []byte
-	body = append(body, 0x41)
-	body = append(body, SLEB(int32(pages))...)
-	body = append(body, 0x3f, 0x00, 0x6b, 0x40, 0x00, 0x1a) // memory.size; i32.sub; memory.grow 0; drop
-	body = append(body, 0x03, 0x40, 0x41)                   // loop; i32.const 65536
+	body := growTo(pages)
+	body = append(body, 0x03, 0x40, 0x41) // loop; i32.const 65536
 	body = append(body, SLEB(65536)...)
 	body = append(body, 0x41, 0x01, 0x41)
 	body = append(body, SLEB(int32(pages-1)*65536)...)
@@ -228,6 +225,13 @@ func FillLoop(pages uint32) Module {
 	body = append(body, 0x0c, 0x00, 0x0b, 0x41, 0x00) // br 0; end; i32.const 0
 	m.Funcs[2].Body = body
 	return m
+}
+
+// growTo is (drop (memory.grow (i32.sub (i32.const pages) (memory.size)))):
+// the memory grown to pages 64 KiB pages.
+func growTo(pages uint32) []byte {
+	body := append([]byte{0x41}, SLEB(int32(pages))...)
+	return append(body, 0x3f, 0x00, 0x6b, 0x40, 0x00, 0x1a) // memory.size; i32.sub; memory.grow 0; drop
 }
 
 // SLEB is v as signed LEB128 (the immediate of i32.const).
@@ -244,10 +248,7 @@ func SLEB(v int32) []byte { return leb128.AppendSigned(nil, int64(v)) }
 //	…Echo's preprocess
 func MemoryHog(pages uint32) Module {
 	m := Echo()
-	var body []byte
-	body = append(body, 0x41)
-	body = append(body, SLEB(int32(pages))...)
-	body = append(body, 0x3f, 0x00, 0x6b, 0x40, 0x00, 0x1a) // memory.size; i32.sub; memory.grow 0; drop
+	body := growTo(pages)
 	body = append(body, 0x41)
 	body = append(body, SLEB(65536)...)
 	body = append(body, 0x41, 0x01, 0x41)
