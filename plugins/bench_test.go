@@ -14,11 +14,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aiaas/aiaas/internal/safetensors"
 	"github.com/aiaas/aiaas/internal/wasmasm"
+	"github.com/tetratelabs/wazero"
 )
 
 // latencies runs f b.N times and reports the median per call.
@@ -287,4 +289,68 @@ func rssBytes() int64 {
 		}
 	}
 	return 0
+}
+
+// BenchmarkCompileStall compiles, with a bare wazero runtime (none of
+// this package's checks), an instrumented module of 6 functions of locals
+// live inside 400 nested loops, while one goroutine starts a collection
+// every 5 ms and another sleeps 1 ms at a time. It reports how late the sleeper woke
+// (stall-p99-ms, stall-max-ms): with two processors, the time no other
+// goroutine could run because the compiling one could not be preempted
+// while the collector waited for it (maxLoopCarried).
+func BenchmarkCompileStall(b *testing.B) {
+	for _, locals := range []int{1000, 500, 160} {
+		b.Run(fmt.Sprintf("carried=%d", locals*400), func(b *testing.B) {
+			m := wasmasm.Echo()
+			for range 6 {
+				m.Funcs = append(m.Funcs, wasmasm.Loops(locals, 400))
+			}
+			n := len(m.Funcs)
+			ctx := context.Background()
+			var late []time.Duration
+			for i := 0; b.Loop(); i++ {
+				m.Funcs = append(m.Funcs[:n], wasmasm.Func{Type: wasmasm.TyVoid, Body: bytes.Repeat([]byte{0x01}, i+1)})
+				wasm, err := instrument(m.Bytes())
+				if err != nil {
+					b.Fatal(err)
+				}
+				rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
+				stop := make(chan struct{})
+				var wg sync.WaitGroup
+				wg.Go(func() { // a collection every 5 ms, as a busy server has
+					for {
+						select {
+						case <-stop:
+							return
+						case <-time.After(5 * time.Millisecond):
+						}
+						runtime.GC()
+					}
+				})
+				wg.Go(func() {
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						t := time.Now()
+						time.Sleep(time.Millisecond)
+						late = append(late, time.Since(t)-time.Millisecond)
+					}
+				})
+				cm, err := rt.CompileModule(ctx, wasm)
+				close(stop)
+				wg.Wait()
+				if err != nil {
+					b.Fatal(err)
+				}
+				cm.Close(ctx)
+				rt.Close(ctx)
+			}
+			slices.Sort(late)
+			b.ReportMetric(float64(late[len(late)*99/100])/1e6, "stall-p99-ms")
+			b.ReportMetric(float64(late[len(late)-1])/1e6, "stall-max-ms")
+		})
+	}
 }

@@ -276,9 +276,23 @@ func (r *wreader) elemSegment() {
 // function may cost maxFunctionCost (~1 s) and a module maxModuleCost
 // (~5 s). Go plugins use under 1 % of both (TestCompileCostOfRealModules:
 // at most 24 locals and 799 nested blocks a function).
+//
+// Apart from time, one shape stalls the whole process: locals live
+// across nested loops. Each local read inside n nested loops becomes a
+// value carried around each of them, and wazero's SSA builder resolves
+// those in stretches the Go scheduler cannot preempt. While a
+// garbage-collection worker waits to scan the compiling goroutine's
+// stack, it spins on a processor of its own, so with two processors no
+// other goroutine runs: 1,000 locals in 400 nested loops (400,000 values)
+// stalled every other goroutine for up to 113 ms, 500 in 400 for 49 ms,
+// and at 64,000 values the longest stall was 9–17 ms, the scheduler's
+// usual slice (BenchmarkCompileStall). A function may carry at most
+// maxLoopCarried values; Go plugins carry at most 24
+// (TestCompileCostOfRealModules).
 const (
 	maxFunctionCost = 500_000_000
 	maxModuleCost   = 2_500_000_000
+	maxLoopCarried  = 65_536
 )
 
 // compileCost estimates the compile time of a function.
@@ -307,7 +321,7 @@ func (r *wreader) body(total *uint64) {
 		r.err = b.err
 		return
 	}
-	blocks, depth := b.countBlocks()
+	blocks, depth, loops := b.countBlocks()
 	cost := compileCost(locals, blocks, depth)
 	*total += cost
 	switch {
@@ -315,6 +329,8 @@ func (r *wreader) body(total *uint64) {
 		r.err = fmt.Errorf("%w: offset %d: a function of %d locals and %d blocks nested %d deep (estimated cost %d, limit %d)", errCompileCost, r.off, locals, blocks, depth, cost, maxFunctionCost)
 	case *total > maxModuleCost:
 		r.err = fmt.Errorf("%w: offset %d: the functions so far (estimated cost %d, limit %d)", errCompileCost, r.off, *total, maxModuleCost)
+	case locals*loops > maxLoopCarried:
+		r.err = fmt.Errorf("%w: offset %d: a function of %d locals inside %d nested loops (%d values carried around loops, limit %d)", errCompileCost, r.off, locals, loops, locals*loops, maxLoopCarried)
 	}
 }
 
@@ -322,25 +338,35 @@ func (r *wreader) body(total *uint64) {
 var errCompileCost = errors.New("compiling it would take too long")
 
 // countBlocks scans a function's instructions and counts block, loop and
-// if, and their deepest nesting. An opcode it does not know ends the scan
-// (wazero validates the instructions; this only estimates cost), so both
-// are lower bounds.
-func (r *wreader) countBlocks() (n, maxDepth uint64) {
-	var depth uint64
+// if, their deepest nesting, and the deepest nesting of loops alone. An
+// opcode it does not know ends the scan (wazero validates the
+// instructions; this only estimates cost), so all three are lower bounds.
+func (r *wreader) countBlocks() (n, maxDepth, maxLoops uint64) {
+	var depth, loops uint64
+	var isLoop []bool // per open block: whether it is a loop
 	for !r.done() {
 		op, known := r.instr()
 		switch {
 		case !known:
-			return n, maxDepth
+			return n, maxDepth, maxLoops
 		case op == 0x02 || op == 0x03 || op == 0x04: // block, loop, if
 			n++
 			depth++
 			maxDepth = max(maxDepth, depth)
+			isLoop = append(isLoop, op == 0x03)
+			if op == 0x03 {
+				loops++
+				maxLoops = max(maxLoops, loops)
+			}
 		case op == 0x0b && depth > 0: // end
 			depth--
+			if isLoop[len(isLoop)-1] {
+				loops--
+			}
+			isLoop = isLoop[:len(isLoop)-1]
 		}
 	}
-	return n, maxDepth
+	return n, maxDepth, maxLoops
 }
 
 // instr reads one instruction with its immediates and returns its opcode

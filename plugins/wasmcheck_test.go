@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"runtime"
@@ -97,7 +98,7 @@ func FuzzStructure(f *testing.F) {
 
 // functionCosts returns the estimated compile cost of every function in
 // wasm.
-func functionCosts(t *testing.T, wasm []byte) []uint64 {
+func functionCosts(t *testing.T, wasm []byte, carried *uint64) []uint64 {
 	t.Helper()
 	r := &wreader{b: wasm, off: 8}
 	var costs []uint64
@@ -115,8 +116,9 @@ func functionCosts(t *testing.T, wasm []byte) []uint64 {
 			sec.off += n
 			var locals uint64
 			b.vec("local declaration", func() { locals += b.uint(); b.valType() })
-			blocks, depth := b.countBlocks()
+			blocks, depth, loops := b.countBlocks()
 			costs = append(costs, compileCost(locals, blocks, depth))
+			*carried = max(*carried, locals*loops)
 		})
 	}
 	if r.err != nil {
@@ -125,17 +127,44 @@ func functionCosts(t *testing.T, wasm []byte) []uint64 {
 	return costs
 }
 
+// The bound on values carried around loops counts loops only: blocks
+// and ifs around them do not carry values.
+func TestLoopCarriedCountsLoops(t *testing.T) {
+	fits := wasmasm.Loops(163, 400) // 65,200
+	m := wasmasm.Echo()
+	m.Funcs = append(m.Funcs, fits)
+	if err := checkStructure(m.Bytes()); err != nil {
+		t.Fatalf("163 locals inside 400 loops: %v", err)
+	}
+	over := wasmasm.Loops(164, 400) // 65,600
+	m = wasmasm.Echo()
+	m.Funcs = append(m.Funcs, over)
+	if err := checkStructure(m.Bytes()); !errors.Is(err, errCompileCost) || !strings.Contains(err.Error(), "164 locals inside 400 nested loops") {
+		t.Fatalf("164 locals inside 400 loops: %v", err)
+	}
+	// The same nesting made of blocks (0x02) instead of loops carries
+	// nothing around loops.
+	over.Body = bytes.ReplaceAll(over.Body[:800], []byte{0x03, 0x40}, []byte{0x02, 0x40})
+	over.Body = append(over.Body, wasmasm.Loops(164, 400).Body[800:]...)
+	m = wasmasm.Echo()
+	m.Funcs = append(m.Funcs, over)
+	if err := checkStructure(m.Bytes()); err != nil {
+		t.Fatalf("164 locals inside 400 blocks: %v", err)
+	}
+}
+
 // Go plugins, with their runtime, stay far below the compile-cost limits.
 func TestCompileCostOfRealModules(t *testing.T) {
 	for name, wasm := range built {
-		costs := functionCosts(t, wasm)
+		var carried uint64
+		costs := functionCosts(t, wasm, &carried)
 		var sum uint64
 		for _, c := range costs {
 			sum += c
 		}
 		top := slices.Max(costs)
-		t.Logf("%s: %d functions, the costliest %d (limit %d), all %d (limit %d)", name, len(costs), top, maxFunctionCost, sum, maxModuleCost)
-		if top > maxFunctionCost/20 || sum > maxModuleCost/20 {
+		t.Logf("%s: %d functions, the costliest %d (limit %d), all %d (limit %d), at most %d values carried around loops (limit %d)", name, len(costs), top, maxFunctionCost, sum, maxModuleCost, carried, maxLoopCarried)
+		if top > maxFunctionCost/20 || sum > maxModuleCost/20 || carried > maxLoopCarried/20 {
 			t.Errorf("%s: within 20× of the compile-cost limits", name)
 		}
 	}
@@ -146,9 +175,9 @@ func TestCompileCostOfRealModules(t *testing.T) {
 // functions each under the limit.
 func TestCompileBombRefused(t *testing.T) {
 	loops := wasmasm.Loops
-	many := wasmasm.Echo()
-	for range 12 {
-		many.Funcs = append(many.Funcs, loops(1000, 400)) // 0.4e9 each: under the function limit
+	var many []wasmasm.Func
+	for range 200 {
+		many = append(many, loops(160, 400)) // 13.4e6 each, 64,000 carried: under the function limits
 	}
 	for _, c := range []struct {
 		name string
@@ -157,7 +186,8 @@ func TestCompileBombRefused(t *testing.T) {
 	}{
 		{"5,000 locals across 100 loops", []wasmasm.Func{loops(5000, 100)}, "5000 locals and 100 blocks"},
 		{"6,000 nested loops", []wasmasm.Func{loops(0, 6000)}, "6000 blocks nested 6000 deep"},
-		{"many costly functions", many.Funcs[4:], "the functions so far"},
+		{"1,000 locals inside 400 nested loops", []wasmasm.Func{loops(1000, 400)}, "1000 locals inside 400 nested loops (400000 values carried around loops, limit 65536)"},
+		{"many costly functions", many, "the functions so far"},
 	} {
 		m := wasmasm.Echo()
 		m.Funcs = append(m.Funcs, c.f...)

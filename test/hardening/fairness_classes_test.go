@@ -120,7 +120,7 @@ func TestFairness(t *testing.T) {
 		}}})
 
 	var nA atomic.Int64
-	run(fairClass{name: "compile budget", what: "3 uploads at once of compile bombs: 5,000 locals × 100 loops, 6,000 nested loops, 6 functions of 1,000 locals × 400 loops (just under the module's budget, so it compiles)",
+	run(fairClass{name: "compile budget", what: "3 uploads at once of compile bombs: 5,000 locals × 100 loops, 6,000 nested loops, 185 functions of 160 locals × 400 loops (just under the module's budgets, so it compiles)",
 		probes: []string{"upload", "infer"},
 		abuse: abuse{3, func(ctx context.Context, g int) int {
 			b := compileBomb(g, int(nA.Add(1)))
@@ -245,8 +245,8 @@ func compileBomb(kind, n int) []byte {
 	case 1:
 		m.Funcs = append(m.Funcs, wasmasm.Loops(0, 6000))
 	default:
-		for range 6 {
-			m.Funcs = append(m.Funcs, wasmasm.Loops(1000, 400))
+		for range 185 {
+			m.Funcs = append(m.Funcs, wasmasm.Loops(160, 400))
 		}
 	}
 	m.Funcs = append(m.Funcs, wasmasm.Func{Type: wasmasm.TyVoid, Body: bytes.Repeat([]byte{0x01}, n)})
