@@ -358,6 +358,15 @@ func (g *Gate) Enter(ctx context.Context, t string) error {
 	// A new waiter may be admissible at once behind others that are not
 	// (another tenant's): let the scan decide, in order.
 	g.scan(now)
+	select {
+	case <-w.ready:
+		// Admitted by its own scan (behind another tenant's waiters
+		// that are not): nobody's wake-up ran it, so it inherited no
+		// time slice and has no reason to yield (below).
+		g.mu.Unlock()
+		return nil
+	default:
+	}
 	tick := g.tick()
 	g.mu.Unlock()
 

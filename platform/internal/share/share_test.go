@@ -694,3 +694,46 @@ func TestAdmittedWaiterGoesBehindQueuedWork(t *testing.T) {
 		<-order
 	})
 }
+
+// A request admitted at once, though behind another tenant's waiting
+// ones, does not yield: only a wake-up by another goroutine's release
+// inherits a time slice (TestAdmittedWaiterGoesBehindQueuedWork). The
+// light tenant's requests, which find the heavy tenant's queued beside
+// them, used to go to the back of the run queue every time.
+func TestAdmittedAtOnceBehindWaitersDoesNotYield(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	synctest.Test(t, func(t *testing.T) {
+		g := New(1, time.Second)
+		a1 := heavyBesideB(t, g)
+		a2 := enter(t.Context(), g, "a")
+		if _, ok := admitted(t, a2); ok {
+			t.Fatal("a's second request ran beside its first on one slot")
+		}
+		ran := make(chan struct{}, 1)
+		light := make(chan struct{})
+		go func() {
+			<-light
+			ran <- struct{}{}
+		}()
+		synctest.Wait()
+		close(light) // runnable, on the only processor's queue
+		if err := g.Enter(t.Context(), "b"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ran:
+			t.Error("b's Enter, admitted at once behind a's waiter, yielded its processor")
+		default:
+		}
+		if g.Waiting() != 1 {
+			t.Errorf("waiting: %d; want a's one", g.Waiting())
+		}
+		g.Leave("b")
+		a1()
+		rel, ok := admitted(t, a2)
+		if !ok {
+			t.Fatal("a's waiter not admitted after a's release")
+		}
+		rel()
+	})
+}
