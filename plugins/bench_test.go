@@ -294,10 +294,10 @@ func rssBytes() int64 {
 // BenchmarkCompileStall compiles, with a bare wazero runtime (none of
 // this package's checks), an instrumented module of 6 functions of locals
 // live inside 400 nested loops, while one goroutine starts a collection
-// every 5 ms and another sleeps 1 ms at a time. It reports how late the sleeper woke
-// (stall-p99-ms, stall-max-ms): with two processors, the time no other
-// goroutine could run because the compiling one could not be preempted
-// while the collector waited for it (maxLoopCarried).
+// every 5 ms and another sleeps 1 ms at a time. It reports how late the
+// sleeper woke (stall-p99-ms, stall-max-ms): with two processors, the
+// time no other goroutine could run because the compiling one could not
+// be preempted while the collector waited for it (maxLoopCarried).
 func BenchmarkCompileStall(b *testing.B) {
 	for _, locals := range []int{1000, 500, 160} {
 		b.Run(fmt.Sprintf("carried=%d", locals*400), func(b *testing.B) {

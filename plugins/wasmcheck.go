@@ -342,8 +342,8 @@ var errCompileCost = errors.New("compiling it would take too long")
 // opcode it does not know ends the scan (wazero validates the
 // instructions; this only estimates cost), so all three are lower bounds.
 func (r *wreader) countBlocks() (n, maxDepth, maxLoops uint64) {
-	var depth, loops uint64
-	var isLoop []bool // per open block: whether it is a loop
+	var open []bool // per open block, innermost last: whether it is a loop
+	var loops uint64
 	for !r.done() {
 		op, known := r.instr()
 		switch {
@@ -351,19 +351,17 @@ func (r *wreader) countBlocks() (n, maxDepth, maxLoops uint64) {
 			return n, maxDepth, maxLoops
 		case op == 0x02 || op == 0x03 || op == 0x04: // block, loop, if
 			n++
-			depth++
-			maxDepth = max(maxDepth, depth)
-			isLoop = append(isLoop, op == 0x03)
+			open = append(open, op == 0x03)
+			maxDepth = max(maxDepth, uint64(len(open)))
 			if op == 0x03 {
 				loops++
 				maxLoops = max(maxLoops, loops)
 			}
-		case op == 0x0b && depth > 0: // end
-			depth--
-			if isLoop[len(isLoop)-1] {
+		case op == 0x0b && len(open) > 0: // end
+			if open[len(open)-1] {
 				loops--
 			}
-			isLoop = isLoop[:len(isLoop)-1]
+			open = open[:len(open)-1]
 		}
 	}
 	return n, maxDepth, maxLoops
