@@ -1,0 +1,49 @@
+package plugins
+
+import (
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// resident counts b's pages that are backed by memory (mincore).
+func resident(t *testing.T, b []byte) int {
+	t.Helper()
+	vec := make([]byte, (len(b)+pageSize-1)/pageSize)
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		t.Fatal(errno)
+	}
+	n := 0
+	for _, v := range vec {
+		n += int(v & 1)
+	}
+	return n
+}
+
+// The pages a guest's growth opens are backed before the guest runs on,
+// at instantiation and at every memory.grow, so no guest code takes a
+// page fault on them; without prefaultGrowth none would be.
+func TestGrowthIsBacked(t *testing.T) {
+	for _, pf := range []bool{true, false} {
+		defer func(old bool) { prefaultGrowth = old }(prefaultGrowth)
+		prefaultGrowth = pf
+		m := mappedAllocator(0, 0).Allocate(0, 64<<20)
+		const first, second = 3 << 20, 9<<20 + 100
+		b := m.Reallocate(first)
+		if got := resident(t, b); pf && got != first/pageSize || !pf && got != 0 {
+			t.Errorf("prefault=%v: %d of %d pages backed after the first growth", pf, got, first/pageSize)
+		}
+		b = m.Reallocate(second)
+		want := int(roundPage(second)) / pageSize
+		if got := resident(t, m.(*mappedMemory).region[:roundPage(second)]); pf && got != want || !pf && got != 0 {
+			t.Errorf("prefault=%v: %d of %d pages backed after the second growth", pf, got, want)
+		}
+		for i := range b { // backing wrote nothing the guest could see
+			if b[i] != 0 {
+				t.Fatalf("prefault=%v: byte %d is %d", pf, i, b[i])
+			}
+		}
+		m.Free()
+	}
+}
