@@ -221,8 +221,9 @@ func TestHostilePluginsThroughEndpoints(t *testing.T) {
 		want int
 	}{
 		{"loop", http.StatusGatewayTimeout},
-		// The memory bomb meets its 128 MiB cap in tens of milliseconds:
-		// growth maps pages in place, nothing is copied.
+		// The memory bomb meets its 128 MiB cap well within its deadline:
+		// growth maps pages in place, nothing is copied; backing them
+		// (pre-emptibly, before the guest runs on) takes a few hundred ms.
 		{"bomb", http.StatusUnprocessableEntity},
 		{"big;64", http.StatusUnprocessableEntity},
 		{"panic", http.StatusBadGateway},
