@@ -100,10 +100,13 @@ func (m *mappedMemory) Reallocate(size uint64) []byte {
 		if err := unix.Mprotect(grown, unix.PROT_READ|unix.PROT_WRITE); err != nil {
 			return nil
 		}
-		m.committed = need
 		if prefaultGrowth && populate(grown) != nil {
+			// Closed again, so that a later growth tries the range anew.
+			_ = unix.Madvise(grown, unix.MADV_DONTNEED)
+			_ = unix.Mprotect(grown, unix.PROT_NONE)
 			return nil
 		}
+		m.committed = need
 	}
 	return m.region[:size:size]
 }

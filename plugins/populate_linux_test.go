@@ -52,3 +52,40 @@ func TestGrowthIsBacked(t *testing.T) {
 		m.Free()
 	}
 }
+
+// A kernel that refuses MADV_POPULATE_WRITE for any reason but memory
+// (a sandbox's EPERM, an old kernel's EINVAL) leaves the pages to the
+// touch, from then on; ENOMEM fails the growth.
+func TestPopulateRefused(t *testing.T) {
+	defer func(old func([]byte) error) { madvisePopulate = old }(madvisePopulate)
+	defer func(old bool) { noPopulate.Store(old) }(noPopulate.Load())
+	calls := 0
+	for _, c := range []struct {
+		err     error
+		wantErr bool
+	}{{unix.EPERM, false}, {unix.EINVAL, false}, {unix.ENOMEM, true}} {
+		noPopulate.Store(false)
+		madvisePopulate = func([]byte) error { calls++; return c.err }
+		m := mappedAllocator(0, 0).Allocate(0, 1<<20)
+		b := m.Reallocate(8 * uint64(pageSize))
+		switch {
+		case c.wantErr && b != nil:
+			t.Errorf("%v: growth succeeded", c.err)
+		case c.wantErr && m.(*mappedMemory).committed != 0:
+			t.Errorf("%v: the failed growth left %d bytes open", c.err, m.(*mappedMemory).committed)
+		case !c.wantErr && b == nil:
+			t.Errorf("%v: growth failed", c.err)
+		case !c.wantErr:
+			if got := resident(t, b); got != 8 {
+				t.Errorf("%v: %d of 8 pages backed", c.err, got)
+			}
+			if !noPopulate.Load() {
+				t.Errorf("%v: MADV_POPULATE_WRITE would be tried again", c.err)
+			}
+		}
+		m.Free()
+	}
+	if calls != 3 {
+		t.Errorf("madvise called %d times, want once per case", calls)
+	}
+}
