@@ -116,7 +116,7 @@ func (m *mappedMemory) Reallocate(size uint64) []byte {
 // off, to measure what it prevents.
 var prefaultGrowth = true
 
-// populate backs b's pages with memory now, populateChunk at a time,
+// populate backs b's pages with memory now, memChunk at a time,
 // yielding between chunks (a yield.Point).
 //
 // A guest that grows its memory and writes it would otherwise take a
@@ -137,21 +137,8 @@ var prefaultGrowth = true
 // pages, rather than leaving a fault in guest code for the OOM killer.
 func populate(b []byte) error {
 	var y yield.Point
-	for len(b) > 0 {
-		n := min(len(b), populateChunk)
-		if err := backPages(b[:n]); err != nil {
-			return err
-		}
-		b = b[n:]
-		y.Maybe()
-	}
-	return nil
+	return inChunks(b, backPages, y.Maybe)
 }
-
-// populateChunk is how much populate backs between two chances to
-// yield: 64 pages, tens of microseconds (about a millisecond on a
-// microVM whose faults the host serves).
-const populateChunk = 256 << 10
 
 // touchPages backs b's pages by writing a zero to each: b is freshly
 // opened, so every page is zero already.
@@ -186,17 +173,27 @@ func (m *mappedMemory) Free() {
 // world, waited for it. With maybe a yield.Point's Maybe, it yields every
 // yield.Every like any other long loop.
 func zero(b []byte, maybe func()) {
+	_ = inChunks(b, func(c []byte) error { clear(c); return nil }, maybe)
+}
+
+// inChunks calls f on b memChunk at a time, and maybe after each chunk;
+// it stops at f's first error.
+func inChunks(b []byte, f func([]byte) error, maybe func()) error {
 	for len(b) > 0 {
-		n := min(len(b), zeroChunk)
-		clear(b[:n])
+		n := min(len(b), memChunk)
+		if err := f(b[:n]); err != nil {
+			return err
+		}
 		b = b[n:]
 		maybe()
 	}
+	return nil
 }
 
-// zeroChunk is how much zero clears between two calls of maybe: tens of
-// microseconds of work.
-const zeroChunk = 256 << 10
+// memChunk is how much zero clears or populate backs between two calls
+// of maybe: 64 pages, tens of microseconds of work (about a millisecond
+// of faults on a microVM whose faults the host serves).
+const memChunk = 256 << 10
 
 // room reports whether a memory of committed bytes would be kept.
 func (p *mapPool) room(committed int) bool {

@@ -72,7 +72,7 @@ func TestMappedMemoryRecycling(t *testing.T) {
 // between chunks (a 60 MiB clear in one go held its processor for up to
 // 2.6 ms): every byte cleared, maybe called after each chunk.
 func TestZeroInChunks(t *testing.T) {
-	b := bytes.Repeat([]byte{0xff}, 5*zeroChunk+123)
+	b := bytes.Repeat([]byte{0xff}, 5*memChunk+123)
 	calls := 0
 	zero(b, func() { calls++ })
 	if !bytes.Equal(b, make([]byte, len(b))) {
