@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aiaas/aiaas/internal/lowprio"
 	"github.com/aiaas/aiaas/platform/internal/serving"
 	"github.com/aiaas/aiaas/platform/tracing"
 )
@@ -102,7 +103,9 @@ func (s *Server) forward(ctx context.Context, tenant string, l *lineage, x []flo
 	if l.loaded.batcher != nil {
 		out, err = l.loaded.batcher.Do(ctx, x, batch)
 	} else {
-		out, err = m.ForwardContext(ctx, nil, x, batch)
+		lowprio.Run(&l.loaded.rate, m.ForwardFLOPs(batch), func() {
+			out, err = m.ForwardContext(ctx, nil, x, batch)
+		})
 	}
 	s.observeCompute(tenant, l, time.Since(start), err, t)
 	if err != nil {

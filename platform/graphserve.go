@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aiaas/aiaas/internal/lowprio"
 	"github.com/aiaas/aiaas/internal/safetensors"
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/nn/graph"
@@ -312,8 +313,12 @@ func (s *Server) runGraph(ctx context.Context, tenant string, l *lineage, in []*
 	var err error
 	if l.loaded.gbatch != nil {
 		out, err = l.loaded.gbatch.Do(ctx, in)
+	} else if flops, _, cerr := l.loaded.graph.Cost(in); cerr != nil {
+		out, err = nil, cerr
 	} else {
-		out, err = l.loaded.graph.Run(ctx, in, nil)
+		lowprio.Run(&l.loaded.rate, flops, func() {
+			out, err = l.loaded.graph.Run(ctx, in, nil)
+		})
 	}
 	s.observeCompute(tenant, l, time.Since(start), err, t)
 	if err != nil {

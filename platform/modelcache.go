@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/aiaas/aiaas/internal/lowprio"
 	"github.com/aiaas/aiaas/modelstore"
 	"github.com/aiaas/aiaas/nn"
 	"github.com/aiaas/aiaas/nn/generate"
@@ -28,6 +29,12 @@ type loadedModel struct {
 	inputs  []nn.TensorSpec
 	outputs []nn.TensorSpec
 	labels  []string // class names of the first output, from the artifact; nil if none
+
+	// rate is how long a FLOP of this model's forward pass takes, so that
+	// a long pass runs on a thread of lower priority (internal/lowprio)
+	// and another tenant's short request does not wait for it in the
+	// kernel.
+	rate lowprio.Rate
 
 	decOnce sync.Once // the generator of a decoder graph, made on first use
 	dec     *generate.Model

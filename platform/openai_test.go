@@ -12,6 +12,7 @@ import (
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/packages/ssestream"
 
+	"github.com/aiaas/aiaas/internal/lowprio"
 	"github.com/aiaas/aiaas/sdk/client"
 )
 
@@ -136,9 +137,13 @@ func TestGoClientText(t *testing.T) {
 	}
 	want := expectedCompletion(t, "Hello", 6)
 	n := 6
+	handed := lowprio.Handed()
 	g, err := c.Generate(ctx, "gen", &client.GenerateRequest{TextInput: "Hello", MaxTokens: &n})
 	if err != nil || g.TextOutput != want || g.FinishReason != "length" || g.CompletionTokens != 6 {
 		t.Fatalf("Generate: %+v %v, want %q", g, err, want)
+	}
+	if lowprio.Handed() == handed {
+		t.Error("the generation ran in place, not on a thread of lower priority")
 	}
 	var text strings.Builder
 	finish, err := c.GenerateStream(ctx, "gen", &client.GenerateRequest{TextInput: "Hello", MaxTokens: &n}, func(s string) error {

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/aiaas/aiaas/internal/lowprio"
 	"github.com/aiaas/aiaas/internal/safetensors"
 	"github.com/aiaas/aiaas/nn/generate"
 	"github.com/aiaas/aiaas/platform/internal/serving"
@@ -360,9 +361,14 @@ func (s *Server) generateText(ctx context.Context, tenant string, te *textEndpoi
 		}
 		return nil
 	}
-	res, err := dec.Generate(ctx, ids, opt, func(tk generate.Token) error {
-		pending = append(pending, tk.ID)
-		return flush(false)
+	// A generation is a forward pass per token: long work, on a thread of
+	// lower priority (internal/lowprio), as a long forward pass is.
+	var res generate.Result
+	lowprio.Do(func() {
+		res, err = dec.Generate(ctx, ids, opt, func(tk generate.Token) error {
+			pending = append(pending, tk.ID)
+			return flush(false)
+		})
 	})
 	if err != nil && !errors.Is(err, generate.ErrStop) {
 		return len(ids), len(res.Tokens), err
